@@ -1,0 +1,346 @@
+//! Configuration: `config/default.toml`, then the file in `FAPIAO_CONFIG`, then
+//! `FAPIAO__SECTION__KEY` environment variables. Unknown keys are errors; secrets are a
+//! redacting type.
+
+use std::fmt;
+use std::path::{Path, PathBuf};
+
+use rust_decimal::Decimal;
+use serde::{Deserialize, Serialize};
+
+use crate::money::Money;
+
+/// The defaults, compiled in so the binary never runs without them.
+pub const DEFAULT_TOML: &str = include_str!("../../config/default.toml");
+/// Environment variable naming an override file.
+pub const CONFIG_FILE_ENV: &str = "FAPIAO_CONFIG";
+/// Prefix of per-key environment overrides.
+pub const ENV_PREFIX: &str = "FAPIAO__";
+
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    #[error("cannot read config file {path}: {source}")]
+    Read { path: PathBuf, source: std::io::Error },
+    #[error("config {origin}: {message}")]
+    Parse { origin: String, message: String },
+    #[error("unknown config key {key} (from {origin}); see config/default.toml for every key")]
+    UnknownKey { key: String, origin: String },
+    #[error("config {key}: {message}")]
+    Invalid { key: String, message: String },
+}
+
+/// A value that must never reach a log or a terminal. `Debug` and `Serialize` print `******`.
+#[derive(Clone, Default, PartialEq, Eq, Deserialize)]
+#[serde(transparent)]
+pub struct Secret(String);
+
+impl Secret {
+    pub fn new(value: impl Into<String>) -> Secret {
+        Secret(value.into())
+    }
+    pub fn expose(&self) -> &str {
+        &self.0
+    }
+    pub fn is_empty(&self) -> bool {
+        self.0.is_empty()
+    }
+}
+impl fmt::Debug for Secret {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(if self.0.is_empty() { "\"\"" } else { "******" })
+    }
+}
+impl Serialize for Secret {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(if self.0.is_empty() { "" } else { "******" })
+    }
+}
+
+#[derive(Clone, Debug, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct Settings {
+    pub general: General,
+    pub database: DatabaseSettings,
+    pub schedules: Schedules,
+    pub channel: ChannelSettings,
+    pub limits: Limits,
+}
+
+#[derive(Clone, Debug, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct General {
+    /// IANA time zone of schedules and of "today".
+    pub time_zone: String,
+}
+
+#[derive(Clone, Debug, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct DatabaseSettings {
+    /// Empty: DATABASE_URL, else the embedded cluster.
+    pub url: Secret,
+    pub max_connections: u32,
+    pub acquire_timeout_secs: u64,
+}
+
+#[derive(Clone, Debug, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct Schedules {
+    pub apply_cache: String,
+    pub download_apply: String,
+    pub fetch: String,
+    pub deal_task: String,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Deserialize, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum DataEncoding {
+    Base64,
+    Aes,
+}
+
+#[derive(Clone, Debug, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct ChannelSettings {
+    pub base_url: String,
+    pub app_id: String,
+    pub app_secret: Secret,
+    pub account_id: String,
+    pub tenant_id: String,
+    pub user: String,
+    pub business_system_code: String,
+    pub data_encoding: DataEncoding,
+    pub encryption_password: Secret,
+    pub max_in_flight: u32,
+    pub timeout_secs: u64,
+}
+
+/// One value per invoice kind; every kind must be given.
+#[derive(Clone, Debug, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct PerKind<T> {
+    pub digital_special: T,
+    pub digital_ordinary: T,
+    pub taxctl_special: T,
+    pub taxctl_ordinary: T,
+    pub taxctl_roll: T,
+    pub taxctl_e_ordinary: T,
+    pub taxctl_e_special: T,
+}
+
+impl<T: Copy> PerKind<T> {
+    pub fn get(&self, kind: crate::InvoiceKind) -> T {
+        use crate::InvoiceKind::*;
+        match kind {
+            DigitalSpecial => self.digital_special,
+            DigitalOrdinary => self.digital_ordinary,
+            TaxctlSpecial => self.taxctl_special,
+            TaxctlOrdinary => self.taxctl_ordinary,
+            TaxctlRoll => self.taxctl_roll,
+            TaxctlEOrdinary => self.taxctl_e_ordinary,
+            TaxctlESpecial => self.taxctl_e_special,
+        }
+    }
+}
+
+#[derive(Clone, Debug, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct Limits {
+    pub invoice_tax_tolerance: Decimal,
+    pub max_total: PerKind<Money>,
+    pub max_lines: PerKind<u32>,
+}
+
+impl Settings {
+    /// Defaults, then `$FAPIAO_CONFIG`, then `FAPIAO__…` variables of this process.
+    pub fn load() -> Result<Settings, ConfigError> {
+        let file = std::env::var_os(CONFIG_FILE_ENV).map(PathBuf::from);
+        Settings::load_from(file.as_deref(), std::env::vars())
+    }
+
+    /// The same layering with explicit inputs (for tests and tools).
+    pub fn load_from(
+        file: Option<&Path>,
+        env: impl IntoIterator<Item = (String, String)>,
+    ) -> Result<Settings, ConfigError> {
+        let defaults = parse_table(DEFAULT_TOML, "config/default.toml")?;
+        let mut merged = defaults.clone();
+        if let Some(path) = file {
+            let text = std::fs::read_to_string(path)
+                .map_err(|source| ConfigError::Read { path: path.to_path_buf(), source })?;
+            let origin = path.display().to_string();
+            merge(&mut merged, parse_table(&text, &origin)?, &defaults, "", &origin)?;
+        }
+        let mut overrides: Vec<(String, String)> =
+            env.into_iter().filter(|(k, _)| k.starts_with(ENV_PREFIX)).collect();
+        overrides.sort(); // deterministic error reporting
+        for (var, value) in overrides {
+            apply_env(&mut merged, &defaults, &var, &value)?;
+        }
+        let text = toml::to_string(&merged)
+            .map_err(|e| ConfigError::Parse { origin: "merged config".into(), message: e.to_string() })?;
+        let settings: Settings = toml::from_str(&text)
+            .map_err(|e| ConfigError::Parse { origin: "merged config".into(), message: e.message().to_string() })?;
+        settings.validate()?;
+        Ok(settings)
+    }
+
+    fn validate(&self) -> Result<(), ConfigError> {
+        let invalid = |key: &str, message: String| ConfigError::Invalid { key: key.into(), message };
+        self.time_zone()
+            .map_err(|_| invalid("general.time_zone", format!("{:?} is not an IANA time zone", self.general.time_zone)))?;
+        if self.database.max_connections == 0 {
+            return Err(invalid("database.max_connections", "must be at least 1".into()));
+        }
+        if self.channel.max_in_flight == 0 {
+            return Err(invalid("channel.max_in_flight", "must be at least 1".into()));
+        }
+        if self.channel.data_encoding == DataEncoding::Aes && self.channel.encryption_password.is_empty() {
+            return Err(invalid("channel.encryption_password", "required when data_encoding = \"aes\"".into()));
+        }
+        if self.limits.invoice_tax_tolerance.is_sign_negative() {
+            return Err(invalid("limits.invoice_tax_tolerance", "must not be negative".into()));
+        }
+        for kind in crate::InvoiceKind::ALL {
+            if !self.limits.max_total.get(kind).is_positive() {
+                return Err(invalid(&format!("limits.max_total.{kind}"), "must be positive".into()));
+            }
+            if self.limits.max_lines.get(kind) == 0 {
+                return Err(invalid(&format!("limits.max_lines.{kind}"), "must be at least 1".into()));
+            }
+        }
+        Ok(())
+    }
+
+    pub fn time_zone(&self) -> Result<chrono_tz::Tz, chrono_tz::ParseError> {
+        self.general.time_zone.parse()
+    }
+}
+
+fn parse_table(text: &str, origin: &str) -> Result<toml::Table, ConfigError> {
+    text.parse::<toml::Table>()
+        .map_err(|e| ConfigError::Parse { origin: origin.into(), message: e.to_string() })
+}
+
+/// Merge `layer` into `base`; every key must exist in `defaults` (unknown keys are errors).
+fn merge(
+    base: &mut toml::Table,
+    layer: toml::Table,
+    defaults: &toml::Table,
+    prefix: &str,
+    origin: &str,
+) -> Result<(), ConfigError> {
+    for (key, value) in layer {
+        let path = if prefix.is_empty() { key.clone() } else { format!("{prefix}.{key}") };
+        let unknown = || ConfigError::UnknownKey { key: path.clone(), origin: origin.into() };
+        let default = defaults.get(&key).ok_or_else(unknown)?;
+        match (value, default) {
+            (toml::Value::Table(sub), toml::Value::Table(sub_defaults)) => {
+                let target = base
+                    .get_mut(&key)
+                    .and_then(toml::Value::as_table_mut)
+                    .expect("merged config keeps the defaults' tables");
+                merge(target, sub, sub_defaults, &path, origin)?;
+            }
+            (toml::Value::Table(_), _) => return Err(unknown()),
+            (v, _) => {
+                base.insert(key, v);
+            }
+        }
+    }
+    Ok(())
+}
+
+/// `FAPIAO__LIMITS__MAX_TOTAL__DIGITAL_SPECIAL=…` sets `limits.max_total.digital_special`,
+/// typed like its default (text stays text, so a numeric-looking secret is not mangled).
+fn apply_env(merged: &mut toml::Table, defaults: &toml::Table, var: &str, raw: &str) -> Result<(), ConfigError> {
+    let origin = "the environment";
+    let unknown = || ConfigError::UnknownKey { key: var.into(), origin: origin.into() };
+    let path: Vec<String> = var[ENV_PREFIX.len()..].split("__").map(str::to_ascii_lowercase).collect();
+    let (last, parents) = path.split_last().ok_or_else(unknown)?;
+    let (mut table, mut default_table) = (merged, defaults);
+    for part in parents {
+        default_table = default_table.get(part).and_then(toml::Value::as_table).ok_or_else(unknown)?;
+        table = table.get_mut(part).and_then(toml::Value::as_table_mut).ok_or_else(unknown)?;
+    }
+    let invalid = |what: &str| ConfigError::Invalid { key: var.into(), message: format!("{raw:?} is not {what}") };
+    let value = match default_table.get(last).ok_or_else(unknown)? {
+        toml::Value::String(_) => toml::Value::String(raw.to_string()),
+        toml::Value::Integer(_) => toml::Value::Integer(raw.trim().parse().map_err(|_| invalid("an integer"))?),
+        toml::Value::Boolean(_) => toml::Value::Boolean(raw.trim().parse().map_err(|_| invalid("true or false"))?),
+        _ => return Err(unknown()),
+    };
+    table.insert(last.clone(), value);
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use rust_decimal_macros::dec;
+
+    fn env(pairs: &[(&str, &str)]) -> Vec<(String, String)> {
+        pairs.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect()
+    }
+
+    #[test]
+    fn defaults_load_and_are_documented_values() {
+        let s = Settings::load_from(None, Vec::new()).unwrap();
+        assert_eq!(s.general.time_zone, "Asia/Shanghai");
+        assert_eq!(s.schedules.apply_cache, "0 0 1,13 * * *");
+        assert_eq!(s.limits.invoice_tax_tolerance, dec!(1.27));
+        assert_eq!(s.limits.max_total.get(crate::InvoiceKind::TaxctlSpecial), Money::parse("100000").unwrap());
+    }
+
+    #[test]
+    fn file_then_environment_override() {
+        let dir = std::env::temp_dir().join(format!("fapiao-config-test-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let file = dir.join("override.toml");
+        std::fs::write(&file, "[general]\ntime_zone = \"UTC\"\n[channel]\nmax_in_flight = 4\n").unwrap();
+        let s = Settings::load_from(
+            Some(&file),
+            env(&[
+                ("FAPIAO__CHANNEL__MAX_IN_FLIGHT", "8"),
+                ("FAPIAO__CHANNEL__APP_SECRET", "12345"),
+                ("FAPIAO__LIMITS__MAX_TOTAL__DIGITAL_SPECIAL", "500000.00"),
+                ("FAPIAO_HOME", "/elsewhere"), // single underscore: not a config key
+            ]),
+        )
+        .unwrap();
+        assert_eq!(s.general.time_zone, "UTC");
+        assert_eq!(s.channel.max_in_flight, 8);
+        assert_eq!(s.channel.app_secret.expose(), "12345");
+        assert_eq!(s.limits.max_total.digital_special, Money::parse("500000").unwrap());
+    }
+
+    #[test]
+    fn unknown_keys_are_errors_in_files_and_environment() {
+        let dir = std::env::temp_dir().join(format!("fapiao-config-test-u-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let file = dir.join("typo.toml");
+        std::fs::write(&file, "[channel]\nmax_inflight = 4\n").unwrap();
+        let err = Settings::load_from(Some(&file), Vec::new()).unwrap_err();
+        assert!(matches!(&err, ConfigError::UnknownKey { key, .. } if key == "channel.max_inflight"), "{err}");
+        let err = Settings::load_from(None, env(&[("FAPIAO__CHANEL__BASE_URL", "x")])).unwrap_err();
+        assert!(matches!(err, ConfigError::UnknownKey { .. }), "{err}");
+    }
+
+    #[test]
+    fn invalid_values_name_the_key() {
+        let err = Settings::load_from(None, env(&[("FAPIAO__GENERAL__TIME_ZONE", "Mars/Olympus")])).unwrap_err();
+        assert!(err.to_string().contains("general.time_zone"), "{err}");
+        let err = Settings::load_from(None, env(&[("FAPIAO__CHANNEL__MAX_IN_FLIGHT", "many")])).unwrap_err();
+        assert!(err.to_string().contains("FAPIAO__CHANNEL__MAX_IN_FLIGHT"), "{err}");
+        let err = Settings::load_from(None, env(&[("FAPIAO__LIMITS__INVOICE_TAX_TOLERANCE", "1.2.7")])).unwrap_err();
+        assert!(matches!(err, ConfigError::Parse { .. }), "{err}");
+        let err = Settings::load_from(None, env(&[("FAPIAO__CHANNEL__DATA_ENCODING", "aes")])).unwrap_err();
+        assert!(err.to_string().contains("encryption_password"), "{err}");
+    }
+
+    #[test]
+    fn secrets_never_print() {
+        let s = Settings::load_from(None, env(&[("FAPIAO__CHANNEL__APP_SECRET", "hunter2")])).unwrap();
+        assert!(!format!("{s:?}").contains("hunter2"));
+        assert!(!toml::to_string(&s).unwrap().contains("hunter2"));
+    }
+}

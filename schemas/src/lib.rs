@@ -1,0 +1,21 @@
+//! The vocabulary of fapiao: domain newtypes and the pure rules over them, the documented
+//! parameters, the configuration, and (in `../migrations`) the database schema.
+//!
+//! Nothing here does I/O except reading configuration files; every rule is a pure function
+//! with unit tests beside it.
+
+pub mod billing_units;
+pub mod config;
+pub mod deductibility;
+pub mod enterprise;
+pub mod invoice_kind;
+pub mod messages;
+pub mod money;
+pub mod params;
+pub mod tax;
+pub mod taxpayer_id;
+
+pub use invoice_kind::InvoiceKind;
+pub use messages::Coded;
+pub use money::{Money, Quantity, TaxRate, UnitPrice};
+pub use taxpayer_id::TaxNo;

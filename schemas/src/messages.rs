@@ -1,0 +1,54 @@
+//! Stable English error codes next to the messages the documented system shows.
+//!
+//! Operators search logs and reports by code; finance reads the Chinese message. Messages that
+//! appear verbatim in the seed documents are kept here character for character.
+
+/// A rule violation or failure that has a stable code and a Chinese message.
+pub trait Coded {
+    /// Stable, upper-snake English code, e.g. `TAX_LINE_MISMATCH`.
+    fn code(&self) -> &'static str;
+    /// The message shown to users (Chinese; verbatim where the documents give one).
+    fn message_zh(&self) -> String;
+}
+
+/// Seed 004 (识别失败 FAQ): an invoice whose buyer is not one of the tenant's enterprises.
+pub const NOT_IN_TENANT_CODE: &str = "1130";
+pub fn not_in_tenant(tax_no: &str) -> String {
+    format!("税号:{tax_no},不在租户范围内")
+}
+
+/// Seed 004 (必填字段为空 FAQ).
+pub const REQUIRED_FIELD_EMPTY: &str = "必填字段为空，请补充！";
+
+/// Seed 004 (超过企业设置的报销期限 FAQ): compliance rejection from the pool.
+pub const REIMBURSEMENT_PERIOD_EXCEEDED: &str = "超过企业设置的报销期限";
+
+/// Seed 002 (red-flush amount rule).
+pub const RED_FLUSH_REMAINING_INSUFFICIENT: &str =
+    "剩余可红冲金额不足。开票管理→待开发票页面中可能存在本发票的未开票的数据，请先处理。";
+
+/// Seed 004: transient channel failure during verification/download; retry later.
+pub const LOCAL_BUREAU_UNSTABLE: &str = "地方税局网络不稳定，请稍后再试";
+
+/// Seed 004: the e-tax account was logged out (two downloads at once on one account).
+pub const ACCOUNT_LOGGED_OUT: &str = "请核对用户信息或重新调用登录接口";
+
+/// Seed 004: verification permission expired; permanent until renewed.
+pub const VERIFY_PERMISSION_EXPIRED: &str = "该应用查验权限过期";
+
+/// Seed 004: small-scale taxpayers cannot download deduction-selection data.
+pub const SMALL_SCALE_NO_DEDUCTION_DOWNLOAD: &str =
+    "小规模纳税人不支持抵扣类勾选数据下载，可根据企业在税局的信息，在星瀚发票云企业基础资料修改。";
+
+/// Seed 000/001: the bureau is repairing an issuing request; the message carries a time.
+pub const BUREAU_REPAIRING_PREFIX: &str = "局端内部错误，该开票请求修复中";
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn tenant_message_matches_the_documented_shape() {
+        assert_eq!(not_in_tenant("9113100MADNM7JF4N"), "税号:9113100MADNM7JF4N,不在租户范围内");
+    }
+}
