@@ -1,1 +1,159 @@
-pub fn x(){}
+//! PostgreSQL for fapiao: where the database is (an external URL or the private cluster),
+//! the migrations of `schemas/migrations`, and the tables of the foundation.
+
+pub mod binaries;
+pub mod cluster;
+pub mod enterprises;
+pub mod params;
+pub mod schemes;
+pub mod testing;
+
+use std::time::Duration;
+
+use fapiao_schemas::config::Settings;
+use fapiao_schemas::params::ParamError;
+use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
+use sqlx::{Connection, PgPool};
+
+pub use cluster::{Cluster, ClusterError};
+
+/// The schema, compiled in; applied on every start (forward-only; concurrent starts take
+/// PostgreSQL's advisory lock inside sqlx's migrator).
+pub static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("../schemas/migrations");
+
+/// The database the embedded cluster serves.
+pub const EMBEDDED_DATABASE: &str = "fapiao";
+
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    #[error(transparent)]
+    Cluster(#[from] ClusterError),
+    #[error("database: {0}")]
+    Sql(#[from] sqlx::Error),
+    #[error("migrating the database: {0}")]
+    Migrate(#[from] sqlx::migrate::MigrateError),
+    #[error(transparent)]
+    Param(#[from] ParamError),
+    /// Input that cannot be stored as given; the message says why.
+    #[error("{0}")]
+    Invalid(String),
+    #[error("{0}")]
+    NotFound(String),
+}
+
+/// Where the database came from, for messages (never with a password).
+#[derive(Debug, Clone)]
+pub enum Origin {
+    /// `database.url` or DATABASE_URL.
+    External { url: String },
+    /// The private cluster under FAPIAO_HOME.
+    Embedded { url: String, started: bool },
+}
+
+pub struct Database {
+    pub pool: PgPool,
+    pub origin: Origin,
+}
+
+/// The URL to use: `database.url`, else DATABASE_URL, else none (the embedded cluster).
+pub fn external_url(settings: &Settings) -> Option<String> {
+    let configured = settings.database.url.expose();
+    if !configured.is_empty() {
+        return Some(configured.to_string());
+    }
+    std::env::var("DATABASE_URL").ok().filter(|u| !u.is_empty())
+}
+
+/// A URL with its password replaced, fit for printing.
+pub fn redact_url(url: &str) -> String {
+    match url.parse::<PgConnectOptions>() {
+        Ok(_) => match (url.find("://"), url.rfind('@')) {
+            (Some(scheme_end), Some(at)) if at > scheme_end => {
+                let userinfo = &url[scheme_end + 3..at];
+                match userinfo.split_once(':') {
+                    Some((user, _)) => format!("{}{user}:******{}", &url[..scheme_end + 3], &url[at..]),
+                    None => url.to_string(),
+                }
+            }
+            _ => url.to_string(),
+        },
+        Err(_) => "(unparseable database URL)".into(),
+    }
+}
+
+impl Database {
+    /// Connect (starting the private cluster on demand) and apply pending migrations.
+    pub async fn open(settings: &Settings) -> Result<Database, StoreError> {
+        let (url, origin) = match external_url(settings) {
+            Some(url) => (url.clone(), Origin::External { url: redact_url(&url) }),
+            None => {
+                let cluster = Cluster::from_env()?;
+                let started = tokio::task::spawn_blocking({
+                    let cluster = cluster.clone();
+                    move || cluster.start()
+                })
+                .await
+                .expect("cluster start does not panic")?;
+                ensure_database(&cluster, EMBEDDED_DATABASE).await?;
+                let url = cluster.url(EMBEDDED_DATABASE);
+                let started = matches!(started, cluster::StartOutcome::Started { .. });
+                (url.clone(), Origin::Embedded { url, started })
+            }
+        };
+        let pool = connect(&url, settings.database.max_connections, settings.database.acquire_timeout_secs).await?;
+        MIGRATOR.run(&pool).await?;
+        Ok(Database { pool, origin })
+    }
+}
+
+/// A pool on `url` (no migrations).
+pub async fn connect(url: &str, max_connections: u32, acquire_timeout_secs: u64) -> Result<PgPool, StoreError> {
+    let options: PgConnectOptions = url.parse()?;
+    Ok(PgPoolOptions::new()
+        .max_connections(max_connections)
+        .acquire_timeout(Duration::from_secs(acquire_timeout_secs))
+        .connect_with(options)
+        .await?)
+}
+
+/// Create database `name` on the cluster unless it exists; a concurrent creator is not an error.
+pub async fn ensure_database(cluster: &Cluster, name: &str) -> Result<(), StoreError> {
+    let mut admin = sqlx::PgConnection::connect(&cluster.url("postgres")).await?;
+    create_database_if_missing(&mut admin, name).await?;
+    admin.close().await?;
+    Ok(())
+}
+
+pub(crate) async fn create_database_if_missing(admin: &mut sqlx::PgConnection, name: &str) -> Result<(), StoreError> {
+    let exists: bool = sqlx::query_scalar("SELECT EXISTS (SELECT 1 FROM pg_database WHERE datname = $1)")
+        .bind(name)
+        .fetch_one(&mut *admin)
+        .await?;
+    if exists {
+        return Ok(());
+    }
+    let sql = format!("CREATE DATABASE {}", quote_ident(name));
+    match sqlx::query(sqlx::AssertSqlSafe(sql)).execute(&mut *admin).await {
+        Ok(_) => Ok(()),
+        // 42P04 duplicate_database; 23505 when two CREATEs race on pg_database's unique index.
+        Err(sqlx::Error::Database(e)) if matches!(e.code().as_deref(), Some("42P04" | "23505")) => Ok(()),
+        Err(e) => Err(e.into()),
+    }
+}
+
+/// Quote an identifier we generated (database names); never used on outside input.
+pub(crate) fn quote_ident(name: &str) -> String {
+    format!("\"{}\"", name.replace('"', "\"\""))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn passwords_are_redacted() {
+        assert_eq!(redact_url("postgres://app:s3cret@db:5432/fapiao"), "postgres://app:******@db:5432/fapiao");
+        let local = "postgresql://postgres@localhost/fapiao?host=/tmp/x";
+        assert_eq!(redact_url(local), local);
+    }
+}

@@ -1,0 +1,70 @@
+//! `sync_scheme`: 全量发票数据同步设置, what apply-cache works from.
+
+use fapiao_schemas::enterprise::SyncScheme;
+use fapiao_schemas::TaxNo;
+use sqlx::{PgExecutor, Row};
+
+use crate::StoreError;
+
+fn map_missing_enterprise(e: sqlx::Error, scheme: &SyncScheme) -> StoreError {
+    match &e {
+        sqlx::Error::Database(d) if d.code().as_deref() == Some("23503") => StoreError::Invalid(format!(
+            "no enterprise with tax number {}; add it first with `fapiao enterprise add`",
+            scheme.tax_no
+        )),
+        _ => e.into(),
+    }
+}
+
+/// Insert a new scheme; an existing code is an error.
+pub async fn insert(db: impl PgExecutor<'_>, s: &SyncScheme) -> Result<(), StoreError> {
+    let result = sqlx::query(
+        "INSERT INTO sync_scheme (code, tax_no, start_date, active) VALUES ($1, $2, $3, $4)
+         ON CONFLICT (code) DO NOTHING",
+    )
+    .bind(&s.code)
+    .bind(s.tax_no.as_str())
+    .bind(s.start_date)
+    .bind(s.active)
+    .execute(db)
+    .await
+    .map_err(|e| map_missing_enterprise(e, s))?;
+    if result.rows_affected() == 0 {
+        return Err(StoreError::Invalid(format!("sync scheme {} already exists", s.code)));
+    }
+    Ok(())
+}
+
+/// Insert or update by code.
+pub async fn upsert(db: impl PgExecutor<'_>, s: &SyncScheme) -> Result<(), StoreError> {
+    sqlx::query(
+        "INSERT INTO sync_scheme (code, tax_no, start_date, active) VALUES ($1, $2, $3, $4)
+         ON CONFLICT (code) DO UPDATE SET tax_no = EXCLUDED.tax_no, start_date = EXCLUDED.start_date,
+             active = EXCLUDED.active, updated_at = now()",
+    )
+    .bind(&s.code)
+    .bind(s.tax_no.as_str())
+    .bind(s.start_date)
+    .bind(s.active)
+    .execute(db)
+    .await
+    .map_err(|e| map_missing_enterprise(e, s))?;
+    Ok(())
+}
+
+pub async fn list(db: impl PgExecutor<'_>) -> Result<Vec<SyncScheme>, StoreError> {
+    let rows = sqlx::query("SELECT code, tax_no, start_date, active FROM sync_scheme ORDER BY code")
+        .fetch_all(db)
+        .await?;
+    rows.iter()
+        .map(|row| {
+            Ok(SyncScheme {
+                code: row.try_get("code")?,
+                tax_no: TaxNo::parse(row.try_get("tax_no")?)
+                    .map_err(|e| StoreError::Invalid(format!("stored sync scheme row: {e}")))?,
+                start_date: row.try_get("start_date")?,
+                active: row.try_get("active")?,
+            })
+        })
+        .collect()
+}
