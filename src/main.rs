@@ -1,1 +1,99 @@
-fn main(){}
+//! `fapiao`: the command line. One file per subcommand; the work lives in the workspace crates.
+
+mod config_cmd;
+mod db;
+mod demo;
+mod enterprise;
+mod exit;
+mod output;
+mod param;
+mod scheme;
+
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand, ValueEnum};
+use fapiao_schemas::config::Settings;
+
+use crate::exit::Outcome;
+
+/// Batch core for Chinese VAT invoice operations: scheduled sync jobs and ETL pipelines over PostgreSQL.
+///
+/// Exit codes: 0 ok, 1 failed, 2 usage error (including invalid values), 3 finished with some items rejected.
+#[derive(Parser)]
+#[command(name = "fapiao", version)]
+struct Cli {
+    /// Print data as JSON on stdout (errors too, as {"error": …}).
+    #[arg(long, global = true)]
+    json: bool,
+    /// Log format on stderr; the level comes from RUST_LOG (default: info for fapiao, warn otherwise).
+    #[arg(long, global = true, value_enum, default_value_t = LogFormat::Text)]
+    log_format: LogFormat,
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Clone, Copy, ValueEnum)]
+enum LogFormat {
+    Text,
+    Json,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Run the whole flow once on the embedded default and print what it did.
+    Demo,
+    /// The private PostgreSQL cluster under $FAPIAO_HOME/pg.
+    #[command(subcommand)]
+    Db(db::DbCommand),
+    /// Parameters (参数配置单据): sys_param(type, key, value).
+    #[command(subcommand)]
+    Param(param::ParamCommand),
+    /// The tenant's enterprises (企业信息).
+    #[command(subcommand)]
+    Enterprise(enterprise::EnterpriseCommand),
+    /// Sync schemes (全量发票数据同步设置).
+    #[command(subcommand)]
+    Scheme(scheme::SchemeCommand),
+    /// The configuration in effect.
+    #[command(subcommand)]
+    Config(config_cmd::ConfigCommand),
+}
+
+/// What every command gets: parsed settings and the output mode.
+pub struct Context {
+    pub settings: Settings,
+    pub json: bool,
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    init_logging(cli.log_format);
+    let runtime = tokio::runtime::Runtime::new().expect("tokio runtime");
+    let result = runtime.block_on(async {
+        let ctx = Context { settings: Settings::load()?, json: cli.json };
+        run(cli.command, &ctx).await
+    });
+    exit::finish(result, cli.json)
+}
+
+async fn run(command: Command, ctx: &Context) -> anyhow::Result<Outcome> {
+    match command {
+        Command::Demo => demo::run(ctx).await,
+        Command::Db(c) => db::run(c, ctx).await,
+        Command::Param(c) => param::run(c, ctx).await,
+        Command::Enterprise(c) => enterprise::run(c, ctx).await,
+        Command::Scheme(c) => scheme::run(c, ctx).await,
+        Command::Config(c) => config_cmd::run(c, ctx),
+    }
+}
+
+fn init_logging(format: LogFormat) {
+    use tracing_subscriber::EnvFilter;
+    let filter = EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| EnvFilter::new("warn,fapiao=info,fapiao_store=info,fapiao_schemas=info"));
+    let builder = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr);
+    match format {
+        LogFormat::Text => builder.init(),
+        LogFormat::Json => builder.json().init(),
+    }
+}

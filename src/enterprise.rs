@@ -1,0 +1,83 @@
+//! `fapiao enterprise add|list`: the tenant's enterprises.
+
+use clap::Subcommand;
+use fapiao_schemas::TaxNo;
+use fapiao_schemas::enterprise::{Channel, Enterprise, TaxpayerKind};
+use fapiao_store::{Database, enterprises};
+
+use crate::exit::Outcome;
+use crate::{Context, output};
+
+#[derive(Subcommand)]
+pub enum EnterpriseCommand {
+    /// Add an enterprise; its tax number must pass the GB 32100-2015 check (18 chars) or the legacy format (15/20).
+    Add {
+        /// 税号 (taxpayer id).
+        #[arg(long, value_parser = parse_tax_no)]
+        tax_no: TaxNo,
+        /// 企业名称.
+        #[arg(long)]
+        name: String,
+        /// 纳税人性质: general (一般纳税人) or small-scale (小规模纳税人).
+        #[arg(long, default_value = "general", value_parser = parse_kind)]
+        kind: TaxpayerKind,
+        /// 电子税局账号; enterprises sharing one account download one at a time.
+        #[arg(long)]
+        etax_account: String,
+        /// 收票通道: leqi (乐企) or etax (电子税局).
+        #[arg(long, default_value = "etax", value_parser = parse_channel)]
+        channel: Channel,
+    },
+    /// List the enterprises.
+    List,
+}
+
+fn parse_tax_no(s: &str) -> Result<TaxNo, String> {
+    TaxNo::parse(s).map_err(|e| e.to_string())
+}
+fn parse_kind(s: &str) -> Result<TaxpayerKind, String> {
+    s.parse().map_err(|e: fapiao_schemas::enterprise::UnknownName| e.to_string())
+}
+fn parse_channel(s: &str) -> Result<Channel, String> {
+    s.parse().map_err(|e: fapiao_schemas::enterprise::UnknownName| e.to_string())
+}
+
+pub async fn run(command: EnterpriseCommand, ctx: &Context) -> anyhow::Result<Outcome> {
+    let db = Database::open(&ctx.settings).await?;
+    match command {
+        EnterpriseCommand::Add { tax_no, name, kind, etax_account, channel } => {
+            let e = Enterprise { tax_no, name: name.trim().to_string(), taxpayer_kind: kind, etax_account, channel };
+            if e.name.is_empty() {
+                return Err(crate::exit::UsageError("--name is empty".into()).into());
+            }
+            enterprises::insert(&db.pool, &e).await?;
+            if ctx.json {
+                output::json(&e)?;
+            } else {
+                println!("added {} {}", e.tax_no, e.name);
+            }
+        }
+        EnterpriseCommand::List => print(&enterprises::list(&db.pool).await?, ctx.json)?,
+    }
+    Ok(Outcome::Done)
+}
+
+pub fn print(list: &[Enterprise], json: bool) -> anyhow::Result<()> {
+    if json {
+        return output::json(list);
+    }
+    let rows: Vec<Vec<String>> = list
+        .iter()
+        .map(|e| {
+            vec![
+                e.tax_no.to_string(),
+                e.name.clone(),
+                e.taxpayer_kind.label_zh().into(),
+                e.etax_account.clone(),
+                e.channel.label_zh().into(),
+            ]
+        })
+        .collect();
+    output::table(&["TAX_NO", "NAME", "KIND", "ETAX_ACCOUNT", "CHANNEL"], &rows);
+    Ok(())
+}

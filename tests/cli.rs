@@ -1,0 +1,115 @@
+//! The `fapiao` binary end to end, each test on a fresh database given as DATABASE_URL.
+
+mod common;
+
+use common::{code, fapiao_on, json, stderr, stdout};
+use fapiao_store::testing::TestDb;
+
+#[tokio::test]
+async fn an_invalid_parameter_value_exits_2_and_changes_nothing() {
+    let db = TestDb::new().await;
+    let out = fapiao_on(&db.url, &["param", "set", "rim_config", "rim_config_sync_his", "2"]);
+    assert_eq!(code(&out), 2, "{}", stderr(&out));
+    assert!(stderr(&out).contains("rim_config_sync_his") && stderr(&out).contains("0 or 1"), "{}", stderr(&out));
+    let out = fapiao_on(&db.url, &["param", "get", "rim_config", "rim_config_sync_his"]);
+    assert_eq!(stdout(&out).trim(), "1");
+    let stored: i64 = sqlx::query_scalar("SELECT count(*) FROM sys_param").fetch_one(&db.pool).await.unwrap();
+    assert_eq!(stored, 0);
+}
+
+#[tokio::test]
+async fn valid_values_round_trip_through_get() {
+    let db = TestDb::new().await;
+    for (ptype, key, value, expected) in [
+        ("rim_config", "rim_config_sync_his", "0", "0"),
+        ("rim_config", "newetax_inputout_days", "15,1", "1,15"),
+        ("rim_down_async", "taxnos", "91310000MA1FL2AB09", "91310000MA1FL2AB09"),
+        ("sim_auto_issue_config", "repairing", "局端内部错误，该开票请求修复中", "局端内部错误，该开票请求修复中"),
+    ] {
+        let out = fapiao_on(&db.url, &["param", "set", ptype, key, value]);
+        assert_eq!(code(&out), 0, "{}", stderr(&out));
+        let out = fapiao_on(&db.url, &["param", "get", ptype, key]);
+        assert_eq!(stdout(&out).trim(), expected);
+        let out = fapiao_on(&db.url, &["--json", "param", "get", ptype, key]);
+        assert_eq!(json(&out)["value"], expected);
+        assert_eq!(json(&out)["source"], "set");
+    }
+    let out = fapiao_on(&db.url, &["param", "unset", "rim_config", "rim_config_sync_his"]);
+    assert_eq!(code(&out), 0);
+    let out = fapiao_on(&db.url, &["param", "get", "rim_config", "rim_config_sync_his"]);
+    assert_eq!(stdout(&out).trim(), "1");
+}
+
+#[tokio::test]
+async fn errors_are_json_with_a_stable_code_when_asked() {
+    let db = TestDb::new().await;
+    let out = fapiao_on(&db.url, &["--json", "param", "set", "rim_config", "no_such_key", "1"]);
+    assert_eq!(code(&out), 2);
+    assert_eq!(json(&out)["error"]["code"], "PARAM_UNKNOWN");
+    let out = fapiao_on(&db.url, &["param", "frobnicate"]);
+    assert_eq!(code(&out), 2, "clap usage errors exit 2");
+}
+
+#[tokio::test]
+async fn enterprises_and_schemes_from_the_cli() {
+    let db = TestDb::new().await;
+    let add = |tax_no: &str, kind: &str| {
+        fapiao_on(&db.url, &["enterprise", "add", "--tax-no", tax_no, "--name", "示例公司", "--kind", kind, "--etax-account", "acct-1", "--channel", "乐企"])
+    };
+    let out = add("91310000MA1FL2AB08", "general");
+    assert_eq!(code(&out), 2);
+    assert!(stderr(&out).contains("check character"), "{}", stderr(&out));
+    assert_eq!(code(&add("91310000MA1FL2AB09", "小规模纳税人")), 0);
+    let out = add("91310000MA1FL2AB09", "general");
+    assert_eq!(code(&out), 2);
+    assert!(stderr(&out).contains("already exists"), "{}", stderr(&out));
+
+    let out = fapiao_on(&db.url, &["--json", "enterprise", "list"]);
+    let list = json(&out);
+    assert_eq!(list.as_array().unwrap().len(), 1);
+    assert_eq!(list[0]["taxpayer_kind"], "small_scale");
+    assert_eq!(list[0]["channel"], "leqi");
+
+    let out = fapiao_on(&db.url, &["scheme", "add", "--code", "S1", "--tax-no", "92440300MA5DXY7K3W", "--start", "2022-01-01"]);
+    assert_eq!(code(&out), 2);
+    assert!(stderr(&out).contains("enterprise add"), "{}", stderr(&out));
+    let out = fapiao_on(&db.url, &["scheme", "add", "--code", "S1", "--tax-no", "91310000MA1FL2AB09", "--start", "2022-01-01"]);
+    assert_eq!(code(&out), 0, "{}", stderr(&out));
+    let out = fapiao_on(&db.url, &["--json", "scheme", "list"]);
+    assert_eq!(json(&out)[0]["start_date"], "2022-01-01");
+    assert_eq!(json(&out)[0]["active"], true);
+}
+
+#[tokio::test]
+async fn demo_runs_twice_on_the_same_database() {
+    let db = TestDb::new().await;
+    for _ in 0..2 {
+        let out = fapiao_on(&db.url, &["demo"]);
+        assert_eq!(code(&out), 0, "{}", stderr(&out));
+        assert!(stdout(&out).contains("上海示例贸易有限公司"));
+    }
+    let n: i64 = sqlx::query_scalar("SELECT count(*) FROM sync_scheme").fetch_one(&db.pool).await.unwrap();
+    assert_eq!(n, 2);
+}
+
+#[test]
+fn config_show_never_prints_secrets() {
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_fapiao"))
+        .args(["config", "show"])
+        .env("FAPIAO__CHANNEL__APP_SECRET", "hunter2-very-secret")
+        .env("FAPIAO__DATABASE__URL", "postgres://app:pw-hidden@db/fapiao")
+        .output()
+        .unwrap();
+    assert_eq!(code(&out), 0, "{}", stderr(&out));
+    let text = format!("{}{}", stdout(&out), stderr(&out));
+    assert!(!text.contains("hunter2") && !text.contains("pw-hidden"), "{text}");
+    assert!(text.contains("******"));
+
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_fapiao"))
+        .args(["config", "show"])
+        .env("FAPIAO__CHANNEL__NO_SUCH_KEY", "1")
+        .output()
+        .unwrap();
+    assert_eq!(code(&out), 1);
+    assert!(stderr(&out).contains("FAPIAO__CHANNEL__NO_SUCH_KEY"), "{}", stderr(&out));
+}
