@@ -1,0 +1,98 @@
+//! Interface codes and error codes: the public ones of the Kingdee ultimate-edition OpenAPI,
+//! and the ones we define where no public code exists. `schemas/channel.md` lists them all;
+//! replacing ours with a real code list is a change to this file only.
+
+/// Interface codes (`interfaceCode` of the envelope).
+pub mod interface {
+    // Public (reference/domain-facts.md §1).
+    pub const INVOICE_OPEN: &str = "ALLE.INVOICE.OPEN";
+    pub const INVOICE_QUERY: &str = "ALLE.INVOICE.QUERY";
+    pub const BATCH_QUERY: &str = "ALLE.BATCH.QUERY";
+    pub const INVOICE_RED: &str = "ALLE.INVOICE.RED";
+    pub const RED_CONFIRM_APPLY: &str = "REDCONFIRMBILL.APPLY";
+    pub const ACCOUNT_CHECK: &str = "ALLE.ACCOUNT.CHECK";
+    // Ours (no public code found).
+    pub const RED_CONFIRM_CONFIRM: &str = "REDCONFIRMBILL.CONFIRM";
+    pub const RED_CONFIRM_REVOKE: &str = "REDCONFIRMBILL.REVOKE";
+    pub const RED_CONFIRM_QUERY: &str = "REDCONFIRMBILL.QUERY";
+    pub const RED_CONFIRM_DOWNLOAD: &str = "REDCONFIRMBILL.DOWNLOAD";
+    pub const QUICK_RED: &str = "TAXCTL.INVOICE.QUICKRED";
+    pub const RED_INFO_APPLY: &str = "TAXCTL.REDINFO.APPLY";
+    pub const RED_INFO_QUERY: &str = "TAXCTL.REDINFO.QUERY";
+    pub const RED_INFO_REVOKE: &str = "TAXCTL.REDINFO.REVOKE";
+    pub const DOWNLOAD_APPLY: &str = "RIM.DOWNLOAD.APPLY";
+    pub const DOWNLOAD_POLL: &str = "RIM.DOWNLOAD.POLL";
+    pub const DOWNLOAD_FETCH: &str = "RIM.DOWNLOAD.FETCH";
+    pub const VERIFY: &str = "RIM.INVOICE.VERIFY";
+
+    /// Input-invoice calls go to the `rim` gateway; everything else to `sim`.
+    pub fn is_rim(code: &str) -> bool {
+        code.starts_with("RIM.")
+    }
+}
+
+/// Error codes (`errorCode` of the answer).
+pub mod error {
+    /// Accepted (sim gateway).
+    pub const OK: &str = "0";
+    /// Accepted (rim gateway).
+    pub const OK_RIM: &str = "0000";
+    /// Public: the serialNo was used before.
+    pub const DUPLICATE_SERIAL: &str = "10127";
+    // Ours:
+    pub const BAD_REQUEST: &str = "9400";
+    pub const TOKEN_INVALID: &str = "9401";
+    pub const NOT_FOUND: &str = "9404";
+    pub const STATE_CONFLICT: &str = "9409";
+    pub const BUSY: &str = "9429";
+    pub const INTERNAL: &str = "9500";
+    /// 地方税局网络不稳定，请稍后再试 (transient).
+    pub const BUREAU_UNSTABLE: &str = "9602";
+    /// 该应用查验权限过期 (permanent until renewed).
+    pub const VERIFY_PERMISSION_EXPIRED: &str = "9603";
+    /// 请核对用户信息或重新调用登录接口: the e-tax account was logged out (two downloads at once).
+    pub const ACCOUNT_LOGGED_OUT: &str = "9604";
+    /// 小规模纳税人不支持抵扣类勾选数据下载.
+    pub const SMALL_SCALE_NO_DEDUCTION: &str = "9605";
+    /// The token-service answer for wrong credentials (`error_code` in getAppToken/login).
+    pub const CREDENTIALS_REJECTED: &str = "9403";
+
+    pub fn is_ok(code: &str) -> bool {
+        code == OK || code == OK_RIM
+    }
+}
+
+/// Issue status in `ALLE.INVOICE.QUERY` answers (ours): 开票中 / 开票成功 / 开票失败.
+pub mod issue_status {
+    pub const ISSUING: &str = "0";
+    pub const SUCCEEDED: &str = "1";
+    pub const FAILED: &str = "2";
+}
+
+use chrono::{NaiveDateTime, TimeZone};
+
+/// The time in "局端内部错误，该开票请求修复中，请2024-01-05 17:52后再试！" (seed 001), read in
+/// China time (the bureau's clock), as an instant.
+pub fn retry_not_before(message: &str) -> Option<chrono::DateTime<chrono::Utc>> {
+    // The last 请: "开票请求" has one too.
+    let start = message.rfind('请')? + '请'.len_utf8();
+    let end = message[start..].find("后再试")? + start;
+    let text = message[start..end].trim();
+    let naive = NaiveDateTime::parse_from_str(text, "%Y-%m-%d %H:%M")
+        .or_else(|_| NaiveDateTime::parse_from_str(text, "%Y-%m-%d %H:%M:%S"))
+        .ok()?;
+    chrono_tz::Asia::Shanghai.from_local_datetime(&naive).single().map(|t| t.with_timezone(&chrono::Utc))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn repair_time_is_read_in_china_time() {
+        let t = retry_not_before("局端内部错误，该开票请求修复中，请2024-01-05 17:52后再试！").unwrap();
+        assert_eq!(t.to_rfc3339(), "2024-01-05T09:52:00+00:00");
+        assert!(retry_not_before("局端内部错误，该开票请求修复中").is_none());
+        assert!(retry_not_before("请稍后再试").is_none());
+    }
+}

@@ -1,0 +1,352 @@
+//! The JSON bodies inside the envelope's `data`, one struct per call, shared by the client and
+//! the sandbox. Field names follow the public documentation where it exists (camelCase);
+//! amounts are decimal strings ("113.00") so no side ever parses them as floats.
+
+use chrono::NaiveDate;
+use fapiao_schemas::Money;
+use rust_decimal::Decimal;
+use serde::{Deserialize, Serialize};
+
+/// One line of an invoice (`invoiceDetail[]`).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct InvoiceLine {
+    pub seq: u32,
+    /// 0 normal, 1 discount line, 2 discounted line.
+    pub line_property: u8,
+    pub goods_name: String,
+    /// 税收分类编码, 19 digits.
+    pub revenue_code: String,
+    #[serde(default)]
+    pub specification: String,
+    #[serde(default)]
+    pub units: String,
+    pub quantity: Option<Decimal>,
+    pub price: Option<Decimal>,
+    pub amount: Money,
+    pub tax_rate: Decimal,
+    pub tax_amount: Money,
+}
+
+/// `ALLE.INVOICE.OPEN`: issue a blue invoice.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct OpenInvoice {
+    pub serial_no: String,
+    /// Our invoice kind identifier (`digital_ordinary`, `taxctl_special`, …); the public
+    /// `invoiceType` 01/02 covers 数电 only.
+    pub invoice_kind: String,
+    /// 0 blue, 1 red.
+    pub invoice_property: u8,
+    pub seller_name: String,
+    pub seller_taxpayer_id: String,
+    pub buyer_name: String,
+    #[serde(default)]
+    pub buyer_taxpayer_id: String,
+    #[serde(default)]
+    pub drawer: String,
+    #[serde(default)]
+    pub remark: String,
+    pub invoice_detail: Vec<InvoiceLine>,
+}
+
+/// `{serialNo}` accepted for issuing; the result is learned by query.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Accepted {
+    pub serial_no: String,
+}
+
+/// `ALLE.INVOICE.QUERY`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct QueryBySerial {
+    pub serial_no: String,
+    pub seller_taxpayer_id: String,
+}
+
+/// The state of one issuing request.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct IssueResult {
+    pub serial_no: String,
+    /// `codes::issue_status`: 0 开票中, 1 开票成功, 2 开票失败.
+    pub issue_status: String,
+    #[serde(default)]
+    pub issue_message: String,
+    pub invoice_kind: String,
+    pub invoice_property: u8,
+    #[serde(default)]
+    pub invoice_code: String,
+    #[serde(default)]
+    pub invoice_num: String,
+    pub invoice_date: Option<NaiveDate>,
+    pub total_amount: Money,
+    pub total_tax: Money,
+    #[serde(default)]
+    pub invoice_file_url: String,
+    #[serde(default)]
+    pub ofd_file_url: String,
+    #[serde(default)]
+    pub xml_file_url: String,
+    /// For a red invoice: the blue invoice's number.
+    #[serde(default)]
+    pub original_invoice_num: String,
+}
+
+/// `ALLE.BATCH.QUERY` (pageNo 0-based).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct BatchQuery {
+    pub seller_taxpayer_id: String,
+    pub page_no: u32,
+    pub page_size: u32,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Page<T> {
+    pub page_no: u32,
+    pub page_size: u32,
+    pub total: u64,
+    pub list: Vec<T>,
+}
+
+/// `ALLE.INVOICE.RED`: a red invoice against a blue one — 数电 through a confirmation form
+/// (`govRedConfirmBillUuid`), tax-control special through a red info sheet (`redInfoBillNo`).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct RedInvoice {
+    pub serial_no: String,
+    pub seller_taxpayer_id: String,
+    #[serde(default)]
+    pub original_invoice_code: String,
+    pub original_invoice_num: String,
+    /// 01 开票有误, 02 销货退回, 03 服务中止, 04 销售折让.
+    pub red_reason: String,
+    /// Negative amounts.
+    pub amount: Money,
+    pub tax_amount: Money,
+    #[serde(default)]
+    pub gov_red_confirm_bill_uuid: String,
+    #[serde(default)]
+    pub red_info_bill_no: String,
+}
+
+/// `TAXCTL.INVOICE.QUICKRED` (ours): full red-flush of a tax-control ordinary invoice.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct QuickRed {
+    pub serial_no: String,
+    pub seller_taxpayer_id: String,
+    pub invoice_code: String,
+    pub invoice_num: String,
+    pub red_reason: String,
+}
+
+/// `REDCONFIRMBILL.APPLY`: ask for a red confirmation form (红字确认单).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct RedConfirmApply {
+    /// ≤ 50 characters, unique per seller: a re-sent apply answers the existing form.
+    pub order_no: String,
+    pub seller_taxpayer_id: String,
+    pub invoice_num: String,
+    pub red_reason: String,
+    /// Negative amounts.
+    pub amount: Money,
+    pub tax_amount: Money,
+}
+
+/// A red confirmation form as the channel reports it.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct RedConfirmForm {
+    pub bill_uuid: String,
+    pub bill_no: String,
+    #[serde(default)]
+    pub order_no: String,
+    pub seller_taxpayer_id: String,
+    pub buyer_taxpayer_id: String,
+    pub invoice_num: String,
+    pub red_reason: String,
+    pub amount: Money,
+    pub tax_amount: Money,
+    /// 01–10 (SPEC.md "Channel protocol").
+    pub confirm_state: String,
+    /// Who entered it: `seller` or `buyer`.
+    pub entered_by: String,
+}
+
+/// `REDCONFIRMBILL.CONFIRM` (ours): our side confirms or rejects a form the other side entered.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct RedConfirmDecision {
+    pub bill_uuid: String,
+    pub confirm: bool,
+}
+
+/// `REDCONFIRMBILL.QUERY` / `REVOKE` (ours).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct RedConfirmRef {
+    pub bill_uuid: String,
+}
+
+/// `REDCONFIRMBILL.DOWNLOAD` (ours): the forms that concern a tax number, paged.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct RedConfirmDownload {
+    pub taxpayer_id: String,
+    pub page_no: u32,
+    pub page_size: u32,
+}
+
+/// `TAXCTL.REDINFO.APPLY` (ours): a red info sheet (红字信息表) for a tax-control special invoice.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct RedInfoApply {
+    pub order_no: String,
+    pub seller_taxpayer_id: String,
+    pub invoice_code: String,
+    pub invoice_num: String,
+    pub red_reason: String,
+    pub amount: Money,
+    pub tax_amount: Money,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct RedInfoSheet {
+    pub sheet_id: String,
+    #[serde(default)]
+    pub order_no: String,
+    /// `submitted`, `approved`, `rejected`, `revoked`.
+    pub state: String,
+    /// The 16-character number the bureau gives an approved sheet.
+    #[serde(default)]
+    pub red_info_bill_no: String,
+    #[serde(default)]
+    pub message: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct RedInfoRef {
+    pub sheet_id: String,
+}
+
+/// `RIM.DOWNLOAD.APPLY` (ours): download the input invoices of one tax number and day.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct DownloadApply {
+    pub taxpayer_id: String,
+    pub etax_account: String,
+    pub invoice_date: NaiveDate,
+    /// `all` (进项发票) or `deduction` (抵扣类勾选数据; refused for small-scale taxpayers).
+    pub scope: String,
+    /// Small-scale taxpayers cannot download deduction data; the channel knows the enterprise.
+    #[serde(default)]
+    pub small_scale: bool,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct DownloadTask {
+    pub task_id: String,
+    /// `processing`, `ready`, `failed`.
+    pub state: String,
+    #[serde(default)]
+    pub total: u64,
+    #[serde(default)]
+    pub message: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct DownloadRef {
+    pub task_id: String,
+}
+
+/// `RIM.DOWNLOAD.FETCH` (ours): one page of a ready download (pageNo 0-based).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct DownloadFetch {
+    pub task_id: String,
+    pub page_no: u32,
+    pub page_size: u32,
+}
+
+/// An invoice header as downloaded from the bureau (and the head of a verified invoice).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct InvoiceHeader {
+    pub invoice_kind: String,
+    #[serde(default)]
+    pub invoice_code: String,
+    pub invoice_num: String,
+    pub invoice_date: NaiveDate,
+    pub seller_name: String,
+    pub seller_taxpayer_id: String,
+    pub buyer_name: String,
+    pub buyer_taxpayer_id: String,
+    pub amount: Money,
+    pub tax_amount: Money,
+    pub total_amount: Money,
+    #[serde(default)]
+    pub check_code: String,
+    /// `normal`, `void`, `red_flushed`, `partially_red_flushed`, `fully_red_flushed`, `abnormal`, `out_of_control`.
+    pub status: String,
+    /// 0 blue, 1 red.
+    pub invoice_property: u8,
+    pub blockchain: bool,
+    /// 特定业务类型, e.g. 农产品收购; empty when none.
+    #[serde(default)]
+    pub special_business: String,
+}
+
+/// `RIM.INVOICE.VERIFY` (ours): full data of an invoice by its key fields.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct VerifyRequest {
+    #[serde(default)]
+    pub invoice_code: String,
+    pub invoice_num: String,
+    pub invoice_date: NaiveDate,
+    /// 不含税金额 for special invoices / 价税合计 for 数电; either matches.
+    pub amount: Money,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct VerifiedInvoice {
+    pub header: InvoiceHeader,
+    pub lines: Vec<VerifiedLine>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct VerifiedLine {
+    pub goods_name: String,
+    pub tax_rate: Decimal,
+    pub amount: Money,
+    pub tax_amount: Money,
+    /// 业务类型, e.g. 退 for a refund line; empty when none.
+    #[serde(default)]
+    pub business_type: String,
+}
+
+/// `ALLE.ACCOUNT.CHECK`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct AccountCheck {
+    pub taxpayer_id: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct AccountInfo {
+    pub taxpayer_id: String,
+    /// 1 issue, 2 receive, 3 both, 4 none.
+    pub etax_account_type: u8,
+}
