@@ -101,16 +101,18 @@ impl ChannelClient {
         &self.config
     }
 
-    /// A valid access token: cached, renewed before it expires (a tenth of its life early,
+    /// A valid access token: cached, renewed before it expires (a fifth of its life early,
     /// at most a minute), and fetched anew after `invalidate_token`.
     pub async fn access_token(&self) -> Result<String, ChannelError> {
         let mut slot = self.token.lock().await;
         if let Some(t) = slot.as_ref().filter(|t| Instant::now() < t.renew_at) {
             return Ok(t.value.clone());
         }
+        // The lifetime counts from before the request: the server's clock started no earlier.
+        let requested_at = Instant::now();
         let (value, lifetime) = self.fetch_token().await?;
-        let margin = (lifetime / 10).min(Duration::from_secs(60));
-        *slot = Some(Token { value: value.clone(), renew_at: Instant::now() + lifetime - margin });
+        let margin = (lifetime / 5).min(Duration::from_secs(60));
+        *slot = Some(Token { value: value.clone(), renew_at: requested_at + lifetime - margin });
         tracing::debug!(lifetime_ms = lifetime.as_millis() as u64, "access token renewed");
         Ok(value)
     }
@@ -140,7 +142,7 @@ impl ChannelClient {
         };
         let data = self.token_call("/api/login.do", &login).await?;
         let token = data.access_token.ok_or_else(|| ChannelError::Decode { op: "login".into(), detail: "no access_token".into() })?;
-        Ok((token, Duration::from_millis(data.expire_time.max(1000) as u64)))
+        Ok((token, Duration::from_millis(data.expire_time.max(1) as u64)))
     }
 
     async fn token_call<B: Serialize>(&self, path: &str, body: &B) -> Result<envelope::TokenData, ChannelError> {

@@ -191,6 +191,7 @@ async fn open_api(State(world): State<Shared>, headers: HeaderMap, Query(q): Que
     let (result, codec, drop_answer) = {
         let mut w = lock(&world);
         let codec = w.config.codec.clone();
+        *w.calls.entry(op.clone()).or_default() += 1;
         if let Err(e) = w.authorize(token.as_deref(), &op, Instant::now()) {
             return envelope_answer(Err(e), &codec);
         }
