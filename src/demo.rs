@@ -8,6 +8,11 @@ use fapiao_schemas::params::{INPUTOUT_DAYS, RIM_CONFIG, SYNC_HIS};
 use fapiao_store::{Database, Origin, enterprises, params, schemes};
 use serde_json::json;
 
+use std::time::Duration;
+
+use fapiao_channel::sandbox::{Sandbox, SandboxConfig, sample_invoice};
+use fapiao_channel::{ChannelClient, ClientConfig};
+
 use crate::exit::Outcome;
 use crate::{Context, enterprise, output, scheme};
 
@@ -66,12 +71,16 @@ pub async fn run(ctx: &Context) -> anyhow::Result<Outcome> {
             (format!("embedded cluster ({})", if *started { "started now" } else { "already running" }), url.clone())
         }
     };
+    // Stage 2 — channel: the sandbox in-process, one token round trip, one issued invoice.
+    let channel = channel_stage(ctx, &enterprise_list).await?;
+
     if ctx.json {
         output::json(&json!({
             "database": { "origin": where_, "url": url, "migrations_applied": migrations },
             "enterprises": enterprise_list,
             "schemes": scheme_list,
             "parameters": { "rim_config_sync_his": sync, "download_days": day_rule.to_string() },
+            "channel": channel,
         }))?;
         return Ok(Outcome::Done);
     }
@@ -86,6 +95,66 @@ pub async fn run(ctx: &Context) -> anyhow::Result<Outcome> {
     scheme::print(&scheme_list, false)?;
     println!("    sync jobs switch rim_config_sync_his = {}", sync.as_deref().unwrap_or("?"));
     println!("    download-apply runs on: {day_rule}");
+    println!("[2] channel (sandbox at {})", channel["sandbox"].as_str().unwrap_or("?"));
+    println!("    token:    obtained (valid {} s); ALLE.ACCOUNT.CHECK {} → etaxAccountType {}",
+        channel["token_valid_secs"], channel["seller"].as_str().unwrap_or("?"), channel["etax_account_type"]);
+    println!("    issue:    ALLE.INVOICE.OPEN serialNo {} accepted; first query: {}",
+        channel["serial_no"].as_str().unwrap_or("?"), channel["first_status"].as_str().unwrap_or("?"));
+    println!("    result:   {} invoice {} total {} ({})",
+        channel["final_status"].as_str().unwrap_or("?"), channel["invoice_num"].as_str().unwrap_or("?"),
+        channel["total"].as_str().unwrap_or("?"), channel["pdf"].as_str().unwrap_or("?"));
     println!("done.");
     Ok(Outcome::Done)
 }
+
+/// Start the sandbox in-process, take a token, check the seller's account, issue one invoice
+/// from the first sample enterprise to the second and query it until it is final.
+async fn channel_stage(ctx: &Context, enterprises: &[Enterprise]) -> anyhow::Result<serde_json::Value> {
+    let sandbox_config = SandboxConfig {
+        app_id: ctx.settings.channel.app_id.clone(),
+        app_secret: ctx.settings.channel.app_secret.expose().to_string(),
+        issue_delay: Duration::from_millis(300),
+        ..SandboxConfig::default()
+    };
+    let sandbox = Sandbox::start(sandbox_config, "127.0.0.1:0").await?;
+    let mut config = ClientConfig::from_settings(&ctx.settings.channel);
+    config.base_url = sandbox.base_url();
+    config.codec = fapiao_channel::codec::Codec::Base64;
+    let client = ChannelClient::new(config);
+
+    let (seller, buyer) = (&enterprises[0], &enterprises[1]);
+    client.access_token().await?;
+    let account = client.account_check(seller.tax_no.as_str()).await?;
+    // The lifetime the sandbox grants; the token itself is a secret and never printed.
+    let token_valid_secs = sandbox.world().config.token_ttl.as_secs();
+
+    let serial = format!("DEMO-{}", chrono::Utc::now().format("%Y%m%d%H%M%S%3f"));
+    let invoice = sample_invoice(
+        &serial,
+        "digital_ordinary",
+        (&seller.name, seller.tax_no.as_str()),
+        (&buyer.name, buyer.tax_no.as_str()),
+        fapiao_schemas::Money::from_cents(12_345),
+    );
+    client.issue(&invoice).await?;
+    let first = client.query_issue(&serial, seller.tax_no.as_str()).await?;
+    let done = client.wait_final(&serial, seller.tax_no.as_str(), Duration::from_millis(100), Duration::from_secs(10)).await?;
+    let status = |s: &str| match s {
+        "0" => "开票中",
+        "1" => "开票成功",
+        _ => "开票失败",
+    };
+    Ok(json!({
+        "sandbox": sandbox.base_url(),
+        "seller": seller.tax_no,
+        "token_valid_secs": token_valid_secs,
+        "etax_account_type": account.etax_account_type,
+        "serial_no": serial,
+        "first_status": status(&first.issue_status),
+        "final_status": status(&done.issue_status),
+        "invoice_num": done.invoice_num,
+        "total": done.total_amount.to_string(),
+        "pdf": done.invoice_file_url,
+    }))
+}
+

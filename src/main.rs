@@ -1,5 +1,6 @@
 //! `fapiao`: the command line. One file per subcommand; the work lives in the workspace crates.
 
+mod bench;
 mod config_cmd;
 mod db;
 mod demo;
@@ -7,6 +8,7 @@ mod enterprise;
 mod exit;
 mod output;
 mod param;
+mod sandbox_cmd;
 mod scheme;
 
 use std::process::ExitCode;
@@ -57,6 +59,11 @@ enum Command {
     /// The configuration in effect.
     #[command(subcommand)]
     Config(config_cmd::ConfigCommand),
+    /// Serve the channel protocol locally: invoice cloud, tax bureau and an ERP, with faults on demand.
+    Sandbox(sandbox_cmd::SandboxArgs),
+    /// Benchmarks (build with --release); each prints its figure and the ratio to its bound.
+    #[command(subcommand)]
+    Bench(bench::BenchCommand),
 }
 
 /// What every command gets: parsed settings and the output mode.
@@ -84,6 +91,8 @@ async fn run(command: Command, ctx: &Context) -> anyhow::Result<Outcome> {
         Command::Enterprise(c) => enterprise::run(c, ctx).await,
         Command::Scheme(c) => scheme::run(c, ctx).await,
         Command::Config(c) => config_cmd::run(c, ctx),
+        Command::Sandbox(args) => sandbox_cmd::run(args, ctx).await,
+        Command::Bench(c) => bench::run(c, ctx).await,
     }
 }
 

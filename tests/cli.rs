@@ -113,3 +113,26 @@ fn config_show_never_prints_secrets() {
     assert_eq!(code(&out), 1);
     assert!(stderr(&out).contains("FAPIAO__CHANNEL__NO_SUCH_KEY"), "{}", stderr(&out));
 }
+
+#[test]
+fn the_sandbox_command_serves_and_refuses_bad_fault_specs() {
+    use std::io::{BufRead, BufReader, Read, Write};
+    let bad = std::process::Command::new(env!("CARGO_BIN_EXE_fapiao")).args(["sandbox", "--faults", "meteor=0.5"]).output().unwrap();
+    assert_eq!(code(&bad), 2, "{}", stderr(&bad));
+
+    let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_fapiao"))
+        .args(["sandbox", "--listen", "127.0.0.1:0", "--seed", "7"])
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut first = String::new();
+    BufReader::new(child.stdout.take().unwrap()).read_line(&mut first).unwrap();
+    let addr = first.split("http://").nth(1).and_then(|r| r.split_whitespace().next()).expect(&first).to_string();
+    let mut conn = std::net::TcpStream::connect(&addr).unwrap();
+    write!(conn, "GET /sandbox/stats HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n\r\n").unwrap();
+    let mut reply = String::new();
+    conn.read_to_string(&mut reply).unwrap();
+    child.kill().unwrap();
+    let _ = child.wait();
+    assert!(reply.starts_with("HTTP/1.1 200") && reply.contains("\"issued\":0"), "{reply}");
+}

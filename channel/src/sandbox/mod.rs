@@ -7,6 +7,7 @@
 
 mod faults;
 mod generate;
+mod samples;
 mod world;
 
 use std::net::SocketAddr;
@@ -24,6 +25,7 @@ use serde_json::{Value, json};
 
 pub use faults::{Fault, FaultPlan, FaultSpecError};
 pub use generate::invoices_for;
+pub use samples::sample_invoice;
 pub use world::{ApiError, World};
 
 use crate::codec::Codec;

@@ -5,11 +5,11 @@
 use std::time::Duration;
 
 use fapiao_channel::codec::Codec;
-use fapiao_channel::sandbox::{FaultPlan, Sandbox, SandboxConfig};
-use fapiao_channel::wire::{InvoiceLine, OpenInvoice};
+use fapiao_channel::sandbox::{FaultPlan, Sandbox, SandboxConfig, sample_invoice};
+use fapiao_channel::wire::OpenInvoice;
 use fapiao_channel::{ChannelClient, ClientConfig, RetryPolicy};
 use fapiao_schemas::config::Secret;
-use fapiao_schemas::{Money, TaxRate};
+use fapiao_schemas::Money;
 
 pub const SELLER: &str = "91310000MA1FL2AB09";
 pub const BUYER: &str = "92440300MA5DXY7K3W";
@@ -52,34 +52,9 @@ pub fn money(s: &str) -> Money {
     Money::parse(s).unwrap()
 }
 
-/// A one-line invoice of `amount` at 13%.
+/// A one-line invoice of `amount` at 13% from SELLER to BUYER.
 pub fn invoice(serial: &str, kind: &str, amount: &str) -> OpenInvoice {
-    let amount = money(amount);
-    let rate = TaxRate::parse("13%").unwrap();
-    OpenInvoice {
-        serial_no: serial.into(),
-        invoice_kind: kind.into(),
-        invoice_property: 0,
-        seller_name: "上海示例贸易有限公司".into(),
-        seller_taxpayer_id: SELLER.into(),
-        buyer_name: "深圳示例便利店".into(),
-        buyer_taxpayer_id: BUYER.into(),
-        drawer: "张三".into(),
-        remark: String::new(),
-        invoice_detail: vec![InvoiceLine {
-            seq: 1,
-            line_property: 0,
-            goods_name: "*计算机配套产品*键盘".into(),
-            revenue_code: "1090511030000000000".into(),
-            specification: "K1".into(),
-            units: "个".into(),
-            quantity: Some(rust_decimal::Decimal::ONE),
-            price: Some(amount.value()),
-            amount,
-            tax_rate: rate.value(),
-            tax_amount: fapiao_schemas::tax::tax_of(amount, rate),
-        }],
-    }
+    sample_invoice(serial, kind, ("上海示例贸易有限公司", SELLER), ("深圳示例便利店", BUYER), money(amount))
 }
 
 /// Issue and wait for the final result, asserting success; returns the invoice number.
