@@ -33,6 +33,18 @@ fn apply(order: &str, blue: &str, amount: &str, tax: &str) -> RedConfirmApply {
     }
 }
 
+fn sheet(order: &str, blue: &fapiao_channel::wire::IssueResult, reason: &str, amount: &str, tax: &str) -> RedInfoApply {
+    RedInfoApply {
+        order_no: order.into(),
+        seller_taxpayer_id: SELLER.into(),
+        invoice_code: blue.invoice_code.clone(),
+        invoice_num: blue.invoice_num.clone(),
+        red_reason: reason.into(),
+        amount: money(amount),
+        tax_amount: money(tax),
+    }
+}
+
 async fn settle(c: &ChannelClient, serial: &str) -> fapiao_channel::wire::IssueResult {
     c.wait_final(serial, SELLER, Duration::from_millis(10), Duration::from_secs(5)).await.unwrap()
 }
@@ -109,15 +121,7 @@ async fn tax_control_special_goes_through_an_approved_red_info_sheet() {
     let sb = sandbox(config("")).await;
     let c = client(&sb);
     let blue = issue_ok(&c, "B-4", "taxctl_special", "100.00").await;
-    let info = |order: &str| RedInfoApply {
-        order_no: order.into(),
-        seller_taxpayer_id: SELLER.into(),
-        invoice_code: blue.invoice_code.clone(),
-        invoice_num: blue.invoice_num.clone(),
-        red_reason: "01".into(),
-        amount: money("-100.00"),
-        tax_amount: money("-13.00"),
-    };
+    let info = |order: &str| sheet(order, &blue, "01", "-100.00", "-13.00");
     let sheet = c.red_info_apply(&info("I-1")).await.unwrap();
     assert_eq!(sheet.state, "submitted");
     tokio::time::sleep(Duration::from_millis(80)).await;
@@ -140,15 +144,7 @@ async fn red_info_sheets_can_be_rejected_or_revoked() {
     let sb = sandbox(config("")).await;
     let c = client(&sb);
     let blue = issue_ok(&c, "B-5", "taxctl_special", "100.00").await;
-    let info = |order: &str| RedInfoApply {
-        order_no: order.into(),
-        seller_taxpayer_id: SELLER.into(),
-        invoice_code: blue.invoice_code.clone(),
-        invoice_num: blue.invoice_num.clone(),
-        red_reason: "04".into(),
-        amount: money("-10.00"),
-        tax_amount: money("-1.30"),
-    };
+    let info = |order: &str| sheet(order, &blue, "04", "-10.00", "-1.30");
     let a = c.red_info_apply(&info("I-A")).await.unwrap();
     let rejected = sb.world().bureau_decides(&a.sheet_id, false).unwrap();
     assert_eq!(rejected.state, "rejected");

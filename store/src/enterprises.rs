@@ -6,20 +6,28 @@ use sqlx::{PgExecutor, Row};
 
 use crate::StoreError;
 
+const INSERT: &str = "INSERT INTO enterprise (tax_no, name, taxpayer_kind, etax_account, channel)
+     VALUES ($1, $2, $3, $4, $5) ON CONFLICT (tax_no) DO NOTHING";
+const UPSERT: &str = "INSERT INTO enterprise (tax_no, name, taxpayer_kind, etax_account, channel)
+     VALUES ($1, $2, $3, $4, $5)
+     ON CONFLICT (tax_no) DO UPDATE SET name = EXCLUDED.name, taxpayer_kind = EXCLUDED.taxpayer_kind,
+         etax_account = EXCLUDED.etax_account, channel = EXCLUDED.channel, updated_at = now()";
+
+async fn write(db: impl PgExecutor<'_>, sql: &'static str, e: &Enterprise) -> Result<u64, StoreError> {
+    let done = sqlx::query(sql)
+        .bind(e.tax_no.as_str())
+        .bind(&e.name)
+        .bind(e.taxpayer_kind.as_str())
+        .bind(&e.etax_account)
+        .bind(e.channel.as_str())
+        .execute(db)
+        .await?;
+    Ok(done.rows_affected())
+}
+
 /// Insert a new enterprise; an existing tax number is an error.
 pub async fn insert(db: impl PgExecutor<'_>, e: &Enterprise) -> Result<(), StoreError> {
-    let result = sqlx::query(
-        "INSERT INTO enterprise (tax_no, name, taxpayer_kind, etax_account, channel)
-         VALUES ($1, $2, $3, $4, $5) ON CONFLICT (tax_no) DO NOTHING",
-    )
-    .bind(e.tax_no.as_str())
-    .bind(&e.name)
-    .bind(e.taxpayer_kind.as_str())
-    .bind(&e.etax_account)
-    .bind(e.channel.as_str())
-    .execute(db)
-    .await?;
-    if result.rows_affected() == 0 {
+    if write(db, INSERT, e).await? == 0 {
         return Err(StoreError::Invalid(format!("enterprise {} already exists", e.tax_no)));
     }
     Ok(())
@@ -27,20 +35,7 @@ pub async fn insert(db: impl PgExecutor<'_>, e: &Enterprise) -> Result<(), Store
 
 /// Insert or update by tax number.
 pub async fn upsert(db: impl PgExecutor<'_>, e: &Enterprise) -> Result<(), StoreError> {
-    sqlx::query(
-        "INSERT INTO enterprise (tax_no, name, taxpayer_kind, etax_account, channel)
-         VALUES ($1, $2, $3, $4, $5)
-         ON CONFLICT (tax_no) DO UPDATE SET name = EXCLUDED.name, taxpayer_kind = EXCLUDED.taxpayer_kind,
-             etax_account = EXCLUDED.etax_account, channel = EXCLUDED.channel, updated_at = now()",
-    )
-    .bind(e.tax_no.as_str())
-    .bind(&e.name)
-    .bind(e.taxpayer_kind.as_str())
-    .bind(&e.etax_account)
-    .bind(e.channel.as_str())
-    .execute(db)
-    .await?;
-    Ok(())
+    write(db, UPSERT, e).await.map(|_| ())
 }
 
 pub async fn list(db: impl PgExecutor<'_>) -> Result<Vec<Enterprise>, StoreError> {

@@ -16,20 +16,27 @@ fn map_missing_enterprise(e: sqlx::Error, scheme: &SyncScheme) -> StoreError {
     }
 }
 
+const INSERT: &str = "INSERT INTO sync_scheme (code, tax_no, start_date, active) VALUES ($1, $2, $3, $4)
+     ON CONFLICT (code) DO NOTHING";
+const UPSERT: &str = "INSERT INTO sync_scheme (code, tax_no, start_date, active) VALUES ($1, $2, $3, $4)
+     ON CONFLICT (code) DO UPDATE SET tax_no = EXCLUDED.tax_no, start_date = EXCLUDED.start_date,
+         active = EXCLUDED.active, updated_at = now()";
+
+async fn write(db: impl PgExecutor<'_>, sql: &'static str, s: &SyncScheme) -> Result<u64, StoreError> {
+    let done = sqlx::query(sql)
+        .bind(&s.code)
+        .bind(s.tax_no.as_str())
+        .bind(s.start_date)
+        .bind(s.active)
+        .execute(db)
+        .await
+        .map_err(|e| map_missing_enterprise(e, s))?;
+    Ok(done.rows_affected())
+}
+
 /// Insert a new scheme; an existing code is an error.
 pub async fn insert(db: impl PgExecutor<'_>, s: &SyncScheme) -> Result<(), StoreError> {
-    let result = sqlx::query(
-        "INSERT INTO sync_scheme (code, tax_no, start_date, active) VALUES ($1, $2, $3, $4)
-         ON CONFLICT (code) DO NOTHING",
-    )
-    .bind(&s.code)
-    .bind(s.tax_no.as_str())
-    .bind(s.start_date)
-    .bind(s.active)
-    .execute(db)
-    .await
-    .map_err(|e| map_missing_enterprise(e, s))?;
-    if result.rows_affected() == 0 {
+    if write(db, INSERT, s).await? == 0 {
         return Err(StoreError::Invalid(format!("sync scheme {} already exists", s.code)));
     }
     Ok(())
@@ -37,19 +44,7 @@ pub async fn insert(db: impl PgExecutor<'_>, s: &SyncScheme) -> Result<(), Store
 
 /// Insert or update by code.
 pub async fn upsert(db: impl PgExecutor<'_>, s: &SyncScheme) -> Result<(), StoreError> {
-    sqlx::query(
-        "INSERT INTO sync_scheme (code, tax_no, start_date, active) VALUES ($1, $2, $3, $4)
-         ON CONFLICT (code) DO UPDATE SET tax_no = EXCLUDED.tax_no, start_date = EXCLUDED.start_date,
-             active = EXCLUDED.active, updated_at = now()",
-    )
-    .bind(&s.code)
-    .bind(s.tax_no.as_str())
-    .bind(s.start_date)
-    .bind(s.active)
-    .execute(db)
-    .await
-    .map_err(|e| map_missing_enterprise(e, s))?;
-    Ok(())
+    write(db, UPSERT, s).await.map(|_| ())
 }
 
 pub async fn list(db: impl PgExecutor<'_>) -> Result<Vec<SyncScheme>, StoreError> {
