@@ -33,6 +33,9 @@ fn classify(err: &anyhow::Error) -> (u8, &'static str) {
             StoreError::Sql(_) | StoreError::Migrate(_) => (FAILED, "DATABASE"),
         };
     }
+    if err.downcast_ref::<fapiao_jobs::job::RegistryError>().is_some() {
+        return (FAILED, "CONFIG");
+    }
     if err.downcast_ref::<UsageError>().is_some() {
         return (USAGE, "USAGE");
     }

@@ -6,6 +6,7 @@ mod db;
 mod demo;
 mod enterprise;
 mod exit;
+mod jobs_cmd;
 mod output;
 mod param;
 mod sandbox_cmd;
@@ -59,6 +60,14 @@ enum Command {
     /// The configuration in effect.
     #[command(subcommand)]
     Config(config_cmd::ConfigCommand),
+    /// Run the scheduler and workers until SIGINT/SIGTERM (any number of processes per database).
+    Serve,
+    /// The sync jobs: list, run now, pause/resume, history.
+    #[command(subcommand)]
+    Jobs(jobs_cmd::JobsCommand),
+    /// Sync schemes' backfill (reset-start: the documented updateDownInit).
+    #[command(subcommand)]
+    Sync(jobs_cmd::SyncCommand),
     /// Serve the channel protocol locally: invoice cloud, tax bureau and an ERP, with faults on demand.
     Sandbox(sandbox_cmd::SandboxArgs),
     /// Benchmarks (build with --release); each prints its figure and the ratio to its bound.
@@ -91,6 +100,9 @@ async fn run(command: Command, ctx: &Context) -> anyhow::Result<Outcome> {
         Command::Enterprise(c) => enterprise::run(c, ctx).await,
         Command::Scheme(c) => scheme::run(c, ctx).await,
         Command::Config(c) => config_cmd::run(c, ctx),
+        Command::Serve => jobs_cmd::serve_cmd(ctx).await,
+        Command::Jobs(c) => jobs_cmd::run(c, ctx).await,
+        Command::Sync(c) => jobs_cmd::sync(c, ctx).await,
         Command::Sandbox(args) => sandbox_cmd::run(args, ctx).await,
         Command::Bench(c) => bench::run(c, ctx).await,
     }

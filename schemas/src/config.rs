@@ -62,6 +62,8 @@ pub struct Settings {
     pub general: General,
     pub database: DatabaseSettings,
     pub schedules: Schedules,
+    pub jobs: JobSettings,
+    pub metrics: MetricsSettings,
     pub channel: ChannelSettings,
     pub limits: Limits,
 }
@@ -89,6 +91,30 @@ pub struct Schedules {
     pub download_apply: String,
     pub fetch: String,
     pub deal_task: String,
+}
+
+#[derive(Clone, Debug, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct JobSettings {
+    pub heartbeat_secs: u64,
+    pub lease_secs: u64,
+    pub max_attempts: u32,
+    pub poll_ms: u64,
+    pub apply_cache_misfire: String,
+    pub download_apply_misfire: String,
+    pub fetch_misfire: String,
+    pub deal_task_misfire: String,
+    pub backfill_chunk_days: u32,
+    pub fetch_page_size: u32,
+    pub deal_batch_size: u32,
+    pub deal_max_attempts: u32,
+    pub download_wait_secs: u64,
+}
+
+#[derive(Clone, Debug, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct MetricsSettings {
+    pub listen: String,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Deserialize, Serialize)]
@@ -196,6 +222,13 @@ impl Settings {
         }
         if self.channel.data_encoding == DataEncoding::Aes && self.channel.encryption_password.is_empty() {
             return Err(invalid("channel.encryption_password", "required when data_encoding = \"aes\"".into()));
+        }
+        let j = &self.jobs;
+        if j.heartbeat_secs == 0 || j.lease_secs <= j.heartbeat_secs {
+            return Err(invalid("jobs.lease_secs", "must be longer than jobs.heartbeat_secs (and both above 0)".into()));
+        }
+        if j.max_attempts == 0 || j.deal_batch_size == 0 || j.deal_max_attempts == 0 || j.fetch_page_size == 0 || j.backfill_chunk_days == 0 {
+            return Err(invalid("jobs", "attempts, batch and page sizes and the backfill chunk must be at least 1".into()));
         }
         if self.limits.invoice_tax_tolerance.is_sign_negative() {
             return Err(invalid("limits.invoice_tax_tolerance", "must not be negative".into()));

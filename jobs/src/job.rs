@@ -1,0 +1,197 @@
+//! A job is a value: name, schedule, time zone, misfire and retry policy, and what it runs.
+//! The registry holds each name once.
+
+use std::sync::Arc;
+
+use chrono::{DateTime, NaiveDate, Utc};
+use chrono_tz::Tz;
+use fapiao_channel::{ChannelClient, ChannelError};
+use fapiao_schemas::config::Settings;
+use fapiao_schemas::params::{RIM_CONFIG, SYNC_HIS};
+use fapiao_store::StoreError;
+use sqlx::PgPool;
+use tokio_util::sync::CancellationToken;
+
+use crate::schedule::{Misfire, Schedule, ScheduleError};
+use crate::sync;
+
+/// The four sync jobs (SPEC.md "Scheduled jobs").
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum JobKind {
+    ApplyCache,
+    DownloadApply,
+    Fetch,
+    DealTask,
+}
+
+impl JobKind {
+    pub const ALL: [JobKind; 4] = [JobKind::ApplyCache, JobKind::DownloadApply, JobKind::Fetch, JobKind::DealTask];
+
+    pub fn name(self) -> &'static str {
+        match self {
+            JobKind::ApplyCache => "apply-cache",
+            JobKind::DownloadApply => "download-apply",
+            JobKind::Fetch => "fetch",
+            JobKind::DealTask => "deal-task",
+        }
+    }
+
+    /// The documented task this job is (seed 004).
+    pub fn documented_as(self) -> &'static str {
+        match self {
+            JobKind::ApplyCache => "rim_tableHeadApplyTask_SKDP_S 税局发票同步申请缓存",
+            JobKind::DownloadApply => "rim_invoiceDownloadApply_SKDP_S",
+            JobKind::Fetch => "rim_inputdowload_SKDJ_S 进销项发票下载",
+            JobKind::DealTask => "rim_InputInvoiceDownDealTask_SKDP_S",
+        }
+    }
+
+    async fn run(self, ctx: &JobContext, run: &RunInfo) -> Result<RunReport, JobError> {
+        match self {
+            JobKind::ApplyCache => sync::apply_cache::run(ctx, run).await,
+            JobKind::DownloadApply => sync::download_apply::run(ctx, run).await,
+            JobKind::Fetch => sync::fetch::run(ctx, run).await,
+            JobKind::DealTask => sync::deal_task::run(ctx, run).await,
+        }
+    }
+}
+
+#[derive(Clone, Debug)]
+pub struct JobSpec {
+    pub kind: JobKind,
+    pub schedule: Schedule,
+    pub misfire: Misfire,
+    pub max_attempts: u32,
+}
+
+impl JobSpec {
+    pub fn name(&self) -> &'static str {
+        self.kind.name()
+    }
+    pub async fn run(&self, ctx: &JobContext, run: &RunInfo) -> Result<RunReport, JobError> {
+        self.kind.run(ctx, run).await
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum RegistryError {
+    #[error(transparent)]
+    Schedule(#[from] ScheduleError),
+    #[error("job {0} registered twice")]
+    Duplicate(&'static str),
+    #[error("unknown job {0:?}; jobs: apply-cache, download-apply, fetch, deal-task")]
+    Unknown(String),
+}
+
+/// The jobs of this deployment, each name once.
+#[derive(Clone, Debug)]
+pub struct Registry {
+    jobs: Vec<JobSpec>,
+}
+
+impl Registry {
+    pub fn new() -> Registry {
+        Registry { jobs: Vec::new() }
+    }
+
+    pub fn register(&mut self, spec: JobSpec) -> Result<(), RegistryError> {
+        if self.jobs.iter().any(|j| j.name() == spec.name()) {
+            return Err(RegistryError::Duplicate(spec.name()));
+        }
+        self.jobs.push(spec);
+        Ok(())
+    }
+
+    /// The four sync jobs with the schedules, time zone and policies of `settings`.
+    pub fn from_settings(settings: &Settings) -> Result<Registry, RegistryError> {
+        let tz: Tz = settings.time_zone().expect("validated at load");
+        let s = &settings.schedules;
+        let j = &settings.jobs;
+        let mut registry = Registry::new();
+        for (kind, expr, misfire) in [
+            (JobKind::ApplyCache, &s.apply_cache, &j.apply_cache_misfire),
+            (JobKind::DownloadApply, &s.download_apply, &j.download_apply_misfire),
+            (JobKind::Fetch, &s.fetch, &j.fetch_misfire),
+            (JobKind::DealTask, &s.deal_task, &j.deal_task_misfire),
+        ] {
+            registry.register(JobSpec {
+                kind,
+                schedule: Schedule::parse(kind.name(), expr, tz)?,
+                misfire: Misfire::parse(misfire)?,
+                max_attempts: j.max_attempts,
+            })?;
+        }
+        Ok(registry)
+    }
+
+    pub fn get(&self, name: &str) -> Result<&JobSpec, RegistryError> {
+        self.jobs.iter().find(|j| j.name() == name).ok_or_else(|| RegistryError::Unknown(name.into()))
+    }
+
+    pub fn iter(&self) -> impl Iterator<Item = &JobSpec> {
+        self.jobs.iter()
+    }
+}
+
+impl Default for Registry {
+    fn default() -> Self {
+        Registry::new()
+    }
+}
+
+/// What a running job may use.
+#[derive(Clone)]
+pub struct JobContext {
+    pub pool: PgPool,
+    pub channel: Arc<ChannelClient>,
+    pub settings: Arc<Settings>,
+    pub tz: Tz,
+    /// This process's worker id (in the ledger and on staged rows it handled).
+    pub worker: String,
+    /// Set on shutdown, or when the run lost its lease: stop at the next item boundary.
+    pub cancel: CancellationToken,
+}
+
+impl JobContext {
+    /// Whether to stop before the next item: shutdown, lost lease, or the kill switch
+    /// `rim_config_sync_his = 0` (read at every boundary, so it acts without a restart).
+    pub async fn should_stop(&self) -> Result<Option<String>, JobError> {
+        if self.cancel.is_cancelled() {
+            return Ok(Some("stopped: shutdown or lease lost".into()));
+        }
+        let switch = fapiao_store::params::value(&self.pool, RIM_CONFIG, SYNC_HIS).await?;
+        Ok((switch.as_deref() == Some("0")).then(|| "stopped: rim_config_sync_his = 0 (kill switch)".into()))
+    }
+}
+
+/// The run being executed.
+#[derive(Clone, Debug)]
+pub struct RunInfo {
+    pub run_id: i64,
+    pub scheduled_for: DateTime<Utc>,
+    /// "Today" for this run, in the configured time zone (or the `--date` of a manual run).
+    pub business_date: NaiveDate,
+}
+
+/// What a run did; `skipped` with a reason when it decided not to work (e.g. not a download day).
+#[derive(Clone, Debug, Default)]
+pub struct RunReport {
+    pub read: i64,
+    pub written: i64,
+    pub rejected: i64,
+    pub skipped: bool,
+    pub reason: Option<String>,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum JobError {
+    /// The run fails loudly; the message names what (e.g. the enterprise) and why.
+    #[error("{0}")]
+    Failed(String),
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    #[error("database: {0}")]
+    Sql(#[from] sqlx::Error),
+    #[error(transparent)]
+    Channel(#[from] ChannelError),
+}

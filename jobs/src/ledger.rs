@@ -1,0 +1,206 @@
+//! The durable run ledger (`job_run`): one row per due tick, unique on (job, scheduled time).
+//! The cron trigger only records a due run; a worker claims it; a heartbeat lease shows it
+//! alive; results are fenced by (worker, attempt) so a late worker cannot overwrite a newer one.
+//! Never two runs of one job at once: a partial unique index on running rows says so.
+
+use chrono::{DateTime, NaiveDate, Utc};
+use serde::Serialize;
+use sqlx::{FromRow, PgPool};
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Trigger {
+    Schedule,
+    Manual,
+}
+
+impl Trigger {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Trigger::Schedule => "schedule",
+            Trigger::Manual => "manual",
+        }
+    }
+}
+
+/// A run this worker holds.
+#[derive(Debug, Clone, FromRow)]
+pub struct Claimed {
+    pub id: i64,
+    pub job: String,
+    pub scheduled_for: DateTime<Utc>,
+    pub trigger: String,
+    pub attempt: i32,
+    pub business_date: Option<NaiveDate>,
+}
+
+/// How a run ended.
+#[derive(Debug, Clone, Default)]
+pub struct Outcome {
+    /// `succeeded`, `failed` or `skipped`.
+    pub state: &'static str,
+    pub reason: Option<String>,
+    pub rows_read: i64,
+    pub rows_written: i64,
+    pub rows_rejected: i64,
+    pub error: Option<String>,
+}
+
+#[derive(Debug, Clone, FromRow, Serialize)]
+pub struct RunRow {
+    pub id: i64,
+    pub job: String,
+    pub scheduled_for: DateTime<Utc>,
+    pub trigger: String,
+    pub state: String,
+    pub reason: Option<String>,
+    pub started_at: Option<DateTime<Utc>>,
+    pub finished_at: Option<DateTime<Utc>>,
+    pub rows_read: i64,
+    pub rows_written: i64,
+    pub rows_rejected: i64,
+    pub error: Option<String>,
+    pub worker: Option<String>,
+    pub attempt: i32,
+    pub business_date: Option<NaiveDate>,
+}
+
+/// Record a due run; `None` when this tick is already recorded (by this or another process).
+pub async fn record_due(
+    pool: &PgPool,
+    job: &str,
+    tick: DateTime<Utc>,
+    trigger: Trigger,
+    business_date: Option<NaiveDate>,
+) -> sqlx::Result<Option<i64>> {
+    sqlx::query_scalar(
+        "INSERT INTO job_run (job, scheduled_for, trigger, business_date) VALUES ($1, $2, $3, $4)
+         ON CONFLICT (job, scheduled_for) DO NOTHING RETURNING id",
+    )
+    .bind(job)
+    .bind(tick)
+    .bind(trigger.as_str())
+    .bind(business_date)
+    .fetch_optional(pool)
+    .await
+}
+
+/// Record ticks that passed while nothing ran.
+pub async fn record_missed(pool: &PgPool, job: &str, ticks: &[DateTime<Utc>], reason: &str) -> sqlx::Result<u64> {
+    let done = sqlx::query(
+        "INSERT INTO job_run (job, scheduled_for, trigger, state, reason, finished_at)
+         SELECT $1, t, 'schedule', 'missed', $3, now() FROM unnest($2::timestamptz[]) AS t
+         ON CONFLICT (job, scheduled_for) DO NOTHING",
+    )
+    .bind(job)
+    .bind(ticks)
+    .bind(reason)
+    .execute(pool)
+    .await?;
+    Ok(done.rows_affected())
+}
+
+/// The latest scheduled tick recorded for `job`.
+pub async fn last_tick(pool: &PgPool, job: &str) -> sqlx::Result<Option<DateTime<Utc>>> {
+    sqlx::query_scalar("SELECT max(scheduled_for) FROM job_run WHERE job = $1 AND trigger = 'schedule'")
+        .bind(job)
+        .fetch_one(pool)
+        .await
+}
+
+const CLAIM_RETURNING: &str = "RETURNING id, job, scheduled_for, trigger, attempt, business_date";
+
+/// Claim the oldest due run of `job` (or run `only_id`). `None`: nothing due, or another run of
+/// the job is running — the database refuses a second running row.
+pub async fn claim(pool: &PgPool, job: &str, worker: &str, only_id: Option<i64>) -> sqlx::Result<Option<Claimed>> {
+    let sql = format!(
+        "UPDATE job_run SET state = 'running', worker = $2, started_at = now(), heartbeat_at = now()
+         WHERE id = (SELECT id FROM job_run WHERE job = $1 AND state = 'due' AND ($3::bigint IS NULL OR id = $3)
+                     ORDER BY scheduled_for LIMIT 1 FOR UPDATE SKIP LOCKED)
+         {CLAIM_RETURNING}"
+    );
+    let result = sqlx::query_as::<_, Claimed>(sqlx::AssertSqlSafe(sql)).bind(job).bind(worker).bind(only_id).fetch_optional(pool).await;
+    match result {
+        Err(sqlx::Error::Database(e)) if e.code().as_deref() == Some("23505") => Ok(None),
+        other => other,
+    }
+}
+
+/// Beat the heartbeat; `false` when the run is no longer ours (rescued and re-claimed).
+pub async fn heartbeat(pool: &PgPool, run: &Claimed, worker: &str) -> sqlx::Result<bool> {
+    let done = sqlx::query("UPDATE job_run SET heartbeat_at = now() WHERE id = $1 AND worker = $2 AND attempt = $3 AND state = 'running'")
+        .bind(run.id)
+        .bind(worker)
+        .bind(run.attempt)
+        .execute(pool)
+        .await?;
+    Ok(done.rows_affected() == 1)
+}
+
+/// Record how the run ended; `false` when fenced out (a rescuer took the run meanwhile).
+pub async fn finish(pool: &PgPool, run: &Claimed, worker: &str, outcome: &Outcome) -> sqlx::Result<bool> {
+    let done = sqlx::query(
+        "UPDATE job_run SET state = $4, reason = $5, rows_read = $6, rows_written = $7, rows_rejected = $8,
+                error = $9, finished_at = now(), heartbeat_at = now()
+         WHERE id = $1 AND worker = $2 AND attempt = $3 AND state = 'running'",
+    )
+    .bind(run.id)
+    .bind(worker)
+    .bind(run.attempt)
+    .bind(outcome.state)
+    .bind(&outcome.reason)
+    .bind(outcome.rows_read)
+    .bind(outcome.rows_written)
+    .bind(outcome.rows_rejected)
+    .bind(&outcome.error)
+    .execute(pool)
+    .await?;
+    Ok(done.rows_affected() == 1)
+}
+
+/// Runs whose worker stopped beating for `lease_secs`: due again (next attempt) while attempts
+/// remain, failed after. Returns (id, job, new state).
+pub async fn rescue_expired(pool: &PgPool, lease_secs: u64, max_attempts: u32) -> sqlx::Result<Vec<(i64, String, String)>> {
+    sqlx::query_as(
+        "UPDATE job_run SET
+             state = CASE WHEN attempt < $2 THEN 'due' ELSE 'failed' END,
+             error = concat_ws(E'\\n', error, format('attempt %s: lease expired, worker %s silent since %s', attempt, worker, heartbeat_at)),
+             attempt = CASE WHEN attempt < $2 THEN attempt + 1 ELSE attempt END,
+             finished_at = CASE WHEN attempt < $2 THEN NULL ELSE now() END,
+             worker = NULL
+         WHERE state = 'running' AND heartbeat_at < now() - make_interval(secs => $1)
+         RETURNING id, job, state",
+    )
+    .bind(lease_secs as f64)
+    .bind(max_attempts as i32)
+    .fetch_all(pool)
+    .await
+}
+
+pub async fn history(pool: &PgPool, job: Option<&str>, limit: i64) -> sqlx::Result<Vec<RunRow>> {
+    sqlx::query_as(
+        "SELECT id, job, scheduled_for, trigger, state, reason, started_at, finished_at, rows_read, rows_written,
+                rows_rejected, error, worker, attempt, business_date
+         FROM job_run WHERE ($1::text IS NULL OR job = $1) ORDER BY scheduled_for DESC, id DESC LIMIT $2",
+    )
+    .bind(job)
+    .bind(limit)
+    .fetch_all(pool)
+    .await
+}
+
+pub async fn is_paused(pool: &PgPool, job: &str) -> sqlx::Result<bool> {
+    Ok(sqlx::query_scalar::<_, bool>("SELECT paused FROM job_control WHERE job = $1").bind(job).fetch_optional(pool).await?.unwrap_or(false))
+}
+
+pub async fn set_paused(pool: &PgPool, job: &str, paused: bool) -> sqlx::Result<()> {
+    sqlx::query(
+        "INSERT INTO job_control (job, paused) VALUES ($1, $2)
+         ON CONFLICT (job) DO UPDATE SET paused = EXCLUDED.paused, updated_at = now()",
+    )
+    .bind(job)
+    .bind(paused)
+    .execute(pool)
+    .await?;
+    Ok(())
+}

@@ -1,0 +1,13 @@
+//! The scheduled side of fapiao: schedules and misfire policies, the durable run ledger, the
+//! runner that claims and executes runs, `serve` (tokio-cron-scheduler records due ticks; a
+//! worker loop executes them), metrics, and the four input-invoice sync jobs.
+
+pub mod job;
+pub mod ledger;
+pub mod metrics;
+pub mod runner;
+pub mod schedule;
+pub mod serve;
+pub mod sync;
+
+pub use job::{JobContext, JobError, JobKind, JobSpec, Registry, RunInfo, RunReport};

@@ -1,0 +1,292 @@
+//! deal-task (rim_InputInvoiceDownDealTask_SKDP_S; the manual 批量处理): staged headers →
+//! `invoice_pool`, once per invoice identity. Work is claimed with FOR UPDATE SKIP LOCKED so
+//! several processes share it; every attempt counts in `handle_num` (fhandle_num).
+//!
+//! * `key_element_check` ≠ 1: one set-based statement per batch moves the rows, deductibility
+//!   from the header (`deductibility_without_lines`), state 处理完成（未自动查验）. Claim, insert
+//!   and state change commit together: a crash leaves the batch pending, never half-moved.
+//! * `key_element_check` = 1: a batch is claimed (lease, handle_num + 1) and committed, each
+//!   invoice verified through the channel, then the verified rows (with their lines and the full
+//!   deductibility rule) land and the states change in one transaction fenced by the claim.
+//!   Transient failures go back to pending until `deal_max_attempts`, then fail with the reason.
+
+use chrono::NaiveDate;
+use fapiao_channel::codes::error as code;
+use fapiao_channel::wire::VerifiedInvoice;
+use fapiao_schemas::deductibility::{self, InvoiceStatus, Line, SpecialBusiness};
+use fapiao_schemas::params::{KEY_ELEMENT_CHECK, RIM_CONFIG, TAX_FILE_AUTO_SIGN};
+use fapiao_schemas::{Coded, InvoiceKind, Money, TaxRate};
+use fapiao_store::params;
+use rust_decimal::Decimal;
+
+use super::fail_if_permanent;
+use crate::job::{JobContext, JobError, RunInfo, RunReport};
+
+pub async fn run(ctx: &JobContext, _run: &RunInfo) -> Result<RunReport, JobError> {
+    let verify = params::value(&ctx.pool, RIM_CONFIG, KEY_ELEMENT_CHECK).await?.as_deref() == Some("1");
+    let auto_sign = params::value(&ctx.pool, RIM_CONFIG, TAX_FILE_AUTO_SIGN).await?.as_deref() == Some("1");
+    let mut report = RunReport::default();
+    loop {
+        if let Some(reason) = ctx.should_stop().await? {
+            report.reason = Some(reason);
+            break;
+        }
+        let moved = if verify { verified_batch(ctx, auto_sign, &mut report).await? } else { unverified_batch(ctx, auto_sign).await? };
+        if moved == 0 {
+            break;
+        }
+        report.read += moved as i64;
+    }
+    Ok(report)
+}
+
+/// Columns of `invoice_pool` filled from a staged row `s` (shared by both paths).
+const POOL_COLUMNS: &str = "tax_no, invoice_code, invoice_num, invoice_kind, invoice_date, seller_name, seller_tax_no,
+    buyer_name, amount, tax, total, check_code, status, invoice_property, blockchain, special_business, source,
+    verified, deductible, deductible_reason, signed, signed_at, staging_id";
+
+async fn unverified_batch(ctx: &JobContext, auto_sign: bool) -> Result<u64, JobError> {
+    let sql = format!(
+        "WITH claimed AS (
+             SELECT id FROM download_staging
+             WHERE state = 'pending' AND (claimed_until IS NULL OR claimed_until < now())
+             ORDER BY id LIMIT $1 FOR UPDATE SKIP LOCKED
+         ), pooled AS (
+             INSERT INTO invoice_pool ({POOL_COLUMNS})
+             SELECT s.tax_no, s.invoice_code, s.invoice_num, s.invoice_kind, s.invoice_date, s.seller_name, s.seller_tax_no,
+                    s.buyer_name, s.amount, s.tax, s.total, s.check_code, s.status, s.invoice_property, s.blockchain,
+                    s.special_business, 'tax_bureau', false, d.reason IS NULL, d.reason, $2,
+                    CASE WHEN $2 THEN now() END, s.id
+             FROM download_staging s JOIN claimed USING (id)
+             CROSS JOIN LATERAL (SELECT deductibility_without_lines(s.invoice_kind, s.invoice_property, s.blockchain,
+                                        s.status, s.invoice_date, s.special_business) AS reason) d
+             ON CONFLICT (tax_no, invoice_code, invoice_num) DO NOTHING
+         )
+         UPDATE download_staging s
+         SET state = 'done_unverified', handle_num = s.handle_num + 1, reason = NULL, handled_by = $3,
+             claimed_by = NULL, claimed_until = NULL
+         FROM claimed WHERE s.id = claimed.id"
+    );
+    let done = sqlx::query(sqlx::AssertSqlSafe(sql))
+        .bind(i64::from(ctx.settings.jobs.deal_batch_size))
+        .bind(auto_sign)
+        .bind(&ctx.worker)
+        .execute(&ctx.pool)
+        .await?;
+    Ok(done.rows_affected())
+}
+
+#[derive(sqlx::FromRow, Clone)]
+struct Staged {
+    id: i64,
+    tax_no: String,
+    invoice_kind: String,
+    invoice_code: String,
+    invoice_num: String,
+    invoice_date: NaiveDate,
+    total: Decimal,
+    amount: Decimal,
+    status: String,
+    invoice_property: i16,
+    blockchain: bool,
+    special_business: String,
+    handle_num: i32,
+}
+
+/// What became of one claimed row.
+enum Fate {
+    Pooled(Box<VerifiedInvoice>, Option<&'static str>),
+    Failed(String),
+    Retry(String),
+}
+
+async fn verified_batch(ctx: &JobContext, auto_sign: bool, report: &mut crate::job::RunReport) -> Result<u64, JobError> {
+    let jobs = &ctx.settings.jobs;
+    // Small batches: each row is a network call, and the lease must outlast the batch.
+    let batch = i64::from(jobs.deal_batch_size.min(50));
+    let claimed: Vec<Staged> = sqlx::query_as(
+        "UPDATE download_staging s SET claimed_by = $2, claimed_until = now() + make_interval(secs => $3), handle_num = s.handle_num + 1
+         WHERE s.id IN (SELECT id FROM download_staging
+                        WHERE state = 'pending' AND (claimed_until IS NULL OR claimed_until < now())
+                        ORDER BY id LIMIT $1 FOR UPDATE SKIP LOCKED)
+         RETURNING s.id, s.tax_no, s.invoice_kind, s.invoice_code, s.invoice_num, s.invoice_date, s.total, s.amount,
+                   s.status, s.invoice_property, s.blockchain, s.special_business, s.handle_num",
+    )
+    .bind(batch)
+    .bind(&ctx.worker)
+    .bind(jobs.lease_secs as f64 * 4.0)
+    .fetch_all(&ctx.pool)
+    .await?;
+    if claimed.is_empty() {
+        return Ok(0);
+    }
+    let mut fates = Vec::with_capacity(claimed.len());
+    for row in &claimed {
+        let amount = Money::exact(if row.invoice_kind.starts_with("digital") { row.total } else { row.amount }).unwrap_or_default();
+        let fate = match ctx.channel.verify(&row.invoice_code, &row.invoice_num, row.invoice_date, amount).await {
+            Ok(v) => {
+                let reason = assess(row, &v).err().map(|e| e.code());
+                Fate::Pooled(Box::new(v), reason)
+            }
+            Err(e) => {
+                if let Err(fatal) = fail_if_permanent(&e, &row.tax_no, "") {
+                    release(ctx, &claimed).await?;
+                    return Err(fatal);
+                }
+                match e.api_code() {
+                    Some(code::NOT_FOUND) | Some(code::BAD_REQUEST) => Fate::Failed(format!("查验失败：{e}")),
+                    _ if row.handle_num >= jobs.deal_max_attempts as i32 => {
+                        Fate::Failed(format!("gave up after {} attempts: {e}", row.handle_num))
+                    }
+                    _ => Fate::Retry(e.to_string()),
+                }
+            }
+        };
+        fates.push(fate);
+    }
+    let mut tx = ctx.pool.begin().await?;
+    for (row, fate) in claimed.iter().zip(&fates) {
+        let (state, reason) = match fate {
+            Fate::Pooled(v, deductible_reason) => {
+                pool_verified(&mut tx, row, v, *deductible_reason, auto_sign).await?;
+                ("done_verified", None)
+            }
+            Fate::Failed(r) => ("failed", Some(r.clone())),
+            Fate::Retry(r) => ("pending", Some(r.clone())),
+        };
+        if state == "failed" {
+            report.rejected += 1;
+        }
+        sqlx::query(
+            "UPDATE download_staging SET state = $3, reason = $4, handled_by = $2, claimed_by = NULL, claimed_until = NULL
+             WHERE id = $1 AND claimed_by = $2",
+        )
+        .bind(row.id)
+        .bind(&ctx.worker)
+        .bind(state)
+        .bind(reason)
+        .execute(&mut *tx)
+        .await?;
+    }
+    tx.commit().await?;
+    let retried = fates.iter().filter(|f| matches!(f, Fate::Retry(_))).count();
+    // Rows sent back to pending are not progress; stop when a whole batch only retried.
+    Ok((claimed.len() - retried) as u64)
+}
+
+async fn release(ctx: &JobContext, rows: &[Staged]) -> Result<(), JobError> {
+    let ids: Vec<i64> = rows.iter().map(|r| r.id).collect();
+    sqlx::query("UPDATE download_staging SET claimed_by = NULL, claimed_until = NULL WHERE id = ANY($1) AND claimed_by = $2")
+        .bind(&ids)
+        .bind(&ctx.worker)
+        .execute(&ctx.pool)
+        .await?;
+    Ok(())
+}
+
+async fn pool_verified(
+    tx: &mut sqlx::PgConnection,
+    row: &Staged,
+    v: &VerifiedInvoice,
+    deductible_reason: Option<&'static str>,
+    auto_sign: bool,
+) -> Result<(), JobError> {
+    let h = &v.header;
+    let sql = format!(
+        "INSERT INTO invoice_pool ({POOL_COLUMNS})
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, 'tax_bureau', true, $17, $18, $19,
+                 CASE WHEN $19 THEN now() END, $20)
+         ON CONFLICT (tax_no, invoice_code, invoice_num) DO NOTHING"
+    );
+    let inserted = sqlx::query(sqlx::AssertSqlSafe(sql))
+        .bind(&row.tax_no)
+        .bind(&h.invoice_code)
+        .bind(&h.invoice_num)
+        .bind(&h.invoice_kind)
+        .bind(h.invoice_date)
+        .bind(&h.seller_name)
+        .bind(&h.seller_taxpayer_id)
+        .bind(&h.buyer_name)
+        .bind(h.amount.value())
+        .bind(h.tax_amount.value())
+        .bind(h.total_amount.value())
+        .bind(&h.check_code)
+        .bind(&h.status)
+        .bind(i16::from(h.invoice_property))
+        .bind(h.blockchain)
+        .bind(&h.special_business)
+        .bind(deductible_reason.is_none())
+        .bind(deductible_reason)
+        .bind(auto_sign)
+        .bind(row.id)
+        .execute(&mut *tx)
+        .await?
+        .rows_affected();
+    if inserted == 1 {
+        for (seq, l) in v.lines.iter().enumerate() {
+            sqlx::query(
+                "INSERT INTO invoice_pool_line (tax_no, invoice_code, invoice_num, seq, goods_name, tax_rate, amount, tax, business_type)
+                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
+            )
+            .bind(&row.tax_no)
+            .bind(&h.invoice_code)
+            .bind(&h.invoice_num)
+            .bind(seq as i32 + 1)
+            .bind(&l.goods_name)
+            .bind(l.tax_rate)
+            .bind(l.amount.value())
+            .bind(l.tax_amount.value())
+            .bind(&l.business_type)
+            .execute(&mut *tx)
+            .await?;
+        }
+    }
+    Ok(())
+}
+
+/// The full deductibility rule (lines included) for a verified invoice.
+fn assess(row: &Staged, v: &VerifiedInvoice) -> Result<(), deductibility::NotDeductible> {
+    let kind: InvoiceKind = row.invoice_kind.parse().unwrap_or(InvoiceKind::TaxctlOrdinary);
+    let lines = v
+        .lines
+        .iter()
+        .filter_map(|l| {
+            Some(Line {
+                goods_name: l.goods_name.clone(),
+                rate: TaxRate::try_from(l.tax_rate).ok()?,
+                business_type: Some(l.business_type.clone()).filter(|b| !b.is_empty()),
+            })
+        })
+        .collect();
+    deductibility::assess(&deductibility::Invoice {
+        kind,
+        is_blue: row.invoice_property == 0,
+        is_blockchain: row.blockchain,
+        status: status_of(&row.status),
+        issue_date: row.invoice_date,
+        special_business: special_business_of(&row.special_business),
+        lines,
+    })
+}
+
+/// The channel's status words (`InvoiceHeader::status`).
+pub fn status_of(status: &str) -> InvoiceStatus {
+    match status {
+        "normal" => InvoiceStatus::Normal,
+        "partially_red_flushed" => InvoiceStatus::PartiallyRedFlushed,
+        "red_flushed" => InvoiceStatus::RedFlushed,
+        "fully_red_flushed" => InvoiceStatus::FullyRedFlushed,
+        "void" => InvoiceStatus::Void,
+        "out_of_control" => InvoiceStatus::OutOfControl,
+        _ => InvoiceStatus::Abnormal,
+    }
+}
+
+pub fn special_business_of(text: &str) -> Option<SpecialBusiness> {
+    match text.trim() {
+        "" => None,
+        "农产品收购" => Some(SpecialBusiness::AgriculturalPurchase),
+        "资产农产品销售" => Some(SpecialBusiness::AgriculturalSale),
+        _ => Some(SpecialBusiness::Other),
+    }
+}

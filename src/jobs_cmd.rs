@@ -1,0 +1,193 @@
+//! `fapiao jobs list|run|pause|resume|history`, `fapiao serve`, and `fapiao sync reset-start`.
+
+use std::sync::Arc;
+
+use chrono::{NaiveDate, Utc};
+use clap::Subcommand;
+use fapiao_channel::{ChannelClient, ClientConfig};
+use fapiao_jobs::metrics::Metrics;
+use fapiao_jobs::{JobContext, Registry, ledger, runner, serve};
+use fapiao_store::Database;
+use serde_json::json;
+use tokio_util::sync::CancellationToken;
+
+use crate::exit::{Outcome, UsageError};
+use crate::{Context, output};
+
+#[derive(Subcommand)]
+pub enum JobsCommand {
+    /// Each job: schedule, next run, paused, last outcome.
+    List,
+    /// Run a job now (recorded as manual; waits while another run of it is running).
+    Run {
+        /// apply-cache, download-apply, fetch or deal-task.
+        name: String,
+        /// The business date the run works for ("today"), e.g. to replay a day.
+        #[arg(long)]
+        date: Option<NaiveDate>,
+    },
+    /// Pause a job: its ticks are recorded as skipped until resumed (every process sees it).
+    Pause { name: String },
+    Resume { name: String },
+    /// Recent runs, newest first.
+    History {
+        #[arg(long)]
+        job: Option<String>,
+        #[arg(long, default_value_t = 20)]
+        limit: i64,
+    },
+}
+
+#[derive(Subcommand)]
+pub enum SyncCommand {
+    /// Reset a sync scheme's start date (the documented updateDownInit): apply-cache then
+    /// backfills every day from it to yesterday, a bounded chunk per run.
+    ResetStart {
+        #[arg(long)]
+        scheme: String,
+        #[arg(long)]
+        start: NaiveDate,
+    },
+}
+
+/// What jobs run with: the database, a channel client, this worker's id, and a stop token.
+pub async fn job_context(ctx: &Context, cancel: CancellationToken) -> anyhow::Result<(JobContext, Registry)> {
+    let registry = Registry::from_settings(&ctx.settings)?;
+    let db = Database::open(&ctx.settings).await?;
+    let host = std::fs::read_to_string("/proc/sys/kernel/hostname").unwrap_or_default();
+    let worker = format!("{}:{}", host.trim(), std::process::id());
+    let jc = JobContext {
+        pool: db.pool,
+        channel: Arc::new(ChannelClient::new(ClientConfig::from_settings(&ctx.settings.channel))),
+        settings: Arc::new(ctx.settings.clone()),
+        tz: ctx.settings.time_zone().expect("validated at load"),
+        worker,
+        cancel,
+    };
+    Ok((jc, registry))
+}
+
+/// Cancel `token` on SIGINT or SIGTERM.
+pub fn cancel_on_signals(token: CancellationToken) {
+    tokio::spawn(async move {
+        let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()).expect("SIGTERM handler");
+        tokio::select! {
+            _ = tokio::signal::ctrl_c() => {}
+            _ = term.recv() => {}
+        }
+        tracing::info!("signal received: finishing the running items");
+        token.cancel();
+    });
+}
+
+pub async fn serve_cmd(ctx: &Context) -> anyhow::Result<Outcome> {
+    let cancel = CancellationToken::new();
+    cancel_on_signals(cancel.clone());
+    let (jc, registry) = job_context(ctx, cancel).await?;
+    serve::serve(jc, registry, Arc::new(Metrics::default())).await?;
+    Ok(Outcome::Done)
+}
+
+pub async fn run(command: JobsCommand, ctx: &Context) -> anyhow::Result<Outcome> {
+    let cancel = CancellationToken::new();
+    cancel_on_signals(cancel.clone());
+    let (jc, registry) = job_context(ctx, cancel).await?;
+    let known = |name: &str| registry.get(name).map_err(|e| UsageError(e.to_string()));
+    match command {
+        JobsCommand::List => list(&jc, &registry, ctx.json).await?,
+        JobsCommand::Run { name, date } => {
+            let spec = known(&name)?;
+            let (id, outcome) = runner::run_now(&jc, spec, date, &Metrics::default()).await?;
+            if ctx.json {
+                output::json(&json!({ "run_id": id, "job": name, "state": outcome.state, "reason": outcome.reason,
+                    "rows_read": outcome.rows_read, "rows_written": outcome.rows_written,
+                    "rows_rejected": outcome.rows_rejected, "error": outcome.error }))?;
+            } else {
+                println!("{name} run {id}: {} (read {}, written {}, rejected {}){}{}", outcome.state, outcome.rows_read,
+                    outcome.rows_written, outcome.rows_rejected,
+                    outcome.reason.map(|r| format!("; {r}")).unwrap_or_default(),
+                    outcome.error.as_ref().map(|e| format!("; error: {e}")).unwrap_or_default());
+            }
+            if outcome.state == "failed" {
+                anyhow::bail!("{name} run {id} failed: {}", outcome.error.unwrap_or_default());
+            }
+        }
+        JobsCommand::Pause { name } | JobsCommand::Resume { name } if known(&name).is_err() => return Err(known(&name).unwrap_err().into()),
+        JobsCommand::Pause { name } => {
+            ledger::set_paused(&jc.pool, &name, true).await?;
+            println!("{name} paused");
+        }
+        JobsCommand::Resume { name } => {
+            ledger::set_paused(&jc.pool, &name, false).await?;
+            println!("{name} resumed");
+        }
+        JobsCommand::History { job, limit } => {
+            let rows = ledger::history(&jc.pool, job.as_deref(), limit).await?;
+            if ctx.json {
+                output::json(&rows)?;
+            } else {
+                let table: Vec<Vec<String>> = rows
+                    .iter()
+                    .map(|r| {
+                        vec![
+                            r.id.to_string(),
+                            r.job.clone(),
+                            r.scheduled_for.with_timezone(&jc.tz).format("%Y-%m-%d %H:%M:%S").to_string(),
+                            r.trigger.clone(),
+                            r.state.clone(),
+                            format!("{}/{}/{}", r.rows_read, r.rows_written, r.rows_rejected),
+                            r.reason.clone().or(r.error.clone()).unwrap_or_default(),
+                        ]
+                    })
+                    .collect();
+                output::table(&["RUN", "JOB", "SCHEDULED", "TRIGGER", "STATE", "READ/WRITTEN/REJECTED", "REASON / ERROR"], &table);
+            }
+        }
+    }
+    Ok(Outcome::Done)
+}
+
+async fn list(jc: &JobContext, registry: &Registry, json_out: bool) -> anyhow::Result<()> {
+    let mut rows = Vec::new();
+    for spec in registry.iter() {
+        let last = ledger::history(&jc.pool, Some(spec.name()), 1).await?.into_iter().next();
+        let next = spec.schedule.next_after(Utc::now()).map(|t| t.with_timezone(&jc.tz).format("%Y-%m-%d %H:%M:%S").to_string());
+        rows.push(json!({
+            "job": spec.name(),
+            "task": spec.kind.documented_as(),
+            "schedule": spec.schedule.expr,
+            "time_zone": spec.schedule.tz.name(),
+            "next_run": next,
+            "paused": ledger::is_paused(&jc.pool, spec.name()).await?,
+            "misfire": format!("{:?}", spec.misfire),
+            "last_state": last.as_ref().map(|r| r.state.clone()),
+            "last_finished": last.as_ref().and_then(|r| r.finished_at),
+        }));
+    }
+    if json_out {
+        return output::json(&rows);
+    }
+    let s = |v: &serde_json::Value| v.as_str().map(str::to_string).unwrap_or_else(|| if v.is_null() { "-".into() } else { v.to_string() });
+    let table: Vec<Vec<String>> = rows
+        .iter()
+        .map(|r| ["job", "schedule", "next_run", "paused", "misfire", "last_state"].iter().map(|k| s(&r[*k])).collect())
+        .collect();
+    output::table(&["JOB", "SCHEDULE", "NEXT RUN", "PAUSED", "MISFIRE", "LAST"], &table);
+    Ok(())
+}
+
+pub async fn sync(command: SyncCommand, ctx: &Context) -> anyhow::Result<Outcome> {
+    let SyncCommand::ResetStart { scheme, start } = command;
+    let db = Database::open(&ctx.settings).await?;
+    let updated = sqlx::query("UPDATE sync_scheme SET start_date = $2, backfill_next = $2, updated_at = now() WHERE code = $1")
+        .bind(&scheme)
+        .bind(start)
+        .execute(&db.pool)
+        .await?
+        .rows_affected();
+    if updated == 0 {
+        return Err(UsageError(format!("no sync scheme with code {scheme}")).into());
+    }
+    println!("scheme {scheme}: start {start}; apply-cache backfills from there ({} days per run). Change nothing else: the schedule does the work.", ctx.settings.jobs.backfill_chunk_days);
+    Ok(Outcome::Done)
+}
