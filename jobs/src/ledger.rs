@@ -2,6 +2,8 @@
 //! The cron trigger only records a due run; a worker claims it; a heartbeat lease shows it
 //! alive; results are fenced by (worker, attempt) so a late worker cannot overwrite a newer one.
 //! Never two runs of one job at once: a partial unique index on running rows says so.
+//! Start and end use clock_timestamp(): a claim that waited on the previous run's finish must
+//! not be stamped with its transaction's earlier start time.
 
 use chrono::{DateTime, NaiveDate, Utc};
 use serde::Serialize;
@@ -114,7 +116,7 @@ const CLAIM_RETURNING: &str = "RETURNING id, job, scheduled_for, trigger, attemp
 /// the job is running — the database refuses a second running row.
 pub async fn claim(pool: &PgPool, job: &str, worker: &str, only_id: Option<i64>) -> sqlx::Result<Option<Claimed>> {
     let sql = format!(
-        "UPDATE job_run SET state = 'running', worker = $2, started_at = now(), heartbeat_at = now()
+        "UPDATE job_run SET state = 'running', worker = $2, started_at = clock_timestamp(), heartbeat_at = clock_timestamp()
          WHERE id = (SELECT id FROM job_run WHERE job = $1 AND state = 'due' AND ($3::bigint IS NULL OR id = $3)
                      ORDER BY scheduled_for LIMIT 1 FOR UPDATE SKIP LOCKED)
          {CLAIM_RETURNING}"
@@ -141,7 +143,7 @@ pub async fn heartbeat(pool: &PgPool, run: &Claimed, worker: &str) -> sqlx::Resu
 pub async fn finish(pool: &PgPool, run: &Claimed, worker: &str, outcome: &Outcome) -> sqlx::Result<bool> {
     let done = sqlx::query(
         "UPDATE job_run SET state = $4, reason = $5, rows_read = $6, rows_written = $7, rows_rejected = $8,
-                error = $9, finished_at = now(), heartbeat_at = now()
+                error = $9, finished_at = clock_timestamp(), heartbeat_at = clock_timestamp()
          WHERE id = $1 AND worker = $2 AND attempt = $3 AND state = 'running'",
     )
     .bind(run.id)

@@ -9,5 +9,6 @@ pub mod runner;
 pub mod schedule;
 pub mod serve;
 pub mod sync;
+pub mod synthetic;
 
 pub use job::{JobContext, JobError, JobKind, JobSpec, Registry, RunInfo, RunReport};

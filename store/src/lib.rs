@@ -106,6 +106,41 @@ impl Database {
     }
 }
 
+/// A throwaway, migrated database beside the configured one (for benchmarks); dropped by `drop`.
+pub struct Scratch {
+    pub pool: PgPool,
+    admin: PgConnectOptions,
+    name: String,
+}
+
+impl Scratch {
+    pub async fn create(settings: &Settings, name: &str) -> Result<Scratch, StoreError> {
+        let base = Database::open(settings).await?;
+        let url = match &base.origin {
+            Origin::Embedded { url, .. } => url.clone(),
+            Origin::External { .. } => external_url(settings).expect("external origin has a URL"),
+        };
+        base.pool.close().await;
+        let options: PgConnectOptions = url.parse()?;
+        let admin = options.clone().database("postgres");
+        let mut conn = sqlx::PgConnection::connect_with(&admin).await?;
+        let drop_sql = format!("DROP DATABASE IF EXISTS {} WITH (FORCE)", quote_ident(name));
+        sqlx::query(sqlx::AssertSqlSafe(drop_sql)).execute(&mut conn).await?;
+        create_database_if_missing(&mut conn, name).await?;
+        conn.close().await?;
+        let pool = PgPoolOptions::new().max_connections(settings.database.max_connections).connect_with(options.database(name)).await?;
+        MIGRATOR.run(&pool).await?;
+        Ok(Scratch { pool, admin, name: name.into() })
+    }
+
+    pub async fn drop(self) -> Result<(), StoreError> {
+        self.pool.close().await;
+        let mut conn = sqlx::PgConnection::connect_with(&self.admin).await?;
+        sqlx::query(sqlx::AssertSqlSafe(format!("DROP DATABASE IF EXISTS {} WITH (FORCE)", quote_ident(&self.name)))).execute(&mut conn).await?;
+        Ok(())
+    }
+}
+
 /// A pool on `url` (no migrations).
 pub async fn connect(url: &str, max_connections: u32, acquire_timeout_secs: u64) -> Result<PgPool, StoreError> {
     let options: PgConnectOptions = url.parse()?;

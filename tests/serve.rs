@@ -1,0 +1,136 @@
+//! `fapiao serve` and `fapiao jobs run` as real processes on one database.
+
+mod common;
+
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use common::{code, stderr};
+use fapiao_store::testing::TestDb;
+
+const BUYER: &str = "91310000MA1FL2AB09";
+
+fn fapiao(db: &TestDb, args: &[&str]) -> Command {
+    let mut c = Command::new(env!("CARGO_BIN_EXE_fapiao"));
+    c.args(args)
+        .env("DATABASE_URL", &db.url)
+        .env_remove("FAPIAO_CONFIG")
+        .env("RUST_LOG", "warn")
+        .env("FAPIAO__METRICS__LISTEN", "")
+        .env("FAPIAO__CHANNEL__BASE_URL", "http://127.0.0.1:9")
+        .env("FAPIAO__JOBS__POLL_MS", "100")
+        .env("FAPIAO__JOBS__HEARTBEAT_SECS", "1")
+        .env("FAPIAO__JOBS__LEASE_SECS", "3")
+        .env("FAPIAO__JOBS__DEAL_BATCH_SIZE", "500");
+    c
+}
+
+fn serve(db: &TestDb) -> Child {
+    let every_2s = "*/2 * * * * *";
+    fapiao(db, &["serve"])
+        .env("FAPIAO__SCHEDULES__APPLY_CACHE", every_2s)
+        .env("FAPIAO__SCHEDULES__DOWNLOAD_APPLY", every_2s)
+        .env("FAPIAO__SCHEDULES__FETCH", every_2s)
+        .env("FAPIAO__SCHEDULES__DEAL_TASK", every_2s)
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap()
+}
+
+fn terminate(child: &mut Child) -> std::process::ExitStatus {
+    // SAFETY: kill(2) with a pid we own.
+    unsafe { libc::kill(child.id() as i32, libc::SIGTERM) };
+    child.wait().unwrap()
+}
+
+async fn scalar(db: &TestDb, sql: &'static str) -> i64 {
+    sqlx::query_scalar(sql).fetch_one(&db.pool).await.unwrap()
+}
+
+async fn key_element_check_off(db: &TestDb) {
+    fapiao_store::params::set(&db.pool, "rim_config", "key_element_check", "0").await.unwrap();
+}
+
+#[tokio::test]
+async fn two_serve_processes_run_every_tick_once_never_overlap_and_share_the_staged_rows() {
+    let db = TestDb::new().await;
+    key_element_check_off(&db).await;
+    let mut a = serve(&db);
+    let mut b = serve(&db);
+    // Rows arrive in waves while both serve, so successive deal-task runs find work.
+    let mut staged = 0;
+    for wave in 0..8 {
+        staged += fapiao_jobs::synthetic::stage(&db.pool, BUYER, wave * 3000, 3000).await.unwrap();
+        tokio::time::sleep(Duration::from_millis(1100)).await;
+    }
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    assert!(terminate(&mut a).success());
+    assert!(terminate(&mut b).success());
+
+    // Every tick ran once (unique), by one worker, and nothing is left claimed.
+    assert_eq!(scalar(&db, "SELECT count(*) FROM job_run WHERE state IN ('running', 'due') AND trigger = 'schedule' AND scheduled_for < now() - interval '3 seconds'").await, 0);
+    assert!(scalar(&db, "SELECT count(*) FROM job_run WHERE job = 'deal-task'").await >= 5);
+    // No job ran twice at the same time.
+    let overlaps = scalar(&db, "SELECT count(*) FROM job_run a JOIN job_run b ON a.job = b.job AND a.id < b.id
+        WHERE a.started_at < b.finished_at AND b.started_at < a.finished_at").await;
+    assert_eq!(overlaps, 0);
+    // Both processes ran something.
+    assert_eq!(scalar(&db, "SELECT count(DISTINCT worker) FROM job_run WHERE state = 'succeeded'").await, 2);
+    // Every staged row processed exactly once, into the pool once.
+    assert_eq!(scalar(&db, "SELECT count(*) FROM download_staging WHERE state = 'done_unverified' AND handle_num = 1").await, staged as i64);
+    assert_eq!(scalar(&db, "SELECT count(*) FROM invoice_pool").await, staged as i64);
+    assert_eq!(scalar(&db, "SELECT count(DISTINCT handled_by) FROM download_staging").await, 2, "the rows were shared");
+}
+
+#[tokio::test]
+async fn kill_9_mid_deal_task_then_a_rerun_finishes_every_row_once() {
+    let db = TestDb::new().await;
+    key_element_check_off(&db).await;
+    let staged = fapiao_jobs::synthetic::stage(&db.pool, BUYER, 0, 200_000).await.unwrap() as i64;
+    let mut victim = fapiao(&db, &["jobs", "run", "deal-task"]).stdout(Stdio::null()).stderr(Stdio::null()).spawn().unwrap();
+    let deadline = Instant::now() + Duration::from_secs(60);
+    loop {
+        let pooled = scalar(&db, "SELECT count(*) FROM invoice_pool").await;
+        if pooled > 0 {
+            assert!(pooled < staged, "killed too late to prove anything");
+            break;
+        }
+        assert!(Instant::now() < deadline, "deal-task never started");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    victim.kill().unwrap(); // SIGKILL
+    victim.wait().unwrap();
+    assert_eq!(scalar(&db, "SELECT count(*) FROM job_run WHERE state = 'running'").await, 1, "the dead run still looks alive");
+
+    // The re-run waits for the dead run's lease to expire, rescues it, and finishes the work.
+    let rerun = fapiao(&db, &["jobs", "run", "deal-task"]).output().unwrap();
+    assert_eq!(code(&rerun), 0, "{}", stderr(&rerun));
+    assert_eq!(scalar(&db, "SELECT count(*) FROM invoice_pool").await, staged);
+    assert_eq!(scalar(&db, "SELECT count(*) FROM download_staging WHERE state = 'done_unverified'").await, staged);
+    let rescued: String = sqlx::query_scalar("SELECT error FROM job_run WHERE job = 'deal-task' ORDER BY id LIMIT 1").fetch_one(&db.pool).await.unwrap();
+    assert!(rescued.contains("lease expired"), "{rescued}");
+}
+
+#[tokio::test]
+async fn misfired_ticks_follow_the_policy_and_appear_in_history() {
+    let db = TestDb::new().await;
+    // A tick recorded two minutes ago, then nobody served: fetch (every 10 s here) missed ~11 ticks.
+    sqlx::query("INSERT INTO job_run (job, scheduled_for, trigger, state) VALUES ('fetch', date_trunc('minute', now()) - interval '2 minutes', 'schedule', 'succeeded')")
+        .execute(&db.pool)
+        .await
+        .unwrap();
+    let mut p = fapiao(&db, &["serve"])
+        .env("FAPIAO__SCHEDULES__FETCH", "*/10 * * * * *")
+        .env("FAPIAO__JOBS__FETCH_MISFIRE", "catch_up:2")
+        .stdout(Stdio::null())
+        .spawn()
+        .unwrap();
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    assert!(terminate(&mut p).success());
+    let missed = scalar(&db, "SELECT count(*) FROM job_run WHERE job = 'fetch' AND state = 'missed'").await;
+    assert!(missed >= 9, "{missed}");
+    let caught_up = scalar(&db, "SELECT count(*) FROM job_run WHERE job = 'fetch' AND state IN ('succeeded', 'due', 'running')
+        AND scheduled_for > date_trunc('minute', now()) - interval '2 minutes'").await;
+    assert!(caught_up >= 2, "{caught_up}");
+}
