@@ -8,6 +8,7 @@ use fapiao_schemas::params::{INPUTOUT_DAYS, RIM_CONFIG, SYNC_HIS};
 use fapiao_store::{Database, Origin, enterprises, params, schemes};
 use serde_json::json;
 
+use std::sync::Arc;
 use std::time::Duration;
 
 use fapiao_channel::sandbox::{Sandbox, SandboxConfig, sample_invoice};
@@ -72,7 +73,24 @@ pub async fn run(ctx: &Context) -> anyhow::Result<Outcome> {
         }
     };
     // Stage 2 — channel: the sandbox in-process, one token round trip, one issued invoice.
-    let channel = channel_stage(ctx, &enterprise_list).await?;
+    let sandbox = Sandbox::start(
+        SandboxConfig {
+            app_id: ctx.settings.channel.app_id.clone(),
+            app_secret: ctx.settings.channel.app_secret.expose().to_string(),
+            issue_delay: Duration::from_millis(300),
+            ..SandboxConfig::default()
+        },
+        "127.0.0.1:0",
+    )
+    .await?;
+    let mut client_config = ClientConfig::from_settings(&ctx.settings.channel);
+    client_config.base_url = sandbox.base_url();
+    client_config.codec = fapiao_channel::codec::Codec::Base64;
+    let client = Arc::new(ChannelClient::new(client_config));
+    let channel = channel_stage(&sandbox, &client, &enterprise_list).await?;
+
+    // Stage 3 — sync jobs: the four jobs once, for the latest day whose day-of-month % 3 == 0.
+    let jobs = jobs_stage(ctx, &db, client.clone()).await?;
 
     if ctx.json {
         output::json(&json!({
@@ -81,6 +99,7 @@ pub async fn run(ctx: &Context) -> anyhow::Result<Outcome> {
             "schemes": scheme_list,
             "parameters": { "rim_config_sync_his": sync, "download_days": day_rule.to_string() },
             "channel": channel,
+            "jobs": jobs,
         }))?;
         return Ok(Outcome::Done);
     }
@@ -103,25 +122,21 @@ pub async fn run(ctx: &Context) -> anyhow::Result<Outcome> {
     println!("    result:   {} invoice {} total {} ({})",
         channel["final_status"].as_str().unwrap_or("?"), channel["invoice_num"].as_str().unwrap_or("?"),
         channel["total"].as_str().unwrap_or("?"), channel["pdf"].as_str().unwrap_or("?"));
+    println!("[3] sync jobs for {} (day-of-month % 3 == 0), against the sandbox", jobs["date"].as_str().unwrap_or("?"));
+    for run in jobs["runs"].as_array().into_iter().flatten() {
+        println!("    {:<15} run {:<4} {:<9} read {:<5} written {:<5} rejected {:<3} {}", run["job"].as_str().unwrap_or(""),
+            run["run_id"], run["state"].as_str().unwrap_or(""), run["read"], run["written"], run["rejected"],
+            run["reason"].as_str().unwrap_or(""));
+    }
+    println!("    pool: {} invoices ({} verified, {} deductible); staging: {}", jobs["pool"]["total"], jobs["pool"]["verified"],
+        jobs["pool"]["deductible"], jobs["staging"]);
     println!("done.");
     Ok(Outcome::Done)
 }
 
-/// Start the sandbox in-process, take a token, check the seller's account, issue one invoice
-/// from the first sample enterprise to the second and query it until it is final.
-async fn channel_stage(ctx: &Context, enterprises: &[Enterprise]) -> anyhow::Result<serde_json::Value> {
-    let sandbox_config = SandboxConfig {
-        app_id: ctx.settings.channel.app_id.clone(),
-        app_secret: ctx.settings.channel.app_secret.expose().to_string(),
-        issue_delay: Duration::from_millis(300),
-        ..SandboxConfig::default()
-    };
-    let sandbox = Sandbox::start(sandbox_config, "127.0.0.1:0").await?;
-    let mut config = ClientConfig::from_settings(&ctx.settings.channel);
-    config.base_url = sandbox.base_url();
-    config.codec = fapiao_channel::codec::Codec::Base64;
-    let client = ChannelClient::new(config);
-
+/// Take a token, check the seller's account, issue one invoice from the first sample
+/// enterprise to the second and query it until it is final.
+async fn channel_stage(sandbox: &Sandbox, client: &ChannelClient, enterprises: &[Enterprise]) -> anyhow::Result<serde_json::Value> {
     let (seller, buyer) = (&enterprises[0], &enterprises[1]);
     client.access_token().await?;
     let account = client.account_check(seller.tax_no.as_str()).await?;
@@ -158,3 +173,37 @@ async fn channel_stage(ctx: &Context, enterprises: &[Enterprise]) -> anyhow::Res
     }))
 }
 
+async fn jobs_stage(ctx: &Context, db: &Database, client: Arc<ChannelClient>) -> anyhow::Result<serde_json::Value> {
+    use chrono::Datelike;
+    use fapiao_jobs::{JobContext, Registry, runner};
+    let tz = ctx.settings.time_zone().expect("validated at load");
+    let mut date = chrono::Utc::now().with_timezone(&tz).date_naive();
+    while date.day() % 3 != 0 {
+        date = date.pred_opt().expect("a day before");
+    }
+    let jc = JobContext {
+        pool: db.pool.clone(),
+        channel: client,
+        settings: Arc::new(ctx.settings.clone()),
+        tz,
+        worker: format!("demo:{}", std::process::id()),
+        cancel: tokio_util::sync::CancellationToken::new(),
+    };
+    let registry = Registry::from_settings(&ctx.settings)?;
+    let metrics = fapiao_jobs::metrics::Metrics::default();
+    let mut runs = Vec::new();
+    for job in ["apply-cache", "download-apply", "fetch", "deal-task"] {
+        let (id, o) = runner::run_now(&jc, registry.get(job)?, Some(date), &metrics).await?;
+        runs.push(json!({ "job": job, "run_id": id, "state": o.state, "read": o.rows_read, "written": o.rows_written,
+            "rejected": o.rows_rejected, "reason": o.reason.or(o.error) }));
+    }
+    let (total, verified, deductible): (i64, i64, i64) = sqlx::query_as(
+        "SELECT count(*), count(*) FILTER (WHERE verified), count(*) FILTER (WHERE deductible) FROM invoice_pool",
+    )
+    .fetch_one(&db.pool)
+    .await?;
+    let staging: Vec<(String, i64)> = sqlx::query_as("SELECT state, count(*) FROM download_staging GROUP BY state ORDER BY state").fetch_all(&db.pool).await?;
+    let staging: serde_json::Map<String, serde_json::Value> = staging.into_iter().map(|(s, n)| (s, json!(n))).collect();
+    Ok(json!({ "date": date.to_string(), "runs": runs, "pool": { "total": total, "verified": verified, "deductible": deductible },
+        "staging": staging }))
+}

@@ -111,7 +111,7 @@ async fn run(command: Command, ctx: &Context) -> anyhow::Result<Outcome> {
 fn init_logging(format: LogFormat) {
     use tracing_subscriber::EnvFilter;
     let filter = EnvFilter::try_from_default_env()
-        .unwrap_or_else(|_| EnvFilter::new("warn,fapiao=info,fapiao_store=info,fapiao_schemas=info"));
+        .unwrap_or_else(|_| EnvFilter::new("warn,sqlx=error,fapiao=info,fapiao_store=info,fapiao_schemas=info,fapiao_jobs=info,fapiao_channel=info"));
     let builder = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr);
     match format {
         LogFormat::Text => builder.init(),

@@ -120,17 +120,31 @@ async fn misfired_ticks_follow_the_policy_and_appear_in_history() {
         .execute(&db.pool)
         .await
         .unwrap();
+    let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
     let mut p = fapiao(&db, &["serve"])
         .env("FAPIAO__SCHEDULES__FETCH", "*/10 * * * * *")
         .env("FAPIAO__JOBS__FETCH_MISFIRE", "catch_up:2")
+        .env("FAPIAO__METRICS__LISTEN", format!("127.0.0.1:{port}"))
         .stdout(Stdio::null())
         .spawn()
         .unwrap();
     tokio::time::sleep(Duration::from_secs(2)).await;
+    let metrics = http_get(port, "/metrics");
     assert!(terminate(&mut p).success());
+    assert!(metrics.contains("fapiao_job_runs_total{job=\"fetch\",state=\"succeeded\"}"), "{metrics}");
+    assert!(metrics.contains("fapiao_job_schedule_lag_seconds{job=\"fetch\"}"), "{metrics}");
     let missed = scalar(&db, "SELECT count(*) FROM job_run WHERE job = 'fetch' AND state = 'missed'").await;
     assert!(missed >= 9, "{missed}");
     let caught_up = scalar(&db, "SELECT count(*) FROM job_run WHERE job = 'fetch' AND state IN ('succeeded', 'due', 'running')
         AND scheduled_for > date_trunc('minute', now()) - interval '2 minutes'").await;
     assert!(caught_up >= 2, "{caught_up}");
+}
+
+fn http_get(port: u16, path: &str) -> String {
+    use std::io::{Read, Write};
+    let mut conn = std::net::TcpStream::connect(("127.0.0.1", port)).unwrap();
+    write!(conn, "GET {path} HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n").unwrap();
+    let mut reply = String::new();
+    conn.read_to_string(&mut reply).unwrap();
+    reply
 }

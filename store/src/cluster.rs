@@ -154,8 +154,10 @@ impl Cluster {
         }
         let initialized = self.initialize_once(&bins, account)?;
         self.prepare_socket_dir(account)?;
+        // Batch work: room for a million-row move between checkpoints and a working set in memory.
         let options = format!(
-            "-k {} -c listen_addresses='' -c unix_socket_permissions=0700",
+            "-k {} -c listen_addresses='' -c unix_socket_permissions=0700 \
+             -c shared_buffers=512MB -c max_wal_size=4GB -c checkpoint_timeout=15min",
             shell_quote(&self.socket_dir)
         );
         let log = self.log_file();

@@ -26,16 +26,27 @@ pub async fn run(ctx: &JobContext, _run: &RunInfo) -> Result<RunReport, JobError
     let verify = params::value(&ctx.pool, RIM_CONFIG, KEY_ELEMENT_CHECK).await?.as_deref() == Some("1");
     let auto_sign = params::value(&ctx.pool, RIM_CONFIG, TAX_FILE_AUTO_SIGN).await?.as_deref() == Some("1");
     let mut report = RunReport::default();
+    // Batches walk the primary key upwards from a cursor, so no batch rescans rows an earlier
+    // one handled; rows passed over (locked by another worker) are met by one more pass from 0.
+    let mut cursor = 0i64;
+    let mut restarted = false;
     loop {
         if let Some(reason) = ctx.should_stop().await? {
             report.reason = Some(reason);
             break;
         }
-        let moved = if verify { verified_batch(ctx, auto_sign, &mut report).await? } else { unverified_batch(ctx, auto_sign).await? };
-        if moved == 0 {
-            break;
+        let (moved, last_id) =
+            if verify { verified_batch(ctx, auto_sign, cursor, &mut report).await? } else { unverified_batch(ctx, auto_sign, cursor).await? };
+        match last_id {
+            Some(id) => cursor = id,
+            None if cursor > 0 && !restarted => {
+                (cursor, restarted) = (0, true);
+                continue;
+            }
+            None => break,
         }
         report.read += moved as i64;
+        report.written += moved as i64;
     }
     Ok(report)
 }
@@ -45,11 +56,12 @@ const POOL_COLUMNS: &str = "tax_no, invoice_code, invoice_num, invoice_kind, inv
     buyer_name, amount, tax, total, check_code, status, invoice_property, blockchain, special_business, source,
     verified, deductible, deductible_reason, signed, signed_at, staging_id";
 
-async fn unverified_batch(ctx: &JobContext, auto_sign: bool) -> Result<u64, JobError> {
+/// One batch after `cursor`: (rows handled, highest id claimed — `None` when nothing was left).
+async fn unverified_batch(ctx: &JobContext, auto_sign: bool, cursor: i64) -> Result<(u64, Option<i64>), JobError> {
     let sql = format!(
         "WITH claimed AS (
              SELECT id FROM download_staging
-             WHERE state = 'pending' AND (claimed_until IS NULL OR claimed_until < now())
+             WHERE id > $4 AND state = 'pending' AND (claimed_until IS NULL OR claimed_until < now())
              ORDER BY id LIMIT $1 FOR UPDATE SKIP LOCKED
          ), pooled AS (
              INSERT INTO invoice_pool ({POOL_COLUMNS})
@@ -57,23 +69,29 @@ async fn unverified_batch(ctx: &JobContext, auto_sign: bool) -> Result<u64, JobE
                     s.buyer_name, s.amount, s.tax, s.total, s.check_code, s.status, s.invoice_property, s.blockchain,
                     s.special_business, 'tax_bureau', false, d.reason IS NULL, d.reason, $2,
                     CASE WHEN $2 THEN now() END, s.id
-             FROM download_staging s JOIN claimed USING (id)
+             FROM download_staging s
              CROSS JOIN LATERAL (SELECT deductibility_without_lines(s.invoice_kind, s.invoice_property, s.blockchain,
                                         s.status, s.invoice_date, s.special_business) AS reason) d
+             WHERE s.id = ANY (ARRAY (SELECT id FROM claimed))
              ON CONFLICT (tax_no, invoice_code, invoice_num) DO NOTHING
          )
          UPDATE download_staging s
          SET state = 'done_unverified', handle_num = s.handle_num + 1, reason = NULL, handled_by = $3,
              claimed_by = NULL, claimed_until = NULL
-         FROM claimed WHERE s.id = claimed.id"
+         -- = ANY(array) keeps both statements on the primary key (a join would scan the table).
+         WHERE s.id = ANY (ARRAY (SELECT id FROM claimed))
+         RETURNING s.id"
     );
-    let done = sqlx::query(sqlx::AssertSqlSafe(sql))
+    // Not a prepared statement: a generic plan for `id > $4` would not know the cursor's selectivity.
+    let ids: Vec<i64> = sqlx::query_scalar(sqlx::AssertSqlSafe(sql))
+        .persistent(false)
         .bind(i64::from(ctx.settings.jobs.deal_batch_size))
         .bind(auto_sign)
         .bind(&ctx.worker)
-        .execute(&ctx.pool)
+        .bind(cursor)
+        .fetch_all(&ctx.pool)
         .await?;
-    Ok(done.rows_affected())
+    Ok((ids.len() as u64, ids.into_iter().max()))
 }
 
 #[derive(sqlx::FromRow, Clone)]
@@ -100,14 +118,14 @@ enum Fate {
     Retry(String),
 }
 
-async fn verified_batch(ctx: &JobContext, auto_sign: bool, report: &mut crate::job::RunReport) -> Result<u64, JobError> {
+async fn verified_batch(ctx: &JobContext, auto_sign: bool, cursor: i64, report: &mut RunReport) -> Result<(u64, Option<i64>), JobError> {
     let jobs = &ctx.settings.jobs;
     // Small batches: each row is a network call, and the lease must outlast the batch.
     let batch = i64::from(jobs.deal_batch_size.min(50));
     let claimed: Vec<Staged> = sqlx::query_as(
         "UPDATE download_staging s SET claimed_by = $2, claimed_until = now() + make_interval(secs => $3), handle_num = s.handle_num + 1
          WHERE s.id IN (SELECT id FROM download_staging
-                        WHERE state = 'pending' AND (claimed_until IS NULL OR claimed_until < now())
+                        WHERE id > $4 AND state = 'pending' AND (claimed_until IS NULL OR claimed_until < now())
                         ORDER BY id LIMIT $1 FOR UPDATE SKIP LOCKED)
          RETURNING s.id, s.tax_no, s.invoice_kind, s.invoice_code, s.invoice_num, s.invoice_date, s.total, s.amount,
                    s.status, s.invoice_property, s.blockchain, s.special_business, s.handle_num",
@@ -115,11 +133,12 @@ async fn verified_batch(ctx: &JobContext, auto_sign: bool, report: &mut crate::j
     .bind(batch)
     .bind(&ctx.worker)
     .bind(jobs.lease_secs as f64 * 4.0)
+    .bind(cursor)
     .fetch_all(&ctx.pool)
     .await?;
-    if claimed.is_empty() {
-        return Ok(0);
-    }
+    let Some(last_id) = claimed.iter().map(|r| r.id).max() else {
+        return Ok((0, None));
+    };
     let mut fates = Vec::with_capacity(claimed.len());
     for row in &claimed {
         let amount = Money::exact(if row.invoice_kind.starts_with("digital") { row.total } else { row.amount }).unwrap_or_default();
@@ -170,8 +189,8 @@ async fn verified_batch(ctx: &JobContext, auto_sign: bool, report: &mut crate::j
     }
     tx.commit().await?;
     let retried = fates.iter().filter(|f| matches!(f, Fate::Retry(_))).count();
-    // Rows sent back to pending are not progress; stop when a whole batch only retried.
-    Ok((claimed.len() - retried) as u64)
+    // Rows sent back to pending wait for the next run (the cursor has passed them).
+    Ok(((claimed.len() - retried) as u64, Some(last_id)))
 }
 
 async fn release(ctx: &JobContext, rows: &[Staged]) -> Result<(), JobError> {
