@@ -79,14 +79,8 @@ async fn deal_task(ctx: &Context, rows: i64, batch: Option<u32>) -> anyhow::Resu
     let mut settings = ctx.settings.clone();
     settings.jobs.deal_batch_size = batch;
     let registry = Registry::from_settings(&settings)?;
-    let jc = JobContext {
-        pool: pool.clone(),
-        channel: Arc::new(ChannelClient::new(ClientConfig::from_settings(&settings.channel))),
-        tz: settings.time_zone().expect("validated"),
-        settings: Arc::new(settings),
-        worker: format!("bench:{}", std::process::id()),
-        cancel: tokio_util::sync::CancellationToken::new(),
-    };
+    let channel = Arc::new(ChannelClient::new(ClientConfig::from_settings(&settings.channel)));
+    let jc = JobContext::new(pool.clone(), channel, settings, format!("bench:{}", std::process::id()));
     let started = Instant::now();
     let (_, outcome) = runner::run_now(&jc, registry.get("deal-task")?, None, &fapiao_jobs::metrics::Metrics::default()).await?;
     let deal_secs = started.elapsed().as_secs_f64();

@@ -181,14 +181,7 @@ async fn jobs_stage(ctx: &Context, db: &Database, client: Arc<ChannelClient>) ->
     while date.day() % 3 != 0 {
         date = date.pred_opt().expect("a day before");
     }
-    let jc = JobContext {
-        pool: db.pool.clone(),
-        channel: client,
-        settings: Arc::new(ctx.settings.clone()),
-        tz,
-        worker: format!("demo:{}", std::process::id()),
-        cancel: tokio_util::sync::CancellationToken::new(),
-    };
+    let jc = JobContext::new(db.pool.clone(), client, ctx.settings.clone(), format!("demo:{}", std::process::id()));
     let registry = Registry::from_settings(&ctx.settings)?;
     let metrics = fapiao_jobs::metrics::Metrics::default();
     let mut runs = Vec::new();

@@ -56,14 +56,8 @@ pub async fn job_context(ctx: &Context, cancel: CancellationToken) -> anyhow::Re
     let db = Database::open(&ctx.settings).await?;
     let host = std::fs::read_to_string("/proc/sys/kernel/hostname").unwrap_or_default();
     let worker = format!("{}:{}", host.trim(), std::process::id());
-    let jc = JobContext {
-        pool: db.pool,
-        channel: Arc::new(ChannelClient::new(ClientConfig::from_settings(&ctx.settings.channel))),
-        settings: Arc::new(ctx.settings.clone()),
-        tz: ctx.settings.time_zone().expect("validated at load"),
-        worker,
-        cancel,
-    };
+    let channel = Arc::new(ChannelClient::new(ClientConfig::from_settings(&ctx.settings.channel)));
+    let jc = JobContext { cancel, ..JobContext::new(db.pool, channel, ctx.settings.clone(), worker) };
     Ok((jc, registry))
 }
 

@@ -153,6 +153,18 @@ pub struct JobContext {
 }
 
 impl JobContext {
+    /// A context on `pool` and `channel` with the settings' time zone and a fresh stop token.
+    pub fn new(pool: PgPool, channel: Arc<ChannelClient>, settings: Settings, worker: String) -> JobContext {
+        JobContext {
+            pool,
+            channel,
+            tz: settings.time_zone().expect("validated at load"),
+            settings: Arc::new(settings),
+            worker,
+            cancel: CancellationToken::new(),
+        }
+    }
+
     /// Whether to stop before the next item: shutdown, lost lease, or the kill switch
     /// `rim_config_sync_his = 0` (read at every boundary, so it acts without a restart).
     pub async fn should_stop(&self) -> Result<Option<String>, JobError> {

@@ -15,7 +15,6 @@ use fapiao_schemas::enterprise::{Channel, Enterprise, SyncScheme, TaxpayerKind};
 use fapiao_schemas::TaxNo;
 use fapiao_store::testing::TestDb;
 use fapiao_store::{enterprises, params, schemes};
-use tokio_util::sync::CancellationToken;
 
 const A: &str = "91310000MA1FL2AB09";
 const B: &str = "92440300MA5DXY7K3W";
@@ -45,14 +44,7 @@ async fn world(faults: &str) -> World {
         let s = SyncScheme { code: format!("S-{tax_no}"), tax_no: e.tax_no.clone(), start_date: NaiveDate::from_ymd_opt(2026, 1, 1).unwrap(), active: true };
         schemes::insert(&db.pool, &s).await.unwrap();
     }
-    let ctx = JobContext {
-        pool: db.pool.clone(),
-        channel: Arc::new(ChannelClient::new(cc)),
-        tz: settings.time_zone().unwrap(),
-        worker: "test-worker".into(),
-        cancel: CancellationToken::new(),
-        settings: Arc::new(settings.clone()),
-    };
+    let ctx = JobContext::new(db.pool.clone(), Arc::new(ChannelClient::new(cc)), settings.clone(), "test-worker".into());
     let registry = Registry::from_settings(&settings).unwrap();
     World { db, sandbox, ctx, registry }
 }
