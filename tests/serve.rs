@@ -26,12 +26,14 @@ fn fapiao(db: &TestDb, args: &[&str]) -> Command {
 }
 
 fn serve(db: &TestDb) -> Child {
-    let every_2s = "*/2 * * * * *";
+    let every_second = "* * * * * *"; // every second
     fapiao(db, &["serve"])
-        .env("FAPIAO__SCHEDULES__APPLY_CACHE", every_2s)
-        .env("FAPIAO__SCHEDULES__DOWNLOAD_APPLY", every_2s)
-        .env("FAPIAO__SCHEDULES__FETCH", every_2s)
-        .env("FAPIAO__SCHEDULES__DEAL_TASK", every_2s)
+        .env("FAPIAO__SCHEDULES__APPLY_CACHE", every_second)
+        .env("FAPIAO__SCHEDULES__DOWNLOAD_APPLY", every_second)
+        .env("FAPIAO__SCHEDULES__FETCH", every_second)
+        .env("FAPIAO__SCHEDULES__DEAL_TASK", every_second)
+        // A slow machine must not mistake a busy worker for a dead one here.
+        .env("FAPIAO__JOBS__LEASE_SECS", "10")
         .stdout(Stdio::null())
         .stderr(Stdio::piped())
         .spawn()
@@ -58,11 +60,12 @@ async fn two_serve_processes_run_every_tick_once_never_overlap_and_share_the_sta
     key_element_check_off(&db).await;
     let mut a = serve(&db);
     let mut b = serve(&db);
-    // Rows arrive in waves while both serve, so successive deal-task runs find work.
+    // Rows arrive in waves while both serve, so successive deal-task runs find work; which
+    // process claims a tick is a race (jittered polls), so ~25 working runs share them.
     let mut staged = 0;
-    for wave in 0..8 {
-        staged += fapiao_jobs::synthetic::stage(&db.pool, BUYER, wave * 3000, 3000).await.unwrap();
-        tokio::time::sleep(Duration::from_millis(1100)).await;
+    for wave in 0..25 {
+        staged += fapiao_jobs::synthetic::stage(&db.pool, BUYER, wave * 1000, 1000).await.unwrap();
+        tokio::time::sleep(Duration::from_millis(500)).await;
     }
     tokio::time::sleep(Duration::from_secs(3)).await;
     assert!(terminate(&mut a).success());
@@ -72,15 +75,24 @@ async fn two_serve_processes_run_every_tick_once_never_overlap_and_share_the_sta
     assert_eq!(scalar(&db, "SELECT count(*) FROM job_run WHERE state IN ('running', 'due') AND trigger = 'schedule' AND scheduled_for < now() - interval '3 seconds'").await, 0);
     assert!(scalar(&db, "SELECT count(*) FROM job_run WHERE job = 'deal-task'").await >= 5);
     // No job ran twice at the same time.
-    let overlaps = scalar(&db, "SELECT count(*) FROM job_run a JOIN job_run b ON a.job = b.job AND a.id < b.id
-        WHERE a.started_at < b.finished_at AND b.started_at < a.finished_at").await;
-    assert_eq!(overlaps, 0);
+    let overlaps: Vec<(i64, i64, String, String, String)> = sqlx::query_as(
+        "SELECT a.id, b.id, a.job, concat_ws(' ', a.state, a.worker, a.started_at, a.finished_at, a.error),
+                concat_ws(' ', b.state, b.worker, b.started_at, b.finished_at, b.error)
+         FROM job_run a JOIN job_run b ON a.job = b.job AND a.id < b.id
+         WHERE a.started_at < b.finished_at AND b.started_at < a.finished_at",
+    )
+    .fetch_all(&db.pool)
+    .await
+    .unwrap();
+    assert!(overlaps.is_empty(), "{overlaps:#?}");
     // Both processes ran something.
     assert_eq!(scalar(&db, "SELECT count(DISTINCT worker) FROM job_run WHERE state = 'succeeded'").await, 2);
     // Every staged row processed exactly once, into the pool once.
     assert_eq!(scalar(&db, "SELECT count(*) FROM download_staging WHERE state = 'done_unverified' AND handle_num = 1").await, staged as i64);
     assert_eq!(scalar(&db, "SELECT count(*) FROM invoice_pool").await, staged as i64);
-    assert_eq!(scalar(&db, "SELECT count(DISTINCT handled_by) FROM download_staging").await, 2, "the rows were shared");
+    let runs: Vec<(String, Option<String>, i64)> = sqlx::query_as("SELECT state, worker, rows_read FROM job_run WHERE job = 'deal-task' ORDER BY scheduled_for")
+        .fetch_all(&db.pool).await.unwrap();
+    assert_eq!(scalar(&db, "SELECT count(DISTINCT handled_by) FROM download_staging").await, 2, "the rows were shared: {runs:?}");
 }
 
 #[tokio::test]

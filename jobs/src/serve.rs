@@ -96,8 +96,10 @@ pub async fn serve(ctx: JobContext, registry: Registry, metrics: Arc<Metrics>) -
         if let Err(e) = claim_and_spawn(&ctx, &registry, &metrics, &mut running, &mut busy).await {
             tracing::warn!(error = %e, "worker loop: will try again");
         }
+        // Jittered: processes polling in lockstep would hand every tick to the same one.
+        let pause = poll.mul_f64(rand::Rng::random_range(&mut rand::rng(), 0.5..1.5));
         tokio::select! {
-            _ = tokio::time::sleep(poll) => {}
+            _ = tokio::time::sleep(pause) => {}
             _ = ctx.cancel.cancelled() => {}
         }
     }
