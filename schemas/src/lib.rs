@@ -14,6 +14,7 @@ pub mod money;
 pub mod params;
 pub mod tax;
 pub mod taxpayer_id;
+pub mod template;
 
 pub use invoice_kind::InvoiceKind;
 pub use messages::Coded;

@@ -1,0 +1,399 @@
+//! Import templates as data (`schemas/templates/*.toml`): header → field, type, required, with
+//! Chinese headers and aliases; and the one place where a cell becomes a typed value.
+//!
+//! Spreadsheet numbers arrive as f64. They are turned into text with the shortest
+//! representation that round-trips (what the cell shows) and only then parsed as `Decimal`;
+//! amounts are rounded half-up to 2 decimals, quantities and prices to 8 — never f64 arithmetic.
+
+use std::collections::BTreeMap;
+
+use chrono::NaiveDate;
+use rust_decimal::Decimal;
+use serde::Deserialize;
+
+use crate::invoice_kind::InvoiceKind;
+use crate::messages::{Coded, REQUIRED_FIELD_EMPTY};
+use crate::money::{MONEY_SCALE, QUANTITY_SCALE, TaxRate, round_half_up};
+use crate::taxpayer_id::TaxNo;
+
+const APPLICATIONS: &str = include_str!("../templates/applications.toml");
+const POOL: &str = include_str!("../templates/pool.toml");
+const RED_FLUSH: &str = include_str!("../templates/red-flush.toml");
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum FieldType {
+    Text,
+    /// Digits kept as text (codes, numbers with leading zeros, 19-digit revenue codes).
+    Digits,
+    TaxNo,
+    Date,
+    Money,
+    /// Quantities and unit prices (8 decimals).
+    Quantity,
+    Rate,
+    InvoiceKind,
+    /// 是/否, Y/N, 1/0, true/false.
+    Flag,
+    /// 正常 / 折扣 / 被折扣.
+    LineProperty,
+    /// 01–04.
+    RedReason,
+}
+
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Column {
+    pub field: String,
+    pub header: String,
+    #[serde(default)]
+    pub aliases: Vec<String>,
+    #[serde(rename = "type")]
+    pub ty: FieldType,
+    pub required: bool,
+}
+
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Template {
+    pub kind: String,
+    #[serde(rename = "column")]
+    pub columns: Vec<Column>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum TemplateError {
+    #[error("unknown import kind {0:?}; kinds: applications, pool, red-flush")]
+    UnknownKind(String),
+    #[error("missing required column {header} ({field})")]
+    MissingColumn { header: String, field: String },
+    #[error("column {0} appears twice")]
+    DuplicateColumn(String),
+}
+
+impl Coded for TemplateError {
+    fn code(&self) -> &'static str {
+        match self {
+            TemplateError::UnknownKind(_) => "IMPORT_KIND_UNKNOWN",
+            TemplateError::MissingColumn { .. } => "COLUMN_MISSING",
+            TemplateError::DuplicateColumn(_) => "COLUMN_DUPLICATE",
+        }
+    }
+    fn message_zh(&self) -> String {
+        match self {
+            TemplateError::UnknownKind(k) => format!("不支持的导入类型：{k}"),
+            TemplateError::MissingColumn { header, .. } => format!("缺少必填列：{header}"),
+            TemplateError::DuplicateColumn(h) => format!("列重复：{h}"),
+        }
+    }
+}
+
+/// Where each template field sits in the file, and the headers nobody asked for.
+#[derive(Clone, Debug)]
+pub struct ColumnMap {
+    /// field → (column index in the file, column)
+    pub fields: BTreeMap<String, (usize, Column)>,
+    pub unknown: Vec<String>,
+}
+
+impl Template {
+    pub fn for_kind(kind: &str) -> Result<Template, TemplateError> {
+        let text = match kind {
+            "applications" => APPLICATIONS,
+            "pool" => POOL,
+            "red-flush" => RED_FLUSH,
+            other => return Err(TemplateError::UnknownKind(other.into())),
+        };
+        Ok(toml::from_str(text).expect("templates in schemas/templates are valid"))
+    }
+
+    /// Match the file's header row (any order, headers or aliases, full-width spaces trimmed).
+    pub fn resolve(&self, headers: &[String]) -> Result<ColumnMap, TemplateError> {
+        let mut fields = BTreeMap::new();
+        let mut unknown = Vec::new();
+        for (i, raw) in headers.iter().enumerate() {
+            let h = normalize_text(raw).replace('*', "");
+            if h.is_empty() {
+                continue;
+            }
+            match self.columns.iter().find(|c| c.header == h || c.aliases.iter().any(|a| *a == h)) {
+                Some(c) if fields.contains_key(&c.field) => return Err(TemplateError::DuplicateColumn(c.header.clone())),
+                Some(c) => {
+                    fields.insert(c.field.clone(), (i, c.clone()));
+                }
+                None => unknown.push(h),
+            }
+        }
+        if let Some(c) = self.columns.iter().find(|c| c.required && !fields.contains_key(&c.field)) {
+            return Err(TemplateError::MissingColumn { header: c.header.clone(), field: c.field.clone() });
+        }
+        Ok(ColumnMap { fields, unknown })
+    }
+}
+
+/// A spreadsheet or CSV cell, as the readers hand it over.
+#[derive(Clone, Debug, PartialEq)]
+pub enum Cell {
+    Empty,
+    Text(String),
+    /// A numeric cell, as the shortest text that round-trips its f64 (e.g. `100.1`, `1e+20`).
+    Number(String),
+    Bool(bool),
+    /// A date-formatted cell (1900 or 1904 system already applied by the reader).
+    Date(NaiveDate),
+    /// `#DIV/0!`, `#N/A`, …
+    Error(String),
+}
+
+impl Cell {
+    /// A numeric cell from its f64 — the only place a float is looked at.
+    pub fn from_f64(v: f64) -> Cell {
+        if v.fract() == 0.0 && v.abs() < 1e15 {
+            Cell::Number(format!("{}", v as i64))
+        } else {
+            Cell::Number(format!("{v}"))
+        }
+    }
+
+    /// What the cell shows, for the error report.
+    pub fn display(&self) -> String {
+        match self {
+            Cell::Empty => String::new(),
+            Cell::Text(s) | Cell::Number(s) | Cell::Error(s) => s.clone(),
+            Cell::Bool(b) => if *b { "TRUE" } else { "FALSE" }.into(),
+            Cell::Date(d) => d.to_string(),
+        }
+    }
+}
+
+/// A typed value of one field.
+#[derive(Clone, Debug, PartialEq)]
+pub enum Value {
+    Null,
+    Text(String),
+    Date(NaiveDate),
+    Decimal(Decimal),
+    Bool(bool),
+}
+
+impl Value {
+    /// The value as text for COPY (`None` = NULL).
+    pub fn to_copy_text(&self) -> Option<String> {
+        match self {
+            Value::Null => None,
+            Value::Text(s) => Some(s.clone()),
+            Value::Date(d) => Some(d.to_string()),
+            Value::Decimal(d) => Some(d.normalize().to_string()),
+            Value::Bool(b) => Some(b.to_string()),
+        }
+    }
+}
+
+/// Why a cell was refused: a stable code and the Chinese message.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct CellProblem {
+    pub code: &'static str,
+    pub message: String,
+}
+
+fn problem(code: &'static str, message: impl Into<String>) -> CellProblem {
+    CellProblem { code, message: message.into() }
+}
+
+/// Full-width digits, letters and spaces to half-width; trimmed.
+pub fn normalize_text(s: &str) -> String {
+    s.chars()
+        .map(|c| match c {
+            '\u{3000}' => ' ',
+            '\u{FF01}'..='\u{FF5E}' => char::from_u32(c as u32 - 0xFEE0).unwrap_or(c),
+            _ => c,
+        })
+        .collect::<String>()
+        .trim()
+        .to_string()
+}
+
+impl Column {
+    /// Convert one cell of this column.
+    pub fn convert(&self, cell: &Cell) -> Result<Value, CellProblem> {
+        let text = match cell {
+            Cell::Error(e) => return Err(problem("CELL_ERROR", format!("单元格错误值{e}"))),
+            Cell::Empty => String::new(),
+            Cell::Text(s) => normalize_text(s),
+            Cell::Number(s) => s.clone(),
+            Cell::Bool(b) => if *b { "1" } else { "0" }.into(),
+            Cell::Date(d) => d.to_string(),
+        };
+        if text.is_empty() {
+            return if self.required {
+                Err(problem("REQUIRED_FIELD_EMPTY", format!("{REQUIRED_FIELD_EMPTY}（{}）", self.header)))
+            } else {
+                Ok(Value::Null)
+            };
+        }
+        let numeric = matches!(cell, Cell::Number(_));
+        match self.ty {
+            FieldType::Text => Ok(Value::Text(text)),
+            FieldType::Digits => digits(&text, numeric),
+            FieldType::TaxNo => TaxNo::parse(&text).map(|t| Value::Text(t.to_string())).map_err(|e| problem(e.code(), e.message_zh())),
+            FieldType::Date => date(cell, &text),
+            FieldType::Money => decimal(&text, numeric, MONEY_SCALE),
+            FieldType::Quantity => decimal(&text, numeric, QUANTITY_SCALE),
+            FieldType::Rate => TaxRate::parse(&text).map(|r| Value::Decimal(r.value())).map_err(|e| problem(e.code(), e.message_zh())),
+            FieldType::InvoiceKind => text
+                .parse::<InvoiceKind>()
+                .map(|k| Value::Text(k.as_str().into()))
+                .map_err(|e| problem(e.code(), e.message_zh())),
+            FieldType::Flag => match text.to_ascii_lowercase().as_str() {
+                "是" | "y" | "yes" | "1" | "true" => Ok(Value::Bool(true)),
+                "否" | "n" | "no" | "0" | "false" => Ok(Value::Bool(false)),
+                _ => Err(problem("FLAG_INVALID", format!("{}只能填写是或否，实际为{text}", self.header))),
+            },
+            FieldType::LineProperty => match text.as_str() {
+                "正常" | "0" => Ok(Value::Text("normal".into())),
+                "折扣" | "折扣行" | "1" => Ok(Value::Text("discount".into())),
+                "被折扣" | "被折扣行" | "2" => Ok(Value::Text("discounted".into())),
+                _ => Err(problem("LINE_PROPERTY_INVALID", format!("行性质只能为正常、折扣或被折扣，实际为{text}"))),
+            },
+            FieldType::RedReason => {
+                let code = match text.as_str() {
+                    "01" | "1" | "开票有误" => "01",
+                    "02" | "2" | "销货退回" => "02",
+                    "03" | "3" | "服务中止" => "03",
+                    "04" | "4" | "销售折让" => "04",
+                    _ => return Err(problem("RED_REASON_INVALID", format!("红冲原因须为01开票有误、02销货退回、03服务中止或04销售折让，实际为{text}"))),
+                };
+                Ok(Value::Text(code.into()))
+            }
+        }
+    }
+}
+
+/// f64 can hold integers exactly only up to 2^53: a longer code typed as a number is damaged.
+const EXACT_DIGITS: usize = 15;
+
+fn digits(text: &str, numeric: bool) -> Result<Value, CellProblem> {
+    if numeric && (text.contains(['e', 'E', '.']) || text.len() > EXACT_DIGITS) {
+        return Err(problem("NUMBER_NOT_TEXT", format!("{text}以数字格式保存，长编码已丢失精度，请将该列设为文本格式后重新填写")));
+    }
+    if !text.bytes().all(|b| b.is_ascii_digit()) {
+        return Err(problem("DIGITS_INVALID", format!("{text}应为数字编码")));
+    }
+    Ok(Value::Text(text.into()))
+}
+
+fn decimal(text: &str, numeric: bool, scale: u32) -> Result<Value, CellProblem> {
+    let cleaned: String = text.chars().filter(|c| *c != ',').collect();
+    let v: Decimal = cleaned.parse().or_else(|_| Decimal::from_scientific(&cleaned)).map_err(|_| problem("NOT_A_NUMBER", format!("不是有效数字：{text}")))?;
+    if numeric {
+        // A spreadsheet number: fix its scale here, once (binary fractions like 0.1 + 0.2).
+        return Ok(Value::Decimal(round_half_up(v, scale)));
+    }
+    if v.normalize().scale() > scale {
+        return Err(problem("TOO_MANY_DECIMALS", format!("{text}小数位超过{scale}位")));
+    }
+    Ok(Value::Decimal(v))
+}
+
+fn date(cell: &Cell, text: &str) -> Result<Value, CellProblem> {
+    if let Cell::Date(d) = cell {
+        return Ok(Value::Date(*d));
+    }
+    if let Cell::Number(n) = cell {
+        // A date typed into a general-format cell: a 1900-system serial.
+        let serial: i64 = n.parse().map_err(|_| problem("DATE_INVALID", format!("无法识别的日期：{n}")))?;
+        let base = NaiveDate::from_ymd_opt(1899, 12, 30).expect("valid");
+        return base
+            .checked_add_signed(chrono::Duration::days(serial))
+            .filter(|_| (1..2_958_466).contains(&serial))
+            .map(Value::Date)
+            .ok_or_else(|| problem("DATE_INVALID", format!("无法识别的日期：{n}")));
+    }
+    for f in ["%Y-%m-%d", "%Y/%m/%d", "%Y%m%d", "%Y.%m.%d", "%Y年%m月%d日", "%Y-%m-%d %H:%M:%S"] {
+        if let Ok(d) = NaiveDate::parse_from_str(text, f) {
+            return Ok(Value::Date(d));
+        }
+        if let Ok(dt) = chrono::NaiveDateTime::parse_from_str(text, f) {
+            return Ok(Value::Date(dt.date()));
+        }
+    }
+    Err(problem("DATE_INVALID", format!("无法识别的日期：{text}")))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use rust_decimal_macros::dec;
+
+    fn col(kind: &str, field: &str) -> Column {
+        Template::for_kind(kind).unwrap().columns.into_iter().find(|c| c.field == field).unwrap()
+    }
+
+    #[test]
+    fn headers_in_any_order_with_aliases_and_unknown_columns() {
+        let t = Template::for_kind("red-flush").unwrap();
+        let map = t.resolve(&["备注".into(), "冲红原因".into(), "数电号码".into()]).unwrap();
+        assert_eq!(map.fields["red_reason"].0, 1);
+        assert_eq!(map.fields["invoice_num"].0, 2);
+        assert_eq!(map.unknown, vec!["备注".to_string()]);
+        let err = t.resolve(&["发票号码".into()]).unwrap_err();
+        assert_eq!(err.message_zh(), "缺少必填列：红冲原因");
+    }
+
+    #[test]
+    fn every_template_parses_and_names_its_columns_once() {
+        for kind in ["applications", "pool", "red-flush"] {
+            let t = Template::for_kind(kind).unwrap();
+            let headers: Vec<String> = t.columns.iter().map(|c| c.header.clone()).collect();
+            assert!(t.resolve(&headers).unwrap().unknown.is_empty(), "{kind}");
+        }
+        assert_eq!(col("applications", "total").aliases, vec!["含税金额".to_string()]);
+    }
+
+    #[test]
+    fn numbers_that_are_really_text() {
+        let code = col("applications", "revenue_code");
+        assert_eq!(code.convert(&Cell::Text("1090511030000000000".into())).unwrap(), Value::Text("1090511030000000000".into()));
+        // 19 digits as a number: f64 shows 1.090511030000000e18 — refused, not silently damaged.
+        assert_eq!(code.convert(&Cell::from_f64(1090511030000000000.0)).unwrap_err().code, "NUMBER_NOT_TEXT");
+        let num = col("pool", "invoice_num");
+        assert_eq!(num.convert(&Cell::Text("00123456".into())).unwrap(), Value::Text("00123456".into()));
+        assert_eq!(num.convert(&Cell::from_f64(123456.0)).unwrap(), Value::Text("123456".into()));
+        assert_eq!(num.convert(&Cell::Text("１２３４５６７８".into())).unwrap(), Value::Text("12345678".into()), "full-width digits");
+    }
+
+    #[test]
+    fn money_from_cells_at_a_fixed_scale() {
+        let amount = col("applications", "amount");
+        assert_eq!(amount.convert(&Cell::from_f64(0.1 + 0.2)).unwrap(), Value::Decimal(dec!(0.30)));
+        assert_eq!(amount.convert(&Cell::from_f64(100.005)).unwrap(), Value::Decimal(dec!(100.01)), "f64 100.005 shows as 100.005, half-up");
+        assert_eq!(amount.convert(&Cell::Text("1,234.50".into())).unwrap(), Value::Decimal(dec!(1234.50)));
+        assert_eq!(amount.convert(&Cell::Text("12.345".into())).unwrap_err().code, "TOO_MANY_DECIMALS");
+        assert_eq!(amount.convert(&Cell::Error("#DIV/0!".into())).unwrap_err().code, "CELL_ERROR");
+        let err = amount.convert(&Cell::Empty).unwrap_err();
+        assert_eq!(err.message, "必填字段为空，请补充！（金额）");
+        let price = col("applications", "price");
+        assert_eq!(price.convert(&Cell::from_f64(1.0 / 3.0)).unwrap(), Value::Decimal(dec!(0.33333333)));
+    }
+
+    #[test]
+    fn dates_as_serials_cells_or_text() {
+        let d = col("applications", "bill_date");
+        let nov1 = Value::Date(NaiveDate::from_ymd_opt(2026, 11, 1).unwrap());
+        assert_eq!(d.convert(&Cell::from_f64(46327.0)).unwrap(), nov1);
+        for text in ["2026-11-01", "2026/11/01", "20261101", "2026年11月1日", "２０２６－１１－０１"] {
+            assert_eq!(d.convert(&Cell::Text(text.into())).unwrap(), nov1, "{text}");
+        }
+        assert_eq!(d.convert(&Cell::Text("next week".into())).unwrap_err().code, "DATE_INVALID");
+    }
+
+    #[test]
+    fn flags_kinds_rates_and_line_properties() {
+        assert_eq!(col("applications", "auto_issue").convert(&Cell::Text("是".into())).unwrap(), Value::Bool(true));
+        assert_eq!(col("applications", "invoice_kind").convert(&Cell::Text("数电普票".into())).unwrap(), Value::Text("digital_ordinary".into()));
+        assert_eq!(col("applications", "tax_rate").convert(&Cell::from_f64(0.13)).unwrap(), Value::Decimal(dec!(0.13)));
+        assert_eq!(col("applications", "tax_rate").convert(&Cell::Text("17%".into())).unwrap_err().code, "TAX_RATE_NOT_ALLOWED");
+        assert_eq!(col("applications", "line_property").convert(&Cell::Text("被折扣".into())).unwrap(), Value::Text("discounted".into()));
+        assert_eq!(col("red-flush", "red_reason").convert(&Cell::Text("销货退回".into())).unwrap(), Value::Text("02".into()));
+    }
+}
