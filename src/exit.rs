@@ -9,7 +9,6 @@ use fapiao_store::StoreError;
 pub enum Outcome {
     Done,
     /// Finished, but some items were rejected (exit 3).
-    #[allow(dead_code)] // used by the batch pipelines as they land
     SomeRejected,
 }
 
@@ -35,6 +34,16 @@ fn classify(err: &anyhow::Error) -> (u8, &'static str) {
     }
     if err.downcast_ref::<fapiao_jobs::job::RegistryError>().is_some() {
         return (FAILED, "CONFIG");
+    }
+    if let Some(e) = err.downcast_ref::<fapiao_pipelines::import::ImportError>() {
+        use fapiao_pipelines::import::ImportError as E;
+        return (FAILED, match e {
+            E::AlreadyImported(_) => "DUPLICATE_FILE",
+            E::Template(t) => t.code(),
+            E::Read(_) => "FILE_UNREADABLE",
+            E::VerificationNotBuilt => "NOT_BUILT",
+            _ => "IMPORT_FAILED",
+        });
     }
     if err.downcast_ref::<UsageError>().is_some() {
         return (USAGE, "USAGE");

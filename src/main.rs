@@ -6,6 +6,7 @@ mod db;
 mod demo;
 mod enterprise;
 mod exit;
+mod import_cmd;
 mod jobs_cmd;
 mod output;
 mod param;
@@ -60,6 +61,8 @@ enum Command {
     /// The configuration in effect.
     #[command(subcommand)]
     Config(config_cmd::ConfigCommand),
+    /// Import an Excel/CSV file (applications, pool invoices, red-flush lists); `import history` lists batches.
+    Import(import_cmd::ImportArgs),
     /// Run the scheduler and workers until SIGINT/SIGTERM (any number of processes per database).
     Serve,
     /// The sync jobs: list, run now, pause/resume, history.
@@ -100,6 +103,7 @@ async fn run(command: Command, ctx: &Context) -> anyhow::Result<Outcome> {
         Command::Enterprise(c) => enterprise::run(c, ctx).await,
         Command::Scheme(c) => scheme::run(c, ctx).await,
         Command::Config(c) => config_cmd::run(c, ctx),
+        Command::Import(args) => import_cmd::run(args, ctx).await,
         Command::Serve => jobs_cmd::serve_cmd(ctx).await,
         Command::Jobs(c) => jobs_cmd::run(c, ctx).await,
         Command::Sync(c) => jobs_cmd::sync(c, ctx).await,

@@ -1,0 +1,201 @@
+//! Reading a file into rows of `Cell`s, row numbers as the sheet shows them (header = 1).
+//!
+//! `.xlsx` is streamed cell by cell (calamine's cells reader: memory stays flat for a million
+//! lines); `.xls`, `.xlsb`, `.ods` go through calamine's range reader; `.csv` may be UTF-8 (with
+//! or without BOM) or GBK. Merged regions repeat their top-left value in every cell they cover,
+//! so a 单据编号 merged over its lines reaches every line. Entirely empty rows are skipped.
+
+use std::collections::HashMap;
+use std::path::Path;
+
+use calamine::{Data, DataRef, Reader, Xlsx, open_workbook, open_workbook_auto};
+use fapiao_schemas::template::{Cell, normalize_text};
+
+#[derive(Debug, thiserror::Error)]
+pub enum ReadError {
+    #[error("cannot read {path}: {detail}")]
+    Open { path: String, detail: String },
+    #[error("sheet {0:?} not found")]
+    NoSheet(String),
+    #[error("the file holds no data")]
+    Empty,
+    #[error("unsupported file type {0:?}; use .xlsx, .xls, .xlsb, .ods or .csv")]
+    UnsupportedType(String),
+    #[error("stopped")]
+    Stopped,
+}
+
+fn open_err(path: &Path, e: impl std::fmt::Display) -> ReadError {
+    ReadError::Open { path: path.display().to_string(), detail: e.to_string() }
+}
+
+/// Call `each(row_no, cells)` for every non-empty row; `each` returns false to stop.
+pub fn read(path: &Path, sheet: Option<&str>, mut each: impl FnMut(u32, Vec<Cell>) -> bool) -> Result<(), ReadError> {
+    let ext = path.extension().and_then(|e| e.to_str()).unwrap_or("").to_ascii_lowercase();
+    match ext.as_str() {
+        "xlsx" | "xlsm" => read_xlsx(path, sheet, &mut each),
+        "xls" | "xlsb" | "ods" => read_range(path, sheet, &mut each),
+        "csv" => read_csv(path, &mut each),
+        other => Err(ReadError::UnsupportedType(other.into())),
+    }
+}
+
+fn emit(row_no: u32, cells: Vec<Cell>, each: &mut impl FnMut(u32, Vec<Cell>) -> bool) -> Result<(), ReadError> {
+    if cells.iter().all(|c| matches!(c, Cell::Empty) || matches!(c, Cell::Text(t) if normalize_text(t).is_empty())) {
+        return Ok(());
+    }
+    if each(row_no, cells) { Ok(()) } else { Err(ReadError::Stopped) }
+}
+
+fn from_data(d: &Data) -> Cell {
+    match d {
+        Data::Empty => Cell::Empty,
+        Data::String(s) => Cell::Text(s.clone()),
+        Data::Int(i) => Cell::Number(i.to_string()),
+        Data::Float(f) => Cell::from_f64(*f),
+        Data::Bool(b) => Cell::Bool(*b),
+        Data::DateTime(dt) => dt.as_datetime().map(|t| Cell::Date(t.date())).unwrap_or_else(|| Cell::from_f64(dt.as_f64())),
+        Data::DateTimeIso(s) | Data::DurationIso(s) => Cell::Text(s.clone()),
+        Data::Error(e) => Cell::Error(e.to_string()),
+    }
+}
+
+fn from_data_ref(d: &DataRef<'_>) -> Cell {
+    match d {
+        DataRef::SharedString(s) => Cell::Text((*s).to_string()),
+        DataRef::Empty => Cell::Empty,
+        DataRef::String(s) => Cell::Text(s.clone()),
+        DataRef::Int(i) => Cell::Number(i.to_string()),
+        DataRef::Float(f) => Cell::from_f64(*f),
+        DataRef::Bool(b) => Cell::Bool(*b),
+        DataRef::DateTime(dt) => dt.as_datetime().map(|t| Cell::Date(t.date())).unwrap_or_else(|| Cell::from_f64(dt.as_f64())),
+        DataRef::DateTimeIso(s) | DataRef::DurationIso(s) => Cell::Text(s.clone()),
+        DataRef::Error(e) => Cell::Error(e.to_string()),
+    }
+}
+
+/// (row, col) → top-left (row, col) of the merged region covering it.
+type MergeMap = HashMap<(u32, u32), (u32, u32)>;
+
+fn read_xlsx(path: &Path, sheet: Option<&str>, each: &mut impl FnMut(u32, Vec<Cell>) -> bool) -> Result<(), ReadError> {
+    let mut book: Xlsx<_> = open_workbook(path).map_err(|e| open_err(path, e))?;
+    let name = match sheet {
+        Some(s) => book.sheet_names().into_iter().find(|n| n == s).ok_or_else(|| ReadError::NoSheet(s.into()))?,
+        None => first_non_empty_xlsx(&mut book)?,
+    };
+    let mut merges = MergeMap::new();
+    for d in book.merge_cells_by_sheet_name(&name).map_err(|e| open_err(path, e))? {
+        for r in d.start.0..=d.end.0 {
+            for c in d.start.1..=d.end.1 {
+                merges.insert((r, c), d.start);
+            }
+        }
+    }
+    // Values of merge anchors, remembered until the region's last row has passed.
+    let mut anchors: HashMap<(u32, u32), Cell> = HashMap::new();
+    let mut reader = book.worksheet_cells_reader(&name).map_err(|e| open_err(path, e))?;
+    let mut current: Option<u32> = None;
+    let mut row: Vec<Cell> = Vec::new();
+    let finish_row = |r: u32, row: &mut Vec<Cell>, anchors: &HashMap<(u32, u32), Cell>, each: &mut dyn FnMut(u32, Vec<Cell>) -> bool| {
+        fill_merged(r, row, &merges, anchors);
+        let cells = std::mem::take(row);
+        if cells.iter().all(|c| matches!(c, Cell::Empty)) { true } else { each(r + 1, cells) }
+    };
+    while let Some(cell) = reader.next_cell().map_err(|e| open_err(path, e))? {
+        let (r, c) = cell.get_position();
+        if current != Some(r) {
+            if let Some(prev) = current {
+                if !finish_row(prev, &mut row, &anchors, each) {
+                    return Err(ReadError::Stopped);
+                }
+            }
+            current = Some(r);
+        }
+        let value = from_data_ref(cell.get_value());
+        if merges.get(&(r, c)) == Some(&(r, c)) {
+            anchors.insert((r, c), value.clone());
+        }
+        if row.len() <= c as usize {
+            row.resize(c as usize + 1, Cell::Empty);
+        }
+        row[c as usize] = value;
+    }
+    match current {
+        Some(last) if !finish_row(last, &mut row, &anchors, each) => Err(ReadError::Stopped),
+        Some(_) => Ok(()),
+        None => Err(ReadError::Empty),
+    }
+}
+
+fn fill_merged(r: u32, row: &mut Vec<Cell>, merges: &MergeMap, anchors: &HashMap<(u32, u32), Cell>) {
+    if merges.is_empty() {
+        return;
+    }
+    for ((mr, mc), anchor) in merges.iter().filter(|((mr, _), _)| *mr == r) {
+        if let Some(v) = anchors.get(anchor) {
+            let c = *mc as usize;
+            if row.len() <= c {
+                row.resize(c + 1, Cell::Empty);
+            }
+            if matches!(row[c], Cell::Empty) && (*mr, *mc) != *anchor {
+                row[c] = v.clone();
+            }
+        }
+    }
+}
+
+fn first_non_empty_xlsx<RS: std::io::Read + std::io::Seek>(book: &mut Xlsx<RS>) -> Result<String, ReadError> {
+    for name in book.sheet_names() {
+        let mut reader = book.worksheet_cells_reader(&name).map_err(|e| ReadError::Open { path: name.clone(), detail: e.to_string() })?;
+        while let Some(cell) = reader.next_cell().map_err(|e| ReadError::Open { path: name.clone(), detail: e.to_string() })? {
+            if !matches!(cell.get_value(), DataRef::Empty) {
+                return Ok(name);
+            }
+        }
+    }
+    Err(ReadError::Empty)
+}
+
+fn read_range(path: &Path, sheet: Option<&str>, each: &mut impl FnMut(u32, Vec<Cell>) -> bool) -> Result<(), ReadError> {
+    let mut book = open_workbook_auto(path).map_err(|e| open_err(path, e))?;
+    let names = book.sheet_names();
+    let mut chosen = None;
+    for name in names.iter().filter(|n| sheet.is_none_or(|s| s == n.as_str())) {
+        let range = book.worksheet_range(name).map_err(|e| open_err(path, e))?;
+        if !range.is_empty() {
+            chosen = Some(range);
+            break;
+        }
+    }
+    let range = match (chosen, sheet) {
+        (Some(r), _) => r,
+        (None, Some(s)) if !names.iter().any(|n| n == s) => return Err(ReadError::NoSheet(s.into())),
+        (None, _) => return Err(ReadError::Empty),
+    };
+    let (start_row, start_col) = range.start().unwrap_or((0, 0));
+    for (i, cells) in range.rows().enumerate() {
+        let mut row = vec![Cell::Empty; start_col as usize];
+        row.extend(cells.iter().map(from_data));
+        emit(start_row + i as u32 + 1, row, each)?;
+    }
+    Ok(())
+}
+
+fn read_csv(path: &Path, each: &mut impl FnMut(u32, Vec<Cell>) -> bool) -> Result<(), ReadError> {
+    let bytes = std::fs::read(path).map_err(|e| open_err(path, e))?;
+    let bytes = bytes.strip_prefix(b"\xEF\xBB\xBF").unwrap_or(&bytes);
+    let text = match std::str::from_utf8(bytes) {
+        Ok(t) => std::borrow::Cow::Borrowed(t),
+        // Not UTF-8: Excel on Chinese Windows saves CSV as GBK (GB18030 is its superset).
+        Err(_) => encoding_rs::GB18030.decode(bytes).0,
+    };
+    let mut reader = csv::ReaderBuilder::new().has_headers(false).flexible(true).from_reader(text.as_bytes());
+    let mut any = false;
+    for (i, record) in reader.records().enumerate() {
+        let record = record.map_err(|e| open_err(path, e))?;
+        any = true;
+        let row = record.iter().map(|s| if s.is_empty() { Cell::Empty } else { Cell::Text(s.to_string()) }).collect();
+        emit(i as u32 + 1, row, each)?;
+    }
+    if any { Ok(()) } else { Err(ReadError::Empty) }
+}

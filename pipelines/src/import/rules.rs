@@ -1,0 +1,239 @@
+//! What each kind of import checks and where it lands. Row rules run in Rust on typed values
+//! (the pure rules of `schemas`); rules across rows and against existing data are set-based
+//! SQL over the batch's staging table `import_stage`; the merge is `INSERT … SELECT`.
+
+use std::collections::BTreeMap;
+
+use fapiao_schemas::template::Value;
+use fapiao_schemas::{Coded, InvoiceKind, Money, Quantity, TaxRate, UnitPrice, tax};
+use rust_decimal::Decimal;
+
+/// A problem a rule found: (field, code, message).
+pub type RowProblem = (&'static str, &'static str, String);
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Kind {
+    Applications,
+    Pool,
+    RedFlush,
+}
+
+impl Kind {
+    pub fn parse(kind: &str) -> Option<Kind> {
+        match kind {
+            "applications" => Some(Kind::Applications),
+            "pool" => Some(Kind::Pool),
+            "red-flush" => Some(Kind::RedFlush),
+            _ => None,
+        }
+    }
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Kind::Applications => "applications",
+            Kind::Pool => "pool",
+            Kind::RedFlush => "red-flush",
+        }
+    }
+
+    /// Applications are accepted or rejected a bill at a time; the others a row at a time.
+    pub fn group_field(self) -> Option<&'static str> {
+        (self == Kind::Applications).then_some("bill_no")
+    }
+
+    /// Rules within one row, on the values that converted.
+    pub fn row_rules(self, v: &BTreeMap<String, Value>) -> Vec<RowProblem> {
+        match self {
+            Kind::Applications => application_line(v),
+            Kind::Pool => pool_invoice(v),
+            Kind::RedFlush => red_flush_row(v),
+        }
+    }
+
+    /// Set-based checks: each query returns (row_no, column, code, message).
+    pub fn checks(self) -> &'static [&'static str] {
+        match self {
+            Kind::Applications => APPLICATION_CHECKS,
+            Kind::Pool => POOL_CHECKS,
+            Kind::RedFlush => RED_FLUSH_CHECKS,
+        }
+    }
+
+    /// Statements that land the rows not rejected: `$1` is the batch id; for the pool, `$2`
+    /// says whether imported invoices are signed (`einvoice_auto_sign`).
+    pub fn merge(self) -> &'static [&'static str] {
+        match self {
+            Kind::Applications => APPLICATION_MERGE,
+            Kind::Pool => POOL_MERGE,
+            Kind::RedFlush => RED_FLUSH_MERGE,
+        }
+    }
+}
+
+fn money(v: &BTreeMap<String, Value>, f: &str) -> Option<Money> {
+    match v.get(f) {
+        Some(Value::Decimal(d)) => Money::exact(*d).ok(),
+        _ => None,
+    }
+}
+
+fn decimal(v: &BTreeMap<String, Value>, f: &str) -> Option<Decimal> {
+    match v.get(f) {
+        Some(Value::Decimal(d)) => Some(*d),
+        _ => None,
+    }
+}
+
+fn text<'a>(v: &'a BTreeMap<String, Value>, f: &str) -> Option<&'a str> {
+    match v.get(f) {
+        Some(Value::Text(t)) => Some(t),
+        _ => None,
+    }
+}
+
+fn total_rule(v: &BTreeMap<String, Value>, out: &mut Vec<RowProblem>) {
+    if let (Some(a), Some(t), Some(total)) = (money(v, "amount"), money(v, "tax"), money(v, "total")) {
+        if let Err(e) = tax::check_total(a, t, total) {
+            out.push(("total", e.code(), e.message_zh()));
+        }
+    }
+}
+
+fn application_line(v: &BTreeMap<String, Value>) -> Vec<RowProblem> {
+    let mut out = Vec::new();
+    let rate = decimal(v, "tax_rate").and_then(|r| TaxRate::try_from(r).ok());
+    if let (Some(a), Some(r), Some(t)) = (money(v, "amount"), rate, money(v, "tax")) {
+        if let Err(e) = tax::check_line_tax(a, r, t) {
+            out.push(("tax", e.code(), e.message_zh()));
+        }
+    }
+    total_rule(v, &mut out);
+    // 含税标志 = 是: the unit price includes tax, so quantity × price is the line's total.
+    let tax_included = matches!(v.get("tax_included"), Some(Value::Bool(true)));
+    let target = if tax_included { "total" } else { "amount" };
+    if let (Some(q), Some(p), Some(a)) = (decimal(v, "quantity"), decimal(v, "price"), money(v, target)) {
+        if let (Ok(q), Ok(p)) = (Quantity::exact(q), UnitPrice::exact(p)) {
+            if let Err(e) = tax::check_quantity_price(q, p, a) {
+                out.push(("amount", e.code(), e.message_zh()));
+            }
+        }
+    }
+    if text(v, "line_property") == Some("discount") && money(v, "amount").is_some_and(|a| !a.is_negative()) {
+        out.push(("amount", "DISCOUNT_NOT_NEGATIVE", "折扣行金额必须小于0".into()));
+    }
+    out
+}
+
+fn invoice_number(v: &BTreeMap<String, Value>, out: &mut Vec<RowProblem>) {
+    let Some(num) = text(v, "invoice_num") else { return };
+    let code = text(v, "invoice_code");
+    let kind = text(v, "invoice_kind").and_then(|k| k.parse::<InvoiceKind>().ok());
+    let result = match kind {
+        Some(k) => k.validate_number(code, num),
+        // Red-flush lists carry no kind: 20 digits without a code is 数电, else 税控.
+        None if code.is_none() => InvoiceKind::DigitalOrdinary.validate_number(None, num),
+        None => InvoiceKind::TaxctlOrdinary.validate_number(code, num),
+    };
+    if let Err(e) = result {
+        out.push(("invoice_num", e.code(), e.message_zh()));
+    }
+}
+
+fn pool_invoice(v: &BTreeMap<String, Value>) -> Vec<RowProblem> {
+    let mut out = Vec::new();
+    invoice_number(v, &mut out);
+    total_rule(v, &mut out);
+    out
+}
+
+fn red_flush_row(v: &BTreeMap<String, Value>) -> Vec<RowProblem> {
+    let mut out = Vec::new();
+    invoice_number(v, &mut out);
+    match money(v, "red_amount") {
+        Some(a) if !a.is_positive() => out.push(("red_amount", "RED_AMOUNT_NOT_POSITIVE", "红冲金额须大于0（留空为全额红冲）".into())),
+        Some(_) if text(v, "red_reason") == Some("01") => {
+            out.push(("red_amount", "RED_REASON_FULL_ONLY", "红冲原因为开票有误时只能全额红冲，红冲金额须留空".into()))
+        }
+        _ => {}
+    }
+    out
+}
+
+const APPLICATION_CHECKS: &[&str] = &[
+    // The seller must be one of the tenant's enterprises.
+    "SELECT row_no, 'seller_tax_no', 'NOT_IN_TENANT', format('税号:%s,不在租户范围内', seller_tax_no)
+     FROM import_stage s WHERE seller_tax_no IS NOT NULL AND NOT EXISTS (SELECT 1 FROM enterprise e WHERE e.tax_no = s.seller_tax_no)",
+    // A bill number already imported.
+    "SELECT row_no, 'bill_no', 'BILL_EXISTS', format('单据编号%s已存在', bill_no)
+     FROM import_stage s WHERE EXISTS (SELECT 1 FROM application a WHERE a.bill_no = s.bill_no)",
+    // One seller, buyer and invoice kind per bill.
+    "SELECT row_no, 'bill_no', 'BILL_MIXED', format('单据%s的销方、购方或发票种类不一致', bill_no)
+     FROM import_stage WHERE bill_no IN (
+         SELECT bill_no FROM import_stage GROUP BY bill_no
+         HAVING count(DISTINCT seller_tax_no) > 1 OR count(DISTINCT buyer_name) > 1
+             OR count(DISTINCT coalesce(buyer_tax_no, '')) > 1 OR count(DISTINCT invoice_kind) > 1)",
+    // A discount line right after its discounted line, negative, not larger, same rate.
+    "SELECT row_no, 'line_property', 'DISCOUNT_PLACEMENT', '折扣行须紧跟其被折扣行，金额不超过被折扣行且税率相同'
+     FROM (SELECT row_no, line_property, amount::numeric AS amount, tax_rate,
+                  lag(line_property) OVER w AS prev_property, lag(amount::numeric) OVER w AS prev_amount,
+                  lag(tax_rate) OVER w AS prev_rate, lag(row_no) OVER w AS prev_row
+           FROM import_stage WINDOW w AS (PARTITION BY bill_no ORDER BY row_no)) o
+     WHERE line_property = 'discount'
+       AND (prev_property IS DISTINCT FROM 'discounted' OR prev_row <> row_no - 1
+            OR -amount > prev_amount OR prev_rate IS DISTINCT FROM tax_rate)",
+    "SELECT row_no, 'line_property', 'DISCOUNTED_WITHOUT_DISCOUNT', '被折扣行之后须紧跟折扣行'
+     FROM (SELECT row_no, line_property, lead(line_property) OVER w AS next_property
+           FROM import_stage WINDOW w AS (PARTITION BY bill_no ORDER BY row_no)) o
+     WHERE line_property = 'discounted' AND next_property IS DISTINCT FROM 'discount'",
+];
+
+const APPLICATION_MERGE: &[&str] = &[
+    "INSERT INTO application (bill_no, bill_date, seller_tax_no, buyer_name, buyer_tax_no, buyer_address_phone,
+         buyer_bank_account, invoice_kind, remark, auto_issue, business_system_code, source, batch_id)
+     SELECT DISTINCT ON (bill_no) bill_no, bill_date::date, seller_tax_no, buyer_name, buyer_tax_no, buyer_address_phone,
+         buyer_bank_account, invoice_kind, remark, coalesce(auto_issue::boolean, false), business_system_code, '批量导入', $1
+     FROM import_stage WHERE NOT rejected ORDER BY bill_no, row_no",
+    "INSERT INTO application_line (bill_no, line_no, goods_name, revenue_code, specification, unit, quantity, price,
+         amount, tax_rate, tax, total, tax_included, line_property, source_row)
+     SELECT bill_no, row_number() OVER (PARTITION BY bill_no ORDER BY row_no), goods_name, revenue_code, specification, unit,
+         quantity::numeric, price::numeric, amount::numeric, tax_rate::numeric, tax::numeric, total::numeric,
+         coalesce(tax_included::boolean, false), coalesce(line_property, 'normal'), row_no
+     FROM import_stage WHERE NOT rejected",
+];
+
+const POOL_CHECKS: &[&str] = &[
+    // Seed 004 识别失败 FAQ: code 1130.
+    "SELECT row_no, 'buyer_tax_no', '1130', format('税号:%s,不在租户范围内', buyer_tax_no)
+     FROM import_stage s WHERE buyer_tax_no IS NOT NULL AND NOT EXISTS (SELECT 1 FROM enterprise e WHERE e.tax_no = s.buyer_tax_no)",
+    "SELECT row_no, 'invoice_num', 'DUPLICATE_IN_FILE', format('发票%s%s在文件中重复（首次出现在第%s行）', coalesce(invoice_code, ''), invoice_num, first_row)
+     FROM (SELECT row_no, invoice_code, invoice_num,
+                  min(row_no) OVER (PARTITION BY buyer_tax_no, coalesce(invoice_code, ''), invoice_num) AS first_row
+           FROM import_stage WHERE invoice_num IS NOT NULL) d WHERE row_no <> first_row",
+    "SELECT row_no, 'invoice_num', 'ALREADY_IN_POOL', format('发票%s%s已在票池中', coalesce(invoice_code, ''), invoice_num)
+     FROM import_stage s WHERE EXISTS (SELECT 1 FROM invoice_pool p WHERE p.tax_no = s.buyer_tax_no
+         AND p.invoice_code = coalesce(s.invoice_code, '') AND p.invoice_num = s.invoice_num)",
+];
+
+const POOL_MERGE: &[&str] = &["INSERT INTO invoice_pool (tax_no, invoice_code, invoice_num, invoice_kind, invoice_date, seller_name,
+         seller_tax_no, buyer_name, amount, tax, total, check_code, status, invoice_property, source, verified,
+         deductible, deductible_reason, signed, signed_at)
+     SELECT buyer_tax_no, coalesce(invoice_code, ''), invoice_num, invoice_kind, invoice_date::date, seller_name, seller_tax_no,
+         buyer_name, amount::numeric, tax::numeric, total::numeric, coalesce(check_code, ''), st.status,
+         CASE WHEN total::numeric < 0 THEN 1 ELSE 0 END, 'import', false, d.reason IS NULL, d.reason, $2, CASE WHEN $2 THEN now() END
+     FROM import_stage s
+     CROSS JOIN LATERAL (SELECT CASE coalesce(s.status, '正常') WHEN '正常' THEN 'normal' WHEN '作废' THEN 'void'
+                                  WHEN '红冲' THEN 'red_flushed' WHEN '全额红冲' THEN 'fully_red_flushed'
+                                  WHEN '部分红冲' THEN 'partially_red_flushed' WHEN '失控' THEN 'out_of_control'
+                                  ELSE 'abnormal' END AS status) st
+     CROSS JOIN LATERAL (SELECT deductibility_without_lines(s.invoice_kind, CASE WHEN s.total::numeric < 0 THEN 1 ELSE 0 END::smallint,
+                                  false, st.status, s.invoice_date::date, '') AS reason) d
+     WHERE NOT rejected AND $1::bigint IS NOT NULL"];
+
+const RED_FLUSH_CHECKS: &[&str] = &["SELECT row_no, 'invoice_num', 'DUPLICATE_IN_FILE', format('发票%s%s在文件中重复（首次出现在第%s行）', coalesce(invoice_code, ''), invoice_num, first_row)
+     FROM (SELECT row_no, invoice_code, invoice_num,
+                  min(row_no) OVER (PARTITION BY coalesce(invoice_code, ''), invoice_num) AS first_row
+           FROM import_stage WHERE invoice_num IS NOT NULL) d WHERE row_no <> first_row"];
+
+const RED_FLUSH_MERGE: &[&str] = &["INSERT INTO red_flush_request (batch_id, row_no, invoice_code, invoice_num, red_amount, red_reason)
+     SELECT $1, row_no, coalesce(invoice_code, ''), invoice_num, red_amount::numeric, red_reason
+     FROM import_stage WHERE NOT rejected"];

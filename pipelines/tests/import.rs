@@ -1,0 +1,296 @@
+//! The Excel import against a real database, with fixtures the tests write themselves
+//! (rust_xlsxwriter for .xlsx, encoding_rs for GBK CSV).
+
+use std::path::{Path, PathBuf};
+
+use fapiao_pipelines::import::{ImportError, ImportOptions, Summary, import};
+use fapiao_schemas::TaxNo;
+use fapiao_schemas::enterprise::{Channel, Enterprise, TaxpayerKind};
+use fapiao_store::testing::TestDb;
+use rust_xlsxwriter::{Format, Formula, Workbook};
+
+const SELLER: &str = "91310000MA1FL2AB09";
+const BUYER: &str = "92440300MA5DXY7K3W";
+
+const HEADERS: [&str; 15] = [
+    "单据编号", "单据日期", "销方税号", "购方名称", "购方税号", "发票种类", "商品名称", "税收分类编码", "数量", "单价", "金额", "税率",
+    "税额", "价税合计", "行性质",
+];
+
+async fn db() -> TestDb {
+    let db = TestDb::new().await;
+    for tax_no in [SELLER, BUYER] {
+        let e = Enterprise { tax_no: TaxNo::parse(tax_no).unwrap(), name: format!("企业{tax_no}"), taxpayer_kind: TaxpayerKind::General, etax_account: "a".into(), channel: Channel::Etax };
+        fapiao_store::enterprises::insert(&db.pool, &e).await.unwrap();
+    }
+    db
+}
+
+fn options(kind: &str) -> ImportOptions {
+    ImportOptions { kind: kind.into(), ..ImportOptions::default() }
+}
+
+async fn run(db: &TestDb, file: &Path, opts: &ImportOptions) -> Result<Summary, ImportError> {
+    import(&db.pool, file, opts, &|_| {}).await
+}
+
+/// A valid application line as CSV cells.
+fn line(bill: &str, amount: &str, tax: &str, total: &str) -> Vec<String> {
+    [bill, "2026-11-01", SELLER, "深圳示例便利店", BUYER, "数电普票", "*计算机配套产品*键盘", "1090511030000000000", "1", amount, amount, "13%", tax, total, "正常"]
+        .iter()
+        .map(|s| s.to_string())
+        .collect()
+}
+
+fn write_csv(dir: &Path, name: &str, rows: &[Vec<String>]) -> PathBuf {
+    let mut text = HEADERS.join(",");
+    text.push('\n');
+    for r in rows {
+        text.push_str(&r.join(","));
+        text.push('\n');
+    }
+    let path = dir.join(name);
+    std::fs::write(&path, text).unwrap();
+    path
+}
+
+async fn count(db: &TestDb, sql: &'static str) -> i64 {
+    sqlx::query_scalar(sql).fetch_one(&db.pool).await.unwrap()
+}
+
+#[tokio::test]
+async fn one_bad_row_among_ten_thousand_changes_nothing_and_is_named() {
+    let db = db().await;
+    let dir = tempfile::tempdir().unwrap();
+    let mut rows = Vec::new();
+    for n in 0..10_000 {
+        // Bills of 5 lines; row 5,002 (line 5,001) carries a wrong tax.
+        let tax = if n == 5_000 { "13.07" } else { "13.00" };
+        rows.push(line(&format!("B{:05}", n / 5), "100.00", tax, if n == 5_000 { "113.07" } else { "113.00" }));
+    }
+    let file = write_csv(dir.path(), "big.csv", &rows);
+    let report = dir.path().join("report.xlsx");
+    let s = run(&db, &file, &ImportOptions { report: Some(report.clone()), ..options("applications") }).await.unwrap();
+    assert_eq!((s.outcome, s.rows_read, s.bills, s.accepted, s.rejected), ("rejected", 10_000, 2_000, 0, 10_000));
+    assert_eq!(s.problems.len(), 1);
+    assert_eq!((s.problems[0].row, s.problems[0].code.as_str(), s.problems[0].column.as_str()), (5_002, "TAX_LINE_MISMATCH", "税额"));
+    assert_eq!(count(&db, "SELECT count(*) FROM application").await, 0);
+    assert_eq!(count(&db, "SELECT count(*) FROM import_batch").await, 0);
+    // The report names the row, with its original cells.
+    let mut book: calamine::Xlsx<_> = calamine::open_workbook(&report).unwrap();
+    use calamine::Reader;
+    let range = book.worksheet_range("错误报告").unwrap();
+    let rows: Vec<Vec<String>> = range.rows().map(|r| r.iter().map(|c| c.to_string()).collect()).collect();
+    assert_eq!(rows[0][15], "行号");
+    assert_eq!(rows[1][0], "B01000");
+    assert_eq!(rows[1][15], "5002");
+    assert!(rows[1][16].contains("TAX_LINE_MISMATCH"), "{:?}", rows[1]);
+
+    // --accept-valid: only that bill is left out.
+    let s = run(&db, &file, &ImportOptions { accept_valid: true, ..options("applications") }).await.unwrap();
+    assert_eq!((s.outcome, s.accepted, s.rejected), ("imported", 9_995, 5));
+    assert_eq!(count(&db, "SELECT count(*) FROM application").await, 1_999);
+    assert_eq!(count(&db, "SELECT count(*) FROM application_line").await, 9_995);
+    assert_eq!(count(&db, "SELECT count(*) FROM application WHERE bill_no = 'B01000'").await, 0);
+
+    // The same file again is refused, naming the earlier batch.
+    match run(&db, &file, &ImportOptions { accept_valid: true, ..options("applications") }).await {
+        Err(ImportError::AlreadyImported(id)) => assert_eq!(Some(id), s.batch_id),
+        other => panic!("{other:?}"),
+    }
+}
+
+#[tokio::test]
+async fn bill_rules_across_rows() {
+    let db = db().await;
+    let dir = tempfile::tempdir().unwrap();
+    let mut discounted = line("D1", "100.00", "13.00", "113.00");
+    discounted[14] = "被折扣".into();
+    let mut discount = line("D1", "-10.00", "-1.30", "-11.30");
+    discount[14] = "折扣".into();
+    discount[8] = String::new();
+    discount[9] = String::new();
+    let mut too_big = line("D2", "-200.00", "-26.00", "-226.00");
+    too_big[14] = "折扣".into();
+    too_big[8] = String::new();
+    too_big[9] = String::new();
+    let mut mixed = line("M1", "100.00", "13.00", "113.00");
+    mixed[5] = "数电专票".into();
+    let mut outsider = line("X1", "100.00", "13.00", "113.00");
+    outsider[2] = "91110000600037341L".into();
+    let rows = vec![discounted, discount, line("D2", "100.00", "13.00", "113.00"), too_big, line("M1", "1.00", "0.13", "1.13"), mixed, outsider];
+    let file = write_csv(dir.path(), "rules.csv", &rows);
+    let s = run(&db, &file, &ImportOptions { accept_valid: true, ..options("applications") }).await.unwrap();
+    let got: Vec<(u32, &str)> = s.problems.iter().map(|p| (p.row, p.code.as_str())).collect();
+    assert_eq!(got, vec![(5, "DISCOUNT_PLACEMENT"), (6, "BILL_MIXED"), (7, "BILL_MIXED"), (8, "NOT_IN_TENANT")]);
+    assert_eq!(s.problems[3].message, "税号:91110000600037341L,不在租户范围内");
+    // Only D1 (discount right after its line) landed, discount line included.
+    let lines: Vec<(String, i32, String)> = sqlx::query_as("SELECT bill_no, line_no, line_property FROM application_line ORDER BY bill_no, line_no").fetch_all(&db.pool).await.unwrap();
+    assert_eq!(lines, vec![("D1".into(), 1, "discounted".into()), ("D1".into(), 2, "discount".into())]);
+}
+
+/// An .xlsx with the oddities finance files have.
+fn oddities_xlsx(path: &Path) {
+    let mut book = Workbook::new();
+    book.add_worksheet().set_name("说明").unwrap(); // an empty first sheet
+    let sheet = book.add_worksheet();
+    sheet.set_name("明细").unwrap();
+    let date_format = Format::new().set_num_format("yyyy-mm-dd");
+    for (c, h) in HEADERS.iter().enumerate() {
+        sheet.write_string(0, c as u16, *h).unwrap();
+    }
+    // Row 2: bill number merged over rows 2–3, date as a date cell, quantity and price as numbers,
+    // tax computed by a formula with its cached value, the revenue code as text.
+    sheet.merge_range(1, 0, 2, 0, "MRG1", &Format::new()).unwrap();
+    for r in [1u32, 2] {
+        sheet.write_datetime_with_format(r, 1, rust_xlsxwriter::ExcelDateTime::from_ymd(2026, 11, 1).unwrap(), &date_format).unwrap();
+        sheet.write_string(r, 2, SELLER).unwrap();
+        sheet.write_string(r, 3, "深圳示例便利店").unwrap();
+        sheet.write_string(r, 4, BUYER).unwrap();
+        sheet.write_string(r, 5, "数电普票").unwrap();
+        sheet.write_string(r, 6, "*计算机配套产品*键盘").unwrap();
+        sheet.write_string(r, 7, "1090511030000000000").unwrap();
+        sheet.write_number(r, 8, 3.0).unwrap();
+        sheet.write_number(r, 9, 33.333333).unwrap();
+        sheet.write_number(r, 10, 100.0).unwrap();
+        sheet.write_number(r, 11, 0.13).unwrap();
+        sheet.write_formula(r, 12, Formula::new("=K2*L2").set_result("13")).unwrap();
+        sheet.write_number(r, 13, 113.0).unwrap();
+        sheet.write_string(r, 14, "正常").unwrap();
+    }
+    // Row 4: blank. Row 5: date as a serial number, full-width digits in the amounts' text,
+    // and the revenue code typed as a number (its last digits are gone).
+    let r = 4;
+    for (c, v) in [(0u16, "FW1"), (2, SELLER), (3, "购方"), (4, BUYER), (5, "数电普票"), (6, "*餐饮服务*餐费"), (10, "１００．００"), (11, "6%"), (12, "６．００"), (13, "１０６．００"), (14, "正常")] {
+        sheet.write_string(r, c, v).unwrap();
+    }
+    sheet.write_number(r, 1, 46327.0).unwrap();
+    sheet.write_number(r, 7, 3070401000000000000.0).unwrap();
+    book.save(path).unwrap();
+}
+
+#[tokio::test]
+async fn xlsx_oddities_each_handled_explicitly() {
+    let db = db().await;
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("odd.xlsx");
+    oddities_xlsx(&file);
+    // --sheet picks a sheet by name; the empty first one has nothing to import.
+    let err = run(&db, &file, &ImportOptions { sheet: Some("说明".into()), ..options("applications") }).await.unwrap_err();
+    assert!(matches!(err, ImportError::Read(_)), "{err}");
+    // Without --sheet, the first non-empty sheet.
+    let s = run(&db, &file, &ImportOptions { accept_valid: true, ..options("applications") }).await.unwrap();
+    // Row 5's revenue code was typed as a number: refused with the reason, its bill left out.
+    let got: Vec<(u32, &str, &str)> = s.problems.iter().map(|p| (p.row, p.column.as_str(), p.code.as_str())).collect();
+    assert_eq!(got, vec![(5, "税收分类编码", "NUMBER_NOT_TEXT")]);
+    assert_eq!((s.rows_read, s.bills, s.accepted, s.rejected), (3, 2, 2, 1), "the blank row is not a row");
+    let lines: Vec<(String, i32, rust_decimal::Decimal, rust_decimal::Decimal)> =
+        sqlx::query_as("SELECT bill_no, line_no, tax, price FROM application_line ORDER BY line_no").fetch_all(&db.pool).await.unwrap();
+    assert_eq!(lines.len(), 2, "the merged bill number reached both lines");
+    assert_eq!(lines[0].0, "MRG1");
+    assert_eq!(lines[0].2.to_string(), "13.00", "formula: the cached value");
+    assert_eq!(lines[0].3.normalize().to_string(), "33.333333");
+    let date: chrono::NaiveDate = sqlx::query_scalar("SELECT bill_date FROM application").fetch_one(&db.pool).await.unwrap();
+    assert_eq!(date.to_string(), "2026-11-01");
+
+}
+
+#[tokio::test]
+async fn full_width_text_and_serial_dates_from_xlsx() {
+    let db = db().await;
+    let dir = tempfile::tempdir().unwrap();
+    // Row 5 of the oddities with its revenue code as text: it lands, full-width amounts and all.
+    let mut book = Workbook::new();
+    let sheet = book.add_worksheet();
+    for (c, h) in HEADERS.iter().enumerate() {
+        sheet.write_string(0, c as u16, *h).unwrap();
+    }
+    for (c, v) in [(0u16, "FW1"), (2, SELLER), (3, "购方"), (4, BUYER), (5, "数电普票"), (6, "*餐饮服务*餐费"), (7, "3070401000000000000"), (10, "１００．００"), (11, "6%"), (12, "６．００"), (13, "１０６．００"), (14, "正常")] {
+        sheet.write_string(1, c, v).unwrap();
+    }
+    sheet.write_number(1, 1, 46327.0).unwrap();
+    let file = dir.path().join("fw2.xlsx");
+    book.save(&file).unwrap();
+    let s = run(&db, &file, &options("applications")).await.unwrap();
+    assert!(s.problems.is_empty(), "{:?}", s.problems);
+    let (amount, date): (rust_decimal::Decimal, chrono::NaiveDate) =
+        sqlx::query_as("SELECT l.amount, a.bill_date FROM application_line l JOIN application a USING (bill_no)").fetch_one(&db.pool).await.unwrap();
+    assert_eq!((amount.to_string().as_str(), date.to_string().as_str()), ("100.00", "2026-11-01"));
+}
+
+#[tokio::test]
+async fn gbk_csv_is_read() {
+    let db = db().await;
+    let dir = tempfile::tempdir().unwrap();
+    let utf8 = write_csv(dir.path(), "u.csv", &[line("G1", "100.00", "13.00", "113.00")]);
+    let text = std::fs::read_to_string(&utf8).unwrap();
+    let (gbk, _, _) = encoding_rs::GBK.encode(&text);
+    let file = dir.path().join("gbk.csv");
+    std::fs::write(&file, &gbk).unwrap();
+    let s = run(&db, &file, &options("applications")).await.unwrap();
+    assert!(s.problems.is_empty(), "{:?}", s.problems);
+    let buyer: String = sqlx::query_scalar("SELECT buyer_name FROM application").fetch_one(&db.pool).await.unwrap();
+    assert_eq!(buyer, "深圳示例便利店");
+}
+
+#[tokio::test]
+async fn a_missing_required_column_rejects_the_file_naming_it() {
+    let db = db().await;
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("m.csv");
+    std::fs::write(&file, "单据编号,金额\nB1,1\n").unwrap();
+    let err = run(&db, &file, &options("applications")).await.unwrap_err();
+    assert!(err.to_string().starts_with("缺少必填列：单据日期"), "{err}");
+}
+
+#[tokio::test]
+async fn pool_rows_check_the_tenant_and_duplicates() {
+    let db = db().await;
+    fapiao_store::params::set(&db.pool, "rim_config", "rim_config_need_check", "0").await.unwrap();
+    fapiao_store::params::set(&db.pool, "rim_config", "einvoice_auto_sign", "1").await.unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("pool.csv");
+    let header = "发票代码,发票号码,开票日期,发票种类,销方名称,销方税号,购方名称,购方税号,金额,税额,价税合计,发票状态";
+    let rows = [
+        ",26442000000000000001,2026-11-01,数电专票,卖方,91110000600037341L,买方,92440300MA5DXY7K3W,100.00,13.00,113.00,正常",
+        ",26442000000000000001,2026-11-01,数电专票,卖方,91110000600037341L,买方,92440300MA5DXY7K3W,100.00,13.00,113.00,正常",
+        "044031900111,01234567,2026-11-02,电子普票,卖方,91110000600037341L,外人,91330106MA2CFK4M1B,10.00,0.60,10.60,正常",
+        ",2644200000000000000,2026-11-01,数电普票,卖方,91110000600037341L,买方,92440300MA5DXY7K3W,10.00,0.60,10.60,正常",
+    ];
+    std::fs::write(&file, format!("{header}\n{}\n", rows.join("\n"))).unwrap();
+    let s = run(&db, &file, &ImportOptions { accept_valid: true, ..options("pool") }).await.unwrap();
+    let got: Vec<(u32, &str)> = s.problems.iter().map(|p| (p.row, p.code.as_str())).collect();
+    assert_eq!(got, vec![(3, "DUPLICATE_IN_FILE"), (4, "1130"), (5, "INVOICE_NUMBER_FORMAT")]);
+    assert_eq!(s.problems[1].message, "税号:91330106MA2CFK4M1B,不在租户范围内");
+    let pooled: Vec<(String, String, bool, bool)> = sqlx::query_as("SELECT invoice_num, source, signed, deductible FROM invoice_pool").fetch_all(&db.pool).await.unwrap();
+    assert_eq!(pooled, vec![("26442000000000000001".into(), "import".into(), true, true)]);
+}
+
+#[tokio::test]
+async fn pool_import_with_verification_on_says_it_is_not_built() {
+    let db = db().await;
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("pool.csv");
+    std::fs::write(&file, "发票号码\n1\n").unwrap();
+    assert!(matches!(run(&db, &file, &options("pool")).await, Err(ImportError::VerificationNotBuilt)));
+}
+
+#[tokio::test]
+async fn red_flush_lists_land_as_requests() {
+    let db = db().await;
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("red.csv");
+    std::fs::write(
+        &file,
+        "发票代码,数电号码,红冲金额,红冲原因\n,26442000000000000001,,开票有误\n,26442000000000000002,50.00,01\n044031900111,01234567,30.00,销货退回\n",
+    )
+    .unwrap();
+    let s = run(&db, &file, &ImportOptions { accept_valid: true, ..options("red-flush") }).await.unwrap();
+    let got: Vec<(u32, &str)> = s.problems.iter().map(|p| (p.row, p.code.as_str())).collect();
+    assert_eq!(got, vec![(3, "RED_REASON_FULL_ONLY")]);
+    let requests: Vec<(String, Option<rust_decimal::Decimal>, String)> =
+        sqlx::query_as("SELECT invoice_num, red_amount, red_reason FROM red_flush_request ORDER BY row_no").fetch_all(&db.pool).await.unwrap();
+    assert_eq!(requests.len(), 2);
+    assert_eq!(requests[0], ("26442000000000000001".into(), None, "01".into()));
+    assert_eq!(requests[1].2, "02");
+}
