@@ -26,6 +26,13 @@ pub enum BenchCommand {
         #[arg(long)]
         in_flight: Option<usize>,
     },
+    /// Generate an applications workbook of LINES lines, then time (a) the floor — calamine's
+    /// streaming reader + COPY of the same rows as CSV — and (b) `import --kind applications`, each
+    /// with its peak memory (the process's high-water mark, reset between the two).
+    Import {
+        #[arg(long, default_value_t = 200_000)]
+        lines: usize,
+    },
     /// Move ROWS staged headers into the pool with deal-task (key_element_check = 0) in a scratch
     /// database; the floor is one hand-written INSERT … SELECT … ON CONFLICT DO NOTHING of the
     /// same rows into a table like the pool, timed in the same run.
@@ -45,7 +52,72 @@ pub async fn run(command: BenchCommand, ctx: &Context) -> anyhow::Result<Outcome
     match command {
         BenchCommand::ChannelIssue { count, latency_ms, in_flight } => channel_issue(ctx, count, latency_ms, in_flight).await,
         BenchCommand::DealTask { rows, batch } => deal_task(ctx, rows, batch).await,
+        BenchCommand::Import { lines } => import(ctx, lines).await,
     }
+}
+
+/// Peak resident memory of this process since the last reset, in MiB (Linux).
+fn peak_mib() -> f64 {
+    let status = std::fs::read_to_string("/proc/self/status").unwrap_or_default();
+    let kb: f64 = status.lines().find_map(|l| l.strip_prefix("VmHWM:")).and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok()).unwrap_or(0.0);
+    kb / 1024.0
+}
+
+/// Reset the peak (writing 5 to clear_refs resets VmHWM to the current RSS).
+fn reset_peak() {
+    let _ = std::fs::write("/proc/self/clear_refs", "5");
+}
+
+async fn import(ctx: &Context, lines: usize) -> anyhow::Result<Outcome> {
+    use fapiao_pipelines::import::{self, ImportOptions, floor, sample};
+    const SELLER: &str = "91310000MA1FL2AB09";
+    let dir = std::env::temp_dir().join(format!("fapiao-bench-import-{}", std::process::id()));
+    std::fs::create_dir_all(&dir)?;
+    let file = dir.join("applications.xlsx");
+    let generated = Instant::now();
+    sample::write_xlsx(&file, "BENCH", lines, SELLER, "92440300MA5DXY7K3W", &[])?;
+    let generate_secs = generated.elapsed().as_secs_f64();
+    let size_mib = std::fs::metadata(&file)?.len() as f64 / 1048576.0;
+
+    let scratch = fapiao_store::Scratch::create(&ctx.settings, &format!("fapiao_bench_{}", std::process::id())).await?;
+    let pool = scratch.pool.clone();
+    let seller = fapiao_schemas::enterprise::Enterprise {
+        tax_no: fapiao_schemas::TaxNo::parse(SELLER)?,
+        name: "基准企业".into(),
+        taxpayer_kind: fapiao_schemas::enterprise::TaxpayerKind::General,
+        etax_account: "bench".into(),
+        channel: fapiao_schemas::enterprise::Channel::Etax,
+    };
+    fapiao_store::enterprises::insert(&pool, &seller).await?;
+
+    reset_peak();
+    let base_mib = peak_mib();
+    let started = Instant::now();
+    let floor_rows = floor::read_and_copy(&pool, &file).await.map_err(anyhow::Error::msg)?;
+    let floor_secs = started.elapsed().as_secs_f64();
+    let floor_mib = peak_mib();
+
+    reset_peak();
+    let started = Instant::now();
+    let summary = import::import(&pool, &file, &ImportOptions { kind: "applications".into(), ..ImportOptions::default() }, &|_| {}).await?;
+    let import_secs = started.elapsed().as_secs_f64();
+    let import_mib = peak_mib();
+    scratch.drop().await?;
+    let _ = std::fs::remove_dir_all(&dir);
+    let ratio = import_secs / floor_secs;
+    if ctx.json {
+        output::json(&json!({ "lines": lines, "file_mib": size_mib, "generate_seconds": generate_secs,
+            "floor_seconds": floor_secs, "floor_rows": floor_rows, "floor_peak_mib": floor_mib,
+            "import_seconds": import_secs, "import_peak_mib": import_mib, "process_base_mib": base_mib,
+            "ratio": ratio, "accepted": summary.accepted, "problems": summary.problems.len() }))?;
+    } else {
+        println!("import: {lines} application lines, {size_mib:.1} MiB xlsx (generated in {generate_secs:.1} s, not timed)");
+        println!("  floor (calamine streaming read + COPY as CSV): {floor_secs:.2} s, peak {floor_mib:.0} MiB");
+        println!("  fapiao import --kind applications:              {import_secs:.2} s, peak {import_mib:.0} MiB ({} accepted, {} problems)",
+            summary.accepted, summary.problems.len());
+        println!("  ratio: {ratio:.2}  (target ≤ 1.5; memory target for 1M lines ≤ 256 MiB; process baseline {base_mib:.0} MiB)");
+    }
+    Ok(Outcome::Done)
 }
 
 async fn deal_task(ctx: &Context, rows: i64, batch: Option<u32>) -> anyhow::Result<Outcome> {

@@ -294,3 +294,15 @@ async fn red_flush_lists_land_as_requests() {
     assert_eq!(requests[0], ("26442000000000000001".into(), None, "01".into()));
     assert_eq!(requests[1].2, "02");
 }
+
+#[tokio::test]
+async fn a_generated_workbook_imports_cleanly_and_its_bad_rows_are_named() {
+    let db = db().await;
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("gen.xlsx");
+    fapiao_pipelines::import::sample::write_xlsx(&file, "G", 50, SELLER, BUYER, &[7]).unwrap();
+    let s = run(&db, &file, &ImportOptions { accept_valid: true, ..options("applications") }).await.unwrap();
+    let got: Vec<(u32, &str)> = s.problems.iter().map(|p| (p.row, p.code.as_str())).collect();
+    assert_eq!(got, vec![(9, "TAX_LINE_MISMATCH")], "{:?}", s.problems);
+    assert_eq!((s.rows_read, s.bills, s.accepted, s.rejected), (50, 10, 45, 5));
+}

@@ -7,6 +7,8 @@
 mod read;
 mod report;
 mod rules;
+pub mod floor;
+pub mod sample;
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};

@@ -60,7 +60,7 @@ fn from_data(d: &Data) -> Cell {
     }
 }
 
-fn from_data_ref(d: &DataRef<'_>) -> Cell {
+pub(crate) fn from_data_ref(d: &DataRef<'_>) -> Cell {
     match d {
         DataRef::SharedString(s) => Cell::Text((*s).to_string()),
         DataRef::Empty => Cell::Empty,
