@@ -116,7 +116,7 @@ pub async fn import(pool: &PgPool, path: &Path, options: &ImportOptions, progres
     let mut db = pool.begin().await?;
     let stage_columns: String = fields.iter().map(|f| format!("{f} text")).collect::<Vec<_>>().join(", ");
     sqlx::query(sqlx::AssertSqlSafe(format!(
-        "CREATE TEMP TABLE import_stage (row_no integer PRIMARY KEY, {stage_columns}, raw text NOT NULL,
+        "CREATE TEMP TABLE import_stage (row_no integer PRIMARY KEY, {stage_columns},
              rejected boolean NOT NULL DEFAULT false) ON COMMIT DROP"
     )))
     .execute(&mut *db)
@@ -124,8 +124,9 @@ pub async fn import(pool: &PgPool, path: &Path, options: &ImportOptions, progres
 
     let mut problems: Vec<Problem> = Vec::new();
     let mut rows_read = 0u64;
+    let phase = std::time::Instant::now();
     {
-        let copy_sql = format!("COPY import_stage (row_no, {}, raw) FROM STDIN (FORMAT csv)", fields.join(", "));
+        let copy_sql = format!("COPY import_stage (row_no, {}) FROM STDIN (FORMAT csv)", fields.join(", "));
         let mut copy = db.copy_in_raw(&copy_sql).await?;
         let mut chunk: Vec<u8> = Vec::with_capacity(1 << 20);
         while let Some(msg) = rx_rows.recv().await {
@@ -153,11 +154,14 @@ pub async fn import(pool: &PgPool, path: &Path, options: &ImportOptions, progres
     }
     let _ = reader.await;
     progress(rows_read);
+    tracing::debug!(rows_read, elapsed_ms = phase.elapsed().as_millis() as u64, "read, converted and staged");
+    let phase = std::time::Instant::now();
 
     for check in kind.checks() {
         let found: Vec<(i32, String, String, String)> = sqlx::query_as(*check).fetch_all(&mut *db).await?;
         problems.extend(found.into_iter().map(|(row, column, code, message)| Problem { row: row as u32, column: header_of(&template, &column), code, message }));
     }
+    tracing::debug!(elapsed_ms = phase.elapsed().as_millis() as u64, "set-based checks");
     problems.sort_by(|a, b| (a.row, &a.column).cmp(&(b.row, &b.column)));
     problems.dedup();
 
@@ -180,12 +184,24 @@ pub async fn import(pool: &PgPool, path: &Path, options: &ImportOptions, progres
     };
 
     if let Some(report_path) = &options.report {
-        let rows: Vec<(i32, String)> = sqlx::query_as("SELECT row_no, raw FROM import_stage WHERE row_no = ANY($1) ORDER BY row_no")
-            .bind(&bad_rows)
-            .fetch_all(&mut *db)
-            .await?;
-        let raw: BTreeMap<u32, Vec<String>> =
-            rows.into_iter().map(|(n, r)| (n as u32, serde_json::from_str(&r).unwrap_or_default())).collect();
+        // The original cells of the rows with problems: read the file once more (only when
+        // there is something to report), rather than carry every row's raw text through COPY.
+        let wanted: BTreeSet<u32> = problems.iter().map(|p| p.row).collect();
+        let (path_owned, sheet) = (path.to_path_buf(), options.sheet.clone());
+        let raw = tokio::task::spawn_blocking(move || {
+            let mut raw = BTreeMap::new();
+            if !wanted.is_empty() {
+                let _ = read::read(&path_owned, sheet.as_deref(), |row, cells| {
+                    if wanted.contains(&row) {
+                        raw.insert(row, cells.iter().map(Cell::display).collect::<Vec<_>>());
+                    }
+                    true
+                });
+            }
+            raw
+        })
+        .await
+        .map_err(|e| ImportError::Report(e.to_string()))?;
         report::write(report_path, &headers, header_row, &raw, &problems).map_err(|e| ImportError::Report(e.to_string()))?;
     }
 
@@ -248,8 +264,8 @@ pub async fn import(pool: &PgPool, path: &Path, options: &ImportOptions, progres
     Ok(summary)
 }
 
-/// One CSV record for COPY: row number, each field's converted value (NULL when empty or
-/// refused), and the raw cells; problems found on the way are added to `problems`.
+/// One CSV record for COPY: row number and each field's converted value (NULL when empty or
+/// refused); problems found on the way are added to `problems`.
 fn stage_record(row_no: u32, cells: &[Cell], columns: &ColumnMap, fields: &[String], kind: Kind, problems: &mut Vec<Problem>) -> Vec<String> {
     let mut values = BTreeMap::new();
     for (field, (index, column)) in &columns.fields {
@@ -271,9 +287,6 @@ fn stage_record(row_no: u32, cells: &[Cell], columns: &ColumnMap, fields: &[Stri
         // CSV: an unquoted empty field is NULL in COPY … (FORMAT csv).
         record.push(values.get(f).and_then(|v| v.to_copy_text()).unwrap_or_default());
     }
-    // The row as read, for the error report.
-    let raw: Vec<String> = cells.iter().map(Cell::display).collect();
-    record.push(serde_json::to_string(&raw).expect("strings serialize"));
     record
 }
 

@@ -170,20 +170,23 @@ const APPLICATION_CHECKS: &[&str] = &[
     "SELECT row_no, 'bill_no', 'BILL_MIXED', format('单据%s的销方、购方或发票种类不一致', bill_no)
      FROM import_stage WHERE bill_no IN (
          SELECT bill_no FROM import_stage GROUP BY bill_no
-         HAVING count(DISTINCT seller_tax_no) > 1 OR count(DISTINCT buyer_name) > 1
-             OR count(DISTINCT coalesce(buyer_tax_no, '')) > 1 OR count(DISTINCT invoice_kind) > 1)",
-    // A discount line right after its discounted line, negative, not larger, same rate.
+         HAVING min(seller_tax_no) <> max(seller_tax_no) OR min(buyer_name) <> max(buyer_name)
+             OR min(coalesce(buyer_tax_no, '')) <> max(coalesce(buyer_tax_no, '')) OR min(invoice_kind) <> max(invoice_kind))",
+    // A discount line right after its discounted line, negative, not larger, same rate
+    // (the window pass is skipped when the file has no discount lines at all).
     "SELECT row_no, 'line_property', 'DISCOUNT_PLACEMENT', '折扣行须紧跟其被折扣行，金额不超过被折扣行且税率相同'
      FROM (SELECT row_no, line_property, amount::numeric AS amount, tax_rate,
                   lag(line_property) OVER w AS prev_property, lag(amount::numeric) OVER w AS prev_amount,
                   lag(tax_rate) OVER w AS prev_rate, lag(row_no) OVER w AS prev_row
-           FROM import_stage WINDOW w AS (PARTITION BY bill_no ORDER BY row_no)) o
+           FROM import_stage WHERE EXISTS (SELECT 1 FROM import_stage d WHERE d.line_property IN ('discount', 'discounted'))
+           WINDOW w AS (PARTITION BY bill_no ORDER BY row_no)) o
      WHERE line_property = 'discount'
        AND (prev_property IS DISTINCT FROM 'discounted' OR prev_row <> row_no - 1
             OR -amount > prev_amount OR prev_rate IS DISTINCT FROM tax_rate)",
     "SELECT row_no, 'line_property', 'DISCOUNTED_WITHOUT_DISCOUNT', '被折扣行之后须紧跟折扣行'
      FROM (SELECT row_no, line_property, lead(line_property) OVER w AS next_property
-           FROM import_stage WINDOW w AS (PARTITION BY bill_no ORDER BY row_no)) o
+           FROM import_stage WHERE EXISTS (SELECT 1 FROM import_stage d WHERE d.line_property IN ('discount', 'discounted'))
+           WINDOW w AS (PARTITION BY bill_no ORDER BY row_no)) o
      WHERE line_property = 'discounted' AND next_property IS DISTINCT FROM 'discount'",
 ];
 
