@@ -136,3 +136,73 @@ fn the_sandbox_command_serves_and_refuses_bad_fault_specs() {
     let _ = child.wait();
     assert!(reply.starts_with("HTTP/1.1 200") && reply.contains("\"issued\":0"), "{reply}");
 }
+
+#[tokio::test]
+async fn import_from_the_cli_exit_codes_and_json_shape() {
+    let db = TestDb::new().await;
+    let add = fapiao_on(&db.url, &["enterprise", "add", "--tax-no", "91310000MA1FL2AB09", "--name", "卖方", "--etax-account", "a"]);
+    assert_eq!(code(&add), 0, "{}", stderr(&add));
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("apps.xlsx");
+    fapiao_pipelines::import::sample::write_xlsx(&file, "CLI", 20, "91310000MA1FL2AB09", "92440300MA5DXY7K3W", &[3]).unwrap();
+    let f = file.to_str().unwrap();
+
+    let out = fapiao_on(&db.url, &["--json", "import", f, "--kind", "applications"]);
+    assert_eq!(code(&out), 3, "{}", stderr(&out));
+    let s = json(&out);
+    assert_eq!((s["batch_id"].is_null(), s["rows_read"].as_u64(), s["bills"].as_u64(), s["accepted"].as_u64(), s["rejected"].as_u64()), (true, Some(20), Some(4), Some(0), Some(20)));
+    assert_eq!(s["problems"][0]["row"], 5);
+    assert_eq!(s["problems"][0]["column"], "税额");
+    assert_eq!(s["problems"][0]["code"], "TAX_LINE_MISMATCH");
+
+    let out = fapiao_on(&db.url, &["--json", "import", f, "--kind", "applications", "--accept-valid"]);
+    assert_eq!(code(&out), 3);
+    let s = json(&out);
+    assert_eq!((s["accepted"].as_u64(), s["rejected"].as_u64()), (Some(15), Some(5)));
+    let batch = s["batch_id"].as_i64().unwrap();
+
+    let again = fapiao_on(&db.url, &["import", f, "--kind", "applications", "--accept-valid"]);
+    assert_eq!(code(&again), 1);
+    assert!(stderr(&again).contains(&format!("batch {batch}")), "{}", stderr(&again));
+    let history = fapiao_on(&db.url, &["--json", "import", "history"]);
+    assert_eq!(json(&history)[0]["id"], batch);
+}
+
+#[tokio::test]
+async fn kill_9_during_a_large_import_leaves_no_partial_batch_and_a_rerun_imports_it_once() {
+    let db = TestDb::new().await;
+    fapiao_on(&db.url, &["enterprise", "add", "--tax-no", "91310000MA1FL2AB09", "--name", "卖方", "--etax-account", "a"]);
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("big.xlsx");
+    fapiao_pipelines::import::sample::write_xlsx(&file, "K", 150_000, "91310000MA1FL2AB09", "92440300MA5DXY7K3W", &[]).unwrap();
+    let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_fapiao"))
+        .args(["import", file.to_str().unwrap(), "--kind", "applications"])
+        .env("DATABASE_URL", &db.url)
+        .env("RUST_LOG", "warn")
+        .stdout(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    // Wait until the import is under way (its staging transaction is open), then kill it.
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+    loop {
+        let busy: i64 = sqlx::query_scalar("SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() AND query ILIKE 'COPY import_stage%'")
+            .fetch_one(&db.pool)
+            .await
+            .unwrap();
+        if busy > 0 {
+            break;
+        }
+        assert!(std::time::Instant::now() < deadline, "the import never started copying");
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
+    child.kill().unwrap();
+    child.wait().unwrap();
+    let count = |sql: &'static str| { let pool = db.pool.clone(); async move { sqlx::query_scalar::<_, i64>(sql).fetch_one(&pool).await.unwrap() } };
+    assert_eq!(count("SELECT count(*) FROM import_batch").await, 0);
+    assert_eq!(count("SELECT count(*) FROM application_line").await, 0);
+
+    let rerun = fapiao_on(&db.url, &["import", file.to_str().unwrap(), "--kind", "applications"]);
+    assert_eq!(code(&rerun), 0, "{}", stderr(&rerun));
+    assert_eq!(count("SELECT count(*) FROM import_batch").await, 1);
+    assert_eq!(count("SELECT count(*) FROM application_line").await, 150_000);
+}
