@@ -60,17 +60,12 @@ fn from_data(d: &Data) -> Cell {
     }
 }
 
+/// The streaming reader's borrowed cell, converted like any other.
 pub(crate) fn from_data_ref(d: &DataRef<'_>) -> Cell {
     match d {
+        // The common case (shared strings) without an owned round trip through `Data`.
         DataRef::SharedString(s) => Cell::Text((*s).to_string()),
-        DataRef::Empty => Cell::Empty,
-        DataRef::String(s) => Cell::Text(s.clone()),
-        DataRef::Int(i) => Cell::Number(i.to_string()),
-        DataRef::Float(f) => Cell::from_f64(*f),
-        DataRef::Bool(b) => Cell::Bool(*b),
-        DataRef::DateTime(dt) => dt.as_datetime().map(|t| Cell::Date(t.date())).unwrap_or_else(|| Cell::from_f64(dt.as_f64())),
-        DataRef::DateTimeIso(s) | DataRef::DurationIso(s) => Cell::Text(s.clone()),
-        DataRef::Error(e) => Cell::Error(e.to_string()),
+        other => from_data(&Data::from(other.clone())),
     }
 }
 
