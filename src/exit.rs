@@ -41,7 +41,8 @@ fn classify(err: &anyhow::Error) -> (u8, &'static str) {
             E::AlreadyImported(_) => "DUPLICATE_FILE",
             E::Template(t) => t.code(),
             E::Read(_) => "FILE_UNREADABLE",
-            E::VerificationNotBuilt => "NOT_BUILT",
+            E::NoChannel => "CONFIG",
+            E::Channel(_) => "VERIFY_PERMISSION",
             _ => "IMPORT_FAILED",
         });
     }

@@ -85,6 +85,7 @@ pub async fn run(args: ImportArgs, ctx: &Context) -> anyhow::Result<Outcome> {
         dry_run: args.dry_run,
         accept_valid: args.accept_valid,
         report: args.report.clone(),
+        channel: Some(std::sync::Arc::new(fapiao_channel::ChannelClient::new(fapiao_channel::ClientConfig::from_settings(&ctx.settings.channel)))),
     };
     let bar = if std::io::stderr().is_terminal() && !ctx.json {
         indicatif::ProgressBar::new_spinner()

@@ -267,12 +267,54 @@ async fn pool_rows_check_the_tenant_and_duplicates() {
 }
 
 #[tokio::test]
-async fn pool_import_with_verification_on_says_it_is_not_built() {
+async fn pool_imports_verify_each_invoice_and_charge_billing_units_once() {
+    use fapiao_channel::sandbox::{Sandbox, SandboxConfig, sample_invoice};
     let db = db().await;
+    let sandbox = Sandbox::start(SandboxConfig { issue_delay: std::time::Duration::ZERO, ..SandboxConfig::default() }, "127.0.0.1:0").await.unwrap();
+    let settings = fapiao_schemas::config::Settings::load_from(None, Vec::new()).unwrap();
+    let mut cc = fapiao_channel::ClientConfig::from_settings(&settings.channel);
+    cc.base_url = sandbox.base_url();
+    let channel = std::sync::Arc::new(fapiao_channel::ChannelClient::new(cc));
+    // Two invoices the bureau knows: issued through the sandbox to our enterprise.
+    let outside = ("卖方", "91110000600037341L");
+    let mut known = Vec::new();
+    for (serial, cents) in [("V1", 10_000), ("V2", 20_000)] {
+        channel.issue(&sample_invoice(serial, "digital_special", outside, ("买方", BUYER), fapiao_schemas::Money::from_cents(cents))).await.unwrap();
+        known.push(channel.wait_final(serial, outside.1, std::time::Duration::from_millis(5), std::time::Duration::from_secs(5)).await.unwrap());
+    }
+    let row = |num: &str, date: &str, amount: &str, tax: &str, total: &str| {
+        format!(",{num},{date},数电专票,卖方,91110000600037341L,买方,{BUYER},{amount},{tax},{total},正常")
+    };
+    let date = known[0].invoice_date.unwrap().to_string();
+    let header = "发票代码,发票号码,开票日期,发票种类,销方名称,销方税号,购方名称,购方税号,金额,税额,价税合计,发票状态";
+    let rows = [
+        row(&known[0].invoice_num, &date, "100.00", "13.00", "113.00"),
+        row(&known[1].invoice_num, &date, "200.00", "26.00", "226.00"),
+        row("26442999999999999999", &date, "1.00", "0.13", "1.13"),
+    ];
     let dir = tempfile::tempdir().unwrap();
     let file = dir.path().join("pool.csv");
-    std::fs::write(&file, "发票号码\n1\n").unwrap();
-    assert!(matches!(run(&db, &file, &options("pool")).await, Err(ImportError::VerificationNotBuilt)));
+    std::fs::write(&file, format!("{header}\n{}\n", rows.join("\n"))).unwrap();
+    let opts = ImportOptions { accept_valid: true, channel: Some(channel.clone()), ..options("pool") };
+    let s = run(&db, &file, &opts).await.unwrap();
+    let got: Vec<(u32, &str, &str)> = s.problems.iter().map(|p| (p.row, p.code.as_str(), p.message.as_str())).collect();
+    assert_eq!(got, vec![(4, "VERIFY_FAILED", "查验失败：查无此票")]);
+    assert_eq!(count(&db, "SELECT count(*) FROM invoice_pool WHERE verified AND source = 'import'").await, 2);
+    let units: rust_decimal::Decimal = sqlx::query_scalar("SELECT sum(units) FROM billing_unit").fetch_one(&db.pool).await.unwrap();
+    assert_eq!(units.to_string(), "1.0", "0.5 per verified invoice; the failed call is free");
+
+    // The same invoice again (another file): already in the pool, refused before any call — no charge.
+    let again = dir.path().join("again.csv");
+    std::fs::write(&again, format!("{header}\n{}\n", rows[0])).unwrap();
+    let s = run(&db, &again, &opts).await.unwrap();
+    assert_eq!(s.problems[0].code, "ALREADY_IN_POOL");
+    let units: rust_decimal::Decimal = sqlx::query_scalar("SELECT sum(units) FROM billing_unit").fetch_one(&db.pool).await.unwrap();
+    assert_eq!(units.to_string(), "1.0");
+
+    // Without a channel a verifying pool import cannot run.
+    let third = dir.path().join("third.csv");
+    std::fs::write(&third, format!("{header}\n{}\n", rows[1])).unwrap();
+    assert!(matches!(run(&db, &third, &options("pool")).await, Err(ImportError::NoChannel)));
 }
 
 #[tokio::test]

@@ -7,6 +7,7 @@
 mod read;
 mod report;
 mod rules;
+mod verify;
 pub mod floor;
 pub mod sample;
 
@@ -23,13 +24,15 @@ use sqlx::PgPool;
 pub use read::ReadError;
 pub use rules::Kind;
 
-#[derive(Debug, Clone, Default)]
+#[derive(Clone, Default)]
 pub struct ImportOptions {
     pub kind: String,
     pub sheet: Option<String>,
     pub dry_run: bool,
     pub accept_valid: bool,
     pub report: Option<PathBuf>,
+    /// The channel, for pool imports that verify (`rim_config_need_check` ≠ 0).
+    pub channel: Option<std::sync::Arc<fapiao_channel::ChannelClient>>,
 }
 
 /// One problem: the row as the sheet shows it (header = row 1), the column, code and message.
@@ -66,8 +69,10 @@ pub enum ImportError {
     Template(#[from] TemplateError),
     #[error("this file was imported before, as batch {0}")]
     AlreadyImported(i64),
-    #[error("pool import verifies every invoice (rim_config_need_check = 1), and verification during import is not built yet; set rim_config rim_config_need_check 0 to import unverified")]
-    VerificationNotBuilt,
+    #[error("pool import verifies every invoice (rim_config_need_check ≠ 0) and needs the channel")]
+    NoChannel,
+    #[error("verification: {0}")]
+    Channel(fapiao_channel::ChannelError),
     #[error("database: {0}")]
     Sql(#[from] sqlx::Error),
     #[error(transparent)]
@@ -85,9 +90,12 @@ enum Msg {
 pub async fn import(pool: &PgPool, path: &Path, options: &ImportOptions, progress: &(dyn Fn(u64) + Sync)) -> Result<Summary, ImportError> {
     let kind = Kind::parse(&options.kind).ok_or_else(|| TemplateError::UnknownKind(options.kind.clone()))?;
     let template = Template::for_kind(kind.as_str())?;
-    if kind == Kind::Pool && fapiao_store::params::value(pool, RIM_CONFIG, NEED_CHECK).await?.as_deref() != Some("0") {
-        return Err(ImportError::VerificationNotBuilt);
-    }
+    let verify_with = match kind {
+        Kind::Pool if fapiao_store::params::value(pool, RIM_CONFIG, NEED_CHECK).await?.as_deref() != Some("0") => {
+            Some(options.channel.clone().ok_or(ImportError::NoChannel)?)
+        }
+        _ => None,
+    };
     let bytes = tokio::fs::read(path).await.map_err(|e| ReadError::Open { path: path.display().to_string(), detail: e.to_string() })?;
     let hash = format!("{:x}", Sha256::digest(&bytes));
     drop(bytes);
@@ -117,7 +125,7 @@ pub async fn import(pool: &PgPool, path: &Path, options: &ImportOptions, progres
     let stage_columns: String = fields.iter().map(|f| format!("{f} text")).collect::<Vec<_>>().join(", ");
     sqlx::query(sqlx::AssertSqlSafe(format!(
         "CREATE TEMP TABLE import_stage (row_no integer PRIMARY KEY, {stage_columns},
-             rejected boolean NOT NULL DEFAULT false) ON COMMIT DROP"
+             verified boolean NOT NULL DEFAULT false, rejected boolean NOT NULL DEFAULT false) ON COMMIT DROP"
     )))
     .execute(&mut *db)
     .await?;
@@ -162,6 +170,10 @@ pub async fn import(pool: &PgPool, path: &Path, options: &ImportOptions, progres
         problems.extend(found.into_iter().map(|(row, column, code, message)| Problem { row: row as u32, column: header_of(&template, &column), code, message }));
     }
     tracing::debug!(elapsed_ms = phase.elapsed().as_millis() as u64, "set-based checks");
+    if let Some(channel) = &verify_with {
+        let refused: Vec<i32> = problems.iter().map(|p| p.row as i32).collect();
+        verify::verify_rows(&mut db, channel, &refused, &mut problems).await?;
+    }
     problems.sort_by(|a, b| (a.row, &a.column).cmp(&(b.row, &b.column)));
     problems.dedup();
 
@@ -242,6 +254,10 @@ pub async fn import(pool: &PgPool, path: &Path, options: &ImportOptions, progres
         let q = sqlx::query(*statement).bind(batch_id);
         let q = if kind == Kind::Pool { q.bind(auto_sign) } else { q };
         q.execute(&mut *db).await?;
+    }
+    if verify_with.is_some() {
+        let units = verify::charge_units(&mut db).await?;
+        tracing::info!(batch_id, %units, "billing units charged for verification");
     }
     for p in &summary.problems {
         sqlx::query("INSERT INTO import_problem (batch_id, row_no, column_name, code, message) VALUES ($1, $2, $3, $4, $5)")

@@ -222,7 +222,7 @@ const POOL_MERGE: &[&str] = &["INSERT INTO invoice_pool (tax_no, invoice_code, i
          deductible, deductible_reason, signed, signed_at)
      SELECT buyer_tax_no, coalesce(invoice_code, ''), invoice_num, invoice_kind, invoice_date::date, seller_name, seller_tax_no,
          buyer_name, amount::numeric, tax::numeric, total::numeric, coalesce(check_code, ''), st.status,
-         CASE WHEN total::numeric < 0 THEN 1 ELSE 0 END, 'import', false, d.reason IS NULL, d.reason, $2, CASE WHEN $2 THEN now() END
+         CASE WHEN total::numeric < 0 THEN 1 ELSE 0 END, 'import', verified, d.reason IS NULL, d.reason, $2, CASE WHEN $2 THEN now() END
      FROM import_stage s
      CROSS JOIN LATERAL (SELECT CASE coalesce(s.status, '正常') WHEN '正常' THEN 'normal' WHEN '作废' THEN 'void'
                                   WHEN '红冲' THEN 'red_flushed' WHEN '全额红冲' THEN 'fully_red_flushed'
