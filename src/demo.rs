@@ -188,7 +188,7 @@ async fn jobs_stage(ctx: &Context, db: &Database, client: Arc<ChannelClient>) ->
     use fapiao_jobs::{JobContext, Registry, runner};
     let tz = ctx.settings.time_zone().expect("validated at load");
     let mut date = chrono::Utc::now().with_timezone(&tz).date_naive();
-    while date.day() % 3 != 0 {
+    while !date.day().is_multiple_of(3) {
         date = date.pred_opt().expect("a day before");
     }
     let jc = JobContext::new(db.pool.clone(), client, ctx.settings.clone(), format!("demo:{}", std::process::id()));

@@ -237,7 +237,7 @@ impl DownloadDays {
 
     pub fn allows(&self, day_of_month: u32) -> bool {
         match self {
-            DownloadDays::Mod3 => day_of_month % 3 == 0,
+            DownloadDays::Mod3 => day_of_month.is_multiple_of(3),
             DownloadDays::Every => true,
             DownloadDays::Days(days) => days.contains(&day_of_month),
         }
@@ -310,11 +310,10 @@ mod tests {
     #[test]
     fn every_default_is_a_valid_value() {
         for spec in CATALOG {
-            if let Some(d) = spec.default {
-                if !d.is_empty() || spec.rule == ValueRule::TaxNoList {
+            if let Some(d) = spec.default
+                && (!d.is_empty() || spec.rule == ValueRule::TaxNoList) {
                     assert_eq!(spec.normalize(spec.key_label(), d).unwrap(), d, "{}", spec.key_label());
                 }
-            }
         }
     }
 

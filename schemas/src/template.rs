@@ -116,7 +116,7 @@ impl Template {
             if h.is_empty() {
                 continue;
             }
-            match self.columns.iter().find(|c| c.header == h || c.aliases.iter().any(|a| *a == h)) {
+            match self.columns.iter().find(|c| c.header == h || c.aliases.contains(&h)) {
                 Some(c) if fields.contains_key(&c.field) => return Err(TemplateError::DuplicateColumn(c.header.clone())),
                 Some(c) => {
                     fields.insert(c.field.clone(), (i, c.clone()));

@@ -113,8 +113,8 @@ pub async fn import(pool: &PgPool, path: &Path, options: &ImportOptions, progres
         }
     });
 
-    let (header_row, headers) = match rx_rows.recv().await {
-        Some(Msg::Row(n, cells)) => (n, cells.iter().map(Cell::display).collect::<Vec<_>>()),
+    let headers = match rx_rows.recv().await {
+        Some(Msg::Row(_, cells)) => cells.iter().map(Cell::display).collect::<Vec<_>>(),
         Some(Msg::Failed(e)) => return Err(e.into()),
         None => return Err(ReadError::Empty.into()),
     };
@@ -151,7 +151,7 @@ pub async fn import(pool: &PgPool, path: &Path, options: &ImportOptions, progres
             if chunk.len() >= 1 << 20 {
                 copy.send(std::mem::take(&mut chunk)).await?;
             }
-            if rows_read % 10_000 == 0 {
+            if rows_read.is_multiple_of(10_000) {
                 progress(rows_read);
             }
         }
@@ -214,7 +214,7 @@ pub async fn import(pool: &PgPool, path: &Path, options: &ImportOptions, progres
         })
         .await
         .map_err(|e| ImportError::Report(e.to_string()))?;
-        report::write(report_path, &headers, header_row, &raw, &problems).map_err(|e| ImportError::Report(e.to_string()))?;
+        report::write(report_path, &headers, &raw, &problems).map_err(|e| ImportError::Report(e.to_string()))?;
     }
 
     let accepted = rows_read - rejected;

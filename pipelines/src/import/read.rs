@@ -99,11 +99,10 @@ fn read_xlsx(path: &Path, sheet: Option<&str>, each: &mut impl FnMut(u32, Vec<Ce
     while let Some(cell) = reader.next_cell().map_err(|e| open_err(path, e))? {
         let (r, c) = cell.get_position();
         if current != Some(r) {
-            if let Some(prev) = current {
-                if !finish_row(prev, &mut row, &anchors, each) {
+            if let Some(prev) = current
+                && !finish_row(prev, &mut row, &anchors, each) {
                     return Err(ReadError::Stopped);
                 }
-            }
             current = Some(r);
         }
         let value = from_data_ref(cell.get_value());

@@ -17,7 +17,7 @@ pub fn neutralize(text: &str) -> String {
     }
 }
 
-pub fn write(path: &Path, headers: &[String], header_row: u32, raw: &BTreeMap<u32, Vec<String>>, problems: &[Problem]) -> Result<(), XlsxError> {
+pub fn write(path: &Path, headers: &[String], raw: &BTreeMap<u32, Vec<String>>, problems: &[Problem]) -> Result<(), XlsxError> {
     let mut book = Workbook::new();
     let sheet = book.add_worksheet();
     sheet.set_name("错误报告")?;
@@ -28,7 +28,6 @@ pub fn write(path: &Path, headers: &[String], header_row: u32, raw: &BTreeMap<u3
     }
     sheet.write_string_with_format(0, width, "行号", &bold)?;
     sheet.write_string_with_format(0, width + 1, "错误原因", &bold)?;
-    let _ = header_row;
     for (i, p) in problems.iter().enumerate() {
         let r = i as u32 + 1;
         if let Some(cells) = raw.get(&p.row) {

@@ -92,32 +92,28 @@ fn text<'a>(v: &'a BTreeMap<String, Value>, f: &str) -> Option<&'a str> {
 }
 
 fn total_rule(v: &BTreeMap<String, Value>, out: &mut Vec<RowProblem>) {
-    if let (Some(a), Some(t), Some(total)) = (money(v, "amount"), money(v, "tax"), money(v, "total")) {
-        if let Err(e) = tax::check_total(a, t, total) {
+    if let (Some(a), Some(t), Some(total)) = (money(v, "amount"), money(v, "tax"), money(v, "total"))
+        && let Err(e) = tax::check_total(a, t, total) {
             out.push(("total", e.code(), e.message_zh()));
         }
-    }
 }
 
 fn application_line(v: &BTreeMap<String, Value>) -> Vec<RowProblem> {
     let mut out = Vec::new();
     let rate = decimal(v, "tax_rate").and_then(|r| TaxRate::try_from(r).ok());
-    if let (Some(a), Some(r), Some(t)) = (money(v, "amount"), rate, money(v, "tax")) {
-        if let Err(e) = tax::check_line_tax(a, r, t) {
+    if let (Some(a), Some(r), Some(t)) = (money(v, "amount"), rate, money(v, "tax"))
+        && let Err(e) = tax::check_line_tax(a, r, t) {
             out.push(("tax", e.code(), e.message_zh()));
         }
-    }
     total_rule(v, &mut out);
     // 含税标志 = 是: the unit price includes tax, so quantity × price is the line's total.
     let tax_included = matches!(v.get("tax_included"), Some(Value::Bool(true)));
     let target = if tax_included { "total" } else { "amount" };
-    if let (Some(q), Some(p), Some(a)) = (decimal(v, "quantity"), decimal(v, "price"), money(v, target)) {
-        if let (Ok(q), Ok(p)) = (Quantity::exact(q), UnitPrice::exact(p)) {
-            if let Err(e) = tax::check_quantity_price(q, p, a) {
+    if let (Some(q), Some(p), Some(a)) = (decimal(v, "quantity"), decimal(v, "price"), money(v, target))
+        && let (Ok(q), Ok(p)) = (Quantity::exact(q), UnitPrice::exact(p))
+            && let Err(e) = tax::check_quantity_price(q, p, a) {
                 out.push(("amount", e.code(), e.message_zh()));
             }
-        }
-    }
     if text(v, "line_property") == Some("discount") && money(v, "amount").is_some_and(|a| !a.is_negative()) {
         out.push(("amount", "DISCOUNT_NOT_NEGATIVE", "折扣行金额必须小于0".into()));
     }
