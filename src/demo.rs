@@ -95,53 +95,59 @@ pub async fn run(ctx: &Context) -> anyhow::Result<Outcome> {
     // Stage 4 — Excel import: a generated applications workbook with three bad lines.
     let import = import_stage(&db, &enterprise_list).await?;
 
+    let report = json!({
+        "database": { "origin": where_, "url": url, "migrations_applied": migrations },
+        "enterprises": enterprise_list,
+        "schemes": scheme_list,
+        "parameters": { "rim_config_sync_his": sync, "download_days": day_rule.to_string() },
+        "channel": channel,
+        "jobs": jobs,
+        "import": import,
+    });
     if ctx.json {
-        output::json(&json!({
-            "import": import,
-            "database": { "origin": where_, "url": url, "migrations_applied": migrations },
-            "enterprises": enterprise_list,
-            "schemes": scheme_list,
-            "parameters": { "rim_config_sync_his": sync, "download_days": day_rule.to_string() },
-            "channel": channel,
-            "jobs": jobs,
-        }))?;
-        return Ok(Outcome::Done);
+        output::json(&report)?;
+    } else {
+        print_text(&report, &enterprise_list, &scheme_list)?;
     }
+    Ok(Outcome::Done)
+}
+
+fn print_text(r: &serde_json::Value, enterprises: &[Enterprise], schemes: &[SyncScheme]) -> anyhow::Result<()> {
     println!("== fapiao demo ==");
     println!("[1] foundation");
-    println!("    database: {where_}");
-    println!("    url:      {url}");
-    println!("    schema:   {migrations} migration(s) applied");
+    println!("    database: {}", r["database"]["origin"].as_str().unwrap_or("?"));
+    println!("    url:      {}", r["database"]["url"].as_str().unwrap_or("?"));
+    println!("    schema:   {} migration(s) applied", r["database"]["migrations_applied"]);
     println!("    enterprises (upserted):");
-    enterprise::print(&enterprise_list, false)?;
+    enterprise::print(enterprises, false)?;
     println!("    sync schemes (upserted):");
-    scheme::print(&scheme_list, false)?;
-    println!("    sync jobs switch rim_config_sync_his = {}", sync.as_deref().unwrap_or("?"));
-    println!("    download-apply runs on: {day_rule}");
-    println!("[2] channel (sandbox at {})", channel["sandbox"].as_str().unwrap_or("?"));
+    scheme::print(schemes, false)?;
+    println!("    sync jobs switch rim_config_sync_his = {}", r["parameters"]["rim_config_sync_his"].as_str().unwrap_or("?"));
+    println!("    download-apply runs on: {}", r["parameters"]["download_days"].as_str().unwrap_or("?"));
+    println!("[2] channel (sandbox at {})", r["channel"]["sandbox"].as_str().unwrap_or("?"));
     println!("    token:    obtained (valid {} s); ALLE.ACCOUNT.CHECK {} → etaxAccountType {}",
-        channel["token_valid_secs"], channel["seller"].as_str().unwrap_or("?"), channel["etax_account_type"]);
+        r["channel"]["token_valid_secs"], r["channel"]["seller"].as_str().unwrap_or("?"), r["channel"]["etax_account_type"]);
     println!("    issue:    ALLE.INVOICE.OPEN serialNo {} accepted; first query: {}",
-        channel["serial_no"].as_str().unwrap_or("?"), channel["first_status"].as_str().unwrap_or("?"));
+        r["channel"]["serial_no"].as_str().unwrap_or("?"), r["channel"]["first_status"].as_str().unwrap_or("?"));
     println!("    result:   {} invoice {} total {} ({})",
-        channel["final_status"].as_str().unwrap_or("?"), channel["invoice_num"].as_str().unwrap_or("?"),
-        channel["total"].as_str().unwrap_or("?"), channel["pdf"].as_str().unwrap_or("?"));
-    println!("[3] sync jobs for {} (day-of-month % 3 == 0), against the sandbox", jobs["date"].as_str().unwrap_or("?"));
-    for run in jobs["runs"].as_array().into_iter().flatten() {
+        r["channel"]["final_status"].as_str().unwrap_or("?"), r["channel"]["invoice_num"].as_str().unwrap_or("?"),
+        r["channel"]["total"].as_str().unwrap_or("?"), r["channel"]["pdf"].as_str().unwrap_or("?"));
+    println!("[3] sync jobs for {} (day-of-month % 3 == 0), against the sandbox", r["jobs"]["date"].as_str().unwrap_or("?"));
+    for run in r["jobs"]["runs"].as_array().into_iter().flatten() {
         println!("    {:<15} run {:<4} {:<9} read {:<5} written {:<5} rejected {:<3} {}", run["job"].as_str().unwrap_or(""),
             run["run_id"], run["state"].as_str().unwrap_or(""), run["read"], run["written"], run["rejected"],
             run["reason"].as_str().unwrap_or(""));
     }
-    println!("    pool: {} invoices ({} verified, {} deductible); staging: {}", jobs["pool"]["total"], jobs["pool"]["verified"],
-        jobs["pool"]["deductible"], jobs["staging"]);
-    println!("[4] import of a generated applications workbook ({}), --accept-valid", import["file"].as_str().unwrap_or("?"));
-    println!("    batch {} : rows read {}, bills {}, accepted {}, rejected {}", import["batch_id"], import["rows_read"], import["bills"],
-        import["accepted"], import["rejected"]);
-    for p in import["problems"].as_array().into_iter().flatten() {
+    println!("    pool: {} invoices ({} verified, {} deductible); staging: {}", r["jobs"]["pool"]["total"], r["jobs"]["pool"]["verified"],
+        r["jobs"]["pool"]["deductible"], r["jobs"]["staging"]);
+    println!("[4] import of a generated applications workbook ({}), --accept-valid", r["import"]["file"].as_str().unwrap_or("?"));
+    println!("    batch {} : rows read {}, bills {}, accepted {}, rejected {}", r["import"]["batch_id"], r["import"]["rows_read"], r["import"]["bills"],
+        r["import"]["accepted"], r["import"]["rejected"]);
+    for p in r["import"]["problems"].as_array().into_iter().flatten() {
         println!("    row {}  {}  [{}] {}", p["row"], p["column"].as_str().unwrap_or(""), p["code"].as_str().unwrap_or(""), p["message"].as_str().unwrap_or(""));
     }
     println!("done.");
-    Ok(Outcome::Done)
+    Ok(())
 }
 
 /// Take a token, check the seller's account, issue one invoice from the first sample
