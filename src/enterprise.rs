@@ -32,7 +32,8 @@ pub enum EnterpriseCommand {
     List,
 }
 
-fn parse_tax_no(s: &str) -> Result<TaxNo, String> {
+/// clap value parser for `--tax-no` (shared by `scheme add`).
+pub fn parse_tax_no(s: &str) -> Result<TaxNo, String> {
     TaxNo::parse(s).map_err(|e| e.to_string())
 }
 fn parse_kind(s: &str) -> Result<TaxpayerKind, String> {

@@ -17,7 +17,7 @@ pub enum SchemeCommand {
         #[arg(long)]
         code: String,
         /// The enterprise's tax number (add the enterprise first).
-        #[arg(long, value_parser = parse_tax_no)]
+        #[arg(long, value_parser = crate::enterprise::parse_tax_no)]
         tax_no: TaxNo,
         /// First day to download (YYYY-MM-DD).
         #[arg(long)]
@@ -28,10 +28,6 @@ pub enum SchemeCommand {
     },
     /// List the schemes.
     List,
-}
-
-fn parse_tax_no(s: &str) -> Result<TaxNo, String> {
-    TaxNo::parse(s).map_err(|e| e.to_string())
 }
 
 pub async fn run(command: SchemeCommand, ctx: &Context) -> anyhow::Result<Outcome> {

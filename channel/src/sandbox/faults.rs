@@ -68,11 +68,12 @@ impl FaultPlan {
                 continue;
             }
             let fault = Fault::parse(kind).ok_or_else(|| err("unknown fault kind"))?;
-            let rate: f64 = value.trim().parse().map_err(|_| err("rate must be a number in [0, 1]"))?;
-            if !(0.0..=1.0).contains(&rate) {
+            // A probability of the fault striking, not money: f64 is what the dice take.
+            let probability: f64 = value.trim().parse().map_err(|_| err("rate must be a number in [0, 1]"))?;
+            if !(0.0..=1.0).contains(&probability) {
                 return Err(err("rate must be a number in [0, 1]"));
             }
-            plan.rates.push((fault, op, rate));
+            plan.rates.push((fault, op, probability));
         }
         Ok(plan)
     }
