@@ -65,7 +65,55 @@ pub struct Settings {
     pub jobs: JobSettings,
     pub metrics: MetricsSettings,
     pub channel: ChannelSettings,
+    pub invoicing: InvoicingSettings,
+    pub callbacks: CallbackSettings,
     pub limits: Limits,
+}
+
+#[derive(Clone, Debug, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct InvoicingSettings {
+    pub merge: bool,
+    pub merge_also_by: String,
+    pub issue_concurrency: u32,
+    pub settle_poll_ms: u64,
+    pub settle_within_secs: u64,
+    pub max_reissues: u32,
+    pub drawer: String,
+}
+
+/// Fields besides seller, buyer and kind that must match for bills to merge.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum MergeField {
+    BusinessSystem,
+    Remark,
+    BuyerContact,
+}
+
+impl InvoicingSettings {
+    pub fn merge_fields(&self) -> Result<Vec<MergeField>, String> {
+        self.merge_also_by
+            .split(',')
+            .map(str::trim)
+            .filter(|f| !f.is_empty())
+            .map(|f| match f {
+                "business_system" => Ok(MergeField::BusinessSystem),
+                "remark" => Ok(MergeField::Remark),
+                "buyer_contact" => Ok(MergeField::BuyerContact),
+                other => Err(format!("{other:?} is not one of business_system, remark, buyer_contact")),
+            })
+            .collect()
+    }
+}
+
+#[derive(Clone, Debug, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct CallbackSettings {
+    pub url: String,
+    pub max_attempts: u32,
+    pub backoff_base_secs: u64,
+    pub backoff_max_secs: u64,
+    pub timeout_secs: u64,
 }
 
 #[derive(Clone, Debug, Deserialize, Serialize)]
@@ -91,6 +139,8 @@ pub struct Schedules {
     pub download_apply: String,
     pub fetch: String,
     pub deal_task: String,
+    pub auto_issue: String,
+    pub auto_reissue: String,
 }
 
 #[derive(Clone, Debug, Deserialize, Serialize)]
@@ -104,6 +154,8 @@ pub struct JobSettings {
     pub download_apply_misfire: String,
     pub fetch_misfire: String,
     pub deal_task_misfire: String,
+    pub auto_issue_misfire: String,
+    pub auto_reissue_misfire: String,
     pub backfill_chunk_days: u32,
     pub fetch_page_size: u32,
     pub deal_batch_size: u32,
@@ -222,6 +274,13 @@ impl Settings {
         }
         if self.channel.data_encoding == DataEncoding::Aes && self.channel.encryption_password.is_empty() {
             return Err(invalid("channel.encryption_password", "required when data_encoding = \"aes\"".into()));
+        }
+        self.invoicing.merge_fields().map_err(|m| invalid("invoicing.merge_also_by", m))?;
+        if self.invoicing.issue_concurrency == 0 || self.invoicing.settle_poll_ms == 0 {
+            return Err(invalid("invoicing", "issue_concurrency and settle_poll_ms must be at least 1".into()));
+        }
+        if self.callbacks.max_attempts == 0 || self.callbacks.backoff_base_secs == 0 {
+            return Err(invalid("callbacks", "max_attempts and backoff_base_secs must be at least 1".into()));
         }
         let j = &self.jobs;
         if j.heartbeat_secs == 0 || j.lease_secs <= j.heartbeat_secs {

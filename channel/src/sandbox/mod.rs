@@ -41,6 +41,8 @@ pub struct SandboxConfig {
     pub token_ttl: Duration,
     /// How long an issue stays 开票中 before its result shows.
     pub issue_delay: Duration,
+    /// The "请<time>后再试" time of an injected 局端内部错误 is this far ahead (minute precision).
+    pub repair_after: Duration,
     /// How long a download application takes to become ready.
     pub download_delay: Duration,
     /// How long the bureau takes to approve a red info sheet.
@@ -59,6 +61,7 @@ impl Default for SandboxConfig {
             faults: FaultPlan::none(),
             token_ttl: Duration::from_secs(7200),
             issue_delay: Duration::from_millis(100),
+            repair_after: Duration::from_secs(600),
             download_delay: Duration::from_millis(200),
             red_info_delay: Duration::from_millis(200),
             app_id: "sandbox-app".into(),

@@ -109,6 +109,12 @@ impl World {
         usize::from(self.invoices.contains_key(serial_no))
     }
 
+    /// The channel's own ledger: the final result decided for `serial_no` (shown to queries
+    /// once its issuing delay has passed).
+    pub fn outcome(&self, serial_no: &str) -> Option<&IssueResult> {
+        self.invoices.get(serial_no).map(|i| &i.result)
+    }
+
     pub fn issued_count(&self) -> usize {
         self.invoices.len()
     }
@@ -203,7 +209,8 @@ impl World {
     /// Why the bureau would refuse this invoice, if it would (decided now, revealed later).
     fn issue_failure(&mut self, kind: InvoiceKind, buyer_id: &str, lines: &[InvoiceLine], op: &str) -> Option<String> {
         if self.dice.roll(Fault::Repairing, op) {
-            let at = (Utc::now() + chrono::Duration::minutes(10)).with_timezone(&chrono_tz::Asia::Shanghai);
+            let after = chrono::Duration::from_std(self.config.repair_after).unwrap_or_default();
+            let at = (Utc::now() + after).with_timezone(&chrono_tz::Asia::Shanghai);
             return Some(format!("局端内部错误，该开票请求修复中，请{}后再试！", at.format("%Y-%m-%d %H:%M")));
         }
         if kind.is_special() && buyer_id.trim().is_empty() {

@@ -1,0 +1,70 @@
+//! 开票申请单: list them with their states, withdraw (撤回) one not yet pushed.
+
+use rust_decimal::Decimal;
+use serde::Serialize;
+use sqlx::Row;
+
+use crate::{Invoicing, InvoicingError, Result};
+
+#[derive(Clone, Debug, Serialize)]
+pub struct ApplicationRow {
+    pub bill_no: String,
+    pub state: String,
+    pub source: String,
+    pub seller_tax_no: String,
+    pub buyer_name: String,
+    pub invoice_kind: String,
+    pub lines: i64,
+    /// Lines not covered by a live pending invoice (to push).
+    pub open_lines: i64,
+    pub total: Decimal,
+    pub auto_issue: bool,
+    pub business_system_code: Option<String>,
+}
+
+pub async fn list(inv: &Invoicing, state: Option<&str>) -> Result<Vec<ApplicationRow>> {
+    let rows = sqlx::query(
+        "SELECT a.bill_no, a.state, a.source, a.seller_tax_no, a.buyer_name, a.invoice_kind, a.auto_issue, a.business_system_code,
+                count(l.line_no) AS lines, coalesce(sum(l.total), 0) AS total,
+                count(l.line_no) FILTER (WHERE NOT EXISTS (
+                    SELECT 1 FROM pending_line pl JOIN pending_invoice p ON p.id = pl.pending_id
+                     WHERE pl.bill_no = l.bill_no AND pl.bill_line_no = l.line_no AND p.deleted_at IS NULL AND p.invoice_property = 0)) AS open_lines
+           FROM application a JOIN application_line l ON l.bill_no = a.bill_no
+          WHERE $1::text IS NULL OR a.state = $1
+          GROUP BY a.bill_no ORDER BY a.bill_no",
+    )
+    .bind(state)
+    .fetch_all(&inv.pool)
+    .await?;
+    Ok(rows
+        .iter()
+        .map(|r| ApplicationRow {
+            bill_no: r.get("bill_no"),
+            state: r.get("state"),
+            source: r.get("source"),
+            seller_tax_no: r.get("seller_tax_no"),
+            buyer_name: r.get("buyer_name"),
+            invoice_kind: r.get("invoice_kind"),
+            lines: r.get("lines"),
+            open_lines: r.get("open_lines"),
+            total: r.get("total"),
+            auto_issue: r.get("auto_issue"),
+            business_system_code: r.get("business_system_code"),
+        })
+        .collect())
+}
+
+/// 撤回: only an application that was never pushed (state received).
+pub async fn withdraw(inv: &Invoicing, bill_no: &str) -> Result<()> {
+    let mut tx = inv.pool.begin().await?;
+    let state: Option<String> = sqlx::query_scalar("SELECT state FROM application WHERE bill_no = $1 FOR UPDATE").bind(bill_no).fetch_optional(&mut *tx).await?;
+    match state.as_deref() {
+        None => Err(InvoicingError::refused("BILL_NOT_FOUND", format!("开票申请单{bill_no}不存在"))),
+        Some("received") => {
+            sqlx::query("UPDATE application SET state = 'withdrawn', state_changed_at = now() WHERE bill_no = $1").bind(bill_no).execute(&mut *tx).await?;
+            tx.commit().await?;
+            Ok(())
+        }
+        Some(other) => Err(InvoicingError::refused("BILL_ALREADY_PUSHED", format!("开票申请单{bill_no}已推送（状态{other}），只有未推送的申请单可以撤回"))),
+    }
+}

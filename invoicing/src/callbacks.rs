@@ -1,0 +1,266 @@
+//! 按单回调: when every invoice of a bill is final, its ERP is told — once per distinct result
+//! (the `fingerprint` of the bill's invoice states) — at the URL configured for its business
+//! system. Every attempt is logged (发票回调日志); failures are retried with exponential backoff
+//! up to `callbacks.max_attempts`, then marked failed until `fapiao callbacks retry`.
+
+use std::time::Duration;
+
+use chrono::{DateTime, Utc};
+use futures_util::StreamExt;
+use rust_decimal::Decimal;
+use serde::Serialize;
+use serde_json::{Value, json};
+use sqlx::Row;
+
+use crate::{Invoicing, Result, status};
+
+/// Enqueue the callback of each of these bills whose invoices are all final. Returns how many
+/// new callbacks were enqueued (a result already enqueued is not enqueued again).
+pub async fn enqueue(inv: &Invoicing, bills: &[String]) -> Result<usize> {
+    let mut added = 0;
+    for bill in bills {
+        let Some((system, body, fingerprint)) = bill_result(inv, bill).await? else { continue };
+        let url = inv.settings.callbacks.url.replace("{system}", &system);
+        added += sqlx::query(
+            "INSERT INTO callback (bill_no, interface_code, fingerprint, url, body) VALUES ($1, 'INVOICE.OPEN', $2, $3, $4)
+             ON CONFLICT (bill_no, fingerprint) DO NOTHING",
+        )
+        .bind(bill)
+        .bind(&fingerprint)
+        .bind(&url)
+        .bind(&body)
+        .execute(&inv.pool)
+        .await?
+        .rows_affected() as usize;
+    }
+    Ok(added)
+}
+
+/// The documented callback body of a bill whose invoices are all final, with its system code
+/// and fingerprint; `None` while any is not.
+async fn bill_result(inv: &Invoicing, bill: &str) -> Result<Option<(String, Value, String)>> {
+    let head = sqlx::query(
+        "SELECT a.business_system_code, a.state,
+                (SELECT sum(amount) FROM application_line WHERE bill_no = a.bill_no) AS amount,
+                (SELECT sum(tax) FROM application_line WHERE bill_no = a.bill_no) AS tax
+           FROM application a WHERE a.bill_no = $1",
+    )
+    .bind(bill)
+    .fetch_optional(&inv.pool)
+    .await?;
+    let Some(head) = head else { return Ok(None) };
+    if !matches!(head.get::<String, _>("state").as_str(), "issued" | "partially_issued" | "pushed") {
+        return Ok(None);
+    }
+    let rows = sqlx::query(
+        "SELECT p.id, p.status, p.serial_no, p.error_message, p.amount, p.tax, p.total,
+                i.invoice_code, i.invoice_num, i.invoice_date, i.issued_at, i.invoice_file_url, i.ofd_file_url, i.xml_file_url,
+                (SELECT coalesce(sum(pl.amount), 0) FROM pending_line pl WHERE pl.pending_id = p.id AND pl.bill_no = $1) AS bill_amount,
+                (SELECT coalesce(sum(pl.tax), 0) FROM pending_line pl WHERE pl.pending_id = p.id AND pl.bill_no = $1) AS bill_tax
+           FROM pending_bill pb
+           JOIN pending_invoice p ON p.id = pb.pending_id AND p.deleted_at IS NULL AND p.invoice_property = 0
+           LEFT JOIN issued_invoice i ON i.pending_id = p.id
+          WHERE pb.bill_no = $1
+          ORDER BY p.id",
+    )
+    .bind(bill)
+    .fetch_all(&inv.pool)
+    .await?;
+    let finals = [status::SUCCEEDED, status::FAILED];
+    if rows.is_empty() || rows.iter().any(|r| !finals.contains(&r.get::<String, _>("status").as_str())) {
+        return Ok(None);
+    }
+    let money = |r: &sqlx::postgres::PgRow, c: &str| r.get::<Decimal, _>(c).round_dp(2).to_string();
+    let mut fingerprint = Vec::new();
+    let mut failures = Vec::new();
+    let invoices: Vec<Value> = rows
+        .iter()
+        .map(|r| {
+            let st: String = r.get("status");
+            let ok = st == status::SUCCEEDED;
+            let message: Option<String> = r.get("error_message");
+            fingerprint.push(format!("{}:{}:{}", r.get::<i64, _>("id"), st, r.get::<Option<String>, _>("invoice_num").unwrap_or_default()));
+            if !ok {
+                failures.push(message.clone().unwrap_or_default());
+            }
+            json!({
+                "serialNo": r.get::<Option<String>, _>("serial_no"),
+                "invoiceStatus": if ok { "1" } else { "2" },
+                "invoiceStatusName": status::label_zh(&st),
+                "invoiceCode": r.get::<Option<String>, _>("invoice_code").unwrap_or_default(),
+                "invoiceNum": r.get::<Option<String>, _>("invoice_num").unwrap_or_default(),
+                "invoiceDate": r.get::<Option<chrono::NaiveDate>, _>("invoice_date"),
+                "issueTime": r.get::<Option<DateTime<Utc>>, _>("issued_at").map(|t| t.to_rfc3339()),
+                "invoiceAmount": money(r, "amount"),
+                "totalTaxAmount": money(r, "tax"),
+                "totalAmount": money(r, "total"),
+                "billAmount": money(r, "bill_amount"),
+                "billTaxAmount": money(r, "bill_tax"),
+                "invoiceFileUrl": r.get::<Option<String>, _>("invoice_file_url").unwrap_or_default(),
+                "ofdFileUrl": r.get::<Option<String>, _>("ofd_file_url").unwrap_or_default(),
+                "xmlFileUrl": r.get::<Option<String>, _>("xml_file_url").unwrap_or_default(),
+                "message": if ok { None } else { message },
+            })
+        })
+        .collect();
+    let system = head.get::<Option<String>, _>("business_system_code").filter(|s| !s.is_empty()).unwrap_or_else(|| inv.settings.channel.business_system_code.clone());
+    let amount: Decimal = head.get::<Option<Decimal>, _>("amount").unwrap_or_default();
+    let tax: Decimal = head.get::<Option<Decimal>, _>("tax").unwrap_or_default();
+    let body = json!({
+        "returnCode": if failures.is_empty() { "0" } else { "9999" },
+        "returnMsg": if failures.is_empty() { "开票成功".to_string() } else { format!("开票失败：{}", failures.join("；")) },
+        "interfaceCode": "INVOICE.OPEN",
+        "data": {
+            "billNo": bill,
+            "businessSystemCode": system,
+            "billAmount": amount.round_dp(2).to_string(),
+            "billTaxAmount": tax.round_dp(2).to_string(),
+            "billTotalAmount": (amount + tax).round_dp(2).to_string(),
+            "invoices": invoices,
+        }
+    });
+    Ok(Some((system, body, fingerprint.join(","))))
+}
+
+#[derive(Clone, Debug, Default, Serialize)]
+pub struct DeliveryReport {
+    pub attempted: usize,
+    pub succeeded: usize,
+    /// Failed this time, to be retried later.
+    pub retrying: usize,
+    /// Failed for the last allowed time.
+    pub gave_up: usize,
+}
+
+/// Deliver every callback that is due, once each.
+pub async fn deliver(inv: &Invoicing) -> Result<DeliveryReport> {
+    let cfg = &inv.settings.callbacks;
+    // Claimed for a while, so that another process delivering at the same time skips them.
+    let due = sqlx::query(
+        "UPDATE callback SET next_attempt_at = now() + interval '5 minutes'
+          WHERE id IN (SELECT id FROM callback WHERE state = 'pending' AND next_attempt_at <= now()
+                        ORDER BY id FOR UPDATE SKIP LOCKED LIMIT 500)
+          RETURNING id, url, body, attempts",
+    )
+    .fetch_all(&inv.pool)
+    .await?;
+    let client = reqwest::Client::builder().timeout(Duration::from_secs(cfg.timeout_secs)).build().map_err(|e| crate::InvoicingError::refused("HTTP_CLIENT", e.to_string()))?;
+    let results: Vec<Result<bool>> = futures_util::stream::iter(due)
+        .map(|r| {
+            let client = client.clone();
+            async move {
+                let id: i64 = r.get("id");
+                let url: String = r.get("url");
+                let attempts: i32 = r.get::<i32, _>("attempts") + 1;
+                let (http_status, response, ok) = post(&client, &url, &r.get::<Value, _>("body")).await;
+                let mut tx = inv.pool.begin().await?;
+                sqlx::query(
+                    "INSERT INTO callback_log (callback_id, attempt, url, http_status, response, ok)
+                     VALUES ($1, (SELECT count(*) + 1 FROM callback_log WHERE callback_id = $1), $2, $3, $4, $5)",
+                )
+                .bind(id)
+                .bind(&url)
+                .bind(http_status)
+                .bind(&response)
+                .bind(ok)
+                .execute(&mut *tx)
+                .await?;
+                let backoff = (cfg.backoff_base_secs.saturating_mul(1u64 << (attempts - 1).clamp(0, 20) as u32)).min(cfg.backoff_max_secs);
+                let state = if ok { "succeeded" } else if attempts as u32 >= cfg.max_attempts { "failed" } else { "pending" };
+                sqlx::query(
+                    "UPDATE callback SET state = $2, attempts = $3, last_error = $4,
+                            next_attempt_at = now() + make_interval(secs => $5) WHERE id = $1",
+                )
+                .bind(id)
+                .bind(state)
+                .bind(attempts)
+                .bind((!ok).then_some(&response))
+                .bind(backoff as f64)
+                .execute(&mut *tx)
+                .await?;
+                tx.commit().await?;
+                Ok(ok)
+            }
+        })
+        .buffer_unordered(8)
+        .collect()
+        .await;
+    let mut report = DeliveryReport::default();
+    for r in results {
+        report.attempted += 1;
+        if r? {
+            report.succeeded += 1;
+        }
+    }
+    let (retrying, gave_up): (i64, i64) = sqlx::query_as(
+        "SELECT count(*) FILTER (WHERE state = 'pending' AND attempts > 0), count(*) FILTER (WHERE state = 'failed') FROM callback",
+    )
+    .fetch_one(&inv.pool)
+    .await?;
+    report.retrying = retrying as usize;
+    report.gave_up = gave_up as usize;
+    Ok(report)
+}
+
+/// One POST; success is a 2xx answer whose body says `{"success": true}`.
+async fn post(client: &reqwest::Client, url: &str, body: &Value) -> (Option<i32>, String, bool) {
+    match client.post(url).json(body).send().await {
+        Ok(resp) => {
+            let code = resp.status();
+            let text = resp.text().await.unwrap_or_default();
+            let said_success = serde_json::from_str::<Value>(&text).ok().and_then(|v| v.get("success").and_then(Value::as_bool)) == Some(true);
+            (Some(code.as_u16() as i32), text.chars().take(2000).collect(), code.is_success() && said_success)
+        }
+        Err(e) => (None, e.without_url().to_string(), false),
+    }
+}
+
+#[derive(Clone, Debug, Serialize)]
+pub struct CallbackRow {
+    pub id: i64,
+    pub bill_no: String,
+    pub interface_code: String,
+    pub state: String,
+    pub attempts: i32,
+    pub next_attempt_at: DateTime<Utc>,
+    pub last_error: Option<String>,
+    pub url: String,
+    pub return_code: String,
+}
+
+pub async fn list(inv: &Invoicing, failed_only: bool) -> Result<Vec<CallbackRow>> {
+    let rows = sqlx::query(
+        "SELECT id, bill_no, interface_code, state, attempts, next_attempt_at, last_error, url, body->>'returnCode' AS return_code
+           FROM callback WHERE NOT $1 OR state = 'failed' ORDER BY id",
+    )
+    .bind(failed_only)
+    .fetch_all(&inv.pool)
+    .await?;
+    Ok(rows
+        .iter()
+        .map(|r| CallbackRow {
+            id: r.get("id"),
+            bill_no: r.get("bill_no"),
+            interface_code: r.get("interface_code"),
+            state: r.get("state"),
+            attempts: r.get("attempts"),
+            next_attempt_at: r.get("next_attempt_at"),
+            last_error: r.get("last_error"),
+            url: r.get("url"),
+            return_code: r.get::<Option<String>, _>("return_code").unwrap_or_default(),
+        })
+        .collect())
+}
+
+/// Failed callbacks (all, or these ids) start over with a fresh allowance of attempts, due now.
+pub async fn retry(inv: &Invoicing, ids: &[i64]) -> Result<u64> {
+    let n = sqlx::query(
+        "UPDATE callback SET state = 'pending', attempts = 0, next_attempt_at = now()
+          WHERE state = 'failed' AND (cardinality($1::bigint[]) = 0 OR id = ANY($1))",
+    )
+    .bind(ids)
+    .execute(&inv.pool)
+    .await?
+    .rows_affected();
+    Ok(n)
+}

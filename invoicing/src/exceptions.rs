@@ -1,0 +1,213 @@
+//! 开票异常处理: list pending invoices, return them to their application, delete failed ones,
+//! edit the seller's address/phone/bank.
+//!
+//! Returning or deleting an invoice the channel may have issued would let it be issued again, so
+//! both first ask the channel about its serial: 开票中 is asked again; only a confirmed failure
+//! (or a serial the channel never saw) lets it go.
+
+use std::time::Duration;
+
+use chrono::{DateTime, Utc};
+use fapiao_channel::codes::{error as code, issue_status};
+use rust_decimal::Decimal;
+use serde::Serialize;
+use sqlx::Row;
+
+use crate::{Invoicing, InvoicingError, Result, record, status};
+
+#[derive(Clone, Debug, Serialize)]
+pub struct PendingRow {
+    pub id: i64,
+    pub bills: Vec<String>,
+    pub status: String,
+    pub status_zh: &'static str,
+    /// 数据来源.
+    pub data_source: String,
+    pub approval_state: String,
+    pub serial_no: Option<String>,
+    pub seller_tax_no: String,
+    pub buyer_name: String,
+    pub invoice_kind: String,
+    pub total: Decimal,
+    pub error_message: Option<String>,
+    pub retry_not_before: Option<DateTime<Utc>>,
+    pub reissue_count: i32,
+    pub updated_at: DateTime<Utc>,
+}
+
+/// Live pending invoices, all or of one status (`failed` or its Chinese name 开票失败, …).
+pub async fn list(inv: &Invoicing, status_filter: Option<&str>) -> Result<Vec<PendingRow>> {
+    let wanted = status_filter.map(|s| {
+        [status::NOT_ISSUED, status::SUBMITTED, status::ISSUING, status::FAILED, status::SUCCEEDED]
+            .into_iter()
+            .find(|k| *k == s || status::label_zh(k) == s)
+            .map(str::to_string)
+            .ok_or_else(|| InvoicingError::refused("STATUS_UNKNOWN", format!("unknown status {s:?}: not_issued, submitted, issuing, failed, succeeded")))
+    });
+    let wanted = wanted.transpose()?;
+    let rows = sqlx::query(
+        "SELECT p.*, ARRAY(SELECT bill_no FROM pending_bill b WHERE b.pending_id = p.id ORDER BY bill_no) AS bills
+           FROM pending_invoice p WHERE p.deleted_at IS NULL AND ($1::text IS NULL OR p.status = $1) ORDER BY p.id",
+    )
+    .bind(wanted)
+    .fetch_all(&inv.pool)
+    .await?;
+    Ok(rows
+        .iter()
+        .map(|r| {
+            let st: String = r.get("status");
+            PendingRow {
+                id: r.get("id"),
+                bills: r.get("bills"),
+                status_zh: status::label_zh(&st),
+                status: st,
+                data_source: r.get("data_source"),
+                approval_state: r.get("approval_state"),
+                serial_no: r.get("serial_no"),
+                seller_tax_no: r.get("seller_tax_no"),
+                buyer_name: r.get("buyer_name"),
+                invoice_kind: r.get("invoice_kind"),
+                total: r.get("total"),
+                error_message: r.get("error_message"),
+                retry_not_before: r.get("retry_not_before"),
+                reissue_count: r.get("reissue_count"),
+                updated_at: r.get("updated_at"),
+            }
+        })
+        .collect())
+}
+
+/// What happened to one id of a batch operation.
+#[derive(Clone, Debug, Serialize)]
+pub struct ItemResult {
+    pub id: i64,
+    pub ok: bool,
+    pub code: Option<String>,
+    pub message: String,
+}
+
+impl ItemResult {
+    fn ok(id: i64, message: impl Into<String>) -> ItemResult {
+        ItemResult { id, ok: true, code: None, message: message.into() }
+    }
+    fn refused(id: i64, e: InvoicingError) -> ItemResult {
+        use fapiao_schemas::Coded;
+        ItemResult { id, ok: false, code: Some(e.code().to_string()), message: e.to_string() }
+    }
+}
+
+/// 返回开票申请单: only 未开票 and 开票失败 (confirmed by the channel); the invoice's lines are
+/// open on their application again.
+pub async fn return_to_application(inv: &Invoicing, ids: &[i64]) -> Result<Vec<ItemResult>> {
+    let mut out = Vec::new();
+    for &id in ids {
+        out.push(match release(inv, id, &[status::NOT_ISSUED, status::FAILED], "returned").await {
+            Ok(()) => ItemResult::ok(id, "已返回开票申请单"),
+            Err(e @ InvoicingError::Refused { .. }) => ItemResult::refused(id, e),
+            Err(e) => return Err(e),
+        });
+    }
+    Ok(out)
+}
+
+/// Delete failed (abnormal) pending invoices; their lines are open on their application again.
+pub async fn delete(inv: &Invoicing, ids: &[i64]) -> Result<Vec<ItemResult>> {
+    let mut out = Vec::new();
+    for &id in ids {
+        out.push(match release(inv, id, &[status::FAILED], "deleted").await {
+            Ok(()) => ItemResult::ok(id, "已删除"),
+            Err(e @ InvoicingError::Refused { .. }) => ItemResult::refused(id, e),
+            Err(e) => return Err(e),
+        });
+    }
+    Ok(out)
+}
+
+/// Take a pending invoice out (return or delete) once its status allows and the channel confirms.
+async fn release(inv: &Invoicing, id: i64, allowed: &[&str], event: &str) -> Result<()> {
+    let row = sqlx::query("SELECT status, serial_no, seller_tax_no, invoice_property FROM pending_invoice WHERE id = $1 AND deleted_at IS NULL")
+        .bind(id)
+        .fetch_optional(&inv.pool)
+        .await?
+        .ok_or_else(|| InvoicingError::refused("PENDING_NOT_FOUND", format!("待开发票{id}不存在")))?;
+    let st: String = row.get("status");
+    if !allowed.contains(&st.as_str()) {
+        let names: Vec<&str> = allowed.iter().map(|s| status::label_zh(s)).collect();
+        return Err(InvoicingError::refused("PENDING_STATE", format!("只有{}的发票可以{}，该发票为{}", names.join("、"), if event == "deleted" { "删除" } else { "返回开票申请单" }, status::label_zh(&st))));
+    }
+    if let Some(serial) = row.get::<Option<String>, _>("serial_no") {
+        confirm_not_issued(inv, id, &serial, &row.get::<String, _>("seller_tax_no")).await?;
+    }
+    let mut tx = inv.pool.begin().await?;
+    let taken = sqlx::query("UPDATE pending_invoice SET deleted_at = now(), updated_at = now() WHERE id = $1 AND deleted_at IS NULL AND status = $2")
+        .bind(id)
+        .bind(&st)
+        .execute(&mut *tx)
+        .await?
+        .rows_affected();
+    if taken == 0 {
+        return Err(InvoicingError::refused("PENDING_CHANGED", format!("待开发票{id}的状态刚刚发生了变化，请重试")));
+    }
+    record::event(&mut tx, id, event, None).await?;
+    let bills = record::bills_of(&mut tx, id).await?;
+    record::refresh_bill_states(&mut tx, &bills).await?;
+    tx.commit().await?;
+    Ok(())
+}
+
+/// Refuse unless the channel confirms `serial` failed or never saw it. An issued one is
+/// recorded on the way (our books were behind the channel).
+async fn confirm_not_issued(inv: &Invoicing, id: i64, serial: &str, seller: &str) -> Result<()> {
+    let s = &inv.settings.invoicing;
+    let answer = inv.channel.wait_final(serial, seller, Duration::from_millis(s.settle_poll_ms), Duration::from_secs(s.settle_within_secs)).await;
+    match answer {
+        Ok(r) if r.issue_status == issue_status::FAILED => Ok(()),
+        Ok(r) if r.issue_status == issue_status::SUCCEEDED => {
+            let mut tx = inv.pool.begin().await?;
+            record::succeeded(&mut tx, id, &r).await?;
+            let bills = record::bills_of(&mut tx, id).await?;
+            record::refresh_bill_states(&mut tx, &bills).await?;
+            tx.commit().await?;
+            crate::callbacks::enqueue(inv, &bills).await?;
+            Err(InvoicingError::refused(
+                "PENDING_ACTUALLY_ISSUED",
+                format!("渠道显示该发票已开票成功（发票号码{}{}），不能返回或删除；已更新为开票成功", r.invoice_code, r.invoice_num),
+            ))
+        }
+        Ok(_) => Err(InvoicingError::refused("PENDING_STILL_ISSUING", "渠道显示该发票仍在开票中，请稍后再试")),
+        Err(e) if e.api_code() == Some(code::NOT_FOUND) => Ok(()),
+        Err(e) => Err(InvoicingError::refused("CHANNEL_UNREACHABLE", format!("无法向渠道确认开票结果，未做处理：{e}"))),
+    }
+}
+
+/// Seller address/phone and bank, for pending invoices in 暂存 or 无需审批 that are not with
+/// the channel (other fields change only by returning to the application).
+pub async fn edit(inv: &Invoicing, id: i64, address_phone: Option<&str>, bank_account: Option<&str>) -> Result<()> {
+    let mut tx = inv.pool.begin().await?;
+    let row = sqlx::query("SELECT status, approval_state FROM pending_invoice WHERE id = $1 AND deleted_at IS NULL FOR UPDATE")
+        .bind(id)
+        .fetch_optional(&mut *tx)
+        .await?
+        .ok_or_else(|| InvoicingError::refused("PENDING_NOT_FOUND", format!("待开发票{id}不存在")))?;
+    let approval: String = row.get("approval_state");
+    if approval != "暂存" && approval != "无需审批" {
+        return Err(InvoicingError::refused("PENDING_NOT_EDITABLE", format!("只有暂存或无需审批状态的发票可以修改，该发票为{approval}")));
+    }
+    let st: String = row.get("status");
+    if st != status::NOT_ISSUED && st != status::FAILED {
+        return Err(InvoicingError::refused("PENDING_NOT_EDITABLE", format!("{}的发票不能修改", status::label_zh(&st))));
+    }
+    sqlx::query(
+        "UPDATE pending_invoice SET seller_address_phone = coalesce($2, seller_address_phone),
+                seller_bank_account = coalesce($3, seller_bank_account), updated_at = now() WHERE id = $1",
+    )
+    .bind(id)
+    .bind(address_phone)
+    .bind(bank_account)
+    .execute(&mut *tx)
+    .await?;
+    let detail = format!("销方地址电话={} 销方开户行及账号={}", address_phone.unwrap_or("(不变)"), bank_account.unwrap_or("(不变)"));
+    record::event(&mut tx, id, "edited", Some(&detail)).await?;
+    tx.commit().await?;
+    Ok(())
+}

@@ -1,0 +1,339 @@
+//! Issuing pending invoices through the channel, never twice.
+//!
+//! One pending invoice moves: 未开票 → (serial stored, attempt row written, committed) 已提交 →
+//! call → 开票中 → query until final → 开票成功 / 开票失败. Every step is committed before the
+//! next call, so a run killed anywhere is finished by the next one: 已提交 and 开票中 invoices are
+//! settled by querying their serial; a serial the channel never saw is sent again *as is*.
+
+use std::time::Duration;
+
+use fapiao_channel::codes::{error as code, issue_status};
+use fapiao_channel::error::Disposition;
+use fapiao_channel::ChannelError;
+use fapiao_channel::wire::{InvoiceLine, IssueResult, OpenInvoice};
+use futures_util::StreamExt;
+use rust_decimal::Decimal;
+use serde::Serialize;
+use sqlx::Row;
+
+use crate::{Invoicing, Result, record, status};
+
+/// Sends of one invoice within one run (a serial the channel never accepted is sent again).
+const MAX_SENDS_PER_RUN: usize = 3;
+
+/// Where one pending invoice stands after a run.
+#[derive(Clone, Debug, Serialize)]
+pub struct IssueOutcome {
+    pub pending_id: i64,
+    pub bills: Vec<String>,
+    pub serial_no: Option<String>,
+    pub status: String,
+    pub status_zh: &'static str,
+    pub invoice_code: Option<String>,
+    pub invoice_num: Option<String>,
+    pub total: Decimal,
+    pub message: Option<String>,
+}
+
+/// Pending invoices a run should drive: the given ones, or (when `None`) every 未开票 blue
+/// invoice, plus every 已提交/开票中 one (left by an earlier run, or still at the channel).
+pub async fn candidates(inv: &Invoicing, only: Option<&[i64]>, auto_only: bool) -> Result<Vec<i64>> {
+    let ids = sqlx::query_scalar(
+        "SELECT id FROM pending_invoice
+          WHERE deleted_at IS NULL AND invoice_property = 0
+            AND (($1::bigint[] IS NULL AND (status IN ('submitted', 'issuing') OR (status = 'not_issued' AND (auto_issue OR NOT $2))))
+                 OR id = ANY($1))
+          ORDER BY id",
+    )
+    .bind(only)
+    .bind(auto_only)
+    .fetch_all(&inv.pool)
+    .await?;
+    Ok(ids)
+}
+
+/// Drive each pending invoice as far as it goes now, `invoicing.issue_concurrency` at a time;
+/// `progress` hears of each as it ends. Callbacks are enqueued for bills that became final.
+pub async fn issue(inv: &Invoicing, ids: &[i64], progress: &(dyn Fn(&IssueOutcome) + Send + Sync)) -> Result<Vec<IssueOutcome>> {
+    let concurrency = inv.settings.invoicing.issue_concurrency as usize;
+    let mut outcomes: Vec<IssueOutcome> = futures_util::stream::iter(ids.iter().copied())
+        .map(|id| async move {
+            drive(inv, id).await?;
+            let outcome = outcome(inv, id).await?;
+            progress(&outcome);
+            Ok::<_, crate::InvoicingError>(outcome)
+        })
+        .buffer_unordered(concurrency)
+        .collect::<Vec<_>>()
+        .await
+        .into_iter()
+        .collect::<Result<_>>()?;
+    outcomes.sort_by_key(|o| o.pending_id);
+    let mut bills: Vec<String> = outcomes.iter().flat_map(|o| o.bills.iter().cloned()).collect();
+    bills.sort();
+    bills.dedup();
+    let mut db = inv.pool.acquire().await?;
+    record::refresh_bill_states(&mut db, &bills).await?;
+    crate::callbacks::enqueue(inv, &bills).await?;
+    Ok(outcomes)
+}
+
+#[derive(Debug)]
+struct Current {
+    status: String,
+    serial_no: Option<String>,
+    seller_tax_no: String,
+}
+
+async fn current(inv: &Invoicing, id: i64) -> Result<Current> {
+    let r = sqlx::query("SELECT status, serial_no, seller_tax_no FROM pending_invoice WHERE id = $1 AND deleted_at IS NULL")
+        .bind(id)
+        .fetch_optional(&inv.pool)
+        .await?
+        .ok_or_else(|| crate::InvoicingError::refused("PENDING_NOT_FOUND", format!("待开发票{id}不存在")))?;
+    Ok(Current { status: r.get("status"), serial_no: r.get("serial_no"), seller_tax_no: r.get("seller_tax_no") })
+}
+
+/// Take one pending invoice as far as it goes now.
+pub(crate) async fn drive(inv: &Invoicing, id: i64) -> Result<()> {
+    for _ in 0..MAX_SENDS_PER_RUN {
+        let cur = current(inv, id).await?;
+        match cur.status.as_str() {
+            status::NOT_ISSUED => {
+                let Some(serial) = claim(inv, id, cur.serial_no.as_deref()).await? else { return Ok(()) };
+                if !send(inv, id, &serial).await? {
+                    return Ok(());
+                }
+            }
+            status::SUBMITTED | status::ISSUING => {
+                let serial = cur.serial_no.expect("a submitted invoice has a serial");
+                match settle(inv, id, &serial, &cur.seller_tax_no).await? {
+                    Settled::NeverAccepted => continue,
+                    Settled::Final | Settled::Pending => return Ok(()),
+                }
+            }
+            _ => return Ok(()),
+        }
+    }
+    Ok(())
+}
+
+/// 未开票 → 已提交 with the serial to send, stored and committed before any call. A serial the
+/// channel never accepted is kept; otherwise a new attempt gets a new one. `None` when another
+/// worker claimed it first.
+async fn claim(inv: &Invoicing, id: i64, kept: Option<&str>) -> Result<Option<String>> {
+    let mut tx = inv.pool.begin().await?;
+    let serial = match kept {
+        Some(s) => {
+            sqlx::query("UPDATE issue_attempt SET outcome = 'sending', started_at = clock_timestamp(), settled_at = NULL WHERE serial_no = $1")
+                .bind(s)
+                .execute(&mut *tx)
+                .await?;
+            s.to_string()
+        }
+        None => {
+            let (install, attempt): (String, i32) = sqlx::query_as(
+                "SELECT (SELECT id FROM installation), coalesce(max(attempt), 0) + 1 FROM issue_attempt WHERE pending_id = $1",
+            )
+            .bind(id)
+            .fetch_one(&mut *tx)
+            .await?;
+            let serial = format!("FP{install}-{id}-{attempt}");
+            sqlx::query("INSERT INTO issue_attempt (serial_no, pending_id, attempt) VALUES ($1, $2, $3)")
+                .bind(&serial)
+                .bind(id)
+                .bind(attempt)
+                .execute(&mut *tx)
+                .await?;
+            serial
+        }
+    };
+    let claimed = sqlx::query("UPDATE pending_invoice SET status = 'submitted', serial_no = $2, updated_at = now() WHERE id = $1 AND status = 'not_issued'")
+        .bind(id)
+        .bind(&serial)
+        .execute(&mut *tx)
+        .await?
+        .rows_affected();
+    if claimed == 0 {
+        return Ok(None); // rolled back: someone else is on it
+    }
+    record::event(&mut tx, id, "submitted", Some(&serial)).await?;
+    tx.commit().await?;
+    Ok(Some(serial))
+}
+
+/// Make the issuing call. `true` when the serial should now be settled by query.
+async fn send(inv: &Invoicing, id: i64, serial: &str) -> Result<bool> {
+    let invoice = open_invoice(inv, id, serial).await?;
+    let mut tx = inv.pool.begin().await?;
+    let settle_next = match inv.channel.issue(&invoice).await {
+        Ok(_) => {
+            record::settle_attempt(&mut tx, serial, "accepted", None).await?;
+            record::set_status(&mut tx, id, status::ISSUING, None).await?;
+            true
+        }
+        Err(e) => match sent_disposition(&e) {
+            // The channel may have it: ask, never resend blindly.
+            SendFailure::Unknown => {
+                record::settle_attempt(&mut tx, serial, "lost", Some(&e.to_string())).await?;
+                true
+            }
+            // The channel answered no without taking it: the serial stays for the next run.
+            SendFailure::NotTaken => {
+                record::settle_attempt(&mut tx, serial, "never_accepted", Some(&e.to_string())).await?;
+                record::set_status(&mut tx, id, status::NOT_ISSUED, Some(&channel_message(&e))).await?;
+                false
+            }
+            SendFailure::Refused => {
+                record::failed(&mut tx, id, serial, "refused", &channel_message(&e)).await?;
+                false
+            }
+        },
+    };
+    tx.commit().await?;
+    Ok(settle_next)
+}
+
+enum SendFailure {
+    Unknown,
+    NotTaken,
+    Refused,
+}
+
+/// What a failed issuing call means for the serial.
+fn sent_disposition(e: &ChannelError) -> SendFailure {
+    if e.api_code() == Some(code::DUPLICATE_SERIAL) {
+        return SendFailure::Unknown; // an earlier send of this serial got through
+    }
+    match (e, e.disposition()) {
+        (ChannelError::Http { .. }, _) => SendFailure::Unknown, // a 5xx may hide work done
+        (_, Disposition::UnknownOutcome) => SendFailure::Unknown,
+        (_, Disposition::Retry | Disposition::RetryAfter(_)) => SendFailure::NotTaken,
+        (_, Disposition::NeverRetry | Disposition::BadInput) => SendFailure::Refused,
+    }
+}
+
+/// The text a user sees for a channel error: the channel's own message when it gave one.
+fn channel_message(e: &ChannelError) -> String {
+    match e {
+        ChannelError::Api { code, message, .. } => format!("{message}（{code}）"),
+        other => other.to_string(),
+    }
+}
+
+pub(crate) enum Settled {
+    /// 开票成功 or 开票失败, recorded.
+    Final,
+    /// Still 开票中, or the channel could not be asked: a later run goes on.
+    Pending,
+    /// The channel has no such serial: it never accepted it; it may be sent again as is.
+    NeverAccepted,
+}
+
+/// Ask the channel about `serial` (polling while 开票中) and record what it says.
+pub(crate) async fn settle(inv: &Invoicing, id: i64, serial: &str, seller: &str) -> Result<Settled> {
+    let s = &inv.settings.invoicing;
+    let answer = inv.channel.wait_final(serial, seller, Duration::from_millis(s.settle_poll_ms), Duration::from_secs(s.settle_within_secs)).await;
+    let mut tx = inv.pool.begin().await?;
+    let settled = match answer {
+        Ok(r) => record_answer(&mut tx, id, &r).await?,
+        Err(e) if e.api_code() == Some(code::NOT_FOUND) => {
+            record::settle_attempt(&mut tx, serial, "never_accepted", None).await?;
+            record::set_status(&mut tx, id, status::NOT_ISSUED, None).await?;
+            Settled::NeverAccepted
+        }
+        Err(e) => {
+            tracing::warn!(pending_id = id, serial, error = %e, "could not settle by query; a later run asks again");
+            Settled::Pending
+        }
+    };
+    tx.commit().await?;
+    Ok(settled)
+}
+
+pub(crate) async fn record_answer(db: &mut sqlx::PgConnection, id: i64, r: &IssueResult) -> Result<Settled> {
+    Ok(match r.issue_status.as_str() {
+        issue_status::SUCCEEDED => {
+            record::succeeded(db, id, r).await?;
+            Settled::Final
+        }
+        issue_status::FAILED => {
+            record::failed(db, id, &r.serial_no, "failed", &r.issue_message).await?;
+            Settled::Final
+        }
+        _ => {
+            record::set_status(db, id, status::ISSUING, None).await?;
+            Settled::Pending
+        }
+    })
+}
+
+/// The `ALLE.INVOICE.OPEN` body of a pending invoice.
+async fn open_invoice(inv: &Invoicing, id: i64, serial: &str) -> Result<OpenInvoice> {
+    let head = sqlx::query(
+        "SELECT p.invoice_kind, p.invoice_property, e.name AS seller_name, p.seller_tax_no, p.buyer_name, p.buyer_tax_no, p.remark
+           FROM pending_invoice p JOIN enterprise e ON e.tax_no = p.seller_tax_no WHERE p.id = $1",
+    )
+    .bind(id)
+    .fetch_one(&inv.pool)
+    .await?;
+    let lines = sqlx::query(
+        "SELECT seq, line_property, goods_name, revenue_code, specification, unit, quantity, price, amount, tax_rate, tax
+           FROM pending_line WHERE pending_id = $1 ORDER BY seq",
+    )
+    .bind(id)
+    .fetch_all(&inv.pool)
+    .await?;
+    let money = |d: Decimal| fapiao_schemas::Money::exact(d).expect("stored at scale 2");
+    Ok(OpenInvoice {
+        serial_no: serial.to_string(),
+        invoice_kind: head.get("invoice_kind"),
+        invoice_property: head.get::<i16, _>("invoice_property") as u8,
+        seller_name: head.get("seller_name"),
+        seller_taxpayer_id: head.get("seller_tax_no"),
+        buyer_name: head.get("buyer_name"),
+        buyer_taxpayer_id: head.get::<Option<String>, _>("buyer_tax_no").unwrap_or_default(),
+        drawer: inv.settings.invoicing.drawer.clone(),
+        remark: head.get::<Option<String>, _>("remark").unwrap_or_default(),
+        invoice_detail: lines
+            .iter()
+            .map(|l| InvoiceLine {
+                seq: l.get::<i32, _>("seq") as u32,
+                line_property: fapiao_schemas::split::LineProperty::parse(l.get("line_property")).map(|p| p.wire()).unwrap_or(0),
+                goods_name: l.get("goods_name"),
+                revenue_code: l.get("revenue_code"),
+                specification: l.get::<Option<String>, _>("specification").unwrap_or_default(),
+                units: l.get::<Option<String>, _>("unit").unwrap_or_default(),
+                quantity: l.get::<Option<Decimal>, _>("quantity").map(|d| d.normalize()),
+                price: l.get::<Option<Decimal>, _>("price").map(|d| d.normalize()),
+                amount: money(l.get("amount")),
+                tax_rate: l.get::<Decimal, _>("tax_rate").normalize(),
+                tax_amount: money(l.get("tax")),
+            })
+            .collect(),
+    })
+}
+
+/// The state of one pending invoice, as reported.
+pub async fn outcome(inv: &Invoicing, id: i64) -> Result<IssueOutcome> {
+    let r = sqlx::query(
+        "SELECT p.id, p.serial_no, p.status, p.error_message, p.total, i.invoice_code, i.invoice_num,
+                ARRAY(SELECT bill_no FROM pending_bill b WHERE b.pending_id = p.id ORDER BY bill_no) AS bills
+           FROM pending_invoice p LEFT JOIN issued_invoice i ON i.pending_id = p.id WHERE p.id = $1",
+    )
+    .bind(id)
+    .fetch_one(&inv.pool)
+    .await?;
+    let status: String = r.get("status");
+    Ok(IssueOutcome {
+        pending_id: id,
+        bills: r.get("bills"),
+        serial_no: r.get("serial_no"),
+        status_zh: status::label_zh(&status),
+        message: if status == status::SUCCEEDED { None } else { r.get("error_message") },
+        status,
+        invoice_code: r.get("invoice_code"),
+        invoice_num: r.get("invoice_num"),
+        total: r.get("total"),
+    })
+}

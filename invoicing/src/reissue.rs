@@ -1,0 +1,155 @@
+//! 自动重开: failed pending invoices whose message contains a `sim_auto_issue_config` fragment
+//! are issued again — not before a "请<time>后再试" time in the message, at most
+//! `invoicing.max_reissues` times each. The old serial is asked about first: a serial the
+//! channel never saw is sent again as is; a new serial is taken only when the channel confirms
+//! the old one failed; one it reports issued is recorded, not reissued.
+
+use chrono::{DateTime, Utc};
+use fapiao_channel::codes::{error as code, issue_status};
+use fapiao_schemas::params::SIM_AUTO_ISSUE_CONFIG;
+use serde::Serialize;
+use sqlx::Row;
+
+use crate::issue::{IssueOutcome, record_answer};
+use crate::{Invoicing, Result, status};
+
+#[derive(Clone, Debug, Serialize)]
+pub struct ReissueItem {
+    pub pending_id: i64,
+    pub bills: Vec<String>,
+    /// The serial of the failed attempt.
+    pub serial_no: Option<String>,
+    pub message: Option<String>,
+    /// Why it was skipped or left alone; the new state when reissued.
+    pub reason: String,
+    /// After the reissue: the serial used and the state reached.
+    pub outcome: Option<IssueOutcome>,
+}
+
+#[derive(Clone, Debug, Default, Serialize)]
+pub struct ReissueReport {
+    pub dry_run: bool,
+    /// Reissued (or, in a dry run, would be) and issued or still with the channel.
+    pub reissued: Vec<ReissueItem>,
+    /// Matching, but not now: before their time, over the limit, or the channel said otherwise.
+    pub skipped: Vec<ReissueItem>,
+    /// Reissued and failed again.
+    pub still_failing: Vec<ReissueItem>,
+    /// Failures no fragment matches: left for a person (开票异常处理).
+    pub left_alone: Vec<ReissueItem>,
+}
+
+pub async fn reissue(inv: &Invoicing, now: DateTime<Utc>, dry_run: bool, progress: &(dyn Fn(&IssueOutcome) + Send + Sync)) -> Result<ReissueReport> {
+    let fragments: Vec<String> = fapiao_store::params::family(&inv.pool, SIM_AUTO_ISSUE_CONFIG)
+        .await
+        .map_err(|e| crate::InvoicingError::refused("PARAM", e.to_string()))?
+        .into_iter()
+        .map(|(_, v)| v)
+        .filter(|v| !v.trim().is_empty())
+        .collect();
+    let rows = sqlx::query(
+        "SELECT p.id, p.serial_no, p.seller_tax_no, p.error_message, p.retry_not_before, p.reissue_count,
+                ARRAY(SELECT bill_no FROM pending_bill b WHERE b.pending_id = p.id ORDER BY bill_no) AS bills
+           FROM pending_invoice p WHERE p.deleted_at IS NULL AND p.status = 'failed' AND p.invoice_property = 0 ORDER BY p.id",
+    )
+    .fetch_all(&inv.pool)
+    .await?;
+    let max = inv.settings.invoicing.max_reissues as i32;
+    let mut report = ReissueReport { dry_run, ..ReissueReport::default() };
+    let mut chosen: Vec<ReissueItem> = Vec::new();
+    for r in rows {
+        let message: Option<String> = r.get("error_message");
+        let mut item = ReissueItem {
+            pending_id: r.get("id"),
+            bills: r.get("bills"),
+            serial_no: r.get("serial_no"),
+            message: message.clone(),
+            reason: String::new(),
+            outcome: None,
+        };
+        let text = message.unwrap_or_default();
+        let Some(fragment) = fragments.iter().find(|f| text.contains(f.as_str())) else {
+            item.reason = "错误信息不含任何自动重开配置（sim_auto_issue_config）片段，留待人工处理".into();
+            report.left_alone.push(item);
+            continue;
+        };
+        let count: i32 = r.get("reissue_count");
+        if count >= max {
+            item.reason = format!("已重开{count}次，达到上限{max}次");
+            report.skipped.push(item);
+            continue;
+        }
+        if let Some(at) = r.get::<Option<DateTime<Utc>>, _>("retry_not_before").filter(|at| *at > now) {
+            let local = at.with_timezone(&chrono_tz::Asia::Shanghai);
+            item.reason = format!("未到可重开时间：请{}后再试", local.format("%Y-%m-%d %H:%M"));
+            report.skipped.push(item);
+            continue;
+        }
+        if dry_run {
+            item.reason = format!("将重开（匹配“{fragment}”）");
+            report.reissued.push(item);
+            continue;
+        }
+        match reopen(inv, item.pending_id, item.serial_no.as_deref(), &r.get::<String, _>("seller_tax_no")).await? {
+            Ok(how) => {
+                item.reason = how;
+                chosen.push(item);
+            }
+            Err(why) => {
+                item.reason = why;
+                report.skipped.push(item);
+            }
+        }
+    }
+    let ids: Vec<i64> = chosen.iter().map(|i| i.pending_id).collect();
+    let outcomes = crate::issue::issue(inv, &ids, progress).await?;
+    for (mut item, outcome) in chosen.into_iter().zip(outcomes) {
+        let failed = outcome.status == status::FAILED;
+        item.outcome = Some(outcome);
+        if failed {
+            report.still_failing.push(item);
+        } else {
+            report.reissued.push(item);
+        }
+    }
+    Ok(report)
+}
+
+/// Put a failed invoice back to 未开票 for reissue, deciding its serial by what the channel says
+/// of the old one. `Err(reason)` when it must not be reissued now.
+async fn reopen(inv: &Invoicing, id: i64, serial: Option<&str>, seller: &str) -> Result<std::result::Result<String, String>> {
+    let keep_serial = match serial {
+        None => false,
+        Some(s) => match inv.channel.query_issue(s, seller).await {
+            Ok(r) if r.issue_status == issue_status::FAILED => false,
+            Ok(r) if r.issue_status == issue_status::SUCCEEDED => {
+                let mut tx = inv.pool.begin().await?;
+                record_answer(&mut tx, id, &r).await?;
+                tx.commit().await?;
+                return Ok(Err(format!("渠道显示已开票成功（{}{}），已更新状态，未重开", r.invoice_code, r.invoice_num)));
+            }
+            Ok(_) => return Ok(Err("渠道显示仍在开票中，未重开".into())),
+            Err(e) if e.api_code() == Some(code::NOT_FOUND) => true,
+            Err(e) => return Ok(Err(format!("无法向渠道确认原流水号的结果，未重开：{e}"))),
+        },
+    };
+    let mut tx = inv.pool.begin().await?;
+    let n = sqlx::query(
+        "UPDATE pending_invoice
+            SET status = 'not_issued', serial_no = CASE WHEN $2 THEN serial_no END, reissue_count = reissue_count + 1,
+                retry_not_before = NULL, updated_at = now()
+          WHERE id = $1 AND status = 'failed'",
+    )
+    .bind(id)
+    .bind(keep_serial)
+    .execute(&mut *tx)
+    .await?
+    .rows_affected();
+    if n == 0 {
+        return Ok(Err("状态刚刚发生了变化，未重开".into()));
+    }
+    let how = if keep_serial { "渠道未受理原流水号，以原流水号重开" } else { "渠道确认原流水号开票失败，以新流水号重开" };
+    crate::record::event(&mut tx, id, "reissue", Some(how)).await?;
+    tx.commit().await?;
+    Ok(Ok(how.to_string()))
+}

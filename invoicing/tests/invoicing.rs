@@ -1,0 +1,349 @@
+//! Invoicing end to end: bills imported from a real file into a fresh database, pushed, split,
+//! issued against the sandbox over HTTP, and reported to the sandbox's ERP.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::str::FromStr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use fapiao_channel::codes::issue_status;
+use fapiao_channel::sandbox::FaultPlan;
+use fapiao_channel::sandbox::{Sandbox, SandboxConfig};
+use fapiao_channel::{ChannelClient, ClientConfig};
+use fapiao_invoicing::push::{Selection, push};
+use fapiao_invoicing::{Invoicing, callbacks, exceptions, issue, reissue};
+use fapiao_pipelines::import::{ImportOptions, import};
+use fapiao_schemas::config::Settings;
+use fapiao_schemas::enterprise::{Channel, Enterprise, TaxpayerKind};
+use fapiao_schemas::{Money, TaxNo};
+use fapiao_store::testing::TestDb;
+use rust_decimal::Decimal;
+use serde_json::Value;
+
+const SELLER: &str = "91310000MA1FL2AB09";
+const BUYER: &str = "92440300MA5DXY7K3W";
+const HEADER: &str = "单据编号,单据日期,销方税号,购方名称,购方税号,发票种类,商品名称,税收分类编码,数量,单价,金额,税率,税额,价税合计,行性质,自动开票,业务系统编码";
+
+struct World {
+    db: TestDb,
+    sandbox: Sandbox,
+    inv: Invoicing,
+    dir: tempfile::TempDir,
+}
+
+async fn world(faults: &str, env: &[(&str, &str)]) -> World {
+    let db = TestDb::new().await;
+    for tax_no in [SELLER, BUYER] {
+        let e = Enterprise { tax_no: TaxNo::parse(tax_no).unwrap(), name: format!("企业{tax_no}"), taxpayer_kind: TaxpayerKind::General, etax_account: "a".into(), channel: Channel::Etax };
+        fapiao_store::enterprises::insert(&db.pool, &e).await.unwrap();
+    }
+    let config = SandboxConfig { issue_delay: Duration::from_millis(30), faults: FaultPlan::parse(faults).unwrap(), seed: 7, ..SandboxConfig::default() };
+    let sandbox = Sandbox::start(config, "127.0.0.1:0").await.unwrap();
+    let mut vars: Vec<(String, String)> = vec![
+        ("FAPIAO__CALLBACKS__URL".into(), format!("{}/erp/callback/{{system}}", sandbox.base_url())),
+        ("FAPIAO__CALLBACKS__BACKOFF_BASE_SECS".into(), "1".into()),
+        ("FAPIAO__INVOICING__SETTLE_POLL_MS".into(), "20".into()),
+        ("FAPIAO__INVOICING__SETTLE_WITHIN_SECS".into(), "10".into()),
+        ("FAPIAO__LIMITS__MAX_TOTAL__DIGITAL_ORDINARY".into(), "100000.00".into()),
+    ];
+    vars.extend(env.iter().map(|(k, v)| (k.to_string(), v.to_string())));
+    let settings = Settings::load_from(None, vars).unwrap();
+    let mut cc = ClientConfig::from_settings(&settings.channel);
+    cc.base_url = sandbox.base_url();
+    let inv = Invoicing::new(db.pool.clone(), Arc::new(ChannelClient::new(cc)), Arc::new(settings));
+    World { db, sandbox, inv, dir: tempfile::tempdir().unwrap() }
+}
+
+/// One CSV line: bill, kind, buyer tax number, quantity, price, rate, line property, system.
+fn line(bill: &str, kind: &str, buyer_tax: &str, quantity: u32, price: &str, property: &str, system: &str) -> String {
+    let price = Money::from_str(price).unwrap();
+    let amount = Money::round(price.value() * Decimal::from(quantity));
+    let tax = fapiao_schemas::tax::tax_of(amount, fapiao_schemas::TaxRate::parse("13%").unwrap());
+    let q = if property == "折扣" { String::new() } else { quantity.to_string() };
+    let p = if property == "折扣" { String::new() } else { price.to_string() };
+    format!("{bill},2026-11-01,{SELLER},深圳示例便利店,{buyer_tax},{kind},*计算机配套产品*键盘,1090511030000000000,{q},{p},{amount},13%,{tax},{},{property},否,{system}", amount + tax)
+}
+
+impl World {
+    async fn import(&self, name: &str, lines: &[String]) {
+        let path: PathBuf = self.dir.path().join(name);
+        std::fs::write(&path, format!("{HEADER}\n{}\n", lines.join("\n"))).unwrap();
+        let s = import(&self.db.pool, Path::new(&path), &ImportOptions { kind: "applications".into(), ..ImportOptions::default() }, &|_| {}).await.unwrap();
+        assert!(s.problems.is_empty(), "{:?}", s.problems);
+    }
+
+    async fn push_and_issue(&self) -> Vec<issue::IssueOutcome> {
+        let pushed = push(&self.inv, &Selection::All).await.unwrap();
+        assert!(pushed.refused.is_empty(), "{:?}", pushed.refused);
+        let ids = issue::candidates(&self.inv, None, false).await.unwrap();
+        issue::issue(&self.inv, &ids, &|_| {}).await.unwrap()
+    }
+
+    /// Per pending invoice: the serials of its attempts that the sandbox's own ledger says succeeded.
+    async fn succeeded_at_channel(&self) -> BTreeMap<i64, usize> {
+        let attempts: Vec<(i64, String)> = sqlx::query_as("SELECT pending_id, serial_no FROM issue_attempt").fetch_all(&self.db.pool).await.unwrap();
+        let world = self.sandbox.world();
+        let mut per: BTreeMap<i64, usize> = BTreeMap::new();
+        for (id, serial) in attempts {
+            let ok = world.outcome(&serial).is_some_and(|r| r.issue_status == issue_status::SUCCEEDED);
+            *per.entry(id).or_default() += usize::from(ok);
+        }
+        per
+    }
+
+    async fn erp_received(&self) -> Vec<Value> {
+        self.sandbox.world().erp.received.clone()
+    }
+
+    async fn scalar<T: for<'r> sqlx::Decode<'r, sqlx::Postgres> + sqlx::Type<sqlx::Postgres> + Send + Unpin>(&self, sql: &'static str) -> T {
+        sqlx::query_scalar(sql).fetch_one(&self.db.pool).await.unwrap()
+    }
+}
+
+fn money(v: &Value) -> Decimal {
+    Decimal::from_str(v.as_str().unwrap()).unwrap()
+}
+
+#[tokio::test]
+async fn imported_bills_are_split_issued_and_each_erp_hears_once_with_invoices_that_sum_to_the_bill() {
+    let w = world("", &[]).await;
+    let mut lines = vec![
+        line("B001", "数电普票", BUYER, 1, "100.00", "正常", "ERP1"),
+        line("B001", "数电普票", BUYER, 2, "100.00", "正常", "ERP1"),
+        // 10 × 30,000.00 + 13% = 339,000.00 against a 100,000.00 limit: cut by quantity, 2 a piece.
+        line("B002", "数电普票", BUYER, 10, "30000.00", "正常", "ERP1"),
+        line("B004", "数电普票", BUYER, 4, "50000.00", "被折扣", "ERP2"),
+        line("B004", "数电普票", BUYER, 1, "-20000.00", "折扣", "ERP2"),
+    ];
+    // Twelve lines of 11,300.00: packed whole, eight to an invoice.
+    lines.extend((0..12).map(|_| line("B003", "数电普票", BUYER, 1, "10000.00", "正常", "ERP2")));
+    w.import("bills.csv", &lines).await;
+
+    let outcomes = w.push_and_issue().await;
+    assert!(outcomes.iter().all(|o| o.status == "succeeded"), "{outcomes:?}");
+    let per_bill = |bill: &str| outcomes.iter().filter(|o| o.bills == [bill.to_string()]).count();
+    assert_eq!((per_bill("B001"), per_bill("B002"), per_bill("B003"), per_bill("B004")), (1, 5, 2, 4));
+    let source: Vec<String> = sqlx::query_scalar("SELECT DISTINCT data_source FROM pending_invoice ORDER BY 1").fetch_all(&w.db.pool).await.unwrap();
+    assert_eq!(source, ["单据拆合", "批量导入"]);
+    // Every invoice within the limit, issued exactly once by the channel's own ledger.
+    assert_eq!(w.scalar::<i64>("SELECT count(*) FROM issued_invoice WHERE total > 100000").await, 0);
+    assert!(w.succeeded_at_channel().await.values().all(|n| *n == 1));
+    assert_eq!(w.scalar::<i64>("SELECT count(*) FROM application WHERE state = 'issued'").await, 4);
+
+    let delivered = callbacks::deliver(&w.inv).await.unwrap();
+    assert_eq!((delivered.attempted, delivered.succeeded), (4, 4));
+    let received = w.erp_received().await;
+    let mut bills: Vec<&str> = received.iter().map(|r| r["body"]["data"]["billNo"].as_str().unwrap()).collect();
+    bills.sort();
+    assert_eq!(bills, ["B001", "B002", "B003", "B004"], "one callback per bill");
+    for r in &received {
+        let data = &r["body"]["data"];
+        assert_eq!(r["body"]["returnCode"], "0");
+        assert_eq!(r["body"]["interfaceCode"], "INVOICE.OPEN");
+        let expected_system = if ["B001", "B002"].contains(&data["billNo"].as_str().unwrap()) { "ERP1" } else { "ERP2" };
+        assert_eq!(r["system"], expected_system);
+        let invoices = data["invoices"].as_array().unwrap();
+        let total: Decimal = invoices.iter().map(|i| money(&i["totalAmount"])).sum();
+        let amount: Decimal = invoices.iter().map(|i| money(&i["invoiceAmount"])).sum();
+        assert_eq!(total, money(&data["billTotalAmount"]), "{}", data["billNo"]);
+        assert_eq!(amount, money(&data["billAmount"]));
+        assert!(invoices.iter().all(|i| i["invoiceStatus"] == "1" && i["invoiceNum"].as_str().unwrap().len() == 20 && i["invoiceFileUrl"].as_str().unwrap().ends_with(".pdf")));
+    }
+    // B002 in five pieces of 2 × 33,900.00 adds up to 339,000.00 to the cent.
+    let b002: Decimal = w.scalar("SELECT sum(i.total) FROM issued_invoice i JOIN pending_bill b ON b.pending_id = i.pending_id WHERE b.bill_no = 'B002'").await;
+    assert_eq!(b002.to_string(), "339000.00");
+
+    // Nothing new is final: running again enqueues and sends nothing.
+    assert_eq!(w.push_and_issue().await.len(), 0);
+    assert_eq!(callbacks::deliver(&w.inv).await.unwrap().attempted, 0);
+    assert_eq!(w.erp_received().await.len(), 4);
+}
+
+#[tokio::test]
+async fn merged_bills_share_invoices_and_each_callback_names_its_own_share() {
+    let w = world("", &[("FAPIAO__INVOICING__MERGE", "true")]).await;
+    w.import("bills.csv", &[
+        line("M1", "数电普票", BUYER, 1, "100.00", "正常", "ERP1"),
+        line("M2", "数电普票", BUYER, 3, "100.00", "正常", "ERP1"),
+        line("M3", "数电普票", BUYER, 1, "100.00", "正常", "ERP2"),
+    ]).await;
+    let outcomes = w.push_and_issue().await;
+    assert_eq!(outcomes.len(), 2, "M1+M2 merged (same system), M3 alone");
+    assert_eq!(outcomes[0].bills, ["M1", "M2"]);
+    callbacks::deliver(&w.inv).await.unwrap();
+    for r in w.erp_received().await {
+        let data = &r["body"]["data"];
+        let share: Decimal = data["invoices"].as_array().unwrap().iter().map(|i| money(&i["billAmount"])).sum();
+        assert_eq!(share, money(&data["billAmount"]), "{}", data["billNo"]);
+    }
+}
+
+#[tokio::test]
+async fn dropped_answers_and_repair_failures_end_with_every_invoice_issued_exactly_once() {
+    let w = world("drop@ALLE.INVOICE.OPEN=0.2,repairing@ALLE.INVOICE.OPEN=0.2", &[]).await;
+    w.sandbox.world().config.repair_after = Duration::from_secs(120);
+    let mut lines: Vec<String> = (0..40).map(|n| line(&format!("R{n:03}"), "数电普票", BUYER, 1, "100.00", "正常", "ERP1")).collect();
+    // Special invoices without a buyer tax number: the bureau refuses them, no fragment matches.
+    lines.push(line("S001", "数电专票", "", 1, "100.00", "正常", "ERP1"));
+    lines.push(line("S002", "数电专票", "", 1, "100.00", "正常", "ERP1"));
+    w.import("bills.csv", &lines).await;
+    fapiao_store::params::set(&w.db.pool, "sim_auto_issue_config", "repairing", "局端内部错误，该开票请求修复中").await.unwrap();
+
+    let first = w.push_and_issue().await;
+    let failed: Vec<&issue::IssueOutcome> = first.iter().filter(|o| o.status == "failed").collect();
+    assert!(first.iter().all(|o| o.status == "succeeded" || o.status == "failed"), "every dropped answer settled by query");
+    let repairing = failed.iter().filter(|o| o.message.as_deref().unwrap_or("").starts_with("局端内部错误")).count();
+    assert!(repairing >= 2, "the dice should strike some of 42: {repairing}");
+    assert!(w.sandbox.world().calls.get("ALLE.INVOICE.QUERY").copied().unwrap_or(0) > 0);
+    w.sandbox.world().dice.set_plan(FaultPlan::none());
+
+    // Now: every repair time is still ahead — nothing is reissued, nothing sent.
+    let opens = |w: &World| w.sandbox.world().calls.get("ALLE.INVOICE.OPEN").copied().unwrap_or(0);
+    let before = opens(&w);
+    let dry = reissue::reissue(&w.inv, chrono::Utc::now() + chrono::Duration::minutes(5), true, &|_| {}).await.unwrap();
+    assert_eq!(dry.reissued.len(), repairing);
+    let now = reissue::reissue(&w.inv, chrono::Utc::now(), false, &|_| {}).await.unwrap();
+    assert_eq!((now.reissued.len(), now.skipped.len(), now.left_alone.len()), (0, repairing, 2));
+    assert!(now.skipped.iter().all(|s| s.reason.starts_with("未到可重开时间：请")), "{:?}", now.skipped);
+    assert!(now.left_alone.iter().all(|s| s.message.as_deref().unwrap().contains("购买方纳税人识别号不能为空")));
+    assert_eq!(opens(&w), before, "nothing sent before its time");
+
+    // After the repair time: all of them go again, each with a new serial, and succeed.
+    let later = reissue::reissue(&w.inv, chrono::Utc::now() + chrono::Duration::minutes(3), false, &|_| {}).await.unwrap();
+    assert_eq!((later.reissued.len(), later.still_failing.len(), later.left_alone.len()), (repairing, 0, 2));
+    assert!(later.reissued.iter().all(|r| r.outcome.as_ref().unwrap().status == "succeeded" && r.outcome.as_ref().unwrap().serial_no != r.serial_no));
+    let per = w.succeeded_at_channel().await;
+    let special: Vec<i64> = sqlx::query_scalar("SELECT id FROM pending_invoice WHERE invoice_kind = 'digital_special'").fetch_all(&w.db.pool).await.unwrap();
+    for (id, n) in &per {
+        assert_eq!(*n, usize::from(!special.contains(id)), "pending {id}: issued {n} times by the channel's ledger");
+    }
+    assert_eq!(per.len(), 42);
+    assert_eq!(w.scalar::<i64>("SELECT count(*) FROM issued_invoice").await, 40);
+    // The reissue count is kept per invoice.
+    assert_eq!(w.scalar::<i64>("SELECT coalesce(sum(reissue_count), 0)::bigint FROM pending_invoice").await, repairing as i64);
+}
+
+#[tokio::test]
+async fn a_crash_between_storing_the_serial_and_recording_the_answer_never_issues_twice() {
+    let w = world("", &[]).await;
+    w.import("bills.csv", &[
+        line("K1", "数电普票", BUYER, 1, "100.00", "正常", "ERP1"),
+        line("K2", "数电普票", BUYER, 1, "200.00", "正常", "ERP1"),
+    ]).await;
+    let pushed = push(&w.inv, &Selection::All).await.unwrap();
+    let [sent, unsent] = pushed.pending_ids[..] else { panic!() };
+    // Both were claimed (serial stored, 已提交) by a run that died; it had sent the first one.
+    for id in [sent, unsent] {
+        sqlx::query("INSERT INTO issue_attempt (serial_no, pending_id, attempt) VALUES ('FPX-' || $1, $1, 1)").bind(id).execute(&w.db.pool).await.unwrap();
+        sqlx::query("UPDATE pending_invoice SET status = 'submitted', serial_no = 'FPX-' || id WHERE id = $1").bind(id).execute(&w.db.pool).await.unwrap();
+    }
+    let mut body = fapiao_channel::sandbox::sample_invoice(&format!("FPX-{sent}"), "digital_ordinary", ("企业", SELLER), ("买方", BUYER), Money::from_cents(10_000));
+    body.seller_taxpayer_id = SELLER.into();
+    w.inv.channel.issue(&body).await.unwrap();
+
+    let ids = issue::candidates(&w.inv, None, false).await.unwrap();
+    assert_eq!(ids, [sent, unsent]);
+    let outcomes = issue::issue(&w.inv, &ids, &|_| {}).await.unwrap();
+    assert!(outcomes.iter().all(|o| o.status == "succeeded"));
+    assert_eq!(outcomes[0].serial_no.as_deref(), Some(format!("FPX-{sent}").as_str()), "settled by query, not resent");
+    assert_eq!(outcomes[1].serial_no.as_deref(), Some(format!("FPX-{unsent}").as_str()), "never accepted: the same serial sent");
+    assert_eq!(w.sandbox.world().issued_count(), 2);
+    assert_eq!(w.sandbox.world().calls.get("ALLE.INVOICE.OPEN").copied(), Some(2));
+}
+
+#[tokio::test]
+async fn returning_a_failed_invoice_asks_the_channel_first() {
+    let w = world("", &[]).await;
+    w.import("bills.csv", &[
+        line("T1", "数电普票", BUYER, 1, "100.00", "正常", "ERP1"),
+        line("T2", "数电专票", "", 1, "100.00", "正常", "ERP1"),
+        line("T3", "数电普票", BUYER, 1, "100.00", "正常", "ERP1"),
+    ]).await;
+    let outcomes = w.push_and_issue().await;
+    let (t1, t2, t3) = (outcomes[0].pending_id, outcomes[1].pending_id, outcomes[2].pending_id);
+    assert_eq!(outcomes[1].status, "failed");
+
+    // Our books say T1 failed, but the channel issued it (a stale record): refused, and corrected.
+    sqlx::query("DELETE FROM issued_invoice WHERE pending_id = $1").bind(t1).execute(&w.db.pool).await.unwrap();
+    sqlx::query("UPDATE pending_invoice SET status = 'failed', error_message = 'x' WHERE id = $1").bind(t1).execute(&w.db.pool).await.unwrap();
+    let r = exceptions::return_to_application(&w.inv, &[t1, t2, t3]).await.unwrap();
+    assert_eq!((r[0].ok, r[0].code.as_deref()), (false, Some("PENDING_ACTUALLY_ISSUED")));
+    assert!(r[0].message.contains("已开票成功"), "{}", r[0].message);
+    assert!(r[1].ok, "a confirmed failure goes back: {:?}", r[1]);
+    assert_eq!((r[2].ok, r[2].code.as_deref()), (false, Some("PENDING_STATE")), "a succeeded invoice cannot go back");
+    let (st1, state2): (String, String) = sqlx::query_as(
+        "SELECT (SELECT status FROM pending_invoice WHERE id = $1), (SELECT state FROM application WHERE bill_no = 'T2')",
+    )
+    .bind(t1)
+    .fetch_one(&w.db.pool)
+    .await
+    .unwrap();
+    assert_eq!((st1.as_str(), state2.as_str()), ("succeeded", "returned"));
+    // The returned lines are open again: listed and pushed anew.
+    let apps = fapiao_invoicing::applications::list(&w.inv, Some("returned")).await.unwrap();
+    assert_eq!((apps.len(), apps[0].open_lines), (1, 1));
+    let again = push(&w.inv, &Selection::Bills(vec!["T2".into(), "T3".into()])).await.unwrap();
+    assert_eq!(again.pending_ids.len(), 1);
+    assert_eq!(again.refused.iter().map(|r| r.code.as_str()).collect::<Vec<_>>(), ["BILL_NOTHING_OPEN"]);
+
+    // Delete only failed ones.
+    let d = exceptions::delete(&w.inv, &[again.pending_ids[0]]).await.unwrap();
+    assert_eq!(d[0].code.as_deref(), Some("PENDING_STATE"));
+    // Edit seller contacts while 无需审批 and not with the channel.
+    exceptions::edit(&w.inv, again.pending_ids[0], Some("上海市 021-1234"), None).await.unwrap();
+    assert!(exceptions::edit(&w.inv, t3, Some("x"), None).await.is_err());
+}
+
+#[tokio::test]
+async fn failed_callbacks_are_retried_with_backoff_and_every_attempt_is_logged() {
+    let w = world("", &[("FAPIAO__CALLBACKS__MAX_ATTEMPTS", "3")]).await;
+    w.import("bills.csv", &[line("C1", "数电普票", BUYER, 1, "100.00", "正常", "ERP1")]).await;
+    w.push_and_issue().await;
+    w.sandbox.world().erp.fail_next = 2;
+    let first = callbacks::deliver(&w.inv).await.unwrap();
+    assert_eq!((first.attempted, first.succeeded, first.retrying), (1, 0, 1));
+    // Not due again until its backoff has passed.
+    assert_eq!(callbacks::deliver(&w.inv).await.unwrap().attempted, 0);
+    let mut rounds = 0;
+    while callbacks::list(&w.inv, false).await.unwrap()[0].state == "pending" && rounds < 50 {
+        tokio::time::sleep(Duration::from_millis(200)).await;
+        callbacks::deliver(&w.inv).await.unwrap();
+        rounds += 1;
+    }
+    let row = &callbacks::list(&w.inv, false).await.unwrap()[0];
+    assert_eq!((row.state.as_str(), row.attempts), ("succeeded", 3));
+    let log: Vec<(i32, bool)> = sqlx::query_as("SELECT attempt, ok FROM callback_log ORDER BY attempt").fetch_all(&w.db.pool).await.unwrap();
+    assert_eq!(log, [(1, false), (2, false), (3, true)]);
+
+    // A callback that keeps failing gives up at the limit, is listed as failed, and can be retried.
+    w.import("more.csv", &[line("C2", "数电普票", BUYER, 1, "100.00", "正常", "ERP1")]).await;
+    w.push_and_issue().await;
+    sqlx::query("UPDATE callback SET url = 'http://127.0.0.1:9/nowhere' WHERE bill_no = 'C2'").execute(&w.db.pool).await.unwrap();
+    for _ in 0..3 {
+        sqlx::query("UPDATE callback SET next_attempt_at = now() WHERE state = 'pending'").execute(&w.db.pool).await.unwrap();
+        callbacks::deliver(&w.inv).await.unwrap();
+    }
+    let failed = callbacks::list(&w.inv, true).await.unwrap();
+    assert_eq!((failed.len(), failed[0].bill_no.as_str(), failed[0].attempts), (1, "C2", 3));
+    sqlx::query("UPDATE callback SET url = $1 WHERE bill_no = 'C2'").bind(format!("{}/erp/callback/ERP1", w.sandbox.base_url())).execute(&w.db.pool).await.unwrap();
+    assert_eq!(callbacks::retry(&w.inv, &[]).await.unwrap(), 1);
+    assert_eq!(callbacks::deliver(&w.inv).await.unwrap().succeeded, 1);
+    assert!(callbacks::list(&w.inv, true).await.unwrap().is_empty());
+}
+
+#[tokio::test]
+async fn only_an_application_not_yet_pushed_can_be_withdrawn() {
+    let w = world("", &[]).await;
+    w.import("bills.csv", &[
+        line("W1", "数电普票", BUYER, 1, "100.00", "正常", "ERP1"),
+        line("W2", "数电普票", BUYER, 1, "100.00", "正常", "ERP1"),
+    ]).await;
+    fapiao_invoicing::applications::withdraw(&w.inv, "W1").await.unwrap();
+    push(&w.inv, &Selection::Bills(vec!["W2".into()])).await.unwrap();
+    let e = fapiao_invoicing::applications::withdraw(&w.inv, "W2").await.unwrap_err();
+    assert!(e.to_string().contains("已推送"), "{e}");
+    let r = push(&w.inv, &Selection::Bills(vec!["W1".into(), "NOPE".into()])).await.unwrap();
+    let codes: Vec<&str> = r.refused.iter().map(|r| r.code.as_str()).collect();
+    assert_eq!(codes, ["BILL_NOT_FOUND", "BILL_WITHDRAWN"]);
+}
