@@ -46,6 +46,9 @@ fn classify(err: &anyhow::Error) -> (u8, &'static str) {
             _ => "IMPORT_FAILED",
         });
     }
+    if let Some(e) = err.downcast_ref::<fapiao_invoicing::InvoicingError>() {
+        return (FAILED, e.code());
+    }
     if err.downcast_ref::<UsageError>().is_some() {
         return (USAGE, "USAGE");
     }

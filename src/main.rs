@@ -1,15 +1,20 @@
 //! `fapiao`: the command line. One file per subcommand; the work lives in the workspace crates.
 
+mod apply_cmd;
 mod bench;
+mod callbacks_cmd;
 mod config_cmd;
 mod db;
 mod demo;
 mod enterprise;
 mod exit;
 mod import_cmd;
+mod invoicing_ctx;
+mod issue_cmd;
 mod jobs_cmd;
 mod output;
 mod param;
+mod pending_cmd;
 mod sandbox_cmd;
 mod scheme;
 
@@ -63,6 +68,19 @@ enum Command {
     Config(config_cmd::ConfigCommand),
     /// Import an Excel/CSV file (applications, pool invoices, red-flush lists); `import history` lists batches.
     Import(import_cmd::ImportArgs),
+    /// Applications (开票申请单): list, withdraw.
+    #[command(subcommand)]
+    Apply(apply_cmd::ApplyCommand),
+    /// Push bills into pending invoices (split/merge) and issue them; settle unfinished ones; send callbacks.
+    Issue(issue_cmd::IssueArgs),
+    /// 自动重开: reissue failed invoices whose message matches sim_auto_issue_config (not before their time).
+    Reissue(issue_cmd::ReissueArgs),
+    /// Pending invoices (待开发票) and exception handling (开票异常处理): list, return, delete, edit.
+    #[command(subcommand)]
+    Pending(pending_cmd::PendingCommand),
+    /// Per-bill callbacks to the ERPs (按单回调): list, retry.
+    #[command(subcommand)]
+    Callbacks(callbacks_cmd::CallbacksCommand),
     /// Run the scheduler and workers until SIGINT/SIGTERM (any number of processes per database).
     Serve,
     /// The sync jobs: list, run now, pause/resume, history.
@@ -104,6 +122,11 @@ async fn run(command: Command, ctx: &Context) -> anyhow::Result<Outcome> {
         Command::Scheme(c) => scheme::run(c, ctx).await,
         Command::Config(c) => config_cmd::run(c, ctx),
         Command::Import(args) => import_cmd::run(args, ctx).await,
+        Command::Apply(c) => apply_cmd::run(c, ctx).await,
+        Command::Issue(args) => issue_cmd::run(args, ctx).await,
+        Command::Reissue(args) => issue_cmd::reissue(args, ctx).await,
+        Command::Pending(c) => pending_cmd::run(c, ctx).await,
+        Command::Callbacks(c) => callbacks_cmd::run(c, ctx).await,
         Command::Serve => jobs_cmd::serve_cmd(ctx).await,
         Command::Jobs(c) => jobs_cmd::run(c, ctx).await,
         Command::Sync(c) => jobs_cmd::sync(c, ctx).await,
@@ -115,7 +138,7 @@ async fn run(command: Command, ctx: &Context) -> anyhow::Result<Outcome> {
 fn init_logging(format: LogFormat) {
     use tracing_subscriber::EnvFilter;
     let filter = EnvFilter::try_from_default_env()
-        .unwrap_or_else(|_| EnvFilter::new("warn,sqlx=error,fapiao=info,fapiao_store=info,fapiao_schemas=info,fapiao_jobs=info,fapiao_channel=info"));
+        .unwrap_or_else(|_| EnvFilter::new("warn,sqlx=error,fapiao=info,fapiao_store=info,fapiao_schemas=info,fapiao_jobs=info,fapiao_channel=info,fapiao_invoicing=info"));
     let builder = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr);
     match format {
         LogFormat::Text => builder.init(),

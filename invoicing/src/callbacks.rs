@@ -10,35 +10,41 @@ use futures_util::StreamExt;
 use rust_decimal::Decimal;
 use serde::Serialize;
 use serde_json::{Value, json};
-use sqlx::Row;
+use sqlx::{PgConnection, Row};
 
 use crate::{Invoicing, Result, status};
 
-/// Enqueue the callback of each of these bills whose invoices are all final. Returns how many
-/// new callbacks were enqueued (a result already enqueued is not enqueued again).
-pub async fn enqueue(inv: &Invoicing, bills: &[String]) -> Result<usize> {
+/// Enqueue the callback of each of these bills whose invoices are all final, in the caller's
+/// transaction (the one that made them final, so a crash cannot lose it). Returns how many new
+/// callbacks were enqueued (a result already enqueued is not enqueued again).
+pub(crate) async fn enqueue(db: &mut PgConnection, bills: &[String]) -> sqlx::Result<usize> {
     let mut added = 0;
     for bill in bills {
-        let Some((system, body, fingerprint)) = bill_result(inv, bill).await? else { continue };
-        let url = inv.settings.callbacks.url.replace("{system}", &system);
+        let Some((system, body, fingerprint)) = bill_result(db, bill).await? else { continue };
         added += sqlx::query(
-            "INSERT INTO callback (bill_no, interface_code, fingerprint, url, body) VALUES ($1, 'INVOICE.OPEN', $2, $3, $4)
+            "INSERT INTO callback (bill_no, interface_code, fingerprint, business_system, body) VALUES ($1, 'INVOICE.OPEN', $2, $3, $4)
              ON CONFLICT (bill_no, fingerprint) DO NOTHING",
         )
         .bind(bill)
         .bind(&fingerprint)
-        .bind(&url)
+        .bind(system)
         .bind(&body)
-        .execute(&inv.pool)
+        .execute(&mut *db)
         .await?
         .rows_affected() as usize;
     }
     Ok(added)
 }
 
+/// Where a bill's callback goes: `callbacks.url` with its system code.
+fn url_for(inv: &Invoicing, system: Option<&str>) -> String {
+    let system = system.filter(|s| !s.is_empty()).unwrap_or(&inv.settings.channel.business_system_code);
+    inv.settings.callbacks.url.replace("{system}", system)
+}
+
 /// The documented callback body of a bill whose invoices are all final, with its system code
 /// and fingerprint; `None` while any is not.
-async fn bill_result(inv: &Invoicing, bill: &str) -> Result<Option<(String, Value, String)>> {
+async fn bill_result(db: &mut PgConnection, bill: &str) -> sqlx::Result<Option<(Option<String>, Value, String)>> {
     let head = sqlx::query(
         "SELECT a.business_system_code, a.state,
                 (SELECT sum(amount) FROM application_line WHERE bill_no = a.bill_no) AS amount,
@@ -46,7 +52,7 @@ async fn bill_result(inv: &Invoicing, bill: &str) -> Result<Option<(String, Valu
            FROM application a WHERE a.bill_no = $1",
     )
     .bind(bill)
-    .fetch_optional(&inv.pool)
+    .fetch_optional(&mut *db)
     .await?;
     let Some(head) = head else { return Ok(None) };
     if !matches!(head.get::<String, _>("state").as_str(), "issued" | "partially_issued" | "pushed") {
@@ -64,7 +70,7 @@ async fn bill_result(inv: &Invoicing, bill: &str) -> Result<Option<(String, Valu
           ORDER BY p.id",
     )
     .bind(bill)
-    .fetch_all(&inv.pool)
+    .fetch_all(&mut *db)
     .await?;
     let finals = [status::SUCCEEDED, status::FAILED];
     if rows.is_empty() || rows.iter().any(|r| !finals.contains(&r.get::<String, _>("status").as_str())) {
@@ -103,7 +109,7 @@ async fn bill_result(inv: &Invoicing, bill: &str) -> Result<Option<(String, Valu
             })
         })
         .collect();
-    let system = head.get::<Option<String>, _>("business_system_code").filter(|s| !s.is_empty()).unwrap_or_else(|| inv.settings.channel.business_system_code.clone());
+    let system = head.get::<Option<String>, _>("business_system_code").filter(|s| !s.is_empty());
     let amount: Decimal = head.get::<Option<Decimal>, _>("amount").unwrap_or_default();
     let tax: Decimal = head.get::<Option<Decimal>, _>("tax").unwrap_or_default();
     let body = json!({
@@ -140,7 +146,7 @@ pub async fn deliver(inv: &Invoicing) -> Result<DeliveryReport> {
         "UPDATE callback SET next_attempt_at = now() + interval '5 minutes'
           WHERE id IN (SELECT id FROM callback WHERE state = 'pending' AND next_attempt_at <= now()
                         ORDER BY id FOR UPDATE SKIP LOCKED LIMIT 500)
-          RETURNING id, url, body, attempts",
+          RETURNING id, business_system, body, attempts",
     )
     .fetch_all(&inv.pool)
     .await?;
@@ -150,7 +156,7 @@ pub async fn deliver(inv: &Invoicing) -> Result<DeliveryReport> {
             let client = client.clone();
             async move {
                 let id: i64 = r.get("id");
-                let url: String = r.get("url");
+                let url = url_for(inv, r.get::<Option<String>, _>("business_system").as_deref());
                 let attempts: i32 = r.get::<i32, _>("attempts") + 1;
                 let (http_status, response, ok) = post(&client, &url, &r.get::<Value, _>("body")).await;
                 let mut tx = inv.pool.begin().await?;
@@ -230,7 +236,7 @@ pub struct CallbackRow {
 
 pub async fn list(inv: &Invoicing, failed_only: bool) -> Result<Vec<CallbackRow>> {
     let rows = sqlx::query(
-        "SELECT id, bill_no, interface_code, state, attempts, next_attempt_at, last_error, url, body->>'returnCode' AS return_code
+        "SELECT id, bill_no, interface_code, state, attempts, next_attempt_at, last_error, business_system, body->>'returnCode' AS return_code
            FROM callback WHERE NOT $1 OR state = 'failed' ORDER BY id",
     )
     .bind(failed_only)
@@ -246,7 +252,7 @@ pub async fn list(inv: &Invoicing, failed_only: bool) -> Result<Vec<CallbackRow>
             attempts: r.get("attempts"),
             next_attempt_at: r.get("next_attempt_at"),
             last_error: r.get("last_error"),
-            url: r.get("url"),
+            url: url_for(inv, r.get::<Option<String>, _>("business_system").as_deref()),
             return_code: r.get::<Option<String>, _>("return_code").unwrap_or_default(),
         })
         .collect())

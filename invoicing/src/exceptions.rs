@@ -165,10 +165,7 @@ async fn confirm_not_issued(inv: &Invoicing, id: i64, serial: &str, seller: &str
         Ok(r) if r.issue_status == issue_status::SUCCEEDED => {
             let mut tx = inv.pool.begin().await?;
             record::succeeded(&mut tx, id, &r).await?;
-            let bills = record::bills_of(&mut tx, id).await?;
-            record::refresh_bill_states(&mut tx, &bills).await?;
             tx.commit().await?;
-            crate::callbacks::enqueue(inv, &bills).await?;
             Err(InvoicingError::refused(
                 "PENDING_ACTUALLY_ISSUED",
                 format!("渠道显示该发票已开票成功（发票号码{}{}），不能返回或删除；已更新为开票成功", r.invoice_code, r.invoice_num),

@@ -52,8 +52,22 @@ pub async fn candidates(inv: &Invoicing, only: Option<&[i64]>, auto_only: bool) 
     Ok(ids)
 }
 
+/// The unfinished (未开票 / 已提交 / 开票中) blue pending invoices of these bills.
+pub async fn candidates_of_bills(inv: &Invoicing, bills: &[String]) -> Result<Vec<i64>> {
+    let ids = sqlx::query_scalar(
+        "SELECT DISTINCT p.id FROM pending_invoice p JOIN pending_bill b ON b.pending_id = p.id
+          WHERE b.bill_no = ANY($1) AND p.deleted_at IS NULL AND p.invoice_property = 0
+            AND p.status IN ('not_issued', 'submitted', 'issuing')
+          ORDER BY p.id",
+    )
+    .bind(bills)
+    .fetch_all(&inv.pool)
+    .await?;
+    Ok(ids)
+}
+
 /// Drive each pending invoice as far as it goes now, `invoicing.issue_concurrency` at a time;
-/// `progress` hears of each as it ends. Callbacks are enqueued for bills that became final.
+/// `progress` hears of each as it ends. (Callbacks were enqueued as bills became final.)
 pub async fn issue(inv: &Invoicing, ids: &[i64], progress: &(dyn Fn(&IssueOutcome) + Send + Sync)) -> Result<Vec<IssueOutcome>> {
     let concurrency = inv.settings.invoicing.issue_concurrency as usize;
     let mut outcomes: Vec<IssueOutcome> = futures_util::stream::iter(ids.iter().copied())
@@ -69,12 +83,6 @@ pub async fn issue(inv: &Invoicing, ids: &[i64], progress: &(dyn Fn(&IssueOutcom
         .into_iter()
         .collect::<Result<_>>()?;
     outcomes.sort_by_key(|o| o.pending_id);
-    let mut bills: Vec<String> = outcomes.iter().flat_map(|o| o.bills.iter().cloned()).collect();
-    bills.sort();
-    bills.dedup();
-    let mut db = inv.pool.acquire().await?;
-    record::refresh_bill_states(&mut db, &bills).await?;
-    crate::callbacks::enqueue(inv, &bills).await?;
     Ok(outcomes)
 }
 

@@ -83,6 +83,18 @@ pub(crate) async fn succeeded(db: &mut PgConnection, pending_id: i64, result: &I
     if inserted > 0 {
         event(db, pending_id, "succeeded", Some(&format!("{}{}", result.invoice_code, result.invoice_num))).await?;
     }
+    finalized(db, pending_id).await
+}
+
+/// A pending invoice became final: its bills' states follow, and each bill whose invoices are
+/// now all final has its callback enqueued — in the same transaction. The bills are locked
+/// first: two invoices of one bill finishing at once would otherwise each see the other as
+/// unfinished, and the bill would never be reported.
+async fn finalized(db: &mut PgConnection, pending_id: i64) -> sqlx::Result<()> {
+    let bills = bills_of(db, pending_id).await?;
+    sqlx::query("SELECT 1 FROM application WHERE bill_no = ANY($1) ORDER BY bill_no FOR UPDATE").bind(&bills).execute(&mut *db).await?;
+    refresh_bill_states(db, &bills).await?;
+    crate::callbacks::enqueue(db, &bills).await?;
     Ok(())
 }
 
@@ -99,7 +111,8 @@ pub(crate) async fn failed(db: &mut PgConnection, pending_id: i64, serial_no: &s
     .execute(&mut *db)
     .await?;
     settle_attempt(db, serial_no, outcome, Some(message)).await?;
-    event(db, pending_id, "failed", Some(message)).await
+    event(db, pending_id, "failed", Some(message)).await?;
+    finalized(db, pending_id).await
 }
 
 pub(crate) async fn set_status(db: &mut PgConnection, pending_id: i64, status: &str, message: Option<&str>) -> sqlx::Result<()> {

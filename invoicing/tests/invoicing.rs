@@ -319,14 +319,14 @@ async fn failed_callbacks_are_retried_with_backoff_and_every_attempt_is_logged()
     // A callback that keeps failing gives up at the limit, is listed as failed, and can be retried.
     w.import("more.csv", &[line("C2", "数电普票", BUYER, 1, "100.00", "正常", "ERP1")]).await;
     w.push_and_issue().await;
-    sqlx::query("UPDATE callback SET url = 'http://127.0.0.1:9/nowhere' WHERE bill_no = 'C2'").execute(&w.db.pool).await.unwrap();
+    w.sandbox.world().erp.fail_next = 100;
     for _ in 0..3 {
         sqlx::query("UPDATE callback SET next_attempt_at = now() WHERE state = 'pending'").execute(&w.db.pool).await.unwrap();
         callbacks::deliver(&w.inv).await.unwrap();
     }
     let failed = callbacks::list(&w.inv, true).await.unwrap();
     assert_eq!((failed.len(), failed[0].bill_no.as_str(), failed[0].attempts), (1, "C2", 3));
-    sqlx::query("UPDATE callback SET url = $1 WHERE bill_no = 'C2'").bind(format!("{}/erp/callback/ERP1", w.sandbox.base_url())).execute(&w.db.pool).await.unwrap();
+    w.sandbox.world().erp.fail_next = 0;
     assert_eq!(callbacks::retry(&w.inv, &[]).await.unwrap(), 1);
     assert_eq!(callbacks::deliver(&w.inv).await.unwrap().succeeded, 1);
     assert!(callbacks::list(&w.inv, true).await.unwrap().is_empty());

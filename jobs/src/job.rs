@@ -15,17 +15,20 @@ use tokio_util::sync::CancellationToken;
 use crate::schedule::{Misfire, Schedule, ScheduleError};
 use crate::sync;
 
-/// The four sync jobs (SPEC.md "Scheduled jobs").
+/// The four sync jobs (SPEC.md "Scheduled jobs") and the two invoicing jobs.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum JobKind {
     ApplyCache,
     DownloadApply,
     Fetch,
     DealTask,
+    AutoIssue,
+    AutoReissue,
 }
 
 impl JobKind {
-    pub const ALL: [JobKind; 4] = [JobKind::ApplyCache, JobKind::DownloadApply, JobKind::Fetch, JobKind::DealTask];
+    pub const ALL: [JobKind; 6] =
+        [JobKind::ApplyCache, JobKind::DownloadApply, JobKind::Fetch, JobKind::DealTask, JobKind::AutoIssue, JobKind::AutoReissue];
 
     pub fn name(self) -> &'static str {
         match self {
@@ -33,6 +36,8 @@ impl JobKind {
             JobKind::DownloadApply => "download-apply",
             JobKind::Fetch => "fetch",
             JobKind::DealTask => "deal-task",
+            JobKind::AutoIssue => "auto-issue",
+            JobKind::AutoReissue => "auto-reissue",
         }
     }
 
@@ -43,6 +48,8 @@ impl JobKind {
             JobKind::DownloadApply => "rim_invoiceDownloadApply_SKDP_S",
             JobKind::Fetch => "rim_inputdowload_SKDJ_S 进销项发票下载",
             JobKind::DealTask => "rim_InputInvoiceDownDealTask_SKDP_S",
+            JobKind::AutoIssue => "自动开票（按单据自动开票标志）",
+            JobKind::AutoReissue => "自动重开（sim_auto_issue_config）",
         }
     }
 
@@ -52,6 +59,8 @@ impl JobKind {
             JobKind::DownloadApply => sync::download_apply::run(ctx, run).await,
             JobKind::Fetch => sync::fetch::run(ctx, run).await,
             JobKind::DealTask => sync::deal_task::run(ctx, run).await,
+            JobKind::AutoIssue => crate::invoicing::auto_issue(ctx, run).await,
+            JobKind::AutoReissue => crate::invoicing::auto_reissue(ctx, run).await,
         }
     }
 }
@@ -79,7 +88,7 @@ pub enum RegistryError {
     Schedule(#[from] ScheduleError),
     #[error("job {0} registered twice")]
     Duplicate(&'static str),
-    #[error("unknown job {0:?}; jobs: apply-cache, download-apply, fetch, deal-task")]
+    #[error("unknown job {0:?}; jobs: apply-cache, download-apply, fetch, deal-task, auto-issue, auto-reissue")]
     Unknown(String),
 }
 
@@ -102,7 +111,7 @@ impl Registry {
         Ok(())
     }
 
-    /// The four sync jobs with the schedules, time zone and policies of `settings`.
+    /// The six jobs with the schedules, time zone and policies of `settings`.
     pub fn from_settings(settings: &Settings) -> Result<Registry, RegistryError> {
         let tz: Tz = settings.time_zone().expect("validated at load");
         let s = &settings.schedules;
@@ -113,6 +122,8 @@ impl Registry {
             (JobKind::DownloadApply, &s.download_apply, &j.download_apply_misfire),
             (JobKind::Fetch, &s.fetch, &j.fetch_misfire),
             (JobKind::DealTask, &s.deal_task, &j.deal_task_misfire),
+            (JobKind::AutoIssue, &s.auto_issue, &j.auto_issue_misfire),
+            (JobKind::AutoReissue, &s.auto_reissue, &j.auto_reissue_misfire),
         ] {
             registry.register(JobSpec {
                 kind,
@@ -206,4 +217,6 @@ pub enum JobError {
     Sql(#[from] sqlx::Error),
     #[error(transparent)]
     Channel(#[from] ChannelError),
+    #[error(transparent)]
+    Invoicing(#[from] fapiao_invoicing::InvoicingError),
 }

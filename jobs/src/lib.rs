@@ -1,7 +1,9 @@
 //! The scheduled side of fapiao: schedules and misfire policies, the durable run ledger, the
 //! runner that claims and executes runs, `serve` (tokio-cron-scheduler records due ticks; a
-//! worker loop executes them), metrics, and the four input-invoice sync jobs.
+//! worker loop executes them), metrics, the four input-invoice sync jobs and the two invoicing
+//! jobs (auto-issue, auto-reissue).
 
+pub mod invoicing;
 pub mod job;
 pub mod ledger;
 pub mod metrics;

@@ -142,7 +142,9 @@ CREATE TABLE callback (
     bill_no         text        NOT NULL REFERENCES application (bill_no),
     interface_code  text        NOT NULL,
     fingerprint     text        NOT NULL,
-    url             text        NOT NULL,
+    -- The bill's 业务系统编码 (NULL: channel.business_system_code); the URL comes from the
+    -- configuration at delivery, so a corrected URL applies to callbacks already queued.
+    business_system text,
     body            jsonb       NOT NULL,
     state           text        NOT NULL DEFAULT 'pending' CHECK (state IN ('pending', 'succeeded', 'failed')),
     attempts        integer     NOT NULL DEFAULT 0,

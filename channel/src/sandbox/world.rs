@@ -115,6 +115,11 @@ impl World {
         self.invoices.get(serial_no).map(|i| &i.result)
     }
 
+    /// Every serial number the channel accepted for issuing.
+    pub fn serials(&self) -> Vec<String> {
+        self.invoices.keys().cloned().collect()
+    }
+
     pub fn issued_count(&self) -> usize {
         self.invoices.len()
     }

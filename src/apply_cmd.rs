@@ -1,0 +1,49 @@
+//! `fapiao apply list|withdraw`: 开票申请单.
+
+use clap::Subcommand;
+use fapiao_invoicing::applications;
+
+use crate::exit::Outcome;
+use crate::{Context, invoicing_ctx, output};
+
+#[derive(Subcommand)]
+pub enum ApplyCommand {
+    /// Applications with their state and how many lines are still open (to push).
+    List {
+        /// received, pushed, partially_issued, issued, withdrawn or returned.
+        #[arg(long)]
+        state: Option<String>,
+    },
+    /// 撤回: only an application that was never pushed.
+    Withdraw { bill_no: String },
+}
+
+pub async fn run(command: ApplyCommand, ctx: &Context) -> anyhow::Result<Outcome> {
+    let inv = invoicing_ctx::open(ctx).await?;
+    match command {
+        ApplyCommand::List { state } => {
+            let rows = applications::list(&inv, state.as_deref()).await?;
+            if ctx.json {
+                output::json(&rows)?;
+            } else {
+                let table: Vec<Vec<String>> = rows
+                    .iter()
+                    .map(|a| {
+                        vec![a.bill_no.clone(), a.state.clone(), a.source.clone(), a.invoice_kind.clone(), a.buyer_name.clone(), a.lines.to_string(),
+                            a.open_lines.to_string(), a.total.to_string(), if a.auto_issue { "是" } else { "否" }.into(), a.business_system_code.clone().unwrap_or_default()]
+                    })
+                    .collect();
+                output::table(&["BILL", "STATE", "SOURCE", "KIND", "BUYER", "LINES", "OPEN", "TOTAL", "AUTO", "SYSTEM"], &table);
+            }
+        }
+        ApplyCommand::Withdraw { bill_no } => {
+            applications::withdraw(&inv, &bill_no).await?;
+            if ctx.json {
+                output::json(&serde_json::json!({ "bill_no": bill_no, "state": "withdrawn" }))?;
+            } else {
+                println!("{bill_no} withdrawn");
+            }
+        }
+    }
+    Ok(Outcome::Done)
+}

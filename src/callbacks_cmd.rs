@@ -1,0 +1,51 @@
+//! `fapiao callbacks list [--failed]` and `fapiao callbacks retry [ID ...]`: 按单回调 and its log.
+
+use clap::Subcommand;
+use fapiao_invoicing::callbacks;
+
+use crate::exit::Outcome;
+use crate::{Context, invoicing_ctx, output};
+
+#[derive(Subcommand)]
+pub enum CallbacksCommand {
+    /// Callbacks with their state and attempts.
+    List {
+        /// Only those that gave up after callbacks.max_attempts.
+        #[arg(long)]
+        failed: bool,
+    },
+    /// Start failed callbacks (all, or these ids) again, and deliver every due callback now.
+    Retry { ids: Vec<i64> },
+}
+
+pub async fn run(command: CallbacksCommand, ctx: &Context) -> anyhow::Result<Outcome> {
+    let inv = invoicing_ctx::open(ctx).await?;
+    match command {
+        CallbacksCommand::List { failed } => {
+            let rows = callbacks::list(&inv, failed).await?;
+            if ctx.json {
+                output::json(&rows)?;
+            } else {
+                let table: Vec<Vec<String>> = rows
+                    .iter()
+                    .map(|r| {
+                        vec![r.id.to_string(), r.bill_no.clone(), r.interface_code.clone(), r.return_code.clone(), r.state.clone(), r.attempts.to_string(),
+                            r.next_attempt_at.format("%Y-%m-%d %H:%M:%S").to_string(), r.last_error.clone().unwrap_or_default().chars().take(60).collect()]
+                    })
+                    .collect();
+                output::table(&["ID", "BILL", "INTERFACE", "RETURN", "STATE", "ATTEMPTS", "NEXT", "LAST ERROR"], &table);
+            }
+            Ok(Outcome::Done)
+        }
+        CallbacksCommand::Retry { ids } => {
+            let restarted = callbacks::retry(&inv, &ids).await?;
+            let delivered = callbacks::deliver(&inv).await?;
+            if ctx.json {
+                output::json(&serde_json::json!({ "restarted": restarted, "delivery": delivered }))?;
+            } else {
+                println!("{restarted} restarted; sent {}, succeeded {}, retrying {}, failed {}", delivered.attempted, delivered.succeeded, delivered.retrying, delivered.gave_up);
+            }
+            Ok(if delivered.attempted == delivered.succeeded { Outcome::Done } else { Outcome::SomeRejected })
+        }
+    }
+}
