@@ -95,6 +95,9 @@ pub async fn run(ctx: &Context) -> anyhow::Result<Outcome> {
     // Stage 4 — Excel import: a generated applications workbook with three bad lines.
     let import = import_stage(&db, &enterprise_list).await?;
 
+    // Stage 5 — invoicing: the imported bills issued with faults injected, then auto-reissue.
+    let invoicing = invoicing_stage(ctx, &db, &sandbox, client.clone(), import["batch_id"].as_i64()).await?;
+
     let report = json!({
         "database": { "origin": where_, "url": url, "migrations_applied": migrations },
         "enterprises": enterprise_list,
@@ -103,6 +106,7 @@ pub async fn run(ctx: &Context) -> anyhow::Result<Outcome> {
         "channel": channel,
         "jobs": jobs,
         "import": import,
+        "invoicing": invoicing,
     });
     if ctx.json {
         output::json(&report)?;
@@ -146,8 +150,83 @@ fn print_text(r: &serde_json::Value, enterprises: &[Enterprise], schemes: &[Sync
     for p in r["import"]["problems"].as_array().into_iter().flatten() {
         println!("    row {}  {}  [{}] {}", p["row"], p["column"].as_str().unwrap_or(""), p["code"].as_str().unwrap_or(""), p["message"].as_str().unwrap_or(""));
     }
+    let inv = &r["invoicing"];
+    println!("[5] invoicing of the imported bills against the sandbox, faults: {}", inv["faults"].as_str().unwrap_or(""));
+    println!("    pushed {} bills into {} pending invoices (limits per kind; split/merge)", inv["bills"], inv["pending"]);
+    println!("    first pass: 开票成功 {}, 开票失败 {} ({} 局端内部错误…修复中, {} others); {} lost answers settled by query",
+        inv["first_pass"]["succeeded"], inv["first_pass"]["failed"], inv["first_pass"]["repairing"], inv["first_pass"]["other_failures"],
+        inv["first_pass"]["answers_lost"]);
+    println!("    auto-reissue (sim_auto_issue_config = 局端内部错误，该开票请求修复中): reissued {}, skipped {}, still failing {}, left alone {}",
+        inv["reissue"]["reissued"], inv["reissue"]["skipped"], inv["reissue"]["still_failing"], inv["reissue"]["left_alone"]);
+    println!("    every invoice issued exactly once by the sandbox's own ledger: {}", inv["issued_once"]);
+    println!("    callbacks: sent {}, succeeded {}; the sandbox ERP received {} ({} with returnCode 0; the others reported a failure that was then reissued)",
+        inv["callbacks"]["attempted"], inv["callbacks"]["succeeded"], inv["erp_received"], inv["erp_received_ok"]);
+    println!("    e.g. {}", inv["erp_sample"].as_str().unwrap_or("-"));
     println!("done.");
     Ok(())
+}
+
+async fn invoicing_stage(ctx: &Context, db: &Database, sandbox: &Sandbox, client: Arc<ChannelClient>, batch: Option<i64>) -> anyhow::Result<serde_json::Value> {
+    use fapiao_channel::sandbox::FaultPlan;
+    use fapiao_invoicing::push::{Selection, push};
+    use fapiao_invoicing::{Invoicing, callbacks, issue, reissue};
+    let mut settings = ctx.settings.clone();
+    settings.callbacks.url = format!("{}/erp/callback/{{system}}", sandbox.base_url());
+    settings.invoicing.settle_poll_ms = 50;
+    let inv = Invoicing::new(db.pool.clone(), client, Arc::new(settings));
+    params::set(&db.pool, fapiao_schemas::params::SIM_AUTO_ISSUE_CONFIG, "repairing", fapiao_schemas::messages::BUREAU_REPAIRING_PREFIX).await?;
+    let faults = "drop@ALLE.INVOICE.OPEN=0.2,repairing@ALLE.INVOICE.OPEN=0.2";
+    {
+        let mut world = sandbox.world();
+        world.dice.set_plan(FaultPlan::parse(faults)?);
+        // The repair time in the message is "now" (to the minute), so the reissue below may go at once.
+        world.config.repair_after = Duration::ZERO;
+    }
+    let bills: Vec<String> = sqlx::query_scalar("SELECT bill_no FROM application WHERE batch_id = $1 ORDER BY bill_no").bind(batch).fetch_all(&db.pool).await?;
+    let pushed = push(&inv, &Selection::Bills(bills.clone())).await?;
+    let first = issue::issue(&inv, &pushed.pending_ids, &|_| {}).await?;
+    sandbox.world().dice.set_plan(FaultPlan::none());
+    let failed: Vec<&issue::IssueOutcome> = first.iter().filter(|o| o.status == "failed").collect();
+    let repairing = failed.iter().filter(|o| o.message.as_deref().unwrap_or("").starts_with(fapiao_schemas::messages::BUREAU_REPAIRING_PREFIX)).count();
+    let lost: i64 = sqlx::query_scalar("SELECT count(*) FROM pending_event WHERE event = 'answer_lost' AND pending_id = ANY($1)")
+        .bind(&pushed.pending_ids)
+        .fetch_one(&db.pool)
+        .await?;
+    let report = reissue::reissue(&inv, chrono::Utc::now(), false, &|_| {}).await?;
+    let delivered = callbacks::deliver(&inv).await?;
+    // The sandbox's own ledger: exactly one succeeded serial per pending invoice.
+    let attempts: Vec<(i64, String)> = sqlx::query_as("SELECT pending_id, serial_no FROM issue_attempt WHERE pending_id = ANY($1)")
+        .bind(&pushed.pending_ids)
+        .fetch_all(&db.pool)
+        .await?;
+    let mut per: std::collections::BTreeMap<i64, usize> = std::collections::BTreeMap::new();
+    {
+        let world = sandbox.world();
+        for (id, serial) in &attempts {
+            *per.entry(*id).or_default() += usize::from(world.outcome(serial).is_some_and(|r| r.issue_status == "1"));
+        }
+    }
+    let erp = sandbox.world().erp.received.clone();
+    let succeeded_callbacks = erp.iter().filter(|c| c["body"]["returnCode"] == "0").count();
+    let sample = erp.iter().rev().find(|c| c["body"]["returnCode"] == "0").map(|c| {
+        let d = &c["body"]["data"];
+        format!("{} → {}: returnCode {}, {} invoice(s), bill total {}", d["billNo"].as_str().unwrap_or(""), c["system"].as_str().unwrap_or(""),
+            c["body"]["returnCode"].as_str().unwrap_or(""), d["invoices"].as_array().map_or(0, Vec::len), d["billTotalAmount"].as_str().unwrap_or(""))
+    });
+    Ok(json!({
+        "faults": faults,
+        "bills": pushed.bills.len(),
+        "pending": pushed.pending_ids.len(),
+        "first_pass": { "succeeded": first.len() - failed.len(), "failed": failed.len(), "repairing": repairing,
+            "other_failures": failed.len() - repairing, "answers_lost": lost },
+        "reissue": { "reissued": report.reissued.len(), "skipped": report.skipped.len(), "still_failing": report.still_failing.len(),
+            "left_alone": report.left_alone.len() },
+        "issued_once": per.len() == pushed.pending_ids.len() && per.values().all(|n| *n == 1),
+        "callbacks": delivered,
+        "erp_received": erp.len(),
+        "erp_received_ok": succeeded_callbacks,
+        "erp_sample": sample,
+    }))
 }
 
 /// Take a token, check the seller's account, issue one invoice from the first sample

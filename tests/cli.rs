@@ -84,9 +84,15 @@ async fn enterprises_and_schemes_from_the_cli() {
 async fn demo_runs_twice_on_the_same_database() {
     let db = TestDb::new().await;
     for _ in 0..2 {
-        let out = fapiao_on(&db.url, &["demo"]);
+        let out = fapiao_on(&db.url, &["demo", "--json"]);
         assert_eq!(code(&out), 0, "{}", stderr(&out));
-        assert!(stdout(&out).contains("上海示例贸易有限公司"));
+        let report = json(&out);
+        assert_eq!(report["enterprises"][0]["name"], "上海示例贸易有限公司");
+        // The imported bills are issued, each once by the sandbox's ledger, and every bill's ERP heard.
+        let inv = &report["invoicing"];
+        assert_eq!(inv["issued_once"], true, "{inv}");
+        assert_eq!(inv["reissue"]["still_failing"], 0);
+        assert_eq!(inv["erp_received_ok"], inv["bills"]);
     }
     let n: i64 = sqlx::query_scalar("SELECT count(*) FROM sync_scheme").fetch_one(&db.pool).await.unwrap();
     assert_eq!(n, 2);

@@ -82,15 +82,16 @@ async fn kill_9_during_a_bulk_issue_then_a_rerun_issues_nothing_twice() {
     // channel ever accepted was stored by us before the call.
     let attempts: Vec<(i64, String)> = sqlx::query_as("SELECT pending_id, serial_no FROM issue_attempt").fetch_all(&db.pool).await.unwrap();
     let ours: BTreeSet<&str> = attempts.iter().map(|(_, s)| s.as_str()).collect();
-    let world = sandbox.world();
-    assert!(world.serials().iter().all(|s| ours.contains(s.as_str())));
     let mut per: BTreeMap<i64, usize> = BTreeMap::new();
-    for (id, serial) in &attempts {
-        *per.entry(*id).or_default() += usize::from(world.outcome(serial).is_some_and(|r| r.issue_status == issue_status::SUCCEEDED));
+    {
+        let world = sandbox.world();
+        assert!(world.serials().iter().all(|s| ours.contains(s.as_str())));
+        for (id, serial) in &attempts {
+            *per.entry(*id).or_default() += usize::from(world.outcome(serial).is_some_and(|r| r.issue_status == issue_status::SUCCEEDED));
+        }
     }
     assert_eq!(per.len(), 80);
     assert!(per.values().all(|n| *n == 1), "{per:?}");
-    drop(world);
     let issued: i64 = sqlx::query_scalar("SELECT count(*) FROM issued_invoice").fetch_one(&db.pool).await.unwrap();
     assert_eq!(issued, 80);
     // And every bill's ERP heard once.

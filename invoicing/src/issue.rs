@@ -184,6 +184,7 @@ async fn send(inv: &Invoicing, id: i64, serial: &str) -> Result<bool> {
             // The channel may have it: ask, never resend blindly.
             SendFailure::Unknown => {
                 record::settle_attempt(&mut tx, serial, "lost", Some(&e.to_string())).await?;
+                record::event(&mut tx, id, "answer_lost", Some(&e.to_string())).await?;
                 true
             }
             // The channel answered no without taking it: the serial stays for the next run.

@@ -68,9 +68,11 @@ struct Bill {
     source: String,
 }
 
+/// Bills with equal keys may share invoices.
+type MergeKey = Vec<Option<String>>;
+
 impl Bill {
-    /// Bills with equal keys may share invoices.
-    fn merge_key(&self, settings: &Settings) -> Vec<Option<String>> {
+    fn merge_key(&self, settings: &Settings) -> MergeKey {
         let mut key = vec![Some(self.seller_tax_no.clone()), Some(self.buyer_name.clone()), self.buyer_tax_no.clone(), Some(self.invoice_kind.clone())];
         if !settings.invoicing.merge {
             key.push(Some(self.bill_no.clone()));
@@ -113,7 +115,7 @@ pub async fn push(inv: &Invoicing, selection: &Selection) -> Result<PushReport> 
             report.refused.push(Refusal { bill_no: name.clone(), code: "BILL_NOT_FOUND".into(), message: format!("开票申请单{name}不存在") });
         }
     }
-    let mut bills: Vec<(Vec<Option<String>>, Bill, Vec<Line<LineData>>)> = Vec::new();
+    let mut bills: Vec<(MergeKey, Bill, Vec<Line<LineData>>)> = Vec::new();
     for r in rows {
         let bill = Bill {
             bill_no: r.get("bill_no"),

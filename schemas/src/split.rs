@@ -144,9 +144,11 @@ pub fn split<T: Clone>(lines: &[Line<T>], limits: Limits) -> Result<Vec<Vec<Line
     Ok(pieces)
 }
 
-/// Lines grouped into units: a discounted line with its discount line, or one line. Each unit
-/// with the 0-based index of its first line.
-fn units<T>(lines: &[Line<T>]) -> Result<Vec<(usize, &[Line<T>])>, SplitError> {
+/// A unit (a line, or a discounted line with its discount) with the 0-based index of its first line.
+type Unit<'a, T> = (usize, &'a [Line<T>]);
+
+/// Lines grouped into units: a discounted line with its discount line, or one line.
+fn units<T>(lines: &[Line<T>]) -> Result<Vec<Unit<'_, T>>, SplitError> {
     let mut out = Vec::new();
     let mut i = 0;
     while i < lines.len() {

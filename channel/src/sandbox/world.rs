@@ -95,7 +95,8 @@ impl World {
             sheets: BTreeMap::new(),
             downloads: HashMap::new(),
             verify_index: HashMap::new(),
-            counter: 0,
+            // Numbers continue across restarts (a database outlives a sandbox): start from the clock.
+            counter: (Utc::now().timestamp_micros().unsigned_abs()) % 100_000_000_000_000,
         }
     }
 
@@ -257,7 +258,12 @@ impl World {
         let (status, message, invoice_code, invoice_num) = match failure {
             Some(m) => (issue_status::FAILED, m, String::new(), String::new()),
             None if kind.is_digital() => (issue_status::SUCCEEDED, String::new(), String::new(), format!("{:02}311{n:015}", today.year() % 100)),
-            None => (issue_status::SUCCEEDED, String::new(), format!("0310{:02}000001", today.year() % 100), format!("{:08}", n % 100_000_000)),
+            None => (
+                issue_status::SUCCEEDED,
+                String::new(),
+                format!("0310{:02}{:06}", today.year() % 100, (n / 100_000_000) % 1_000_000),
+                format!("{:08}", n % 100_000_000),
+            ),
         };
         let succeeded = status == issue_status::SUCCEEDED;
         let file = |ext: &str| if succeeded { format!("{}/files/{invoice_num}.{ext}", self.config.public_url) } else { String::new() };
