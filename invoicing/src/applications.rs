@@ -28,7 +28,7 @@ pub async fn list(inv: &Invoicing, state: Option<&str>) -> Result<Vec<Applicatio
                 count(l.line_no) AS lines, coalesce(sum(l.total), 0) AS total,
                 count(l.line_no) FILTER (WHERE NOT EXISTS (
                     SELECT 1 FROM pending_line pl JOIN pending_invoice p ON p.id = pl.pending_id
-                     WHERE pl.bill_no = l.bill_no AND pl.bill_line_no = l.line_no AND p.deleted_at IS NULL AND p.invoice_property = 0)) AS open_lines
+                     WHERE pl.bill_no = l.bill_no AND pl.bill_line_no = l.line_no AND p.deleted_at IS NULL AND p.released_at IS NULL AND p.invoice_property = 0)) AS open_lines
            FROM application a JOIN application_line l ON l.bill_no = a.bill_no
           WHERE $1::text IS NULL OR a.state = $1
           GROUP BY a.bill_no ORDER BY a.bill_no",

@@ -64,7 +64,7 @@ async fn bill_result(db: &mut PgConnection, bill: &str) -> sqlx::Result<Option<(
                 (SELECT coalesce(sum(pl.amount), 0) FROM pending_line pl WHERE pl.pending_id = p.id AND pl.bill_no = $1) AS bill_amount,
                 (SELECT coalesce(sum(pl.tax), 0) FROM pending_line pl WHERE pl.pending_id = p.id AND pl.bill_no = $1) AS bill_tax
            FROM pending_bill pb
-           JOIN pending_invoice p ON p.id = pb.pending_id AND p.deleted_at IS NULL AND p.invoice_property = 0
+           JOIN pending_invoice p ON p.id = pb.pending_id AND p.deleted_at IS NULL AND p.released_at IS NULL AND p.invoice_property = 0
            LEFT JOIN issued_invoice i ON i.pending_id = p.id
           WHERE pb.bill_no = $1
           ORDER BY p.id",

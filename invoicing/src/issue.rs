@@ -172,9 +172,14 @@ async fn claim(inv: &Invoicing, id: i64, kept: Option<&str>) -> Result<Option<St
 
 /// Make the issuing call. `true` when the serial should now be settled by query.
 async fn send(inv: &Invoicing, id: i64, serial: &str) -> Result<bool> {
-    let invoice = open_invoice(inv, id, serial).await?;
+    let red: bool = sqlx::query_scalar("SELECT invoice_property = 1 FROM pending_invoice WHERE id = $1").bind(id).fetch_one(&inv.pool).await?;
+    let answer = if red {
+        inv.channel.red_invoice(&crate::redflush::red_body(inv, id, serial).await?).await
+    } else {
+        inv.channel.issue(&open_invoice(inv, id, serial).await?).await
+    };
     let mut tx = inv.pool.begin().await?;
-    let settle_next = match inv.channel.issue(&invoice).await {
+    let settle_next = match answer {
         Ok(_) => {
             record::settle_attempt(&mut tx, serial, "accepted", None).await?;
             record::set_status(&mut tx, id, status::ISSUING, None).await?;

@@ -12,6 +12,7 @@ pub mod callbacks;
 pub mod exceptions;
 pub mod issue;
 pub mod push;
+pub mod redflush;
 pub mod reissue;
 mod record;
 

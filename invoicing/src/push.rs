@@ -178,7 +178,7 @@ async fn open_lines(tx: &mut PgConnection, bill_no: &str) -> Result<Vec<Line<Lin
           WHERE l.bill_no = $1
             AND NOT EXISTS (SELECT 1 FROM pending_line pl JOIN pending_invoice p ON p.id = pl.pending_id
                              WHERE pl.bill_no = l.bill_no AND pl.bill_line_no = l.line_no
-                               AND p.deleted_at IS NULL AND p.invoice_property = 0)
+                               AND p.deleted_at IS NULL AND p.released_at IS NULL AND p.invoice_property = 0)
           ORDER BY l.line_no",
     )
     .bind(bill_no)

@@ -27,10 +27,10 @@ pub(crate) async fn refresh_bill_states(db: &mut PgConnection, bills: &[String])
                    count(p.id) FILTER (WHERE p.status = 'succeeded') AS ok,
                    EXISTS (SELECT 1 FROM application_line l WHERE l.bill_no = a.bill_no AND NOT EXISTS (
                            SELECT 1 FROM pending_line pl JOIN pending_invoice q ON q.id = pl.pending_id
-                            WHERE pl.bill_no = l.bill_no AND pl.bill_line_no = l.line_no AND q.deleted_at IS NULL AND q.invoice_property = 0)) AS open
+                            WHERE pl.bill_no = l.bill_no AND pl.bill_line_no = l.line_no AND q.deleted_at IS NULL AND q.released_at IS NULL AND q.invoice_property = 0)) AS open
               FROM application a
               LEFT JOIN pending_bill pb ON pb.bill_no = a.bill_no
-              LEFT JOIN pending_invoice p ON p.id = pb.pending_id AND p.deleted_at IS NULL AND p.invoice_property = 0
+              LEFT JOIN pending_invoice p ON p.id = pb.pending_id AND p.deleted_at IS NULL AND p.released_at IS NULL AND p.invoice_property = 0
              WHERE a.bill_no = ANY($1) AND a.state <> 'withdrawn'
              GROUP BY a.bill_no, a.state)
          UPDATE application a
@@ -82,6 +82,7 @@ pub(crate) async fn succeeded(db: &mut PgConnection, pending_id: i64, result: &I
     settle_attempt(db, &result.serial_no, "succeeded", None).await?;
     if inserted > 0 {
         event(db, pending_id, "succeeded", Some(&format!("{}{}", result.invoice_code, result.invoice_num))).await?;
+        crate::redflush::red_issued(db, pending_id).await?;
     }
     finalized(db, pending_id).await
 }
@@ -112,6 +113,11 @@ pub(crate) async fn failed(db: &mut PgConnection, pending_id: i64, serial_no: &s
     .await?;
     settle_attempt(db, serial_no, outcome, Some(message)).await?;
     event(db, pending_id, "failed", Some(message)).await?;
+    sqlx::query("UPDATE red_flush SET state = 'failed', code = 'ISSUE_FAILED', message = $2, updated_at = now() WHERE pending_id = $1")
+        .bind(pending_id)
+        .bind(message)
+        .execute(&mut *db)
+        .await?;
     finalized(db, pending_id).await
 }
 

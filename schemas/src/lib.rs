@@ -12,6 +12,7 @@ pub mod invoice_kind;
 pub mod messages;
 pub mod money;
 pub mod params;
+pub mod red_flush;
 pub mod split;
 pub mod tax;
 pub mod taxpayer_id;

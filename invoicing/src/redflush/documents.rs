@@ -1,0 +1,342 @@
+//! Red confirmation forms (红字确认单, 数电) and red info sheets (红字信息表, tax-control special):
+//! applied for by a request, stored with their state history, polled while waiting, and acted
+//! on by hand (`fapiao red-flush forms …`).
+
+use std::time::{Duration, Instant};
+
+use chrono::{DateTime, Utc};
+use fapiao_channel::ChannelError;
+use fapiao_channel::error::Disposition;
+use fapiao_channel::wire::{RedConfirmApply, RedConfirmForm, RedInfoApply, RedInfoSheet};
+use rust_decimal::Decimal;
+use serde::Serialize;
+use sqlx::{PgConnection, Row};
+
+use super::{advance, end, issue_red, money};
+use crate::{Invoicing, InvoicingError, Result};
+
+/// A form or sheet, in the shape both share here.
+struct Document {
+    id: String,
+    kind: &'static str,
+    order_no: String,
+    state: String,
+    number: String,
+    seller: String,
+    buyer: String,
+    invoice_num: String,
+    red_reason: String,
+    amount: Amounts,
+    entered_by: String,
+}
+
+/// Amount and tax (negative for a red-flush).
+type Amounts = (Decimal, Decimal);
+
+impl Document {
+    fn from_form(f: &RedConfirmForm) -> Document {
+        Document {
+            id: f.bill_uuid.clone(),
+            kind: "form",
+            order_no: f.order_no.clone(),
+            state: f.confirm_state.clone(),
+            number: f.bill_no.clone(),
+            seller: f.seller_taxpayer_id.clone(),
+            buyer: f.buyer_taxpayer_id.clone(),
+            invoice_num: f.invoice_num.clone(),
+            red_reason: f.red_reason.clone(),
+            amount: (f.amount.value(), f.tax_amount.value()),
+            entered_by: f.entered_by.clone(),
+        }
+    }
+
+    fn from_sheet(s: &RedInfoSheet, seller: &str, invoice_num: &str, reason: &str, amount: Amounts) -> Document {
+        Document {
+            id: s.sheet_id.clone(),
+            kind: "sheet",
+            order_no: s.order_no.clone(),
+            state: s.state.clone(),
+            number: s.red_info_bill_no.clone(),
+            seller: seller.into(),
+            buyer: String::new(),
+            invoice_num: invoice_num.into(),
+            red_reason: reason.into(),
+            amount,
+            entered_by: "seller".into(),
+        }
+    }
+}
+
+/// Upsert a document; a state change is appended to its history.
+async fn store(db: &mut PgConnection, d: &Document, red_flush: Option<i64>) -> sqlx::Result<()> {
+    let old: Option<String> = sqlx::query_scalar(
+        "INSERT INTO red_document (id, kind, order_no, state, number, seller_tax_no, buyer_tax_no, invoice_num, red_reason, amount, tax, entered_by, red_flush_id)
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)
+         ON CONFLICT (id) DO UPDATE SET state = EXCLUDED.state, number = coalesce(nullif(EXCLUDED.number, ''), red_document.number),
+                red_flush_id = coalesce(red_document.red_flush_id, EXCLUDED.red_flush_id), updated_at = now()
+         RETURNING (SELECT state FROM red_document WHERE id = $1)",
+    )
+    .bind(&d.id)
+    .bind(d.kind)
+    .bind(&d.order_no)
+    .bind(&d.state)
+    .bind(&d.number)
+    .bind(&d.seller)
+    .bind(&d.buyer)
+    .bind(&d.invoice_num)
+    .bind(&d.red_reason)
+    .bind(d.amount.0)
+    .bind(d.amount.1)
+    .bind(&d.entered_by)
+    .bind(red_flush)
+    .fetch_one(&mut *db)
+    .await?;
+    if old.as_deref() != Some(d.state.as_str()) {
+        sqlx::query("INSERT INTO red_document_event (document_id, state) VALUES ($1, $2)").bind(&d.id).bind(&d.state).execute(&mut *db).await?;
+    }
+    Ok(())
+}
+
+/// What a document's state means for its request.
+enum Next {
+    Issue(String),
+    Wait(&'static str),
+    End(String),
+}
+
+fn next(d: &Document) -> Next {
+    match (d.kind, d.state.as_str()) {
+        ("form", "01" | "04") => Next::Issue(d.id.clone()),
+        ("form", "02") => Next::Wait("红字确认单待购方确认"),
+        ("form", "03") => Next::Wait("红字确认单待销方确认"),
+        ("form", s) => Next::End(format!("红字确认单已作废（{s} {}）", form_state_zh(s))),
+        ("sheet", "approved") => Next::Issue(d.number.clone()),
+        ("sheet", "submitted") => Next::Wait("红字信息表待税局审核"),
+        (_, s) => Next::End(format!("红字信息表{}", if s == "revoked" { "已撤销" } else { "审核不通过" })),
+    }
+}
+
+pub fn form_state_zh(state: &str) -> &'static str {
+    match state {
+        "01" => "无需确认",
+        "02" => "销方录入待购方确认",
+        "03" => "购方录入待销方确认",
+        "04" => "购销双方已确认",
+        "05" => "作废（购方已拒绝）",
+        "06" => "作废（销方已拒绝）",
+        "07" => "作废（超72小时未确认）",
+        "08" => "作废（已撤销）",
+        "09" => "作废（确认后撤销）",
+        "10" => "作废（异常）",
+        _ => "",
+    }
+}
+
+/// One step of a waiting request: apply for its document (first time) or ask about it, then
+/// issue, wait or end accordingly.
+pub(crate) async fn step(inv: &Invoicing, id: i64, pending: i64, document: Option<String>) -> Result<()> {
+    let r = sqlx::query(
+        "SELECT f.track, f.red_reason, p.seller_tax_no, p.amount, p.tax, b.invoice_code, b.invoice_num, (SELECT id FROM installation) AS install
+           FROM red_flush f JOIN pending_invoice p ON p.id = f.pending_id JOIN issued_invoice b ON b.id = f.blue_invoice_id WHERE f.id = $1",
+    )
+    .bind(id)
+    .fetch_one(&inv.pool)
+    .await?;
+    let (seller, invoice_num, reason): (String, String, String) = (r.get("seller_tax_no"), r.get("invoice_num"), r.get("red_reason"));
+    let amounts: Amounts = (r.get("amount"), r.get("tax"));
+    // Applies are idempotent by order number: a lost answer is asked again with the same one.
+    let order_no = format!("RF{}-{id}", r.get::<String, _>("install"));
+    let sheet = r.get::<Option<String>, _>("track").as_deref() == Some("red_info_sheet");
+    let answer: std::result::Result<Document, ChannelError> = match (&document, sheet) {
+        (None, false) => {
+            let apply = RedConfirmApply { order_no, seller_taxpayer_id: seller.clone(), invoice_num: invoice_num.clone(), red_reason: reason.clone(), amount: money(amounts.0), tax_amount: money(amounts.1) };
+            inv.channel.red_confirm_apply(&apply).await.map(|f| Document::from_form(&f))
+        }
+        (Some(uuid), false) => inv.channel.red_confirm_query(uuid).await.map(|f| Document::from_form(&f)),
+        (None, true) => {
+            let apply = RedInfoApply { order_no, seller_taxpayer_id: seller.clone(), invoice_code: r.get("invoice_code"), invoice_num: invoice_num.clone(), red_reason: reason.clone(), amount: money(amounts.0), tax_amount: money(amounts.1) };
+            inv.channel.red_info_apply(&apply).await.map(|s| Document::from_sheet(&s, &seller, &invoice_num, &reason, amounts))
+        }
+        (Some(sheet_id), true) => inv.channel.red_info_query(sheet_id).await.map(|s| Document::from_sheet(&s, &seller, &invoice_num, &reason, amounts)),
+    };
+    let doc = match answer {
+        Ok(d) => d,
+        Err(e) if matches!(e.disposition(), Disposition::BadInput | Disposition::NeverRetry) => {
+            let message = match &e {
+                ChannelError::Api { code, message, .. } => format!("{message}（{code}）"),
+                other => other.to_string(),
+            };
+            return end(inv, id, pending, &message).await;
+        }
+        Err(e) => {
+            sqlx::query("UPDATE red_flush SET message = $2, updated_at = now() WHERE id = $1").bind(id).bind(format!("暂未能向渠道确认，稍后重试：{e}")).execute(&inv.pool).await?;
+            return Ok(());
+        }
+    };
+    let mut tx = inv.pool.begin().await?;
+    store(&mut tx, &doc, Some(id)).await?;
+    sqlx::query("UPDATE red_flush SET document_id = $2, updated_at = now() WHERE id = $1").bind(id).bind(&doc.id).execute(&mut *tx).await?;
+    match next(&doc) {
+        Next::Issue(number) => {
+            sqlx::query("UPDATE pending_invoice SET red_document_no = $2 WHERE id = $1").bind(pending).bind(&number).execute(&mut *tx).await?;
+            tx.commit().await?;
+            issue_red(inv, id, pending).await
+        }
+        Next::Wait(why) => {
+            sqlx::query("UPDATE red_flush SET message = $2 WHERE id = $1").bind(id).bind(why).execute(&mut *tx).await?;
+            tx.commit().await?;
+            Ok(())
+        }
+        Next::End(why) => {
+            tx.commit().await?;
+            end(inv, id, pending, &why).await
+        }
+    }
+}
+
+#[derive(Clone, Debug, Default, Serialize)]
+pub struct PollReport {
+    pub polled: usize,
+    pub succeeded: usize,
+    pub waiting: usize,
+    pub failed: usize,
+}
+
+/// Every waiting or issuing request, one step each (the `red-flush-poll` job).
+pub async fn poll(inv: &Invoicing) -> Result<PollReport> {
+    let ids: Vec<i64> = sqlx::query_scalar("SELECT id FROM red_flush WHERE state IN ('waiting', 'issuing') ORDER BY id").fetch_all(&inv.pool).await?;
+    for &id in &ids {
+        advance(inv, id).await?;
+    }
+    let states: Vec<String> = sqlx::query_scalar("SELECT state FROM red_flush WHERE id = ANY($1)").bind(&ids).fetch_all(&inv.pool).await?;
+    let n = |s: &[&str]| states.iter().filter(|x| s.contains(&x.as_str())).count();
+    Ok(PollReport { polled: ids.len(), succeeded: n(&["succeeded"]), waiting: n(&["waiting", "issuing"]), failed: n(&["failed", "ended"]) })
+}
+
+/// Step these requests while a sheet awaits the bureau or a red invoice is 开票中, within
+/// `invoicing.settle_within_secs`; forms waiting for the other party are not waited for.
+pub(crate) async fn poll_until_decided(inv: &Invoicing, ids: &[i64]) -> Result<()> {
+    let s = &inv.settings.invoicing;
+    let deadline = Instant::now() + Duration::from_secs(s.settle_within_secs);
+    loop {
+        let open: Vec<i64> = sqlx::query_scalar(
+            "SELECT f.id FROM red_flush f LEFT JOIN red_document d ON d.id = f.document_id
+              WHERE f.id = ANY($1) AND (f.state = 'issuing' OR (f.state = 'waiting' AND (d.id IS NULL OR d.kind = 'sheet')))",
+        )
+        .bind(ids)
+        .fetch_all(&inv.pool)
+        .await?;
+        if open.is_empty() || Instant::now() >= deadline {
+            return Ok(());
+        }
+        tokio::time::sleep(Duration::from_millis(s.settle_poll_ms)).await;
+        for id in open {
+            advance(inv, id).await?;
+        }
+    }
+}
+
+#[derive(Clone, Debug, Serialize)]
+pub struct DocumentRow {
+    pub id: String,
+    pub kind: String,
+    pub state: String,
+    pub state_zh: String,
+    pub number: Option<String>,
+    pub invoice_num: String,
+    pub amount: Decimal,
+    pub tax: Decimal,
+    pub red_reason: String,
+    pub entered_by: String,
+    pub red_flush_id: Option<i64>,
+    pub updated_at: DateTime<Utc>,
+}
+
+pub async fn list(inv: &Invoicing) -> Result<Vec<DocumentRow>> {
+    let rows = sqlx::query("SELECT * FROM red_document ORDER BY updated_at, id").fetch_all(&inv.pool).await?;
+    Ok(rows
+        .iter()
+        .map(|r| {
+            let (kind, state): (String, String) = (r.get("kind"), r.get("state"));
+            DocumentRow {
+                state_zh: if kind == "form" { form_state_zh(&state).to_string() } else { state.clone() },
+                id: r.get("id"),
+                kind,
+                state,
+                number: r.get("number"),
+                invoice_num: r.get("invoice_num"),
+                amount: r.get("amount"),
+                tax: r.get("tax"),
+                red_reason: r.get("red_reason"),
+                entered_by: r.get("entered_by"),
+                red_flush_id: r.get("red_flush_id"),
+                updated_at: r.get("updated_at"),
+            }
+        })
+        .collect())
+}
+
+async fn kind_of(inv: &Invoicing, id: &str) -> Result<(String, Option<i64>, String, String)> {
+    let r = sqlx::query("SELECT kind, red_flush_id, seller_tax_no, invoice_num FROM red_document WHERE id = $1")
+        .bind(id)
+        .fetch_optional(&inv.pool)
+        .await?
+        .ok_or_else(|| InvoicingError::refused("RED_DOCUMENT_NOT_FOUND", format!("红字确认单/信息表{id}不存在（先 red-flush forms download）")))?;
+    Ok((r.get("kind"), r.get("red_flush_id"), r.get("seller_tax_no"), r.get("invoice_num")))
+}
+
+/// Confirm (`true`) or reject a form the other party entered; its request goes on accordingly.
+pub async fn decide(inv: &Invoicing, id: &str, confirm: bool) -> Result<String> {
+    let (kind, red_flush, ..) = kind_of(inv, id).await?;
+    if kind != "form" {
+        return Err(InvoicingError::refused("RED_DOCUMENT_KIND", "只有红字确认单可以确认或拒绝"));
+    }
+    let form = inv.channel.red_confirm_decide(id, confirm).await?;
+    let mut db = inv.pool.acquire().await?;
+    store(&mut db, &Document::from_form(&form), None).await?;
+    if let Some(rf) = red_flush {
+        advance(inv, rf).await?;
+    }
+    Ok(form.confirm_state)
+}
+
+/// Revoke a form or a sheet; its request ends and the amount is free again.
+pub async fn revoke(inv: &Invoicing, id: &str) -> Result<String> {
+    let (kind, red_flush, seller, invoice_num) = kind_of(inv, id).await?;
+    let doc = if kind == "form" {
+        Document::from_form(&inv.channel.red_confirm_revoke(id).await?)
+    } else {
+        let s = inv.channel.red_info_revoke(id).await?;
+        let r = sqlx::query("SELECT red_reason, amount, tax FROM red_document WHERE id = $1").bind(id).fetch_one(&inv.pool).await?;
+        Document::from_sheet(&s, &seller, &invoice_num, &r.get::<String, _>("red_reason"), (r.get("amount"), r.get("tax")))
+    };
+    let mut db = inv.pool.acquire().await?;
+    store(&mut db, &doc, None).await?;
+    drop(db);
+    if let Some(rf) = red_flush {
+        advance(inv, rf).await?;
+    }
+    Ok(doc.state)
+}
+
+/// Fetch every form concerning the tenant's enterprises (as seller or buyer) from the channel.
+pub async fn download(inv: &Invoicing) -> Result<usize> {
+    let tax_nos: Vec<String> = sqlx::query_scalar("SELECT tax_no FROM enterprise ORDER BY tax_no").fetch_all(&inv.pool).await?;
+    let mut n = 0;
+    let mut db = inv.pool.acquire().await?;
+    for tax_no in tax_nos {
+        let mut page_no = 0;
+        loop {
+            let page = inv.channel.red_confirm_download(&tax_no, page_no, 100).await?;
+            for f in &page.list {
+                store(&mut db, &Document::from_form(f), None).await?;
+                n += 1;
+            }
+            if page.list.is_empty() || u64::from(page_no + 1) * 100 >= page.total {
+                break;
+            }
+            page_no += 1;
+        }
+    }
+    Ok(n)
+}

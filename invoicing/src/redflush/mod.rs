@@ -1,0 +1,423 @@
+//! 发票红冲: requests → the amount rule under a lock on the blue invoice → a red pending invoice
+//! (单张开票) → the invoice kind's track → the red invoice, issued with the same never-twice
+//! discipline as blue ones → the blue invoice's remaining amount and red-flush state, and, once
+//! fully red-flushed, its application lines reopened (write-back).
+//!
+//! Tracks: tax-control ordinary red-flushes directly; tax-control special waits for a red info
+//! sheet the bureau approves; 数电 applies for a red confirmation form — 01 issues at once, 02/03
+//! wait for the other party, 05–10 end the request. Waiting ones are polled (`poll`, the
+//! `red-flush-poll` job).
+
+pub mod documents;
+
+use fapiao_channel::wire::RedInvoice;
+use fapiao_schemas::invoice_kind::RedFlushTrack;
+use fapiao_schemas::red_flush::{self as rule, RedFlushRuleError};
+use fapiao_schemas::{Coded, InvoiceKind, Money};
+use rust_decimal::Decimal;
+use serde::Serialize;
+use sqlx::{PgConnection, Row};
+
+use crate::{Invoicing, InvoicingError, Result, record};
+
+/// Invoices in one batch (the interactive path's limit; lists are worked in batches of this).
+pub const BATCH: usize = 10;
+
+/// One invoice to red-flush.
+#[derive(Clone, Debug, Default)]
+pub struct Request {
+    pub invoice_code: Option<String>,
+    pub invoice_num: String,
+    /// Gross amount (价税合计) to red-flush; `None`: everything that remains.
+    pub amount: Option<Money>,
+    /// 01–04; `None`: 01 when full, else 04.
+    pub reason: Option<String>,
+    /// The row of an imported list.
+    pub request_id: Option<i64>,
+    pub row_no: Option<i32>,
+}
+
+/// Where one request ended up.
+#[derive(Clone, Debug, Serialize)]
+pub struct Outcome {
+    pub red_flush_id: Option<i64>,
+    pub row_no: Option<i32>,
+    pub invoice_num: String,
+    pub requested: Option<Decimal>,
+    pub reason: Option<String>,
+    pub track: Option<String>,
+    /// refused | waiting | issuing | succeeded | failed | ended
+    pub state: String,
+    pub code: Option<String>,
+    pub message: Option<String>,
+    pub red_invoice_num: Option<String>,
+    pub document_id: Option<String>,
+}
+
+impl Outcome {
+    /// Failed for good (refused, issuing failed, or its form/sheet voided).
+    pub fn failed(&self) -> bool {
+        matches!(self.state.as_str(), "refused" | "failed" | "ended")
+    }
+}
+
+/// Red-flush `requests` in batches of `BATCH`, each invoice on its own; waiting sheets are polled
+/// until the bureau decides (within `invoicing.settle_within_secs`).
+pub async fn red_flush(inv: &Invoicing, import_batch: Option<i64>, requests: &[Request], progress: &(dyn Fn(&Outcome) + Send + Sync)) -> Result<Vec<Outcome>> {
+    let source = if import_batch.is_some() { "file" } else { "cli" };
+    let mut ids = Vec::new();
+    for chunk in requests.chunks(BATCH) {
+        let batch: i64 = sqlx::query_scalar("INSERT INTO red_flush_batch (source, import_batch_id) VALUES ($1, $2) RETURNING id")
+            .bind(source)
+            .bind(import_batch)
+            .fetch_one(&inv.pool)
+            .await?;
+        for req in chunk {
+            let id = accept(inv, batch, req).await?;
+            advance(inv, id).await?;
+            progress(&outcome(inv, id).await?);
+            ids.push(id);
+        }
+    }
+    documents::poll_until_decided(inv, &ids).await?;
+    let mut out = Vec::with_capacity(ids.len());
+    for id in ids {
+        out.push(outcome(inv, id).await?);
+    }
+    Ok(out)
+}
+
+/// Check one request and, if accepted, create its red pending invoice — all under a lock on the
+/// blue invoice, so two red-flushes of one invoice cannot both pass the amount rule.
+async fn accept(inv: &Invoicing, batch: i64, req: &Request) -> Result<i64> {
+    let mut tx = inv.pool.begin().await?;
+    let blue = sqlx::query(
+        "SELECT id, pending_id, invoice_kind, invoice_code, invoice_num, status, red_flush_state, total, amount, tax, remaining, seller_tax_no
+           FROM issued_invoice
+          WHERE invoice_num = $1 AND ($2::text IS NULL OR $2 = '' OR invoice_code = $2) AND invoice_property = 0
+            FOR UPDATE",
+    )
+    .bind(&req.invoice_num)
+    .bind(&req.invoice_code)
+    .fetch_optional(&mut *tx)
+    .await?;
+    let refuse = |code: &str, message: String| (code.to_string(), message);
+    let verdict: std::result::Result<Accepted, (String, String)> = match &blue {
+        None => Err(refuse("RED_FLUSH_INVOICE_NOT_FOUND", format!("发票{}不存在或不是本系统开具的蓝字发票", req.invoice_num))),
+        Some(b) if b.get::<String, _>("status") != "正常" => {
+            Err(refuse("RED_FLUSH_NOT_ELIGIBLE", format!("发票状态为{}，只有正常状态的发票可以红冲", b.get::<String, _>("status"))))
+        }
+        Some(b) if b.get::<String, _>("red_flush_state") == "full" => Err(refuse("RED_FLUSH_NOT_ELIGIBLE", "该发票已全额红冲".into())),
+        Some(b) => judge(&mut tx, b, req).await?.map_err(|e| refuse(e.code(), e.message_zh())),
+    };
+    let (state, code, message, blue_id, requested, reason, track) = match &verdict {
+        Ok(a) => ("waiting", None, None, Some(a.blue_id), Some(a.requested.value()), a.reason.clone(), Some(a.track)),
+        Err((c, m)) => ("refused", Some(c.clone()), Some(m.clone()), blue.as_ref().map(|b| b.get::<i64, _>("id")), req.amount.map(Money::value), req.reason.clone().unwrap_or_else(|| "01".into()), None),
+    };
+    let reason = if rule::REASONS.iter().any(|(c, _)| *c == reason) { reason } else { "01".to_string() };
+    let id: i64 = sqlx::query_scalar(
+        "INSERT INTO red_flush (batch_id, request_id, invoice_code, invoice_num, blue_invoice_id, requested, red_reason, track, state, code, message)
+         VALUES ($1, $2, coalesce($3, ''), $4, $5, $6, $7, $8, $9, $10, $11) RETURNING id",
+    )
+    .bind(batch)
+    .bind(req.request_id)
+    .bind(&req.invoice_code)
+    .bind(&req.invoice_num)
+    .bind(blue_id)
+    .bind(requested)
+    .bind(&reason)
+    .bind(track)
+    .bind(state)
+    .bind(code)
+    .bind(message)
+    .fetch_one(&mut *tx)
+    .await?;
+    if let (Ok(a), Some(b)) = (&verdict, &blue) {
+        let pending = red_pending(&mut tx, b, a).await?;
+        sqlx::query("UPDATE red_flush SET pending_id = $2 WHERE id = $1").bind(id).bind(pending).execute(&mut *tx).await?;
+    }
+    if let Some(r) = req.request_id {
+        sqlx::query("UPDATE red_flush_request SET red_flush_id = $2, state = 'processed' WHERE id = $1").bind(r).bind(id).execute(&mut *tx).await?;
+    }
+    tx.commit().await?;
+    Ok(id)
+}
+
+struct Accepted {
+    blue_id: i64,
+    requested: Money,
+    reason: String,
+    track: &'static str,
+}
+
+/// The amount, reason and duplicate rules for an eligible blue invoice.
+async fn judge(tx: &mut PgConnection, b: &sqlx::postgres::PgRow, req: &Request) -> Result<std::result::Result<Accepted, RedFlushRuleError>> {
+    let blue_id: i64 = b.get("id");
+    let total = money(b.get("total"));
+    // |red already issued| is what `remaining` no longer holds; |red pending in 待开| is counted here.
+    let pending: Decimal = sqlx::query_scalar(
+        "SELECT coalesce(sum(abs(total)), 0) FROM pending_invoice
+          WHERE blue_invoice_id = $1 AND invoice_property = 1 AND deleted_at IS NULL AND status <> 'succeeded'",
+    )
+    .bind(blue_id)
+    .fetch_one(&mut *tx)
+    .await?;
+    let issued = total.abs() - money(b.get("remaining"));
+    let left = rule::remaining(total, issued, money(pending));
+    let requested = req.amount.map(Money::abs).unwrap_or(left);
+    if let Err(e) = rule::check_amount(requested, left) {
+        return Ok(Err(e));
+    }
+    let reason = req.reason.clone().unwrap_or_else(|| rule::default_reason(requested, total).to_string());
+    if let Err(e) = rule::check_reason(&reason, requested, total) {
+        return Ok(Err(e));
+    }
+    let same: bool = sqlx::query_scalar(
+        "SELECT EXISTS (SELECT 1 FROM pending_invoice WHERE blue_invoice_id = $1 AND invoice_property = 1 AND deleted_at IS NULL
+                          AND status <> 'succeeded' AND total = $2)",
+    )
+    .bind(blue_id)
+    .bind(-requested.value())
+    .fetch_one(&mut *tx)
+    .await?;
+    if same {
+        return Ok(Err(RedFlushRuleError::DuplicatePending(requested)));
+    }
+    let kind: InvoiceKind = b.get::<String, _>("invoice_kind").parse().map_err(|e: fapiao_schemas::invoice_kind::InvoiceNumberError| InvoicingError::refused("INVOICE_KIND_UNKNOWN", e.to_string()))?;
+    let track = match kind.red_flush_track() {
+        RedFlushTrack::Direct => "direct",
+        RedFlushTrack::RedInfoSheet => "red_info_sheet",
+        RedFlushTrack::ConfirmationForm => "confirmation_form",
+    };
+    Ok(Ok(Accepted { blue_id, requested, reason, track }))
+}
+
+fn money(d: Decimal) -> Money {
+    Money::exact(d).expect("stored at scale 2")
+}
+
+/// The red pending invoice (单张开票) for an accepted request: the blue invoice's lines negated
+/// when all of it goes, else the requested amount shared over its lines.
+async fn red_pending(tx: &mut PgConnection, b: &sqlx::postgres::PgRow, a: &Accepted) -> Result<i64> {
+    let blue_pending: i64 = b.get("pending_id");
+    let (total, tax) = (money(b.get("total")), money(b.get("tax")));
+    let full = a.requested == total.abs();
+    let red_tax = if full { tax } else { Money::round(a.requested.value() * tax.value() / total.value()) };
+    let red_amount = a.requested - red_tax;
+    let id: i64 = sqlx::query_scalar(
+        "INSERT INTO pending_invoice (seller_tax_no, seller_address_phone, seller_bank_account, buyer_name, buyer_tax_no, buyer_address_phone,
+                                      buyer_bank_account, invoice_kind, invoice_property, remark, business_system_code, data_source,
+                                      amount, tax, total, blue_invoice_id, red_reason)
+         SELECT seller_tax_no, seller_address_phone, seller_bank_account, buyer_name, buyer_tax_no, buyer_address_phone, buyer_bank_account,
+                invoice_kind, 1, $2, business_system_code, '单张开票', $3, $4, $5, $6, $7
+           FROM pending_invoice WHERE id = $1
+         RETURNING id",
+    )
+    .bind(blue_pending)
+    .bind(format!("对应正数发票代码:{}号码:{}", b.get::<String, _>("invoice_code"), b.get::<String, _>("invoice_num")))
+    .bind(-red_amount.value())
+    .bind(-red_tax.value())
+    .bind(-a.requested.value())
+    .bind(a.blue_id)
+    .bind(&a.reason)
+    .fetch_one(&mut *tx)
+    .await?;
+    if full {
+        sqlx::query(
+            "INSERT INTO pending_line (pending_id, seq, bill_no, bill_line_no, line_property, goods_name, revenue_code, specification, unit,
+                                       quantity, price, amount, tax_rate, tax)
+             SELECT $2, seq, bill_no, bill_line_no, line_property, goods_name, revenue_code, specification, unit,
+                    -quantity, price, -amount, tax_rate, -tax
+               FROM pending_line WHERE pending_id = $1",
+        )
+        .bind(blue_pending)
+        .bind(id)
+        .execute(&mut *tx)
+        .await?;
+    } else {
+        partial_lines(tx, blue_pending, id, red_amount, red_tax).await?;
+    }
+    record::event(tx, id, "created", Some(&format!("红冲 {}（冲红原因{}）", a.requested, a.reason))).await?;
+    Ok(id)
+}
+
+/// A partial red-flush by amount: one red line per blue line (its discount folded in), amount
+/// and tax shared in proportion, without quantities.
+async fn partial_lines(tx: &mut PgConnection, blue_pending: i64, red: i64, amount: Money, tax: Money) -> Result<()> {
+    let rows = sqlx::query(
+        "SELECT seq, bill_no, bill_line_no, line_property, goods_name, revenue_code, specification, unit, amount, tax_rate, tax
+           FROM pending_line WHERE pending_id = $1 ORDER BY seq",
+    )
+    .bind(blue_pending)
+    .fetch_all(&mut *tx)
+    .await?;
+    // Units: a line with the discount line after it.
+    let mut units: Vec<(&sqlx::postgres::PgRow, Money, Money)> = Vec::new();
+    for r in &rows {
+        let (a, t) = (money(r.get("amount")), money(r.get("tax")));
+        match (r.get::<String, _>("line_property").as_str(), units.last_mut()) {
+            ("discount", Some(last)) => {
+                last.1 += a;
+                last.2 += t;
+            }
+            _ => units.push((r, a, t)),
+        }
+    }
+    let amounts = fapiao_schemas::split::allocate(-amount, &units.iter().map(|u| u.1.value()).collect::<Vec<_>>());
+    let taxes = fapiao_schemas::split::allocate(-tax, &units.iter().map(|u| u.2.value().max(Decimal::new(1, 2))).collect::<Vec<_>>());
+    for (i, (r, _, _)) in units.iter().enumerate() {
+        sqlx::query(
+            "INSERT INTO pending_line (pending_id, seq, bill_no, bill_line_no, line_property, goods_name, revenue_code, specification, unit,
+                                       amount, tax_rate, tax)
+             VALUES ($1, $2, $3, $4, 'normal', $5, $6, $7, $8, $9, $10, $11)",
+        )
+        .bind(red)
+        .bind(i as i32 + 1)
+        .bind(r.get::<Option<String>, _>("bill_no"))
+        .bind(r.get::<Option<i32>, _>("bill_line_no"))
+        .bind(r.get::<String, _>("goods_name"))
+        .bind(r.get::<String, _>("revenue_code"))
+        .bind(r.get::<Option<String>, _>("specification"))
+        .bind(r.get::<Option<String>, _>("unit"))
+        .bind(amounts[i].value())
+        .bind(r.get::<Decimal, _>("tax_rate"))
+        .bind(taxes[i].value())
+        .execute(&mut *tx)
+        .await?;
+    }
+    Ok(())
+}
+
+/// Take an accepted request as far as its track allows now.
+pub(crate) async fn advance(inv: &Invoicing, id: i64) -> Result<()> {
+    let r = sqlx::query("SELECT state, track, pending_id, document_id FROM red_flush WHERE id = $1").bind(id).fetch_one(&inv.pool).await?;
+    let (state, track): (String, Option<String>) = (r.get("state"), r.get("track"));
+    let Some(pending) = r.get::<Option<i64>, _>("pending_id") else { return Ok(()) };
+    match (state.as_str(), track.as_deref()) {
+        ("waiting", Some("direct")) | ("issuing", _) => issue_red(inv, id, pending).await,
+        ("waiting", Some(_)) => documents::step(inv, id, pending, r.get("document_id")).await,
+        _ => Ok(()),
+    }
+}
+
+/// Issue (or settle) the red pending invoice and carry its status to the request.
+pub(crate) async fn issue_red(inv: &Invoicing, id: i64, pending: i64) -> Result<()> {
+    sqlx::query("UPDATE red_flush SET state = 'issuing', updated_at = now() WHERE id = $1 AND state = 'waiting'").bind(id).execute(&inv.pool).await?;
+    crate::issue::drive(inv, pending).await
+}
+
+/// End a request whose form or sheet was voided: its red pending invoice goes (the amount is free again).
+pub(crate) async fn end(inv: &Invoicing, id: i64, pending: i64, message: &str) -> Result<()> {
+    let mut tx = inv.pool.begin().await?;
+    sqlx::query("UPDATE pending_invoice SET deleted_at = now() WHERE id = $1 AND status IN ('not_issued', 'failed') AND deleted_at IS NULL")
+        .bind(pending)
+        .execute(&mut *tx)
+        .await?;
+    record::event(&mut tx, pending, "deleted", Some(message)).await?;
+    sqlx::query("UPDATE red_flush SET state = 'ended', code = 'RED_DOCUMENT_VOID', message = $2, updated_at = now() WHERE id = $1")
+        .bind(id)
+        .bind(message)
+        .execute(&mut *tx)
+        .await?;
+    tx.commit().await?;
+    Ok(())
+}
+
+/// The `ALLE.INVOICE.RED` body of a red pending invoice.
+pub(crate) async fn red_body(inv: &Invoicing, id: i64, serial: &str) -> Result<RedInvoice> {
+    let r = sqlx::query(
+        "SELECT p.seller_tax_no, p.red_reason, p.amount, p.tax, p.red_document_no, b.invoice_code, b.invoice_num, b.invoice_kind
+           FROM pending_invoice p JOIN issued_invoice b ON b.id = p.blue_invoice_id WHERE p.id = $1",
+    )
+    .bind(id)
+    .fetch_one(&inv.pool)
+    .await?;
+    let document: String = r.get::<Option<String>, _>("red_document_no").unwrap_or_default();
+    let track = r.get::<String, _>("invoice_kind").parse::<InvoiceKind>().map(InvoiceKind::red_flush_track).ok();
+    Ok(RedInvoice {
+        serial_no: serial.to_string(),
+        seller_taxpayer_id: r.get("seller_tax_no"),
+        original_invoice_code: r.get("invoice_code"),
+        original_invoice_num: r.get("invoice_num"),
+        red_reason: r.get::<Option<String>, _>("red_reason").unwrap_or_else(|| "01".into()),
+        amount: money(r.get("amount")),
+        tax_amount: money(r.get("tax")),
+        gov_red_confirm_bill_uuid: if track == Some(RedFlushTrack::ConfirmationForm) { document.clone() } else { String::new() },
+        red_info_bill_no: if track == Some(RedFlushTrack::RedInfoSheet) { document } else { String::new() },
+    })
+}
+
+/// A red invoice was issued (in the transaction recording it): the blue invoice's remaining
+/// amount and red-flush state follow; fully red-flushed, its application lines reopen.
+pub(crate) async fn red_issued(db: &mut PgConnection, red_pending: i64) -> sqlx::Result<()> {
+    let blue: Option<(i64, i64, String)> = sqlx::query_as(
+        "UPDATE issued_invoice b
+            SET remaining = b.remaining - abs(p.total),
+                red_flush_state = CASE WHEN b.remaining - abs(p.total) = 0 THEN 'full' ELSE 'partial' END
+           FROM pending_invoice p
+          WHERE p.id = $1 AND p.invoice_property = 1 AND b.id = p.blue_invoice_id
+         RETURNING b.id, b.pending_id, b.red_flush_state",
+    )
+    .bind(red_pending)
+    .fetch_optional(&mut *db)
+    .await?;
+    let Some((_, blue_pending, state)) = blue else { return Ok(()) };
+    sqlx::query("UPDATE red_flush SET state = 'succeeded', code = NULL, message = NULL, updated_at = now() WHERE pending_id = $1")
+        .bind(red_pending)
+        .execute(&mut *db)
+        .await?;
+    if state == "full" {
+        sqlx::query("UPDATE pending_invoice SET released_at = now() WHERE id = $1").bind(blue_pending).execute(&mut *db).await?;
+        record::event(db, blue_pending, "released", Some("全额红冲：开票申请单明细可重新推送开票")).await?;
+        let bills = record::bills_of(db, blue_pending).await?;
+        record::refresh_bill_states(db, &bills).await?;
+    }
+    Ok(())
+}
+
+/// One request as reported.
+pub async fn outcome(inv: &Invoicing, id: i64) -> Result<Outcome> {
+    let r = sqlx::query(
+        "SELECT f.*, i.invoice_num AS red_num, p.status AS pending_status, p.error_message AS pending_error
+           FROM red_flush f LEFT JOIN issued_invoice i ON i.pending_id = f.pending_id LEFT JOIN pending_invoice p ON p.id = f.pending_id
+          WHERE f.id = $1",
+    )
+    .bind(id)
+    .fetch_one(&inv.pool)
+    .await?;
+    Ok(Outcome {
+        red_flush_id: Some(id),
+        row_no: None,
+        invoice_num: r.get("invoice_num"),
+        requested: r.get("requested"),
+        reason: Some(r.get("red_reason")),
+        track: r.get("track"),
+        state: r.get("state"),
+        code: r.get("code"),
+        message: r.get("message"),
+        red_invoice_num: r.get("red_num"),
+        document_id: r.get("document_id"),
+    })
+}
+
+/// Requests of a red-flush list imported with `fapiao import --kind red-flush`, not yet processed.
+pub async fn requests_of_import(inv: &Invoicing, import_batch: i64) -> Result<Vec<Request>> {
+    let rows = sqlx::query(
+        "SELECT id, row_no, invoice_code, invoice_num, red_amount, red_reason FROM red_flush_request
+          WHERE batch_id = $1 AND red_flush_id IS NULL ORDER BY row_no",
+    )
+    .bind(import_batch)
+    .fetch_all(&inv.pool)
+    .await?;
+    Ok(rows
+        .iter()
+        .map(|r| Request {
+            invoice_code: Some(r.get::<String, _>("invoice_code")).filter(|c| !c.is_empty()),
+            invoice_num: r.get("invoice_num"),
+            amount: r.get::<Option<Decimal>, _>("red_amount").map(money),
+            reason: Some(r.get("red_reason")),
+            request_id: Some(r.get("id")),
+            row_no: Some(r.get("row_no")),
+        })
+        .collect())
+}
