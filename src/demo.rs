@@ -98,6 +98,9 @@ pub async fn run(ctx: &Context) -> anyhow::Result<Outcome> {
     // Stage 5 — invoicing: the imported bills issued with faults injected, then auto-reissue.
     let invoicing = invoicing_stage(ctx, &db, &sandbox, client.clone(), import["batch_id"].as_i64()).await?;
 
+    // Stage 6 — red-flush: one invoice of each track.
+    let red_flush = red_flush_stage(ctx, &db, &sandbox, client.clone(), &enterprise_list, import["batch_id"].as_i64()).await?;
+
     let report = json!({
         "database": { "origin": where_, "url": url, "migrations_applied": migrations },
         "enterprises": enterprise_list,
@@ -107,6 +110,7 @@ pub async fn run(ctx: &Context) -> anyhow::Result<Outcome> {
         "jobs": jobs,
         "import": import,
         "invoicing": invoicing,
+        "red_flush": red_flush,
     });
     if ctx.json {
         output::json(&report)?;
@@ -162,18 +166,114 @@ fn print_text(r: &serde_json::Value, enterprises: &[Enterprise], schemes: &[Sync
     println!("    callbacks: sent {}, succeeded {}; the sandbox ERP received {} ({} with returnCode 0; the others reported a failure that was then reissued)",
         inv["callbacks"]["attempted"], inv["callbacks"]["succeeded"], inv["erp_received"], inv["erp_received_ok"]);
     println!("    e.g. {}", inv["erp_sample"].as_str().unwrap_or("-"));
+    println!("[6] red-flush, one invoice of each track (issued for the purpose: 税控普票, 税控专票, 数电专票, and a 数电普票 from [5])");
+    for r in r["red_flush"]["results"].as_array().into_iter().flatten() {
+        println!("    {:<22} {:<18} {:>9} reason {}  {:<10} {}", r["kind"].as_str().unwrap_or(""), r["track"].as_str().unwrap_or(""),
+            r["requested"].as_str().unwrap_or(""), r["reason"].as_str().unwrap_or(""), r["state"].as_str().unwrap_or(""),
+            r["path"].as_str().unwrap_or(""));
+    }
+    println!("    blue invoices after: {}", r["red_flush"]["blue_states"]);
     println!("done.");
     Ok(())
+}
+
+fn demo_invoicing(ctx: &Context, db: &Database, sandbox: &Sandbox, client: Arc<ChannelClient>) -> fapiao_invoicing::Invoicing {
+    let mut settings = ctx.settings.clone();
+    settings.callbacks.url = format!("{}/erp/callback/{{system}}", sandbox.base_url());
+    settings.invoicing.settle_poll_ms = 50;
+    fapiao_invoicing::Invoicing::new(db.pool.clone(), client, Arc::new(settings))
+}
+
+async fn red_flush_stage(
+    ctx: &Context,
+    db: &Database,
+    sandbox: &Sandbox,
+    client: Arc<ChannelClient>,
+    enterprises: &[Enterprise],
+    stage4_batch: Option<i64>,
+) -> anyhow::Result<serde_json::Value> {
+    use fapiao_invoicing::push::{Selection, push};
+    use fapiao_invoicing::redflush::{self, Request, documents};
+    let inv = demo_invoicing(ctx, db, sandbox, client);
+    // Three bills of the other kinds, issued now.
+    let prefix = format!("RF{}{}-", chrono::Utc::now().format("%Y%m%d%H%M%S%3f"), std::process::id());
+    let (seller, buyer) = (enterprises[0].tax_no.as_str(), enterprises[1].tax_no.as_str());
+    let mut csv = String::from("单据编号,单据日期,销方税号,购方名称,购方税号,发票种类,商品名称,税收分类编码,数量,单价,金额,税率,税额,价税合计\n");
+    for (n, kind) in ["增值税普通发票", "增值税专用发票", "数电专票"].iter().enumerate() {
+        csv.push_str(&format!("{prefix}{n},2026-11-01,{seller},{},{buyer},{kind},*信息技术服务*软件维护,3040201000000000000,2,500,1000.00,6%,60.00,1060.00\n", enterprises[1].name));
+    }
+    let dir = std::env::temp_dir().join(format!("fapiao-demo-rf-{}", std::process::id()));
+    std::fs::create_dir_all(&dir)?;
+    let file = dir.join("bills.csv");
+    std::fs::write(&file, csv)?;
+    fapiao_pipelines::import::import(&db.pool, &file, &fapiao_pipelines::import::ImportOptions { kind: "applications".into(), ..Default::default() }, &|_| {}).await?;
+    let _ = std::fs::remove_dir_all(&dir);
+    let bills: Vec<String> = (0..3).map(|n| format!("{prefix}{n}")).collect();
+    let pushed = push(&inv, &Selection::Bills(bills)).await?;
+    fapiao_invoicing::issue::issue(&inv, &pushed.pending_ids, &|_| {}).await?;
+    fapiao_invoicing::callbacks::deliver(&inv).await?;
+    let mut numbers: Vec<(String, String)> = sqlx::query_as(
+        "SELECT i.invoice_kind, i.invoice_num FROM issued_invoice i WHERE i.pending_id = ANY($1) ORDER BY i.pending_id",
+    )
+    .bind(&pushed.pending_ids)
+    .fetch_all(&db.pool)
+    .await?;
+    // And one 数电普票 from stage 5, partially (销售折让).
+    let ordinary: Option<(String, String)> = sqlx::query_as(
+        "SELECT i.invoice_kind, i.invoice_num FROM issued_invoice i JOIN pending_bill b ON b.pending_id = i.pending_id
+           JOIN application a ON a.bill_no = b.bill_no WHERE a.batch_id = $1 AND i.red_flush_state = 'none' ORDER BY i.id LIMIT 1",
+    )
+    .bind(stage4_batch)
+    .fetch_optional(&db.pool)
+    .await?;
+    numbers.extend(ordinary);
+    let requests: Vec<Request> = numbers
+        .iter()
+        .map(|(kind, num)| Request {
+            invoice_num: num.clone(),
+            amount: (kind == "digital_ordinary").then(|| fapiao_schemas::Money::from_cents(1_000)),
+            reason: Some(if kind == "digital_ordinary" { "04" } else { "01" }.into()),
+            ..Request::default()
+        })
+        .collect();
+    let first = redflush::red_flush(&inv, None, &requests, &|_| {}).await?;
+    // The 数电专票's form waits for the buyer (02); the buyer (played by the sandbox) confirms.
+    let mut path: Vec<String> = first.iter().map(|o| o.state.clone()).collect();
+    for (i, o) in first.iter().enumerate() {
+        if o.state == "waiting" {
+            if let Some(uuid) = &o.document_id {
+                let _ = sandbox.world().counterparty(uuid, "confirm");
+                path[i] = "waiting (02 销方录入待购方确认) → buyer confirms (04) → ".to_string();
+            }
+        }
+    }
+    documents::poll(&inv).await?;
+    let mut results = Vec::new();
+    for (i, ((kind, _), o)) in numbers.iter().zip(&first).enumerate() {
+        let now = redflush::outcome(&inv, o.red_flush_id.expect("stored")).await?;
+        let mut p = path[i].clone();
+        if !p.ends_with("→ ") {
+            p.clear();
+        }
+        p.push_str(&format!("{}{}", now.state, now.red_invoice_num.map(|n| format!(" red invoice {n}")).unwrap_or_default()));
+        results.push(json!({ "kind": kind, "track": now.track, "requested": now.requested.map(|d| d.to_string()), "reason": now.reason,
+            "state": now.state, "path": p }));
+    }
+    let states: Vec<(String, String)> = sqlx::query_as(
+        "SELECT invoice_num, red_flush_state FROM issued_invoice WHERE invoice_num = ANY($1) ORDER BY id",
+    )
+    .bind(numbers.iter().map(|(_, n)| n.clone()).collect::<Vec<_>>())
+    .fetch_all(&db.pool)
+    .await?;
+    let blue_states: Vec<String> = states.iter().map(|(n, s)| format!("{n}: {s}")).collect();
+    Ok(json!({ "results": results, "blue_states": blue_states.join(", ") }))
 }
 
 async fn invoicing_stage(ctx: &Context, db: &Database, sandbox: &Sandbox, client: Arc<ChannelClient>, batch: Option<i64>) -> anyhow::Result<serde_json::Value> {
     use fapiao_channel::sandbox::FaultPlan;
     use fapiao_invoicing::push::{Selection, push};
-    use fapiao_invoicing::{Invoicing, callbacks, issue, reissue};
-    let mut settings = ctx.settings.clone();
-    settings.callbacks.url = format!("{}/erp/callback/{{system}}", sandbox.base_url());
-    settings.invoicing.settle_poll_ms = 50;
-    let inv = Invoicing::new(db.pool.clone(), client, Arc::new(settings));
+    use fapiao_invoicing::{callbacks, issue, reissue};
+    let inv = demo_invoicing(ctx, db, sandbox, client);
     params::set(&db.pool, fapiao_schemas::params::SIM_AUTO_ISSUE_CONFIG, "repairing", fapiao_schemas::messages::BUREAU_REPAIRING_PREFIX).await?;
     let faults = "drop@ALLE.INVOICE.OPEN=0.2,repairing@ALLE.INVOICE.OPEN=0.2";
     {

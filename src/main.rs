@@ -14,6 +14,7 @@ mod issue_cmd;
 mod jobs_cmd;
 mod output;
 mod param;
+mod red_flush_cmd;
 mod pending_cmd;
 mod sandbox_cmd;
 mod scheme;
@@ -78,6 +79,8 @@ enum Command {
     /// Pending invoices (待开发票) and exception handling (开票异常处理): list, return, delete, edit.
     #[command(subcommand)]
     Pending(pending_cmd::PendingCommand),
+    /// 发票红冲: --invoice NUMBER[:AMOUNT[:REASON]] (≤ 10) or --file LIST.xlsx; forms and sheets; poll.
+    RedFlush(red_flush_cmd::RedFlushArgs),
     /// Per-bill callbacks to the ERPs (按单回调): list, retry.
     #[command(subcommand)]
     Callbacks(callbacks_cmd::CallbacksCommand),
@@ -127,6 +130,7 @@ async fn run(command: Command, ctx: &Context) -> anyhow::Result<Outcome> {
         Command::Reissue(args) => issue_cmd::reissue(args, ctx).await,
         Command::Pending(c) => pending_cmd::run(c, ctx).await,
         Command::Callbacks(c) => callbacks_cmd::run(c, ctx).await,
+        Command::RedFlush(args) => red_flush_cmd::run(args, ctx).await,
         Command::Serve => jobs_cmd::serve_cmd(ctx).await,
         Command::Jobs(c) => jobs_cmd::run(c, ctx).await,
         Command::Sync(c) => jobs_cmd::sync(c, ctx).await,

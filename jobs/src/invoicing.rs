@@ -1,5 +1,6 @@
 //! The invoicing jobs: `auto-issue` (push and issue the bills flagged 自动开票, settle unfinished
-//! invoices, deliver due callbacks) and `auto-reissue` (自动重开).
+//! invoices, deliver due callbacks), `auto-reissue` (自动重开) and `red-flush-poll` (waiting red
+//! confirmation forms and red info sheets, red invoices still 开票中).
 
 use fapiao_invoicing::push::{Selection, push};
 use fapiao_invoicing::{Invoicing, callbacks, issue, reissue};
@@ -49,5 +50,16 @@ pub async fn auto_reissue(ctx: &JobContext, _run: &RunInfo) -> Result<RunReport,
             report.left_alone.len(),
             delivered.attempted
         )),
+    })
+}
+
+pub async fn red_flush_poll(ctx: &JobContext, _run: &RunInfo) -> Result<RunReport, JobError> {
+    let r = fapiao_invoicing::redflush::documents::poll(&invoicing(ctx)).await?;
+    Ok(RunReport {
+        read: r.polled as i64,
+        written: r.succeeded as i64,
+        rejected: r.failed as i64,
+        skipped: r.polled == 0,
+        reason: Some(format!("{} still waiting", r.waiting)),
     })
 }

@@ -24,11 +24,19 @@ pub enum JobKind {
     DealTask,
     AutoIssue,
     AutoReissue,
+    RedFlushPoll,
 }
 
 impl JobKind {
-    pub const ALL: [JobKind; 6] =
-        [JobKind::ApplyCache, JobKind::DownloadApply, JobKind::Fetch, JobKind::DealTask, JobKind::AutoIssue, JobKind::AutoReissue];
+    pub const ALL: [JobKind; 7] = [
+        JobKind::ApplyCache,
+        JobKind::DownloadApply,
+        JobKind::Fetch,
+        JobKind::DealTask,
+        JobKind::AutoIssue,
+        JobKind::AutoReissue,
+        JobKind::RedFlushPoll,
+    ];
 
     pub fn name(self) -> &'static str {
         match self {
@@ -38,6 +46,7 @@ impl JobKind {
             JobKind::DealTask => "deal-task",
             JobKind::AutoIssue => "auto-issue",
             JobKind::AutoReissue => "auto-reissue",
+            JobKind::RedFlushPoll => "red-flush-poll",
         }
     }
 
@@ -50,6 +59,7 @@ impl JobKind {
             JobKind::DealTask => "rim_InputInvoiceDownDealTask_SKDP_S",
             JobKind::AutoIssue => "自动开票（按单据自动开票标志）",
             JobKind::AutoReissue => "自动重开（sim_auto_issue_config）",
+            JobKind::RedFlushPoll => "红冲：待确认的红字确认单、待审核的红字信息表",
         }
     }
 
@@ -61,6 +71,7 @@ impl JobKind {
             JobKind::DealTask => sync::deal_task::run(ctx, run).await,
             JobKind::AutoIssue => crate::invoicing::auto_issue(ctx, run).await,
             JobKind::AutoReissue => crate::invoicing::auto_reissue(ctx, run).await,
+            JobKind::RedFlushPoll => crate::invoicing::red_flush_poll(ctx, run).await,
         }
     }
 }
@@ -88,7 +99,7 @@ pub enum RegistryError {
     Schedule(#[from] ScheduleError),
     #[error("job {0} registered twice")]
     Duplicate(&'static str),
-    #[error("unknown job {0:?}; jobs: apply-cache, download-apply, fetch, deal-task, auto-issue, auto-reissue")]
+    #[error("unknown job {0:?}; jobs: apply-cache, download-apply, fetch, deal-task, auto-issue, auto-reissue, red-flush-poll")]
     Unknown(String),
 }
 
@@ -111,7 +122,7 @@ impl Registry {
         Ok(())
     }
 
-    /// The six jobs with the schedules, time zone and policies of `settings`.
+    /// The seven jobs with the schedules, time zone and policies of `settings`.
     pub fn from_settings(settings: &Settings) -> Result<Registry, RegistryError> {
         let tz: Tz = settings.time_zone().expect("validated at load");
         let s = &settings.schedules;
@@ -124,6 +135,7 @@ impl Registry {
             (JobKind::DealTask, &s.deal_task, &j.deal_task_misfire),
             (JobKind::AutoIssue, &s.auto_issue, &j.auto_issue_misfire),
             (JobKind::AutoReissue, &s.auto_reissue, &j.auto_reissue_misfire),
+            (JobKind::RedFlushPoll, &s.red_flush_poll, &j.red_flush_poll_misfire),
         ] {
             registry.register(JobSpec {
                 kind,

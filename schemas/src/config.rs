@@ -141,6 +141,7 @@ pub struct Schedules {
     pub deal_task: String,
     pub auto_issue: String,
     pub auto_reissue: String,
+    pub red_flush_poll: String,
 }
 
 #[derive(Clone, Debug, Deserialize, Serialize)]
@@ -156,6 +157,7 @@ pub struct JobSettings {
     pub deal_task_misfire: String,
     pub auto_issue_misfire: String,
     pub auto_reissue_misfire: String,
+    pub red_flush_poll_misfire: String,
     pub backfill_chunk_days: u32,
     pub fetch_page_size: u32,
     pub deal_batch_size: u32,

@@ -22,6 +22,7 @@ use sha2::{Digest, Sha256};
 use sqlx::PgPool;
 
 pub use read::ReadError;
+pub use report::neutralize;
 pub use rules::Kind;
 
 #[derive(Clone, Default)]
