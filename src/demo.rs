@@ -101,6 +101,9 @@ pub async fn run(ctx: &Context) -> anyhow::Result<Outcome> {
     // Stage 6 — red-flush: one invoice of each track.
     let red_flush = red_flush_stage(ctx, &db, &sandbox, client.clone(), &enterprise_list, import["batch_id"].as_i64()).await?;
 
+    // Stage 7 — reconciliation export of this month.
+    let export = export_stage(ctx, &db).await?;
+
     let report = json!({
         "database": { "origin": where_, "url": url, "migrations_applied": migrations },
         "enterprises": enterprise_list,
@@ -111,6 +114,7 @@ pub async fn run(ctx: &Context) -> anyhow::Result<Outcome> {
         "import": import,
         "invoicing": invoicing,
         "red_flush": red_flush,
+        "export": export,
     });
     if ctx.json {
         output::json(&report)?;
@@ -173,8 +177,28 @@ fn print_text(r: &serde_json::Value, enterprises: &[Enterprise], schemes: &[Sync
             r["path"].as_str().unwrap_or(""));
     }
     println!("    blue invoices after: {}", r["red_flush"]["blue_states"]);
+    let e = &r["export"];
+    println!("[7] reconciliation export {} … {}: {}", e["from"].as_str().unwrap_or(""), e["to"].as_str().unwrap_or(""), e["path"].as_str().unwrap_or(""));
+    println!("    rows: {}", e["row_counts"]);
+    for c in e["checks"].as_array().into_iter().flatten() {
+        println!("    check {:<28} {}", c["name"].as_str().unwrap_or(""), if c["ok"] == true { "ok".to_string() } else { format!("FAILED: {}", c["examples"]) });
+    }
     println!("done.");
     Ok(())
+}
+
+async fn export_stage(ctx: &Context, db: &Database) -> anyhow::Result<serde_json::Value> {
+    use chrono::Datelike;
+    let tz = ctx.settings.time_zone().expect("validated at load");
+    let today = chrono::Utc::now().with_timezone(&tz).date_naive();
+    let from = today.with_day(1).expect("day 1 exists");
+    let home = std::env::var_os("FAPIAO_HOME").map(std::path::PathBuf::from).unwrap_or_else(|| std::path::PathBuf::from(".fapiao"));
+    std::fs::create_dir_all(home.join("exports"))?;
+    let out = home.join("exports").join(format!("reconciliation-{}.zip", today.format("%Y%m")));
+    let options = fapiao_export::ExportOptions { from, to: today, tax_nos: Vec::new(), out, time_zone: ctx.settings.general.time_zone.clone() };
+    let report = fapiao_export::export(&db.pool, &options, &|_| {}).await?;
+    Ok(json!({ "from": from.to_string(), "to": today.to_string(), "path": report.path.display().to_string(),
+        "row_counts": report.manifest.row_counts, "checks": report.manifest.checks }))
 }
 
 fn demo_invoicing(ctx: &Context, db: &Database, sandbox: &Sandbox, client: Arc<ChannelClient>) -> fapiao_invoicing::Invoicing {

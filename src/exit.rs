@@ -49,6 +49,12 @@ fn classify(err: &anyhow::Error) -> (u8, &'static str) {
     if let Some(e) = err.downcast_ref::<fapiao_invoicing::InvoicingError>() {
         return (FAILED, e.code());
     }
+    if let Some(e) = err.downcast_ref::<fapiao_export::ExportError>() {
+        return match e {
+            fapiao_export::ExportError::Invalid(_) => (USAGE, "INVALID_INPUT"),
+            _ => (FAILED, "EXPORT_FAILED"),
+        };
+    }
     if err.downcast_ref::<UsageError>().is_some() {
         return (USAGE, "USAGE");
     }

@@ -8,6 +8,7 @@ mod db;
 mod demo;
 mod enterprise;
 mod exit;
+mod export_cmd;
 mod import_cmd;
 mod invoicing_ctx;
 mod issue_cmd;
@@ -84,6 +85,9 @@ enum Command {
     /// Per-bill callbacks to the ERPs (按单回调): list, retry.
     #[command(subcommand)]
     Callbacks(callbacks_cmd::CallbacksCommand),
+    /// Exports for auditors: `export reconciliation --from D --to D [--tax-no T] --out FILE.zip`.
+    #[command(subcommand)]
+    Export(export_cmd::ExportCommand),
     /// Run the scheduler and workers until SIGINT/SIGTERM (any number of processes per database).
     Serve,
     /// The sync jobs: list, run now, pause/resume, history.
@@ -131,6 +135,7 @@ async fn run(command: Command, ctx: &Context) -> anyhow::Result<Outcome> {
         Command::Pending(c) => pending_cmd::run(c, ctx).await,
         Command::Callbacks(c) => callbacks_cmd::run(c, ctx).await,
         Command::RedFlush(args) => red_flush_cmd::run(args, ctx).await,
+        Command::Export(c) => export_cmd::run(c, ctx).await,
         Command::Serve => jobs_cmd::serve_cmd(ctx).await,
         Command::Jobs(c) => jobs_cmd::run(c, ctx).await,
         Command::Sync(c) => jobs_cmd::sync(c, ctx).await,
