@@ -267,8 +267,10 @@ async fn export(ctx: &Context, rows: i64) -> anyhow::Result<Outcome> {
     let floor_secs = started.elapsed().as_secs_f64();
     reset_peak();
     let started = Instant::now();
-    let report = fapiao_export::export(&pool, &options, &|_| {}).await?;
+    let steps = std::sync::Mutex::new(Vec::<(String, f64)>::new());
+    let report = fapiao_export::export(&pool, &options, &|step| steps.lock().expect("not poisoned").push((step.to_string(), started.elapsed().as_secs_f64()))).await?;
     let export_secs = started.elapsed().as_secs_f64();
+    let steps = steps.into_inner().expect("not poisoned");
     let peak = peak_mib();
     let zip_mib = std::fs::metadata(&report.path)?.len() as f64 / 1048576.0;
     let floor_mib = std::fs::metadata(dir.join("floor.zip"))?.len() as f64 / 1048576.0;
@@ -283,6 +285,8 @@ async fn export(ctx: &Context, rows: i64) -> anyhow::Result<Outcome> {
         println!("  floor (COPY of the pool ledger to CSV, {:.0} MiB, zipped to {floor_mib:.1} MiB): {floor_secs:.2} s", csv_bytes as f64 / 1048576.0);
         println!("  export reconciliation (all ledgers, summary, checks, xlsx + CSV + manifest, {zip_mib:.1} MiB zip): {export_secs:.2} s, peak {peak:.0} MiB");
         println!("  ratio: {ratio:.2}  (target ≤ 3.0)");
+        let marks: Vec<String> = steps.iter().map(|(s, t)| format!("{s} @ {t:.1} s")).collect();
+        println!("  steps: {}", marks.join(", "));
     }
     Ok(Outcome::Done)
 }

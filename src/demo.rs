@@ -264,11 +264,9 @@ async fn red_flush_stage(
     // The 数电专票's form waits for the buyer (02); the buyer (played by the sandbox) confirms.
     let mut path: Vec<String> = first.iter().map(|o| o.state.clone()).collect();
     for (i, o) in first.iter().enumerate() {
-        if o.state == "waiting" {
-            if let Some(uuid) = &o.document_id {
-                let _ = sandbox.world().counterparty(uuid, "confirm");
-                path[i] = "waiting (02 销方录入待购方确认) → buyer confirms (04) → ".to_string();
-            }
+        if let (true, Some(uuid)) = (o.state == "waiting", &o.document_id) {
+            let _ = sandbox.world().counterparty(uuid, "confirm");
+            path[i] = "waiting (02 销方录入待购方确认) → buyer confirms (04) → ".to_string();
         }
     }
     documents::poll(&inv).await?;

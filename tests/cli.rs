@@ -93,6 +93,14 @@ async fn demo_runs_twice_on_the_same_database() {
         assert_eq!(inv["issued_once"], true, "{inv}");
         assert_eq!(inv["reissue"]["still_failing"], 0);
         assert_eq!(inv["erp_received_ok"], inv["bills"]);
+        // One of each red-flush track succeeded, and the month's export reconciles.
+        let reds = report["red_flush"]["results"].as_array().unwrap();
+        assert_eq!(reds.len(), 4);
+        assert!(reds.iter().all(|r| r["state"] == "succeeded"), "{reds:?}");
+        let checks = report["export"]["checks"].as_array().unwrap();
+        assert_eq!(checks.len(), 4);
+        assert!(checks.iter().all(|c| c["ok"] == true), "{checks:?}");
+        assert!(std::path::Path::new(report["export"]["path"].as_str().unwrap()).is_file());
     }
     let n: i64 = sqlx::query_scalar("SELECT count(*) FROM sync_scheme").fetch_one(&db.pool).await.unwrap();
     assert_eq!(n, 2);

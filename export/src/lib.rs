@@ -123,6 +123,8 @@ pub async fn export(pool: &PgPool, opts: &ExportOptions, progress: &(dyn Fn(&str
         let book = s.spawn(|| -> Result<Vec<u8>, ExportError> {
             let f = Formats::new();
             let mut book = rust_xlsxwriter::Workbook::new();
+            // Fast deflate: the zip around it does not compress the workbook again.
+            book.set_zip_compression_level(1);
             package::summary_sheet(&mut book, &summary, &daily, &checks, &f)?;
             for (ledger, df) in ledgers::ALL.iter().zip(&frames) {
                 package::ledger_sheets(&mut book, df, ledger, &f)?;

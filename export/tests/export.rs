@@ -172,7 +172,7 @@ async fn each_broken_fact_fails_exactly_the_checks_it_breaks() {
         let files = unzip(&report.path);
         let mut book = calamine::Xlsx::new(Cursor::new(files["reconciliation.xlsx"].clone())).unwrap();
         let sheet = book.worksheet_range("汇总").unwrap();
-        assert!(sheet.rows().any(|r| r.first().map(|c| c.to_string()) == Some("未通过".into()) && r[1].to_string() == expected[0]));
+        assert!(sheet.rows().any(|r| r.first().map(|c| c.to_string()) == Some("未通过".into()) && r[1] == expected[0]));
         sqlx::raw_sql(sqlx::AssertSqlSafe(repair)).execute(&db.pool).await.unwrap();
     }
     let report = export(&db.pool, &options(dir.path()), &|_| {}).await.unwrap();
