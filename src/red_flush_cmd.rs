@@ -18,8 +18,9 @@ pub struct RedFlushArgs {
     #[command(subcommand)]
     sub: Option<RedFlushSub>,
     /// An invoice to red-flush: its number, optionally the gross amount (empty: all that remains)
-    /// and the reason 01–04 (default: 01 when full, else 04). At most 10.
-    #[arg(long = "invoice", value_name = "NUMBER[:AMOUNT[:REASON]]")]
+    /// or lines `L<seq>=<quantity>,…` (by line: quantity for lines with one, the price stays;
+    /// net amount otherwise), and the reason 01–04 (default: 01 when full, else 04). At most 10.
+    #[arg(long = "invoice", value_name = "NUMBER[:AMOUNT|L1=QTY,...[:REASON]]")]
     invoices: Vec<String>,
     /// A red-flush list (the import template: 发票代码, 发票号码, 红冲金额, 红冲原因), any length,
     /// worked in batches of 10. The same file again resumes its unprocessed rows.
@@ -145,22 +146,30 @@ pub async fn run(args: RedFlushArgs, ctx: &Context) -> anyhow::Result<Exit> {
     Ok(if failed > 0 { Exit::SomeRejected } else { Exit::Done })
 }
 
-/// `NUMBER[:AMOUNT[:REASON]]`.
+/// `NUMBER[:AMOUNT|L<seq>=<value>,…[:REASON]]`.
 fn parse_invoice(spec: &str) -> Result<Request, UsageError> {
     let mut parts = spec.split(':');
     let number = parts.next().unwrap_or_default().trim();
     if number.is_empty() || !number.chars().all(|c| c.is_ascii_digit()) {
         return Err(UsageError(format!("--invoice {spec:?}: the invoice number must be digits")));
     }
-    let amount = match parts.next().map(str::trim).filter(|a| !a.is_empty()) {
-        Some(a) => Some(Money::parse(a).map_err(|e| UsageError(format!("--invoice {spec:?}: amount: {e}")))?),
-        None => None,
-    };
+    let (mut amount, mut lines) = (None, Vec::new());
+    match parts.next().map(str::trim).filter(|a| !a.is_empty()) {
+        Some(l) if l.starts_with(['L', 'l']) => {
+            for item in l.split(',') {
+                let parsed = item.trim()[1..].split_once('=').and_then(|(seq, v)| Some((seq.trim().parse::<i32>().ok()?, v.trim().parse::<rust_decimal::Decimal>().ok()?)));
+                let (seq, value) = parsed.ok_or_else(|| UsageError(format!("--invoice {spec:?}: lines are L<seq>=<quantity>, e.g. L1=2,L3=0.5")))?;
+                lines.push(redflush::LineRequest { seq, value });
+            }
+        }
+        Some(a) => amount = Some(Money::parse(a).map_err(|e| UsageError(format!("--invoice {spec:?}: amount: {e}")))?),
+        None => {}
+    }
     let reason = parts.next().map(str::trim).filter(|r| !r.is_empty()).map(str::to_string);
     if parts.next().is_some() {
         return Err(UsageError(format!("--invoice {spec:?}: expected NUMBER[:AMOUNT[:REASON]]")));
     }
-    Ok(Request { invoice_num: number.into(), amount, reason, ..Request::default() })
+    Ok(Request { invoice_num: number.into(), amount, reason, lines, ..Request::default() })
 }
 
 /// Import the list (valid rows land); a list imported before resumes. Returns its batch and a
@@ -263,5 +272,26 @@ async fn forms(c: FormsCommand, ctx: &Context, inv: &fapiao_invoicing::Invoicing
         FormsCommand::Reject { id } => said(format!("{id}: {}", documents::form_state_zh(&documents::decide(inv, &id, false).await?))),
         FormsCommand::Revoke { id } => said(format!("{id}: {}", documents::revoke(inv, &id).await?)),
         FormsCommand::Download => said(format!("{} forms downloaded", documents::download(inv).await?)),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn invoice_specs_parse_amounts_lines_and_reasons() {
+        let r = parse_invoice("26311000000000000001").unwrap();
+        assert_eq!((r.amount, r.reason, r.lines.len()), (None, None, 0));
+        let r = parse_invoice("26311000000000000001:10.50:04").unwrap();
+        assert_eq!((r.amount.map(|m| m.to_string()), r.reason.as_deref()), (Some("10.50".into()), Some("04")));
+        let r = parse_invoice("26311000000000000001::01").unwrap();
+        assert_eq!((r.amount, r.reason.as_deref()), (None, Some("01")));
+        let r = parse_invoice("26311000000000000001:L1=2,L3=0.5:02").unwrap();
+        let lines: Vec<(i32, String)> = r.lines.iter().map(|l| (l.seq, l.value.to_string())).collect();
+        assert_eq!(lines, [(1, "2".to_string()), (3, "0.5".to_string())]);
+        for bad in ["", "12a", "1:x", "1:L1", "1:L=2", "1:2:01:extra", "1:1.001"] {
+            assert!(parse_invoice(bad).is_err(), "{bad:?}");
+        }
     }
 }

@@ -200,3 +200,38 @@ async fn nothing_is_red_flushed_twice_under_dropped_answers() {
     let drops = world.calls.get("ALLE.INVOICE.QUERY").copied().unwrap_or(0);
     assert!(drops > 0);
 }
+
+#[tokio::test]
+async fn by_line_each_red_line_stays_within_its_blue_line_and_keeps_the_price() {
+    let w = world("", &[]).await;
+    // One bill, two lines: 3 × 100.00 and 2 × 50.00 (13%).
+    w.import("lines.csv", &[line("BL1", "数电普票", BUYER, 3, "100.00", "正常", "ERP1"), line("BL1", "数电普票", BUYER, 2, "50.00", "正常", "ERP1")]).await;
+    let outcomes = w.push_and_issue().await;
+    let num = outcomes[0].invoice_num.clone().unwrap();
+    let by = |lines: &[(i32, &str)], reason: &str| Request {
+        invoice_num: num.clone(),
+        reason: Some(reason.into()),
+        lines: lines.iter().map(|(seq, v)| redflush::LineRequest { seq: *seq, value: v.parse().unwrap() }).collect(),
+        ..Request::default()
+    };
+    // 销货退回 of one unit of line 1: 100.00 + 13.00, the price unchanged.
+    let o = flush(&w, &[by(&[(1, "1")], "02")]).await;
+    assert_eq!((o[0].state.as_str(), o[0].requested), ("succeeded", Some(Decimal::new(11300, 2))), "{o:?}");
+    let red: (Decimal, Decimal, Decimal) = sqlx::query_as(
+        "SELECT l.quantity, l.price, l.amount FROM pending_line l JOIN red_flush f ON f.pending_id = l.pending_id WHERE f.id = $1",
+    )
+    .bind(o[0].red_flush_id)
+    .fetch_one(&w.db.pool)
+    .await
+    .unwrap();
+    assert_eq!((red.0.normalize().to_string(), red.1.normalize().to_string(), red.2.to_string()), ("-1".into(), "100".into(), "-100.00".into()));
+    // Line 1 has 2 left: 3 is refused; an unknown line is refused.
+    let o = flush(&w, &[by(&[(1, "3")], "02"), by(&[(9, "1")], "02")]).await;
+    let codes: Vec<Option<&str>> = o.iter().map(|o| o.code.as_deref()).collect();
+    assert_eq!(codes, [Some("RED_FLUSH_LINE_EXCEEDS"), Some("RED_FLUSH_LINE_UNKNOWN")]);
+    assert!(o[0].message.as_deref().unwrap().contains("超过剩余可红冲数量2"), "{:?}", o[0].message);
+    // The rest of both lines: the invoice is then fully red-flushed, to the cent.
+    let o = flush(&w, &[by(&[(1, "2"), (2, "2")], "02")]).await;
+    assert_eq!(o[0].state, "succeeded");
+    assert_eq!(blue_state(&w, &num).await, ("full".to_string(), Decimal::new(0, 2)));
+}

@@ -20,6 +20,9 @@ pub enum RedFlushRuleError {
     ReasonFullOnly,
     #[error("a pending red invoice of {0} already exists for this invoice")]
     DuplicatePending(Money),
+    /// A by-line request that a line does not allow (its code and message).
+    #[error("{message}")]
+    Line { code: &'static str, message: String },
 }
 
 impl Coded for RedFlushRuleError {
@@ -29,6 +32,7 @@ impl Coded for RedFlushRuleError {
             RedFlushRuleError::UnknownReason(_) => "RED_FLUSH_REASON_UNKNOWN",
             RedFlushRuleError::ReasonFullOnly => "RED_FLUSH_REASON_FULL_ONLY",
             RedFlushRuleError::DuplicatePending(_) => "RED_FLUSH_DUPLICATE_PENDING",
+            RedFlushRuleError::Line { code, .. } => code,
         }
     }
     fn message_zh(&self) -> String {
@@ -37,6 +41,7 @@ impl Coded for RedFlushRuleError {
             RedFlushRuleError::UnknownReason(r) => format!("冲红原因{r}不正确，应为01开票有误、02销货退回、03服务中止或04销售折让"),
             RedFlushRuleError::ReasonFullOnly => "冲红原因为01开票有误时只能全额红冲".into(),
             RedFlushRuleError::DuplicatePending(m) => format!("待开发票中已存在本发票金额为{m}的红字发票，请先处理"),
+            RedFlushRuleError::Line { message, .. } => message.clone(),
         }
     }
 }

@@ -32,9 +32,28 @@ pub struct Request {
     pub amount: Option<Money>,
     /// 01–04; `None`: 01 when full, else 04.
     pub reason: Option<String>,
+    /// Red-flush by line: these lines of the blue invoice (empty: by amount).
+    pub lines: Vec<LineRequest>,
     /// The row of an imported list.
     pub request_id: Option<i64>,
     pub row_no: Option<i32>,
+}
+
+/// One blue line to red-flush: its quantity when the line has one (the price stays), else its
+/// net amount.
+#[derive(Clone, Debug)]
+pub struct LineRequest {
+    pub seq: i32,
+    pub value: Decimal,
+}
+
+/// A red line computed from a blue line (positive figures; negated on the red invoice).
+#[derive(Clone, Debug)]
+struct RedLine {
+    seq: i32,
+    quantity: Option<Decimal>,
+    amount: Money,
+    tax: Money,
 }
 
 /// Where one request ended up.
@@ -148,6 +167,70 @@ struct Accepted {
     requested: Money,
     reason: String,
     track: &'static str,
+    /// By line: the red lines; empty: by amount.
+    lines: Vec<RedLine>,
+}
+
+/// A line request refused, with the code and the message shown.
+struct LineRefusal(&'static str, String);
+
+/// Red lines for a by-line request: each within its blue line's remaining quantity and amount
+/// (what issued and pending red lines have not taken yet); the price stays.
+async fn red_lines(tx: &mut PgConnection, blue_pending: i64, blue_id: i64, wanted: &[LineRequest]) -> Result<std::result::Result<Vec<RedLine>, LineRefusal>> {
+    let rows = sqlx::query(
+        "SELECT l.seq, l.line_property, l.quantity, l.price, l.amount, l.tax,
+                coalesce(u.quantity, 0) AS used_quantity, coalesce(u.amount, 0) AS used_amount, coalesce(u.tax, 0) AS used_tax
+           FROM pending_line l
+           LEFT JOIN (SELECT rl.blue_seq, sum(abs(rl.quantity)) AS quantity, sum(abs(rl.amount)) AS amount, sum(abs(rl.tax)) AS tax
+                        FROM pending_line rl JOIN pending_invoice r ON r.id = rl.pending_id
+                       WHERE r.blue_invoice_id = $2 AND r.invoice_property = 1 AND r.deleted_at IS NULL
+                       GROUP BY rl.blue_seq) u ON u.blue_seq = l.seq
+          WHERE l.pending_id = $1 ORDER BY l.seq",
+    )
+    .bind(blue_pending)
+    .bind(blue_id)
+    .fetch_all(&mut *tx)
+    .await?;
+    if rows.iter().any(|r| r.get::<String, _>("line_property") != "normal") {
+        return Ok(Err(LineRefusal("RED_FLUSH_LINES_WITH_DISCOUNT", "含折扣行的发票请按金额红冲".into())));
+    }
+    let mut out = Vec::new();
+    for w in wanted {
+        let Some(r) = rows.iter().find(|r| r.get::<i32, _>("seq") == w.seq) else {
+            return Ok(Err(LineRefusal("RED_FLUSH_LINE_UNKNOWN", format!("蓝字发票没有第{}行", w.seq))));
+        };
+        let (amount, tax) = (money(r.get("amount")), money(r.get("tax")));
+        let left_amount = amount - money(r.get("used_amount"));
+        let left_tax = tax - money(r.get("used_tax"));
+        let (quantity, price): (Option<Decimal>, Option<Decimal>) = (r.get("quantity"), r.get("price"));
+        let line = match (quantity, price) {
+            (Some(q), Some(p)) => {
+                let left_q = q - r.get::<Decimal, _>("used_quantity");
+                if w.value <= Decimal::ZERO || w.value > left_q {
+                    return Ok(Err(LineRefusal("RED_FLUSH_LINE_EXCEEDS", format!("第{}行红冲数量{}超过剩余可红冲数量{}", w.seq, w.value.normalize(), left_q.normalize()))));
+                }
+                if w.value == left_q {
+                    RedLine { seq: w.seq, quantity: Some(w.value), amount: left_amount, tax: left_tax }
+                } else {
+                    let a = Money::round(w.value * p);
+                    RedLine { seq: w.seq, quantity: Some(w.value), amount: a, tax: Money::round(a.value() * tax.value() / amount.value()) }
+                }
+            }
+            _ => {
+                let a = Money::round(w.value);
+                if !a.is_positive() || a > left_amount {
+                    return Ok(Err(LineRefusal("RED_FLUSH_LINE_EXCEEDS", format!("第{}行红冲金额{a}超过剩余可红冲金额{left_amount}", w.seq))));
+                }
+                let t = if a == left_amount { left_tax } else { Money::round(a.value() * tax.value() / amount.value()) };
+                RedLine { seq: w.seq, quantity: None, amount: a, tax: t }
+            }
+        };
+        if line.amount > left_amount || line.tax.abs() > left_tax.abs() {
+            return Ok(Err(LineRefusal("RED_FLUSH_LINE_EXCEEDS", format!("第{}行剩余可红冲金额不足", w.seq))));
+        }
+        out.push(line);
+    }
+    Ok(Ok(out))
 }
 
 /// The amount, reason and duplicate rules for an eligible blue invoice.
@@ -164,7 +247,16 @@ async fn judge(tx: &mut PgConnection, b: &sqlx::postgres::PgRow, req: &Request) 
     .await?;
     let issued = total.abs() - money(b.get("remaining"));
     let left = rule::remaining(total, issued, money(pending));
-    let requested = req.amount.map(Money::abs).unwrap_or(left);
+    let lines = if req.lines.is_empty() {
+        Vec::new()
+    } else {
+        match red_lines(tx, b.get("pending_id"), blue_id, &req.lines).await? {
+            Ok(lines) => lines,
+            Err(LineRefusal(code, message)) => return Ok(Err(RedFlushRuleError::Line { code, message })),
+        }
+    };
+    let by_lines: Money = lines.iter().map(|l| l.amount + l.tax).sum();
+    let requested = if lines.is_empty() { req.amount.map(Money::abs).unwrap_or(left) } else { by_lines };
     if let Err(e) = rule::check_amount(requested, left) {
         return Ok(Err(e));
     }
@@ -189,7 +281,7 @@ async fn judge(tx: &mut PgConnection, b: &sqlx::postgres::PgRow, req: &Request) 
         RedFlushTrack::RedInfoSheet => "red_info_sheet",
         RedFlushTrack::ConfirmationForm => "confirmation_form",
     };
-    Ok(Ok(Accepted { blue_id, requested, reason, track }))
+    Ok(Ok(Accepted { blue_id, requested, reason, track, lines }))
 }
 
 fn money(d: Decimal) -> Money {
@@ -201,8 +293,14 @@ fn money(d: Decimal) -> Money {
 async fn red_pending(tx: &mut PgConnection, b: &sqlx::postgres::PgRow, a: &Accepted) -> Result<i64> {
     let blue_pending: i64 = b.get("pending_id");
     let (total, tax) = (money(b.get("total")), money(b.get("tax")));
-    let full = a.requested == total.abs();
-    let red_tax = if full { tax } else { Money::round(a.requested.value() * tax.value() / total.value()) };
+    let full = a.requested == total.abs() && a.lines.is_empty();
+    let red_tax = if !a.lines.is_empty() {
+        a.lines.iter().map(|l| l.tax).sum()
+    } else if full {
+        tax
+    } else {
+        Money::round(a.requested.value() * tax.value() / total.value())
+    };
     let red_amount = a.requested - red_tax;
     let id: i64 = sqlx::query_scalar(
         "INSERT INTO pending_invoice (seller_tax_no, seller_address_phone, seller_bank_account, buyer_name, buyer_tax_no, buyer_address_phone,
@@ -222,12 +320,30 @@ async fn red_pending(tx: &mut PgConnection, b: &sqlx::postgres::PgRow, a: &Accep
     .bind(&a.reason)
     .fetch_one(&mut *tx)
     .await?;
-    if full {
+    if !a.lines.is_empty() {
+        for (i, l) in a.lines.iter().enumerate() {
+            sqlx::query(
+                "INSERT INTO pending_line (pending_id, seq, bill_no, bill_line_no, line_property, goods_name, revenue_code, specification, unit,
+                                           quantity, price, amount, tax_rate, tax, blue_seq)
+                 SELECT $2, $3, bill_no, bill_line_no, 'normal', goods_name, revenue_code, specification, unit, -$4::numeric, price, $5, tax_rate, $6, seq
+                   FROM pending_line WHERE pending_id = $1 AND seq = $7",
+            )
+            .bind(blue_pending)
+            .bind(id)
+            .bind(i as i32 + 1)
+            .bind(l.quantity)
+            .bind(-l.amount.value())
+            .bind(-l.tax.value())
+            .bind(l.seq)
+            .execute(&mut *tx)
+            .await?;
+        }
+    } else if full {
         sqlx::query(
             "INSERT INTO pending_line (pending_id, seq, bill_no, bill_line_no, line_property, goods_name, revenue_code, specification, unit,
-                                       quantity, price, amount, tax_rate, tax)
+                                       quantity, price, amount, tax_rate, tax, blue_seq)
              SELECT $2, seq, bill_no, bill_line_no, line_property, goods_name, revenue_code, specification, unit,
-                    -quantity, price, -amount, tax_rate, -tax
+                    -quantity, price, -amount, tax_rate, -tax, seq
                FROM pending_line WHERE pending_id = $1",
         )
         .bind(blue_pending)
@@ -268,8 +384,8 @@ async fn partial_lines(tx: &mut PgConnection, blue_pending: i64, red: i64, amoun
     for (i, (r, _, _)) in units.iter().enumerate() {
         sqlx::query(
             "INSERT INTO pending_line (pending_id, seq, bill_no, bill_line_no, line_property, goods_name, revenue_code, specification, unit,
-                                       amount, tax_rate, tax)
-             VALUES ($1, $2, $3, $4, 'normal', $5, $6, $7, $8, $9, $10, $11)",
+                                       amount, tax_rate, tax, blue_seq)
+             VALUES ($1, $2, $3, $4, 'normal', $5, $6, $7, $8, $9, $10, $11, $12)",
         )
         .bind(red)
         .bind(i as i32 + 1)
@@ -282,6 +398,7 @@ async fn partial_lines(tx: &mut PgConnection, blue_pending: i64, red: i64, amoun
         .bind(amounts[i].value())
         .bind(r.get::<Decimal, _>("tax_rate"))
         .bind(taxes[i].value())
+        .bind(r.get::<i32, _>("seq"))
         .execute(&mut *tx)
         .await?;
     }
@@ -416,6 +533,7 @@ pub async fn requests_of_import(inv: &Invoicing, import_batch: i64) -> Result<Ve
             invoice_num: r.get("invoice_num"),
             amount: r.get::<Option<Decimal>, _>("red_amount").map(money),
             reason: Some(r.get("red_reason")),
+            lines: Vec::new(),
             request_id: Some(r.get("id")),
             row_no: Some(r.get("row_no")),
         })
