@@ -177,6 +177,7 @@ fn print_text(r: &serde_json::Value, enterprises: &[Enterprise], schemes: &[Sync
             r["path"].as_str().unwrap_or(""));
     }
     println!("    blue invoices after: {}", r["red_flush"]["blue_states"]);
+    println!("    INVOICE.RED callbacks sent {}, succeeded {}", r["red_flush"]["callbacks"]["attempted"], r["red_flush"]["callbacks"]["succeeded"]);
     let e = &r["export"];
     println!("[7] reconciliation export {} … {}: {}", e["from"].as_str().unwrap_or(""), e["to"].as_str().unwrap_or(""), e["path"].as_str().unwrap_or(""));
     println!("    rows: {}", e["row_counts"]);
@@ -270,6 +271,8 @@ async fn red_flush_stage(
         }
     }
     documents::poll(&inv).await?;
+    // The bills' ERPs hear of the red invoices (INVOICE.RED).
+    let red_callbacks = fapiao_invoicing::callbacks::deliver(&inv).await?;
     let mut results = Vec::new();
     for (i, ((kind, _), o)) in numbers.iter().zip(&first).enumerate() {
         let now = redflush::outcome(&inv, o.red_flush_id.expect("stored")).await?;
@@ -288,7 +291,7 @@ async fn red_flush_stage(
     .fetch_all(&db.pool)
     .await?;
     let blue_states: Vec<String> = states.iter().map(|(n, s)| format!("{n}: {s}")).collect();
-    Ok(json!({ "results": results, "blue_states": blue_states.join(", ") }))
+    Ok(json!({ "results": results, "blue_states": blue_states.join(", "), "callbacks": red_callbacks }))
 }
 
 async fn invoicing_stage(ctx: &Context, db: &Database, sandbox: &Sandbox, client: Arc<ChannelClient>, batch: Option<i64>) -> anyhow::Result<serde_json::Value> {
@@ -329,7 +332,7 @@ async fn invoicing_stage(ctx: &Context, db: &Database, sandbox: &Sandbox, client
         }
     }
     let erp = sandbox.world().erp.received.clone();
-    let succeeded_callbacks = erp.iter().filter(|c| c["body"]["returnCode"] == "0").count();
+    let succeeded_callbacks = erp.iter().filter(|c| c["body"]["returnCode"] == "0" && c["body"]["interfaceCode"] == "INVOICE.OPEN").count();
     let sample = erp.iter().rev().find(|c| c["body"]["returnCode"] == "0").map(|c| {
         let d = &c["body"]["data"];
         format!("{} → {}: returnCode {}, {} invoice(s), bill total {}", d["billNo"].as_str().unwrap_or(""), c["system"].as_str().unwrap_or(""),

@@ -36,6 +36,79 @@ pub(crate) async fn enqueue(db: &mut PgConnection, bills: &[String]) -> sqlx::Re
     Ok(added)
 }
 
+/// A red invoice became final: the bills of its blue invoice hear of it (`INVOICE.RED`), once
+/// per result, in the caller's transaction. Nothing for a blue pending invoice.
+pub(crate) async fn enqueue_red(db: &mut PgConnection, red_pending: i64) -> sqlx::Result<usize> {
+    let row = sqlx::query(
+        "SELECT p.status, p.serial_no, p.error_message, p.red_reason, p.amount, p.tax, p.total,
+                i.invoice_code, i.invoice_num, i.invoice_date, i.issued_at, i.invoice_file_url, i.ofd_file_url, i.xml_file_url,
+                b.invoice_code AS blue_code, b.invoice_num AS blue_num, b.red_flush_state, b.remaining, b.pending_id AS blue_pending
+           FROM pending_invoice p
+           JOIN issued_invoice b ON b.id = p.blue_invoice_id
+           LEFT JOIN issued_invoice i ON i.pending_id = p.id
+          WHERE p.id = $1 AND p.invoice_property = 1",
+    )
+    .bind(red_pending)
+    .fetch_optional(&mut *db)
+    .await?;
+    let Some(r) = row else { return Ok(0) };
+    let st: String = r.get("status");
+    let ok = st == status::SUCCEEDED;
+    let money = |c: &str| r.get::<Decimal, _>(c).round_dp(2).to_string();
+    let message: Option<String> = r.get("error_message");
+    let bills: Vec<(String, Option<String>)> = sqlx::query_as(
+        "SELECT a.bill_no, a.business_system_code FROM pending_bill pb JOIN application a ON a.bill_no = pb.bill_no WHERE pb.pending_id = $1 ORDER BY a.bill_no",
+    )
+    .bind(r.get::<i64, _>("blue_pending"))
+    .fetch_all(&mut *db)
+    .await?;
+    let mut added = 0;
+    for (bill, system) in bills {
+        let body = json!({
+            "returnCode": if ok { "0" } else { "9999" },
+            "returnMsg": if ok { "红冲成功".to_string() } else { format!("红冲失败：{}", message.clone().unwrap_or_default()) },
+            "interfaceCode": "INVOICE.RED",
+            "data": {
+                "billNo": bill,
+                "businessSystemCode": system.clone().filter(|s| !s.is_empty()),
+                "originalInvoiceCode": r.get::<String, _>("blue_code"),
+                "originalInvoiceNum": r.get::<String, _>("blue_num"),
+                "redFlushState": r.get::<String, _>("red_flush_state"),
+                "remainingAmount": money("remaining"),
+                "invoices": [{
+                    "serialNo": r.get::<Option<String>, _>("serial_no"),
+                    "invoiceStatus": if ok { "1" } else { "2" },
+                    "invoiceStatusName": status::label_zh(&st),
+                    "redReason": r.get::<Option<String>, _>("red_reason"),
+                    "invoiceCode": r.get::<Option<String>, _>("invoice_code").unwrap_or_default(),
+                    "invoiceNum": r.get::<Option<String>, _>("invoice_num").unwrap_or_default(),
+                    "invoiceDate": r.get::<Option<chrono::NaiveDate>, _>("invoice_date"),
+                    "issueTime": r.get::<Option<DateTime<Utc>>, _>("issued_at").map(|t| t.to_rfc3339()),
+                    "invoiceAmount": money("amount"),
+                    "totalTaxAmount": money("tax"),
+                    "totalAmount": money("total"),
+                    "invoiceFileUrl": r.get::<Option<String>, _>("invoice_file_url").unwrap_or_default(),
+                    "ofdFileUrl": r.get::<Option<String>, _>("ofd_file_url").unwrap_or_default(),
+                    "xmlFileUrl": r.get::<Option<String>, _>("xml_file_url").unwrap_or_default(),
+                    "message": if ok { None } else { message.clone() },
+                }],
+            }
+        });
+        added += sqlx::query(
+            "INSERT INTO callback (bill_no, interface_code, fingerprint, business_system, body) VALUES ($1, 'INVOICE.RED', $2, $3, $4)
+             ON CONFLICT (bill_no, fingerprint) DO NOTHING",
+        )
+        .bind(&bill)
+        .bind(format!("red:{red_pending}:{st}"))
+        .bind(system)
+        .bind(&body)
+        .execute(&mut *db)
+        .await?
+        .rows_affected() as usize;
+    }
+    Ok(added)
+}
+
 /// Where a bill's callback goes: `callbacks.url` with its system code.
 fn url_for(inv: &Invoicing, system: Option<&str>) -> String {
     let system = system.filter(|s| !s.is_empty()).unwrap_or(&inv.settings.channel.business_system_code);

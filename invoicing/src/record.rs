@@ -96,6 +96,7 @@ async fn finalized(db: &mut PgConnection, pending_id: i64) -> sqlx::Result<()> {
     sqlx::query("SELECT 1 FROM application WHERE bill_no = ANY($1) ORDER BY bill_no FOR UPDATE").bind(&bills).execute(&mut *db).await?;
     refresh_bill_states(db, &bills).await?;
     crate::callbacks::enqueue(db, &bills).await?;
+    crate::callbacks::enqueue_red(db, pending_id).await?;
     Ok(())
 }
 

@@ -167,6 +167,10 @@ async fn a_fully_red_flushed_bill_can_be_invoiced_again_and_everything_nets_to_t
     assert_eq!(o[0].state, "succeeded");
     let state: String = sqlx::query_scalar("SELECT state FROM application WHERE bill_no = 'WB1'").fetch_one(&w.db.pool).await.unwrap();
     assert_eq!(state, "returned", "the write-back reopens the bill");
+    // The bill's ERP hears of the red invoice (INVOICE.RED) after its blue one (INVOICE.OPEN).
+    fapiao_invoicing::callbacks::deliver(&w.inv).await.unwrap();
+    let heard: Vec<(String, String)> = w.erp_received().await.iter().map(|c| (c["body"]["interfaceCode"].as_str().unwrap().to_string(), c["body"]["data"]["invoices"][0]["totalAmount"].as_str().unwrap().to_string())).collect();
+    assert_eq!(heard, [("INVOICE.OPEN".to_string(), "1130.00".to_string()), ("INVOICE.RED".to_string(), "-1130.00".to_string())]);
     let again = push(&w.inv, &Selection::Bills(vec!["WB1".into()])).await.unwrap();
     assert_eq!(again.pending_ids.len(), 1);
     let outcomes = issue::issue(&w.inv, &again.pending_ids, &|_| {}).await.unwrap();
