@@ -40,7 +40,7 @@ pub async fn run(args: IssueArgs, ctx: &Context) -> anyhow::Result<Outcome> {
     let pushed = push::push(&inv, &selection).await?;
     let ids = match &selection {
         Selection::Bills(b) => issue::candidates_of_bills(&inv, b).await?,
-        _ => issue::candidates(&inv, None, false).await?,
+        _ => issue::candidates(&inv, false).await?,
     };
     let invoices = drive(ctx, &inv, &ids).await?;
     let callbacks = callbacks::deliver(&inv).await?;

@@ -8,6 +8,7 @@ use sqlx::PgPool;
 
 use crate::ExportError;
 use crate::ledgers::Filter;
+use crate::package::yuan;
 
 #[derive(Clone, Debug, Serialize)]
 pub struct Check {
@@ -30,11 +31,6 @@ fn strs(df: &DataFrame, c: &str) -> PolarsResult<Vec<Option<String>>> {
 
 fn ints(df: &DataFrame, c: &str) -> PolarsResult<Vec<Option<i64>>> {
     Ok(df.column(c)?.i64()?.iter().collect())
-}
-
-fn yuan(cents: i64) -> String {
-    let sign = if cents < 0 { "-" } else { "" };
-    format!("{sign}{}.{:02}", cents.unsigned_abs() / 100, cents.unsigned_abs() % 100)
 }
 
 /// Blue − red = net per seller and day, against the invoice ledger summed by the database.

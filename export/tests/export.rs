@@ -134,8 +134,11 @@ async fn a_known_data_set_exports_every_total_and_reconciles() {
     assert_eq!(sheet.get((first, 10)), Some(&Data::Float(226.0)), "net as a number");
     let issued = book.worksheet_range("已开发票").unwrap();
     assert_eq!(issued.height(), 5);
-    let totals: f64 = (1..5).map(|r| match issued.get((r, 11)) { Some(Data::Float(f)) => *f, other => panic!("{other:?}") }).sum();
-    assert!((totals - 1356.0).abs() < 1e-9);
+    // xlsx numbers are doubles; each is read back to the cent as a Decimal and summed exactly.
+    let totals: rust_decimal::Decimal = (1..5)
+        .map(|r| match issued.get((r, 11)) { Some(Data::Float(f)) => rust_decimal::Decimal::try_from(*f).unwrap().round_dp(2), other => panic!("{other:?}") })
+        .sum();
+    assert_eq!(totals, rust_decimal::Decimal::new(135600, 2));
 
     // A formula from the import is inert in both formats.
     let pool_csv = String::from_utf8(files["pool_invoices.csv"].clone()).unwrap();

@@ -10,6 +10,7 @@ use futures_util::StreamExt;
 use rust_decimal::Decimal;
 use serde::Serialize;
 use serde_json::{Value, json};
+use sqlx::postgres::PgRow;
 use sqlx::{PgConnection, Row};
 
 use crate::{Invoicing, Result, status};
@@ -21,19 +22,54 @@ pub(crate) async fn enqueue(db: &mut PgConnection, bills: &[String]) -> sqlx::Re
     let mut added = 0;
     for bill in bills {
         let Some((system, body, fingerprint)) = bill_result(db, bill).await? else { continue };
-        added += sqlx::query(
-            "INSERT INTO callback (bill_no, interface_code, fingerprint, business_system, body) VALUES ($1, 'INVOICE.OPEN', $2, $3, $4)
-             ON CONFLICT (bill_no, fingerprint) DO NOTHING",
-        )
-        .bind(bill)
-        .bind(&fingerprint)
-        .bind(system)
-        .bind(&body)
-        .execute(&mut *db)
-        .await?
-        .rows_affected() as usize;
+        added += insert(db, bill, "INVOICE.OPEN", &fingerprint, system, &body).await?;
     }
     Ok(added)
+}
+
+/// Enqueue one callback; a result already enqueued for the bill (same fingerprint) is not.
+async fn insert(db: &mut PgConnection, bill: &str, interface: &str, fingerprint: &str, system: Option<String>, body: &Value) -> sqlx::Result<usize> {
+    let n = sqlx::query(
+        "INSERT INTO callback (bill_no, interface_code, fingerprint, business_system, body) VALUES ($1, $2, $3, $4, $5)
+         ON CONFLICT (bill_no, fingerprint) DO NOTHING",
+    )
+    .bind(bill)
+    .bind(interface)
+    .bind(fingerprint)
+    .bind(system)
+    .bind(body)
+    .execute(db)
+    .await?
+    .rows_affected();
+    Ok(n as usize)
+}
+
+/// One invoice in a callback body, from a row with the pending invoice's status, serial, error
+/// and figures and the issued invoice's number, date and files.
+fn invoice_json(r: &PgRow) -> Value {
+    let st: String = r.get("status");
+    let ok = st == status::SUCCEEDED;
+    json!({
+        "serialNo": r.get::<Option<String>, _>("serial_no"),
+        "invoiceStatus": if ok { "1" } else { "2" },
+        "invoiceStatusName": status::label_zh(&st),
+        "invoiceCode": r.get::<Option<String>, _>("invoice_code").unwrap_or_default(),
+        "invoiceNum": r.get::<Option<String>, _>("invoice_num").unwrap_or_default(),
+        "invoiceDate": r.get::<Option<chrono::NaiveDate>, _>("invoice_date"),
+        "issueTime": r.get::<Option<DateTime<Utc>>, _>("issued_at").map(|t| t.to_rfc3339()),
+        "invoiceAmount": money(r, "amount"),
+        "totalTaxAmount": money(r, "tax"),
+        "totalAmount": money(r, "total"),
+        "invoiceFileUrl": r.get::<Option<String>, _>("invoice_file_url").unwrap_or_default(),
+        "ofdFileUrl": r.get::<Option<String>, _>("ofd_file_url").unwrap_or_default(),
+        "xmlFileUrl": r.get::<Option<String>, _>("xml_file_url").unwrap_or_default(),
+        "message": if ok { None } else { r.get::<Option<String>, _>("error_message") },
+    })
+}
+
+/// A money column as decimal text with two decimals.
+fn money(r: &PgRow, c: &str) -> String {
+    r.get::<Decimal, _>(c).round_dp(2).to_string()
 }
 
 /// A red invoice became final: the bills of its blue invoice hear of it (`INVOICE.RED`), once
@@ -54,7 +90,6 @@ pub(crate) async fn enqueue_red(db: &mut PgConnection, red_pending: i64) -> sqlx
     let Some(r) = row else { return Ok(0) };
     let st: String = r.get("status");
     let ok = st == status::SUCCEEDED;
-    let money = |c: &str| r.get::<Decimal, _>(c).round_dp(2).to_string();
     let message: Option<String> = r.get("error_message");
     let bills: Vec<(String, Option<String>)> = sqlx::query_as(
         "SELECT a.bill_no, a.business_system_code FROM pending_bill pb JOIN application a ON a.bill_no = pb.bill_no WHERE pb.pending_id = $1 ORDER BY a.bill_no",
@@ -62,6 +97,8 @@ pub(crate) async fn enqueue_red(db: &mut PgConnection, red_pending: i64) -> sqlx
     .bind(r.get::<i64, _>("blue_pending"))
     .fetch_all(&mut *db)
     .await?;
+    let mut red = invoice_json(&r);
+    red["redReason"] = json!(r.get::<Option<String>, _>("red_reason"));
     let mut added = 0;
     for (bill, system) in bills {
         let body = json!({
@@ -74,37 +111,11 @@ pub(crate) async fn enqueue_red(db: &mut PgConnection, red_pending: i64) -> sqlx
                 "originalInvoiceCode": r.get::<String, _>("blue_code"),
                 "originalInvoiceNum": r.get::<String, _>("blue_num"),
                 "redFlushState": r.get::<String, _>("red_flush_state"),
-                "remainingAmount": money("remaining"),
-                "invoices": [{
-                    "serialNo": r.get::<Option<String>, _>("serial_no"),
-                    "invoiceStatus": if ok { "1" } else { "2" },
-                    "invoiceStatusName": status::label_zh(&st),
-                    "redReason": r.get::<Option<String>, _>("red_reason"),
-                    "invoiceCode": r.get::<Option<String>, _>("invoice_code").unwrap_or_default(),
-                    "invoiceNum": r.get::<Option<String>, _>("invoice_num").unwrap_or_default(),
-                    "invoiceDate": r.get::<Option<chrono::NaiveDate>, _>("invoice_date"),
-                    "issueTime": r.get::<Option<DateTime<Utc>>, _>("issued_at").map(|t| t.to_rfc3339()),
-                    "invoiceAmount": money("amount"),
-                    "totalTaxAmount": money("tax"),
-                    "totalAmount": money("total"),
-                    "invoiceFileUrl": r.get::<Option<String>, _>("invoice_file_url").unwrap_or_default(),
-                    "ofdFileUrl": r.get::<Option<String>, _>("ofd_file_url").unwrap_or_default(),
-                    "xmlFileUrl": r.get::<Option<String>, _>("xml_file_url").unwrap_or_default(),
-                    "message": if ok { None } else { message.clone() },
-                }],
+                "remainingAmount": money(&r, "remaining"),
+                "invoices": [red],
             }
         });
-        added += sqlx::query(
-            "INSERT INTO callback (bill_no, interface_code, fingerprint, business_system, body) VALUES ($1, 'INVOICE.RED', $2, $3, $4)
-             ON CONFLICT (bill_no, fingerprint) DO NOTHING",
-        )
-        .bind(&bill)
-        .bind(format!("red:{red_pending}:{st}"))
-        .bind(system)
-        .bind(&body)
-        .execute(&mut *db)
-        .await?
-        .rows_affected() as usize;
+        added += insert(db, &bill, "INVOICE.RED", &format!("red:{red_pending}:{st}"), system, &body).await?;
     }
     Ok(added)
 }
@@ -149,7 +160,6 @@ async fn bill_result(db: &mut PgConnection, bill: &str) -> sqlx::Result<Option<(
     if rows.is_empty() || rows.iter().any(|r| !finals.contains(&r.get::<String, _>("status").as_str())) {
         return Ok(None);
     }
-    let money = |r: &sqlx::postgres::PgRow, c: &str| r.get::<Decimal, _>(c).round_dp(2).to_string();
     let mut fingerprint = Vec::new();
     let mut failures = Vec::new();
     let invoices: Vec<Value> = rows
@@ -162,24 +172,10 @@ async fn bill_result(db: &mut PgConnection, bill: &str) -> sqlx::Result<Option<(
             if !ok {
                 failures.push(message.clone().unwrap_or_default());
             }
-            json!({
-                "serialNo": r.get::<Option<String>, _>("serial_no"),
-                "invoiceStatus": if ok { "1" } else { "2" },
-                "invoiceStatusName": status::label_zh(&st),
-                "invoiceCode": r.get::<Option<String>, _>("invoice_code").unwrap_or_default(),
-                "invoiceNum": r.get::<Option<String>, _>("invoice_num").unwrap_or_default(),
-                "invoiceDate": r.get::<Option<chrono::NaiveDate>, _>("invoice_date"),
-                "issueTime": r.get::<Option<DateTime<Utc>>, _>("issued_at").map(|t| t.to_rfc3339()),
-                "invoiceAmount": money(r, "amount"),
-                "totalTaxAmount": money(r, "tax"),
-                "totalAmount": money(r, "total"),
-                "billAmount": money(r, "bill_amount"),
-                "billTaxAmount": money(r, "bill_tax"),
-                "invoiceFileUrl": r.get::<Option<String>, _>("invoice_file_url").unwrap_or_default(),
-                "ofdFileUrl": r.get::<Option<String>, _>("ofd_file_url").unwrap_or_default(),
-                "xmlFileUrl": r.get::<Option<String>, _>("xml_file_url").unwrap_or_default(),
-                "message": if ok { None } else { message },
-            })
+            let mut invoice = invoice_json(r);
+            invoice["billAmount"] = json!(money(r, "bill_amount"));
+            invoice["billTaxAmount"] = json!(money(r, "bill_tax"));
+            invoice
         })
         .collect();
     let system = head.get::<Option<String>, _>("business_system_code").filter(|s| !s.is_empty());

@@ -35,17 +35,15 @@ pub struct IssueOutcome {
     pub message: Option<String>,
 }
 
-/// Pending invoices a run should drive: the given ones, or (when `None`) every 未开票 blue
-/// invoice, plus every 已提交/开票中 one (left by an earlier run, or still at the channel).
-pub async fn candidates(inv: &Invoicing, only: Option<&[i64]>, auto_only: bool) -> Result<Vec<i64>> {
+/// Pending invoices a run should drive: every 未开票 blue invoice (only those of 自动开票 bills when
+/// `auto_only`), plus every 已提交/开票中 one (left by an earlier run, or still at the channel).
+pub async fn candidates(inv: &Invoicing, auto_only: bool) -> Result<Vec<i64>> {
     let ids = sqlx::query_scalar(
         "SELECT id FROM pending_invoice
           WHERE deleted_at IS NULL AND invoice_property = 0
-            AND (($1::bigint[] IS NULL AND (status IN ('submitted', 'issuing') OR (status = 'not_issued' AND (auto_issue OR NOT $2))))
-                 OR id = ANY($1))
+            AND (status IN ('submitted', 'issuing') OR (status = 'not_issued' AND (auto_issue OR NOT $1)))
           ORDER BY id",
     )
-    .bind(only)
     .bind(auto_only)
     .fetch_all(&inv.pool)
     .await?;

@@ -149,7 +149,7 @@ async fn a_crash_between_storing_the_serial_and_recording_the_answer_never_issue
     body.seller_taxpayer_id = SELLER.into();
     w.inv.channel.issue(&body).await.unwrap();
 
-    let ids = issue::candidates(&w.inv, None, false).await.unwrap();
+    let ids = issue::candidates(&w.inv, false).await.unwrap();
     assert_eq!(ids, [sent, unsent]);
     let outcomes = issue::issue(&w.inv, &ids, &|_| {}).await.unwrap();
     assert!(outcomes.iter().all(|o| o.status == "succeeded"));

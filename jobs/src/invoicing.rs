@@ -14,7 +14,7 @@ fn invoicing(ctx: &JobContext) -> Invoicing {
 pub async fn auto_issue(ctx: &JobContext, _run: &RunInfo) -> Result<RunReport, JobError> {
     let inv = invoicing(ctx);
     let pushed = push(&inv, &Selection::AutoIssue).await?;
-    let ids = issue::candidates(&inv, None, true).await?;
+    let ids = issue::candidates(&inv, true).await?;
     let outcomes = issue::issue(&inv, &ids, &|_| {}).await?;
     let delivered = callbacks::deliver(&inv).await?;
     let count = |s: &str| outcomes.iter().filter(|o| o.status == s).count() as i64;

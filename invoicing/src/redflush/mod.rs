@@ -60,7 +60,6 @@ struct RedLine {
 #[derive(Clone, Debug, Serialize)]
 pub struct Outcome {
     pub red_flush_id: Option<i64>,
-    pub row_no: Option<i32>,
     pub invoice_num: String,
     pub requested: Option<Decimal>,
     pub reason: Option<String>,
@@ -504,7 +503,6 @@ pub async fn outcome(inv: &Invoicing, id: i64) -> Result<Outcome> {
     .await?;
     Ok(Outcome {
         red_flush_id: Some(id),
-        row_no: None,
         invoice_num: r.get("invoice_num"),
         requested: r.get("requested"),
         reason: Some(r.get("red_reason")),

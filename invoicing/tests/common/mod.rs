@@ -78,7 +78,7 @@ impl World {
     pub async fn push_and_issue(&self) -> Vec<issue::IssueOutcome> {
         let pushed = push(&self.inv, &Selection::All).await.unwrap();
         assert!(pushed.refused.is_empty(), "{:?}", pushed.refused);
-        let ids = issue::candidates(&self.inv, None, false).await.unwrap();
+        let ids = issue::candidates(&self.inv, false).await.unwrap();
         issue::issue(&self.inv, &ids, &|_| {}).await.unwrap()
     }
 
