@@ -1,5 +1,11 @@
 //! `fapiao`: the command line. One file per subcommand; the work lives in the workspace crates.
 
+/// Imports and exports move millions of small strings between a reading thread and the loader;
+/// glibc's allocator serializes frees across threads (an eighth of an import's CPU went to
+/// `_int_free` and its lock), mimalloc frees them where they were made.
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 mod apply_cmd;
 mod bench;
 mod callbacks_cmd;

@@ -122,10 +122,22 @@ pub async fn claim(pool: &PgPool, job: &str, worker: &str, only_id: Option<i64>)
          {CLAIM_RETURNING}"
     );
     let result = sqlx::query_as::<_, Claimed>(sqlx::AssertSqlSafe(sql)).bind(job).bind(worker).bind(only_id).fetch_optional(pool).await;
-    match result {
-        Err(sqlx::Error::Database(e)) if e.code().as_deref() == Some("23505") => Ok(None),
-        other => other,
+    let claimed = match result {
+        Err(sqlx::Error::Database(e)) if e.code().as_deref() == Some("23505") => return Ok(None),
+        other => other?,
+    };
+    // The claim's clock_timestamp() is taken before the unique index makes it wait for a
+    // finishing run of the same job to commit, so it can fall before that run's end: stamp the
+    // start again now that the claim holds.
+    if let Some(run) = &claimed {
+        sqlx::query("UPDATE job_run SET started_at = clock_timestamp() WHERE id = $1 AND worker = $2 AND attempt = $3")
+            .bind(run.id)
+            .bind(worker)
+            .bind(run.attempt)
+            .execute(pool)
+            .await?;
     }
+    Ok(claimed)
 }
 
 /// Beat the heartbeat; `false` when the run is no longer ours (rescued and re-claimed).

@@ -129,6 +129,80 @@ async fn bill_rules_across_rows() {
     assert_eq!(lines, vec![("D1".into(), 1, "discounted".into()), ("D1".into(), 2, "discount".into())]);
 }
 
+/// Applications land chunk by chunk while the file is read (8,192 rows a chunk): a bill whose
+/// bad line comes in a later chunk than its first lines, and a bill whose lines disagree across
+/// chunks, leave whole with `--accept-valid`; a bill number of an earlier batch is refused and
+/// the earlier bill keeps its lines.
+#[tokio::test]
+async fn bills_rejected_after_their_first_lines_landed_leave_whole() {
+    let db = db().await;
+    let dir = tempfile::tempdir().unwrap();
+    let earlier = write_csv(dir.path(), "earlier.csv", &[line("OLD1", "100.00", "13.00", "113.00"), line("OLD1", "50.00", "6.50", "56.50")]);
+    let first = run(&db, &earlier, &options("applications")).await.unwrap();
+
+    let mut rows = Vec::new();
+    for n in 0..9_000usize {
+        let bill = match n {
+            10 | 11 => "OLD1".to_string(),
+            8_190..=8_193 => "SPAN".to_string(),
+            8_000 | 8_300 => "MIX".to_string(),
+            _ => format!("C{}", n / 4),
+        };
+        let (tax, total) = if n == 8_193 { ("13.07", "113.07") } else { ("13.00", "113.00") };
+        let mut row = line(&bill, "100.00", tax, total);
+        if n == 8_300 {
+            row[5] = "数电专票".into();
+        }
+        rows.push(row);
+    }
+    let file = write_csv(dir.path(), "chunks.csv", &rows);
+    let s = run(&db, &file, &ImportOptions { accept_valid: true, ..options("applications") }).await.unwrap();
+    let got: Vec<(u32, &str)> = s.problems.iter().map(|p| (p.row, p.code.as_str())).collect();
+    assert_eq!(got, vec![(12, "BILL_EXISTS"), (13, "BILL_EXISTS"), (8_002, "BILL_MIXED"), (8_195, "TAX_LINE_MISMATCH"), (8_302, "BILL_MIXED")]);
+    assert_eq!(s.problems[0].message, "单据编号OLD1已存在");
+    assert_eq!((s.outcome, s.rows_read, s.accepted, s.rejected), ("imported", 9_000, 9_000 - 8, 8));
+
+    let lines_of = |bill: &'static str| {
+        let pool = db.pool.clone();
+        async move { sqlx::query_scalar::<_, i64>("SELECT count(*) FROM application_line WHERE bill_no = $1").bind(bill).fetch_one(&pool).await.unwrap() }
+    };
+    assert_eq!((lines_of("SPAN").await, lines_of("MIX").await), (0, 0), "lines landed before the bill was rejected are gone");
+    assert_eq!(count(&db, "SELECT count(*) FROM application WHERE bill_no IN ('SPAN', 'MIX')").await, 0);
+    assert_eq!(lines_of("OLD1").await, 2, "the earlier bill keeps its lines");
+    let old_batch: Option<i64> = sqlx::query_scalar("SELECT batch_id FROM application WHERE bill_no = 'OLD1'").fetch_one(&db.pool).await.unwrap();
+    assert_eq!(old_batch, first.batch_id);
+    assert_eq!(count(&db, "SELECT count(*) FROM application_line").await, 2 + 9_000 - 8);
+    // Lines are numbered per bill in file order, across chunks.
+    let numbers: Vec<i32> = sqlx::query_scalar("SELECT line_no FROM application_line WHERE bill_no = 'C2047' ORDER BY line_no").fetch_all(&db.pool).await.unwrap();
+    assert_eq!(numbers, vec![1, 2], "C2047 kept rows 8,188 and 8,189; its other rows went to SPAN");
+    // The batch row carries the final counts.
+    let counts: (i32, i32, i32) = sqlx::query_as("SELECT rows_read, accepted, rejected FROM import_batch WHERE id = $1").bind(s.batch_id).fetch_one(&db.pool).await.unwrap();
+    assert_eq!(counts, (9_000, 8_992, 8));
+}
+
+/// A line without its application, or an application deleted from under its lines, is refused
+/// by the database itself (statement-level checks stand in for the row-level foreign key).
+#[tokio::test]
+async fn lines_always_belong_to_an_application() {
+    let db = db().await;
+    let dir = tempfile::tempdir().unwrap();
+    let file = write_csv(dir.path(), "one.csv", &[line("FK1", "100.00", "13.00", "113.00")]);
+    run(&db, &file, &options("applications")).await.unwrap();
+    let orphan = sqlx::query(
+        "INSERT INTO application_line (bill_no, line_no, goods_name, revenue_code, amount, tax_rate, tax, total)
+         VALUES ('NOBILL', 1, 'x', '1', 1, 0.13, 0.13, 1.13)",
+    )
+    .execute(&db.pool)
+    .await
+    .unwrap_err();
+    assert!(orphan.to_string().contains("bill NOBILL is not an application"), "{orphan}");
+    let deleted = sqlx::query("DELETE FROM application WHERE bill_no = 'FK1'").execute(&db.pool).await.unwrap_err();
+    assert!(deleted.to_string().contains("application FK1 still has lines"), "{deleted}");
+    let moved = sqlx::query("UPDATE application_line SET bill_no = 'FK2' WHERE bill_no = 'FK1'").execute(&db.pool).await.unwrap_err();
+    assert!(moved.to_string().contains("cannot change"), "{moved}");
+    assert_eq!(count(&db, "SELECT count(*) FROM application_line WHERE bill_no = 'FK1'").await, 1);
+}
+
 /// An .xlsx with the oddities finance files have.
 fn oddities_xlsx(path: &Path) {
     let mut book = Workbook::new();

@@ -178,10 +178,10 @@ pub enum Value {
 
 impl Value {
     /// The value as text for COPY (`None` = NULL).
-    pub fn to_copy_text(&self) -> Option<String> {
+    pub fn into_copy_text(self) -> Option<String> {
         match self {
             Value::Null => None,
-            Value::Text(s) => Some(s.clone()),
+            Value::Text(s) => Some(s),
             Value::Date(d) => Some(d.to_string()),
             Value::Decimal(d) => Some(d.normalize().to_string()),
             Value::Bool(b) => Some(b.to_string()),
@@ -202,6 +202,10 @@ fn problem(code: &'static str, message: impl Into<String>) -> CellProblem {
 
 /// Full-width digits, letters and spaces to half-width; trimmed.
 pub fn normalize_text(s: &str) -> String {
+    // Most cells hold nothing to change: one copy, no per-character pass.
+    if !s.chars().any(|c| c == '\u{3000}' || ('\u{FF01}'..='\u{FF5E}').contains(&c)) {
+        return s.trim().to_string();
+    }
     s.chars()
         .map(|c| match c {
             '\u{3000}' => ' ',
@@ -283,7 +287,7 @@ fn digits(text: &str, numeric: bool) -> Result<Value, CellProblem> {
 }
 
 fn decimal(text: &str, numeric: bool, scale: u32) -> Result<Value, CellProblem> {
-    let cleaned: String = text.chars().filter(|c| *c != ',').collect();
+    let cleaned: std::borrow::Cow<str> = if text.contains(',') { text.replace(',', "").into() } else { text.into() };
     let v: Decimal = cleaned.parse().or_else(|_| Decimal::from_scientific(&cleaned)).map_err(|_| problem("NOT_A_NUMBER", format!("不是有效数字：{text}")))?;
     if numeric {
         // A spreadsheet number: fix its scale here, once (binary fractions like 0.1 + 0.2).

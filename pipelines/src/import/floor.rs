@@ -8,6 +8,7 @@ use sqlx::PgPool;
 
 pub async fn read_and_copy(pool: &PgPool, path: &Path) -> Result<u64, String> {
     let path = path.to_path_buf();
+    let started = std::time::Instant::now();
     let (csv, rows) = tokio::task::spawn_blocking(move || -> Result<(Vec<u8>, u64), String> {
         let mut book: Xlsx<_> = open_workbook(&path).map_err(|e: calamine::XlsxError| e.to_string())?;
         let name = book.sheet_names().first().cloned().ok_or("no sheet")?;
@@ -39,6 +40,7 @@ pub async fn read_and_copy(pool: &PgPool, path: &Path) -> Result<u64, String> {
     })
     .await
     .map_err(|e| e.to_string())??;
+    tracing::debug!(elapsed_ms = started.elapsed().as_millis() as u64, "floor: read");
     let mut conn = pool.acquire().await.map_err(|e| e.to_string())?;
     let cols: Vec<String> = (1..=16).map(|i| format!("c{i} text")).collect();
     sqlx::query(sqlx::AssertSqlSafe(format!("CREATE TABLE IF NOT EXISTS floor_lines ({})", cols.join(", "))))

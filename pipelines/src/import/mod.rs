@@ -2,8 +2,13 @@
 //! merge in one transaction. All or nothing unless `accept_valid`; a file lands once.
 //!
 //! The staging table is a temporary table of the import's own transaction: a crash (or kill -9)
-//! at any point leaves nothing behind, and a re-run imports the file once.
+//! at any point leaves nothing behind, and a re-run imports the file once. Reading and
+//! converting run on a thread of their own, a chunk ahead of the database; applications land
+//! chunk by chunk while the file is read (`land`), pool invoices and red-flush lists are merged
+//! after the checks.
 
+mod convert;
+mod land;
 mod read;
 mod report;
 mod rules;
@@ -16,11 +21,14 @@ use std::path::{Path, PathBuf};
 
 use fapiao_schemas::Coded;
 use fapiao_schemas::params::{EINVOICE_AUTO_SIGN, NEED_CHECK, RIM_CONFIG};
-use fapiao_schemas::template::{Cell, ColumnMap, Template, TemplateError};
+use fapiao_schemas::template::{Cell, Template, TemplateError};
 use serde::Serialize;
 use sha2::{Digest, Sha256};
-use sqlx::PgPool;
+use sqlx::{PgConnection, PgPool};
 
+use convert::Msg;
+use land::Lander;
+use read::Merges;
 pub use read::ReadError;
 pub use report::neutralize;
 pub use rules::Kind;
@@ -82,12 +90,6 @@ pub enum ImportError {
     Report(String),
 }
 
-/// Rows handed from the reading thread to the loader.
-enum Msg {
-    Row(u32, Vec<Cell>),
-    Failed(ReadError),
-}
-
 pub async fn import(pool: &PgPool, path: &Path, options: &ImportOptions, progress: &(dyn Fn(u64) + Sync)) -> Result<Summary, ImportError> {
     let kind = Kind::parse(&options.kind).ok_or_else(|| TemplateError::UnknownKind(options.kind.clone()))?;
     let template = Template::for_kind(kind.as_str())?;
@@ -100,78 +102,86 @@ pub async fn import(pool: &PgPool, path: &Path, options: &ImportOptions, progres
     let bytes = tokio::fs::read(path).await.map_err(|e| ReadError::Open { path: path.display().to_string(), detail: e.to_string() })?;
     let hash = format!("{:x}", Sha256::digest(&bytes));
     drop(bytes);
-    if let Some(id) = sqlx::query_scalar::<_, i64>("SELECT id FROM import_batch WHERE content_hash = $1").bind(&hash).fetch_optional(pool).await? {
+    if let Some(id) = imported_as(pool, &hash).await? {
         return Err(ImportError::AlreadyImported(id));
     }
+    let plan = Plan { kind, template, verify_with, hash };
+    // A sheet with merged cells is found out only once it was read (see `read`): start again.
+    match run(pool, path, options, progress, &plan, Merges::Probe).await {
+        Err(ImportError::Read(ReadError::MergedCells)) => run(pool, path, options, progress, &plan, Merges::Scan).await,
+        done => done,
+    }
+}
 
-    // Read on a thread of its own; rows flow through a bounded channel (memory stays flat).
-    let (tx_rows, mut rx_rows) = tokio::sync::mpsc::channel::<Msg>(4096);
-    let (path_owned, sheet) = (path.to_path_buf(), options.sheet.clone());
-    let reader = tokio::task::spawn_blocking(move || {
-        let result = read::read(&path_owned, sheet.as_deref(), |row, cells| tx_rows.blocking_send(Msg::Row(row, cells)).is_ok());
-        if let Err(e) = result {
-            let _ = tx_rows.blocking_send(Msg::Failed(e));
-        }
-    });
+/// What an import was asked to do, settled before the file is read.
+struct Plan {
+    kind: Kind,
+    template: Template,
+    /// The channel, when pool rows are verified.
+    verify_with: Option<std::sync::Arc<fapiao_channel::ChannelClient>>,
+    /// SHA-256 of the file: a file lands once.
+    hash: String,
+}
 
-    let headers = match rx_rows.recv().await {
-        Some(Msg::Row(_, cells)) => cells.iter().map(Cell::display).collect::<Vec<_>>(),
-        Some(Msg::Failed(e)) => return Err(e.into()),
-        None => return Err(ReadError::Empty.into()),
-    };
-    let columns = template.resolve(&headers)?;
+/// One pass over the file, in one transaction.
+async fn run(pool: &PgPool, path: &Path, options: &ImportOptions, progress: &(dyn Fn(u64) + Sync), plan: &Plan, merges: Merges) -> Result<Summary, ImportError> {
+    let Plan { kind, template, .. } = plan;
+    let kind = *kind;
     let fields: Vec<String> = template.columns.iter().map(|c| c.field.clone()).collect();
+    let staged_fields = kind.staged_fields(&fields);
+    let staged = staged_fields.iter().map(|f| fields.iter().position(|g| g == f).expect("a template field")).collect();
+    let mut rx = convert::spawn(path.to_path_buf(), options.sheet.clone(), merges, template.clone(), kind, staged);
+    let (headers, columns) = match rx.recv().await {
+        Some(Msg::Header { headers, columns }) => (headers, columns),
+        Some(Msg::Failed(e)) => return Err(e),
+        Some(Msg::Chunk(_)) | None => return Err(ReadError::Empty.into()),
+    };
 
     let mut db = pool.begin().await?;
-    let stage_columns: String = fields.iter().map(|f| format!("{f} text")).collect::<Vec<_>>().join(", ");
+    let stage_columns: String = staged_fields.iter().map(|f| format!("{f} text")).collect::<Vec<_>>().join(", ");
     sqlx::query(sqlx::AssertSqlSafe(format!(
         "CREATE TEMP TABLE import_stage (row_no integer PRIMARY KEY, {stage_columns},
              verified boolean NOT NULL DEFAULT false, rejected boolean NOT NULL DEFAULT false) ON COMMIT DROP"
     )))
     .execute(&mut *db)
     .await?;
+    let batch_id = open_batch(&mut db, pool, kind, path, &plan.hash, &columns.unknown).await?;
+    let mut lander = match kind {
+        Kind::Applications => Some(Lander::new(&mut db, batch_id, &fields, |f| header_of(template, f), options.accept_valid).await?),
+        _ => None,
+    };
 
     let mut problems: Vec<Problem> = Vec::new();
     let mut rows_read = 0u64;
     let phase = std::time::Instant::now();
-    {
-        let copy_sql = format!("COPY import_stage (row_no, {}) FROM STDIN (FORMAT csv)", fields.join(", "));
-        let mut copy = db.copy_in_raw(&copy_sql).await?;
-        let mut chunk: Vec<u8> = Vec::with_capacity(1 << 20);
-        while let Some(msg) = rx_rows.recv().await {
-            let (row_no, cells) = match msg {
-                Msg::Row(n, c) => (n, c),
-                Msg::Failed(e) => {
-                    let _ = copy.abort("read failed").await;
-                    return Err(e.into());
-                }
-            };
-            rows_read += 1;
-            let record = stage_record(row_no, &cells, &columns, &fields, kind, &mut problems);
-            write_csv_record(&mut chunk, &record);
-            if chunk.len() >= 1 << 20 {
-                copy.send(std::mem::take(&mut chunk)).await?;
-            }
-            if rows_read.is_multiple_of(10_000) {
-                progress(rows_read);
-            }
+    let copy_stage = format!("COPY import_stage (row_no, {}) FROM STDIN (FORMAT csv)", staged_fields.join(", "));
+    // Time spent waiting for the reading thread: most of the phase when reading is the bottleneck.
+    let mut waited = std::time::Duration::ZERO;
+    loop {
+        let wait = std::time::Instant::now();
+        let Some(msg) = rx.recv().await else { break };
+        waited += wait.elapsed();
+        let chunk = match msg {
+            Msg::Chunk(chunk) => chunk,
+            Msg::Failed(e) => return Err(e),
+            Msg::Header { .. } => unreachable!("one header, first"),
+        };
+        copy_in(&mut db, &copy_stage, chunk.copy).await?;
+        rows_read += chunk.rows.len() as u64;
+        problems.extend(chunk.problems);
+        if let Some(lander) = &mut lander {
+            lander.land(&mut db, &chunk.rows, &mut problems).await?;
         }
-        if !chunk.is_empty() {
-            copy.send(chunk).await?;
-        }
-        copy.finish().await?;
+        progress(rows_read);
     }
-    let _ = reader.await;
-    progress(rows_read);
-    tracing::debug!(rows_read, elapsed_ms = phase.elapsed().as_millis() as u64, "read, converted and staged");
+    tracing::debug!(rows_read, elapsed_ms = phase.elapsed().as_millis() as u64, waited_ms = waited.as_millis() as u64, "read, converted, staged and landed");
     let phase = std::time::Instant::now();
 
     for check in kind.checks() {
         let found: Vec<(i32, String, String, String)> = sqlx::query_as(*check).fetch_all(&mut *db).await?;
-        problems.extend(found.into_iter().map(|(row, column, code, message)| Problem { row: row as u32, column: header_of(&template, &column), code, message }));
+        problems.extend(found.into_iter().map(|(row, column, code, message)| Problem { row: row as u32, column: header_of(template, &column), code, message }));
     }
-    tracing::debug!(elapsed_ms = phase.elapsed().as_millis() as u64, "set-based checks");
-    if let Some(channel) = &verify_with {
+    if let Some(channel) = &plan.verify_with {
         let refused: Vec<i32> = problems.iter().map(|p| p.row as i32).collect();
         verify::verify_rows(&mut db, channel, &refused, &mut problems).await?;
     }
@@ -191,30 +201,11 @@ pub async fn import(pool: &PgPool, path: &Path, options: &ImportOptions, progres
     .execute(&mut *db)
     .await?
     .rows_affected();
-    let bills: i64 = match kind.group_field() {
-        Some(group) => sqlx::query_scalar(sqlx::AssertSqlSafe(format!("SELECT count(DISTINCT {group}) FROM import_stage"))).fetch_one(&mut *db).await?,
-        None => rows_read as i64,
-    };
+    tracing::debug!(elapsed_ms = phase.elapsed().as_millis() as u64, "checks across rows");
+    let bills = lander.as_ref().map_or(rows_read, Lander::bills);
 
     if let Some(report_path) = &options.report {
-        // The original cells of the rows with problems: read the file once more (only when
-        // there is something to report), rather than carry every row's raw text through COPY.
-        let wanted: BTreeSet<u32> = problems.iter().map(|p| p.row).collect();
-        let (path_owned, sheet) = (path.to_path_buf(), options.sheet.clone());
-        let raw = tokio::task::spawn_blocking(move || {
-            let mut raw = BTreeMap::new();
-            if !wanted.is_empty() {
-                let _ = read::read(&path_owned, sheet.as_deref(), |row, cells| {
-                    if wanted.contains(&row) {
-                        raw.insert(row, cells.iter().map(Cell::display).collect::<Vec<_>>());
-                    }
-                    true
-                });
-            }
-            raw
-        })
-        .await
-        .map_err(|e| ImportError::Report(e.to_string()))?;
+        let raw = original_rows(path, options.sheet.clone(), merges, problems.iter().map(|p| p.row).collect()).await?;
         report::write(report_path, &headers, &raw, &problems).map_err(|e| ImportError::Report(e.to_string()))?;
     }
 
@@ -223,7 +214,7 @@ pub async fn import(pool: &PgPool, path: &Path, options: &ImportOptions, progres
         batch_id: None,
         kind: kind.as_str().into(),
         rows_read,
-        bills: bills as u64,
+        bills,
         accepted,
         rejected,
         problems,
@@ -236,40 +227,24 @@ pub async fn import(pool: &PgPool, path: &Path, options: &ImportOptions, progres
         db.rollback().await?; // all or nothing: nothing lands
         return Ok(summary);
     }
-    let batch_id: i64 = sqlx::query_scalar(
-        "INSERT INTO import_batch (kind, file_name, content_hash, rows_read, bills, accepted, rejected, unknown_columns)
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8) RETURNING id",
-    )
-    .bind(kind.as_str())
-    .bind(path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default())
-    .bind(&hash)
-    .bind(rows_read as i32)
-    .bind(bills as i32)
-    .bind(accepted as i32)
-    .bind(rejected as i32)
-    .bind(&columns.unknown)
-    .fetch_one(&mut *db)
-    .await?;
-    let auto_sign = fapiao_store::params::value(&mut *db, RIM_CONFIG, EINVOICE_AUTO_SIGN).await?.as_deref() == Some("1");
-    for statement in kind.merge() {
-        let q = sqlx::query(*statement).bind(batch_id);
-        let q = if kind == Kind::Pool { q.bind(auto_sign) } else { q };
-        q.execute(&mut *db).await?;
+    let phase = std::time::Instant::now();
+    match &lander {
+        Some(lander) => lander.drop_rejected(&mut db).await?,
+        None => {
+            let auto_sign = fapiao_store::params::value(&mut *db, RIM_CONFIG, EINVOICE_AUTO_SIGN).await?.as_deref() == Some("1");
+            for statement in kind.merge() {
+                let q = sqlx::query(*statement).bind(batch_id);
+                let q = if kind == Kind::Pool { q.bind(auto_sign) } else { q };
+                q.execute(&mut *db).await?;
+            }
+        }
     }
-    if verify_with.is_some() {
+    if plan.verify_with.is_some() {
         let units = verify::charge_units(&mut db).await?;
         tracing::info!(batch_id, %units, "billing units charged for verification");
     }
-    for p in &summary.problems {
-        sqlx::query("INSERT INTO import_problem (batch_id, row_no, column_name, code, message) VALUES ($1, $2, $3, $4, $5)")
-            .bind(batch_id)
-            .bind(p.row as i32)
-            .bind(&p.column)
-            .bind(&p.code)
-            .bind(&p.message)
-            .execute(&mut *db)
-            .await?;
-    }
+    close_batch(&mut db, batch_id, &summary).await?;
+    tracing::debug!(elapsed_ms = phase.elapsed().as_millis() as u64, "merged");
     if options.dry_run {
         db.rollback().await?;
         summary.outcome = "dry_run";
@@ -281,45 +256,87 @@ pub async fn import(pool: &PgPool, path: &Path, options: &ImportOptions, progres
     Ok(summary)
 }
 
-/// One CSV record for COPY: row number and each field's converted value (NULL when empty or
-/// refused); problems found on the way are added to `problems`.
-fn stage_record(row_no: u32, cells: &[Cell], columns: &ColumnMap, fields: &[String], kind: Kind, problems: &mut Vec<Problem>) -> Vec<String> {
-    let mut values = BTreeMap::new();
-    for (field, (index, column)) in &columns.fields {
-        let cell = cells.get(*index).unwrap_or(&Cell::Empty);
-        match column.convert(cell) {
-            Ok(v) => {
-                values.insert(field.clone(), v);
-            }
-            Err(p) => problems.push(Problem { row: row_no, column: column.header.clone(), code: p.code.into(), message: p.message }),
-        }
-    }
-    for (field, code, message) in kind.row_rules(&values) {
-        let column = columns.fields.get(field).map(|(_, c)| c.header.clone()).unwrap_or_else(|| field.to_string());
-        problems.push(Problem { row: row_no, column, code: code.into(), message });
-    }
-    let mut record = Vec::with_capacity(fields.len() + 2);
-    record.push(row_no.to_string());
-    for f in fields {
-        // CSV: an unquoted empty field is NULL in COPY … (FORMAT csv).
-        record.push(values.get(f).and_then(|v| v.to_copy_text()).unwrap_or_default());
-    }
-    record
+async fn imported_as(db: impl sqlx::PgExecutor<'_>, hash: &str) -> Result<Option<i64>, sqlx::Error> {
+    sqlx::query_scalar("SELECT id FROM import_batch WHERE content_hash = $1").bind(hash).fetch_optional(db).await
 }
 
-/// One CSV line for COPY: an empty field stays unquoted (NULL), any other is quoted.
-fn write_csv_record(out: &mut Vec<u8>, record: &[String]) {
-    for (i, field) in record.iter().enumerate() {
-        if i > 0 {
-            out.push(b',');
-        }
-        if !field.is_empty() {
-            out.push(b'"');
-            out.extend_from_slice(field.replace('"', "\"\"").as_bytes());
-            out.push(b'"');
-        }
+/// The batch's row, first thing in the transaction (its rows point at it). The unique content
+/// hash makes a second import of the same file wait here for the first, then refuses it.
+async fn open_batch(db: &mut PgConnection, pool: &PgPool, kind: Kind, path: &Path, hash: &str, unknown: &[String]) -> Result<i64, ImportError> {
+    let inserted = sqlx::query_scalar(
+        "INSERT INTO import_batch (kind, file_name, content_hash, rows_read, bills, accepted, rejected, unknown_columns)
+         VALUES ($1, $2, $3, 0, 0, 0, 0, $4) RETURNING id",
+    )
+    .bind(kind.as_str())
+    .bind(path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default())
+    .bind(hash)
+    .bind(unknown)
+    .fetch_one(&mut *db)
+    .await;
+    match inserted {
+        Err(sqlx::Error::Database(e)) if e.is_unique_violation() => match imported_as(pool, hash).await? {
+            Some(id) => Err(ImportError::AlreadyImported(id)),
+            None => Err(sqlx::Error::Database(e).into()),
+        },
+        other => Ok(other?),
     }
-    out.push(b'\n');
+}
+
+/// The batch's counts and problems, once known.
+async fn close_batch(db: &mut PgConnection, batch_id: i64, summary: &Summary) -> Result<(), sqlx::Error> {
+    sqlx::query("UPDATE import_batch SET rows_read = $2, bills = $3, accepted = $4, rejected = $5 WHERE id = $1")
+        .bind(batch_id)
+        .bind(summary.rows_read as i32)
+        .bind(summary.bills as i32)
+        .bind(summary.accepted as i32)
+        .bind(summary.rejected as i32)
+        .execute(&mut *db)
+        .await?;
+    let p = &summary.problems;
+    sqlx::query(
+        "INSERT INTO import_problem (batch_id, row_no, column_name, code, message)
+         SELECT $1, * FROM unnest($2::integer[], $3::text[], $4::text[], $5::text[])",
+    )
+    .bind(batch_id)
+    .bind(p.iter().map(|p| p.row as i32).collect::<Vec<_>>())
+    .bind(p.iter().map(|p| p.column.clone()).collect::<Vec<_>>())
+    .bind(p.iter().map(|p| p.code.clone()).collect::<Vec<_>>())
+    .bind(p.iter().map(|p| p.message.clone()).collect::<Vec<_>>())
+    .execute(&mut *db)
+    .await?;
+    Ok(())
+}
+
+/// The original cells of the rows with problems, for the report: the file is read once more
+/// (only when there is something to report) rather than every row's raw text carried along.
+async fn original_rows(path: &Path, sheet: Option<String>, merges: Merges, wanted: BTreeSet<u32>) -> Result<BTreeMap<u32, Vec<String>>, ImportError> {
+    if wanted.is_empty() {
+        return Ok(BTreeMap::new());
+    }
+    let path = path.to_path_buf();
+    tokio::task::spawn_blocking(move || {
+        let mut raw = BTreeMap::new();
+        let _ = read::read(&path, sheet.as_deref(), merges, |row, cells| {
+            if wanted.contains(&row) {
+                raw.insert(row, cells.iter().map(Cell::display).collect::<Vec<_>>());
+            }
+            true
+        });
+        raw
+    })
+    .await
+    .map_err(|e| ImportError::Report(e.to_string()))
+}
+
+/// COPY `csv` into a table (nothing when empty).
+pub(super) async fn copy_in(db: &mut PgConnection, statement: &str, csv: Vec<u8>) -> Result<(), sqlx::Error> {
+    if csv.is_empty() {
+        return Ok(());
+    }
+    let mut copy = db.copy_in_raw(statement).await?;
+    copy.send(csv).await?;
+    copy.finish().await?;
+    Ok(())
 }
 
 fn header_of(template: &Template, field: &str) -> String {

@@ -8,6 +8,9 @@ use fapiao_schemas::template::Value;
 use fapiao_schemas::{Coded, InvoiceKind, Money, Quantity, TaxRate, UnitPrice, tax};
 use rust_decimal::Decimal;
 
+/// A row's converted values by field.
+pub type Values<'f> = BTreeMap<&'f str, Value>;
+
 /// A problem a rule found: (field, code, message).
 pub type RowProblem = (&'static str, &'static str, String);
 
@@ -41,8 +44,20 @@ impl Kind {
         (self == Kind::Applications).then_some("bill_no")
     }
 
+    /// The fields the staging table keeps: what the checks across rows and the merge read.
+    /// Applications land from the rows in memory (`land`), so their stage holds only what the
+    /// checks compare — a third of the columns to COPY.
+    pub fn staged_fields(self, all: &[String]) -> Vec<String> {
+        match self {
+            Kind::Applications => ["bill_no", "seller_tax_no", "buyer_name", "buyer_tax_no", "invoice_kind", "line_property", "amount", "tax_rate"]
+                .map(String::from)
+                .to_vec(),
+            Kind::Pool | Kind::RedFlush => all.to_vec(),
+        }
+    }
+
     /// Rules within one row, on the values that converted.
-    pub fn row_rules(self, v: &BTreeMap<String, Value>) -> Vec<RowProblem> {
+    pub fn row_rules(self, v: &Values<'_>) -> Vec<RowProblem> {
         match self {
             Kind::Applications => application_line(v),
             Kind::Pool => pool_invoice(v),
@@ -63,42 +78,43 @@ impl Kind {
     /// says whether imported invoices are signed (`einvoice_auto_sign`).
     pub fn merge(self) -> &'static [&'static str] {
         match self {
-            Kind::Applications => APPLICATION_MERGE,
+            // Applications land while the file is read (`land`).
+            Kind::Applications => &[],
             Kind::Pool => POOL_MERGE,
             Kind::RedFlush => RED_FLUSH_MERGE,
         }
     }
 }
 
-fn money(v: &BTreeMap<String, Value>, f: &str) -> Option<Money> {
+fn money(v: &Values<'_>, f: &str) -> Option<Money> {
     match v.get(f) {
         Some(Value::Decimal(d)) => Money::exact(*d).ok(),
         _ => None,
     }
 }
 
-fn decimal(v: &BTreeMap<String, Value>, f: &str) -> Option<Decimal> {
+fn decimal(v: &Values<'_>, f: &str) -> Option<Decimal> {
     match v.get(f) {
         Some(Value::Decimal(d)) => Some(*d),
         _ => None,
     }
 }
 
-fn text<'a>(v: &'a BTreeMap<String, Value>, f: &str) -> Option<&'a str> {
+fn text<'a>(v: &'a Values<'_>, f: &str) -> Option<&'a str> {
     match v.get(f) {
         Some(Value::Text(t)) => Some(t),
         _ => None,
     }
 }
 
-fn total_rule(v: &BTreeMap<String, Value>, out: &mut Vec<RowProblem>) {
+fn total_rule(v: &Values<'_>, out: &mut Vec<RowProblem>) {
     if let (Some(a), Some(t), Some(total)) = (money(v, "amount"), money(v, "tax"), money(v, "total"))
         && let Err(e) = tax::check_total(a, t, total) {
             out.push(("total", e.code(), e.message_zh()));
         }
 }
 
-fn application_line(v: &BTreeMap<String, Value>) -> Vec<RowProblem> {
+fn application_line(v: &Values<'_>) -> Vec<RowProblem> {
     let mut out = Vec::new();
     let rate = decimal(v, "tax_rate").and_then(|r| TaxRate::try_from(r).ok());
     if let (Some(a), Some(r), Some(t)) = (money(v, "amount"), rate, money(v, "tax"))
@@ -120,7 +136,7 @@ fn application_line(v: &BTreeMap<String, Value>) -> Vec<RowProblem> {
     out
 }
 
-fn invoice_number(v: &BTreeMap<String, Value>, out: &mut Vec<RowProblem>) {
+fn invoice_number(v: &Values<'_>, out: &mut Vec<RowProblem>) {
     let Some(num) = text(v, "invoice_num") else { return };
     let code = text(v, "invoice_code");
     let kind = text(v, "invoice_kind").and_then(|k| k.parse::<InvoiceKind>().ok());
@@ -135,14 +151,14 @@ fn invoice_number(v: &BTreeMap<String, Value>, out: &mut Vec<RowProblem>) {
     }
 }
 
-fn pool_invoice(v: &BTreeMap<String, Value>) -> Vec<RowProblem> {
+fn pool_invoice(v: &Values<'_>) -> Vec<RowProblem> {
     let mut out = Vec::new();
     invoice_number(v, &mut out);
     total_rule(v, &mut out);
     out
 }
 
-fn red_flush_row(v: &BTreeMap<String, Value>) -> Vec<RowProblem> {
+fn red_flush_row(v: &Values<'_>) -> Vec<RowProblem> {
     let mut out = Vec::new();
     invoice_number(v, &mut out);
     match money(v, "red_amount") {
@@ -155,13 +171,8 @@ fn red_flush_row(v: &BTreeMap<String, Value>) -> Vec<RowProblem> {
     out
 }
 
+/// The seller in the tenant and a bill number not taken are checked as the bills land (`land`).
 const APPLICATION_CHECKS: &[&str] = &[
-    // The seller must be one of the tenant's enterprises.
-    "SELECT row_no, 'seller_tax_no', 'NOT_IN_TENANT', format('税号:%s,不在租户范围内', seller_tax_no)
-     FROM import_stage s WHERE seller_tax_no IS NOT NULL AND NOT EXISTS (SELECT 1 FROM enterprise e WHERE e.tax_no = s.seller_tax_no)",
-    // A bill number already imported.
-    "SELECT row_no, 'bill_no', 'BILL_EXISTS', format('单据编号%s已存在', bill_no)
-     FROM import_stage s WHERE EXISTS (SELECT 1 FROM application a WHERE a.bill_no = s.bill_no)",
     // One seller, buyer and invoice kind per bill.
     "SELECT row_no, 'bill_no', 'BILL_MIXED', format('单据%s的销方、购方或发票种类不一致', bill_no)
      FROM import_stage WHERE bill_no IN (
@@ -184,20 +195,6 @@ const APPLICATION_CHECKS: &[&str] = &[
            FROM import_stage WHERE EXISTS (SELECT 1 FROM import_stage d WHERE d.line_property IN ('discount', 'discounted'))
            WINDOW w AS (PARTITION BY bill_no ORDER BY row_no)) o
      WHERE line_property = 'discounted' AND next_property IS DISTINCT FROM 'discount'",
-];
-
-const APPLICATION_MERGE: &[&str] = &[
-    "INSERT INTO application (bill_no, bill_date, seller_tax_no, buyer_name, buyer_tax_no, buyer_address_phone,
-         buyer_bank_account, invoice_kind, remark, auto_issue, business_system_code, source, batch_id)
-     SELECT DISTINCT ON (bill_no) bill_no, bill_date::date, seller_tax_no, buyer_name, buyer_tax_no, buyer_address_phone,
-         buyer_bank_account, invoice_kind, remark, coalesce(auto_issue::boolean, false), business_system_code, '批量导入', $1
-     FROM import_stage WHERE NOT rejected ORDER BY bill_no, row_no",
-    "INSERT INTO application_line (bill_no, line_no, goods_name, revenue_code, specification, unit, quantity, price,
-         amount, tax_rate, tax, total, tax_included, line_property, source_row)
-     SELECT bill_no, row_number() OVER (PARTITION BY bill_no ORDER BY row_no), goods_name, revenue_code, specification, unit,
-         quantity::numeric, price::numeric, amount::numeric, tax_rate::numeric, tax::numeric, total::numeric,
-         coalesce(tax_included::boolean, false), coalesce(line_property, 'normal'), row_no
-     FROM import_stage WHERE NOT rejected",
 ];
 
 const POOL_CHECKS: &[&str] = &[

@@ -1,0 +1,132 @@
+//! The reading thread: rows from the file → each field converted, the rules of one row applied,
+//! and the staging table's COPY text written — handed to the loader a chunk at a time, so the
+//! loader's database work overlaps the reading of the next rows.
+
+use std::path::PathBuf;
+
+use fapiao_schemas::template::{Cell, ColumnMap, Template, Value};
+use tokio::sync::mpsc;
+
+use super::read::{self, Merges, ReadError};
+use super::rules::{Kind, Values};
+use super::{ImportError, Problem};
+
+/// Rows per chunk: large enough that a COPY's start-up does not count, small enough that a few
+/// chunks in flight keep memory flat.
+const CHUNK_ROWS: usize = 8_192;
+/// Chunks read ahead of the loader.
+const CHUNKS_AHEAD: usize = 3;
+
+/// One data row as staged.
+pub(super) struct StagedRow {
+    pub row_no: u32,
+    /// Each template field's value as COPY text, in template order (`None` = NULL: empty or refused).
+    pub values: Vec<Option<String>>,
+    /// A cell or a rule of this row was refused.
+    pub refused: bool,
+}
+
+#[derive(Default)]
+pub(super) struct Chunk {
+    pub rows: Vec<StagedRow>,
+    /// The rows as CSV for `COPY import_stage (row_no, <fields>) FROM STDIN (FORMAT csv)`.
+    pub copy: Vec<u8>,
+    pub problems: Vec<Problem>,
+}
+
+pub(super) enum Msg {
+    /// The header row as read, and what it maps to.
+    Header { headers: Vec<String>, columns: ColumnMap },
+    Chunk(Chunk),
+    Failed(ImportError),
+}
+
+/// Start reading `path` on a thread of its own; `staged` are the positions (in template order)
+/// of the fields the staging table keeps.
+pub(super) fn spawn(path: PathBuf, sheet: Option<String>, merges: Merges, template: Template, kind: Kind, staged: Vec<usize>) -> mpsc::Receiver<Msg> {
+    let (tx, rx) = mpsc::channel::<Msg>(CHUNKS_AHEAD);
+    tokio::task::spawn_blocking(move || {
+        let fields: Vec<String> = template.columns.iter().map(|c| c.field.clone()).collect();
+        let mut columns: Option<ColumnMap> = None;
+        let mut chunk = Chunk::default();
+        let result = read::read(&path, sheet.as_deref(), merges, |row_no, cells| match &columns {
+            None => {
+                let headers: Vec<String> = cells.iter().map(Cell::display).collect();
+                match template.resolve(&headers) {
+                    Ok(map) => {
+                        columns = Some(map.clone());
+                        tx.blocking_send(Msg::Header { headers, columns: map }).is_ok()
+                    }
+                    Err(e) => {
+                        let _ = tx.blocking_send(Msg::Failed(e.into()));
+                        false
+                    }
+                }
+            }
+            Some(map) => {
+                let row = stage_row(row_no, &cells, map, &fields, kind, &mut chunk.problems);
+                let row_no = row.row_no.to_string();
+                let stage_values = staged.iter().map(|&i| row.values[i].as_deref());
+                write_csv_record(&mut chunk.copy, std::iter::once(Some(row_no.as_str())).chain(stage_values));
+                chunk.rows.push(row);
+                chunk.rows.len() < CHUNK_ROWS || tx.blocking_send(Msg::Chunk(std::mem::take(&mut chunk))).is_ok()
+            }
+        });
+        let last = match result {
+            Ok(()) if !chunk.rows.is_empty() => Some(Msg::Chunk(chunk)),
+            Ok(()) | Err(ReadError::Stopped) => None,
+            Err(e) => Some(Msg::Failed(e.into())),
+        };
+        if let Some(msg) = last {
+            let _ = tx.blocking_send(msg);
+        }
+    });
+    rx
+}
+
+/// One row: each field converted (NULL when empty or refused), then the row's rules; problems
+/// found on the way are added to `problems`.
+fn stage_row(row_no: u32, cells: &[Cell], columns: &ColumnMap, fields: &[String], kind: Kind, problems: &mut Vec<Problem>) -> StagedRow {
+    let before = problems.len();
+    let mut values = Values::new();
+    for (field, (index, column)) in &columns.fields {
+        let cell = cells.get(*index).unwrap_or(&Cell::Empty);
+        match column.convert(cell) {
+            Ok(v) => {
+                values.insert(field.as_str(), v);
+            }
+            Err(p) => problems.push(Problem { row: row_no, column: column.header.clone(), code: p.code.into(), message: p.message }),
+        }
+    }
+    for (field, code, message) in kind.row_rules(&values) {
+        let column = columns.fields.get(field).map(|(_, c)| c.header.clone()).unwrap_or_else(|| field.to_string());
+        problems.push(Problem { row: row_no, column, code: code.into(), message });
+    }
+    StagedRow {
+        row_no,
+        values: fields.iter().map(|f| values.remove(f.as_str()).and_then(Value::into_copy_text)).collect(),
+        refused: problems.len() > before,
+    }
+}
+
+/// One CSV line for COPY: NULL (or an empty value) stays an unquoted empty field, any other
+/// value is quoted.
+pub(super) fn write_csv_record<'a>(out: &mut Vec<u8>, fields: impl IntoIterator<Item = Option<&'a str>>) {
+    for (i, field) in fields.into_iter().enumerate() {
+        if i > 0 {
+            out.push(b',');
+        }
+        if let Some(v) = field.filter(|v| !v.is_empty()) {
+            out.push(b'"');
+            let mut rest = v.as_bytes();
+            while let Some(at) = memchr::memchr(b'"', rest) {
+                out.extend_from_slice(&rest[..=at]);
+                out.push(b'"');
+                rest = &rest[at + 1..];
+            }
+            out.extend_from_slice(rest);
+            out.push(b'"');
+        }
+    }
+    out.push(b'\n');
+}
