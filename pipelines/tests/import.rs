@@ -180,6 +180,29 @@ async fn bills_rejected_after_their_first_lines_landed_leave_whole() {
     assert_eq!(counts, (9_000, 8_992, 8));
 }
 
+/// The same file imported twice at once: the second waits for the first and is refused with
+/// its batch id; the bills land once.
+#[tokio::test]
+async fn the_same_file_imported_twice_at_once_lands_once() {
+    let db = db().await;
+    let dir = tempfile::tempdir().unwrap();
+    let rows: Vec<Vec<String>> = (0..3_000).map(|n| line(&format!("T{:04}", n / 3), "100.00", "13.00", "113.00")).collect();
+    let file = write_csv(dir.path(), "twice.csv", &rows);
+    let opts = options("applications");
+    let (a, b) = tokio::join!(run(&db, &file, &opts), run(&db, &file, &opts));
+    let (landed, refused) = match (a, b) {
+        (Ok(s), Err(e)) | (Err(e), Ok(s)) => (s, e),
+        other => panic!("one import lands, the other is refused: {other:?}"),
+    };
+    match refused {
+        ImportError::AlreadyImported(id) => assert_eq!(Some(id), landed.batch_id),
+        other => panic!("{other:?}"),
+    }
+    assert_eq!(count(&db, "SELECT count(*) FROM application").await, 1_000);
+    assert_eq!(count(&db, "SELECT count(*) FROM application_line").await, 3_000);
+    assert_eq!(count(&db, "SELECT count(*) FROM import_batch").await, 1);
+}
+
 /// A line without its application, or an application deleted from under its lines, is refused
 /// by the database itself (statement-level checks stand in for the row-level foreign key).
 #[tokio::test]
