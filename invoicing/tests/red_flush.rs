@@ -239,3 +239,50 @@ async fn by_line_each_red_line_stays_within_its_blue_line_and_keeps_the_price() 
     assert_eq!(o[0].state, "succeeded");
     assert_eq!(blue_state(&w, &num).await, ("full".to_string(), Decimal::new(0, 2)));
 }
+
+/// A partial red-flush by amount after one by line shares itself over what each line still
+/// holds: a line already red-flushed whole gives nothing more, and in the end every line's red
+/// lines add up to it exactly.
+#[tokio::test]
+async fn by_amount_after_by_line_takes_only_what_each_line_still_holds() {
+    let w = world("", &[]).await;
+    // Line 1: 3 × 100.00 = 300.00 + 39.00; line 2: 2 × 50.00 = 100.00 + 13.00.
+    w.import("mixed.csv", &[line("BA1", "数电普票", BUYER, 3, "100.00", "正常", "ERP1"), line("BA1", "数电普票", BUYER, 2, "50.00", "正常", "ERP1")]).await;
+    let num = w.push_and_issue().await[0].invoice_num.clone().unwrap();
+    let whole_line_1 = Request {
+        invoice_num: num.clone(),
+        reason: Some("02".into()),
+        lines: vec![redflush::LineRequest { seq: 1, value: Decimal::from(3) }],
+        ..Request::default()
+    };
+    assert_eq!(flush(&w, &[whole_line_1]).await[0].state, "succeeded");
+    // 100.00 of the 113.00 left: all of it from line 2.
+    let o = flush(&w, &[req(&num, Some("100.00"), Some("04"))]).await;
+    assert_eq!(o[0].state, "succeeded", "{o:?}");
+    let red: Vec<(i32, Decimal, Decimal)> = sqlx::query_as(
+        "SELECT l.blue_seq, l.amount, l.tax FROM pending_line l JOIN red_flush f ON f.pending_id = l.pending_id
+          WHERE f.id = $1 AND l.amount <> 0 ORDER BY l.blue_seq",
+    )
+    .bind(o[0].red_flush_id)
+    .fetch_all(&w.db.pool)
+    .await
+    .unwrap();
+    assert_eq!(red, vec![(2, Decimal::new(-8850, 2), Decimal::new(-1150, 2))]);
+    // The last 13.00: every blue line is then red-flushed exactly, amount and tax.
+    assert_eq!(flush(&w, &[req(&num, Some("13.00"), Some("04"))]).await[0].state, "succeeded");
+    assert_eq!(blue_state(&w, &num).await, ("full".to_string(), Decimal::new(0, 2)));
+    let per_line: Vec<(i32, Decimal, Decimal, Decimal, Decimal)> = sqlx::query_as(
+        "SELECT b.seq, b.amount, b.tax, -sum(r.amount), -sum(r.tax)
+           FROM pending_line b JOIN issued_invoice i ON i.pending_id = b.pending_id
+           JOIN pending_invoice rp ON rp.blue_invoice_id = i.id AND rp.invoice_property = 1
+           JOIN pending_line r ON r.pending_id = rp.id AND r.blue_seq = b.seq
+          WHERE i.invoice_num = $1 GROUP BY b.seq, b.amount, b.tax ORDER BY b.seq",
+    )
+    .bind(&num)
+    .fetch_all(&w.db.pool)
+    .await
+    .unwrap();
+    for (seq, amount, tax, red_amount, red_tax) in per_line {
+        assert_eq!((red_amount, red_tax), (amount, tax), "line {seq}");
+    }
+}

@@ -243,6 +243,18 @@ pub fn allocate(total: Money, weights: &[Decimal]) -> Vec<Money> {
     out
 }
 
+/// `total` shared over lines in proportion to what each still holds (`room`: a partial
+/// red-flush by amount after earlier ones). When `total` ≤ the room together no share passes its
+/// line's room: a share lies strictly within a cent of its exact value total·r/Σr ≤ r, and
+/// shares are whole cents. Lines without room get nothing.
+pub fn allocate_within(total: Money, room: &[Money]) -> Vec<Money> {
+    let weights: Vec<Decimal> = room.iter().map(|r| r.value().max(Decimal::ZERO)).collect();
+    if weights.iter().all(|w| w.is_zero()) {
+        return allocate(total, &vec![Decimal::ONE; room.len()]);
+    }
+    allocate(total, &weights)
+}
+
 /// Each piece's tax recomputed from its amount, and the cents by which they miss the original
 /// tax handed out one at a time from the last piece backwards, so no piece strays far.
 fn spread_tax(tax: Money, amounts: &[Money], rate: TaxRate) -> Vec<Money> {
@@ -388,6 +400,17 @@ mod tests {
 
     proptest! {
         #![proptest_config(ProptestConfig::with_cases(300))]
+
+        #[test]
+        fn shares_within_room_add_up(room in prop::collection::vec(0i64..50_000, 1..8), part in 0u32..=100) {
+            let total = Money::from_cents(room.iter().sum::<i64>() * i64::from(part) / 100);
+            let room: Vec<Money> = room.into_iter().map(Money::from_cents).collect();
+            let shares = allocate_within(total, &room);
+            prop_assert_eq!(shares.iter().copied().sum::<Money>(), total);
+            for (share, room) in shares.iter().zip(&room) {
+                prop_assert!(!share.is_negative() && share <= room, "{} within {}", share, room);
+            }
+        }
 
         #[test]
         fn pieces_add_up_fit_and_lose_nothing(lines in arb_invoice(), max_cents in 100_000i64..50_000_000, max_lines in 2usize..10) {

@@ -176,20 +176,7 @@ struct LineRefusal(&'static str, String);
 /// Red lines for a by-line request: each within its blue line's remaining quantity and amount
 /// (what issued and pending red lines have not taken yet); the price stays.
 async fn red_lines(tx: &mut PgConnection, blue_pending: i64, blue_id: i64, wanted: &[LineRequest]) -> Result<std::result::Result<Vec<RedLine>, LineRefusal>> {
-    let rows = sqlx::query(
-        "SELECT l.seq, l.line_property, l.quantity, l.price, l.amount, l.tax,
-                coalesce(u.quantity, 0) AS used_quantity, coalesce(u.amount, 0) AS used_amount, coalesce(u.tax, 0) AS used_tax
-           FROM pending_line l
-           LEFT JOIN (SELECT rl.blue_seq, sum(abs(rl.quantity)) AS quantity, sum(abs(rl.amount)) AS amount, sum(abs(rl.tax)) AS tax
-                        FROM pending_line rl JOIN pending_invoice r ON r.id = rl.pending_id
-                       WHERE r.blue_invoice_id = $2 AND r.invoice_property = 1 AND r.deleted_at IS NULL
-                       GROUP BY rl.blue_seq) u ON u.blue_seq = l.seq
-          WHERE l.pending_id = $1 ORDER BY l.seq",
-    )
-    .bind(blue_pending)
-    .bind(blue_id)
-    .fetch_all(&mut *tx)
-    .await?;
+    let rows = blue_lines(tx, blue_pending, blue_id).await?;
     if rows.iter().any(|r| r.get::<String, _>("line_property") != "normal") {
         return Ok(Err(LineRefusal("RED_FLUSH_LINES_WITH_DISCOUNT", "含折扣行的发票请按金额红冲".into())));
     }
@@ -230,6 +217,25 @@ async fn red_lines(tx: &mut PgConnection, blue_pending: i64, blue_id: i64, wante
         out.push(line);
     }
     Ok(Ok(out))
+}
+
+/// The blue invoice's lines with what red lines (issued or pending) already took from each.
+async fn blue_lines(tx: &mut PgConnection, blue_pending: i64, blue_id: i64) -> sqlx::Result<Vec<sqlx::postgres::PgRow>> {
+    sqlx::query(
+        "SELECT l.seq, l.bill_no, l.bill_line_no, l.line_property, l.goods_name, l.revenue_code, l.specification, l.unit,
+                l.quantity, l.price, l.amount, l.tax_rate, l.tax,
+                coalesce(u.quantity, 0) AS used_quantity, coalesce(u.amount, 0) AS used_amount, coalesce(u.tax, 0) AS used_tax
+           FROM pending_line l
+           LEFT JOIN (SELECT rl.blue_seq, sum(abs(rl.quantity)) AS quantity, sum(abs(rl.amount)) AS amount, sum(abs(rl.tax)) AS tax
+                        FROM pending_line rl JOIN pending_invoice r ON r.id = rl.pending_id
+                       WHERE r.blue_invoice_id = $2 AND r.invoice_property = 1 AND r.deleted_at IS NULL
+                       GROUP BY rl.blue_seq) u ON u.blue_seq = l.seq
+          WHERE l.pending_id = $1 ORDER BY l.seq",
+    )
+    .bind(blue_pending)
+    .bind(blue_id)
+    .fetch_all(&mut *tx)
+    .await
 }
 
 /// The amount, reason and duplicate rules for an eligible blue invoice.
@@ -350,23 +356,18 @@ async fn red_pending(tx: &mut PgConnection, b: &sqlx::postgres::PgRow, a: &Accep
         .execute(&mut *tx)
         .await?;
     } else {
-        partial_lines(tx, blue_pending, id, red_amount, red_tax).await?;
+        partial_lines(tx, blue_pending, a.blue_id, id, red_amount, red_tax).await?;
     }
     record::event(tx, id, "created", Some(&format!("红冲 {}（冲红原因{}）", a.requested, a.reason))).await?;
     Ok(id)
 }
 
 /// A partial red-flush by amount: one red line per blue line (its discount folded in), amount
-/// and tax shared in proportion, without quantities.
-async fn partial_lines(tx: &mut PgConnection, blue_pending: i64, red: i64, amount: Money, tax: Money) -> Result<()> {
-    let rows = sqlx::query(
-        "SELECT seq, bill_no, bill_line_no, line_property, goods_name, revenue_code, specification, unit, amount, tax_rate, tax
-           FROM pending_line WHERE pending_id = $1 ORDER BY seq",
-    )
-    .bind(blue_pending)
-    .fetch_all(&mut *tx)
-    .await?;
-    // Units: a line with the discount line after it.
+/// and tax shared in proportion to what each line still holds — after earlier red-flushes by
+/// line or by amount no line gives more than it has left — without quantities.
+async fn partial_lines(tx: &mut PgConnection, blue_pending: i64, blue_id: i64, red: i64, amount: Money, tax: Money) -> Result<()> {
+    let rows = blue_lines(tx, blue_pending, blue_id).await?;
+    // Units: a line with the discount line after it; earlier red lines name the unit's first line.
     let mut units: Vec<(&sqlx::postgres::PgRow, Money, Money)> = Vec::new();
     for r in &rows {
         let (a, t) = (money(r.get("amount")), money(r.get("tax")));
@@ -375,11 +376,11 @@ async fn partial_lines(tx: &mut PgConnection, blue_pending: i64, red: i64, amoun
                 last.1 += a;
                 last.2 += t;
             }
-            _ => units.push((r, a, t)),
+            _ => units.push((r, a - money(r.get("used_amount")), t - money(r.get("used_tax")))),
         }
     }
-    let amounts = fapiao_schemas::split::allocate(-amount, &units.iter().map(|u| u.1.value()).collect::<Vec<_>>());
-    let taxes = fapiao_schemas::split::allocate(-tax, &units.iter().map(|u| u.2.value().max(Decimal::new(1, 2))).collect::<Vec<_>>());
+    let amounts = fapiao_schemas::split::allocate_within(amount, &units.iter().map(|u| u.1).collect::<Vec<_>>());
+    let taxes = fapiao_schemas::split::allocate_within(tax, &units.iter().map(|u| u.2).collect::<Vec<_>>());
     for (i, (r, _, _)) in units.iter().enumerate() {
         sqlx::query(
             "INSERT INTO pending_line (pending_id, seq, bill_no, bill_line_no, line_property, goods_name, revenue_code, specification, unit,
@@ -394,9 +395,9 @@ async fn partial_lines(tx: &mut PgConnection, blue_pending: i64, red: i64, amoun
         .bind(r.get::<String, _>("revenue_code"))
         .bind(r.get::<Option<String>, _>("specification"))
         .bind(r.get::<Option<String>, _>("unit"))
-        .bind(amounts[i].value())
+        .bind(-amounts[i].value())
         .bind(r.get::<Decimal, _>("tax_rate"))
-        .bind(taxes[i].value())
+        .bind(-taxes[i].value())
         .bind(r.get::<i32, _>("seq"))
         .execute(&mut *tx)
         .await?;
