@@ -203,6 +203,20 @@ async fn the_same_file_imported_twice_at_once_lands_once() {
     assert_eq!(count(&db, "SELECT count(*) FROM import_batch").await, 1);
 }
 
+/// A number larger than its column holds is a problem on its row; the other bills land.
+#[tokio::test]
+async fn a_number_too_large_for_its_column_is_a_row_problem() {
+    let db = db().await;
+    let dir = tempfile::tempdir().unwrap();
+    let huge = line("BIG1", "12345678901234567.00", "1604938157160493.71", "13950617158395060.71");
+    let file = write_csv(dir.path(), "huge.csv", &[huge, line("OK1", "100.00", "13.00", "113.00")]);
+    let s = run(&db, &file, &ImportOptions { accept_valid: true, ..options("applications") }).await.unwrap();
+    let got: Vec<(u32, &str, &str)> = s.problems.iter().map(|p| (p.row, p.column.as_str(), p.code.as_str())).collect();
+    assert_eq!(got, vec![(2, "价税合计", "NUMBER_TOO_LARGE"), (2, "单价", "NUMBER_TOO_LARGE"), (2, "金额", "NUMBER_TOO_LARGE")]);
+    assert_eq!((s.outcome, s.accepted, s.rejected), ("imported", 1, 1));
+    assert_eq!(count(&db, "SELECT count(*) FROM application_line").await, 1);
+}
+
 /// A line without its application, or an application deleted from under its lines, is refused
 /// by the database itself (statement-level checks stand in for the row-level foreign key).
 #[tokio::test]

@@ -289,6 +289,11 @@ fn digits(text: &str, numeric: bool) -> Result<Value, CellProblem> {
 fn decimal(text: &str, numeric: bool, scale: u32) -> Result<Value, CellProblem> {
     let cleaned: std::borrow::Cow<str> = if text.contains(',') { text.replace(',', "").into() } else { text.into() };
     let v: Decimal = cleaned.parse().or_else(|_| Decimal::from_scientific(&cleaned)).map_err(|_| problem("NOT_A_NUMBER", format!("不是有效数字：{text}")))?;
+    // The columns hold 16 integer digits (numeric(18,2) money, numeric(24,8) quantities and
+    // prices): a larger value is this row's problem, not a failed COPY of the whole file.
+    if v.abs() >= Decimal::from(10_000_000_000_000_000i64) {
+        return Err(problem("NUMBER_TOO_LARGE", format!("数值过大：{text}（整数部分最多16位）")));
+    }
     if numeric {
         // A spreadsheet number: fix its scale here, once (binary fractions like 0.1 + 0.2).
         return Ok(Value::Decimal(round_half_up(v, scale)));
@@ -373,6 +378,9 @@ mod tests {
         assert_eq!(amount.convert(&Cell::from_f64(100.005)).unwrap(), Value::Decimal(dec!(100.01)), "f64 100.005 shows as 100.005, half-up");
         assert_eq!(amount.convert(&Cell::Text("1,234.50".into())).unwrap(), Value::Decimal(dec!(1234.50)));
         assert_eq!(amount.convert(&Cell::Text("12.345".into())).unwrap_err().code, "TOO_MANY_DECIMALS");
+        assert_eq!(amount.convert(&Cell::Text("10000000000000000".into())).unwrap_err().code, "NUMBER_TOO_LARGE");
+        assert_eq!(amount.convert(&Cell::Text("9999999999999999.99".into())).unwrap(), Value::Decimal(dec!(9999999999999999.99)));
+        assert_eq!(amount.convert(&Cell::from_f64(1e20)).unwrap_err().code, "NUMBER_TOO_LARGE");
         assert_eq!(amount.convert(&Cell::Error("#DIV/0!".into())).unwrap_err().code, "CELL_ERROR");
         let err = amount.convert(&Cell::Empty).unwrap_err();
         assert_eq!(err.message, "必填字段为空，请补充！（金额）");
