@@ -125,8 +125,7 @@ struct Plan {
 
 /// One pass over the file, in one transaction.
 async fn run(pool: &PgPool, path: &Path, options: &ImportOptions, progress: &(dyn Fn(u64) + Sync), plan: &Plan, merges: Merges) -> Result<Summary, ImportError> {
-    let Plan { kind, template, .. } = plan;
-    let kind = *kind;
+    let (kind, template) = (plan.kind, &plan.template);
     let fields: Vec<String> = template.columns.iter().map(|c| c.field.clone()).collect();
     let staged_fields = kind.staged_fields(&fields);
     let staged = staged_fields.iter().map(|f| fields.iter().position(|g| g == f).expect("a template field")).collect();
