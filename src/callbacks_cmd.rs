@@ -23,18 +23,10 @@ pub async fn run(command: CallbacksCommand, ctx: &Context) -> anyhow::Result<Out
     match command {
         CallbacksCommand::List { failed } => {
             let rows = callbacks::list(&inv, failed).await?;
-            if ctx.json {
-                output::json(&rows)?;
-            } else {
-                let table: Vec<Vec<String>> = rows
-                    .iter()
-                    .map(|r| {
-                        vec![r.id.to_string(), r.bill_no.clone(), r.interface_code.clone(), r.return_code.clone(), r.state.clone(), r.attempts.to_string(),
-                            r.next_attempt_at.format("%Y-%m-%d %H:%M:%S").to_string(), r.last_error.clone().unwrap_or_default().chars().take(60).collect()]
-                    })
-                    .collect();
-                output::table(&["ID", "BILL", "INTERFACE", "RETURN", "STATE", "ATTEMPTS", "NEXT", "LAST ERROR"], &table);
-            }
+            output::list(ctx.json, &rows, &["ID", "BILL", "INTERFACE", "RETURN", "STATE", "ATTEMPTS", "NEXT", "LAST ERROR"], |r| {
+                vec![r.id.to_string(), r.bill_no.clone(), r.interface_code.clone(), r.return_code.clone(), r.state.clone(), r.attempts.to_string(),
+                    r.next_attempt_at.format("%Y-%m-%d %H:%M:%S").to_string(), r.last_error.clone().unwrap_or_default().chars().take(60).collect()]
+            })?;
             Ok(Outcome::Done)
         }
         CallbacksCommand::Retry { ids } => {

@@ -64,16 +64,10 @@ pub async fn run(args: ImportArgs, ctx: &Context) -> anyhow::Result<Outcome> {
     let db = Database::open(&ctx.settings).await?;
     if let Some(ImportSub::History { limit }) = args.history {
         let rows = import::history(&db.pool, limit).await?;
-        if ctx.json {
-            output::json(&rows)?;
-        } else {
-            let table: Vec<Vec<String>> = rows
-                .iter()
-                .map(|b| vec![b.id.to_string(), b.kind.clone(), b.file_name.clone(), b.rows_read.to_string(), b.bills.to_string(),
-                    b.accepted.to_string(), b.rejected.to_string(), b.created_at.format("%Y-%m-%d %H:%M:%S").to_string()])
-                .collect();
-            output::table(&["BATCH", "KIND", "FILE", "ROWS", "BILLS", "ACCEPTED", "REJECTED", "AT"], &table);
-        }
+        output::list(ctx.json, &rows, &["BATCH", "KIND", "FILE", "ROWS", "BILLS", "ACCEPTED", "REJECTED", "AT"], |b| {
+            vec![b.id.to_string(), b.kind.clone(), b.file_name.clone(), b.rows_read.to_string(), b.bills.to_string(),
+                b.accepted.to_string(), b.rejected.to_string(), b.created_at.format("%Y-%m-%d %H:%M:%S").to_string()]
+        })?;
         return Ok(Outcome::Done);
     }
     let (Some(file), Some(kind)) = (args.file, args.kind) else {

@@ -117,25 +117,17 @@ pub async fn run(command: JobsCommand, ctx: &Context) -> anyhow::Result<Outcome>
         }
         JobsCommand::History { job, limit } => {
             let rows = ledger::history(&jc.pool, job.as_deref(), limit).await?;
-            if ctx.json {
-                output::json(&rows)?;
-            } else {
-                let table: Vec<Vec<String>> = rows
-                    .iter()
-                    .map(|r| {
-                        vec![
-                            r.id.to_string(),
-                            r.job.clone(),
-                            r.scheduled_for.with_timezone(&jc.tz).format("%Y-%m-%d %H:%M:%S").to_string(),
-                            r.trigger.clone(),
-                            r.state.clone(),
-                            format!("{}/{}/{}", r.rows_read, r.rows_written, r.rows_rejected),
-                            r.reason.clone().or(r.error.clone()).unwrap_or_default(),
-                        ]
-                    })
-                    .collect();
-                output::table(&["RUN", "JOB", "SCHEDULED", "TRIGGER", "STATE", "READ/WRITTEN/REJECTED", "REASON / ERROR"], &table);
-            }
+            output::list(ctx.json, &rows, &["RUN", "JOB", "SCHEDULED", "TRIGGER", "STATE", "READ/WRITTEN/REJECTED", "REASON / ERROR"], |r| {
+                vec![
+                    r.id.to_string(),
+                    r.job.clone(),
+                    r.scheduled_for.with_timezone(&jc.tz).format("%Y-%m-%d %H:%M:%S").to_string(),
+                    r.trigger.clone(),
+                    r.state.clone(),
+                    format!("{}/{}/{}", r.rows_read, r.rows_written, r.rows_rejected),
+                    r.reason.clone().or(r.error.clone()).unwrap_or_default(),
+                ]
+            })?;
         }
     }
     Ok(Outcome::Done)
@@ -158,16 +150,10 @@ async fn list(jc: &JobContext, registry: &Registry, json_out: bool) -> anyhow::R
             "last_finished": last.as_ref().and_then(|r| r.finished_at),
         }));
     }
-    if json_out {
-        return output::json(&rows);
-    }
     let s = |v: &serde_json::Value| v.as_str().map(str::to_string).unwrap_or_else(|| if v.is_null() { "-".into() } else { v.to_string() });
-    let table: Vec<Vec<String>> = rows
-        .iter()
-        .map(|r| ["job", "schedule", "next_run", "paused", "misfire", "last_state"].iter().map(|k| s(&r[*k])).collect())
-        .collect();
-    output::table(&["JOB", "SCHEDULE", "NEXT RUN", "PAUSED", "MISFIRE", "LAST"], &table);
-    Ok(())
+    output::list(json_out, &rows, &["JOB", "SCHEDULE", "NEXT RUN", "PAUSED", "MISFIRE", "LAST"], |r| {
+        ["job", "schedule", "next_run", "paused", "misfire", "last_state"].iter().map(|k| s(&r[*k])).collect()
+    })
 }
 
 pub async fn sync(command: SyncCommand, ctx: &Context) -> anyhow::Result<Outcome> {

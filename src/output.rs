@@ -9,6 +9,15 @@ pub fn json<T: Serialize + ?Sized>(value: &T) -> anyhow::Result<()> {
     Ok(())
 }
 
+/// A listing: the items as JSON for scripts (`json`), else a table of `row(item)` under `headers`.
+pub fn list<T: Serialize>(json: bool, items: &[T], headers: &[&str], row: impl Fn(&T) -> Vec<String>) -> anyhow::Result<()> {
+    if json {
+        return self::json(items);
+    }
+    table(headers, &items.iter().map(row).collect::<Vec<_>>());
+    Ok(())
+}
+
 /// Print rows under headers, columns padded to their display width.
 pub fn table(headers: &[&str], rows: &[Vec<String>]) {
     let mut widths: Vec<usize> = headers.iter().map(|h| h.width()).collect();

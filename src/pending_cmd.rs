@@ -41,27 +41,19 @@ pub async fn run(command: PendingCommand, ctx: &Context) -> anyhow::Result<Outco
     match command {
         PendingCommand::List { status } => {
             let rows = exceptions::list(&inv, status.as_deref()).await?;
-            if ctx.json {
-                output::json(&rows)?;
-            } else {
-                let table: Vec<Vec<String>> = rows
-                    .iter()
-                    .map(|r| {
-                        vec![
-                            r.id.to_string(),
-                            r.bills.join(","),
-                            r.status_zh.to_string(),
-                            r.data_source.clone(),
-                            r.approval_state.clone(),
-                            r.serial_no.clone().unwrap_or_default(),
-                            r.total.to_string(),
-                            r.reissue_count.to_string(),
-                            r.error_message.clone().unwrap_or_default(),
-                        ]
-                    })
-                    .collect();
-                output::table(&["ID", "BILLS", "STATUS", "SOURCE", "APPROVAL", "SERIAL", "TOTAL", "REISSUES", "ERROR"], &table);
-            }
+            output::list(ctx.json, &rows, &["ID", "BILLS", "STATUS", "SOURCE", "APPROVAL", "SERIAL", "TOTAL", "REISSUES", "ERROR"], |r| {
+                vec![
+                    r.id.to_string(),
+                    r.bills.join(","),
+                    r.status_zh.to_string(),
+                    r.data_source.clone(),
+                    r.approval_state.clone(),
+                    r.serial_no.clone().unwrap_or_default(),
+                    r.total.to_string(),
+                    r.reissue_count.to_string(),
+                    r.error_message.clone().unwrap_or_default(),
+                ]
+            })?;
             Ok(Outcome::Done)
         }
         PendingCommand::Return { ids } => report(ctx, exceptions::return_to_application(&inv, &ids).await?),

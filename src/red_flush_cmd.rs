@@ -254,18 +254,10 @@ async fn forms(c: FormsCommand, ctx: &Context, inv: &fapiao_invoicing::Invoicing
     match c {
         FormsCommand::List => {
             let rows = documents::list(inv).await?;
-            if ctx.json {
-                output::json(&rows)?;
-            } else {
-                let table: Vec<Vec<String>> = rows
-                    .iter()
-                    .map(|d| {
-                        vec![d.kind.clone(), d.id.clone(), d.state.clone(), d.state_zh.clone(), d.number.clone().unwrap_or_default(), d.invoice_num.clone(),
-                            (d.amount + d.tax).to_string(), d.red_reason.clone(), d.entered_by.clone(), d.red_flush_id.map(|i| i.to_string()).unwrap_or_default()]
-                    })
-                    .collect();
-                output::table(&["KIND", "ID", "STATE", "", "NUMBER", "INVOICE", "TOTAL", "REASON", "ENTERED BY", "REQUEST"], &table);
-            }
+            output::list(ctx.json, &rows, &["KIND", "ID", "STATE", "", "NUMBER", "INVOICE", "TOTAL", "REASON", "ENTERED BY", "REQUEST"], |d| {
+                vec![d.kind.clone(), d.id.clone(), d.state.clone(), d.state_zh.clone(), d.number.clone().unwrap_or_default(), d.invoice_num.clone(),
+                    (d.amount + d.tax).to_string(), d.red_reason.clone(), d.entered_by.clone(), d.red_flush_id.map(|i| i.to_string()).unwrap_or_default()]
+            })?;
             Ok(Exit::Done)
         }
         FormsCommand::Confirm { id } => said(format!("{id}: {}", documents::form_state_zh(&documents::decide(inv, &id, true).await?))),

@@ -42,9 +42,9 @@ fn default_of(field: &str) -> Option<&'static str> {
 
 #[derive(Default)]
 struct Bill {
-    /// Lines landed so far (the next line's number is one more).
+    /// Lines landed so far (the next line's number is one more; none yet: the bill itself has
+    /// not landed either).
     lines: u32,
-    landed: bool,
     /// The bill number belongs to an earlier batch: none of its lines land.
     exists: bool,
     /// One of its rows was refused: no more of its lines land.
@@ -135,8 +135,7 @@ impl Lander {
                 continue;
             }
             let value = |i: usize, field: &str| row.values[i].as_deref().or_else(|| default_of(field));
-            if !bill.landed {
-                bill.landed = true;
+            if bill.lines == 0 {
                 let fields = self.bill_fields.iter().zip(BILL_FIELDS).map(|(&i, f)| value(i, f));
                 write_csv_record(&mut bills_csv, fields.chain([Some("批量导入"), Some(self.batch_text.as_str())]));
             }
