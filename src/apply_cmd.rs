@@ -23,10 +23,25 @@ pub async fn run(command: ApplyCommand, ctx: &Context) -> anyhow::Result<Outcome
     match command {
         ApplyCommand::List { state } => {
             let rows = applications::list(&inv, state.as_deref()).await?;
-            output::list(ctx.json, &rows, &["BILL", "STATE", "SOURCE", "KIND", "BUYER", "LINES", "OPEN", "TOTAL", "AUTO", "SYSTEM"], |a| {
-                vec![a.bill_no.clone(), a.state.clone(), a.source.clone(), a.invoice_kind.clone(), a.buyer_name.clone(), a.lines.to_string(),
-                    a.open_lines.to_string(), a.total.to_string(), if a.auto_issue { "是" } else { "否" }.into(), a.business_system_code.clone().unwrap_or_default()]
-            })?;
+            output::list(
+                ctx.json,
+                &rows,
+                &["BILL", "STATE", "SOURCE", "KIND", "BUYER", "LINES", "OPEN", "TOTAL", "AUTO", "SYSTEM"],
+                |a| {
+                    vec![
+                        a.bill_no.clone(),
+                        a.state.clone(),
+                        a.source.clone(),
+                        a.invoice_kind.clone(),
+                        a.buyer_name.clone(),
+                        a.lines.to_string(),
+                        a.open_lines.to_string(),
+                        a.total.to_string(),
+                        if a.auto_issue { "是" } else { "否" }.into(),
+                        a.business_system_code.clone().unwrap_or_default(),
+                    ]
+                },
+            )?;
         }
         ApplyCommand::Withdraw { bill_no } => {
             applications::withdraw(&inv, &bill_no).await?;

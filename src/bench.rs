@@ -57,7 +57,9 @@ const BUYER: (&str, &str) = ("深圳示例便利店", "92440300MA5DXY7K3W");
 
 pub async fn run(command: BenchCommand, ctx: &Context) -> anyhow::Result<Outcome> {
     match command {
-        BenchCommand::ChannelIssue { count, latency_ms, in_flight } => channel_issue(ctx, count, latency_ms, in_flight).await,
+        BenchCommand::ChannelIssue { count, latency_ms, in_flight } => {
+            channel_issue(ctx, count, latency_ms, in_flight).await
+        }
         BenchCommand::DealTask { rows, batch } => deal_task(ctx, rows, batch).await,
         BenchCommand::Import { lines } => import(ctx, lines).await,
         BenchCommand::Export { rows } => export(ctx, rows).await,
@@ -67,7 +69,11 @@ pub async fn run(command: BenchCommand, ctx: &Context) -> anyhow::Result<Outcome
 /// Peak resident memory of this process since the last reset, in MiB (Linux).
 fn peak_mib() -> f64 {
     let status = std::fs::read_to_string("/proc/self/status").unwrap_or_default();
-    let kb: f64 = status.lines().find_map(|l| l.strip_prefix("VmHWM:")).and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok()).unwrap_or(0.0);
+    let kb: f64 = status
+        .lines()
+        .find_map(|l| l.strip_prefix("VmHWM:"))
+        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
+        .unwrap_or(0.0);
     kb / 1024.0
 }
 
@@ -95,7 +101,8 @@ async fn import(ctx: &Context, lines: usize) -> anyhow::Result<Outcome> {
     let generate_secs = generated.elapsed().as_secs_f64();
     let size_mib = std::fs::metadata(&file)?.len() as f64 / 1048576.0;
 
-    let scratch = fapiao_store::Scratch::create(&ctx.settings, &format!("fapiao_bench_{}", std::process::id())).await?;
+    let scratch =
+        fapiao_store::Scratch::create(&ctx.settings, &format!("fapiao_bench_{}", std::process::id())).await?;
     let pool = scratch.pool.clone();
     let seller = fapiao_schemas::enterprise::Enterprise {
         tax_no: fapiao_schemas::TaxNo::parse(SELLER)?,
@@ -115,7 +122,13 @@ async fn import(ctx: &Context, lines: usize) -> anyhow::Result<Outcome> {
 
     reset_peak();
     let started = Instant::now();
-    let summary = import::import(&pool, &file, &ImportOptions { kind: "applications".into(), ..ImportOptions::default() }, &|_| {}).await?;
+    let summary = import::import(
+        &pool,
+        &file,
+        &ImportOptions { kind: "applications".into(), ..ImportOptions::default() },
+        &|_| {},
+    )
+    .await?;
     let import_secs = started.elapsed().as_secs_f64();
     let import_mib = peak_mib();
     scratch.drop().await?;
@@ -127,11 +140,20 @@ async fn import(ctx: &Context, lines: usize) -> anyhow::Result<Outcome> {
             "import_seconds": import_secs, "import_peak_mib": import_mib, "process_base_mib": base_mib,
             "ratio": ratio, "accepted": summary.accepted, "problems": summary.problems.len() }))?;
     } else {
-        println!("import: {lines} application lines, {size_mib:.1} MiB xlsx (generated in {generate_secs:.1} s, not timed)");
-        println!("  floor (calamine streaming read + COPY as CSV): {floor_secs:.2} s, peak {floor_mib:.0} MiB");
-        println!("  fapiao import --kind applications:              {import_secs:.2} s, peak {import_mib:.0} MiB ({} accepted, {} problems)",
-            summary.accepted, summary.problems.len());
-        println!("  ratio: {ratio:.2}  (target ≤ 1.5; memory target for 1M lines ≤ 256 MiB; process baseline {base_mib:.0} MiB)");
+        println!(
+            "import: {lines} application lines, {size_mib:.1} MiB xlsx (generated in {generate_secs:.1} s, not timed)"
+        );
+        println!(
+            "  floor (calamine streaming read + COPY as CSV): {floor_secs:.2} s, peak {floor_mib:.0} MiB"
+        );
+        println!(
+            "  fapiao import --kind applications:              {import_secs:.2} s, peak {import_mib:.0} MiB ({} accepted, {} problems)",
+            summary.accepted,
+            summary.problems.len()
+        );
+        println!(
+            "  ratio: {ratio:.2}  (target ≤ 1.5; memory target for 1M lines ≤ 256 MiB; process baseline {base_mib:.0} MiB)"
+        );
     }
     Ok(Outcome::Done)
 }
@@ -139,7 +161,8 @@ async fn import(ctx: &Context, lines: usize) -> anyhow::Result<Outcome> {
 async fn deal_task(ctx: &Context, rows: i64, batch: Option<u32>) -> anyhow::Result<Outcome> {
     let batch = batch.unwrap_or(ctx.settings.jobs.deal_batch_size);
     use fapiao_jobs::{JobContext, Registry, runner, synthetic};
-    let scratch = fapiao_store::Scratch::create(&ctx.settings, &format!("fapiao_bench_{}", std::process::id())).await?;
+    let scratch =
+        fapiao_store::Scratch::create(&ctx.settings, &format!("fapiao_bench_{}", std::process::id())).await?;
     let pool = scratch.pool.clone();
     fapiao_store::params::set(&pool, "rim_config", "key_element_check", "0").await?;
     let staged_started = Instant::now();
@@ -170,16 +193,22 @@ async fn deal_task(ctx: &Context, rows: i64, batch: Option<u32>) -> anyhow::Resu
     let channel = Arc::new(ChannelClient::new(ClientConfig::from_settings(&settings.channel)));
     let jc = JobContext::new(pool.clone(), channel, settings, format!("bench:{}", std::process::id()));
     let started = Instant::now();
-    let (_, outcome) = runner::run_now(&jc, registry.get("deal-task")?, None, &fapiao_jobs::metrics::Metrics::default()).await?;
+    let (_, outcome) =
+        runner::run_now(&jc, registry.get("deal-task")?, None, &fapiao_jobs::metrics::Metrics::default())
+            .await?;
     let deal_secs = started.elapsed().as_secs_f64();
     let pooled: i64 = sqlx::query_scalar("SELECT count(*) FROM invoice_pool").fetch_one(&pool).await?;
     scratch.drop().await?;
     let ratio = deal_secs / floor_secs;
     if ctx.json {
-        output::json(&json!({ "rows": rows, "batch": batch, "stage_seconds": stage_secs, "floor_seconds": floor_secs,
-            "deal_task_seconds": deal_secs, "ratio": ratio, "pooled": pooled, "run_state": outcome.state }))?;
+        output::json(
+            &json!({ "rows": rows, "batch": batch, "stage_seconds": stage_secs, "floor_seconds": floor_secs,
+            "deal_task_seconds": deal_secs, "ratio": ratio, "pooled": pooled, "run_state": outcome.state }),
+        )?;
     } else {
-        println!("deal-task: {rows} staged rows, batches of {batch} (staged in {stage_secs:.1} s, not timed)");
+        println!(
+            "deal-task: {rows} staged rows, batches of {batch} (staged in {stage_secs:.1} s, not timed)"
+        );
         println!("  floor (INSERT … SELECT … ON CONFLICT DO NOTHING): {floor_secs:.2} s");
         println!("  deal-task run ({}): {deal_secs:.2} s, {pooled} rows pooled", outcome.state);
         println!("  ratio: {ratio:.2}  (target ≤ 2.0)");
@@ -187,7 +216,12 @@ async fn deal_task(ctx: &Context, rows: i64, batch: Option<u32>) -> anyhow::Resu
     Ok(Outcome::Done)
 }
 
-async fn channel_issue(ctx: &Context, count: usize, latency_ms: u64, in_flight: Option<usize>) -> anyhow::Result<Outcome> {
+async fn channel_issue(
+    ctx: &Context,
+    count: usize,
+    latency_ms: u64,
+    in_flight: Option<usize>,
+) -> anyhow::Result<Outcome> {
     let in_flight = in_flight.unwrap_or(ctx.settings.channel.max_in_flight as usize);
     let sandbox_config = SandboxConfig {
         faults: FaultPlan::parse(&format!("latency={latency_ms}ms"))?,
@@ -208,7 +242,10 @@ async fn channel_issue(ctx: &Context, count: usize, latency_ms: u64, in_flight: 
         let client = client.clone();
         issues.spawn(async move {
             let serial = format!("BENCH-{n:06}");
-            client.issue(&sample_invoice(&serial, "digital_ordinary", SELLER, BUYER, amount)).await.map(|_| ())
+            client
+                .issue(&sample_invoice(&serial, "digital_ordinary", SELLER, BUYER, amount))
+                .await
+                .map(|_| ())
         });
     }
     let mut failed = 0;
@@ -221,7 +258,9 @@ async fn channel_issue(ctx: &Context, count: usize, latency_ms: u64, in_flight: 
     let mut queries = tokio::task::JoinSet::new();
     for n in 0..count {
         let client = client.clone();
-        queries.spawn(async move { client.query_issue(&format!("BENCH-{n:06}"), SELLER.1).await.map(|r| r.issue_status == "1") });
+        queries.spawn(async move {
+            client.query_issue(&format!("BENCH-{n:06}"), SELLER.1).await.map(|r| r.issue_status == "1")
+        });
     }
     let mut succeeded = 0;
     while let Some(r) = queries.join_next().await {
@@ -268,7 +307,13 @@ async fn export(ctx: &Context, rows: i64) -> anyhow::Result<Outcome> {
     let dir = std::env::temp_dir().join(format!("fapiao-bench-export-{}", std::process::id()));
     std::fs::create_dir_all(&dir)?;
     let day = chrono::NaiveDate::from_ymd_opt(2026, 11, 1).expect("valid date");
-    let options = ExportOptions { from: day, to: day, tax_nos: Vec::new(), out: dir.join("recon.zip"), time_zone: ctx.settings.general.time_zone.clone() };
+    let options = ExportOptions {
+        from: day,
+        to: day,
+        tax_nos: Vec::new(),
+        out: dir.join("recon.zip"),
+        time_zone: ctx.settings.general.time_zone.clone(),
+    };
 
     let started = Instant::now();
     let csv_bytes = floor::floor(&pool, &options, &dir.join("floor.zip")).await?;
@@ -276,7 +321,10 @@ async fn export(ctx: &Context, rows: i64) -> anyhow::Result<Outcome> {
     reset_peak();
     let started = Instant::now();
     let steps = std::sync::Mutex::new(Vec::<(String, f64)>::new());
-    let report = fapiao_export::export(&pool, &options, &|step| steps.lock().expect("not poisoned").push((step.to_string(), started.elapsed().as_secs_f64()))).await?;
+    let report = fapiao_export::export(&pool, &options, &|step| {
+        steps.lock().expect("not poisoned").push((step.to_string(), started.elapsed().as_secs_f64()))
+    })
+    .await?;
     let export_secs = started.elapsed().as_secs_f64();
     let steps = steps.into_inner().expect("not poisoned");
     let peak = peak_mib();
@@ -286,12 +334,19 @@ async fn export(ctx: &Context, rows: i64) -> anyhow::Result<Outcome> {
     scratch.drop().await?;
     let ratio = export_secs / floor_secs;
     if ctx.json {
-        output::json(&json!({ "rows": rows, "stage_seconds": stage_secs, "floor_seconds": floor_secs, "floor_csv_bytes": csv_bytes,
-            "export_seconds": export_secs, "ratio": ratio, "peak_mib": peak, "zip_mib": zip_mib, "floor_zip_mib": floor_mib }))?;
+        output::json(
+            &json!({ "rows": rows, "stage_seconds": stage_secs, "floor_seconds": floor_secs, "floor_csv_bytes": csv_bytes,
+            "export_seconds": export_secs, "ratio": ratio, "peak_mib": peak, "zip_mib": zip_mib, "floor_zip_mib": floor_mib }),
+        )?;
     } else {
         println!("export: {rows} pool invoices (inserted in {stage_secs:.1} s, not timed)");
-        println!("  floor (COPY of the pool ledger to CSV, {:.0} MiB, zipped to {floor_mib:.1} MiB): {floor_secs:.2} s", csv_bytes as f64 / 1048576.0);
-        println!("  export reconciliation (all ledgers, summary, checks, xlsx + CSV + manifest, {zip_mib:.1} MiB zip): {export_secs:.2} s, peak {peak:.0} MiB");
+        println!(
+            "  floor (COPY of the pool ledger to CSV, {:.0} MiB, zipped to {floor_mib:.1} MiB): {floor_secs:.2} s",
+            csv_bytes as f64 / 1048576.0
+        );
+        println!(
+            "  export reconciliation (all ledgers, summary, checks, xlsx + CSV + manifest, {zip_mib:.1} MiB zip): {export_secs:.2} s, peak {peak:.0} MiB"
+        );
         println!("  ratio: {ratio:.2}  (target ≤ 3.0)");
         let marks: Vec<String> = steps.iter().map(|(s, t)| format!("{s} @ {t:.1} s")).collect();
         println!("  steps: {}", marks.join(", "));

@@ -23,10 +23,23 @@ pub async fn run(command: CallbacksCommand, ctx: &Context) -> anyhow::Result<Out
     match command {
         CallbacksCommand::List { failed } => {
             let rows = callbacks::list(&inv, failed).await?;
-            output::list(ctx.json, &rows, &["ID", "BILL", "INTERFACE", "RETURN", "STATE", "ATTEMPTS", "NEXT", "LAST ERROR"], |r| {
-                vec![r.id.to_string(), r.bill_no.clone(), r.interface_code.clone(), r.return_code.clone(), r.state.clone(), r.attempts.to_string(),
-                    r.next_attempt_at.format("%Y-%m-%d %H:%M:%S").to_string(), r.last_error.clone().unwrap_or_default().chars().take(60).collect()]
-            })?;
+            output::list(
+                ctx.json,
+                &rows,
+                &["ID", "BILL", "INTERFACE", "RETURN", "STATE", "ATTEMPTS", "NEXT", "LAST ERROR"],
+                |r| {
+                    vec![
+                        r.id.to_string(),
+                        r.bill_no.clone(),
+                        r.interface_code.clone(),
+                        r.return_code.clone(),
+                        r.state.clone(),
+                        r.attempts.to_string(),
+                        r.next_attempt_at.format("%Y-%m-%d %H:%M:%S").to_string(),
+                        r.last_error.clone().unwrap_or_default().chars().take(60).collect(),
+                    ]
+                },
+            )?;
             Ok(Outcome::Done)
         }
         CallbacksCommand::Retry { ids } => {
@@ -35,7 +48,10 @@ pub async fn run(command: CallbacksCommand, ctx: &Context) -> anyhow::Result<Out
             if ctx.json {
                 output::json(&serde_json::json!({ "restarted": restarted, "delivery": delivered }))?;
             } else {
-                println!("{restarted} restarted; sent {}, succeeded {}, retrying {}, failed {}", delivered.attempted, delivered.succeeded, delivered.retrying, delivered.gave_up);
+                println!(
+                    "{restarted} restarted; sent {}, succeeded {}, retrying {}, failed {}",
+                    delivered.attempted, delivered.succeeded, delivered.retrying, delivered.gave_up
+                );
             }
             Ok(if delivered.attempted == delivered.succeeded { Outcome::Done } else { Outcome::SomeRejected })
         }

@@ -22,7 +22,9 @@ pub enum DbCommand {
 
 pub async fn run(command: DbCommand, ctx: &Context) -> anyhow::Result<Outcome> {
     let cluster = Cluster::from_env()?;
-    if let (Some(url), DbCommand::Start | DbCommand::Stop | DbCommand::Status) = (external_url(&ctx.settings), &command) {
+    if let (Some(url), DbCommand::Start | DbCommand::Stop | DbCommand::Status) =
+        (external_url(&ctx.settings), &command)
+    {
         tracing::warn!(url = %redact_url(&url), "DATABASE_URL is set: other commands use it, not the embedded cluster");
     }
     match command {
@@ -57,7 +59,9 @@ pub async fn run(command: DbCommand, ctx: &Context) -> anyhow::Result<Outcome> {
             Ok(Outcome::Done)
         }
         DbCommand::Url => {
-            let url = external_url(&ctx.settings).map(|u| redact_url(&u)).unwrap_or_else(|| cluster.url(EMBEDDED_DATABASE));
+            let url = external_url(&ctx.settings)
+                .map(|u| redact_url(&u))
+                .unwrap_or_else(|| cluster.url(EMBEDDED_DATABASE));
             if ctx.json {
                 output::json(&json!({ "url": url }))?;
             } else {

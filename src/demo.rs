@@ -44,14 +44,20 @@ fn sample_schemes(enterprises: &[Enterprise]) -> Vec<SyncScheme> {
     enterprises
         .iter()
         .enumerate()
-        .map(|(i, e)| SyncScheme { code: format!("DEMO-{:02}", i + 1), tax_no: e.tax_no.clone(), start_date: start, active: true })
+        .map(|(i, e)| SyncScheme {
+            code: format!("DEMO-{:02}", i + 1),
+            tax_no: e.tax_no.clone(),
+            start_date: start,
+            active: true,
+        })
         .collect()
 }
 
 pub async fn run(ctx: &Context) -> anyhow::Result<Outcome> {
     // Stage 1 — foundation: database, schema, enterprises, sync schemes, parameters.
     let db = Database::open(&ctx.settings).await?;
-    let migrations: i64 = sqlx::query_scalar("SELECT count(*) FROM _sqlx_migrations WHERE success").fetch_one(&db.pool).await?;
+    let migrations: i64 =
+        sqlx::query_scalar("SELECT count(*) FROM _sqlx_migrations WHERE success").fetch_one(&db.pool).await?;
     let enterprise_list = sample_enterprises();
     let scheme_list = sample_schemes(&enterprise_list);
     let mut tx = db.pool.begin().await?;
@@ -68,9 +74,10 @@ pub async fn run(ctx: &Context) -> anyhow::Result<Outcome> {
 
     let (where_, url) = match &db.origin {
         Origin::External { url } => ("DATABASE_URL".to_string(), url.clone()),
-        Origin::Embedded { url, started } => {
-            (format!("embedded cluster ({})", if *started { "started now" } else { "already running" }), url.clone())
-        }
+        Origin::Embedded { url, started } => (
+            format!("embedded cluster ({})", if *started { "started now" } else { "already running" }),
+            url.clone(),
+        ),
     };
     // Stage 2 — channel: the sandbox in-process, one token round trip, one issued invoice.
     let sandbox = Sandbox::start(
@@ -99,7 +106,9 @@ pub async fn run(ctx: &Context) -> anyhow::Result<Outcome> {
     let invoicing = invoicing_stage(ctx, &db, &sandbox, client.clone(), import["batch_id"].as_i64()).await?;
 
     // Stage 6 — red-flush: one invoice of each track.
-    let red_flush = red_flush_stage(ctx, &db, &sandbox, client.clone(), &enterprise_list, import["batch_id"].as_i64()).await?;
+    let red_flush =
+        red_flush_stage(ctx, &db, &sandbox, client.clone(), &enterprise_list, import["batch_id"].as_i64())
+            .await?;
 
     // Stage 7 — reconciliation export of this month.
     let export = export_stage(ctx, &db).await?;
@@ -124,7 +133,11 @@ pub async fn run(ctx: &Context) -> anyhow::Result<Outcome> {
     Ok(Outcome::Done)
 }
 
-fn print_text(r: &serde_json::Value, enterprises: &[Enterprise], schemes: &[SyncScheme]) -> anyhow::Result<()> {
+fn print_text(
+    r: &serde_json::Value,
+    enterprises: &[Enterprise],
+    schemes: &[SyncScheme],
+) -> anyhow::Result<()> {
     println!("== fapiao demo ==");
     println!("[1] foundation");
     println!("    database: {}", r["database"]["origin"].as_str().unwrap_or("?"));
@@ -134,55 +147,140 @@ fn print_text(r: &serde_json::Value, enterprises: &[Enterprise], schemes: &[Sync
     enterprise::print(enterprises, false)?;
     println!("    sync schemes (upserted):");
     scheme::print(schemes, false)?;
-    println!("    sync jobs switch rim_config_sync_his = {}", r["parameters"]["rim_config_sync_his"].as_str().unwrap_or("?"));
+    println!(
+        "    sync jobs switch rim_config_sync_his = {}",
+        r["parameters"]["rim_config_sync_his"].as_str().unwrap_or("?")
+    );
     println!("    download-apply runs on: {}", r["parameters"]["download_days"].as_str().unwrap_or("?"));
     println!("[2] channel (sandbox at {})", r["channel"]["sandbox"].as_str().unwrap_or("?"));
-    println!("    token:    obtained (valid {} s); ALLE.ACCOUNT.CHECK {} → etaxAccountType {}",
-        r["channel"]["token_valid_secs"], r["channel"]["seller"].as_str().unwrap_or("?"), r["channel"]["etax_account_type"]);
-    println!("    issue:    ALLE.INVOICE.OPEN serialNo {} accepted; first query: {}",
-        r["channel"]["serial_no"].as_str().unwrap_or("?"), r["channel"]["first_status"].as_str().unwrap_or("?"));
-    println!("    result:   {} invoice {} total {} ({})",
-        r["channel"]["final_status"].as_str().unwrap_or("?"), r["channel"]["invoice_num"].as_str().unwrap_or("?"),
-        r["channel"]["total"].as_str().unwrap_or("?"), r["channel"]["pdf"].as_str().unwrap_or("?"));
-    println!("[3] sync jobs for {} (day-of-month % 3 == 0), against the sandbox", r["jobs"]["date"].as_str().unwrap_or("?"));
+    println!(
+        "    token:    obtained (valid {} s); ALLE.ACCOUNT.CHECK {} → etaxAccountType {}",
+        r["channel"]["token_valid_secs"],
+        r["channel"]["seller"].as_str().unwrap_or("?"),
+        r["channel"]["etax_account_type"]
+    );
+    println!(
+        "    issue:    ALLE.INVOICE.OPEN serialNo {} accepted; first query: {}",
+        r["channel"]["serial_no"].as_str().unwrap_or("?"),
+        r["channel"]["first_status"].as_str().unwrap_or("?")
+    );
+    println!(
+        "    result:   {} invoice {} total {} ({})",
+        r["channel"]["final_status"].as_str().unwrap_or("?"),
+        r["channel"]["invoice_num"].as_str().unwrap_or("?"),
+        r["channel"]["total"].as_str().unwrap_or("?"),
+        r["channel"]["pdf"].as_str().unwrap_or("?")
+    );
+    println!(
+        "[3] sync jobs for {} (day-of-month % 3 == 0), against the sandbox",
+        r["jobs"]["date"].as_str().unwrap_or("?")
+    );
     for run in r["jobs"]["runs"].as_array().into_iter().flatten() {
-        println!("    {:<15} run {:<4} {:<9} read {:<5} written {:<5} rejected {:<3} {}", run["job"].as_str().unwrap_or(""),
-            run["run_id"], run["state"].as_str().unwrap_or(""), run["read"], run["written"], run["rejected"],
-            run["reason"].as_str().unwrap_or(""));
+        println!(
+            "    {:<15} run {:<4} {:<9} read {:<5} written {:<5} rejected {:<3} {}",
+            run["job"].as_str().unwrap_or(""),
+            run["run_id"],
+            run["state"].as_str().unwrap_or(""),
+            run["read"],
+            run["written"],
+            run["rejected"],
+            run["reason"].as_str().unwrap_or("")
+        );
     }
-    println!("    pool: {} invoices ({} verified, {} deductible); staging: {}", r["jobs"]["pool"]["total"], r["jobs"]["pool"]["verified"],
-        r["jobs"]["pool"]["deductible"], r["jobs"]["staging"]);
-    println!("[4] import of a generated applications workbook ({}), --accept-valid", r["import"]["file"].as_str().unwrap_or("?"));
-    println!("    batch {} : rows read {}, bills {}, accepted {}, rejected {}", r["import"]["batch_id"], r["import"]["rows_read"], r["import"]["bills"],
-        r["import"]["accepted"], r["import"]["rejected"]);
+    println!(
+        "    pool: {} invoices ({} verified, {} deductible); staging: {}",
+        r["jobs"]["pool"]["total"],
+        r["jobs"]["pool"]["verified"],
+        r["jobs"]["pool"]["deductible"],
+        r["jobs"]["staging"]
+    );
+    println!(
+        "[4] import of a generated applications workbook ({}), --accept-valid",
+        r["import"]["file"].as_str().unwrap_or("?")
+    );
+    println!(
+        "    batch {} : rows read {}, bills {}, accepted {}, rejected {}",
+        r["import"]["batch_id"],
+        r["import"]["rows_read"],
+        r["import"]["bills"],
+        r["import"]["accepted"],
+        r["import"]["rejected"]
+    );
     for p in r["import"]["problems"].as_array().into_iter().flatten() {
-        println!("    row {}  {}  [{}] {}", p["row"], p["column"].as_str().unwrap_or(""), p["code"].as_str().unwrap_or(""), p["message"].as_str().unwrap_or(""));
+        println!(
+            "    row {}  {}  [{}] {}",
+            p["row"],
+            p["column"].as_str().unwrap_or(""),
+            p["code"].as_str().unwrap_or(""),
+            p["message"].as_str().unwrap_or("")
+        );
     }
     let inv = &r["invoicing"];
-    println!("[5] invoicing of the imported bills against the sandbox, faults: {}", inv["faults"].as_str().unwrap_or(""));
-    println!("    pushed {} bills into {} pending invoices (limits per kind; split/merge)", inv["bills"], inv["pending"]);
-    println!("    first pass: 开票成功 {}, 开票失败 {} ({} 局端内部错误…修复中, {} others); {} lost answers settled by query",
-        inv["first_pass"]["succeeded"], inv["first_pass"]["failed"], inv["first_pass"]["repairing"], inv["first_pass"]["other_failures"],
-        inv["first_pass"]["answers_lost"]);
-    println!("    auto-reissue (sim_auto_issue_config = 局端内部错误，该开票请求修复中): reissued {}, skipped {}, still failing {}, left alone {}",
-        inv["reissue"]["reissued"], inv["reissue"]["skipped"], inv["reissue"]["still_failing"], inv["reissue"]["left_alone"]);
+    println!(
+        "[5] invoicing of the imported bills against the sandbox, faults: {}",
+        inv["faults"].as_str().unwrap_or("")
+    );
+    println!(
+        "    pushed {} bills into {} pending invoices (limits per kind; split/merge)",
+        inv["bills"], inv["pending"]
+    );
+    println!(
+        "    first pass: 开票成功 {}, 开票失败 {} ({} 局端内部错误…修复中, {} others); {} lost answers settled by query",
+        inv["first_pass"]["succeeded"],
+        inv["first_pass"]["failed"],
+        inv["first_pass"]["repairing"],
+        inv["first_pass"]["other_failures"],
+        inv["first_pass"]["answers_lost"]
+    );
+    println!(
+        "    auto-reissue (sim_auto_issue_config = 局端内部错误，该开票请求修复中): reissued {}, skipped {}, still failing {}, left alone {}",
+        inv["reissue"]["reissued"],
+        inv["reissue"]["skipped"],
+        inv["reissue"]["still_failing"],
+        inv["reissue"]["left_alone"]
+    );
     println!("    every invoice issued exactly once by the sandbox's own ledger: {}", inv["issued_once"]);
-    println!("    callbacks: sent {}, succeeded {}; the sandbox ERP received {} ({} with returnCode 0; the others reported a failure that was then reissued)",
-        inv["callbacks"]["attempted"], inv["callbacks"]["succeeded"], inv["erp_received"], inv["erp_received_ok"]);
+    println!(
+        "    callbacks: sent {}, succeeded {}; the sandbox ERP received {} ({} with returnCode 0; the others reported a failure that was then reissued)",
+        inv["callbacks"]["attempted"],
+        inv["callbacks"]["succeeded"],
+        inv["erp_received"],
+        inv["erp_received_ok"]
+    );
     println!("    e.g. {}", inv["erp_sample"].as_str().unwrap_or("-"));
-    println!("[6] red-flush, one invoice of each track (issued for the purpose: 税控普票, 税控专票, 数电专票, and a 数电普票 from [5])");
+    println!(
+        "[6] red-flush, one invoice of each track (issued for the purpose: 税控普票, 税控专票, 数电专票, and a 数电普票 from [5])"
+    );
     for r in r["red_flush"]["results"].as_array().into_iter().flatten() {
-        println!("    {:<22} {:<18} {:>9} reason {}  {:<10} {}", r["kind"].as_str().unwrap_or(""), r["track"].as_str().unwrap_or(""),
-            r["requested"].as_str().unwrap_or(""), r["reason"].as_str().unwrap_or(""), r["state"].as_str().unwrap_or(""),
-            r["path"].as_str().unwrap_or(""));
+        println!(
+            "    {:<22} {:<18} {:>9} reason {}  {:<10} {}",
+            r["kind"].as_str().unwrap_or(""),
+            r["track"].as_str().unwrap_or(""),
+            r["requested"].as_str().unwrap_or(""),
+            r["reason"].as_str().unwrap_or(""),
+            r["state"].as_str().unwrap_or(""),
+            r["path"].as_str().unwrap_or("")
+        );
     }
     println!("    blue invoices after: {}", r["red_flush"]["blue_states"]);
-    println!("    INVOICE.RED callbacks sent {}, succeeded {}", r["red_flush"]["callbacks"]["attempted"], r["red_flush"]["callbacks"]["succeeded"]);
+    println!(
+        "    INVOICE.RED callbacks sent {}, succeeded {}",
+        r["red_flush"]["callbacks"]["attempted"], r["red_flush"]["callbacks"]["succeeded"]
+    );
     let e = &r["export"];
-    println!("[7] reconciliation export {} … {}: {}", e["from"].as_str().unwrap_or(""), e["to"].as_str().unwrap_or(""), e["path"].as_str().unwrap_or(""));
+    println!(
+        "[7] reconciliation export {} … {}: {}",
+        e["from"].as_str().unwrap_or(""),
+        e["to"].as_str().unwrap_or(""),
+        e["path"].as_str().unwrap_or("")
+    );
     println!("    rows: {}", e["row_counts"]);
     for c in e["checks"].as_array().into_iter().flatten() {
-        println!("    check {:<28} {}", c["name"].as_str().unwrap_or(""), if c["ok"] == true { "ok".to_string() } else { format!("FAILED: {}", c["examples"]) });
+        println!(
+            "    check {:<28} {}",
+            c["name"].as_str().unwrap_or(""),
+            if c["ok"] == true { "ok".to_string() } else { format!("FAILED: {}", c["examples"]) }
+        );
     }
     println!("done.");
     Ok(())
@@ -193,16 +291,29 @@ async fn export_stage(ctx: &Context, db: &Database) -> anyhow::Result<serde_json
     let tz = ctx.settings.time_zone().expect("validated at load");
     let today = chrono::Utc::now().with_timezone(&tz).date_naive();
     let from = today.with_day(1).expect("day 1 exists");
-    let home = std::env::var_os("FAPIAO_HOME").map(std::path::PathBuf::from).unwrap_or_else(|| std::path::PathBuf::from(".fapiao"));
+    let home = std::env::var_os("FAPIAO_HOME")
+        .map(std::path::PathBuf::from)
+        .unwrap_or_else(|| std::path::PathBuf::from(".fapiao"));
     std::fs::create_dir_all(home.join("exports"))?;
     let out = home.join("exports").join(format!("reconciliation-{}.zip", today.format("%Y%m")));
-    let options = fapiao_export::ExportOptions { from, to: today, tax_nos: Vec::new(), out, time_zone: ctx.settings.general.time_zone.clone() };
+    let options = fapiao_export::ExportOptions {
+        from,
+        to: today,
+        tax_nos: Vec::new(),
+        out,
+        time_zone: ctx.settings.general.time_zone.clone(),
+    };
     let report = fapiao_export::export(&db.pool, &options, &|_| {}).await?;
     Ok(json!({ "from": from.to_string(), "to": today.to_string(), "path": report.path.display().to_string(),
         "row_counts": report.manifest.row_counts, "checks": report.manifest.checks }))
 }
 
-fn demo_invoicing(ctx: &Context, db: &Database, sandbox: &Sandbox, client: Arc<ChannelClient>) -> fapiao_invoicing::Invoicing {
+fn demo_invoicing(
+    ctx: &Context,
+    db: &Database,
+    sandbox: &Sandbox,
+    client: Arc<ChannelClient>,
+) -> fapiao_invoicing::Invoicing {
     let mut settings = ctx.settings.clone();
     settings.callbacks.url = format!("{}/erp/callback/{{system}}", sandbox.base_url());
     settings.invoicing.settle_poll_ms = 50;
@@ -223,7 +334,9 @@ async fn red_flush_stage(
     // Three bills of the other kinds, issued now.
     let prefix = format!("RF{}{}-", chrono::Utc::now().format("%Y%m%d%H%M%S%3f"), std::process::id());
     let (seller, buyer) = (enterprises[0].tax_no.as_str(), enterprises[1].tax_no.as_str());
-    let mut csv = String::from("单据编号,单据日期,销方税号,购方名称,购方税号,发票种类,商品名称,税收分类编码,数量,单价,金额,税率,税额,价税合计\n");
+    let mut csv = String::from(
+        "单据编号,单据日期,销方税号,购方名称,购方税号,发票种类,商品名称,税收分类编码,数量,单价,金额,税率,税额,价税合计\n",
+    );
     for (n, kind) in ["增值税普通发票", "增值税专用发票", "数电专票"].iter().enumerate() {
         csv.push_str(&format!("{prefix}{n},2026-11-01,{seller},{},{buyer},{kind},*信息技术服务*软件维护,3040201000000000000,2,500,1000.00,6%,60.00,1060.00\n", enterprises[1].name));
     }
@@ -231,7 +344,13 @@ async fn red_flush_stage(
     std::fs::create_dir_all(&dir)?;
     let file = dir.join("bills.csv");
     std::fs::write(&file, csv)?;
-    fapiao_pipelines::import::import(&db.pool, &file, &fapiao_pipelines::import::ImportOptions { kind: "applications".into(), ..Default::default() }, &|_| {}).await?;
+    fapiao_pipelines::import::import(
+        &db.pool,
+        &file,
+        &fapiao_pipelines::import::ImportOptions { kind: "applications".into(), ..Default::default() },
+        &|_| {},
+    )
+    .await?;
     let _ = std::fs::remove_dir_all(&dir);
     let bills: Vec<String> = (0..3).map(|n| format!("{prefix}{n}")).collect();
     let pushed = push(&inv, &Selection::Bills(bills)).await?;
@@ -280,7 +399,11 @@ async fn red_flush_stage(
         if !p.ends_with("→ ") {
             p.clear();
         }
-        p.push_str(&format!("{}{}", now.state, now.red_invoice_num.map(|n| format!(" red invoice {n}")).unwrap_or_default()));
+        p.push_str(&format!(
+            "{}{}",
+            now.state,
+            now.red_invoice_num.map(|n| format!(" red invoice {n}")).unwrap_or_default()
+        ));
         results.push(json!({ "kind": kind, "track": now.track, "requested": now.requested.map(|d| d.to_string()), "reason": now.reason,
             "state": now.state, "path": p }));
     }
@@ -294,12 +417,24 @@ async fn red_flush_stage(
     Ok(json!({ "results": results, "blue_states": blue_states.join(", "), "callbacks": red_callbacks }))
 }
 
-async fn invoicing_stage(ctx: &Context, db: &Database, sandbox: &Sandbox, client: Arc<ChannelClient>, batch: Option<i64>) -> anyhow::Result<serde_json::Value> {
+async fn invoicing_stage(
+    ctx: &Context,
+    db: &Database,
+    sandbox: &Sandbox,
+    client: Arc<ChannelClient>,
+    batch: Option<i64>,
+) -> anyhow::Result<serde_json::Value> {
     use fapiao_channel::sandbox::FaultPlan;
     use fapiao_invoicing::push::{Selection, push};
     use fapiao_invoicing::{callbacks, issue, reissue};
     let inv = demo_invoicing(ctx, db, sandbox, client);
-    params::set(&db.pool, fapiao_schemas::params::SIM_AUTO_ISSUE_CONFIG, "repairing", fapiao_schemas::messages::BUREAU_REPAIRING_PREFIX).await?;
+    params::set(
+        &db.pool,
+        fapiao_schemas::params::SIM_AUTO_ISSUE_CONFIG,
+        "repairing",
+        fapiao_schemas::messages::BUREAU_REPAIRING_PREFIX,
+    )
+    .await?;
     let faults = "drop@ALLE.INVOICE.OPEN=0.2,repairing@ALLE.INVOICE.OPEN=0.2";
     {
         let mut world = sandbox.world();
@@ -307,36 +442,58 @@ async fn invoicing_stage(ctx: &Context, db: &Database, sandbox: &Sandbox, client
         // The repair time in the message is "now" (to the minute), so the reissue below may go at once.
         world.config.repair_after = Duration::ZERO;
     }
-    let bills: Vec<String> = sqlx::query_scalar("SELECT bill_no FROM application WHERE batch_id = $1 ORDER BY bill_no").bind(batch).fetch_all(&db.pool).await?;
+    let bills: Vec<String> =
+        sqlx::query_scalar("SELECT bill_no FROM application WHERE batch_id = $1 ORDER BY bill_no")
+            .bind(batch)
+            .fetch_all(&db.pool)
+            .await?;
     let pushed = push(&inv, &Selection::Bills(bills.clone())).await?;
     let first = issue::issue(&inv, &pushed.pending_ids, &|_| {}).await?;
     sandbox.world().dice.set_plan(FaultPlan::none());
     let failed: Vec<&issue::IssueOutcome> = first.iter().filter(|o| o.status == "failed").collect();
-    let repairing = failed.iter().filter(|o| o.message.as_deref().unwrap_or("").starts_with(fapiao_schemas::messages::BUREAU_REPAIRING_PREFIX)).count();
-    let lost: i64 = sqlx::query_scalar("SELECT count(*) FROM pending_event WHERE event = 'answer_lost' AND pending_id = ANY($1)")
-        .bind(&pushed.pending_ids)
-        .fetch_one(&db.pool)
-        .await?;
+    let repairing = failed
+        .iter()
+        .filter(|o| {
+            o.message.as_deref().unwrap_or("").starts_with(fapiao_schemas::messages::BUREAU_REPAIRING_PREFIX)
+        })
+        .count();
+    let lost: i64 = sqlx::query_scalar(
+        "SELECT count(*) FROM pending_event WHERE event = 'answer_lost' AND pending_id = ANY($1)",
+    )
+    .bind(&pushed.pending_ids)
+    .fetch_one(&db.pool)
+    .await?;
     let report = reissue::reissue(&inv, chrono::Utc::now(), false, &|_| {}).await?;
     let delivered = callbacks::deliver(&inv).await?;
     // The sandbox's own ledger: exactly one succeeded serial per pending invoice.
-    let attempts: Vec<(i64, String)> = sqlx::query_as("SELECT pending_id, serial_no FROM issue_attempt WHERE pending_id = ANY($1)")
-        .bind(&pushed.pending_ids)
-        .fetch_all(&db.pool)
-        .await?;
+    let attempts: Vec<(i64, String)> =
+        sqlx::query_as("SELECT pending_id, serial_no FROM issue_attempt WHERE pending_id = ANY($1)")
+            .bind(&pushed.pending_ids)
+            .fetch_all(&db.pool)
+            .await?;
     let mut per: std::collections::BTreeMap<i64, usize> = std::collections::BTreeMap::new();
     {
         let world = sandbox.world();
         for (id, serial) in &attempts {
-            *per.entry(*id).or_default() += usize::from(world.outcome(serial).is_some_and(|r| r.issue_status == "1"));
+            *per.entry(*id).or_default() +=
+                usize::from(world.outcome(serial).is_some_and(|r| r.issue_status == "1"));
         }
     }
     let erp = sandbox.world().erp.received.clone();
-    let succeeded_callbacks = erp.iter().filter(|c| c["body"]["returnCode"] == "0" && c["body"]["interfaceCode"] == "INVOICE.OPEN").count();
+    let succeeded_callbacks = erp
+        .iter()
+        .filter(|c| c["body"]["returnCode"] == "0" && c["body"]["interfaceCode"] == "INVOICE.OPEN")
+        .count();
     let sample = erp.iter().rev().find(|c| c["body"]["returnCode"] == "0").map(|c| {
         let d = &c["body"]["data"];
-        format!("{} → {}: returnCode {}, {} invoice(s), bill total {}", d["billNo"].as_str().unwrap_or(""), c["system"].as_str().unwrap_or(""),
-            c["body"]["returnCode"].as_str().unwrap_or(""), d["invoices"].as_array().map_or(0, Vec::len), d["billTotalAmount"].as_str().unwrap_or(""))
+        format!(
+            "{} → {}: returnCode {}, {} invoice(s), bill total {}",
+            d["billNo"].as_str().unwrap_or(""),
+            c["system"].as_str().unwrap_or(""),
+            c["body"]["returnCode"].as_str().unwrap_or(""),
+            d["invoices"].as_array().map_or(0, Vec::len),
+            d["billTotalAmount"].as_str().unwrap_or("")
+        )
     });
     Ok(json!({
         "faults": faults,
@@ -356,7 +513,11 @@ async fn invoicing_stage(ctx: &Context, db: &Database, sandbox: &Sandbox, client
 
 /// Take a token, check the seller's account, issue one invoice from the first sample
 /// enterprise to the second and query it until it is final.
-async fn channel_stage(sandbox: &Sandbox, client: &ChannelClient, enterprises: &[Enterprise]) -> anyhow::Result<serde_json::Value> {
+async fn channel_stage(
+    sandbox: &Sandbox,
+    client: &ChannelClient,
+    enterprises: &[Enterprise],
+) -> anyhow::Result<serde_json::Value> {
     let (seller, buyer) = (&enterprises[0], &enterprises[1]);
     client.access_token().await?;
     let account = client.account_check(seller.tax_no.as_str()).await?;
@@ -373,7 +534,9 @@ async fn channel_stage(sandbox: &Sandbox, client: &ChannelClient, enterprises: &
     );
     client.issue(&invoice).await?;
     let first = client.query_issue(&serial, seller.tax_no.as_str()).await?;
-    let done = client.wait_final(&serial, seller.tax_no.as_str(), Duration::from_millis(100), Duration::from_secs(10)).await?;
+    let done = client
+        .wait_final(&serial, seller.tax_no.as_str(), Duration::from_millis(100), Duration::from_secs(10))
+        .await?;
     let status = |s: &str| match s {
         "0" => "开票中",
         "1" => "开票成功",
@@ -393,7 +556,11 @@ async fn channel_stage(sandbox: &Sandbox, client: &ChannelClient, enterprises: &
     }))
 }
 
-async fn jobs_stage(ctx: &Context, db: &Database, client: Arc<ChannelClient>) -> anyhow::Result<serde_json::Value> {
+async fn jobs_stage(
+    ctx: &Context,
+    db: &Database,
+    client: Arc<ChannelClient>,
+) -> anyhow::Result<serde_json::Value> {
     use chrono::Datelike;
     use fapiao_jobs::{JobContext, Registry, runner};
     let tz = ctx.settings.time_zone().expect("validated at load");
@@ -401,7 +568,12 @@ async fn jobs_stage(ctx: &Context, db: &Database, client: Arc<ChannelClient>) ->
     while !date.day().is_multiple_of(3) {
         date = date.pred_opt().expect("a day before");
     }
-    let jc = JobContext::new(db.pool.clone(), client, ctx.settings.clone(), format!("demo:{}", std::process::id()));
+    let jc = JobContext::new(
+        db.pool.clone(),
+        client,
+        ctx.settings.clone(),
+        format!("demo:{}", std::process::id()),
+    );
     let registry = Registry::from_settings(&ctx.settings)?;
     let metrics = fapiao_jobs::metrics::Metrics::default();
     let mut runs = Vec::new();
@@ -415,10 +587,16 @@ async fn jobs_stage(ctx: &Context, db: &Database, client: Arc<ChannelClient>) ->
     )
     .fetch_one(&db.pool)
     .await?;
-    let staging: Vec<(String, i64)> = sqlx::query_as("SELECT state, count(*) FROM download_staging GROUP BY state ORDER BY state").fetch_all(&db.pool).await?;
-    let staging: serde_json::Map<String, serde_json::Value> = staging.into_iter().map(|(s, n)| (s, json!(n))).collect();
-    Ok(json!({ "date": date.to_string(), "runs": runs, "pool": { "total": total, "verified": verified, "deductible": deductible },
-        "staging": staging }))
+    let staging: Vec<(String, i64)> =
+        sqlx::query_as("SELECT state, count(*) FROM download_staging GROUP BY state ORDER BY state")
+            .fetch_all(&db.pool)
+            .await?;
+    let staging: serde_json::Map<String, serde_json::Value> =
+        staging.into_iter().map(|(s, n)| (s, json!(n))).collect();
+    Ok(
+        json!({ "date": date.to_string(), "runs": runs, "pool": { "total": total, "verified": verified, "deductible": deductible },
+        "staging": staging }),
+    )
 }
 
 async fn import_stage(db: &Database, enterprises: &[Enterprise]) -> anyhow::Result<serde_json::Value> {
@@ -428,8 +606,16 @@ async fn import_stage(db: &Database, enterprises: &[Enterprise]) -> anyhow::Resu
     let file = dir.join("applications.xlsx");
     // A fresh bill-number prefix each run, so a second demo imports a new file.
     let prefix = format!("DEMO{}{}-", chrono::Utc::now().format("%Y%m%d%H%M%S%3f"), std::process::id());
-    sample::write_xlsx(&file, &prefix, 200, enterprises[0].tax_no.as_str(), enterprises[1].tax_no.as_str(), &[17, 88, 150])?;
-    let options = ImportOptions { kind: "applications".into(), accept_valid: true, ..ImportOptions::default() };
+    sample::write_xlsx(
+        &file,
+        &prefix,
+        200,
+        enterprises[0].tax_no.as_str(),
+        enterprises[1].tax_no.as_str(),
+        &[17, 88, 150],
+    )?;
+    let options =
+        ImportOptions { kind: "applications".into(), accept_valid: true, ..ImportOptions::default() };
     let summary = import::import(&db.pool, &file, &options, &|_| {}).await?;
     let _ = std::fs::remove_dir_all(&dir);
     let mut value = serde_json::to_value(&summary)?;

@@ -47,7 +47,13 @@ pub async fn run(command: EnterpriseCommand, ctx: &Context) -> anyhow::Result<Ou
     let db = Database::open(&ctx.settings).await?;
     match command {
         EnterpriseCommand::Add { tax_no, name, kind, etax_account, channel } => {
-            let e = Enterprise { tax_no, name: name.trim().to_string(), taxpayer_kind: kind, etax_account, channel };
+            let e = Enterprise {
+                tax_no,
+                name: name.trim().to_string(),
+                taxpayer_kind: kind,
+                etax_account,
+                channel,
+            };
             if e.name.is_empty() {
                 return Err(crate::exit::UsageError("--name is empty".into()).into());
             }

@@ -37,14 +37,17 @@ fn classify(err: &anyhow::Error) -> (u8, &'static str) {
     }
     if let Some(e) = err.downcast_ref::<fapiao_pipelines::import::ImportError>() {
         use fapiao_pipelines::import::ImportError as E;
-        return (FAILED, match e {
-            E::AlreadyImported(_) => "DUPLICATE_FILE",
-            E::Template(t) => t.code(),
-            E::Read(_) => "FILE_UNREADABLE",
-            E::NoChannel => "CONFIG",
-            E::Channel(_) => "VERIFY_PERMISSION",
-            _ => "IMPORT_FAILED",
-        });
+        return (
+            FAILED,
+            match e {
+                E::AlreadyImported(_) => "DUPLICATE_FILE",
+                E::Template(t) => t.code(),
+                E::Read(_) => "FILE_UNREADABLE",
+                E::NoChannel => "CONFIG",
+                E::Channel(_) => "VERIFY_PERMISSION",
+                _ => "IMPORT_FAILED",
+            },
+        );
     }
     if let Some(e) = err.downcast_ref::<fapiao_invoicing::InvoicingError>() {
         return (FAILED, e.code());
@@ -72,7 +75,8 @@ pub fn finish(result: anyhow::Result<Outcome>, json: bool) -> ExitCode {
             let (exit, code) = classify(&err);
             let message = format!("{err:#}");
             if json {
-                let body = serde_json::json!({ "error": { "code": code, "message": message, "exit_code": exit } });
+                let body =
+                    serde_json::json!({ "error": { "code": code, "message": message, "exit_code": exit } });
                 println!("{body}");
             }
             eprintln!("error: {message}");

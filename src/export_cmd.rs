@@ -37,7 +37,13 @@ pub async fn run(command: ExportCommand, ctx: &Context) -> anyhow::Result<Outcom
     let ExportCommand::Reconciliation(args) = command;
     fapiao_export::check_out_path(&args.out)?;
     let db = Database::open(&ctx.settings).await?;
-    let options = ExportOptions { from: args.from, to: args.to, tax_nos: args.tax_nos, out: args.out, time_zone: ctx.settings.general.time_zone.clone() };
+    let options = ExportOptions {
+        from: args.from,
+        to: args.to,
+        tax_nos: args.tax_nos,
+        out: args.out,
+        time_zone: ctx.settings.general.time_zone.clone(),
+    };
     let bar = invoicing_ctx::progress_bar(ctx, 0);
     let report = export(&db.pool, &options, &|step| bar.set_message(step.to_string())).await?;
     bar.finish_and_clear();
@@ -50,7 +56,16 @@ pub async fn run(command: ExportCommand, ctx: &Context) -> anyhow::Result<Outcom
             println!("  {ledger:<18} {n} rows");
         }
         for c in &m.checks {
-            println!("  check {:<28} {}{}", c.name, if c.ok { "ok" } else { "FAILED" }, if c.ok { String::new() } else { format!(" ({} — e.g. {})", c.failures, c.examples.first().cloned().unwrap_or_default()) });
+            println!(
+                "  check {:<28} {}{}",
+                c.name,
+                if c.ok { "ok" } else { "FAILED" },
+                if c.ok {
+                    String::new()
+                } else {
+                    format!(" ({} — e.g. {})", c.failures, c.examples.first().cloned().unwrap_or_default())
+                }
+            );
         }
     }
     Ok(if m.all_checks_passed { Outcome::Done } else { Outcome::SomeRejected })

@@ -64,14 +64,30 @@ pub async fn run(args: ImportArgs, ctx: &Context) -> anyhow::Result<Outcome> {
     let db = Database::open(&ctx.settings).await?;
     if let Some(ImportSub::History { limit }) = args.history {
         let rows = import::history(&db.pool, limit).await?;
-        output::list(ctx.json, &rows, &["BATCH", "KIND", "FILE", "ROWS", "BILLS", "ACCEPTED", "REJECTED", "AT"], |b| {
-            vec![b.id.to_string(), b.kind.clone(), b.file_name.clone(), b.rows_read.to_string(), b.bills.to_string(),
-                b.accepted.to_string(), b.rejected.to_string(), b.created_at.format("%Y-%m-%d %H:%M:%S").to_string()]
-        })?;
+        output::list(
+            ctx.json,
+            &rows,
+            &["BATCH", "KIND", "FILE", "ROWS", "BILLS", "ACCEPTED", "REJECTED", "AT"],
+            |b| {
+                vec![
+                    b.id.to_string(),
+                    b.kind.clone(),
+                    b.file_name.clone(),
+                    b.rows_read.to_string(),
+                    b.bills.to_string(),
+                    b.accepted.to_string(),
+                    b.rejected.to_string(),
+                    b.created_at.format("%Y-%m-%d %H:%M:%S").to_string(),
+                ]
+            },
+        )?;
         return Ok(Outcome::Done);
     }
     let (Some(file), Some(kind)) = (args.file, args.kind) else {
-        return Err(crate::exit::UsageError("fapiao import FILE --kind applications|pool|red-flush (or: fapiao import history)".into()).into());
+        return Err(crate::exit::UsageError(
+            "fapiao import FILE --kind applications|pool|red-flush (or: fapiao import history)".into(),
+        )
+        .into());
     };
     let options = ImportOptions {
         kind: kind.as_str().into(),
@@ -79,7 +95,9 @@ pub async fn run(args: ImportArgs, ctx: &Context) -> anyhow::Result<Outcome> {
         dry_run: args.dry_run,
         accept_valid: args.accept_valid,
         report: args.report.clone(),
-        channel: Some(std::sync::Arc::new(fapiao_channel::ChannelClient::new(fapiao_channel::ClientConfig::from_settings(&ctx.settings.channel)))),
+        channel: Some(std::sync::Arc::new(fapiao_channel::ChannelClient::new(
+            fapiao_channel::ClientConfig::from_settings(&ctx.settings.channel),
+        ))),
     };
     let bar = if std::io::stderr().is_terminal() && !ctx.json {
         indicatif::ProgressBar::new_spinner()
@@ -94,8 +112,16 @@ pub async fn run(args: ImportArgs, ctx: &Context) -> anyhow::Result<Outcome> {
         output::json(&summary)?;
     } else {
         let batch = summary.batch_id.map(|b| b.to_string()).unwrap_or_else(|| "-".into());
-        println!("{} {}: {} — rows read {}, bills {}, accepted {}, rejected {}, batch {batch}", summary.kind, file.display(),
-            summary.outcome, summary.rows_read, summary.bills, summary.accepted, summary.rejected);
+        println!(
+            "{} {}: {} — rows read {}, bills {}, accepted {}, rejected {}, batch {batch}",
+            summary.kind,
+            file.display(),
+            summary.outcome,
+            summary.rows_read,
+            summary.bills,
+            summary.accepted,
+            summary.rejected
+        );
         if !summary.unknown_columns.is_empty() {
             println!("columns ignored (not in the template): {}", summary.unknown_columns.join(", "));
         }
@@ -103,7 +129,11 @@ pub async fn run(args: ImportArgs, ctx: &Context) -> anyhow::Result<Outcome> {
             println!("  row {}  {}  [{}] {}", p.row, p.column, p.code, p.message);
         }
         if summary.problems.len() > 30 {
-            println!("  … {} more problems{}", summary.problems.len() - 30, if args.report.is_some() { " (see the report)" } else { " (--report FILE.xlsx lists all)" });
+            println!(
+                "  … {} more problems{}",
+                summary.problems.len() - 30,
+                if args.report.is_some() { " (see the report)" } else { " (--report FILE.xlsx lists all)" }
+            );
         }
         if let Some(r) = &args.report {
             println!("report: {}", r.display());

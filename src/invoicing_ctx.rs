@@ -19,7 +19,9 @@ pub fn progress_bar(ctx: &Context, len: u64) -> indicatif::ProgressBar {
     use std::io::IsTerminal;
     if std::io::stderr().is_terminal() && !ctx.json {
         let bar = indicatif::ProgressBar::new(len);
-        bar.set_style(indicatif::ProgressStyle::with_template("{bar:30} {pos}/{len} {msg}").expect("valid template"));
+        bar.set_style(
+            indicatif::ProgressStyle::with_template("{bar:30} {pos}/{len} {msg}").expect("valid template"),
+        );
         bar
     } else {
         indicatif::ProgressBar::hidden()

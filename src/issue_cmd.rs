@@ -34,7 +34,9 @@ pub async fn run(args: IssueArgs, ctx: &Context) -> anyhow::Result<Outcome> {
     let selection = match (args.all, args.bills.is_empty()) {
         (true, _) => Selection::All,
         (false, false) => Selection::Bills(args.bills.clone()),
-        (false, true) => return Err(UsageError("fapiao issue --bill NO [--bill NO ...] | --all".into()).into()),
+        (false, true) => {
+            return Err(UsageError("fapiao issue --bill NO [--bill NO ...] | --all".into()).into());
+        }
     };
     let inv = invoicing_ctx::open(ctx).await?;
     let pushed = push::push(&inv, &selection).await?;
@@ -71,7 +73,11 @@ pub async fn run(args: IssueArgs, ctx: &Context) -> anyhow::Result<Outcome> {
             summary.callbacks.succeeded
         );
     }
-    Ok(if summary.failed > 0 || !summary.pushed.refused.is_empty() { Outcome::SomeRejected } else { Outcome::Done })
+    Ok(if summary.failed > 0 || !summary.pushed.refused.is_empty() {
+        Outcome::SomeRejected
+    } else {
+        Outcome::Done
+    })
 }
 
 /// Issue with a per-invoice progress bar.
@@ -95,7 +101,11 @@ fn print_outcomes(outcomes: &[IssueOutcome]) {
                 o.bills.join(","),
                 o.serial_no.clone().unwrap_or_default(),
                 o.status_zh.to_string(),
-                format!("{}{}", o.invoice_code.clone().unwrap_or_default(), o.invoice_num.clone().unwrap_or_default()),
+                format!(
+                    "{}{}",
+                    o.invoice_code.clone().unwrap_or_default(),
+                    o.invoice_num.clone().unwrap_or_default()
+                ),
                 o.total.to_string(),
                 o.message.clone().unwrap_or_default(),
             ]
@@ -127,8 +137,19 @@ pub async fn reissue(args: ReissueArgs, ctx: &Context) -> anyhow::Result<Outcome
         let section = |title: &str, items: &[reissue::ReissueItem]| {
             println!("{title}: {}", items.len());
             for i in items {
-                let now = i.outcome.as_ref().map(|o| format!(" → {} {}", o.serial_no.clone().unwrap_or_default(), o.status_zh)).unwrap_or_default();
-                println!("  #{} {} {}{now}  [{}] {}", i.pending_id, i.bills.join(","), i.serial_no.clone().unwrap_or_default(), i.reason, i.message.clone().unwrap_or_default());
+                let now = i
+                    .outcome
+                    .as_ref()
+                    .map(|o| format!(" → {} {}", o.serial_no.clone().unwrap_or_default(), o.status_zh))
+                    .unwrap_or_default();
+                println!(
+                    "  #{} {} {}{now}  [{}] {}",
+                    i.pending_id,
+                    i.bills.join(","),
+                    i.serial_no.clone().unwrap_or_default(),
+                    i.reason,
+                    i.message.clone().unwrap_or_default()
+                );
             }
         };
         section(if args.dry_run { "would reissue" } else { "reissued" }, &report.reissued);

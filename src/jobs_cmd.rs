@@ -27,8 +27,12 @@ pub enum JobsCommand {
         date: Option<NaiveDate>,
     },
     /// Pause a job: its ticks are recorded as skipped until resumed (every process sees it).
-    Pause { name: String },
-    Resume { name: String },
+    Pause {
+        name: String,
+    },
+    Resume {
+        name: String,
+    },
     /// Recent runs, newest first.
     History {
         #[arg(long)]
@@ -64,7 +68,8 @@ pub async fn job_context(ctx: &Context, cancel: CancellationToken) -> anyhow::Re
 /// Cancel `token` on SIGINT or SIGTERM.
 pub fn cancel_on_signals(token: CancellationToken) {
     tokio::spawn(async move {
-        let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()).expect("SIGTERM handler");
+        let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
+            .expect("SIGTERM handler");
         tokio::select! {
             _ = tokio::signal::ctrl_c() => {}
             _ = term.recv() => {}
@@ -93,20 +98,29 @@ pub async fn run(command: JobsCommand, ctx: &Context) -> anyhow::Result<Outcome>
             let spec = known(&name)?;
             let (id, outcome) = runner::run_now(&jc, spec, date, &Metrics::default()).await?;
             if ctx.json {
-                output::json(&json!({ "run_id": id, "job": name, "state": outcome.state, "reason": outcome.reason,
+                output::json(
+                    &json!({ "run_id": id, "job": name, "state": outcome.state, "reason": outcome.reason,
                     "rows_read": outcome.rows_read, "rows_written": outcome.rows_written,
-                    "rows_rejected": outcome.rows_rejected, "error": outcome.error }))?;
+                    "rows_rejected": outcome.rows_rejected, "error": outcome.error }),
+                )?;
             } else {
-                println!("{name} run {id}: {} (read {}, written {}, rejected {}){}{}", outcome.state, outcome.rows_read,
-                    outcome.rows_written, outcome.rows_rejected,
+                println!(
+                    "{name} run {id}: {} (read {}, written {}, rejected {}){}{}",
+                    outcome.state,
+                    outcome.rows_read,
+                    outcome.rows_written,
+                    outcome.rows_rejected,
                     outcome.reason.map(|r| format!("; {r}")).unwrap_or_default(),
-                    outcome.error.as_ref().map(|e| format!("; error: {e}")).unwrap_or_default());
+                    outcome.error.as_ref().map(|e| format!("; error: {e}")).unwrap_or_default()
+                );
             }
             if outcome.state == "failed" {
                 anyhow::bail!("{name} run {id} failed: {}", outcome.error.unwrap_or_default());
             }
         }
-        JobsCommand::Pause { name } | JobsCommand::Resume { name } if known(&name).is_err() => return Err(known(&name).unwrap_err().into()),
+        JobsCommand::Pause { name } | JobsCommand::Resume { name } if known(&name).is_err() => {
+            return Err(known(&name).unwrap_err().into());
+        }
         JobsCommand::Pause { name } => {
             ledger::set_paused(&jc.pool, &name, true).await?;
             println!("{name} paused");
@@ -117,17 +131,22 @@ pub async fn run(command: JobsCommand, ctx: &Context) -> anyhow::Result<Outcome>
         }
         JobsCommand::History { job, limit } => {
             let rows = ledger::history(&jc.pool, job.as_deref(), limit).await?;
-            output::list(ctx.json, &rows, &["RUN", "JOB", "SCHEDULED", "TRIGGER", "STATE", "READ/WRITTEN/REJECTED", "REASON / ERROR"], |r| {
-                vec![
-                    r.id.to_string(),
-                    r.job.clone(),
-                    r.scheduled_for.with_timezone(&jc.tz).format("%Y-%m-%d %H:%M:%S").to_string(),
-                    r.trigger.clone(),
-                    r.state.clone(),
-                    format!("{}/{}/{}", r.rows_read, r.rows_written, r.rows_rejected),
-                    r.reason.clone().or(r.error.clone()).unwrap_or_default(),
-                ]
-            })?;
+            output::list(
+                ctx.json,
+                &rows,
+                &["RUN", "JOB", "SCHEDULED", "TRIGGER", "STATE", "READ/WRITTEN/REJECTED", "REASON / ERROR"],
+                |r| {
+                    vec![
+                        r.id.to_string(),
+                        r.job.clone(),
+                        r.scheduled_for.with_timezone(&jc.tz).format("%Y-%m-%d %H:%M:%S").to_string(),
+                        r.trigger.clone(),
+                        r.state.clone(),
+                        format!("{}/{}/{}", r.rows_read, r.rows_written, r.rows_rejected),
+                        r.reason.clone().or(r.error.clone()).unwrap_or_default(),
+                    ]
+                },
+            )?;
         }
     }
     Ok(Outcome::Done)
@@ -137,7 +156,10 @@ async fn list(jc: &JobContext, registry: &Registry, json_out: bool) -> anyhow::R
     let mut rows = Vec::new();
     for spec in registry.iter() {
         let last = ledger::history(&jc.pool, Some(spec.name()), 1).await?.into_iter().next();
-        let next = spec.schedule.next_after(Utc::now()).map(|t| t.with_timezone(&jc.tz).format("%Y-%m-%d %H:%M:%S").to_string());
+        let next = spec
+            .schedule
+            .next_after(Utc::now())
+            .map(|t| t.with_timezone(&jc.tz).format("%Y-%m-%d %H:%M:%S").to_string());
         rows.push(json!({
             "job": spec.name(),
             "task": spec.kind.documented_as(),
@@ -150,7 +172,9 @@ async fn list(jc: &JobContext, registry: &Registry, json_out: bool) -> anyhow::R
             "last_finished": last.as_ref().and_then(|r| r.finished_at),
         }));
     }
-    let s = |v: &serde_json::Value| v.as_str().map(str::to_string).unwrap_or_else(|| if v.is_null() { "-".into() } else { v.to_string() });
+    let s = |v: &serde_json::Value| {
+        v.as_str().map(str::to_string).unwrap_or_else(|| if v.is_null() { "-".into() } else { v.to_string() })
+    };
     output::list(json_out, &rows, &["JOB", "SCHEDULE", "NEXT RUN", "PAUSED", "MISFIRE", "LAST"], |r| {
         ["job", "schedule", "next_run", "paused", "misfire", "last_state"].iter().map(|k| s(&r[*k])).collect()
     })
@@ -159,15 +183,20 @@ async fn list(jc: &JobContext, registry: &Registry, json_out: bool) -> anyhow::R
 pub async fn sync(command: SyncCommand, ctx: &Context) -> anyhow::Result<Outcome> {
     let SyncCommand::ResetStart { scheme, start } = command;
     let db = Database::open(&ctx.settings).await?;
-    let updated = sqlx::query("UPDATE sync_scheme SET start_date = $2, backfill_next = $2, updated_at = now() WHERE code = $1")
-        .bind(&scheme)
-        .bind(start)
-        .execute(&db.pool)
-        .await?
-        .rows_affected();
+    let updated = sqlx::query(
+        "UPDATE sync_scheme SET start_date = $2, backfill_next = $2, updated_at = now() WHERE code = $1",
+    )
+    .bind(&scheme)
+    .bind(start)
+    .execute(&db.pool)
+    .await?
+    .rows_affected();
     if updated == 0 {
         return Err(UsageError(format!("no sync scheme with code {scheme}")).into());
     }
-    println!("scheme {scheme}: start {start}; apply-cache backfills from there ({} days per run). Change nothing else: the schedule does the work.", ctx.settings.jobs.backfill_chunk_days);
+    println!(
+        "scheme {scheme}: start {start}; apply-cache backfills from there ({} days per run). Change nothing else: the schedule does the work.",
+        ctx.settings.jobs.backfill_chunk_days
+    );
     Ok(Outcome::Done)
 }

@@ -21,8 +21,8 @@ mod issue_cmd;
 mod jobs_cmd;
 mod output;
 mod param;
-mod red_flush_cmd;
 mod pending_cmd;
+mod red_flush_cmd;
 mod sandbox_cmd;
 mod scheme;
 

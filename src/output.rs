@@ -10,7 +10,12 @@ pub fn json<T: Serialize + ?Sized>(value: &T) -> anyhow::Result<()> {
 }
 
 /// A listing: the items as JSON for scripts (`json`), else a table of `row(item)` under `headers`.
-pub fn list<T: Serialize>(json: bool, items: &[T], headers: &[&str], row: impl Fn(&T) -> Vec<String>) -> anyhow::Result<()> {
+pub fn list<T: Serialize>(
+    json: bool,
+    items: &[T],
+    headers: &[&str],
+    row: impl Fn(&T) -> Vec<String>,
+) -> anyhow::Result<()> {
     if json {
         return self::json(items);
     }

@@ -41,28 +41,37 @@ pub async fn run(command: PendingCommand, ctx: &Context) -> anyhow::Result<Outco
     match command {
         PendingCommand::List { status } => {
             let rows = exceptions::list(&inv, status.as_deref()).await?;
-            output::list(ctx.json, &rows, &["ID", "BILLS", "STATUS", "SOURCE", "APPROVAL", "SERIAL", "TOTAL", "REISSUES", "ERROR"], |r| {
-                vec![
-                    r.id.to_string(),
-                    r.bills.join(","),
-                    r.status_zh.to_string(),
-                    r.data_source.clone(),
-                    r.approval_state.clone(),
-                    r.serial_no.clone().unwrap_or_default(),
-                    r.total.to_string(),
-                    r.reissue_count.to_string(),
-                    r.error_message.clone().unwrap_or_default(),
-                ]
-            })?;
+            output::list(
+                ctx.json,
+                &rows,
+                &["ID", "BILLS", "STATUS", "SOURCE", "APPROVAL", "SERIAL", "TOTAL", "REISSUES", "ERROR"],
+                |r| {
+                    vec![
+                        r.id.to_string(),
+                        r.bills.join(","),
+                        r.status_zh.to_string(),
+                        r.data_source.clone(),
+                        r.approval_state.clone(),
+                        r.serial_no.clone().unwrap_or_default(),
+                        r.total.to_string(),
+                        r.reissue_count.to_string(),
+                        r.error_message.clone().unwrap_or_default(),
+                    ]
+                },
+            )?;
             Ok(Outcome::Done)
         }
         PendingCommand::Return { ids } => report(ctx, exceptions::return_to_application(&inv, &ids).await?),
         PendingCommand::Delete { ids } => report(ctx, exceptions::delete(&inv, &ids).await?),
         PendingCommand::Edit { id, seller_address_phone, seller_bank_account } => {
             if seller_address_phone.is_none() && seller_bank_account.is_none() {
-                return Err(crate::exit::UsageError("give --seller-address-phone and/or --seller-bank-account".into()).into());
+                return Err(crate::exit::UsageError(
+                    "give --seller-address-phone and/or --seller-bank-account".into(),
+                )
+                .into());
             }
-            exceptions::edit(&inv, id, seller_address_phone.as_deref(), seller_bank_account.as_deref()).await?;
+            exceptions::edit(&inv, id, seller_address_phone.as_deref(), seller_bank_account.as_deref())
+                .await?;
             if ctx.json {
                 output::json(&serde_json::json!({ "id": id, "ok": true }))?;
             } else {

@@ -96,7 +96,10 @@ pub async fn run(args: RedFlushArgs, ctx: &Context) -> anyhow::Result<Exit> {
             if ctx.json {
                 output::json(&r)?;
             } else {
-                println!("polled {}: succeeded {}, still waiting {}, failed or ended {}", r.polled, r.succeeded, r.waiting, r.failed);
+                println!(
+                    "polled {}: succeeded {}, still waiting {}, failed or ended {}",
+                    r.polled, r.succeeded, r.waiting, r.failed
+                );
             }
             return Ok(Exit::Done);
         }
@@ -114,14 +117,24 @@ pub async fn run(args: RedFlushArgs, ctx: &Context) -> anyhow::Result<Exit> {
         let requests = redflush::requests_of_import(&inv, batch).await?;
         bar.set_length(requests.len() as u64);
         let outcomes = redflush::red_flush(&inv, Some(batch), &requests, &progress).await?;
-        lines.extend(outcomes.iter().zip(&requests).map(|(o, r)| ReportLine::of(o, r.row_no.map(|n| n as u32))));
+        lines.extend(
+            outcomes.iter().zip(&requests).map(|(o, r)| ReportLine::of(o, r.row_no.map(|n| n as u32))),
+        );
         lines.sort_by_key(|l| l.row);
     } else {
         if args.invoices.is_empty() {
-            return Err(UsageError("fapiao red-flush --invoice NUMBER[:AMOUNT[:REASON]] ... | --file LIST.xlsx | forms … | poll".into()).into());
+            return Err(UsageError(
+                "fapiao red-flush --invoice NUMBER[:AMOUNT[:REASON]] ... | --file LIST.xlsx | forms … | poll"
+                    .into(),
+            )
+            .into());
         }
         if args.invoices.len() > redflush::BATCH {
-            return Err(UsageError(format!("at most {} invoices per red-flush batch; use --file for a longer list", redflush::BATCH)).into());
+            return Err(UsageError(format!(
+                "at most {} invoices per red-flush batch; use --file for a longer list",
+                redflush::BATCH
+            ))
+            .into());
         }
         let requests = args.invoices.iter().map(|s| parse_invoice(s)).collect::<Result<Vec<_>, _>>()?;
         bar.set_length(requests.len() as u64);
@@ -138,7 +151,13 @@ pub async fn run(args: RedFlushArgs, ctx: &Context) -> anyhow::Result<Exit> {
     } else {
         print_lines(&lines);
         let n = |s: &str| lines.iter().filter(|l| l.state == s).count();
-        println!("{} invoices: succeeded {}, waiting {}, failed {}", lines.len(), n("succeeded"), n("waiting") + n("issuing"), failed);
+        println!(
+            "{} invoices: succeeded {}, waiting {}, failed {}",
+            lines.len(),
+            n("succeeded"),
+            n("waiting") + n("issuing"),
+            failed
+        );
         if let Some(p) = &args.report {
             println!("report: {}", p.display());
         }
@@ -157,12 +176,19 @@ fn parse_invoice(spec: &str) -> Result<Request, UsageError> {
     match parts.next().map(str::trim).filter(|a| !a.is_empty()) {
         Some(l) if l.starts_with(['L', 'l']) => {
             for item in l.split(',') {
-                let parsed = item.trim()[1..].split_once('=').and_then(|(seq, v)| Some((seq.trim().parse::<i32>().ok()?, v.trim().parse::<rust_decimal::Decimal>().ok()?)));
-                let (seq, value) = parsed.ok_or_else(|| UsageError(format!("--invoice {spec:?}: lines are L<seq>=<quantity>, e.g. L1=2,L3=0.5")))?;
+                let parsed = item.trim()[1..].split_once('=').and_then(|(seq, v)| {
+                    Some((seq.trim().parse::<i32>().ok()?, v.trim().parse::<rust_decimal::Decimal>().ok()?))
+                });
+                let (seq, value) = parsed.ok_or_else(|| {
+                    UsageError(format!("--invoice {spec:?}: lines are L<seq>=<quantity>, e.g. L1=2,L3=0.5"))
+                })?;
                 lines.push(redflush::LineRequest { seq, value });
             }
         }
-        Some(a) => amount = Some(Money::parse(a).map_err(|e| UsageError(format!("--invoice {spec:?}: amount: {e}")))?),
+        Some(a) => {
+            amount =
+                Some(Money::parse(a).map_err(|e| UsageError(format!("--invoice {spec:?}: amount: {e}")))?)
+        }
         None => {}
     }
     let reason = parts.next().map(str::trim).filter(|r| !r.is_empty()).map(str::to_string);
@@ -174,8 +200,13 @@ fn parse_invoice(spec: &str) -> Result<Request, UsageError> {
 
 /// Import the list (valid rows land); a list imported before resumes. Returns its batch and a
 /// report line per rejected row.
-async fn import_list(inv: &fapiao_invoicing::Invoicing, file: &Path, sheet: Option<String>) -> anyhow::Result<(i64, Vec<ReportLine>)> {
-    let options = ImportOptions { kind: "red-flush".into(), sheet, accept_valid: true, ..ImportOptions::default() };
+async fn import_list(
+    inv: &fapiao_invoicing::Invoicing,
+    file: &Path,
+    sheet: Option<String>,
+) -> anyhow::Result<(i64, Vec<ReportLine>)> {
+    let options =
+        ImportOptions { kind: "red-flush".into(), sheet, accept_valid: true, ..ImportOptions::default() };
     match import::import(&inv.pool, file, &options, &|_| {}).await {
         Ok(summary) => {
             let rejected = summary
@@ -193,7 +224,8 @@ async fn import_list(inv: &fapiao_invoicing::Invoicing, file: &Path, sheet: Opti
                     red_invoice_num: None,
                 })
                 .collect();
-            let batch = summary.batch_id.ok_or_else(|| UsageError("no row of the list could be imported".into()))?;
+            let batch =
+                summary.batch_id.ok_or_else(|| UsageError("no row of the list could be imported".into()))?;
             Ok((batch, rejected))
         }
         Err(ImportError::AlreadyImported(batch)) => Ok((batch, Vec::new())),
@@ -213,7 +245,11 @@ fn print_lines(lines: &[ReportLine]) {
                 l.track.clone().unwrap_or_default(),
                 l.state.clone(),
                 l.red_invoice_num.clone().unwrap_or_default(),
-                format!("{}{}", l.code.as_ref().map(|c| format!("[{c}] ")).unwrap_or_default(), l.message.clone().unwrap_or_default()),
+                format!(
+                    "{}{}",
+                    l.code.as_ref().map(|c| format!("[{c}] ")).unwrap_or_default(),
+                    l.message.clone().unwrap_or_default()
+                ),
             ]
         })
         .collect();
@@ -223,7 +259,8 @@ fn print_lines(lines: &[ReportLine]) {
 fn write_report(path: &Path, lines: &[ReportLine]) -> anyhow::Result<()> {
     let mut book = rust_xlsxwriter::Workbook::new();
     let sheet = book.add_worksheet();
-    let headers = ["行号", "发票号码", "红冲金额", "红冲原因", "红冲方式", "结果", "错误代码", "说明", "红字发票号码"];
+    let headers =
+        ["行号", "发票号码", "红冲金额", "红冲原因", "红冲方式", "结果", "错误代码", "说明", "红字发票号码"];
     for (c, h) in headers.iter().enumerate() {
         sheet.write_string(0, c as u16, *h)?;
     }
@@ -232,7 +269,16 @@ fn write_report(path: &Path, lines: &[ReportLine]) -> anyhow::Result<()> {
         if let Some(row) = l.row {
             sheet.write_number(r, 0, row)?;
         }
-        let cells = [&Some(l.invoice_num.clone()), &l.requested, &l.reason, &l.track, &Some(l.state.clone()), &l.code, &l.message, &l.red_invoice_num];
+        let cells = [
+            &Some(l.invoice_num.clone()),
+            &l.requested,
+            &l.reason,
+            &l.track,
+            &Some(l.state.clone()),
+            &l.code,
+            &l.message,
+            &l.red_invoice_num,
+        ];
         for (c, v) in cells.iter().enumerate() {
             // Strings stay strings (never formulas); leading formula characters neutralized as on import reports.
             sheet.write_string(r, c as u16 + 1, import::neutralize(v.as_deref().unwrap_or("")))?;
@@ -254,14 +300,33 @@ async fn forms(c: FormsCommand, ctx: &Context, inv: &fapiao_invoicing::Invoicing
     match c {
         FormsCommand::List => {
             let rows = documents::list(inv).await?;
-            output::list(ctx.json, &rows, &["KIND", "ID", "STATE", "", "NUMBER", "INVOICE", "TOTAL", "REASON", "ENTERED BY", "REQUEST"], |d| {
-                vec![d.kind.clone(), d.id.clone(), d.state.clone(), d.state_zh.clone(), d.number.clone().unwrap_or_default(), d.invoice_num.clone(),
-                    (d.amount + d.tax).to_string(), d.red_reason.clone(), d.entered_by.clone(), d.red_flush_id.map(|i| i.to_string()).unwrap_or_default()]
-            })?;
+            output::list(
+                ctx.json,
+                &rows,
+                &["KIND", "ID", "STATE", "", "NUMBER", "INVOICE", "TOTAL", "REASON", "ENTERED BY", "REQUEST"],
+                |d| {
+                    vec![
+                        d.kind.clone(),
+                        d.id.clone(),
+                        d.state.clone(),
+                        d.state_zh.clone(),
+                        d.number.clone().unwrap_or_default(),
+                        d.invoice_num.clone(),
+                        (d.amount + d.tax).to_string(),
+                        d.red_reason.clone(),
+                        d.entered_by.clone(),
+                        d.red_flush_id.map(|i| i.to_string()).unwrap_or_default(),
+                    ]
+                },
+            )?;
             Ok(Exit::Done)
         }
-        FormsCommand::Confirm { id } => said(format!("{id}: {}", documents::form_state_zh(&documents::decide(inv, &id, true).await?))),
-        FormsCommand::Reject { id } => said(format!("{id}: {}", documents::form_state_zh(&documents::decide(inv, &id, false).await?))),
+        FormsCommand::Confirm { id } => {
+            said(format!("{id}: {}", documents::form_state_zh(&documents::decide(inv, &id, true).await?)))
+        }
+        FormsCommand::Reject { id } => {
+            said(format!("{id}: {}", documents::form_state_zh(&documents::decide(inv, &id, false).await?)))
+        }
         FormsCommand::Revoke { id } => said(format!("{id}: {}", documents::revoke(inv, &id).await?)),
         FormsCommand::Download => said(format!("{} forms downloaded", documents::download(inv).await?)),
     }
@@ -276,7 +341,10 @@ mod tests {
         let r = parse_invoice("26311000000000000001").unwrap();
         assert_eq!((r.amount, r.reason, r.lines.len()), (None, None, 0));
         let r = parse_invoice("26311000000000000001:10.50:04").unwrap();
-        assert_eq!((r.amount.map(|m| m.to_string()), r.reason.as_deref()), (Some("10.50".into()), Some("04")));
+        assert_eq!(
+            (r.amount.map(|m| m.to_string()), r.reason.as_deref()),
+            (Some("10.50".into()), Some("04"))
+        );
         let r = parse_invoice("26311000000000000001::01").unwrap();
         assert_eq!((r.amount, r.reason.as_deref()), (None, Some("01")));
         let r = parse_invoice("26311000000000000001:L1=2,L3=0.5:02").unwrap();

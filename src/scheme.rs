@@ -58,7 +58,12 @@ pub fn print(list: &[SyncScheme], json: bool) -> anyhow::Result<()> {
     let rows: Vec<Vec<String>> = list
         .iter()
         .map(|s| {
-            vec![s.code.clone(), s.tax_no.to_string(), s.start_date.to_string(), if s.active { "yes" } else { "no" }.into()]
+            vec![
+                s.code.clone(),
+                s.tax_no.to_string(),
+                s.start_date.to_string(),
+                if s.active { "yes" } else { "no" }.into(),
+            ]
         })
         .collect();
     output::table(&["CODE", "TAX_NO", "START", "ACTIVE"], &rows);

@@ -10,7 +10,11 @@ async fn an_invalid_parameter_value_exits_2_and_changes_nothing() {
     let db = TestDb::new().await;
     let out = fapiao_on(&db.url, &["param", "set", "rim_config", "rim_config_sync_his", "2"]);
     assert_eq!(code(&out), 2, "{}", stderr(&out));
-    assert!(stderr(&out).contains("rim_config_sync_his") && stderr(&out).contains("0 or 1"), "{}", stderr(&out));
+    assert!(
+        stderr(&out).contains("rim_config_sync_his") && stderr(&out).contains("0 or 1"),
+        "{}",
+        stderr(&out)
+    );
     let out = fapiao_on(&db.url, &["param", "get", "rim_config", "rim_config_sync_his"]);
     assert_eq!(stdout(&out).trim(), "1");
     let stored: i64 = sqlx::query_scalar("SELECT count(*) FROM sys_param").fetch_one(&db.pool).await.unwrap();
@@ -24,7 +28,12 @@ async fn valid_values_round_trip_through_get() {
         ("rim_config", "rim_config_sync_his", "0", "0"),
         ("rim_config", "newetax_inputout_days", "15,1", "1,15"),
         ("rim_down_async", "taxnos", "91310000MA1FL2AB09", "91310000MA1FL2AB09"),
-        ("sim_auto_issue_config", "repairing", "局端内部错误，该开票请求修复中", "局端内部错误，该开票请求修复中"),
+        (
+            "sim_auto_issue_config",
+            "repairing",
+            "局端内部错误，该开票请求修复中",
+            "局端内部错误，该开票请求修复中",
+        ),
     ] {
         let out = fapiao_on(&db.url, &["param", "set", ptype, key, value]);
         assert_eq!(code(&out), 0, "{}", stderr(&out));
@@ -54,7 +63,23 @@ async fn errors_are_json_with_a_stable_code_when_asked() {
 async fn enterprises_and_schemes_from_the_cli() {
     let db = TestDb::new().await;
     let add = |tax_no: &str, kind: &str| {
-        fapiao_on(&db.url, &["enterprise", "add", "--tax-no", tax_no, "--name", "示例公司", "--kind", kind, "--etax-account", "acct-1", "--channel", "乐企"])
+        fapiao_on(
+            &db.url,
+            &[
+                "enterprise",
+                "add",
+                "--tax-no",
+                tax_no,
+                "--name",
+                "示例公司",
+                "--kind",
+                kind,
+                "--etax-account",
+                "acct-1",
+                "--channel",
+                "乐企",
+            ],
+        )
     };
     let out = add("91310000MA1FL2AB08", "general");
     assert_eq!(code(&out), 2);
@@ -70,10 +95,16 @@ async fn enterprises_and_schemes_from_the_cli() {
     assert_eq!(list[0]["taxpayer_kind"], "small_scale");
     assert_eq!(list[0]["channel"], "leqi");
 
-    let out = fapiao_on(&db.url, &["scheme", "add", "--code", "S1", "--tax-no", "92440300MA5DXY7K3W", "--start", "2022-01-01"]);
+    let out = fapiao_on(
+        &db.url,
+        &["scheme", "add", "--code", "S1", "--tax-no", "92440300MA5DXY7K3W", "--start", "2022-01-01"],
+    );
     assert_eq!(code(&out), 2);
     assert!(stderr(&out).contains("enterprise add"), "{}", stderr(&out));
-    let out = fapiao_on(&db.url, &["scheme", "add", "--code", "S1", "--tax-no", "91310000MA1FL2AB09", "--start", "2022-01-01"]);
+    let out = fapiao_on(
+        &db.url,
+        &["scheme", "add", "--code", "S1", "--tax-no", "91310000MA1FL2AB09", "--start", "2022-01-01"],
+    );
     assert_eq!(code(&out), 0, "{}", stderr(&out));
     let out = fapiao_on(&db.url, &["--json", "scheme", "list"]);
     assert_eq!(json(&out)[0]["start_date"], "2022-01-01");
@@ -131,7 +162,10 @@ fn config_show_never_prints_secrets() {
 #[test]
 fn the_sandbox_command_serves_and_refuses_bad_fault_specs() {
     use std::io::{BufRead, BufReader, Read, Write};
-    let bad = std::process::Command::new(env!("CARGO_BIN_EXE_fapiao")).args(["sandbox", "--faults", "meteor=0.5"]).output().unwrap();
+    let bad = std::process::Command::new(env!("CARGO_BIN_EXE_fapiao"))
+        .args(["sandbox", "--faults", "meteor=0.5"])
+        .output()
+        .unwrap();
     assert_eq!(code(&bad), 2, "{}", stderr(&bad));
 
     let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_fapiao"))
@@ -141,7 +175,8 @@ fn the_sandbox_command_serves_and_refuses_bad_fault_specs() {
         .unwrap();
     let mut first = String::new();
     BufReader::new(child.stdout.take().unwrap()).read_line(&mut first).unwrap();
-    let addr = first.split("http://").nth(1).and_then(|r| r.split_whitespace().next()).expect(&first).to_string();
+    let addr =
+        first.split("http://").nth(1).and_then(|r| r.split_whitespace().next()).expect(&first).to_string();
     let mut conn = std::net::TcpStream::connect(&addr).unwrap();
     write!(conn, "GET /sandbox/stats HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n\r\n").unwrap();
     let mut reply = String::new();
@@ -154,17 +189,37 @@ fn the_sandbox_command_serves_and_refuses_bad_fault_specs() {
 #[tokio::test]
 async fn import_from_the_cli_exit_codes_and_json_shape() {
     let db = TestDb::new().await;
-    let add = fapiao_on(&db.url, &["enterprise", "add", "--tax-no", "91310000MA1FL2AB09", "--name", "卖方", "--etax-account", "a"]);
+    let add = fapiao_on(
+        &db.url,
+        &["enterprise", "add", "--tax-no", "91310000MA1FL2AB09", "--name", "卖方", "--etax-account", "a"],
+    );
     assert_eq!(code(&add), 0, "{}", stderr(&add));
     let dir = tempfile::tempdir().unwrap();
     let file = dir.path().join("apps.xlsx");
-    fapiao_pipelines::import::sample::write_xlsx(&file, "CLI", 20, "91310000MA1FL2AB09", "92440300MA5DXY7K3W", &[3]).unwrap();
+    fapiao_pipelines::import::sample::write_xlsx(
+        &file,
+        "CLI",
+        20,
+        "91310000MA1FL2AB09",
+        "92440300MA5DXY7K3W",
+        &[3],
+    )
+    .unwrap();
     let f = file.to_str().unwrap();
 
     let out = fapiao_on(&db.url, &["--json", "import", f, "--kind", "applications"]);
     assert_eq!(code(&out), 3, "{}", stderr(&out));
     let s = json(&out);
-    assert_eq!((s["batch_id"].is_null(), s["rows_read"].as_u64(), s["bills"].as_u64(), s["accepted"].as_u64(), s["rejected"].as_u64()), (true, Some(20), Some(4), Some(0), Some(20)));
+    assert_eq!(
+        (
+            s["batch_id"].is_null(),
+            s["rows_read"].as_u64(),
+            s["bills"].as_u64(),
+            s["accepted"].as_u64(),
+            s["rejected"].as_u64()
+        ),
+        (true, Some(20), Some(4), Some(0), Some(20))
+    );
     assert_eq!(s["problems"][0]["row"], 5);
     assert_eq!(s["problems"][0]["column"], "税额");
     assert_eq!(s["problems"][0]["code"], "TAX_LINE_MISMATCH");
@@ -185,10 +240,21 @@ async fn import_from_the_cli_exit_codes_and_json_shape() {
 #[tokio::test]
 async fn kill_9_during_a_large_import_leaves_no_partial_batch_and_a_rerun_imports_it_once() {
     let db = TestDb::new().await;
-    fapiao_on(&db.url, &["enterprise", "add", "--tax-no", "91310000MA1FL2AB09", "--name", "卖方", "--etax-account", "a"]);
+    fapiao_on(
+        &db.url,
+        &["enterprise", "add", "--tax-no", "91310000MA1FL2AB09", "--name", "卖方", "--etax-account", "a"],
+    );
     let dir = tempfile::tempdir().unwrap();
     let file = dir.path().join("big.xlsx");
-    fapiao_pipelines::import::sample::write_xlsx(&file, "K", 150_000, "91310000MA1FL2AB09", "92440300MA5DXY7K3W", &[]).unwrap();
+    fapiao_pipelines::import::sample::write_xlsx(
+        &file,
+        "K",
+        150_000,
+        "91310000MA1FL2AB09",
+        "92440300MA5DXY7K3W",
+        &[],
+    )
+    .unwrap();
     let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_fapiao"))
         .args(["import", file.to_str().unwrap(), "--kind", "applications"])
         .env("DATABASE_URL", &db.url)
@@ -211,7 +277,10 @@ async fn kill_9_during_a_large_import_leaves_no_partial_batch_and_a_rerun_import
     }
     child.kill().unwrap();
     child.wait().unwrap();
-    let count = |sql: &'static str| { let pool = db.pool.clone(); async move { sqlx::query_scalar::<_, i64>(sql).fetch_one(&pool).await.unwrap() } };
+    let count = |sql: &'static str| {
+        let pool = db.pool.clone();
+        async move { sqlx::query_scalar::<_, i64>(sql).fetch_one(&pool).await.unwrap() }
+    };
     assert_eq!(count("SELECT count(*) FROM import_batch").await, 0);
     assert_eq!(count("SELECT count(*) FROM application_line").await, 0);
 

@@ -70,7 +70,12 @@ fn start_twice_stop_then_any_command_starts_it_again() {
 fn two_processes_starting_at_once_both_succeed_and_share_one_cluster() {
     let home = Home::new();
     let children: Vec<_> = (0..3)
-        .map(|_| embedded_command(home.path(), &["--json", "db", "start"]).stdout(std::process::Stdio::piped()).spawn().unwrap())
+        .map(|_| {
+            embedded_command(home.path(), &["--json", "db", "start"])
+                .stdout(std::process::Stdio::piped())
+                .spawn()
+                .unwrap()
+        })
         .collect();
     let outputs: Vec<_> = children.into_iter().map(|c| c.wait_with_output().unwrap()).collect();
     for o in &outputs {
@@ -87,7 +92,10 @@ fn two_processes_starting_at_once_both_succeed_and_share_one_cluster() {
 #[test]
 fn missing_server_binaries_give_one_clear_error() {
     let home = Home::new();
-    let out = embedded_command(home.path(), &["param", "list"]).env("FAPIAO_PG_BINDIR", "/nonexistent").output().unwrap();
+    let out = embedded_command(home.path(), &["param", "list"])
+        .env("FAPIAO_PG_BINDIR", "/nonexistent")
+        .output()
+        .unwrap();
     assert_eq!(code(&out), 1);
     let err = stderr(&out);
     assert!(err.contains("apt-get install postgresql") && err.contains("DATABASE_URL"), "{err}");

@@ -88,11 +88,26 @@ async fn two_serve_processes_run_every_tick_once_never_overlap_and_share_the_sta
     // Both processes ran something.
     assert_eq!(scalar(&db, "SELECT count(DISTINCT worker) FROM job_run WHERE state = 'succeeded'").await, 2);
     // Every staged row processed exactly once, into the pool once.
-    assert_eq!(scalar(&db, "SELECT count(*) FROM download_staging WHERE state = 'done_unverified' AND handle_num = 1").await, staged as i64);
+    assert_eq!(
+        scalar(
+            &db,
+            "SELECT count(*) FROM download_staging WHERE state = 'done_unverified' AND handle_num = 1"
+        )
+        .await,
+        staged as i64
+    );
     assert_eq!(scalar(&db, "SELECT count(*) FROM invoice_pool").await, staged as i64);
-    let runs: Vec<(String, Option<String>, i64)> = sqlx::query_as("SELECT state, worker, rows_read FROM job_run WHERE job = 'deal-task' ORDER BY scheduled_for")
-        .fetch_all(&db.pool).await.unwrap();
-    assert_eq!(scalar(&db, "SELECT count(DISTINCT handled_by) FROM download_staging").await, 2, "the rows were shared: {runs:?}");
+    let runs: Vec<(String, Option<String>, i64)> = sqlx::query_as(
+        "SELECT state, worker, rows_read FROM job_run WHERE job = 'deal-task' ORDER BY scheduled_for",
+    )
+    .fetch_all(&db.pool)
+    .await
+    .unwrap();
+    assert_eq!(
+        scalar(&db, "SELECT count(DISTINCT handled_by) FROM download_staging").await,
+        2,
+        "the rows were shared: {runs:?}"
+    );
 }
 
 #[tokio::test]
@@ -100,7 +115,11 @@ async fn kill_9_mid_deal_task_then_a_rerun_finishes_every_row_once() {
     let db = TestDb::new().await;
     key_element_check_off(&db).await;
     let staged = fapiao_jobs::synthetic::stage(&db.pool, BUYER, 0, 200_000).await.unwrap() as i64;
-    let mut victim = fapiao(&db, &["jobs", "run", "deal-task"]).stdout(Stdio::null()).stderr(Stdio::null()).spawn().unwrap();
+    let mut victim = fapiao(&db, &["jobs", "run", "deal-task"])
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
     let deadline = Instant::now() + Duration::from_secs(60);
     loop {
         let pooled = scalar(&db, "SELECT count(*) FROM invoice_pool").await;
@@ -113,14 +132,25 @@ async fn kill_9_mid_deal_task_then_a_rerun_finishes_every_row_once() {
     }
     victim.kill().unwrap(); // SIGKILL
     victim.wait().unwrap();
-    assert_eq!(scalar(&db, "SELECT count(*) FROM job_run WHERE state = 'running'").await, 1, "the dead run still looks alive");
+    assert_eq!(
+        scalar(&db, "SELECT count(*) FROM job_run WHERE state = 'running'").await,
+        1,
+        "the dead run still looks alive"
+    );
 
     // The re-run waits for the dead run's lease to expire, rescues it, and finishes the work.
     let rerun = fapiao(&db, &["jobs", "run", "deal-task"]).output().unwrap();
     assert_eq!(code(&rerun), 0, "{}", stderr(&rerun));
     assert_eq!(scalar(&db, "SELECT count(*) FROM invoice_pool").await, staged);
-    assert_eq!(scalar(&db, "SELECT count(*) FROM download_staging WHERE state = 'done_unverified'").await, staged);
-    let rescued: String = sqlx::query_scalar("SELECT error FROM job_run WHERE job = 'deal-task' ORDER BY id LIMIT 1").fetch_one(&db.pool).await.unwrap();
+    assert_eq!(
+        scalar(&db, "SELECT count(*) FROM download_staging WHERE state = 'done_unverified'").await,
+        staged
+    );
+    let rescued: String =
+        sqlx::query_scalar("SELECT error FROM job_run WHERE job = 'deal-task' ORDER BY id LIMIT 1")
+            .fetch_one(&db.pool)
+            .await
+            .unwrap();
     assert!(rescued.contains("lease expired"), "{rescued}");
 }
 
@@ -147,8 +177,12 @@ async fn misfired_ticks_follow_the_policy_and_appear_in_history() {
     assert!(metrics.contains("fapiao_job_schedule_lag_seconds{job=\"fetch\"}"), "{metrics}");
     let missed = scalar(&db, "SELECT count(*) FROM job_run WHERE job = 'fetch' AND state = 'missed'").await;
     assert!(missed >= 9, "{missed}");
-    let caught_up = scalar(&db, "SELECT count(*) FROM job_run WHERE job = 'fetch' AND state IN ('succeeded', 'due', 'running')
-        AND scheduled_for > date_trunc('minute', now()) - interval '2 minutes'").await;
+    let caught_up = scalar(
+        &db,
+        "SELECT count(*) FROM job_run WHERE job = 'fetch' AND state IN ('succeeded', 'due', 'running')
+        AND scheduled_for > date_trunc('minute', now()) - interval '2 minutes'",
+    )
+    .await;
     assert!(caught_up >= 2, "{caught_up}");
 }
 

@@ -25,7 +25,11 @@ pub struct RetryPolicy {
 
 impl Default for RetryPolicy {
     fn default() -> Self {
-        RetryPolicy { max_attempts: 6, base_delay: Duration::from_millis(100), max_delay: Duration::from_secs(5) }
+        RetryPolicy {
+            max_attempts: 6,
+            base_delay: Duration::from_millis(100),
+            max_delay: Duration::from_secs(5),
+        }
     }
 }
 
@@ -94,7 +98,12 @@ impl ChannelClient {
             .pool_max_idle_per_host(config.max_in_flight)
             .build()
             .expect("HTTP client with static settings");
-        ChannelClient { http, in_flight: Semaphore::new(config.max_in_flight.max(1)), config, token: Mutex::new(None) }
+        ChannelClient {
+            http,
+            in_flight: Semaphore::new(config.max_in_flight.max(1)),
+            config,
+            token: Mutex::new(None),
+        }
     }
 
     pub fn config(&self) -> &ClientConfig {
@@ -141,20 +150,31 @@ impl ChannelClient {
             usertype: "UserName".into(),
         };
         let data = self.token_call("/api/login.do", &login).await?;
-        let token = data.access_token.ok_or_else(|| ChannelError::Decode { op: "login".into(), detail: "no access_token".into() })?;
+        let token = data
+            .access_token
+            .ok_or_else(|| ChannelError::Decode { op: "login".into(), detail: "no access_token".into() })?;
         Ok((token, Duration::from_millis(data.expire_time.max(1) as u64)))
     }
 
-    async fn token_call<B: Serialize>(&self, path: &str, body: &B) -> Result<envelope::TokenData, ChannelError> {
+    async fn token_call<B: Serialize>(
+        &self,
+        path: &str,
+        body: &B,
+    ) -> Result<envelope::TokenData, ChannelError> {
         let op = path.trim_start_matches("/api/");
         self.with_retries(op, true, || async {
-            let reply: TokenReply = self.post_json(op, &format!("{}{path}", self.config.base_url), body, None).await?;
+            let reply: TokenReply =
+                self.post_json(op, &format!("{}{path}", self.config.base_url), body, None).await?;
             if !reply.data.success {
                 let detail = format!("{} {}", reply.data.error_code, reply.data.error_desc);
                 return Err(if reply.data.error_code == code::CREDENTIALS_REJECTED {
                     ChannelError::Credentials(detail)
                 } else {
-                    ChannelError::Api { op: op.into(), code: reply.data.error_code, message: reply.data.error_desc }
+                    ChannelError::Api {
+                        op: op.into(),
+                        code: reply.data.error_code,
+                        message: reply.data.error_desc,
+                    }
                 });
             }
             Ok(reply.data)
@@ -171,12 +191,16 @@ impl ChannelClient {
         body: &Req,
         idempotent: bool,
     ) -> Result<Resp, ChannelError> {
-        let json = serde_json::to_string(body).map_err(|e| ChannelError::Decode { op: interface_code.into(), detail: e.to_string() })?;
+        let json = serde_json::to_string(body)
+            .map_err(|e| ChannelError::Decode { op: interface_code.into(), detail: e.to_string() })?;
         let mut renewed = false;
         loop {
-            let result = self.with_retries(interface_code, idempotent, || self.send_once(interface_code, &json)).await;
+            let result =
+                self.with_retries(interface_code, idempotent, || self.send_once(interface_code, &json)).await;
             match result {
-                Err((ChannelError::Api { code: c, .. }, Some(used))) if c == code::TOKEN_INVALID && !renewed => {
+                Err((ChannelError::Api { code: c, .. }, Some(used)))
+                    if c == code::TOKEN_INVALID && !renewed =>
+                {
                     tracing::info!(interface = interface_code, "token refused; renewing once");
                     self.invalidate_token(&used).await;
                     renewed = true;
@@ -212,7 +236,9 @@ impl ChannelClient {
                     Disposition::Retry | Disposition::RetryAfter(_) => {
                         idempotent || matches!(channel_error, ChannelError::NotSent { .. })
                     }
-                    Disposition::UnknownOutcome => idempotent && !matches!(channel_error, ChannelError::Decode { .. }),
+                    Disposition::UnknownOutcome => {
+                        idempotent && !matches!(channel_error, ChannelError::Decode { .. })
+                    }
                     _ => false,
                 };
             if !may_retry || attempt >= policy.max_attempts {
@@ -246,13 +272,22 @@ impl ChannelClient {
         let gateway = if interface::is_rim(interface_code) { "rim" } else { "sim" };
         let url = format!("{}/kapi/app/{gateway}/openApi", c.base_url);
         let fail = |e| (e, Some(token.clone()));
-        let answer: envelope::Response = self.post_json(interface_code, &url, &request, Some(&token)).await.map_err(fail)?;
+        let answer: envelope::Response =
+            self.post_json(interface_code, &url, &request, Some(&token)).await.map_err(fail)?;
         if !answer.success || !code::is_ok(&answer.error_code) {
-            return Err(fail(ChannelError::Api { op: interface_code.into(), code: answer.error_code, message: answer.message }));
+            return Err(fail(ChannelError::Api {
+                op: interface_code.into(),
+                code: answer.error_code,
+                message: answer.message,
+            }));
         }
         let data = answer.data.unwrap_or_else(|| c.codec.encode("null"));
-        let plain = c.codec.decode(&data).map_err(|source| fail(ChannelError::Codec { op: interface_code.into(), source }))?;
-        serde_json::from_str(&plain).map_err(|e| fail(ChannelError::Decode { op: interface_code.into(), detail: e.to_string() }))
+        let plain = c
+            .codec
+            .decode(&data)
+            .map_err(|source| fail(ChannelError::Codec { op: interface_code.into(), source }))?;
+        serde_json::from_str(&plain)
+            .map_err(|e| fail(ChannelError::Decode { op: interface_code.into(), detail: e.to_string() }))
     }
 
     async fn post_json<B: Serialize, R: DeserializeOwned>(
@@ -277,8 +312,12 @@ impl ChannelClient {
                 .map(Duration::from_secs);
             return Err(ChannelError::Http { op: op.into(), status: status.as_u16(), retry_after });
         }
-        let bytes = response.bytes().await.map_err(|e| ChannelError::AnswerLost { op: op.into(), detail: e.without_url().to_string() })?;
-        serde_json::from_slice(&bytes).map_err(|e| ChannelError::Decode { op: op.into(), detail: e.to_string() })
+        let bytes = response
+            .bytes()
+            .await
+            .map_err(|e| ChannelError::AnswerLost { op: op.into(), detail: e.without_url().to_string() })?;
+        serde_json::from_slice(&bytes)
+            .map_err(|e| ChannelError::Decode { op: op.into(), detail: e.to_string() })
     }
 }
 

@@ -57,12 +57,18 @@ impl ChannelError {
             ChannelError::Credentials(_) => Disposition::NeverRetry,
             ChannelError::Codec { .. } => Disposition::NeverRetry,
             ChannelError::Api { code: c, message, .. } => match c.as_str() {
-                code::TOKEN_INVALID | code::INTERNAL | code::BUREAU_UNSTABLE | code::ACCOUNT_LOGGED_OUT => Disposition::Retry,
+                code::TOKEN_INVALID | code::INTERNAL | code::BUREAU_UNSTABLE | code::ACCOUNT_LOGGED_OUT => {
+                    Disposition::Retry
+                }
                 code::BUSY => Disposition::RetryAfter(Duration::from_secs(1)),
                 code::BAD_REQUEST | code::NOT_FOUND | code::SMALL_SCALE_NO_DEDUCTION => Disposition::BadInput,
-                code::DUPLICATE_SERIAL | code::STATE_CONFLICT | code::VERIFY_PERMISSION_EXPIRED => Disposition::NeverRetry,
+                code::DUPLICATE_SERIAL | code::STATE_CONFLICT | code::VERIFY_PERMISSION_EXPIRED => {
+                    Disposition::NeverRetry
+                }
                 _ => match codes::retry_not_before(message) {
-                    Some(at) => Disposition::RetryAfter((at - chrono::Utc::now()).to_std().unwrap_or_default()),
+                    Some(at) => {
+                        Disposition::RetryAfter((at - chrono::Utc::now()).to_std().unwrap_or_default())
+                    }
                     None => Disposition::NeverRetry,
                 },
             },
@@ -90,13 +96,23 @@ mod tests {
     fn every_kind_of_failure_is_classified() {
         use Disposition::*;
         assert_eq!(ChannelError::NotSent { op: "x".into(), detail: String::new() }.disposition(), Retry);
-        assert_eq!(ChannelError::AnswerLost { op: "x".into(), detail: String::new() }.disposition(), UnknownOutcome);
-        assert_eq!(ChannelError::Http { op: "x".into(), status: 503, retry_after: None }.disposition(), Retry);
         assert_eq!(
-            ChannelError::Http { op: "x".into(), status: 429, retry_after: Some(Duration::from_secs(7)) }.disposition(),
+            ChannelError::AnswerLost { op: "x".into(), detail: String::new() }.disposition(),
+            UnknownOutcome
+        );
+        assert_eq!(
+            ChannelError::Http { op: "x".into(), status: 503, retry_after: None }.disposition(),
+            Retry
+        );
+        assert_eq!(
+            ChannelError::Http { op: "x".into(), status: 429, retry_after: Some(Duration::from_secs(7)) }
+                .disposition(),
             RetryAfter(Duration::from_secs(7))
         );
-        assert_eq!(ChannelError::Http { op: "x".into(), status: 404, retry_after: None }.disposition(), BadInput);
+        assert_eq!(
+            ChannelError::Http { op: "x".into(), status: 404, retry_after: None }.disposition(),
+            BadInput
+        );
         assert_eq!(api("10127", "流水号重复").disposition(), NeverRetry);
         assert_eq!(api("9603", "该应用查验权限过期").disposition(), NeverRetry);
         assert_eq!(api("9602", "地方税局网络不稳定，请稍后再试").disposition(), Retry);
@@ -107,10 +123,13 @@ mod tests {
 
     #[test]
     fn a_repair_time_in_the_future_means_retry_after() {
-        let later = (chrono::Utc::now() + chrono::Duration::hours(2)).with_timezone(&chrono_tz::Asia::Shanghai);
+        let later =
+            (chrono::Utc::now() + chrono::Duration::hours(2)).with_timezone(&chrono_tz::Asia::Shanghai);
         let msg = format!("局端内部错误，该开票请求修复中，请{}后再试！", later.format("%Y-%m-%d %H:%M"));
         match api("9999", &msg).disposition() {
-            Disposition::RetryAfter(d) => assert!(d > Duration::from_secs(3600) && d <= Duration::from_secs(7200)),
+            Disposition::RetryAfter(d) => {
+                assert!(d > Duration::from_secs(3600) && d <= Duration::from_secs(7200))
+            }
             other => panic!("{other:?}"),
         }
     }

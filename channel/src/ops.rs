@@ -16,7 +16,11 @@ impl ChannelClient {
     }
 
     /// `ALLE.INVOICE.QUERY`: the truth about one serial number.
-    pub async fn query_issue(&self, serial_no: &str, seller_taxpayer_id: &str) -> Result<IssueResult, ChannelError> {
+    pub async fn query_issue(
+        &self,
+        serial_no: &str,
+        seller_taxpayer_id: &str,
+    ) -> Result<IssueResult, ChannelError> {
         let q = QueryBySerial { serial_no: serial_no.into(), seller_taxpayer_id: seller_taxpayer_id.into() };
         self.call(i::INVOICE_QUERY, &q, true).await
     }
@@ -40,7 +44,12 @@ impl ChannelClient {
     }
 
     /// `ALLE.BATCH.QUERY`, pageNo 0-based.
-    pub async fn batch_query(&self, seller_taxpayer_id: &str, page_no: u32, page_size: u32) -> Result<Page<IssueResult>, ChannelError> {
+    pub async fn batch_query(
+        &self,
+        seller_taxpayer_id: &str,
+        page_no: u32,
+        page_size: u32,
+    ) -> Result<Page<IssueResult>, ChannelError> {
         let q = BatchQuery { seller_taxpayer_id: seller_taxpayer_id.into(), page_no, page_size };
         self.call(i::BATCH_QUERY, &q, true).await
     }
@@ -61,7 +70,11 @@ impl ChannelClient {
     }
 
     /// Our side confirms (`true`) or rejects a form the other side entered.
-    pub async fn red_confirm_decide(&self, bill_uuid: &str, confirm: bool) -> Result<RedConfirmForm, ChannelError> {
+    pub async fn red_confirm_decide(
+        &self,
+        bill_uuid: &str,
+        confirm: bool,
+    ) -> Result<RedConfirmForm, ChannelError> {
         let d = RedConfirmDecision { bill_uuid: bill_uuid.into(), confirm };
         self.call(i::RED_CONFIRM_CONFIRM, &d, false).await
     }
@@ -75,7 +88,12 @@ impl ChannelClient {
     }
 
     /// Every form concerning `taxpayer_id` (as seller or buyer), paged.
-    pub async fn red_confirm_download(&self, taxpayer_id: &str, page_no: u32, page_size: u32) -> Result<Page<RedConfirmForm>, ChannelError> {
+    pub async fn red_confirm_download(
+        &self,
+        taxpayer_id: &str,
+        page_no: u32,
+        page_size: u32,
+    ) -> Result<Page<RedConfirmForm>, ChannelError> {
         let d = RedConfirmDownload { taxpayer_id: taxpayer_id.into(), page_no, page_size };
         self.call(i::RED_CONFIRM_DOWNLOAD, &d, true).await
     }
@@ -103,13 +121,29 @@ impl ChannelClient {
         self.call(i::DOWNLOAD_POLL, &DownloadRef { task_id: task_id.into() }, true).await
     }
 
-    pub async fn download_fetch(&self, task_id: &str, page_no: u32, page_size: u32) -> Result<Page<InvoiceHeader>, ChannelError> {
+    pub async fn download_fetch(
+        &self,
+        task_id: &str,
+        page_no: u32,
+        page_size: u32,
+    ) -> Result<Page<InvoiceHeader>, ChannelError> {
         let f = DownloadFetch { task_id: task_id.into(), page_no, page_size };
         self.call(i::DOWNLOAD_FETCH, &f, true).await
     }
 
-    pub async fn verify(&self, invoice_code: &str, invoice_num: &str, invoice_date: NaiveDate, amount: fapiao_schemas::Money) -> Result<VerifiedInvoice, ChannelError> {
-        let v = VerifyRequest { invoice_code: invoice_code.into(), invoice_num: invoice_num.into(), invoice_date, amount };
+    pub async fn verify(
+        &self,
+        invoice_code: &str,
+        invoice_num: &str,
+        invoice_date: NaiveDate,
+        amount: fapiao_schemas::Money,
+    ) -> Result<VerifiedInvoice, ChannelError> {
+        let v = VerifyRequest {
+            invoice_code: invoice_code.into(),
+            invoice_num: invoice_num.into(),
+            invoice_date,
+            amount,
+        };
         self.call(i::VERIFY, &v, true).await
     }
 

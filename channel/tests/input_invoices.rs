@@ -17,11 +17,20 @@ fn day() -> NaiveDate {
 
 /// A day on which the buyer has at least `n` invoices (the count is generated).
 fn busy_day(buyer: &str, n: usize) -> NaiveDate {
-    (0..200).map(|d| day() - chrono::Duration::days(d)).find(|d| invoices_for(buyer, *d, 1).len() >= n).unwrap()
+    (0..200)
+        .map(|d| day() - chrono::Duration::days(d))
+        .find(|d| invoices_for(buyer, *d, 1).len() >= n)
+        .unwrap()
 }
 
 fn apply(tax_no: &str, account: &str, date: NaiveDate) -> DownloadApply {
-    DownloadApply { taxpayer_id: tax_no.into(), etax_account: account.into(), invoice_date: date, scope: "all".into(), small_scale: false }
+    DownloadApply {
+        taxpayer_id: tax_no.into(),
+        etax_account: account.into(),
+        invoice_date: date,
+        scope: "all".into(),
+        small_scale: false,
+    }
 }
 
 async fn ready(c: &ChannelClient, task: &str) -> u64 {
@@ -105,7 +114,10 @@ async fn same_seed_same_inputs_give_byte_identical_pages() {
     let fetch = |world: &mut World| {
         let later = std::time::Instant::now() + Duration::from_secs(1);
         let apply = serde_json::to_string(&apply(BUYER, "a", date)).unwrap();
-        let task: serde_json::Value = serde_json::from_str(&world.dispatch(interface::DOWNLOAD_APPLY, &apply, std::time::Instant::now()).unwrap()).unwrap();
+        let task: serde_json::Value = serde_json::from_str(
+            &world.dispatch(interface::DOWNLOAD_APPLY, &apply, std::time::Instant::now()).unwrap(),
+        )
+        .unwrap();
         let body = serde_json::json!({ "taskId": task["taskId"], "pageNo": 0, "pageSize": 100 }).to_string();
         world.dispatch(interface::DOWNLOAD_FETCH, &body, later).unwrap()
     };
@@ -135,13 +147,27 @@ async fn the_erp_records_callbacks_and_can_be_told_to_fail() {
     let sb = sandbox(config("")).await;
     let http = reqwest::Client::new();
     let base = sb.base_url();
-    http.post(format!("{base}/sandbox/erp/fail")).json(&serde_json::json!({ "count": 1 })).send().await.unwrap();
-    let body = serde_json::json!({ "returnCode": "0", "interfaceCode": "INVOICE.OPEN", "data": { "billNo": "B1" } });
+    http.post(format!("{base}/sandbox/erp/fail"))
+        .json(&serde_json::json!({ "count": 1 }))
+        .send()
+        .await
+        .unwrap();
+    let body =
+        serde_json::json!({ "returnCode": "0", "interfaceCode": "INVOICE.OPEN", "data": { "billNo": "B1" } });
     let first = http.post(format!("{base}/erp/callback/ERP1")).json(&body).send().await.unwrap();
     assert_eq!(first.status().as_u16(), 500);
-    let second: serde_json::Value = http.post(format!("{base}/erp/callback/ERP1")).json(&body).send().await.unwrap().json().await.unwrap();
+    let second: serde_json::Value = http
+        .post(format!("{base}/erp/callback/ERP1"))
+        .json(&body)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
     assert_eq!(second["success"], true);
-    let seen: serde_json::Value = http.get(format!("{base}/sandbox/erp/callbacks")).send().await.unwrap().json().await.unwrap();
+    let seen: serde_json::Value =
+        http.get(format!("{base}/sandbox/erp/callbacks")).send().await.unwrap().json().await.unwrap();
     assert_eq!(seen.as_array().unwrap().len(), 2);
     assert_eq!(seen[0]["system"], "ERP1");
 }

@@ -68,7 +68,9 @@ async fn issuing_is_accepted_then_issuing_then_final() {
     assert!(done.invoice_file_url.ends_with(".pdf"));
 
     let t = issue_ok(&c, "S-2", "taxctl_special", "50.00").await;
-    fapiao_schemas::InvoiceKind::TaxctlSpecial.validate_number(Some(&t.invoice_code), &t.invoice_num).unwrap();
+    fapiao_schemas::InvoiceKind::TaxctlSpecial
+        .validate_number(Some(&t.invoice_code), &t.invoice_num)
+        .unwrap();
 
     let page = c.batch_query(SELLER, 0, 1).await.unwrap();
     assert_eq!((page.total, page.list.len()), (2, 1));

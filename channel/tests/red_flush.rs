@@ -33,7 +33,13 @@ fn apply(order: &str, blue: &str, amount: &str, tax: &str) -> RedConfirmApply {
     }
 }
 
-fn sheet(order: &str, blue: &fapiao_channel::wire::IssueResult, reason: &str, amount: &str, tax: &str) -> RedInfoApply {
+fn sheet(
+    order: &str,
+    blue: &fapiao_channel::wire::IssueResult,
+    reason: &str,
+    amount: &str,
+    tax: &str,
+) -> RedInfoApply {
     RedInfoApply {
         order_no: order.into(),
         seller_taxpayer_id: SELLER.into(),
@@ -57,7 +63,10 @@ async fn digital_ordinary_needs_no_confirmation_and_the_remaining_amount_is_enfo
     let form = c.red_confirm_apply(&apply("O-1", &blue.invoice_num, "-50.00", "-6.50")).await.unwrap();
     assert_eq!(form.confirm_state, "01");
     // Applying again with the same order number answers the same form.
-    assert_eq!(c.red_confirm_apply(&apply("O-1", &blue.invoice_num, "-50.00", "-6.50")).await.unwrap().bill_uuid, form.bill_uuid);
+    assert_eq!(
+        c.red_confirm_apply(&apply("O-1", &blue.invoice_num, "-50.00", "-6.50")).await.unwrap().bill_uuid,
+        form.bill_uuid
+    );
 
     let mut r = red("R-1", &blue.invoice_num, "-50.00", "-6.50");
     r.gov_red_confirm_bill_uuid = form.bill_uuid.clone();
@@ -90,7 +99,11 @@ async fn digital_special_waits_for_the_buyer_who_confirms_or_rejects() {
     assert_eq!(c.red_confirm_query(&waiting.bill_uuid).await.unwrap().confirm_state, "04");
     c.red_invoice(&r).await.unwrap();
     assert_eq!(settle(&c, "R-W").await.issue_status, "1");
-    assert_eq!(c.red_confirm_revoke(&waiting.bill_uuid).await.unwrap_err().api_code(), Some("9409"), "used forms stay");
+    assert_eq!(
+        c.red_confirm_revoke(&waiting.bill_uuid).await.unwrap_err().api_code(),
+        Some("9409"),
+        "used forms stay"
+    );
 
     let rejected = c.red_confirm_apply(&apply("O-X", &blue.invoice_num, "-10.00", "-1.30")).await.unwrap();
     sb.world().counterparty(&rejected.bill_uuid, "reject").unwrap();
@@ -108,10 +121,15 @@ async fn a_form_entered_by_the_buyer_is_confirmed_or_rejected_by_us() {
     let sb = sandbox(config("")).await;
     let c = client(&sb);
     let blue = issue_ok(&c, "B-3", "digital_special", "100.00").await;
-    let inbound = sb.world().inbound_form(&blue.invoice_num, money("-100.00"), money("-13.00"), "01").unwrap();
+    let inbound =
+        sb.world().inbound_form(&blue.invoice_num, money("-100.00"), money("-13.00"), "01").unwrap();
     assert_eq!(inbound.confirm_state, "03");
     assert_eq!(c.red_confirm_decide(&inbound.bill_uuid, true).await.unwrap().confirm_state, "04");
-    assert_eq!(c.red_confirm_revoke(&inbound.bill_uuid).await.unwrap().confirm_state, "09", "withdrawn after confirmation");
+    assert_eq!(
+        c.red_confirm_revoke(&inbound.bill_uuid).await.unwrap().confirm_state,
+        "09",
+        "withdrawn after confirmation"
+    );
     let other = sb.world().inbound_form(&blue.invoice_num, money("-1.00"), money("-0.13"), "04").unwrap();
     assert_eq!(c.red_confirm_decide(&other.bill_uuid, false).await.unwrap().confirm_state, "06");
 }

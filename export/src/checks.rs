@@ -22,7 +22,13 @@ pub struct Check {
 }
 
 fn check(name: &'static str, description: &'static str, bad: Vec<String>) -> Check {
-    Check { name, description, ok: bad.is_empty(), failures: bad.len(), examples: bad.into_iter().take(20).collect() }
+    Check {
+        name,
+        description,
+        ok: bad.is_empty(),
+        failures: bad.len(),
+        examples: bad.into_iter().take(20).collect(),
+    }
 }
 
 fn strs(df: &DataFrame, c: &str) -> PolarsResult<Vec<Option<String>>> {
@@ -34,7 +40,11 @@ fn ints(df: &DataFrame, c: &str) -> PolarsResult<Vec<Option<i64>>> {
 }
 
 /// Blue − red = net per seller and day, against the invoice ledger summed by the database.
-pub async fn net_matches_ledger(pool: &PgPool, filter: &Filter, summary: &DataFrame) -> Result<Check, ExportError> {
+pub async fn net_matches_ledger(
+    pool: &PgPool,
+    filter: &Filter,
+    summary: &DataFrame,
+) -> Result<Check, ExportError> {
     let sql = format!(
         "SELECT seller_tax_no, invoice_date::text, (sum(total) * 100)::bigint FROM issued_invoice
           WHERE invoice_date BETWEEN {} AND {} AND ({} IS NULL OR seller_tax_no = ANY({}))
@@ -43,7 +53,12 @@ pub async fn net_matches_ledger(pool: &PgPool, filter: &Filter, summary: &DataFr
     );
     let rows: Vec<(String, String, i64)> = sqlx::query_as(sqlx::AssertSqlSafe(sql)).fetch_all(pool).await?;
     let ledger: BTreeMap<(String, String), i64> = rows.into_iter().map(|(t, d, c)| ((t, d), c)).collect();
-    let (taxes, days, nets, counts) = (strs(summary, "tax_no")?, strs(summary, "day")?, ints(summary, "net_total")?, ints(summary, "blue_count")?);
+    let (taxes, days, nets, counts) = (
+        strs(summary, "tax_no")?,
+        strs(summary, "day")?,
+        ints(summary, "net_total")?,
+        ints(summary, "blue_count")?,
+    );
     let reds = ints(summary, "red_count")?;
     let mut bad = Vec::new();
     let mut seen = 0;
@@ -62,28 +77,51 @@ pub async fn net_matches_ledger(pool: &PgPool, filter: &Filter, summary: &DataFr
     if seen != ledger.len() {
         bad.push(format!("汇总有{seen}个销方日期，发票台账有{}个", ledger.len()));
     }
-    Ok(check("net_matches_ledger", "blue − red = net for every seller and day, as the invoice ledger sums it", bad))
+    Ok(check(
+        "net_matches_ledger",
+        "blue − red = net for every seller and day, as the invoice ledger sums it",
+        bad,
+    ))
 }
 
 /// Every red invoice points at an existing blue invoice.
 pub fn red_points_to_blue(red_flushes: &DataFrame) -> PolarsResult<Check> {
     let (reds, blues) = (strs(red_flushes, "red_invoice_num")?, strs(red_flushes, "blue_invoice_num")?);
-    let bad = reds.iter().zip(&blues).filter(|(_, b)| b.is_none()).map(|(r, _)| format!("红字发票{}没有对应的蓝字发票", r.clone().unwrap_or_default())).collect();
+    let bad = reds
+        .iter()
+        .zip(&blues)
+        .filter(|(_, b)| b.is_none())
+        .map(|(r, _)| format!("红字发票{}没有对应的蓝字发票", r.clone().unwrap_or_default()))
+        .collect();
     Ok(check("red_points_to_blue", "every red invoice points at an existing blue invoice", bad))
 }
 
 /// The remaining red-flushable amount of every blue invoice = |total| − the red ledger against it.
 pub fn remaining_agrees(issued: &DataFrame) -> PolarsResult<Check> {
     let blue = issued.clone().lazy().filter(col("invoice_property").eq(lit(0i64))).collect()?;
-    let (nums, totals, reds, remaining) = (strs(&blue, "invoice_num")?, ints(&blue, "total")?, ints(&blue, "red_total_all")?, ints(&blue, "remaining")?);
+    let (nums, totals, reds, remaining) = (
+        strs(&blue, "invoice_num")?,
+        ints(&blue, "total")?,
+        ints(&blue, "red_total_all")?,
+        ints(&blue, "remaining")?,
+    );
     let mut bad = Vec::new();
     for i in 0..blue.height() {
         let expected = totals[i].unwrap_or(0).abs() - reds[i].unwrap_or(0);
         if remaining[i].unwrap_or(0) != expected {
-            bad.push(format!("发票{}：剩余可红冲{} ≠ 价税合计−已红冲 {}", nums[i].clone().unwrap_or_default(), yuan(remaining[i].unwrap_or(0)), yuan(expected)));
+            bad.push(format!(
+                "发票{}：剩余可红冲{} ≠ 价税合计−已红冲 {}",
+                nums[i].clone().unwrap_or_default(),
+                yuan(remaining[i].unwrap_or(0)),
+                yuan(expected)
+            ));
         }
     }
-    Ok(check("remaining_agrees", "every blue invoice's remaining red-flushable amount = |total| − its red invoices", bad))
+    Ok(check(
+        "remaining_agrees",
+        "every blue invoice's remaining red-flushable amount = |total| − its red invoices",
+        bad,
+    ))
 }
 
 /// Every issued bill (with an invoice in the period) has a successful callback enqueued.

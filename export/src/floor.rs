@@ -15,7 +15,10 @@ pub async fn floor(pool: &PgPool, opts: &ExportOptions, out: &Path) -> Result<u6
     let mut conn = pool.acquire().await?;
     let mut stream = conn.copy_out_raw(&ledgers::POOL.copy_sql(&filter)).await?;
     let mut zip = ::zip::ZipWriter::new(std::io::BufWriter::new(std::fs::File::create(out)?));
-    let options = ::zip::write::SimpleFileOptions::default().compression_method(::zip::CompressionMethod::Deflated).compression_level(Some(1)).large_file(true);
+    let options = ::zip::write::SimpleFileOptions::default()
+        .compression_method(::zip::CompressionMethod::Deflated)
+        .compression_level(Some(1))
+        .large_file(true);
     zip.start_file("pool_invoices.csv", options)?;
     let mut bytes = 0u64;
     while let Some(chunk) = stream.try_next().await? {

@@ -62,10 +62,19 @@ pub const ISSUED: Ledger = Ledger {
         col!("tax", "税额", Money, "i.tax"),
         col!("total", "价税合计", Money, "i.total"),
         col!("status", "发票状态", Text, "i.status"),
-        col!("red_flush_state", "红冲状态", Text, "CASE i.red_flush_state WHEN 'none' THEN '未红冲' WHEN 'partial' THEN '部分红冲' ELSE '全额红冲' END"),
+        col!(
+            "red_flush_state",
+            "红冲状态",
+            Text,
+            "CASE i.red_flush_state WHEN 'none' THEN '未红冲' WHEN 'partial' THEN '部分红冲' ELSE '全额红冲' END"
+        ),
         col!("remaining", "剩余可红冲金额", Money, "i.remaining"),
-        col!("red_total_all", "已红冲金额（全部期间）", Money,
-            "coalesce((SELECT sum(abs(r.total)) FROM issued_invoice r WHERE r.blue_invoice_id = i.id AND r.invoice_property = 1), 0)"),
+        col!(
+            "red_total_all",
+            "已红冲金额（全部期间）",
+            Money,
+            "coalesce((SELECT sum(abs(r.total)) FROM issued_invoice r WHERE r.blue_invoice_id = i.id AND r.invoice_property = 1), 0)"
+        ),
         col!("blue_invoice_id", "对应蓝字记录号", Int, "i.blue_invoice_id"),
         col!("serial_no", "流水号", Text, "i.serial_no"),
         col!("invoice_file_url", "版式文件", Text, "i.invoice_file_url"),
@@ -190,7 +199,12 @@ pub const JOB_RUNS: Ledger = Ledger {
     columns: &[
         col!("id", "运行号", Int, "j.id"),
         col!("job", "任务", Text, "j.job"),
-        col!("scheduled_for", "计划时间", Text, "to_char(j.scheduled_for AT TIME ZONE {tz}, 'YYYY-MM-DD HH24:MI:SS')"),
+        col!(
+            "scheduled_for",
+            "计划时间",
+            Text,
+            "to_char(j.scheduled_for AT TIME ZONE {tz}, 'YYYY-MM-DD HH24:MI:SS')"
+        ),
         col!("trigger", "触发", Text, "j.trigger"),
         col!("state", "状态", Text, "j.state"),
         col!("rows_read", "读取", Int, "j.rows_read"),
@@ -220,7 +234,8 @@ pub const BILLING_UNITS: Ledger = Ledger {
 };
 
 /// Every ledger, in the order of the workbook's sheets.
-pub const ALL: [&Ledger; 8] = [&ISSUED, &RED_FLUSHES, &FAILURES, &CALLBACKS, &POOL, &DOWNLOADS, &JOB_RUNS, &BILLING_UNITS];
+pub const ALL: [&Ledger; 8] =
+    [&ISSUED, &RED_FLUSHES, &FAILURES, &CALLBACKS, &POOL, &DOWNLOADS, &JOB_RUNS, &BILLING_UNITS];
 
 /// The period and filter, as SQL literals (dates we formatted, tax numbers that parsed, a time
 /// zone that chrono-tz knows — nothing a user typed goes in raw).
@@ -234,7 +249,12 @@ pub struct Filter {
 impl Ledger {
     /// `COPY (SELECT …) TO STDOUT WITH (FORMAT csv, HEADER)` for this ledger and filter.
     pub fn copy_sql(&self, f: &Filter) -> String {
-        let fill = |s: &str| s.replace("{from}", &f.from).replace("{to}", &f.to).replace("{taxnos}", &f.taxnos).replace("{tz}", &f.tz);
+        let fill = |s: &str| {
+            s.replace("{from}", &f.from)
+                .replace("{to}", &f.to)
+                .replace("{taxnos}", &f.taxnos)
+                .replace("{tz}", &f.tz)
+        };
         let select: Vec<String> = self
             .columns
             .iter()
@@ -247,6 +267,11 @@ impl Ledger {
                 }
             })
             .collect();
-        format!("COPY (SELECT {} {} ORDER BY {}) TO STDOUT WITH (FORMAT csv, HEADER)", select.join(", "), fill(self.rows), self.order_by)
+        format!(
+            "COPY (SELECT {} {} ORDER BY {}) TO STDOUT WITH (FORMAT csv, HEADER)",
+            select.join(", "),
+            fill(self.rows),
+            self.order_by
+        )
     }
 }

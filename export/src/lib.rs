@@ -83,31 +83,57 @@ impl ExportOptions {
         if self.from > self.to {
             return Err(ExportError::Invalid(format!("--from {} is after --to {}", self.from, self.to)));
         }
-        let tz: chrono_tz::Tz = self.time_zone.parse().map_err(|_| ExportError::Invalid(format!("unknown time zone {:?}", self.time_zone)))?;
+        let tz: chrono_tz::Tz = self
+            .time_zone
+            .parse()
+            .map_err(|_| ExportError::Invalid(format!("unknown time zone {:?}", self.time_zone)))?;
         // Literals we build ourselves: dates we formatted, tax numbers that parsed (A–Z, 0–9).
         let taxnos = if self.tax_nos.is_empty() {
             "NULL::text[]".to_string()
         } else {
-            format!("ARRAY[{}]::text[]", self.tax_nos.iter().map(|t| format!("'{}'", t.as_str())).collect::<Vec<_>>().join(","))
+            format!(
+                "ARRAY[{}]::text[]",
+                self.tax_nos.iter().map(|t| format!("'{}'", t.as_str())).collect::<Vec<_>>().join(",")
+            )
         };
-        Ok(Filter { from: format!("DATE '{}'", self.from), to: format!("DATE '{}'", self.to), taxnos, tz: format!("'{}'", tz.name()) })
+        Ok(Filter {
+            from: format!("DATE '{}'", self.from),
+            to: format!("DATE '{}'", self.to),
+            taxnos,
+            tz: format!("'{}'", tz.name()),
+        })
     }
 }
 
 /// Build the package. `progress` hears each step's name as it starts.
-pub async fn export(pool: &PgPool, opts: &ExportOptions, progress: &(dyn Fn(&str) + Sync)) -> Result<ExportReport, ExportError> {
+pub async fn export(
+    pool: &PgPool,
+    opts: &ExportOptions,
+    progress: &(dyn Fn(&str) + Sync),
+) -> Result<ExportReport, ExportError> {
     let filter = opts.filter()?;
     let mut frames = Vec::with_capacity(ledgers::ALL.len());
     for ledger in ledgers::ALL {
         progress(&format!("reading {}", ledger.file));
         frames.push(load::ledger(pool, ledger, &filter).await?);
     }
-    let frame = |l: &ledgers::Ledger| &frames[ledgers::ALL.iter().position(|x| x.file == l.file).expect("listed")];
+    let frame =
+        |l: &ledgers::Ledger| &frames[ledgers::ALL.iter().position(|x| x.file == l.file).expect("listed")];
     progress("summing");
     let (summary, daily, red_check, remaining_check) = off_runtime(|| -> Result<_, ExportError> {
-        let summary = summary::summary(frame(&ledgers::ISSUED), frame(&ledgers::FAILURES), frame(&ledgers::POOL), frame(&ledgers::BILLING_UNITS))?;
+        let summary = summary::summary(
+            frame(&ledgers::ISSUED),
+            frame(&ledgers::FAILURES),
+            frame(&ledgers::POOL),
+            frame(&ledgers::BILLING_UNITS),
+        )?;
         let daily = summary::daily_net(&summary)?;
-        Ok((summary, daily, checks::red_points_to_blue(frame(&ledgers::RED_FLUSHES))?, checks::remaining_agrees(frame(&ledgers::ISSUED))?))
+        Ok((
+            summary,
+            daily,
+            checks::red_points_to_blue(frame(&ledgers::RED_FLUSHES))?,
+            checks::remaining_agrees(frame(&ledgers::ISSUED))?,
+        ))
     })?;
     progress("checking");
     let checks = vec![
@@ -131,8 +157,11 @@ pub async fn export(pool: &PgPool, opts: &ExportOptions, progress: &(dyn Fn(&str
             }
             Ok(book.save_to_buffer()?)
         });
-        let csvs: Result<Vec<(String, Vec<u8>)>, ExportError> =
-            ledgers::ALL.iter().zip(&frames).map(|(l, df)| Ok((format!("{}.csv", l.file), package::csv(df, l.columns)?))).collect();
+        let csvs: Result<Vec<(String, Vec<u8>)>, ExportError> = ledgers::ALL
+            .iter()
+            .zip(&frames)
+            .map(|(l, df)| Ok((format!("{}.csv", l.file), package::csv(df, l.columns)?)))
+            .collect();
         (book.join().expect("the workbook thread does not panic"), csvs)
     });
     let (xlsx, csvs) = (xlsx?, csvs?);
@@ -156,7 +185,12 @@ pub async fn export(pool: &PgPool, opts: &ExportOptions, progress: &(dyn Fn(&str
             tax_nos: opts.tax_nos.iter().map(|t| t.as_str().to_string()).collect(),
             time_zone: opts.time_zone.clone(),
         },
-        row_counts: ledgers::ALL.iter().zip(&frames).map(|(l, df)| (l.file.to_string(), df.height())).chain([("summary".to_string(), summary.height())]).collect(),
+        row_counts: ledgers::ALL
+            .iter()
+            .zip(&frames)
+            .map(|(l, df)| (l.file.to_string(), df.height()))
+            .chain([("summary".to_string(), summary.height())])
+            .collect(),
         all_checks_passed: checks.iter().all(|c| c.ok),
         checks,
         files: zip.files.clone(),

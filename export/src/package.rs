@@ -21,7 +21,10 @@ enum Cell<'a> {
 }
 
 /// Column iterators over a DataFrame, advanced together row by row.
-fn cells<'a>(df: &'a DataFrame, kinds: &[(&str, Kind)]) -> PolarsResult<Vec<Box<dyn Iterator<Item = Cell<'a>> + 'a>>> {
+fn cells<'a>(
+    df: &'a DataFrame,
+    kinds: &[(&str, Kind)],
+) -> PolarsResult<Vec<Box<dyn Iterator<Item = Cell<'a>> + 'a>>> {
     kinds
         .iter()
         .map(|(name, kind)| -> PolarsResult<Box<dyn Iterator<Item = Cell<'a>> + 'a>> {
@@ -87,7 +90,15 @@ impl Default for Formats {
 
 /// Write `df` under `headers` from row 0 of `sheet`, money as numbers with two decimals (cents
 /// are exact integers; the cell shows them ÷ 100). Returns rows written; stops at `limit`.
-fn write_rows(sheet: &mut Worksheet, df: &DataFrame, kinds: &[(&str, Kind)], headers: &[&str], skip: usize, limit: usize, f: &Formats) -> Result<usize, ExportError> {
+fn write_rows(
+    sheet: &mut Worksheet,
+    df: &DataFrame,
+    kinds: &[(&str, Kind)],
+    headers: &[&str],
+    skip: usize,
+    limit: usize,
+    f: &Formats,
+) -> Result<usize, ExportError> {
     for (c, h) in headers.iter().enumerate() {
         sheet.write_string_with_format(0, c as u16, *h, &f.header)?;
     }
@@ -120,14 +131,23 @@ fn write_rows(sheet: &mut Worksheet, df: &DataFrame, kinds: &[(&str, Kind)], hea
 }
 
 /// A ledger as one sheet (or several, past Excel's row limit).
-pub fn ledger_sheets(book: &mut Workbook, df: &DataFrame, ledger: &Ledger, f: &Formats) -> Result<(), ExportError> {
+pub fn ledger_sheets(
+    book: &mut Workbook,
+    df: &DataFrame,
+    ledger: &Ledger,
+    f: &Formats,
+) -> Result<(), ExportError> {
     let kinds: Vec<(&str, Kind)> = ledger.columns.iter().map(|c| (c.name, c.kind)).collect();
     let headers: Vec<&str> = ledger.columns.iter().map(|c| c.header).collect();
     let mut done = 0;
     let mut part = 1;
     loop {
         let sheet = book.add_worksheet_with_constant_memory()?;
-        sheet.set_name(if part == 1 { ledger.sheet.to_string() } else { format!("{} ({part})", ledger.sheet) })?;
+        sheet.set_name(if part == 1 {
+            ledger.sheet.to_string()
+        } else {
+            format!("{} ({part})", ledger.sheet)
+        })?;
         done += write_rows(sheet, df, &kinds, &headers, done, SHEET_ROWS, f)?;
         if done >= df.height() {
             return Ok(());
@@ -137,7 +157,13 @@ pub fn ledger_sheets(book: &mut Workbook, df: &DataFrame, ledger: &Ledger, f: &F
 }
 
 /// The summary sheet: the table, the failed checks under it, and a chart of daily net totals.
-pub fn summary_sheet(book: &mut Workbook, summary: &DataFrame, daily: &DataFrame, checks: &[crate::checks::Check], f: &Formats) -> Result<(), ExportError> {
+pub fn summary_sheet(
+    book: &mut Workbook,
+    summary: &DataFrame,
+    daily: &DataFrame,
+    checks: &[crate::checks::Check],
+    f: &Formats,
+) -> Result<(), ExportError> {
     let sheet = book.add_worksheet();
     sheet.set_name("汇总")?;
     let columns = crate::summary::columns();
@@ -170,7 +196,11 @@ pub fn summary_sheet(book: &mut Workbook, summary: &DataFrame, daily: &DataFrame
         let last = daily.height() as u32;
         let mut chart = Chart::new(ChartType::Column);
         chart.title().set_name("每日净额（蓝−红）");
-        chart.add_series().set_categories(("汇总", 1, x, last, x)).set_values(("汇总", 1, y, last, y)).set_name("净额");
+        chart
+            .add_series()
+            .set_categories(("汇总", 1, x, last, x))
+            .set_values(("汇总", 1, y, last, y))
+            .set_name("净额");
         chart.legend().set_hidden();
         sheet.insert_chart(r + 2, 0, &chart)?;
     }
@@ -197,11 +227,19 @@ impl<W: Write + std::io::Seek> Package<W> {
 
     /// Add a file; `compress` false for content that is compressed already (xlsx).
     pub fn add(&mut self, name: &str, content: &[u8], compress: bool) -> Result<(), ExportError> {
-        let method = if compress { ::zip::CompressionMethod::Deflated } else { ::zip::CompressionMethod::Stored };
-        let options = ::zip::write::SimpleFileOptions::default().compression_method(method).compression_level(compress.then_some(1)).large_file(content.len() > u32::MAX as usize / 2);
+        let method =
+            if compress { ::zip::CompressionMethod::Deflated } else { ::zip::CompressionMethod::Stored };
+        let options = ::zip::write::SimpleFileOptions::default()
+            .compression_method(method)
+            .compression_level(compress.then_some(1))
+            .large_file(content.len() > u32::MAX as usize / 2);
         self.zip.start_file(name, options)?;
         self.zip.write_all(content)?;
-        self.files.push(FileEntry { name: name.into(), bytes: content.len() as u64, sha256: format!("{:x}", Sha256::digest(content)) });
+        self.files.push(FileEntry {
+            name: name.into(),
+            bytes: content.len() as u64,
+            sha256: format!("{:x}", Sha256::digest(content)),
+        });
         Ok(())
     }
 

@@ -33,7 +33,13 @@ pub fn columns() -> Vec<Column> {
         .map(|(name, header, money)| Column {
             name,
             header,
-            kind: if *money { Kind::Money } else if *name == "tax_no" || *name == "day" { Kind::Text } else { Kind::Int },
+            kind: if *money {
+                Kind::Money
+            } else if *name == "tax_no" || *name == "day" {
+                Kind::Text
+            } else {
+                Kind::Int
+            },
             sql: "",
         })
         .collect()
@@ -48,7 +54,12 @@ fn sum_if(cond: Expr, value: Expr) -> Expr {
     when(cond).then(value).otherwise(lit(0i64)).sum()
 }
 
-pub fn summary(issued: &DataFrame, failures: &DataFrame, pool: &DataFrame, units: &DataFrame) -> PolarsResult<DataFrame> {
+pub fn summary(
+    issued: &DataFrame,
+    failures: &DataFrame,
+    pool: &DataFrame,
+    units: &DataFrame,
+) -> PolarsResult<DataFrame> {
     let blue = || col("invoice_property").eq(lit(0i64));
     let red = || col("invoice_property").eq(lit(1i64));
     let invoices = issued
@@ -66,16 +77,29 @@ pub fn summary(issued: &DataFrame, failures: &DataFrame, pool: &DataFrame, units
             sum_if(red(), abs("total")).alias("red_total"),
         ])
         .with_column((col("blue_total") - col("red_total")).alias("net_total"));
-    let failed = failures.clone().lazy().group_by([col("seller_tax_no").alias("tax_no"), col("day")]).agg([len().cast(DataType::Int64).alias("failures")]);
+    let failed = failures
+        .clone()
+        .lazy()
+        .group_by([col("seller_tax_no").alias("tax_no"), col("day")])
+        .agg([len().cast(DataType::Int64).alias("failures")]);
     let pooled = pool.clone().lazy().group_by([col("tax_no"), col("invoice_date").alias("day")]).agg([
         len().cast(DataType::Int64).alias("pool_in"),
         col("total").sum().alias("pool_total"),
         col("deductible_tax").sum().alias("pool_deductible_tax"),
     ]);
-    let charged = units.clone().lazy().filter(col("tax_no").is_not_null()).group_by([col("tax_no"), col("day")]).agg([col("units").sum().alias("billing_units")]);
+    let charged = units
+        .clone()
+        .lazy()
+        .filter(col("tax_no").is_not_null())
+        .group_by([col("tax_no"), col("day")])
+        .agg([col("units").sum().alias("billing_units")]);
     let keys = [col("tax_no"), col("day")];
     let full = || JoinArgs::new(JoinType::Full).with_coalesce(JoinCoalesce::CoalesceColumns);
-    let numbers: Vec<Expr> = COLUMNS.iter().skip(2).map(|(name, _, _)| col(*name).fill_null(lit(0i64)).cast(DataType::Int64)).collect();
+    let numbers: Vec<Expr> = COLUMNS
+        .iter()
+        .skip(2)
+        .map(|(name, _, _)| col(*name).fill_null(lit(0i64)).cast(DataType::Int64))
+        .collect();
     invoices
         .join(failed, keys.clone(), keys.clone(), full())
         .join(pooled, keys.clone(), keys.clone(), full())
@@ -88,5 +112,11 @@ pub fn summary(issued: &DataFrame, failures: &DataFrame, pool: &DataFrame, units
 
 /// Net total per day over all sellers, for the chart.
 pub fn daily_net(summary: &DataFrame) -> PolarsResult<DataFrame> {
-    summary.clone().lazy().group_by([col("day")]).agg([col("net_total").sum()]).sort(["day"], SortMultipleOptions::default()).collect()
+    summary
+        .clone()
+        .lazy()
+        .group_by([col("day")])
+        .agg([col("net_total").sum()])
+        .sort(["day"], SortMultipleOptions::default())
+        .collect()
 }

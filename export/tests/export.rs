@@ -45,7 +45,13 @@ INSERT INTO callback (bill_no, interface_code, fingerprint, body, state) VALUES
 async fn db() -> TestDb {
     let db = TestDb::new().await;
     for tax_no in [SELLER, BUYER] {
-        let e = Enterprise { tax_no: TaxNo::parse(tax_no).unwrap(), name: format!("企业{tax_no}"), taxpayer_kind: TaxpayerKind::General, etax_account: "a".into(), channel: Channel::Etax };
+        let e = Enterprise {
+            tax_no: TaxNo::parse(tax_no).unwrap(),
+            name: format!("企业{tax_no}"),
+            taxpayer_kind: TaxpayerKind::General,
+            etax_account: "a".into(),
+            channel: Channel::Etax,
+        };
         fapiao_store::enterprises::insert(&db.pool, &e).await.unwrap();
     }
     sqlx::raw_sql(FIXTURE).execute(&db.pool).await.unwrap();
@@ -98,8 +104,22 @@ async fn a_known_data_set_exports_every_total_and_reconciles() {
     assert!(report.manifest.all_checks_passed, "{:#?}", report.manifest.checks);
     let files = unzip(&report.path);
     let names: Vec<&str> = files.keys().map(String::as_str).collect();
-    assert_eq!(names, ["billing_units.csv", "callbacks.csv", "download_log.csv", "issued_invoices.csv", "job_runs.csv", "manifest.json",
-        "pending_failures.csv", "pool_invoices.csv", "reconciliation.xlsx", "red_flushes.csv", "summary.csv"]);
+    assert_eq!(
+        names,
+        [
+            "billing_units.csv",
+            "callbacks.csv",
+            "download_log.csv",
+            "issued_invoices.csv",
+            "job_runs.csv",
+            "manifest.json",
+            "pending_failures.csv",
+            "pool_invoices.csv",
+            "reconciliation.xlsx",
+            "red_flushes.csv",
+            "summary.csv"
+        ]
+    );
 
     // The manifest: counts, and a SHA-256 that matches every other file.
     let manifest: serde_json::Value = serde_json::from_slice(&files["manifest.json"]).unwrap();
@@ -110,33 +130,59 @@ async fn a_known_data_set_exports_every_total_and_reconciles() {
     for f in manifest["files"].as_array().unwrap() {
         use sha2::Digest;
         let name = f["name"].as_str().unwrap();
-        assert_eq!(f["sha256"].as_str().unwrap(), format!("{:x}", sha2::Sha256::digest(&files[name])), "{name}");
+        assert_eq!(
+            f["sha256"].as_str().unwrap(),
+            format!("{:x}", sha2::Sha256::digest(&files[name])),
+            "{name}"
+        );
     }
 
     // The summary CSV (BOM, Chinese headers) has the totals per seller and day.
     let summary = String::from_utf8(files["summary.csv"].clone()).unwrap();
     assert!(summary.starts_with('\u{feff}'));
-    let rows: Vec<Vec<String>> = csv::Reader::from_reader(summary.trim_start_matches('\u{feff}').as_bytes()).records().map(|r| r.unwrap().iter().map(str::to_string).collect()).collect();
-    let row = |tax: &str, day: &str| rows.iter().find(|r| r[0] == tax && r[1] == day).unwrap_or_else(|| panic!("{tax} {day} in {rows:?}")).clone();
+    let rows: Vec<Vec<String>> = csv::Reader::from_reader(summary.trim_start_matches('\u{feff}').as_bytes())
+        .records()
+        .map(|r| r.unwrap().iter().map(str::to_string).collect())
+        .collect();
+    let row = |tax: &str, day: &str| {
+        rows.iter()
+            .find(|r| r[0] == tax && r[1] == day)
+            .unwrap_or_else(|| panic!("{tax} {day} in {rows:?}"))
+            .clone()
+    };
     let d1 = row(SELLER, "2026-11-01");
     // blue count/amount/tax/total, red count/amount/tax/total, net, failures
-    assert_eq!(&d1[2..12], ["2", "300.00", "39.00", "339.00", "1", "100.00", "13.00", "113.00", "226.00", "0"]);
+    assert_eq!(
+        &d1[2..12],
+        ["2", "300.00", "39.00", "339.00", "1", "100.00", "13.00", "113.00", "226.00", "0"]
+    );
     let d2 = row(SELLER, "2026-11-02");
-    assert_eq!(&d2[2..12], ["1", "1000.00", "130.00", "1130.00", "0", "0.00", "0.00", "0.00", "1130.00", "1"]);
+    assert_eq!(
+        &d2[2..12],
+        ["1", "1000.00", "130.00", "1130.00", "0", "0.00", "0.00", "0.00", "1130.00", "1"]
+    );
     let pool_day = row(BUYER, "2026-11-01");
     assert_eq!(&pool_day[12..15], ["1", "565.00", "65.00"], "pool in, its total, deductible tax");
 
     // The workbook: summary first with the same figures as numbers, then a sheet per ledger.
     let mut book = calamine::Xlsx::new(Cursor::new(files["reconciliation.xlsx"].clone())).unwrap();
-    assert_eq!(book.sheet_names(), ["汇总", "已开发票", "红冲", "开票失败", "回调", "发票池", "下载日志", "调度记录", "票量"]);
+    assert_eq!(
+        book.sheet_names(),
+        ["汇总", "已开发票", "红冲", "开票失败", "回调", "发票池", "下载日志", "调度记录", "票量"]
+    );
     let sheet = book.worksheet_range("汇总").unwrap();
-    let first = (1..sheet.height()).find(|r| sheet.get((*r, 1)).map(|d| d.to_string()) == Some("2026-11-01".into())).unwrap();
+    let first = (1..sheet.height())
+        .find(|r| sheet.get((*r, 1)).map(|d| d.to_string()) == Some("2026-11-01".into()))
+        .unwrap();
     assert_eq!(sheet.get((first, 10)), Some(&Data::Float(226.0)), "net as a number");
     let issued = book.worksheet_range("已开发票").unwrap();
     assert_eq!(issued.height(), 5);
     // xlsx numbers are doubles; each is read back to the cent as a Decimal and summed exactly.
     let totals: rust_decimal::Decimal = (1..5)
-        .map(|r| match issued.get((r, 11)) { Some(Data::Float(f)) => rust_decimal::Decimal::try_from(*f).unwrap().round_dp(2), other => panic!("{other:?}") })
+        .map(|r| match issued.get((r, 11)) {
+            Some(Data::Float(f)) => rust_decimal::Decimal::try_from(*f).unwrap().round_dp(2),
+            other => panic!("{other:?}"),
+        })
         .sum();
     assert_eq!(totals, rust_decimal::Decimal::new(135600, 2));
 
@@ -144,7 +190,12 @@ async fn a_known_data_set_exports_every_total_and_reconciles() {
     let pool_csv = String::from_utf8(files["pool_invoices.csv"].clone()).unwrap();
     assert!(pool_csv.contains("'=HYPERLINK"), "{pool_csv}");
     let pool_sheet = book.worksheet_range("发票池").unwrap();
-    let cell = (1..pool_sheet.height()).find_map(|r| match pool_sheet.get((r, 5)) { Some(Data::String(s)) if s.contains("HYPERLINK") => Some(s.clone()), _ => None }).unwrap();
+    let cell = (1..pool_sheet.height())
+        .find_map(|r| match pool_sheet.get((r, 5)) {
+            Some(Data::String(s)) if s.contains("HYPERLINK") => Some(s.clone()),
+            _ => None,
+        })
+        .unwrap();
     assert!(cell.starts_with("'="), "{cell}");
     let formulas = book.worksheet_formula("发票池").unwrap();
     assert!(formulas.used_cells().all(|(_, _, f)| f.is_empty()), "no formulas in the sheet");
@@ -156,14 +207,27 @@ async fn each_broken_fact_fails_exactly_the_checks_it_breaks() {
     let dir = tempfile::tempdir().unwrap();
     let breakages: [(&str, &[&str], &str); 4] = [
         // A red invoice recorded with a positive total: blue − red no longer matches the ledger's sum.
-        ("UPDATE issued_invoice SET total = 113.00, amount = 100.00, tax = 13.00 WHERE id = 3", &["net_matches_ledger"],
-         "UPDATE issued_invoice SET total = -113.00, amount = -100.00, tax = -13.00 WHERE id = 3"),
+        (
+            "UPDATE issued_invoice SET total = 113.00, amount = 100.00, tax = 13.00 WHERE id = 3",
+            &["net_matches_ledger"],
+            "UPDATE issued_invoice SET total = -113.00, amount = -100.00, tax = -13.00 WHERE id = 3",
+        ),
         // A red invoice that lost its blue one: and that blue's remaining no longer has its red.
-        ("UPDATE issued_invoice SET blue_invoice_id = NULL WHERE id = 3", &["red_points_to_blue", "remaining_agrees"],
-         "UPDATE issued_invoice SET blue_invoice_id = 2 WHERE id = 3"),
-        ("UPDATE issued_invoice SET remaining = 226.00 WHERE id = 2", &["remaining_agrees"], "UPDATE issued_invoice SET remaining = 113.00 WHERE id = 2"),
-        ("UPDATE callback SET body = '{\"returnCode\": \"9999\"}' WHERE bill_no = 'A3'", &["issued_bills_have_callback"],
-         "UPDATE callback SET body = '{\"returnCode\": \"0\"}' WHERE bill_no = 'A3'"),
+        (
+            "UPDATE issued_invoice SET blue_invoice_id = NULL WHERE id = 3",
+            &["red_points_to_blue", "remaining_agrees"],
+            "UPDATE issued_invoice SET blue_invoice_id = 2 WHERE id = 3",
+        ),
+        (
+            "UPDATE issued_invoice SET remaining = 226.00 WHERE id = 2",
+            &["remaining_agrees"],
+            "UPDATE issued_invoice SET remaining = 113.00 WHERE id = 2",
+        ),
+        (
+            "UPDATE callback SET body = '{\"returnCode\": \"9999\"}' WHERE bill_no = 'A3'",
+            &["issued_bills_have_callback"],
+            "UPDATE callback SET body = '{\"returnCode\": \"0\"}' WHERE bill_no = 'A3'",
+        ),
     ];
     for (breaking, expected, repair) in breakages {
         sqlx::raw_sql(sqlx::AssertSqlSafe(breaking)).execute(&db.pool).await.unwrap();
@@ -175,7 +239,11 @@ async fn each_broken_fact_fails_exactly_the_checks_it_breaks() {
         let files = unzip(&report.path);
         let mut book = calamine::Xlsx::new(Cursor::new(files["reconciliation.xlsx"].clone())).unwrap();
         let sheet = book.worksheet_range("汇总").unwrap();
-        assert!(sheet.rows().any(|r| r.first().map(|c| c.to_string()) == Some("未通过".into()) && r[1] == expected[0]));
+        assert!(
+            sheet
+                .rows()
+                .any(|r| r.first().map(|c| c.to_string()) == Some("未通过".into()) && r[1] == expected[0])
+        );
         sqlx::raw_sql(sqlx::AssertSqlSafe(repair)).execute(&db.pool).await.unwrap();
     }
     let report = export(&db.pool, &options(dir.path()), &|_| {}).await.unwrap();
@@ -193,7 +261,10 @@ async fn the_period_and_tax_numbers_filter_every_ledger() {
     assert_eq!(report.manifest.row_counts["red_flushes"], 0);
     opts.tax_nos = vec![TaxNo::parse(BUYER).unwrap()];
     let report = export(&db.pool, &opts, &|_| {}).await.unwrap();
-    assert_eq!((report.manifest.row_counts["issued_invoices"], report.manifest.row_counts["pool_invoices"]), (0, 1));
+    assert_eq!(
+        (report.manifest.row_counts["issued_invoices"], report.manifest.row_counts["pool_invoices"]),
+        (0, 1)
+    );
     opts.to = NaiveDate::from_ymd_opt(2026, 10, 1).unwrap();
     assert!(export(&db.pool, &opts, &|_| {}).await.is_err(), "from after to");
 }

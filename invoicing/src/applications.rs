@@ -57,14 +57,26 @@ pub async fn list(inv: &Invoicing, state: Option<&str>) -> Result<Vec<Applicatio
 /// 撤回: only an application that was never pushed (state received).
 pub async fn withdraw(inv: &Invoicing, bill_no: &str) -> Result<()> {
     let mut tx = inv.pool.begin().await?;
-    let state: Option<String> = sqlx::query_scalar("SELECT state FROM application WHERE bill_no = $1 FOR UPDATE").bind(bill_no).fetch_optional(&mut *tx).await?;
+    let state: Option<String> =
+        sqlx::query_scalar("SELECT state FROM application WHERE bill_no = $1 FOR UPDATE")
+            .bind(bill_no)
+            .fetch_optional(&mut *tx)
+            .await?;
     match state.as_deref() {
         None => Err(InvoicingError::refused("BILL_NOT_FOUND", format!("开票申请单{bill_no}不存在"))),
         Some("received") => {
-            sqlx::query("UPDATE application SET state = 'withdrawn', state_changed_at = now() WHERE bill_no = $1").bind(bill_no).execute(&mut *tx).await?;
+            sqlx::query(
+                "UPDATE application SET state = 'withdrawn', state_changed_at = now() WHERE bill_no = $1",
+            )
+            .bind(bill_no)
+            .execute(&mut *tx)
+            .await?;
             tx.commit().await?;
             Ok(())
         }
-        Some(other) => Err(InvoicingError::refused("BILL_ALREADY_PUSHED", format!("开票申请单{bill_no}已推送（状态{other}），只有未推送的申请单可以撤回"))),
+        Some(other) => Err(InvoicingError::refused(
+            "BILL_ALREADY_PUSHED",
+            format!("开票申请单{bill_no}已推送（状态{other}），只有未推送的申请单可以撤回"),
+        )),
     }
 }

@@ -28,7 +28,14 @@ pub(crate) async fn enqueue(db: &mut PgConnection, bills: &[String]) -> sqlx::Re
 }
 
 /// Enqueue one callback; a result already enqueued for the bill (same fingerprint) is not.
-async fn insert(db: &mut PgConnection, bill: &str, interface: &str, fingerprint: &str, system: Option<String>, body: &Value) -> sqlx::Result<usize> {
+async fn insert(
+    db: &mut PgConnection,
+    bill: &str,
+    interface: &str,
+    fingerprint: &str,
+    system: Option<String>,
+    body: &Value,
+) -> sqlx::Result<usize> {
     let n = sqlx::query(
         "INSERT INTO callback (bill_no, interface_code, fingerprint, business_system, body) VALUES ($1, $2, $3, $4, $5)
          ON CONFLICT (bill_no, fingerprint) DO NOTHING",
@@ -128,7 +135,10 @@ fn url_for(inv: &Invoicing, system: Option<&str>) -> String {
 
 /// The documented callback body of a bill whose invoices are all final, with its system code
 /// and fingerprint; `None` while any is not.
-async fn bill_result(db: &mut PgConnection, bill: &str) -> sqlx::Result<Option<(Option<String>, Value, String)>> {
+async fn bill_result(
+    db: &mut PgConnection,
+    bill: &str,
+) -> sqlx::Result<Option<(Option<String>, Value, String)>> {
     let head = sqlx::query(
         "SELECT a.business_system_code, a.state,
                 (SELECT sum(amount) FROM application_line WHERE bill_no = a.bill_no) AS amount,
@@ -168,7 +178,12 @@ async fn bill_result(db: &mut PgConnection, bill: &str) -> sqlx::Result<Option<(
             let st: String = r.get("status");
             let ok = st == status::SUCCEEDED;
             let message: Option<String> = r.get("error_message");
-            fingerprint.push(format!("{}:{}:{}", r.get::<i64, _>("id"), st, r.get::<Option<String>, _>("invoice_num").unwrap_or_default()));
+            fingerprint.push(format!(
+                "{}:{}:{}",
+                r.get::<i64, _>("id"),
+                st,
+                r.get::<Option<String>, _>("invoice_num").unwrap_or_default()
+            ));
             if !ok {
                 failures.push(message.clone().unwrap_or_default());
             }
@@ -219,7 +234,10 @@ pub async fn deliver(inv: &Invoicing) -> Result<DeliveryReport> {
     )
     .fetch_all(&inv.pool)
     .await?;
-    let client = reqwest::Client::builder().timeout(Duration::from_secs(cfg.timeout_secs)).build().map_err(|e| crate::InvoicingError::refused("HTTP_CLIENT", e.to_string()))?;
+    let client = reqwest::Client::builder()
+        .timeout(Duration::from_secs(cfg.timeout_secs))
+        .build()
+        .map_err(|e| crate::InvoicingError::refused("HTTP_CLIENT", e.to_string()))?;
     let results: Vec<Result<bool>> = futures_util::stream::iter(due)
         .map(|r| {
             let client = client.clone();
@@ -283,7 +301,10 @@ async fn post(client: &reqwest::Client, url: &str, body: &Value) -> (Option<i32>
         Ok(resp) => {
             let code = resp.status();
             let text = resp.text().await.unwrap_or_default();
-            let said_success = serde_json::from_str::<Value>(&text).ok().and_then(|v| v.get("success").and_then(Value::as_bool)) == Some(true);
+            let said_success = serde_json::from_str::<Value>(&text)
+                .ok()
+                .and_then(|v| v.get("success").and_then(Value::as_bool))
+                == Some(true);
             (Some(code.as_u16() as i32), text.chars().take(2000).collect(), code.is_success() && said_success)
         }
         Err(e) => (None, e.without_url().to_string(), false),

@@ -42,7 +42,12 @@ pub async fn list(inv: &Invoicing, status_filter: Option<&str>) -> Result<Vec<Pe
             .into_iter()
             .find(|k| *k == s || status::label_zh(k) == s)
             .map(str::to_string)
-            .ok_or_else(|| InvoicingError::refused("STATUS_UNKNOWN", format!("unknown status {s:?}: not_issued, submitted, issuing, failed, succeeded")))
+            .ok_or_else(|| {
+                InvoicingError::refused(
+                    "STATUS_UNKNOWN",
+                    format!("unknown status {s:?}: not_issued, submitted, issuing, failed, succeeded"),
+                )
+            })
     });
     let wanted = wanted.transpose()?;
     let rows = sqlx::query(
@@ -133,7 +138,15 @@ async fn release(inv: &Invoicing, id: i64, allowed: &[&str], event: &str) -> Res
     let st: String = row.get("status");
     if !allowed.contains(&st.as_str()) {
         let names: Vec<&str> = allowed.iter().map(|s| status::label_zh(s)).collect();
-        return Err(InvoicingError::refused("PENDING_STATE", format!("只有{}的发票可以{}，该发票为{}", names.join("、"), if event == "deleted" { "删除" } else { "返回开票申请单" }, status::label_zh(&st))));
+        return Err(InvoicingError::refused(
+            "PENDING_STATE",
+            format!(
+                "只有{}的发票可以{}，该发票为{}",
+                names.join("、"),
+                if event == "deleted" { "删除" } else { "返回开票申请单" },
+                status::label_zh(&st)
+            ),
+        ));
     }
     if let Some(serial) = row.get::<Option<String>, _>("serial_no") {
         confirm_not_issued(inv, id, &serial, &row.get::<String, _>("seller_tax_no")).await?;
@@ -146,7 +159,10 @@ async fn release(inv: &Invoicing, id: i64, allowed: &[&str], event: &str) -> Res
         .await?
         .rows_affected();
     if taken == 0 {
-        return Err(InvoicingError::refused("PENDING_CHANGED", format!("待开发票{id}的状态刚刚发生了变化，请重试")));
+        return Err(InvoicingError::refused(
+            "PENDING_CHANGED",
+            format!("待开发票{id}的状态刚刚发生了变化，请重试"),
+        ));
     }
     record::event(&mut tx, id, event, None).await?;
     let bills = record::bills_of(&mut tx, id).await?;
@@ -159,7 +175,15 @@ async fn release(inv: &Invoicing, id: i64, allowed: &[&str], event: &str) -> Res
 /// recorded on the way (our books were behind the channel).
 async fn confirm_not_issued(inv: &Invoicing, id: i64, serial: &str, seller: &str) -> Result<()> {
     let s = &inv.settings.invoicing;
-    let answer = inv.channel.wait_final(serial, seller, Duration::from_millis(s.settle_poll_ms), Duration::from_secs(s.settle_within_secs)).await;
+    let answer = inv
+        .channel
+        .wait_final(
+            serial,
+            seller,
+            Duration::from_millis(s.settle_poll_ms),
+            Duration::from_secs(s.settle_within_secs),
+        )
+        .await;
     match answer {
         Ok(r) if r.issue_status == issue_status::FAILED => Ok(()),
         Ok(r) if r.issue_status == issue_status::SUCCEEDED => {
@@ -168,31 +192,52 @@ async fn confirm_not_issued(inv: &Invoicing, id: i64, serial: &str, seller: &str
             tx.commit().await?;
             Err(InvoicingError::refused(
                 "PENDING_ACTUALLY_ISSUED",
-                format!("渠道显示该发票已开票成功（发票号码{}{}），不能返回或删除；已更新为开票成功", r.invoice_code, r.invoice_num),
+                format!(
+                    "渠道显示该发票已开票成功（发票号码{}{}），不能返回或删除；已更新为开票成功",
+                    r.invoice_code, r.invoice_num
+                ),
             ))
         }
-        Ok(_) => Err(InvoicingError::refused("PENDING_STILL_ISSUING", "渠道显示该发票仍在开票中，请稍后再试")),
+        Ok(_) => {
+            Err(InvoicingError::refused("PENDING_STILL_ISSUING", "渠道显示该发票仍在开票中，请稍后再试"))
+        }
         Err(e) if e.api_code() == Some(code::NOT_FOUND) => Ok(()),
-        Err(e) => Err(InvoicingError::refused("CHANNEL_UNREACHABLE", format!("无法向渠道确认开票结果，未做处理：{e}"))),
+        Err(e) => Err(InvoicingError::refused(
+            "CHANNEL_UNREACHABLE",
+            format!("无法向渠道确认开票结果，未做处理：{e}"),
+        )),
     }
 }
 
 /// Seller address/phone and bank, for pending invoices in 暂存 or 无需审批 that are not with
 /// the channel (other fields change only by returning to the application).
-pub async fn edit(inv: &Invoicing, id: i64, address_phone: Option<&str>, bank_account: Option<&str>) -> Result<()> {
+pub async fn edit(
+    inv: &Invoicing,
+    id: i64,
+    address_phone: Option<&str>,
+    bank_account: Option<&str>,
+) -> Result<()> {
     let mut tx = inv.pool.begin().await?;
-    let row = sqlx::query("SELECT status, approval_state FROM pending_invoice WHERE id = $1 AND deleted_at IS NULL FOR UPDATE")
-        .bind(id)
-        .fetch_optional(&mut *tx)
-        .await?
-        .ok_or_else(|| InvoicingError::refused("PENDING_NOT_FOUND", format!("待开发票{id}不存在")))?;
+    let row = sqlx::query(
+        "SELECT status, approval_state FROM pending_invoice WHERE id = $1 AND deleted_at IS NULL FOR UPDATE",
+    )
+    .bind(id)
+    .fetch_optional(&mut *tx)
+    .await?
+    .ok_or_else(|| InvoicingError::refused("PENDING_NOT_FOUND", format!("待开发票{id}不存在")))?;
     let approval: String = row.get("approval_state");
     if approval != "暂存" && approval != "无需审批" {
-        return Err(InvoicingError::refused("PENDING_NOT_EDITABLE", format!("只有暂存或无需审批状态的发票可以修改，该发票为{approval}")));
+        return Err(InvoicingError::refused(
+            "PENDING_NOT_EDITABLE",
+            format!("只有暂存或无需审批状态的发票可以修改，该发票为{approval}"),
+        ));
     }
     let st: String = row.get("status");
     if st != status::NOT_ISSUED && st != status::FAILED {
-        return Err(InvoicingError::refused("PENDING_NOT_EDITABLE", format!("{}的发票不能修改", status::label_zh(&st))));
+        return Err(InvoicingError::refused(
+            "PENDING_NOT_EDITABLE",
+            format!("{}的发票不能修改", status::label_zh(&st)),
+        ));
     }
     sqlx::query(
         "UPDATE pending_invoice SET seller_address_phone = coalesce($2, seller_address_phone),
@@ -203,7 +248,11 @@ pub async fn edit(inv: &Invoicing, id: i64, address_phone: Option<&str>, bank_ac
     .bind(bank_account)
     .execute(&mut *tx)
     .await?;
-    let detail = format!("销方地址电话={} 销方开户行及账号={}", address_phone.unwrap_or("(不变)"), bank_account.unwrap_or("(不变)"));
+    let detail = format!(
+        "销方地址电话={} 销方开户行及账号={}",
+        address_phone.unwrap_or("(不变)"),
+        bank_account.unwrap_or("(不变)")
+    );
     record::event(&mut tx, id, "edited", Some(&detail)).await?;
     tx.commit().await?;
     Ok(())

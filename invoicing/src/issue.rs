@@ -7,9 +7,9 @@
 
 use std::time::Duration;
 
+use fapiao_channel::ChannelError;
 use fapiao_channel::codes::{error as code, issue_status};
 use fapiao_channel::error::Disposition;
-use fapiao_channel::ChannelError;
 use fapiao_channel::wire::{InvoiceLine, IssueResult, OpenInvoice};
 use futures_util::StreamExt;
 use rust_decimal::Decimal;
@@ -66,7 +66,11 @@ pub async fn candidates_of_bills(inv: &Invoicing, bills: &[String]) -> Result<Ve
 
 /// Drive each pending invoice as far as it goes now, `invoicing.issue_concurrency` at a time;
 /// `progress` hears of each as it ends. (Callbacks were enqueued as bills became final.)
-pub async fn issue(inv: &Invoicing, ids: &[i64], progress: &(dyn Fn(&IssueOutcome) + Send + Sync)) -> Result<Vec<IssueOutcome>> {
+pub async fn issue(
+    inv: &Invoicing,
+    ids: &[i64],
+    progress: &(dyn Fn(&IssueOutcome) + Send + Sync),
+) -> Result<Vec<IssueOutcome>> {
     let concurrency = inv.settings.invoicing.issue_concurrency as usize;
     let mut outcomes: Vec<IssueOutcome> = futures_util::stream::iter(ids.iter().copied())
         .map(|id| async move {
@@ -92,12 +96,18 @@ struct Current {
 }
 
 async fn current(inv: &Invoicing, id: i64) -> Result<Current> {
-    let r = sqlx::query("SELECT status, serial_no, seller_tax_no FROM pending_invoice WHERE id = $1 AND deleted_at IS NULL")
-        .bind(id)
-        .fetch_optional(&inv.pool)
-        .await?
-        .ok_or_else(|| crate::InvoicingError::refused("PENDING_NOT_FOUND", format!("待开发票{id}不存在")))?;
-    Ok(Current { status: r.get("status"), serial_no: r.get("serial_no"), seller_tax_no: r.get("seller_tax_no") })
+    let r = sqlx::query(
+        "SELECT status, serial_no, seller_tax_no FROM pending_invoice WHERE id = $1 AND deleted_at IS NULL",
+    )
+    .bind(id)
+    .fetch_optional(&inv.pool)
+    .await?
+    .ok_or_else(|| crate::InvoicingError::refused("PENDING_NOT_FOUND", format!("待开发票{id}不存在")))?;
+    Ok(Current {
+        status: r.get("status"),
+        serial_no: r.get("serial_no"),
+        seller_tax_no: r.get("seller_tax_no"),
+    })
 }
 
 /// Take one pending invoice as far as it goes now.
@@ -170,7 +180,10 @@ async fn claim(inv: &Invoicing, id: i64, kept: Option<&str>) -> Result<Option<St
 
 /// Make the issuing call. `true` when the serial should now be settled by query.
 async fn send(inv: &Invoicing, id: i64, serial: &str) -> Result<bool> {
-    let red: bool = sqlx::query_scalar("SELECT invoice_property = 1 FROM pending_invoice WHERE id = $1").bind(id).fetch_one(&inv.pool).await?;
+    let red: bool = sqlx::query_scalar("SELECT invoice_property = 1 FROM pending_invoice WHERE id = $1")
+        .bind(id)
+        .fetch_one(&inv.pool)
+        .await?;
     let answer = if red {
         inv.channel.red_invoice(&crate::redflush::red_body(inv, id, serial).await?).await
     } else {
@@ -245,7 +258,15 @@ pub(crate) enum Settled {
 /// Ask the channel about `serial` (polling while 开票中) and record what it says.
 pub(crate) async fn settle(inv: &Invoicing, id: i64, serial: &str, seller: &str) -> Result<Settled> {
     let s = &inv.settings.invoicing;
-    let answer = inv.channel.wait_final(serial, seller, Duration::from_millis(s.settle_poll_ms), Duration::from_secs(s.settle_within_secs)).await;
+    let answer = inv
+        .channel
+        .wait_final(
+            serial,
+            seller,
+            Duration::from_millis(s.settle_poll_ms),
+            Duration::from_secs(s.settle_within_secs),
+        )
+        .await;
     let mut tx = inv.pool.begin().await?;
     let settled = match answer {
         Ok(r) => record_answer(&mut tx, id, &r).await?,
@@ -311,7 +332,9 @@ async fn open_invoice(inv: &Invoicing, id: i64, serial: &str) -> Result<OpenInvo
             .iter()
             .map(|l| InvoiceLine {
                 seq: l.get::<i32, _>("seq") as u32,
-                line_property: fapiao_schemas::split::LineProperty::parse(l.get("line_property")).map(|p| p.wire()).unwrap_or(0),
+                line_property: fapiao_schemas::split::LineProperty::parse(l.get("line_property"))
+                    .map(|p| p.wire())
+                    .unwrap_or(0),
                 goods_name: l.get("goods_name"),
                 revenue_code: l.get("revenue_code"),
                 specification: l.get::<Option<String>, _>("specification").unwrap_or_default(),

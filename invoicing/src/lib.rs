@@ -12,9 +12,9 @@ pub mod callbacks;
 pub mod exceptions;
 pub mod issue;
 pub mod push;
+mod record;
 pub mod redflush;
 pub mod reissue;
-mod record;
 
 use std::sync::Arc;
 

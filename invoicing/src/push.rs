@@ -73,7 +73,12 @@ type MergeKey = Vec<Option<String>>;
 
 impl Bill {
     fn merge_key(&self, settings: &Settings) -> MergeKey {
-        let mut key = vec![Some(self.seller_tax_no.clone()), Some(self.buyer_name.clone()), self.buyer_tax_no.clone(), Some(self.invoice_kind.clone())];
+        let mut key = vec![
+            Some(self.seller_tax_no.clone()),
+            Some(self.buyer_name.clone()),
+            self.buyer_tax_no.clone(),
+            Some(self.invoice_kind.clone()),
+        ];
         if !settings.invoicing.merge {
             key.push(Some(self.bill_no.clone()));
             return key;
@@ -82,7 +87,9 @@ impl Bill {
             match field {
                 MergeField::BusinessSystem => key.push(self.business_system_code.clone()),
                 MergeField::Remark => key.push(self.remark.clone()),
-                MergeField::BuyerContact => key.extend([self.buyer_address_phone.clone(), self.buyer_bank_account.clone()]),
+                MergeField::BuyerContact => {
+                    key.extend([self.buyer_address_phone.clone(), self.buyer_bank_account.clone()])
+                }
             }
         }
         key
@@ -112,7 +119,11 @@ pub async fn push(inv: &Invoicing, selection: &Selection) -> Result<PushReport> 
     .await?;
     for name in &names {
         if !rows.iter().any(|r| r.get::<String, _>("bill_no") == *name) {
-            report.refused.push(Refusal { bill_no: name.clone(), code: "BILL_NOT_FOUND".into(), message: format!("开票申请单{name}不存在") });
+            report.refused.push(Refusal {
+                bill_no: name.clone(),
+                code: "BILL_NOT_FOUND".into(),
+                message: format!("开票申请单{name}不存在"),
+            });
         }
     }
     let mut bills: Vec<(MergeKey, Bill, Vec<Line<LineData>>)> = Vec::new();
@@ -133,27 +144,43 @@ pub async fn push(inv: &Invoicing, selection: &Selection) -> Result<PushReport> 
         let state: String = r.get("state");
         if state == "withdrawn" {
             if !all && !auto {
-                report.refused.push(Refusal { bill_no: bill.bill_no.clone(), code: "BILL_WITHDRAWN".into(), message: "开票申请单已撤回".into() });
+                report.refused.push(Refusal {
+                    bill_no: bill.bill_no.clone(),
+                    code: "BILL_WITHDRAWN".into(),
+                    message: "开票申请单已撤回".into(),
+                });
             }
             continue;
         }
         let lines = open_lines(&mut tx, &bill.bill_no).await?;
         if lines.is_empty() {
             if !all && !auto {
-                report.refused.push(Refusal { bill_no: bill.bill_no.clone(), code: "BILL_NOTHING_OPEN".into(), message: "开票申请单没有待推送的明细（已推送或已开票）".into() });
+                report.refused.push(Refusal {
+                    bill_no: bill.bill_no.clone(),
+                    code: "BILL_NOTHING_OPEN".into(),
+                    message: "开票申请单没有待推送的明细（已推送或已开票）".into(),
+                });
             }
             continue;
         }
         bills.push((bill.merge_key(&inv.settings), bill, lines));
     }
     for (_, group, lines) in split::merge(&bills) {
-        let kind = InvoiceKind::from_str(&group[0].invoice_kind).map_err(|e| crate::InvoicingError::refused("INVOICE_KIND_UNKNOWN", e.to_string()))?;
-        let limits = Limits { max_total: inv.settings.limits.max_total.get(kind), max_lines: inv.settings.limits.max_lines.get(kind) as usize };
+        let kind = InvoiceKind::from_str(&group[0].invoice_kind)
+            .map_err(|e| crate::InvoicingError::refused("INVOICE_KIND_UNKNOWN", e.to_string()))?;
+        let limits = Limits {
+            max_total: inv.settings.limits.max_total.get(kind),
+            max_lines: inv.settings.limits.max_lines.get(kind) as usize,
+        };
         let pieces = match split::split(&lines, limits) {
             Ok(p) => p,
             Err(e) => {
                 for b in &group {
-                    report.refused.push(Refusal { bill_no: b.bill_no.clone(), code: e.code().into(), message: e.message_zh() });
+                    report.refused.push(Refusal {
+                        bill_no: b.bill_no.clone(),
+                        code: e.code().into(),
+                        message: e.message_zh(),
+                    });
                 }
                 continue;
             }
@@ -207,10 +234,17 @@ async fn open_lines(tx: &mut PgConnection, bill_no: &str) -> Result<Vec<Line<Lin
     Ok(lines)
 }
 
-async fn insert_pending(tx: &mut PgConnection, group: &[Bill], piece: &[Line<LineData>], cut: bool) -> Result<i64> {
-    let in_piece: Vec<&Bill> = group.iter().filter(|b| piece.iter().any(|l| l.data.bill_no == b.bill_no)).collect();
+async fn insert_pending(
+    tx: &mut PgConnection,
+    group: &[Bill],
+    piece: &[Line<LineData>],
+    cut: bool,
+) -> Result<i64> {
+    let in_piece: Vec<&Bill> =
+        group.iter().filter(|b| piece.iter().any(|l| l.data.bill_no == b.bill_no)).collect();
     let head = in_piece[0];
-    let mut remarks: Vec<&str> = in_piece.iter().filter_map(|b| b.remark.as_deref()).filter(|r| !r.is_empty()).collect();
+    let mut remarks: Vec<&str> =
+        in_piece.iter().filter_map(|b| b.remark.as_deref()).filter(|r| !r.is_empty()).collect();
     remarks.dedup();
     let amount: Money = piece.iter().map(|l| l.amount).sum();
     let tax: Money = piece.iter().map(|l| l.tax).sum();
@@ -259,8 +293,21 @@ async fn insert_pending(tx: &mut PgConnection, group: &[Bill], piece: &[Line<Lin
         .await?;
     }
     for b in &in_piece {
-        sqlx::query("INSERT INTO pending_bill (pending_id, bill_no) VALUES ($1, $2)").bind(id).bind(&b.bill_no).execute(&mut *tx).await?;
+        sqlx::query("INSERT INTO pending_bill (pending_id, bill_no) VALUES ($1, $2)")
+            .bind(id)
+            .bind(&b.bill_no)
+            .execute(&mut *tx)
+            .await?;
     }
-    crate::record::event(&mut *tx, id, "created", Some(&format!("{source}：{}", in_piece.iter().map(|b| b.bill_no.as_str()).collect::<Vec<_>>().join(",")))).await?;
+    crate::record::event(
+        &mut *tx,
+        id,
+        "created",
+        Some(&format!(
+            "{source}：{}",
+            in_piece.iter().map(|b| b.bill_no.as_str()).collect::<Vec<_>>().join(",")
+        )),
+    )
+    .await?;
     Ok(id)
 }

@@ -6,7 +6,12 @@ use sqlx::PgConnection;
 use crate::status;
 
 /// Append to a pending invoice's history.
-pub(crate) async fn event(db: &mut PgConnection, pending_id: i64, event: &str, detail: Option<&str>) -> sqlx::Result<()> {
+pub(crate) async fn event(
+    db: &mut PgConnection,
+    pending_id: i64,
+    event: &str,
+    detail: Option<&str>,
+) -> sqlx::Result<()> {
     sqlx::query("INSERT INTO pending_event (pending_id, event, detail) VALUES ($1, $2, $3)")
         .bind(pending_id)
         .bind(event)
@@ -52,11 +57,18 @@ pub(crate) async fn refresh_bill_states(db: &mut PgConnection, bills: &[String])
 
 /// The bills a pending invoice serves.
 pub(crate) async fn bills_of(db: &mut PgConnection, pending_id: i64) -> sqlx::Result<Vec<String>> {
-    sqlx::query_scalar("SELECT bill_no FROM pending_bill WHERE pending_id = $1 ORDER BY bill_no").bind(pending_id).fetch_all(db).await
+    sqlx::query_scalar("SELECT bill_no FROM pending_bill WHERE pending_id = $1 ORDER BY bill_no")
+        .bind(pending_id)
+        .fetch_all(db)
+        .await
 }
 
 /// The channel says `result.serial_no` was issued: record the invoice, once.
-pub(crate) async fn succeeded(db: &mut PgConnection, pending_id: i64, result: &IssueResult) -> sqlx::Result<()> {
+pub(crate) async fn succeeded(
+    db: &mut PgConnection,
+    pending_id: i64,
+    result: &IssueResult,
+) -> sqlx::Result<()> {
     let date = result.invoice_date.unwrap_or_else(|| chrono::Utc::now().date_naive());
     let inserted = sqlx::query(
         "INSERT INTO issued_invoice (pending_id, serial_no, invoice_kind, invoice_property, invoice_code, invoice_num, invoice_date,
@@ -81,7 +93,8 @@ pub(crate) async fn succeeded(db: &mut PgConnection, pending_id: i64, result: &I
     set_status(db, pending_id, status::SUCCEEDED, None).await?;
     settle_attempt(db, &result.serial_no, "succeeded", None).await?;
     if inserted > 0 {
-        event(db, pending_id, "succeeded", Some(&format!("{}{}", result.invoice_code, result.invoice_num))).await?;
+        event(db, pending_id, "succeeded", Some(&format!("{}{}", result.invoice_code, result.invoice_num)))
+            .await?;
         crate::redflush::red_issued(db, pending_id).await?;
     }
     finalized(db, pending_id).await
@@ -93,7 +106,10 @@ pub(crate) async fn succeeded(db: &mut PgConnection, pending_id: i64, result: &I
 /// unfinished, and the bill would never be reported.
 async fn finalized(db: &mut PgConnection, pending_id: i64) -> sqlx::Result<()> {
     let bills = bills_of(db, pending_id).await?;
-    sqlx::query("SELECT 1 FROM application WHERE bill_no = ANY($1) ORDER BY bill_no FOR UPDATE").bind(&bills).execute(&mut *db).await?;
+    sqlx::query("SELECT 1 FROM application WHERE bill_no = ANY($1) ORDER BY bill_no FOR UPDATE")
+        .bind(&bills)
+        .execute(&mut *db)
+        .await?;
     refresh_bill_states(db, &bills).await?;
     crate::callbacks::enqueue(db, &bills).await?;
     crate::callbacks::enqueue_red(db, pending_id).await?;
@@ -102,7 +118,13 @@ async fn finalized(db: &mut PgConnection, pending_id: i64) -> sqlx::Result<()> {
 
 /// The channel says the attempt failed (or refused it): the pending invoice is 开票失败 with
 /// the message, and not retried before a "请<time>后再试" time in it.
-pub(crate) async fn failed(db: &mut PgConnection, pending_id: i64, serial_no: &str, outcome: &str, message: &str) -> sqlx::Result<()> {
+pub(crate) async fn failed(
+    db: &mut PgConnection,
+    pending_id: i64,
+    serial_no: &str,
+    outcome: &str,
+    message: &str,
+) -> sqlx::Result<()> {
     let not_before = fapiao_channel::codes::retry_not_before(message);
     sqlx::query(
         "UPDATE pending_invoice SET status = 'failed', error_message = $2, retry_not_before = $3, updated_at = now() WHERE id = $1",
@@ -122,7 +144,12 @@ pub(crate) async fn failed(db: &mut PgConnection, pending_id: i64, serial_no: &s
     finalized(db, pending_id).await
 }
 
-pub(crate) async fn set_status(db: &mut PgConnection, pending_id: i64, status: &str, message: Option<&str>) -> sqlx::Result<()> {
+pub(crate) async fn set_status(
+    db: &mut PgConnection,
+    pending_id: i64,
+    status: &str,
+    message: Option<&str>,
+) -> sqlx::Result<()> {
     sqlx::query("UPDATE pending_invoice SET status = $2, error_message = coalesce($3, error_message), updated_at = now() WHERE id = $1")
         .bind(pending_id)
         .bind(status)
@@ -132,7 +159,12 @@ pub(crate) async fn set_status(db: &mut PgConnection, pending_id: i64, status: &
     Ok(())
 }
 
-pub(crate) async fn settle_attempt(db: &mut PgConnection, serial_no: &str, outcome: &str, message: Option<&str>) -> sqlx::Result<()> {
+pub(crate) async fn settle_attempt(
+    db: &mut PgConnection,
+    serial_no: &str,
+    outcome: &str,
+    message: Option<&str>,
+) -> sqlx::Result<()> {
     sqlx::query("UPDATE issue_attempt SET outcome = $2, message = $3, settled_at = clock_timestamp() WHERE serial_no = $1")
         .bind(serial_no)
         .bind(outcome)

@@ -39,7 +39,12 @@ pub struct ReissueReport {
     pub left_alone: Vec<ReissueItem>,
 }
 
-pub async fn reissue(inv: &Invoicing, now: DateTime<Utc>, dry_run: bool, progress: &(dyn Fn(&IssueOutcome) + Send + Sync)) -> Result<ReissueReport> {
+pub async fn reissue(
+    inv: &Invoicing,
+    now: DateTime<Utc>,
+    dry_run: bool,
+    progress: &(dyn Fn(&IssueOutcome) + Send + Sync),
+) -> Result<ReissueReport> {
     let fragments: Vec<String> = fapiao_store::params::family(&inv.pool, SIM_AUTO_ISSUE_CONFIG)
         .await
         .map_err(|e| crate::InvoicingError::refused("PARAM", e.to_string()))?
@@ -90,7 +95,9 @@ pub async fn reissue(inv: &Invoicing, now: DateTime<Utc>, dry_run: bool, progres
             report.reissued.push(item);
             continue;
         }
-        match reopen(inv, item.pending_id, item.serial_no.as_deref(), &r.get::<String, _>("seller_tax_no")).await? {
+        match reopen(inv, item.pending_id, item.serial_no.as_deref(), &r.get::<String, _>("seller_tax_no"))
+            .await?
+        {
             Ok(how) => {
                 item.reason = how;
                 chosen.push(item);
@@ -117,7 +124,12 @@ pub async fn reissue(inv: &Invoicing, now: DateTime<Utc>, dry_run: bool, progres
 
 /// Put a failed invoice back to 未开票 for reissue, deciding its serial by what the channel says
 /// of the old one. `Err(reason)` when it must not be reissued now.
-async fn reopen(inv: &Invoicing, id: i64, serial: Option<&str>, seller: &str) -> Result<std::result::Result<String, String>> {
+async fn reopen(
+    inv: &Invoicing,
+    id: i64,
+    serial: Option<&str>,
+    seller: &str,
+) -> Result<std::result::Result<String, String>> {
     let keep_serial = match serial {
         None => false,
         Some(s) => match inv.channel.query_issue(s, seller).await {
@@ -126,7 +138,10 @@ async fn reopen(inv: &Invoicing, id: i64, serial: Option<&str>, seller: &str) ->
                 let mut tx = inv.pool.begin().await?;
                 record_answer(&mut tx, id, &r).await?;
                 tx.commit().await?;
-                return Ok(Err(format!("渠道显示已开票成功（{}{}），已更新状态，未重开", r.invoice_code, r.invoice_num)));
+                return Ok(Err(format!(
+                    "渠道显示已开票成功（{}{}），已更新状态，未重开",
+                    r.invoice_code, r.invoice_num
+                )));
             }
             Ok(_) => return Ok(Err("渠道显示仍在开票中，未重开".into())),
             Err(e) if e.api_code() == Some(code::NOT_FOUND) => true,
@@ -148,7 +163,11 @@ async fn reopen(inv: &Invoicing, id: i64, serial: Option<&str>, seller: &str) ->
     if n == 0 {
         return Ok(Err("状态刚刚发生了变化，未重开".into()));
     }
-    let how = if keep_serial { "渠道未受理原流水号，以原流水号重开" } else { "渠道确认原流水号开票失败，以新流水号重开" };
+    let how = if keep_serial {
+        "渠道未受理原流水号，以原流水号重开"
+    } else {
+        "渠道确认原流水号开票失败，以新流水号重开"
+    };
     crate::record::event(&mut tx, id, "reissue", Some(how)).await?;
     tx.commit().await?;
     Ok(Ok(how.to_string()))

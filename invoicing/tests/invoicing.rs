@@ -31,7 +31,11 @@ async fn imported_bills_are_split_issued_and_each_erp_hears_once_with_invoices_t
     assert!(outcomes.iter().all(|o| o.status == "succeeded"), "{outcomes:?}");
     let per_bill = |bill: &str| outcomes.iter().filter(|o| o.bills == [bill.to_string()]).count();
     assert_eq!((per_bill("B001"), per_bill("B002"), per_bill("B003"), per_bill("B004")), (1, 5, 2, 4));
-    let source: Vec<String> = sqlx::query_scalar("SELECT DISTINCT data_source FROM pending_invoice ORDER BY 1").fetch_all(&w.db.pool).await.unwrap();
+    let source: Vec<String> =
+        sqlx::query_scalar("SELECT DISTINCT data_source FROM pending_invoice ORDER BY 1")
+            .fetch_all(&w.db.pool)
+            .await
+            .unwrap();
     assert_eq!(source, ["单据拆合", "批量导入"]);
     // Every invoice within the limit, issued exactly once by the channel's own ledger.
     assert_eq!(w.scalar::<i64>("SELECT count(*) FROM issued_invoice WHERE total > 100000").await, 0);
@@ -41,21 +45,25 @@ async fn imported_bills_are_split_issued_and_each_erp_hears_once_with_invoices_t
     let delivered = callbacks::deliver(&w.inv).await.unwrap();
     assert_eq!((delivered.attempted, delivered.succeeded), (4, 4));
     let received = w.erp_received().await;
-    let mut bills: Vec<&str> = received.iter().map(|r| r["body"]["data"]["billNo"].as_str().unwrap()).collect();
+    let mut bills: Vec<&str> =
+        received.iter().map(|r| r["body"]["data"]["billNo"].as_str().unwrap()).collect();
     bills.sort();
     assert_eq!(bills, ["B001", "B002", "B003", "B004"], "one callback per bill");
     for r in &received {
         let data = &r["body"]["data"];
         assert_eq!(r["body"]["returnCode"], "0");
         assert_eq!(r["body"]["interfaceCode"], "INVOICE.OPEN");
-        let expected_system = if ["B001", "B002"].contains(&data["billNo"].as_str().unwrap()) { "ERP1" } else { "ERP2" };
+        let expected_system =
+            if ["B001", "B002"].contains(&data["billNo"].as_str().unwrap()) { "ERP1" } else { "ERP2" };
         assert_eq!(r["system"], expected_system);
         let invoices = data["invoices"].as_array().unwrap();
         let total: Decimal = invoices.iter().map(|i| money(&i["totalAmount"])).sum();
         let amount: Decimal = invoices.iter().map(|i| money(&i["invoiceAmount"])).sum();
         assert_eq!(total, money(&data["billTotalAmount"]), "{}", data["billNo"]);
         assert_eq!(amount, money(&data["billAmount"]));
-        assert!(invoices.iter().all(|i| i["invoiceStatus"] == "1" && i["invoiceNum"].as_str().unwrap().len() == 20 && i["invoiceFileUrl"].as_str().unwrap().ends_with(".pdf")));
+        assert!(invoices.iter().all(|i| i["invoiceStatus"] == "1"
+            && i["invoiceNum"].as_str().unwrap().len() == 20
+            && i["invoiceFileUrl"].as_str().unwrap().ends_with(".pdf")));
     }
     // B002 in five pieces of 2 × 33,900.00 adds up to 339,000.00 to the cent.
     let b002: Decimal = w.scalar("SELECT sum(i.total) FROM issued_invoice i JOIN pending_bill b ON b.pending_id = i.pending_id WHERE b.bill_no = 'B002'").await;
@@ -70,18 +78,23 @@ async fn imported_bills_are_split_issued_and_each_erp_hears_once_with_invoices_t
 #[tokio::test]
 async fn merged_bills_share_invoices_and_each_callback_names_its_own_share() {
     let w = world("", &[("FAPIAO__INVOICING__MERGE", "true")]).await;
-    w.import("bills.csv", &[
-        line("M1", "数电普票", BUYER, 1, "100.00", "正常", "ERP1"),
-        line("M2", "数电普票", BUYER, 3, "100.00", "正常", "ERP1"),
-        line("M3", "数电普票", BUYER, 1, "100.00", "正常", "ERP2"),
-    ]).await;
+    w.import(
+        "bills.csv",
+        &[
+            line("M1", "数电普票", BUYER, 1, "100.00", "正常", "ERP1"),
+            line("M2", "数电普票", BUYER, 3, "100.00", "正常", "ERP1"),
+            line("M3", "数电普票", BUYER, 1, "100.00", "正常", "ERP2"),
+        ],
+    )
+    .await;
     let outcomes = w.push_and_issue().await;
     assert_eq!(outcomes.len(), 2, "M1+M2 merged (same system), M3 alone");
     assert_eq!(outcomes[0].bills, ["M1", "M2"]);
     callbacks::deliver(&w.inv).await.unwrap();
     for r in w.erp_received().await {
         let data = &r["body"]["data"];
-        let share: Decimal = data["invoices"].as_array().unwrap().iter().map(|i| money(&i["billAmount"])).sum();
+        let share: Decimal =
+            data["invoices"].as_array().unwrap().iter().map(|i| money(&i["billAmount"])).sum();
         assert_eq!(share, money(&data["billAmount"]), "{}", data["billNo"]);
     }
 }
@@ -90,17 +103,29 @@ async fn merged_bills_share_invoices_and_each_callback_names_its_own_share() {
 async fn dropped_answers_and_repair_failures_end_with_every_invoice_issued_exactly_once() {
     let w = world("drop@ALLE.INVOICE.OPEN=0.2,repairing@ALLE.INVOICE.OPEN=0.2", &[]).await;
     w.sandbox.world().config.repair_after = Duration::from_secs(120);
-    let mut lines: Vec<String> = (0..40).map(|n| line(&format!("R{n:03}"), "数电普票", BUYER, 1, "100.00", "正常", "ERP1")).collect();
+    let mut lines: Vec<String> =
+        (0..40).map(|n| line(&format!("R{n:03}"), "数电普票", BUYER, 1, "100.00", "正常", "ERP1")).collect();
     // Special invoices without a buyer tax number: the bureau refuses them, no fragment matches.
     lines.push(line("S001", "数电专票", "", 1, "100.00", "正常", "ERP1"));
     lines.push(line("S002", "数电专票", "", 1, "100.00", "正常", "ERP1"));
     w.import("bills.csv", &lines).await;
-    fapiao_store::params::set(&w.db.pool, "sim_auto_issue_config", "repairing", "局端内部错误，该开票请求修复中").await.unwrap();
+    fapiao_store::params::set(
+        &w.db.pool,
+        "sim_auto_issue_config",
+        "repairing",
+        "局端内部错误，该开票请求修复中",
+    )
+    .await
+    .unwrap();
 
     let first = w.push_and_issue().await;
     let failed: Vec<&issue::IssueOutcome> = first.iter().filter(|o| o.status == "failed").collect();
-    assert!(first.iter().all(|o| o.status == "succeeded" || o.status == "failed"), "every dropped answer settled by query");
-    let repairing = failed.iter().filter(|o| o.message.as_deref().unwrap_or("").starts_with("局端内部错误")).count();
+    assert!(
+        first.iter().all(|o| o.status == "succeeded" || o.status == "failed"),
+        "every dropped answer settled by query"
+    );
+    let repairing =
+        failed.iter().filter(|o| o.message.as_deref().unwrap_or("").starts_with("局端内部错误")).count();
     assert!(repairing >= 2, "the dice should strike some of 42: {repairing}");
     assert!(w.sandbox.world().calls.get("ALLE.INVOICE.QUERY").copied().unwrap_or(0) > 0);
     w.sandbox.world().dice.set_plan(FaultPlan::none());
@@ -108,44 +133,84 @@ async fn dropped_answers_and_repair_failures_end_with_every_invoice_issued_exact
     // Now: every repair time is still ahead — nothing is reissued, nothing sent.
     let opens = |w: &World| w.sandbox.world().calls.get("ALLE.INVOICE.OPEN").copied().unwrap_or(0);
     let before = opens(&w);
-    let dry = reissue::reissue(&w.inv, chrono::Utc::now() + chrono::Duration::minutes(5), true, &|_| {}).await.unwrap();
+    let dry = reissue::reissue(&w.inv, chrono::Utc::now() + chrono::Duration::minutes(5), true, &|_| {})
+        .await
+        .unwrap();
     assert_eq!(dry.reissued.len(), repairing);
     let now = reissue::reissue(&w.inv, chrono::Utc::now(), false, &|_| {}).await.unwrap();
     assert_eq!((now.reissued.len(), now.skipped.len(), now.left_alone.len()), (0, repairing, 2));
     assert!(now.skipped.iter().all(|s| s.reason.starts_with("未到可重开时间：请")), "{:?}", now.skipped);
-    assert!(now.left_alone.iter().all(|s| s.message.as_deref().unwrap().contains("购买方纳税人识别号不能为空")));
+    assert!(
+        now.left_alone.iter().all(|s| s.message.as_deref().unwrap().contains("购买方纳税人识别号不能为空"))
+    );
     assert_eq!(opens(&w), before, "nothing sent before its time");
 
     // After the repair time: all of them go again, each with a new serial, and succeed.
-    let later = reissue::reissue(&w.inv, chrono::Utc::now() + chrono::Duration::minutes(3), false, &|_| {}).await.unwrap();
+    let later = reissue::reissue(&w.inv, chrono::Utc::now() + chrono::Duration::minutes(3), false, &|_| {})
+        .await
+        .unwrap();
     assert_eq!((later.reissued.len(), later.still_failing.len(), later.left_alone.len()), (repairing, 0, 2));
-    assert!(later.reissued.iter().all(|r| r.outcome.as_ref().unwrap().status == "succeeded" && r.outcome.as_ref().unwrap().serial_no != r.serial_no));
+    assert!(later.reissued.iter().all(|r| r.outcome.as_ref().unwrap().status == "succeeded"
+        && r.outcome.as_ref().unwrap().serial_no != r.serial_no));
     let per = w.succeeded_at_channel().await;
-    let special: Vec<i64> = sqlx::query_scalar("SELECT id FROM pending_invoice WHERE invoice_kind = 'digital_special'").fetch_all(&w.db.pool).await.unwrap();
+    let special: Vec<i64> =
+        sqlx::query_scalar("SELECT id FROM pending_invoice WHERE invoice_kind = 'digital_special'")
+            .fetch_all(&w.db.pool)
+            .await
+            .unwrap();
     for (id, n) in &per {
-        assert_eq!(*n, usize::from(!special.contains(id)), "pending {id}: issued {n} times by the channel's ledger");
+        assert_eq!(
+            *n,
+            usize::from(!special.contains(id)),
+            "pending {id}: issued {n} times by the channel's ledger"
+        );
     }
     assert_eq!(per.len(), 42);
     assert_eq!(w.scalar::<i64>("SELECT count(*) FROM issued_invoice").await, 40);
     // The reissue count is kept per invoice.
-    assert_eq!(w.scalar::<i64>("SELECT coalesce(sum(reissue_count), 0)::bigint FROM pending_invoice").await, repairing as i64);
+    assert_eq!(
+        w.scalar::<i64>("SELECT coalesce(sum(reissue_count), 0)::bigint FROM pending_invoice").await,
+        repairing as i64
+    );
 }
 
 #[tokio::test]
 async fn a_crash_between_storing_the_serial_and_recording_the_answer_never_issues_twice() {
     let w = world("", &[]).await;
-    w.import("bills.csv", &[
-        line("K1", "数电普票", BUYER, 1, "100.00", "正常", "ERP1"),
-        line("K2", "数电普票", BUYER, 1, "200.00", "正常", "ERP1"),
-    ]).await;
+    w.import(
+        "bills.csv",
+        &[
+            line("K1", "数电普票", BUYER, 1, "100.00", "正常", "ERP1"),
+            line("K2", "数电普票", BUYER, 1, "200.00", "正常", "ERP1"),
+        ],
+    )
+    .await;
     let pushed = push(&w.inv, &Selection::All).await.unwrap();
     let [sent, unsent] = pushed.pending_ids[..] else { panic!() };
     // Both were claimed (serial stored, 已提交) by a run that died; it had sent the first one.
     for id in [sent, unsent] {
-        sqlx::query("INSERT INTO issue_attempt (serial_no, pending_id, attempt) VALUES ('FPX-' || $1, $1, 1)").bind(id).execute(&w.db.pool).await.unwrap();
-        sqlx::query("UPDATE pending_invoice SET status = 'submitted', serial_no = 'FPX-' || id WHERE id = $1").bind(id).execute(&w.db.pool).await.unwrap();
+        sqlx::query(
+            "INSERT INTO issue_attempt (serial_no, pending_id, attempt) VALUES ('FPX-' || $1, $1, 1)",
+        )
+        .bind(id)
+        .execute(&w.db.pool)
+        .await
+        .unwrap();
+        sqlx::query(
+            "UPDATE pending_invoice SET status = 'submitted', serial_no = 'FPX-' || id WHERE id = $1",
+        )
+        .bind(id)
+        .execute(&w.db.pool)
+        .await
+        .unwrap();
     }
-    let mut body = fapiao_channel::sandbox::sample_invoice(&format!("FPX-{sent}"), "digital_ordinary", ("企业", SELLER), ("买方", BUYER), Money::from_cents(10_000));
+    let mut body = fapiao_channel::sandbox::sample_invoice(
+        &format!("FPX-{sent}"),
+        "digital_ordinary",
+        ("企业", SELLER),
+        ("买方", BUYER),
+        Money::from_cents(10_000),
+    );
     body.seller_taxpayer_id = SELLER.into();
     w.inv.channel.issue(&body).await.unwrap();
 
@@ -153,8 +218,16 @@ async fn a_crash_between_storing_the_serial_and_recording_the_answer_never_issue
     assert_eq!(ids, [sent, unsent]);
     let outcomes = issue::issue(&w.inv, &ids, &|_| {}).await.unwrap();
     assert!(outcomes.iter().all(|o| o.status == "succeeded"));
-    assert_eq!(outcomes[0].serial_no.as_deref(), Some(format!("FPX-{sent}").as_str()), "settled by query, not resent");
-    assert_eq!(outcomes[1].serial_no.as_deref(), Some(format!("FPX-{unsent}").as_str()), "never accepted: the same serial sent");
+    assert_eq!(
+        outcomes[0].serial_no.as_deref(),
+        Some(format!("FPX-{sent}").as_str()),
+        "settled by query, not resent"
+    );
+    assert_eq!(
+        outcomes[1].serial_no.as_deref(),
+        Some(format!("FPX-{unsent}").as_str()),
+        "never accepted: the same serial sent"
+    );
     assert_eq!(w.sandbox.world().issued_count(), 2);
     assert_eq!(w.sandbox.world().calls.get("ALLE.INVOICE.OPEN").copied(), Some(2));
 }
@@ -162,23 +235,39 @@ async fn a_crash_between_storing_the_serial_and_recording_the_answer_never_issue
 #[tokio::test]
 async fn returning_a_failed_invoice_asks_the_channel_first() {
     let w = world("", &[]).await;
-    w.import("bills.csv", &[
-        line("T1", "数电普票", BUYER, 1, "100.00", "正常", "ERP1"),
-        line("T2", "数电专票", "", 1, "100.00", "正常", "ERP1"),
-        line("T3", "数电普票", BUYER, 1, "100.00", "正常", "ERP1"),
-    ]).await;
+    w.import(
+        "bills.csv",
+        &[
+            line("T1", "数电普票", BUYER, 1, "100.00", "正常", "ERP1"),
+            line("T2", "数电专票", "", 1, "100.00", "正常", "ERP1"),
+            line("T3", "数电普票", BUYER, 1, "100.00", "正常", "ERP1"),
+        ],
+    )
+    .await;
     let outcomes = w.push_and_issue().await;
     let (t1, t2, t3) = (outcomes[0].pending_id, outcomes[1].pending_id, outcomes[2].pending_id);
     assert_eq!(outcomes[1].status, "failed");
 
     // Our books say T1 failed, but the channel issued it (a stale record): refused, and corrected.
-    sqlx::query("DELETE FROM issued_invoice WHERE pending_id = $1").bind(t1).execute(&w.db.pool).await.unwrap();
-    sqlx::query("UPDATE pending_invoice SET status = 'failed', error_message = 'x' WHERE id = $1").bind(t1).execute(&w.db.pool).await.unwrap();
+    sqlx::query("DELETE FROM issued_invoice WHERE pending_id = $1")
+        .bind(t1)
+        .execute(&w.db.pool)
+        .await
+        .unwrap();
+    sqlx::query("UPDATE pending_invoice SET status = 'failed', error_message = 'x' WHERE id = $1")
+        .bind(t1)
+        .execute(&w.db.pool)
+        .await
+        .unwrap();
     let r = exceptions::return_to_application(&w.inv, &[t1, t2, t3]).await.unwrap();
     assert_eq!((r[0].ok, r[0].code.as_deref()), (false, Some("PENDING_ACTUALLY_ISSUED")));
     assert!(r[0].message.contains("已开票成功"), "{}", r[0].message);
     assert!(r[1].ok, "a confirmed failure goes back: {:?}", r[1]);
-    assert_eq!((r[2].ok, r[2].code.as_deref()), (false, Some("PENDING_STATE")), "a succeeded invoice cannot go back");
+    assert_eq!(
+        (r[2].ok, r[2].code.as_deref()),
+        (false, Some("PENDING_STATE")),
+        "a succeeded invoice cannot go back"
+    );
     let (st1, state2): (String, String) = sqlx::query_as(
         "SELECT (SELECT status FROM pending_invoice WHERE id = $1), (SELECT state FROM application WHERE bill_no = 'T2')",
     )
@@ -220,7 +309,10 @@ async fn failed_callbacks_are_retried_with_backoff_and_every_attempt_is_logged()
     }
     let row = &callbacks::list(&w.inv, false).await.unwrap()[0];
     assert_eq!((row.state.as_str(), row.attempts), ("succeeded", 3));
-    let log: Vec<(i32, bool)> = sqlx::query_as("SELECT attempt, ok FROM callback_log ORDER BY attempt").fetch_all(&w.db.pool).await.unwrap();
+    let log: Vec<(i32, bool)> = sqlx::query_as("SELECT attempt, ok FROM callback_log ORDER BY attempt")
+        .fetch_all(&w.db.pool)
+        .await
+        .unwrap();
     assert_eq!(log, [(1, false), (2, false), (3, true)]);
 
     // A callback that keeps failing gives up at the limit, is listed as failed, and can be retried.
@@ -228,7 +320,10 @@ async fn failed_callbacks_are_retried_with_backoff_and_every_attempt_is_logged()
     w.push_and_issue().await;
     w.sandbox.world().erp.fail_next = 100;
     for _ in 0..3 {
-        sqlx::query("UPDATE callback SET next_attempt_at = now() WHERE state = 'pending'").execute(&w.db.pool).await.unwrap();
+        sqlx::query("UPDATE callback SET next_attempt_at = now() WHERE state = 'pending'")
+            .execute(&w.db.pool)
+            .await
+            .unwrap();
         callbacks::deliver(&w.inv).await.unwrap();
     }
     let failed = callbacks::list(&w.inv, true).await.unwrap();
@@ -242,10 +337,14 @@ async fn failed_callbacks_are_retried_with_backoff_and_every_attempt_is_logged()
 #[tokio::test]
 async fn only_an_application_not_yet_pushed_can_be_withdrawn() {
     let w = world("", &[]).await;
-    w.import("bills.csv", &[
-        line("W1", "数电普票", BUYER, 1, "100.00", "正常", "ERP1"),
-        line("W2", "数电普票", BUYER, 1, "100.00", "正常", "ERP1"),
-    ]).await;
+    w.import(
+        "bills.csv",
+        &[
+            line("W1", "数电普票", BUYER, 1, "100.00", "正常", "ERP1"),
+            line("W2", "数电普票", BUYER, 1, "100.00", "正常", "ERP1"),
+        ],
+    )
+    .await;
     fapiao_invoicing::applications::withdraw(&w.inv, "W1").await.unwrap();
     push(&w.inv, &Selection::Bills(vec!["W2".into()])).await.unwrap();
     let e = fapiao_invoicing::applications::withdraw(&w.inv, "W2").await.unwrap_err();

@@ -24,7 +24,12 @@ async fn blue(w: &World, bills: &[(&str, &str, &str, &str)]) -> BTreeMap<String,
 }
 
 fn req(num: &str, amount: Option<&str>, reason: Option<&str>) -> Request {
-    Request { invoice_num: num.into(), amount: amount.map(|a| Money::parse(a).unwrap()), reason: reason.map(str::to_string), ..Request::default() }
+    Request {
+        invoice_num: num.into(),
+        amount: amount.map(|a| Money::parse(a).unwrap()),
+        reason: reason.map(str::to_string),
+        ..Request::default()
+    }
 }
 
 async fn flush(w: &World, requests: &[Request]) -> Vec<Outcome> {
@@ -32,10 +37,15 @@ async fn flush(w: &World, requests: &[Request]) -> Vec<Outcome> {
 }
 
 async fn blue_state(w: &World, num: &str) -> (String, Decimal) {
-    sqlx::query_as("SELECT red_flush_state, remaining FROM issued_invoice WHERE invoice_num = $1").bind(num).fetch_one(&w.db.pool).await.unwrap()
+    sqlx::query_as("SELECT red_flush_state, remaining FROM issued_invoice WHERE invoice_num = $1")
+        .bind(num)
+        .fetch_one(&w.db.pool)
+        .await
+        .unwrap()
 }
 
-const INSUFFICIENT: &str = "剩余可红冲金额不足。开票管理→待开发票页面中可能存在本发票的未开票的数据，请先处理。";
+const INSUFFICIENT: &str =
+    "剩余可红冲金额不足。开票管理→待开发票页面中可能存在本发票的未开票的数据，请先处理。";
 
 #[tokio::test]
 async fn the_amount_rule_at_its_edges() {
@@ -44,7 +54,10 @@ async fn the_amount_rule_at_its_edges() {
     let a = &nums["A1"]; // 1,130.00
 
     let o = flush(&w, &[req(a, Some("1130.01"), Some("04"))]).await;
-    assert_eq!((o[0].state.as_str(), o[0].code.as_deref(), o[0].message.as_deref()), ("refused", Some("RED_FLUSH_REMAINING_INSUFFICIENT"), Some(INSUFFICIENT)));
+    assert_eq!(
+        (o[0].state.as_str(), o[0].code.as_deref(), o[0].message.as_deref()),
+        ("refused", Some("RED_FLUSH_REMAINING_INSUFFICIENT"), Some(INSUFFICIENT))
+    );
     let o = flush(&w, &[req(a, Some("500.00"), Some("01"))]).await;
     assert_eq!(o[0].code.as_deref(), Some("RED_FLUSH_REASON_FULL_ONLY"), "01 is full only");
     let o = flush(&w, &[req(a, Some("500.00"), Some("04"))]).await;
@@ -58,11 +71,26 @@ async fn the_amount_rule_at_its_edges() {
     let failed = flush(&w, &[req(a, Some("300.00"), None)]).await;
     assert_eq!(failed[0].state, "failed");
     w.sandbox.world().dice.set_plan(FaultPlan::none());
-    let o = flush(&w, &[req(a, Some("300.00"), None), req(a, Some("330.01"), None), req(a, Some("330.00"), None)]).await;
+    let o = flush(
+        &w,
+        &[req(a, Some("300.00"), None), req(a, Some("330.01"), None), req(a, Some("330.00"), None)],
+    )
+    .await;
     let got: Vec<(&str, Option<&str>)> = o.iter().map(|o| (o.state.as_str(), o.code.as_deref())).collect();
-    assert_eq!(got, [("refused", Some("RED_FLUSH_DUPLICATE_PENDING")), ("refused", Some("RED_FLUSH_REMAINING_INSUFFICIENT")), ("succeeded", None)]);
+    assert_eq!(
+        got,
+        [
+            ("refused", Some("RED_FLUSH_DUPLICATE_PENDING")),
+            ("refused", Some("RED_FLUSH_REMAINING_INSUFFICIENT")),
+            ("succeeded", None)
+        ]
+    );
     // Deleting the failed red frees its amount: the rest (no amount = all that remains) goes.
-    let red_pending: i64 = sqlx::query_scalar("SELECT pending_id FROM red_flush WHERE id = $1").bind(failed[0].red_flush_id).fetch_one(&w.db.pool).await.unwrap();
+    let red_pending: i64 = sqlx::query_scalar("SELECT pending_id FROM red_flush WHERE id = $1")
+        .bind(failed[0].red_flush_id)
+        .fetch_one(&w.db.pool)
+        .await
+        .unwrap();
     assert!(exceptions::delete(&w.inv, &[red_pending]).await.unwrap()[0].ok);
     let o = flush(&w, &[req(a, None, None)]).await;
     assert_eq!((o[0].state.as_str(), o[0].requested), ("succeeded", Some(Decimal::new(30000, 2))));
@@ -73,29 +101,41 @@ async fn the_amount_rule_at_its_edges() {
 #[tokio::test]
 async fn each_track_follows_its_state_path() {
     let w = world("", &[]).await;
-    let nums = blue(&w, &[
-        ("D1", "增值税普通发票", BUYER, "100.00"),
-        ("S1", "增值税专用发票", BUYER, "100.00"),
-        ("O1", "数电普票", BUYER, "100.00"),
-        ("F1", "数电专票", BUYER, "100.00"),
-        ("F2", "数电专票", BUYER, "100.00"),
-        ("F3", "数电专票", BUYER, "100.00"),
-    ])
+    let nums = blue(
+        &w,
+        &[
+            ("D1", "增值税普通发票", BUYER, "100.00"),
+            ("S1", "增值税专用发票", BUYER, "100.00"),
+            ("O1", "数电普票", BUYER, "100.00"),
+            ("F1", "数电专票", BUYER, "100.00"),
+            ("F2", "数电专票", BUYER, "100.00"),
+            ("F3", "数电专票", BUYER, "100.00"),
+        ],
+    )
     .await;
     let o = flush(&w, &["D1", "S1", "O1", "F1", "F2", "F3"].map(|b| req(&nums[b], None, None))).await;
-    let states: Vec<(&str, &str)> = o.iter().map(|o| (o.track.as_deref().unwrap(), o.state.as_str())).collect();
-    assert_eq!(states, [
-        ("direct", "succeeded"),
-        ("red_info_sheet", "succeeded"), // submitted, approved by the bureau, then issued with its number
-        ("confirmation_form", "succeeded"), // 01 无需确认: issued at once
-        ("confirmation_form", "waiting"), // 02: the buyer must confirm
-        ("confirmation_form", "waiting"),
-        ("confirmation_form", "waiting"),
-    ], "{o:#?}");
+    let states: Vec<(&str, &str)> =
+        o.iter().map(|o| (o.track.as_deref().unwrap(), o.state.as_str())).collect();
+    assert_eq!(
+        states,
+        [
+            ("direct", "succeeded"),
+            ("red_info_sheet", "succeeded"), // submitted, approved by the bureau, then issued with its number
+            ("confirmation_form", "succeeded"), // 01 无需确认: issued at once
+            ("confirmation_form", "waiting"), // 02: the buyer must confirm
+            ("confirmation_form", "waiting"),
+            ("confirmation_form", "waiting"),
+        ],
+        "{o:#?}"
+    );
     assert_eq!(o[3].message.as_deref(), Some("红字确认单待购方确认"));
 
     // The buyer confirms F1 and rejects F2; F3 is revoked by us.
-    let (f1, f2, f3) = (o[3].document_id.clone().unwrap(), o[4].document_id.clone().unwrap(), o[5].document_id.clone().unwrap());
+    let (f1, f2, f3) = (
+        o[3].document_id.clone().unwrap(),
+        o[4].document_id.clone().unwrap(),
+        o[5].document_id.clone().unwrap(),
+    );
     w.sandbox.world().counterparty(&f1, "confirm").unwrap();
     w.sandbox.world().counterparty(&f2, "reject").unwrap();
     assert_eq!(documents::revoke(&w.inv, &f3).await.unwrap(), "08");
@@ -109,9 +149,18 @@ async fn each_track_follows_its_state_path() {
         .fetch_one(&w.db.pool).await.unwrap();
     assert_eq!(live_red, 0);
     // Every state each document went through is kept.
-    let history: Vec<String> = sqlx::query_scalar("SELECT state FROM red_document_event WHERE document_id = $1 ORDER BY id").bind(&f1).fetch_all(&w.db.pool).await.unwrap();
+    let history: Vec<String> =
+        sqlx::query_scalar("SELECT state FROM red_document_event WHERE document_id = $1 ORDER BY id")
+            .bind(&f1)
+            .fetch_all(&w.db.pool)
+            .await
+            .unwrap();
     assert_eq!(history, ["02", "04"]);
-    let sheet: (String, Option<String>) = sqlx::query_as("SELECT state, number FROM red_document WHERE kind = 'sheet'").fetch_one(&w.db.pool).await.unwrap();
+    let sheet: (String, Option<String>) =
+        sqlx::query_as("SELECT state, number FROM red_document WHERE kind = 'sheet'")
+            .fetch_one(&w.db.pool)
+            .await
+            .unwrap();
     assert_eq!(sheet.0, "approved");
     assert_eq!(sheet.1.unwrap().len(), 16);
     let listed = documents::list(&w.inv).await.unwrap();
@@ -133,8 +182,10 @@ async fn futures(w: &World, o: &[Outcome]) -> Vec<String> {
 #[tokio::test]
 async fn a_list_is_worked_in_batches_of_ten_and_each_invoice_succeeds_or_fails_on_its_own() {
     let w = world("", &[]).await;
-    let bills: Vec<(String, &str, &str, &str)> = (0..11).map(|n| (format!("L{n:02}"), "数电普票", BUYER, "100.00")).collect();
-    let refs: Vec<(&str, &str, &str, &str)> = bills.iter().map(|(b, k, t, p)| (b.as_str(), *k, *t, *p)).collect();
+    let bills: Vec<(String, &str, &str, &str)> =
+        (0..11).map(|n| (format!("L{n:02}"), "数电普票", BUYER, "100.00")).collect();
+    let refs: Vec<(&str, &str, &str, &str)> =
+        bills.iter().map(|(b, k, t, p)| (b.as_str(), *k, *t, *p)).collect();
     let nums = blue(&w, &refs).await;
     // L10 was fully red-flushed earlier.
     assert_eq!(flush(&w, &[req(&nums["L10"], None, None)]).await[0].state, "succeeded");
@@ -145,15 +196,37 @@ async fn a_list_is_worked_in_batches_of_ten_and_each_invoice_succeeds_or_fails_o
     rows.insert(9, format!(",{},,01", nums["L10"]));
     let file = w.dir.path().join("list.csv");
     std::fs::write(&file, format!("发票代码,发票号码,红冲金额,红冲原因\n{}\n", rows.join("\n"))).unwrap();
-    let s = fapiao_pipelines::import::import(&w.db.pool, &file, &fapiao_pipelines::import::ImportOptions { kind: "red-flush".into(), ..Default::default() }, &|_| {}).await.unwrap();
+    let s = fapiao_pipelines::import::import(
+        &w.db.pool,
+        &file,
+        &fapiao_pipelines::import::ImportOptions { kind: "red-flush".into(), ..Default::default() },
+        &|_| {},
+    )
+    .await
+    .unwrap();
     assert!(s.problems.is_empty(), "{:?}", s.problems);
     let requests = redflush::requests_of_import(&w.inv, s.batch_id.unwrap()).await.unwrap();
     assert_eq!(requests.len(), 12);
     let o = redflush::red_flush(&w.inv, s.batch_id, &requests, &|_| {}).await.unwrap();
-    let failed: Vec<(usize, &str)> = o.iter().enumerate().filter(|(_, o)| o.failed()).map(|(i, o)| (i, o.code.as_deref().unwrap())).collect();
-    assert_eq!(failed, [(3, "RED_FLUSH_INVOICE_NOT_FOUND"), (6, "RED_FLUSH_REMAINING_INSUFFICIENT"), (9, "RED_FLUSH_NOT_ELIGIBLE")]);
+    let failed: Vec<(usize, &str)> = o
+        .iter()
+        .enumerate()
+        .filter(|(_, o)| o.failed())
+        .map(|(i, o)| (i, o.code.as_deref().unwrap()))
+        .collect();
+    assert_eq!(
+        failed,
+        [
+            (3, "RED_FLUSH_INVOICE_NOT_FOUND"),
+            (6, "RED_FLUSH_REMAINING_INSUFFICIENT"),
+            (9, "RED_FLUSH_NOT_ELIGIBLE")
+        ]
+    );
     assert_eq!(o.iter().filter(|o| o.state == "succeeded").count(), 9);
-    let batches: i64 = sqlx::query_scalar("SELECT count(*) FROM red_flush_batch WHERE source = 'file'").fetch_one(&w.db.pool).await.unwrap();
+    let batches: i64 = sqlx::query_scalar("SELECT count(*) FROM red_flush_batch WHERE source = 'file'")
+        .fetch_one(&w.db.pool)
+        .await
+        .unwrap();
     assert_eq!(batches, 2, "twelve rows in batches of ten");
     // Worked once: the list's rows point at their red-flush, and a second run finds nothing to do.
     assert!(redflush::requests_of_import(&w.inv, s.batch_id.unwrap()).await.unwrap().is_empty());
@@ -165,30 +238,64 @@ async fn a_fully_red_flushed_bill_can_be_invoiced_again_and_everything_nets_to_t
     let nums = blue(&w, &[("WB1", "数电普票", BUYER, "1000.00")]).await;
     let o = flush(&w, &[req(&nums["WB1"], None, Some("01"))]).await;
     assert_eq!(o[0].state, "succeeded");
-    let state: String = sqlx::query_scalar("SELECT state FROM application WHERE bill_no = 'WB1'").fetch_one(&w.db.pool).await.unwrap();
+    let state: String = sqlx::query_scalar("SELECT state FROM application WHERE bill_no = 'WB1'")
+        .fetch_one(&w.db.pool)
+        .await
+        .unwrap();
     assert_eq!(state, "returned", "the write-back reopens the bill");
     // The bill's ERP hears of the red invoice (INVOICE.RED) after its blue one (INVOICE.OPEN).
     fapiao_invoicing::callbacks::deliver(&w.inv).await.unwrap();
-    let heard: Vec<(String, String)> = w.erp_received().await.iter().map(|c| (c["body"]["interfaceCode"].as_str().unwrap().to_string(), c["body"]["data"]["invoices"][0]["totalAmount"].as_str().unwrap().to_string())).collect();
-    assert_eq!(heard, [("INVOICE.OPEN".to_string(), "1130.00".to_string()), ("INVOICE.RED".to_string(), "-1130.00".to_string())]);
+    let heard: Vec<(String, String)> = w
+        .erp_received()
+        .await
+        .iter()
+        .map(|c| {
+            (
+                c["body"]["interfaceCode"].as_str().unwrap().to_string(),
+                c["body"]["data"]["invoices"][0]["totalAmount"].as_str().unwrap().to_string(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        heard,
+        [
+            ("INVOICE.OPEN".to_string(), "1130.00".to_string()),
+            ("INVOICE.RED".to_string(), "-1130.00".to_string())
+        ]
+    );
     let again = push(&w.inv, &Selection::Bills(vec!["WB1".into()])).await.unwrap();
     assert_eq!(again.pending_ids.len(), 1);
     let outcomes = issue::issue(&w.inv, &again.pending_ids, &|_| {}).await.unwrap();
     assert_eq!(outcomes[0].status, "succeeded");
-    let totals: Vec<Decimal> = sqlx::query_scalar("SELECT total FROM issued_invoice ORDER BY id").fetch_all(&w.db.pool).await.unwrap();
+    let totals: Vec<Decimal> = sqlx::query_scalar("SELECT total FROM issued_invoice ORDER BY id")
+        .fetch_all(&w.db.pool)
+        .await
+        .unwrap();
     assert_eq!(totals.iter().map(|d| d.to_string()).collect::<Vec<_>>(), ["1130.00", "-1130.00", "1130.00"]);
-    assert_eq!(totals.iter().sum::<Decimal>().to_string(), "1130.00", "blue + red + new nets to the original");
-    let state: String = sqlx::query_scalar("SELECT state FROM application WHERE bill_no = 'WB1'").fetch_one(&w.db.pool).await.unwrap();
+    assert_eq!(
+        totals.iter().sum::<Decimal>().to_string(),
+        "1130.00",
+        "blue + red + new nets to the original"
+    );
+    let state: String = sqlx::query_scalar("SELECT state FROM application WHERE bill_no = 'WB1'")
+        .fetch_one(&w.db.pool)
+        .await
+        .unwrap();
     assert_eq!(state, "issued");
 }
 
 #[tokio::test]
 async fn nothing_is_red_flushed_twice_under_dropped_answers() {
     let w = world("", &[]).await;
-    let bills: Vec<(String, &str, &str, &str)> = (0..8).map(|n| (format!("X{n}"), "数电普票", BUYER, "100.00")).collect();
-    let refs: Vec<(&str, &str, &str, &str)> = bills.iter().map(|(b, k, t, p)| (b.as_str(), *k, *t, *p)).collect();
+    let bills: Vec<(String, &str, &str, &str)> =
+        (0..8).map(|n| (format!("X{n}"), "数电普票", BUYER, "100.00")).collect();
+    let refs: Vec<(&str, &str, &str, &str)> =
+        bills.iter().map(|(b, k, t, p)| (b.as_str(), *k, *t, *p)).collect();
     let nums = blue(&w, &refs).await;
-    w.sandbox.world().dice.set_plan(FaultPlan::parse("drop@ALLE.INVOICE.RED=0.5,drop@REDCONFIRMBILL.APPLY=0.5").unwrap());
+    w.sandbox
+        .world()
+        .dice
+        .set_plan(FaultPlan::parse("drop@ALLE.INVOICE.RED=0.5,drop@REDCONFIRMBILL.APPLY=0.5").unwrap());
     let requests: Vec<Request> = nums.values().map(|n| req(n, None, None)).collect();
     let o = flush(&w, &requests).await;
     w.sandbox.world().dice.set_plan(FaultPlan::none());
@@ -198,7 +305,15 @@ async fn nothing_is_red_flushed_twice_under_dropped_answers() {
     assert!(states.iter().all(|s| s == "succeeded"), "{states:?}");
     let world = w.sandbox.world();
     for num in nums.values() {
-        let reds = world.serials().iter().filter(|s| world.outcome(s).is_some_and(|r| &r.original_invoice_num == num && r.issue_status == issue_status::SUCCEEDED)).count();
+        let reds = world
+            .serials()
+            .iter()
+            .filter(|s| {
+                world.outcome(s).is_some_and(|r| {
+                    &r.original_invoice_num == num && r.issue_status == issue_status::SUCCEEDED
+                })
+            })
+            .count();
         assert_eq!(reds, 1, "{num} red-flushed {reds} times by the channel's ledger");
     }
     let drops = world.calls.get("ALLE.INVOICE.QUERY").copied().unwrap_or(0);
@@ -209,13 +324,23 @@ async fn nothing_is_red_flushed_twice_under_dropped_answers() {
 async fn by_line_each_red_line_stays_within_its_blue_line_and_keeps_the_price() {
     let w = world("", &[]).await;
     // One bill, two lines: 3 × 100.00 and 2 × 50.00 (13%).
-    w.import("lines.csv", &[line("BL1", "数电普票", BUYER, 3, "100.00", "正常", "ERP1"), line("BL1", "数电普票", BUYER, 2, "50.00", "正常", "ERP1")]).await;
+    w.import(
+        "lines.csv",
+        &[
+            line("BL1", "数电普票", BUYER, 3, "100.00", "正常", "ERP1"),
+            line("BL1", "数电普票", BUYER, 2, "50.00", "正常", "ERP1"),
+        ],
+    )
+    .await;
     let outcomes = w.push_and_issue().await;
     let num = outcomes[0].invoice_num.clone().unwrap();
     let by = |lines: &[(i32, &str)], reason: &str| Request {
         invoice_num: num.clone(),
         reason: Some(reason.into()),
-        lines: lines.iter().map(|(seq, v)| redflush::LineRequest { seq: *seq, value: v.parse().unwrap() }).collect(),
+        lines: lines
+            .iter()
+            .map(|(seq, v)| redflush::LineRequest { seq: *seq, value: v.parse().unwrap() })
+            .collect(),
         ..Request::default()
     };
     // 销货退回 of one unit of line 1: 100.00 + 13.00, the price unchanged.
@@ -228,7 +353,10 @@ async fn by_line_each_red_line_stays_within_its_blue_line_and_keeps_the_price() 
     .fetch_one(&w.db.pool)
     .await
     .unwrap();
-    assert_eq!((red.0.normalize().to_string(), red.1.normalize().to_string(), red.2.to_string()), ("-1".into(), "100".into(), "-100.00".into()));
+    assert_eq!(
+        (red.0.normalize().to_string(), red.1.normalize().to_string(), red.2.to_string()),
+        ("-1".into(), "100".into(), "-100.00".into())
+    );
     // Line 1 has 2 left: 3 is refused; an unknown line is refused.
     let o = flush(&w, &[by(&[(1, "3")], "02"), by(&[(9, "1")], "02")]).await;
     let codes: Vec<Option<&str>> = o.iter().map(|o| o.code.as_deref()).collect();
@@ -247,7 +375,14 @@ async fn by_line_each_red_line_stays_within_its_blue_line_and_keeps_the_price() 
 async fn by_amount_after_by_line_takes_only_what_each_line_still_holds() {
     let w = world("", &[]).await;
     // Line 1: 3 × 100.00 = 300.00 + 39.00; line 2: 2 × 50.00 = 100.00 + 13.00.
-    w.import("mixed.csv", &[line("BA1", "数电普票", BUYER, 3, "100.00", "正常", "ERP1"), line("BA1", "数电普票", BUYER, 2, "50.00", "正常", "ERP1")]).await;
+    w.import(
+        "mixed.csv",
+        &[
+            line("BA1", "数电普票", BUYER, 3, "100.00", "正常", "ERP1"),
+            line("BA1", "数电普票", BUYER, 2, "50.00", "正常", "ERP1"),
+        ],
+    )
+    .await;
     let num = w.push_and_issue().await[0].invoice_num.clone().unwrap();
     let whole_line_1 = Request {
         invoice_num: num.clone(),

@@ -38,7 +38,10 @@ pub async fn auto_reissue(ctx: &JobContext, _run: &RunInfo) -> Result<RunReport,
     let report = reissue::reissue(&inv, chrono::Utc::now(), false, &|_| {}).await?;
     let delivered = callbacks::deliver(&inv).await?;
     Ok(RunReport {
-        read: (report.reissued.len() + report.skipped.len() + report.still_failing.len() + report.left_alone.len()) as i64,
+        read: (report.reissued.len()
+            + report.skipped.len()
+            + report.still_failing.len()
+            + report.left_alone.len()) as i64,
         written: report.reissued.len() as i64,
         rejected: report.still_failing.len() as i64,
         skipped: report.reissued.is_empty() && report.still_failing.is_empty(),

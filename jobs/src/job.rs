@@ -99,7 +99,9 @@ pub enum RegistryError {
     Schedule(#[from] ScheduleError),
     #[error("job {0} registered twice")]
     Duplicate(&'static str),
-    #[error("unknown job {0:?}; jobs: apply-cache, download-apply, fetch, deal-task, auto-issue, auto-reissue, red-flush-poll")]
+    #[error(
+        "unknown job {0:?}; jobs: apply-cache, download-apply, fetch, deal-task, auto-issue, auto-reissue, red-flush-poll"
+    )]
     Unknown(String),
 }
 

@@ -88,7 +88,12 @@ pub async fn record_due(
 }
 
 /// Record ticks that passed while nothing ran.
-pub async fn record_missed(pool: &PgPool, job: &str, ticks: &[DateTime<Utc>], reason: &str) -> sqlx::Result<u64> {
+pub async fn record_missed(
+    pool: &PgPool,
+    job: &str,
+    ticks: &[DateTime<Utc>],
+    reason: &str,
+) -> sqlx::Result<u64> {
     let done = sqlx::query(
         "INSERT INTO job_run (job, scheduled_for, trigger, state, reason, finished_at)
          SELECT $1, t, 'schedule', 'missed', $3, now() FROM unnest($2::timestamptz[]) AS t
@@ -114,14 +119,24 @@ const CLAIM_RETURNING: &str = "RETURNING id, job, scheduled_for, trigger, attemp
 
 /// Claim the oldest due run of `job` (or run `only_id`). `None`: nothing due, or another run of
 /// the job is running — the database refuses a second running row.
-pub async fn claim(pool: &PgPool, job: &str, worker: &str, only_id: Option<i64>) -> sqlx::Result<Option<Claimed>> {
+pub async fn claim(
+    pool: &PgPool,
+    job: &str,
+    worker: &str,
+    only_id: Option<i64>,
+) -> sqlx::Result<Option<Claimed>> {
     let sql = format!(
         "UPDATE job_run SET state = 'running', worker = $2, started_at = clock_timestamp(), heartbeat_at = clock_timestamp()
          WHERE id = (SELECT id FROM job_run WHERE job = $1 AND state = 'due' AND ($3::bigint IS NULL OR id = $3)
                      ORDER BY scheduled_for LIMIT 1 FOR UPDATE SKIP LOCKED)
          {CLAIM_RETURNING}"
     );
-    let result = sqlx::query_as::<_, Claimed>(sqlx::AssertSqlSafe(sql)).bind(job).bind(worker).bind(only_id).fetch_optional(pool).await;
+    let result = sqlx::query_as::<_, Claimed>(sqlx::AssertSqlSafe(sql))
+        .bind(job)
+        .bind(worker)
+        .bind(only_id)
+        .fetch_optional(pool)
+        .await;
     let claimed = match result {
         Err(sqlx::Error::Database(e)) if e.code().as_deref() == Some("23505") => return Ok(None),
         other => other?,
@@ -174,7 +189,11 @@ pub async fn finish(pool: &PgPool, run: &Claimed, worker: &str, outcome: &Outcom
 
 /// Runs whose worker stopped beating for `lease_secs`: due again (next attempt) while attempts
 /// remain, failed after. Returns (id, job, new state).
-pub async fn rescue_expired(pool: &PgPool, lease_secs: u64, max_attempts: u32) -> sqlx::Result<Vec<(i64, String, String)>> {
+pub async fn rescue_expired(
+    pool: &PgPool,
+    lease_secs: u64,
+    max_attempts: u32,
+) -> sqlx::Result<Vec<(i64, String, String)>> {
     sqlx::query_as(
         "UPDATE job_run SET
              state = CASE WHEN attempt < $2 THEN 'due' ELSE 'failed' END,
@@ -204,7 +223,11 @@ pub async fn history(pool: &PgPool, job: Option<&str>, limit: i64) -> sqlx::Resu
 }
 
 pub async fn is_paused(pool: &PgPool, job: &str) -> sqlx::Result<bool> {
-    Ok(sqlx::query_scalar::<_, bool>("SELECT paused FROM job_control WHERE job = $1").bind(job).fetch_optional(pool).await?.unwrap_or(false))
+    Ok(sqlx::query_scalar::<_, bool>("SELECT paused FROM job_control WHERE job = $1")
+        .bind(job)
+        .fetch_optional(pool)
+        .await?
+        .unwrap_or(false))
 }
 
 pub async fn set_paused(pool: &PgPool, job: &str, paused: bool) -> sqlx::Result<()> {

@@ -28,7 +28,11 @@ impl Metrics {
         let d = m.seconds.entry(job.into()).or_default();
         d.0 += elapsed.as_secs_f64();
         d.1 += 1;
-        for (kind, n) in [("read", outcome.rows_read), ("written", outcome.rows_written), ("rejected", outcome.rows_rejected)] {
+        for (kind, n) in [
+            ("read", outcome.rows_read),
+            ("written", outcome.rows_written),
+            ("rejected", outcome.rows_rejected),
+        ] {
             *m.rows.entry((job.into(), kind)).or_default() += n;
         }
         m.lag.insert(job.into(), lag.as_secs_f64());

@@ -11,15 +11,23 @@ use crate::ledger::{self, Claimed, Outcome, Trigger};
 use crate::metrics::Metrics;
 
 /// Execute a claimed run to its end and record the outcome (fenced).
-pub async fn execute(ctx: &JobContext, spec: &JobSpec, claimed: Claimed, metrics: &Metrics) -> Result<Outcome, JobError> {
+pub async fn execute(
+    ctx: &JobContext,
+    spec: &JobSpec,
+    claimed: Claimed,
+    metrics: &Metrics,
+) -> Result<Outcome, JobError> {
     let started = std::time::Instant::now();
     let lag = (Utc::now() - claimed.scheduled_for).to_std().unwrap_or_default();
     let info = RunInfo {
         run_id: claimed.id,
         scheduled_for: claimed.scheduled_for,
-        business_date: claimed.business_date.unwrap_or_else(|| claimed.scheduled_for.with_timezone(&ctx.tz).date_naive()),
+        business_date: claimed
+            .business_date
+            .unwrap_or_else(|| claimed.scheduled_for.with_timezone(&ctx.tz).date_naive()),
     };
-    let span = tracing::info_span!("job_run", job = spec.name(), run_id = claimed.id, attempt = claimed.attempt);
+    let span =
+        tracing::info_span!("job_run", job = spec.name(), run_id = claimed.id, attempt = claimed.attempt);
     let _enter = span.enter();
     let outcome = match precondition(ctx, spec).await? {
         Some(reason) => Outcome { state: "skipped", reason: Some(reason), ..Outcome::default() },
@@ -37,8 +45,15 @@ pub async fn execute(ctx: &JobContext, spec: &JobSpec, claimed: Claimed, metrics
         tracing::warn!("run was rescued by another worker meanwhile; its result is not recorded");
     }
     metrics.record(spec.name(), outcome.state, started.elapsed(), lag, &outcome);
-    tracing::info!(state = outcome.state, read = outcome.rows_read, written = outcome.rows_written,
-        rejected = outcome.rows_rejected, reason = outcome.reason.as_deref().unwrap_or(""), error = outcome.error.as_deref().unwrap_or(""), "run finished");
+    tracing::info!(
+        state = outcome.state,
+        read = outcome.rows_read,
+        written = outcome.rows_written,
+        rejected = outcome.rows_rejected,
+        reason = outcome.reason.as_deref().unwrap_or(""),
+        error = outcome.error.as_deref().unwrap_or(""),
+        "run finished"
+    );
     Ok(outcome)
 }
 
@@ -87,7 +102,12 @@ fn heartbeat(ctx: JobContext, claimed: Claimed) -> tokio::task::JoinHandle<()> {
 
 /// `jobs run NAME [--date D]`: record a manual run and execute it here, waiting while another
 /// run of the job is running (the overlap rule) — rescuing it if its worker died.
-pub async fn run_now(ctx: &JobContext, spec: &JobSpec, date: Option<chrono::NaiveDate>, metrics: &Metrics) -> Result<(i64, Outcome), JobError> {
+pub async fn run_now(
+    ctx: &JobContext,
+    spec: &JobSpec,
+    date: Option<chrono::NaiveDate>,
+    metrics: &Metrics,
+) -> Result<(i64, Outcome), JobError> {
     let id = ledger::record_due(&ctx.pool, spec.name(), Utc::now(), Trigger::Manual, date)
         .await?
         .expect("a manual run at this instant is new");
@@ -99,7 +119,11 @@ pub async fn run_now(ctx: &JobContext, spec: &JobSpec, date: Option<chrono::Naiv
             return Ok((id, execute(ctx, spec, claimed, metrics).await?));
         }
         if !told {
-            tracing::info!(job = spec.name(), run_id = id, "another run of this job is running; waiting for it");
+            tracing::info!(
+                job = spec.name(),
+                run_id = id,
+                "another run of this job is running; waiting for it"
+            );
             told = true;
         }
         if ctx.cancel.is_cancelled() {

@@ -23,13 +23,20 @@ pub struct Schedule {
 
 impl Schedule {
     pub fn parse(job: &str, expr: &str, tz: Tz) -> Result<Schedule, ScheduleError> {
-        let cron = parser().parse(expr).map_err(|e| ScheduleError::Cron { job: job.into(), expr: expr.into(), detail: e.to_string() })?;
+        let cron = parser().parse(expr).map_err(|e| ScheduleError::Cron {
+            job: job.into(),
+            expr: expr.into(),
+            detail: e.to_string(),
+        })?;
         Ok(Schedule { expr: expr.into(), tz, cron })
     }
 
     /// The latest tick at or before `now`.
     pub fn tick_at_or_before(&self, now: DateTime<Utc>) -> Option<DateTime<Utc>> {
-        self.cron.find_previous_occurrence(&now.with_timezone(&self.tz), true).ok().map(|t| t.with_timezone(&Utc))
+        self.cron
+            .find_previous_occurrence(&now.with_timezone(&self.tz), true)
+            .ok()
+            .map(|t| t.with_timezone(&Utc))
     }
 
     pub fn next_after(&self, t: DateTime<Utc>) -> Option<DateTime<Utc>> {
@@ -37,7 +44,12 @@ impl Schedule {
     }
 
     /// Ticks strictly after `after` and strictly before `before`, at most `limit` of the latest.
-    pub fn ticks_between(&self, after: DateTime<Utc>, before: DateTime<Utc>, limit: usize) -> Vec<DateTime<Utc>> {
+    pub fn ticks_between(
+        &self,
+        after: DateTime<Utc>,
+        before: DateTime<Utc>,
+        limit: usize,
+    ) -> Vec<DateTime<Utc>> {
         let mut ticks = Vec::new();
         let mut t = after;
         while let Some(next) = self.next_after(t) {
@@ -109,7 +121,10 @@ mod tests {
         assert_eq!(s.tick_at_or_before(utc("2026-11-20T18:00:00Z")), Some(utc("2026-11-20T17:00:00Z")));
         assert_eq!(s.next_after(utc("2026-11-20T17:00:00Z")), Some(utc("2026-11-21T05:00:00Z")));
         let t = Schedule::parse("x", "0 0 1,13 * * *", chrono_tz::UTC).unwrap();
-        assert_eq!(t.tick_at_or_before(utc("2026-11-20T18:00:00Z")), Some(chrono::Utc.with_ymd_and_hms(2026, 11, 20, 13, 0, 0).unwrap()));
+        assert_eq!(
+            t.tick_at_or_before(utc("2026-11-20T18:00:00Z")),
+            Some(chrono::Utc.with_ymd_and_hms(2026, 11, 20, 13, 0, 0).unwrap())
+        );
     }
 
     #[test]

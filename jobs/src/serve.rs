@@ -33,7 +33,12 @@ pub async fn record_misfires(ctx: &JobContext, registry: &Registry) -> Result<()
         for tick in to_run {
             ledger::record_due(&ctx.pool, spec.name(), *tick, Trigger::Schedule, None).await?;
         }
-        tracing::info!(job = spec.name(), missed = skipped.len(), run = to_run.len(), "misfired ticks recorded");
+        tracing::info!(
+            job = spec.name(),
+            missed = skipped.len(),
+            run = to_run.len(),
+            "misfired ticks recorded"
+        );
     }
     Ok(())
 }
@@ -63,12 +68,17 @@ async fn start_scheduler(ctx: &JobContext, registry: &Registry) -> Result<JobSch
 }
 
 async fn serve_metrics(listen: &str, metrics: Arc<Metrics>) -> Result<(), JobError> {
-    let listener = tokio::net::TcpListener::bind(listen).await.map_err(|e| JobError::Failed(format!("metrics listen {listen}: {e}")))?;
+    let listener = tokio::net::TcpListener::bind(listen)
+        .await
+        .map_err(|e| JobError::Failed(format!("metrics listen {listen}: {e}")))?;
     tracing::info!(addr = %listener.local_addr().map(|a| a.to_string()).unwrap_or_default(), "metrics at /metrics");
-    let app = axum::Router::new().route("/metrics", axum::routing::get(move || {
-        let metrics = metrics.clone();
-        async move { metrics.render() }
-    }));
+    let app = axum::Router::new().route(
+        "/metrics",
+        axum::routing::get(move || {
+            let metrics = metrics.clone();
+            async move { metrics.render() }
+        }),
+    );
     tokio::spawn(async move {
         let _ = axum::serve(listener, app).await;
     });
@@ -117,7 +127,9 @@ async fn claim_and_spawn(
     busy: &mut HashSet<&'static str>,
 ) -> Result<(), JobError> {
     let max_attempts = registry.iter().map(|s| s.max_attempts).max().unwrap_or(1);
-    for (id, job, state) in ledger::rescue_expired(&ctx.pool, ctx.settings.jobs.lease_secs, max_attempts).await? {
+    for (id, job, state) in
+        ledger::rescue_expired(&ctx.pool, ctx.settings.jobs.lease_secs, max_attempts).await?
+    {
         tracing::warn!(run_id = id, job, state, "rescued a run whose worker stopped beating");
     }
     for spec in registry.iter() {
@@ -126,7 +138,8 @@ async fn claim_and_spawn(
         }
         if let Some(claimed) = ledger::claim(&ctx.pool, spec.name(), &ctx.worker, None).await? {
             busy.insert(spec.name());
-            let (ctx, spec, metrics): (JobContext, JobSpec, Arc<Metrics>) = (ctx.clone(), spec.clone(), metrics.clone());
+            let (ctx, spec, metrics): (JobContext, JobSpec, Arc<Metrics>) =
+                (ctx.clone(), spec.clone(), metrics.clone());
             running.spawn(async move {
                 if let Err(e) = runner::execute(&ctx, &spec, claimed, &metrics).await {
                     tracing::error!(job = spec.name(), error = %e, "could not record the run");

@@ -10,9 +10,9 @@ use fapiao_channel::sandbox::{FaultPlan, Sandbox, SandboxConfig, invoices_for};
 use fapiao_channel::{ChannelClient, ClientConfig};
 use fapiao_jobs::metrics::Metrics;
 use fapiao_jobs::{JobContext, Registry, runner};
+use fapiao_schemas::TaxNo;
 use fapiao_schemas::config::Settings;
 use fapiao_schemas::enterprise::{Channel, Enterprise, SyncScheme, TaxpayerKind};
-use fapiao_schemas::TaxNo;
 use fapiao_store::testing::TestDb;
 use fapiao_store::{enterprises, params, schemes};
 
@@ -29,7 +29,11 @@ struct World {
 async fn world(faults: &str) -> World {
     let db = TestDb::new().await;
     let sandbox = Sandbox::start(
-        SandboxConfig { faults: FaultPlan::parse(faults).unwrap(), download_delay: Duration::from_millis(40), ..SandboxConfig::default() },
+        SandboxConfig {
+            faults: FaultPlan::parse(faults).unwrap(),
+            download_delay: Duration::from_millis(40),
+            ..SandboxConfig::default()
+        },
         "127.0.0.1:0",
     )
     .await
@@ -38,20 +42,41 @@ async fn world(faults: &str) -> World {
     let mut cc = ClientConfig::from_settings(&settings.channel);
     cc.base_url = sandbox.base_url();
     cc.retry.base_delay = Duration::from_millis(1);
-    for (tax_no, name, kind) in [(A, "上海示例贸易有限公司", TaxpayerKind::General), (B, "深圳示例便利店", TaxpayerKind::SmallScale)] {
-        let e = Enterprise { tax_no: TaxNo::parse(tax_no).unwrap(), name: name.into(), taxpayer_kind: kind, etax_account: "shared-account".into(), channel: Channel::Etax };
+    for (tax_no, name, kind) in
+        [(A, "上海示例贸易有限公司", TaxpayerKind::General), (B, "深圳示例便利店", TaxpayerKind::SmallScale)]
+    {
+        let e = Enterprise {
+            tax_no: TaxNo::parse(tax_no).unwrap(),
+            name: name.into(),
+            taxpayer_kind: kind,
+            etax_account: "shared-account".into(),
+            channel: Channel::Etax,
+        };
         enterprises::insert(&db.pool, &e).await.unwrap();
-        let s = SyncScheme { code: format!("S-{tax_no}"), tax_no: e.tax_no.clone(), start_date: NaiveDate::from_ymd_opt(2026, 1, 1).unwrap(), active: true };
+        let s = SyncScheme {
+            code: format!("S-{tax_no}"),
+            tax_no: e.tax_no.clone(),
+            start_date: NaiveDate::from_ymd_opt(2026, 1, 1).unwrap(),
+            active: true,
+        };
         schemes::insert(&db.pool, &s).await.unwrap();
     }
-    let ctx = JobContext::new(db.pool.clone(), Arc::new(ChannelClient::new(cc)), settings.clone(), "test-worker".into());
+    let ctx = JobContext::new(
+        db.pool.clone(),
+        Arc::new(ChannelClient::new(cc)),
+        settings.clone(),
+        "test-worker".into(),
+    );
     let registry = Registry::from_settings(&settings).unwrap();
     World { db, sandbox, ctx, registry }
 }
 
 impl World {
     async fn run(&self, job: &str, date: NaiveDate) -> fapiao_jobs::ledger::Outcome {
-        runner::run_now(&self.ctx, self.registry.get(job).unwrap(), Some(date), &Metrics::default()).await.unwrap().1
+        runner::run_now(&self.ctx, self.registry.get(job).unwrap(), Some(date), &Metrics::default())
+            .await
+            .unwrap()
+            .1
     }
     async fn count(&self, sql: &'static str) -> i64 {
         sqlx::query_scalar(sql).fetch_one(&self.db.pool).await.unwrap()
@@ -76,7 +101,11 @@ fn expected_pool(today: NaiveDate) -> BTreeSet<(String, String, String)> {
 }
 
 async fn pool_identities(w: &World) -> BTreeSet<(String, String, String)> {
-    let rows: Vec<(String, String, String)> = sqlx::query_as("SELECT tax_no, invoice_code, invoice_num FROM invoice_pool").fetch_all(&w.db.pool).await.unwrap();
+    let rows: Vec<(String, String, String)> =
+        sqlx::query_as("SELECT tax_no, invoice_code, invoice_num FROM invoice_pool")
+            .fetch_all(&w.db.pool)
+            .await
+            .unwrap();
     rows.into_iter().collect()
 }
 
@@ -90,8 +119,15 @@ async fn on_a_mod_3_day_the_chain_pools_exactly_the_previous_three_days_once() {
             assert_eq!(outcome.state, "succeeded", "{job}: {outcome:?}");
         }
     }
-    assert_eq!(w.count("SELECT count(*) FROM download_application").await, 6, "3 days × 2 enterprises, never today, never twice");
-    assert_eq!(w.count("SELECT count(*) FROM download_application WHERE invoice_date >= '2026-11-18'").await, 0);
+    assert_eq!(
+        w.count("SELECT count(*) FROM download_application").await,
+        6,
+        "3 days × 2 enterprises, never today, never twice"
+    );
+    assert_eq!(
+        w.count("SELECT count(*) FROM download_application WHERE invoice_date >= '2026-11-18'").await,
+        0
+    );
     let expected = expected_pool(today);
     assert!(!expected.is_empty());
     assert_eq!(pool_identities(&w).await, expected);
@@ -99,7 +135,10 @@ async fn on_a_mod_3_day_the_chain_pools_exactly_the_previous_three_days_once() {
     assert_eq!(w.count("SELECT count(*) FROM download_log").await, 6, "the second pass sent nothing again");
     // Verified rows carry their lines; deductibility was decided on them.
     assert!(w.count("SELECT count(*) FROM invoice_pool_line").await > 0);
-    assert!(w.count("SELECT count(*) FROM invoice_pool WHERE verified AND signed").await == 0, "tax_file_auto_sign defaults to 0");
+    assert!(
+        w.count("SELECT count(*) FROM invoice_pool WHERE verified AND signed").await == 0,
+        "tax_file_auto_sign defaults to 0"
+    );
 }
 
 #[tokio::test]
@@ -113,7 +152,10 @@ async fn unverified_pooling_and_auto_sign_follow_the_parameters() {
     }
     assert_eq!(pool_identities(&w).await, expected_pool(today));
     assert_eq!(w.count("SELECT count(*) FROM download_staging WHERE state <> 'done_unverified'").await, 0);
-    assert_eq!(w.count("SELECT count(*) FROM invoice_pool WHERE verified OR NOT signed OR signed_at IS NULL").await, 0);
+    assert_eq!(
+        w.count("SELECT count(*) FROM invoice_pool WHERE verified OR NOT signed OR signed_at IS NULL").await,
+        0
+    );
 }
 
 #[tokio::test]
@@ -133,19 +175,31 @@ async fn on_other_days_download_apply_is_skipped_with_the_reason() {
 
 #[tokio::test]
 async fn transient_faults_leave_applications_open_for_the_next_run() {
-    for faults in ["http5xx@RIM.DOWNLOAD.APPLY=1", "unstable@RIM.DOWNLOAD.APPLY=1", "logout@RIM.DOWNLOAD.APPLY=1"] {
+    for faults in
+        ["http5xx@RIM.DOWNLOAD.APPLY=1", "unstable@RIM.DOWNLOAD.APPLY=1", "logout@RIM.DOWNLOAD.APPLY=1"]
+    {
         let w = world(faults).await;
         w.run("apply-cache", date(18)).await;
         let outcome = w.run("download-apply", date(18)).await;
         assert_eq!(outcome.state, "succeeded", "{faults}: {outcome:?}");
         assert!(outcome.rows_rejected > 0, "{faults}");
-        assert_eq!(w.count("SELECT count(*) FROM download_application WHERE state = 'open' AND last_error IS NOT NULL").await, outcome.rows_rejected, "{faults}");
+        assert_eq!(
+            w.count(
+                "SELECT count(*) FROM download_application WHERE state = 'open' AND last_error IS NOT NULL"
+            )
+            .await,
+            outcome.rows_rejected,
+            "{faults}"
+        );
         assert_eq!(w.count("SELECT count(*) FROM download_log").await, 0, "{faults}");
     }
     let w = world("unstable@RIM.DOWNLOAD.APPLY=1").await;
     w.run("apply-cache", date(18)).await;
     w.run("download-apply", date(18)).await;
-    let error: String = sqlx::query_scalar("SELECT last_error FROM download_application LIMIT 1").fetch_one(&w.db.pool).await.unwrap();
+    let error: String = sqlx::query_scalar("SELECT last_error FROM download_application LIMIT 1")
+        .fetch_one(&w.db.pool)
+        .await
+        .unwrap();
     assert!(error.contains("地方税局网络不稳定，请稍后再试"), "{error}");
     // The bureau recovers: the next run sends them.
     w.sandbox.world().dice.set_plan(FaultPlan::none());
@@ -164,28 +218,39 @@ async fn an_expired_verification_permission_fails_the_run_naming_the_enterprise(
     assert_eq!(outcome.state, "failed");
     let error = outcome.error.unwrap();
     assert!(error.contains("该应用查验权限过期") && (error.contains(A) || error.contains(B)), "{error}");
-    assert_eq!(w.count("SELECT count(*) FROM download_staging WHERE state = 'pending' AND claimed_by IS NULL").await,
-        w.count("SELECT count(*) FROM download_staging").await, "claims released, nothing lost");
+    assert_eq!(
+        w.count("SELECT count(*) FROM download_staging WHERE state = 'pending' AND claimed_by IS NULL").await,
+        w.count("SELECT count(*) FROM download_staging").await,
+        "claims released, nothing lost"
+    );
 }
 
 #[tokio::test]
 async fn reset_start_backfills_in_bounded_chunks_and_failed_dates_are_retried() {
     let w = world("").await;
-    sqlx::query("UPDATE sync_scheme SET start_date = '2026-09-01', backfill_next = '2026-09-01' WHERE tax_no = $1")
-        .bind(A)
-        .execute(&w.db.pool)
-        .await
-        .unwrap();
+    sqlx::query(
+        "UPDATE sync_scheme SET start_date = '2026-09-01', backfill_next = '2026-09-01' WHERE tax_no = $1",
+    )
+    .bind(A)
+    .execute(&w.db.pool)
+    .await
+    .unwrap();
     w.run("apply-cache", date(18)).await;
     // 31 backfill days (Sep 1 – Oct 1) plus the 3 recent days, for A; 3 for B.
     assert_eq!(w.count("SELECT count(*) FROM download_application").await, 31 + 3 + 3);
     w.run("apply-cache", date(18)).await;
     w.run("apply-cache", date(18)).await;
     // Sep 1 … Nov 17 for A once the backfill is done.
-    assert_eq!(w.count("SELECT count(*) FROM download_application WHERE tax_no = '91310000MA1FL2AB09'").await, 78);
+    assert_eq!(
+        w.count("SELECT count(*) FROM download_application WHERE tax_no = '91310000MA1FL2AB09'").await,
+        78
+    );
     assert_eq!(w.count("SELECT count(*) FROM sync_scheme WHERE backfill_next IS NOT NULL").await, 0);
 
-    sqlx::query("UPDATE download_application SET state = 'failed' WHERE invoice_date = '2026-09-05'").execute(&w.db.pool).await.unwrap();
+    sqlx::query("UPDATE download_application SET state = 'failed' WHERE invoice_date = '2026-09-05'")
+        .execute(&w.db.pool)
+        .await
+        .unwrap();
     w.run("apply-cache", date(18)).await;
     assert_eq!(w.count("SELECT count(*) FROM download_application WHERE state = 'failed'").await, 0);
 }
@@ -195,7 +260,10 @@ async fn the_kill_switch_skips_runs_and_pause_is_seen_by_every_process() {
     let w = world("").await;
     params::set(&w.db.pool, "rim_config", "rim_config_sync_his", "0").await.unwrap();
     let outcome = w.run("apply-cache", date(18)).await;
-    assert_eq!((outcome.state, outcome.reason.as_deref()), ("skipped", Some("rim_config_sync_his = 0 (kill switch)")));
+    assert_eq!(
+        (outcome.state, outcome.reason.as_deref()),
+        ("skipped", Some("rim_config_sync_his = 0 (kill switch)"))
+    );
     params::set(&w.db.pool, "rim_config", "rim_config_sync_his", "1").await.unwrap();
     fapiao_jobs::ledger::set_paused(&w.db.pool, "fetch", true).await.unwrap();
     assert_eq!(w.run("fetch", date(18)).await.state, "skipped");
@@ -210,16 +278,17 @@ async fn header_only_deductibility_in_sql_matches_the_rust_rule() {
         let d = NaiveDate::from_ymd_opt(2026, 1, 1).unwrap() + chrono::Duration::days(day);
         for inv in invoices_for(A, d, 3) {
             let h = inv.header;
-            let sql: Option<String> = sqlx::query_scalar("SELECT deductibility_without_lines($1, $2, $3, $4, $5, $6)")
-                .bind(&h.invoice_kind)
-                .bind(i16::from(h.invoice_property))
-                .bind(h.blockchain)
-                .bind(&h.status)
-                .bind(h.invoice_date)
-                .bind(&h.special_business)
-                .fetch_one(&w.db.pool)
-                .await
-                .unwrap();
+            let sql: Option<String> =
+                sqlx::query_scalar("SELECT deductibility_without_lines($1, $2, $3, $4, $5, $6)")
+                    .bind(&h.invoice_kind)
+                    .bind(i16::from(h.invoice_property))
+                    .bind(h.blockchain)
+                    .bind(&h.status)
+                    .bind(h.invoice_date)
+                    .bind(&h.special_business)
+                    .fetch_one(&w.db.pool)
+                    .await
+                    .unwrap();
             let rust = fapiao_schemas::deductibility::assess(&fapiao_schemas::deductibility::Invoice {
                 kind: h.invoice_kind.parse().unwrap(),
                 is_blue: h.invoice_property == 0,

@@ -13,14 +13,33 @@ const SELLER: &str = "91310000MA1FL2AB09";
 const BUYER: &str = "92440300MA5DXY7K3W";
 
 const HEADERS: [&str; 15] = [
-    "单据编号", "单据日期", "销方税号", "购方名称", "购方税号", "发票种类", "商品名称", "税收分类编码", "数量", "单价", "金额", "税率",
-    "税额", "价税合计", "行性质",
+    "单据编号",
+    "单据日期",
+    "销方税号",
+    "购方名称",
+    "购方税号",
+    "发票种类",
+    "商品名称",
+    "税收分类编码",
+    "数量",
+    "单价",
+    "金额",
+    "税率",
+    "税额",
+    "价税合计",
+    "行性质",
 ];
 
 async fn db() -> TestDb {
     let db = TestDb::new().await;
     for tax_no in [SELLER, BUYER] {
-        let e = Enterprise { tax_no: TaxNo::parse(tax_no).unwrap(), name: format!("企业{tax_no}"), taxpayer_kind: TaxpayerKind::General, etax_account: "a".into(), channel: Channel::Etax };
+        let e = Enterprise {
+            tax_no: TaxNo::parse(tax_no).unwrap(),
+            name: format!("企业{tax_no}"),
+            taxpayer_kind: TaxpayerKind::General,
+            etax_account: "a".into(),
+            channel: Channel::Etax,
+        };
         fapiao_store::enterprises::insert(&db.pool, &e).await.unwrap();
     }
     db
@@ -36,10 +55,26 @@ async fn run(db: &TestDb, file: &Path, opts: &ImportOptions) -> Result<Summary, 
 
 /// A valid application line as CSV cells.
 fn line(bill: &str, amount: &str, tax: &str, total: &str) -> Vec<String> {
-    [bill, "2026-11-01", SELLER, "深圳示例便利店", BUYER, "数电普票", "*计算机配套产品*键盘", "1090511030000000000", "1", amount, amount, "13%", tax, total, "正常"]
-        .iter()
-        .map(|s| s.to_string())
-        .collect()
+    [
+        bill,
+        "2026-11-01",
+        SELLER,
+        "深圳示例便利店",
+        BUYER,
+        "数电普票",
+        "*计算机配套产品*键盘",
+        "1090511030000000000",
+        "1",
+        amount,
+        amount,
+        "13%",
+        tax,
+        total,
+        "正常",
+    ]
+    .iter()
+    .map(|s| s.to_string())
+    .collect()
 }
 
 fn write_csv(dir: &Path, name: &str, rows: &[Vec<String>]) -> PathBuf {
@@ -66,14 +101,27 @@ async fn one_bad_row_among_ten_thousand_changes_nothing_and_is_named() {
     for n in 0..10_000 {
         // Bills of 5 lines; row 5,002 (line 5,001) carries a wrong tax.
         let tax = if n == 5_000 { "13.07" } else { "13.00" };
-        rows.push(line(&format!("B{:05}", n / 5), "100.00", tax, if n == 5_000 { "113.07" } else { "113.00" }));
+        rows.push(line(
+            &format!("B{:05}", n / 5),
+            "100.00",
+            tax,
+            if n == 5_000 { "113.07" } else { "113.00" },
+        ));
     }
     let file = write_csv(dir.path(), "big.csv", &rows);
     let report = dir.path().join("report.xlsx");
-    let s = run(&db, &file, &ImportOptions { report: Some(report.clone()), ..options("applications") }).await.unwrap();
-    assert_eq!((s.outcome, s.rows_read, s.bills, s.accepted, s.rejected), ("rejected", 10_000, 2_000, 0, 10_000));
+    let s = run(&db, &file, &ImportOptions { report: Some(report.clone()), ..options("applications") })
+        .await
+        .unwrap();
+    assert_eq!(
+        (s.outcome, s.rows_read, s.bills, s.accepted, s.rejected),
+        ("rejected", 10_000, 2_000, 0, 10_000)
+    );
     assert_eq!(s.problems.len(), 1);
-    assert_eq!((s.problems[0].row, s.problems[0].code.as_str(), s.problems[0].column.as_str()), (5_002, "TAX_LINE_MISMATCH", "税额"));
+    assert_eq!(
+        (s.problems[0].row, s.problems[0].code.as_str(), s.problems[0].column.as_str()),
+        (5_002, "TAX_LINE_MISMATCH", "税额")
+    );
     assert_eq!(count(&db, "SELECT count(*) FROM application").await, 0);
     assert_eq!(count(&db, "SELECT count(*) FROM import_batch").await, 0);
     // The report names the row, with its original cells.
@@ -118,14 +166,30 @@ async fn bill_rules_across_rows() {
     mixed[5] = "数电专票".into();
     let mut outsider = line("X1", "100.00", "13.00", "113.00");
     outsider[2] = "91110000600037341L".into();
-    let rows = vec![discounted, discount, line("D2", "100.00", "13.00", "113.00"), too_big, line("M1", "1.00", "0.13", "1.13"), mixed, outsider];
+    let rows = vec![
+        discounted,
+        discount,
+        line("D2", "100.00", "13.00", "113.00"),
+        too_big,
+        line("M1", "1.00", "0.13", "1.13"),
+        mixed,
+        outsider,
+    ];
     let file = write_csv(dir.path(), "rules.csv", &rows);
     let s = run(&db, &file, &ImportOptions { accept_valid: true, ..options("applications") }).await.unwrap();
     let got: Vec<(u32, &str)> = s.problems.iter().map(|p| (p.row, p.code.as_str())).collect();
-    assert_eq!(got, vec![(5, "DISCOUNT_PLACEMENT"), (6, "BILL_MIXED"), (7, "BILL_MIXED"), (8, "NOT_IN_TENANT")]);
+    assert_eq!(
+        got,
+        vec![(5, "DISCOUNT_PLACEMENT"), (6, "BILL_MIXED"), (7, "BILL_MIXED"), (8, "NOT_IN_TENANT")]
+    );
     assert_eq!(s.problems[3].message, "税号:91110000600037341L,不在租户范围内");
     // Only D1 (discount right after its line) landed, discount line included.
-    let lines: Vec<(String, i32, String)> = sqlx::query_as("SELECT bill_no, line_no, line_property FROM application_line ORDER BY bill_no, line_no").fetch_all(&db.pool).await.unwrap();
+    let lines: Vec<(String, i32, String)> = sqlx::query_as(
+        "SELECT bill_no, line_no, line_property FROM application_line ORDER BY bill_no, line_no",
+    )
+    .fetch_all(&db.pool)
+    .await
+    .unwrap();
     assert_eq!(lines, vec![("D1".into(), 1, "discounted".into()), ("D1".into(), 2, "discount".into())]);
 }
 
@@ -137,7 +201,11 @@ async fn bill_rules_across_rows() {
 async fn bills_rejected_after_their_first_lines_landed_leave_whole() {
     let db = db().await;
     let dir = tempfile::tempdir().unwrap();
-    let earlier = write_csv(dir.path(), "earlier.csv", &[line("OLD1", "100.00", "13.00", "113.00"), line("OLD1", "50.00", "6.50", "56.50")]);
+    let earlier = write_csv(
+        dir.path(),
+        "earlier.csv",
+        &[line("OLD1", "100.00", "13.00", "113.00"), line("OLD1", "50.00", "6.50", "56.50")],
+    );
     let first = run(&db, &earlier, &options("applications")).await.unwrap();
 
     let mut rows = Vec::new();
@@ -158,25 +226,57 @@ async fn bills_rejected_after_their_first_lines_landed_leave_whole() {
     let file = write_csv(dir.path(), "chunks.csv", &rows);
     let s = run(&db, &file, &ImportOptions { accept_valid: true, ..options("applications") }).await.unwrap();
     let got: Vec<(u32, &str)> = s.problems.iter().map(|p| (p.row, p.code.as_str())).collect();
-    assert_eq!(got, vec![(12, "BILL_EXISTS"), (13, "BILL_EXISTS"), (8_002, "BILL_MIXED"), (8_195, "TAX_LINE_MISMATCH"), (8_302, "BILL_MIXED")]);
+    assert_eq!(
+        got,
+        vec![
+            (12, "BILL_EXISTS"),
+            (13, "BILL_EXISTS"),
+            (8_002, "BILL_MIXED"),
+            (8_195, "TAX_LINE_MISMATCH"),
+            (8_302, "BILL_MIXED")
+        ]
+    );
     assert_eq!(s.problems[0].message, "单据编号OLD1已存在");
     assert_eq!((s.outcome, s.rows_read, s.accepted, s.rejected), ("imported", 9_000, 9_000 - 8, 8));
 
     let lines_of = |bill: &'static str| {
         let pool = db.pool.clone();
-        async move { sqlx::query_scalar::<_, i64>("SELECT count(*) FROM application_line WHERE bill_no = $1").bind(bill).fetch_one(&pool).await.unwrap() }
+        async move {
+            sqlx::query_scalar::<_, i64>("SELECT count(*) FROM application_line WHERE bill_no = $1")
+                .bind(bill)
+                .fetch_one(&pool)
+                .await
+                .unwrap()
+        }
     };
-    assert_eq!((lines_of("SPAN").await, lines_of("MIX").await), (0, 0), "lines landed before the bill was rejected are gone");
+    assert_eq!(
+        (lines_of("SPAN").await, lines_of("MIX").await),
+        (0, 0),
+        "lines landed before the bill was rejected are gone"
+    );
     assert_eq!(count(&db, "SELECT count(*) FROM application WHERE bill_no IN ('SPAN', 'MIX')").await, 0);
     assert_eq!(lines_of("OLD1").await, 2, "the earlier bill keeps its lines");
-    let old_batch: Option<i64> = sqlx::query_scalar("SELECT batch_id FROM application WHERE bill_no = 'OLD1'").fetch_one(&db.pool).await.unwrap();
+    let old_batch: Option<i64> =
+        sqlx::query_scalar("SELECT batch_id FROM application WHERE bill_no = 'OLD1'")
+            .fetch_one(&db.pool)
+            .await
+            .unwrap();
     assert_eq!(old_batch, first.batch_id);
     assert_eq!(count(&db, "SELECT count(*) FROM application_line").await, 2 + 9_000 - 8);
     // Lines are numbered per bill in file order, across chunks.
-    let numbers: Vec<i32> = sqlx::query_scalar("SELECT line_no FROM application_line WHERE bill_no = 'C2047' ORDER BY line_no").fetch_all(&db.pool).await.unwrap();
+    let numbers: Vec<i32> =
+        sqlx::query_scalar("SELECT line_no FROM application_line WHERE bill_no = 'C2047' ORDER BY line_no")
+            .fetch_all(&db.pool)
+            .await
+            .unwrap();
     assert_eq!(numbers, vec![1, 2], "C2047 kept rows 8,188 and 8,189; its other rows went to SPAN");
     // The batch row carries the final counts.
-    let counts: (i32, i32, i32) = sqlx::query_as("SELECT rows_read, accepted, rejected FROM import_batch WHERE id = $1").bind(s.batch_id).fetch_one(&db.pool).await.unwrap();
+    let counts: (i32, i32, i32) =
+        sqlx::query_as("SELECT rows_read, accepted, rejected FROM import_batch WHERE id = $1")
+            .bind(s.batch_id)
+            .fetch_one(&db.pool)
+            .await
+            .unwrap();
     assert_eq!(counts, (9_000, 8_992, 8));
 }
 
@@ -186,7 +286,8 @@ async fn bills_rejected_after_their_first_lines_landed_leave_whole() {
 async fn the_same_file_imported_twice_at_once_lands_once() {
     let db = db().await;
     let dir = tempfile::tempdir().unwrap();
-    let rows: Vec<Vec<String>> = (0..3_000).map(|n| line(&format!("T{:04}", n / 3), "100.00", "13.00", "113.00")).collect();
+    let rows: Vec<Vec<String>> =
+        (0..3_000).map(|n| line(&format!("T{:04}", n / 3), "100.00", "13.00", "113.00")).collect();
     let file = write_csv(dir.path(), "twice.csv", &rows);
     let opts = options("applications");
     let (a, b) = tokio::join!(run(&db, &file, &opts), run(&db, &file, &opts));
@@ -211,8 +312,16 @@ async fn a_number_too_large_for_its_column_is_a_row_problem() {
     let huge = line("BIG1", "12345678901234567.00", "1604938157160493.71", "13950617158395060.71");
     let file = write_csv(dir.path(), "huge.csv", &[huge, line("OK1", "100.00", "13.00", "113.00")]);
     let s = run(&db, &file, &ImportOptions { accept_valid: true, ..options("applications") }).await.unwrap();
-    let got: Vec<(u32, &str, &str)> = s.problems.iter().map(|p| (p.row, p.column.as_str(), p.code.as_str())).collect();
-    assert_eq!(got, vec![(2, "价税合计", "NUMBER_TOO_LARGE"), (2, "单价", "NUMBER_TOO_LARGE"), (2, "金额", "NUMBER_TOO_LARGE")]);
+    let got: Vec<(u32, &str, &str)> =
+        s.problems.iter().map(|p| (p.row, p.column.as_str(), p.code.as_str())).collect();
+    assert_eq!(
+        got,
+        vec![
+            (2, "价税合计", "NUMBER_TOO_LARGE"),
+            (2, "单价", "NUMBER_TOO_LARGE"),
+            (2, "金额", "NUMBER_TOO_LARGE")
+        ]
+    );
     assert_eq!((s.outcome, s.accepted, s.rejected), ("imported", 1, 1));
     assert_eq!(count(&db, "SELECT count(*) FROM application_line").await, 1);
 }
@@ -233,9 +342,13 @@ async fn lines_always_belong_to_an_application() {
     .await
     .unwrap_err();
     assert!(orphan.to_string().contains("bill NOBILL is not an application"), "{orphan}");
-    let deleted = sqlx::query("DELETE FROM application WHERE bill_no = 'FK1'").execute(&db.pool).await.unwrap_err();
+    let deleted =
+        sqlx::query("DELETE FROM application WHERE bill_no = 'FK1'").execute(&db.pool).await.unwrap_err();
     assert!(deleted.to_string().contains("application FK1 still has lines"), "{deleted}");
-    let moved = sqlx::query("UPDATE application_line SET bill_no = 'FK2' WHERE bill_no = 'FK1'").execute(&db.pool).await.unwrap_err();
+    let moved = sqlx::query("UPDATE application_line SET bill_no = 'FK2' WHERE bill_no = 'FK1'")
+        .execute(&db.pool)
+        .await
+        .unwrap_err();
     assert!(moved.to_string().contains("cannot change"), "{moved}");
     assert_eq!(count(&db, "SELECT count(*) FROM application_line WHERE bill_no = 'FK1'").await, 1);
 }
@@ -254,7 +367,14 @@ fn oddities_xlsx(path: &Path) {
     // tax computed by a formula with its cached value, the revenue code as text.
     sheet.merge_range(1, 0, 2, 0, "MRG1", &Format::new()).unwrap();
     for r in [1u32, 2] {
-        sheet.write_datetime_with_format(r, 1, rust_xlsxwriter::ExcelDateTime::from_ymd(2026, 11, 1).unwrap(), &date_format).unwrap();
+        sheet
+            .write_datetime_with_format(
+                r,
+                1,
+                rust_xlsxwriter::ExcelDateTime::from_ymd(2026, 11, 1).unwrap(),
+                &date_format,
+            )
+            .unwrap();
         sheet.write_string(r, 2, SELLER).unwrap();
         sheet.write_string(r, 3, "深圳示例便利店").unwrap();
         sheet.write_string(r, 4, BUYER).unwrap();
@@ -272,7 +392,19 @@ fn oddities_xlsx(path: &Path) {
     // Row 4: blank. Row 5: date as a serial number, full-width digits in the amounts' text,
     // and the revenue code typed as a number (its last digits are gone).
     let r = 4;
-    for (c, v) in [(0u16, "FW1"), (2, SELLER), (3, "购方"), (4, BUYER), (5, "数电普票"), (6, "*餐饮服务*餐费"), (10, "１００．００"), (11, "6%"), (12, "６．００"), (13, "１０６．００"), (14, "正常")] {
+    for (c, v) in [
+        (0u16, "FW1"),
+        (2, SELLER),
+        (3, "购方"),
+        (4, BUYER),
+        (5, "数电普票"),
+        (6, "*餐饮服务*餐费"),
+        (10, "１００．００"),
+        (11, "6%"),
+        (12, "６．００"),
+        (13, "１０６．００"),
+        (14, "正常"),
+    ] {
         sheet.write_string(r, c, v).unwrap();
     }
     sheet.write_number(r, 1, 46327.0).unwrap();
@@ -287,23 +419,29 @@ async fn xlsx_oddities_each_handled_explicitly() {
     let file = dir.path().join("odd.xlsx");
     oddities_xlsx(&file);
     // --sheet picks a sheet by name; the empty first one has nothing to import.
-    let err = run(&db, &file, &ImportOptions { sheet: Some("说明".into()), ..options("applications") }).await.unwrap_err();
+    let err = run(&db, &file, &ImportOptions { sheet: Some("说明".into()), ..options("applications") })
+        .await
+        .unwrap_err();
     assert!(matches!(err, ImportError::Read(_)), "{err}");
     // Without --sheet, the first non-empty sheet.
     let s = run(&db, &file, &ImportOptions { accept_valid: true, ..options("applications") }).await.unwrap();
     // Row 5's revenue code was typed as a number: refused with the reason, its bill left out.
-    let got: Vec<(u32, &str, &str)> = s.problems.iter().map(|p| (p.row, p.column.as_str(), p.code.as_str())).collect();
+    let got: Vec<(u32, &str, &str)> =
+        s.problems.iter().map(|p| (p.row, p.column.as_str(), p.code.as_str())).collect();
     assert_eq!(got, vec![(5, "税收分类编码", "NUMBER_NOT_TEXT")]);
     assert_eq!((s.rows_read, s.bills, s.accepted, s.rejected), (3, 2, 2, 1), "the blank row is not a row");
     let lines: Vec<(String, i32, rust_decimal::Decimal, rust_decimal::Decimal)> =
-        sqlx::query_as("SELECT bill_no, line_no, tax, price FROM application_line ORDER BY line_no").fetch_all(&db.pool).await.unwrap();
+        sqlx::query_as("SELECT bill_no, line_no, tax, price FROM application_line ORDER BY line_no")
+            .fetch_all(&db.pool)
+            .await
+            .unwrap();
     assert_eq!(lines.len(), 2, "the merged bill number reached both lines");
     assert_eq!(lines[0].0, "MRG1");
     assert_eq!(lines[0].2.to_string(), "13.00", "formula: the cached value");
     assert_eq!(lines[0].3.normalize().to_string(), "33.333333");
-    let date: chrono::NaiveDate = sqlx::query_scalar("SELECT bill_date FROM application").fetch_one(&db.pool).await.unwrap();
+    let date: chrono::NaiveDate =
+        sqlx::query_scalar("SELECT bill_date FROM application").fetch_one(&db.pool).await.unwrap();
     assert_eq!(date.to_string(), "2026-11-01");
-
 }
 
 #[tokio::test]
@@ -316,7 +454,20 @@ async fn full_width_text_and_serial_dates_from_xlsx() {
     for (c, h) in HEADERS.iter().enumerate() {
         sheet.write_string(0, c as u16, *h).unwrap();
     }
-    for (c, v) in [(0u16, "FW1"), (2, SELLER), (3, "购方"), (4, BUYER), (5, "数电普票"), (6, "*餐饮服务*餐费"), (7, "3070401000000000000"), (10, "１００．００"), (11, "6%"), (12, "６．００"), (13, "１０６．００"), (14, "正常")] {
+    for (c, v) in [
+        (0u16, "FW1"),
+        (2, SELLER),
+        (3, "购方"),
+        (4, BUYER),
+        (5, "数电普票"),
+        (6, "*餐饮服务*餐费"),
+        (7, "3070401000000000000"),
+        (10, "１００．００"),
+        (11, "6%"),
+        (12, "６．００"),
+        (13, "１０６．００"),
+        (14, "正常"),
+    ] {
         sheet.write_string(1, c, v).unwrap();
     }
     sheet.write_number(1, 1, 46327.0).unwrap();
@@ -324,8 +475,12 @@ async fn full_width_text_and_serial_dates_from_xlsx() {
     book.save(&file).unwrap();
     let s = run(&db, &file, &options("applications")).await.unwrap();
     assert!(s.problems.is_empty(), "{:?}", s.problems);
-    let (amount, date): (rust_decimal::Decimal, chrono::NaiveDate) =
-        sqlx::query_as("SELECT l.amount, a.bill_date FROM application_line l JOIN application a USING (bill_no)").fetch_one(&db.pool).await.unwrap();
+    let (amount, date): (rust_decimal::Decimal, chrono::NaiveDate) = sqlx::query_as(
+        "SELECT l.amount, a.bill_date FROM application_line l JOIN application a USING (bill_no)",
+    )
+    .fetch_one(&db.pool)
+    .await
+    .unwrap();
     assert_eq!((amount.to_string().as_str(), date.to_string().as_str()), ("100.00", "2026-11-01"));
 }
 
@@ -340,7 +495,8 @@ async fn gbk_csv_is_read() {
     std::fs::write(&file, &gbk).unwrap();
     let s = run(&db, &file, &options("applications")).await.unwrap();
     assert!(s.problems.is_empty(), "{:?}", s.problems);
-    let buyer: String = sqlx::query_scalar("SELECT buyer_name FROM application").fetch_one(&db.pool).await.unwrap();
+    let buyer: String =
+        sqlx::query_scalar("SELECT buyer_name FROM application").fetch_one(&db.pool).await.unwrap();
     assert_eq!(buyer, "深圳示例便利店");
 }
 
@@ -361,7 +517,8 @@ async fn pool_rows_check_the_tenant_and_duplicates() {
     fapiao_store::params::set(&db.pool, "rim_config", "einvoice_auto_sign", "1").await.unwrap();
     let dir = tempfile::tempdir().unwrap();
     let file = dir.path().join("pool.csv");
-    let header = "发票代码,发票号码,开票日期,发票种类,销方名称,销方税号,购方名称,购方税号,金额,税额,价税合计,发票状态";
+    let header =
+        "发票代码,发票号码,开票日期,发票种类,销方名称,销方税号,购方名称,购方税号,金额,税额,价税合计,发票状态";
     let rows = [
         ",26442000000000000001,2026-11-01,数电专票,卖方,91110000600037341L,买方,92440300MA5DXY7K3W,100.00,13.00,113.00,正常",
         ",26442000000000000001,2026-11-01,数电专票,卖方,91110000600037341L,买方,92440300MA5DXY7K3W,100.00,13.00,113.00,正常",
@@ -373,7 +530,11 @@ async fn pool_rows_check_the_tenant_and_duplicates() {
     let got: Vec<(u32, &str)> = s.problems.iter().map(|p| (p.row, p.code.as_str())).collect();
     assert_eq!(got, vec![(3, "DUPLICATE_IN_FILE"), (4, "1130"), (5, "INVOICE_NUMBER_FORMAT")]);
     assert_eq!(s.problems[1].message, "税号:91330106MA2CFK4M1B,不在租户范围内");
-    let pooled: Vec<(String, String, bool, bool)> = sqlx::query_as("SELECT invoice_num, source, signed, deductible FROM invoice_pool").fetch_all(&db.pool).await.unwrap();
+    let pooled: Vec<(String, String, bool, bool)> =
+        sqlx::query_as("SELECT invoice_num, source, signed, deductible FROM invoice_pool")
+            .fetch_all(&db.pool)
+            .await
+            .unwrap();
     assert_eq!(pooled, vec![("26442000000000000001".into(), "import".into(), true, true)]);
 }
 
@@ -381,7 +542,12 @@ async fn pool_rows_check_the_tenant_and_duplicates() {
 async fn pool_imports_verify_each_invoice_and_charge_billing_units_once() {
     use fapiao_channel::sandbox::{Sandbox, SandboxConfig, sample_invoice};
     let db = db().await;
-    let sandbox = Sandbox::start(SandboxConfig { issue_delay: std::time::Duration::ZERO, ..SandboxConfig::default() }, "127.0.0.1:0").await.unwrap();
+    let sandbox = Sandbox::start(
+        SandboxConfig { issue_delay: std::time::Duration::ZERO, ..SandboxConfig::default() },
+        "127.0.0.1:0",
+    )
+    .await
+    .unwrap();
     let settings = fapiao_schemas::config::Settings::load_from(None, Vec::new()).unwrap();
     let mut cc = fapiao_channel::ClientConfig::from_settings(&settings.channel);
     cc.base_url = sandbox.base_url();
@@ -390,14 +556,34 @@ async fn pool_imports_verify_each_invoice_and_charge_billing_units_once() {
     let outside = ("卖方", "91110000600037341L");
     let mut known = Vec::new();
     for (serial, cents) in [("V1", 10_000), ("V2", 20_000)] {
-        channel.issue(&sample_invoice(serial, "digital_special", outside, ("买方", BUYER), fapiao_schemas::Money::from_cents(cents))).await.unwrap();
-        known.push(channel.wait_final(serial, outside.1, std::time::Duration::from_millis(5), std::time::Duration::from_secs(5)).await.unwrap());
+        channel
+            .issue(&sample_invoice(
+                serial,
+                "digital_special",
+                outside,
+                ("买方", BUYER),
+                fapiao_schemas::Money::from_cents(cents),
+            ))
+            .await
+            .unwrap();
+        known.push(
+            channel
+                .wait_final(
+                    serial,
+                    outside.1,
+                    std::time::Duration::from_millis(5),
+                    std::time::Duration::from_secs(5),
+                )
+                .await
+                .unwrap(),
+        );
     }
     let row = |num: &str, date: &str, amount: &str, tax: &str, total: &str| {
         format!(",{num},{date},数电专票,卖方,91110000600037341L,买方,{BUYER},{amount},{tax},{total},正常")
     };
     let date = known[0].invoice_date.unwrap().to_string();
-    let header = "发票代码,发票号码,开票日期,发票种类,销方名称,销方税号,购方名称,购方税号,金额,税额,价税合计,发票状态";
+    let header =
+        "发票代码,发票号码,开票日期,发票种类,销方名称,销方税号,购方名称,购方税号,金额,税额,价税合计,发票状态";
     let rows = [
         row(&known[0].invoice_num, &date, "100.00", "13.00", "113.00"),
         row(&known[1].invoice_num, &date, "200.00", "26.00", "226.00"),
@@ -408,10 +594,12 @@ async fn pool_imports_verify_each_invoice_and_charge_billing_units_once() {
     std::fs::write(&file, format!("{header}\n{}\n", rows.join("\n"))).unwrap();
     let opts = ImportOptions { accept_valid: true, channel: Some(channel.clone()), ..options("pool") };
     let s = run(&db, &file, &opts).await.unwrap();
-    let got: Vec<(u32, &str, &str)> = s.problems.iter().map(|p| (p.row, p.code.as_str(), p.message.as_str())).collect();
+    let got: Vec<(u32, &str, &str)> =
+        s.problems.iter().map(|p| (p.row, p.code.as_str(), p.message.as_str())).collect();
     assert_eq!(got, vec![(4, "VERIFY_FAILED", "查验失败：查无此票")]);
     assert_eq!(count(&db, "SELECT count(*) FROM invoice_pool WHERE verified AND source = 'import'").await, 2);
-    let units: rust_decimal::Decimal = sqlx::query_scalar("SELECT sum(units) FROM billing_unit").fetch_one(&db.pool).await.unwrap();
+    let units: rust_decimal::Decimal =
+        sqlx::query_scalar("SELECT sum(units) FROM billing_unit").fetch_one(&db.pool).await.unwrap();
     assert_eq!(units.to_string(), "1.0", "0.5 per verified invoice; the failed call is free");
 
     // The same invoice again (another file): already in the pool, refused before any call — no charge.
@@ -419,7 +607,8 @@ async fn pool_imports_verify_each_invoice_and_charge_billing_units_once() {
     std::fs::write(&again, format!("{header}\n{}\n", rows[0])).unwrap();
     let s = run(&db, &again, &opts).await.unwrap();
     assert_eq!(s.problems[0].code, "ALREADY_IN_POOL");
-    let units: rust_decimal::Decimal = sqlx::query_scalar("SELECT sum(units) FROM billing_unit").fetch_one(&db.pool).await.unwrap();
+    let units: rust_decimal::Decimal =
+        sqlx::query_scalar("SELECT sum(units) FROM billing_unit").fetch_one(&db.pool).await.unwrap();
     assert_eq!(units.to_string(), "1.0");
 
     // Without a channel a verifying pool import cannot run.
@@ -442,7 +631,10 @@ async fn red_flush_lists_land_as_requests() {
     let got: Vec<(u32, &str)> = s.problems.iter().map(|p| (p.row, p.code.as_str())).collect();
     assert_eq!(got, vec![(3, "RED_REASON_FULL_ONLY")]);
     let requests: Vec<(String, Option<rust_decimal::Decimal>, String)> =
-        sqlx::query_as("SELECT invoice_num, red_amount, red_reason FROM red_flush_request ORDER BY row_no").fetch_all(&db.pool).await.unwrap();
+        sqlx::query_as("SELECT invoice_num, red_amount, red_reason FROM red_flush_request ORDER BY row_no")
+            .fetch_all(&db.pool)
+            .await
+            .unwrap();
     assert_eq!(requests.len(), 2);
     assert_eq!(requests[0], ("26442000000000000001".into(), None, "01".into()));
     assert_eq!(requests[1].2, "02");

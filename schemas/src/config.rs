@@ -258,16 +258,19 @@ impl Settings {
         }
         let text = toml::to_string(&merged)
             .map_err(|e| ConfigError::Parse { origin: "merged config".into(), message: e.to_string() })?;
-        let settings: Settings = toml::from_str(&text)
-            .map_err(|e| ConfigError::Parse { origin: "merged config".into(), message: e.message().to_string() })?;
+        let settings: Settings = toml::from_str(&text).map_err(|e| ConfigError::Parse {
+            origin: "merged config".into(),
+            message: e.message().to_string(),
+        })?;
         settings.validate()?;
         Ok(settings)
     }
 
     fn validate(&self) -> Result<(), ConfigError> {
         let invalid = |key: &str, message: String| ConfigError::Invalid { key: key.into(), message };
-        self.time_zone()
-            .map_err(|_| invalid("general.time_zone", format!("{:?} is not an IANA time zone", self.general.time_zone)))?;
+        self.time_zone().map_err(|_| {
+            invalid("general.time_zone", format!("{:?} is not an IANA time zone", self.general.time_zone))
+        })?;
         if self.database.max_connections == 0 {
             return Err(invalid("database.max_connections", "must be at least 1".into()));
         }
@@ -275,21 +278,38 @@ impl Settings {
             return Err(invalid("channel.max_in_flight", "must be at least 1".into()));
         }
         if self.channel.data_encoding == DataEncoding::Aes && self.channel.encryption_password.is_empty() {
-            return Err(invalid("channel.encryption_password", "required when data_encoding = \"aes\"".into()));
+            return Err(invalid(
+                "channel.encryption_password",
+                "required when data_encoding = \"aes\"".into(),
+            ));
         }
         self.invoicing.merge_fields().map_err(|m| invalid("invoicing.merge_also_by", m))?;
         if self.invoicing.issue_concurrency == 0 || self.invoicing.settle_poll_ms == 0 {
-            return Err(invalid("invoicing", "issue_concurrency and settle_poll_ms must be at least 1".into()));
+            return Err(invalid(
+                "invoicing",
+                "issue_concurrency and settle_poll_ms must be at least 1".into(),
+            ));
         }
         if self.callbacks.max_attempts == 0 || self.callbacks.backoff_base_secs == 0 {
             return Err(invalid("callbacks", "max_attempts and backoff_base_secs must be at least 1".into()));
         }
         let j = &self.jobs;
         if j.heartbeat_secs == 0 || j.lease_secs <= j.heartbeat_secs {
-            return Err(invalid("jobs.lease_secs", "must be longer than jobs.heartbeat_secs (and both above 0)".into()));
+            return Err(invalid(
+                "jobs.lease_secs",
+                "must be longer than jobs.heartbeat_secs (and both above 0)".into(),
+            ));
         }
-        if j.max_attempts == 0 || j.deal_batch_size == 0 || j.deal_max_attempts == 0 || j.fetch_page_size == 0 || j.backfill_chunk_days == 0 {
-            return Err(invalid("jobs", "attempts, batch and page sizes and the backfill chunk must be at least 1".into()));
+        if j.max_attempts == 0
+            || j.deal_batch_size == 0
+            || j.deal_max_attempts == 0
+            || j.fetch_page_size == 0
+            || j.backfill_chunk_days == 0
+        {
+            return Err(invalid(
+                "jobs",
+                "attempts, batch and page sizes and the backfill chunk must be at least 1".into(),
+            ));
         }
         if self.limits.invoice_tax_tolerance.is_sign_negative() {
             return Err(invalid("limits.invoice_tax_tolerance", "must not be negative".into()));
@@ -346,7 +366,12 @@ fn merge(
 
 /// `FAPIAO__LIMITS__MAX_TOTAL__DIGITAL_SPECIAL=…` sets `limits.max_total.digital_special`,
 /// typed like its default (text stays text, so a numeric-looking secret is not mangled).
-fn apply_env(merged: &mut toml::Table, defaults: &toml::Table, var: &str, raw: &str) -> Result<(), ConfigError> {
+fn apply_env(
+    merged: &mut toml::Table,
+    defaults: &toml::Table,
+    var: &str,
+    raw: &str,
+) -> Result<(), ConfigError> {
     let origin = "the environment";
     let unknown = || ConfigError::UnknownKey { key: var.into(), origin: origin.into() };
     let path: Vec<String> = var[ENV_PREFIX.len()..].split("__").map(str::to_ascii_lowercase).collect();
@@ -356,11 +381,16 @@ fn apply_env(merged: &mut toml::Table, defaults: &toml::Table, var: &str, raw: &
         default_table = default_table.get(part).and_then(toml::Value::as_table).ok_or_else(unknown)?;
         table = table.get_mut(part).and_then(toml::Value::as_table_mut).ok_or_else(unknown)?;
     }
-    let invalid = |what: &str| ConfigError::Invalid { key: var.into(), message: format!("{raw:?} is not {what}") };
+    let invalid =
+        |what: &str| ConfigError::Invalid { key: var.into(), message: format!("{raw:?} is not {what}") };
     let value = match default_table.get(last).ok_or_else(unknown)? {
         toml::Value::String(_) => toml::Value::String(raw.to_string()),
-        toml::Value::Integer(_) => toml::Value::Integer(raw.trim().parse().map_err(|_| invalid("an integer"))?),
-        toml::Value::Boolean(_) => toml::Value::Boolean(raw.trim().parse().map_err(|_| invalid("true or false"))?),
+        toml::Value::Integer(_) => {
+            toml::Value::Integer(raw.trim().parse().map_err(|_| invalid("an integer"))?)
+        }
+        toml::Value::Boolean(_) => {
+            toml::Value::Boolean(raw.trim().parse().map_err(|_| invalid("true or false"))?)
+        }
         _ => return Err(unknown()),
     };
     table.insert(last.clone(), value);
@@ -382,7 +412,10 @@ mod tests {
         assert_eq!(s.general.time_zone, "Asia/Shanghai");
         assert_eq!(s.schedules.apply_cache, "0 0 1,13 * * *");
         assert_eq!(s.limits.invoice_tax_tolerance, dec!(1.27));
-        assert_eq!(s.limits.max_total.get(crate::InvoiceKind::TaxctlSpecial), Money::parse("100000").unwrap());
+        assert_eq!(
+            s.limits.max_total.get(crate::InvoiceKind::TaxctlSpecial),
+            Money::parse("100000").unwrap()
+        );
     }
 
     #[test]
@@ -414,18 +447,23 @@ mod tests {
         let file = dir.join("typo.toml");
         std::fs::write(&file, "[channel]\nmax_inflight = 4\n").unwrap();
         let err = Settings::load_from(Some(&file), Vec::new()).unwrap_err();
-        assert!(matches!(&err, ConfigError::UnknownKey { key, .. } if key == "channel.max_inflight"), "{err}");
+        assert!(
+            matches!(&err, ConfigError::UnknownKey { key, .. } if key == "channel.max_inflight"),
+            "{err}"
+        );
         let err = Settings::load_from(None, env(&[("FAPIAO__CHANEL__BASE_URL", "x")])).unwrap_err();
         assert!(matches!(err, ConfigError::UnknownKey { .. }), "{err}");
     }
 
     #[test]
     fn invalid_values_name_the_key() {
-        let err = Settings::load_from(None, env(&[("FAPIAO__GENERAL__TIME_ZONE", "Mars/Olympus")])).unwrap_err();
+        let err =
+            Settings::load_from(None, env(&[("FAPIAO__GENERAL__TIME_ZONE", "Mars/Olympus")])).unwrap_err();
         assert!(err.to_string().contains("general.time_zone"), "{err}");
         let err = Settings::load_from(None, env(&[("FAPIAO__CHANNEL__MAX_IN_FLIGHT", "many")])).unwrap_err();
         assert!(err.to_string().contains("FAPIAO__CHANNEL__MAX_IN_FLIGHT"), "{err}");
-        let err = Settings::load_from(None, env(&[("FAPIAO__LIMITS__INVOICE_TAX_TOLERANCE", "1.2.7")])).unwrap_err();
+        let err = Settings::load_from(None, env(&[("FAPIAO__LIMITS__INVOICE_TAX_TOLERANCE", "1.2.7")]))
+            .unwrap_err();
         assert!(matches!(err, ConfigError::Parse { .. }), "{err}");
         let err = Settings::load_from(None, env(&[("FAPIAO__CHANNEL__DATA_ENCODING", "aes")])).unwrap_err();
         assert!(err.to_string().contains("encryption_password"), "{err}");

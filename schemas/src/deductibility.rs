@@ -96,7 +96,8 @@ impl Coded for NotDeductible {
             NotDeductible::Status(_) => "发票状态为红冲、作废、异常、失控或全额红冲，不可抵扣".into(),
             NotDeductible::BeforePolicy => "开票时间在2019-4-1之前，不可抵扣".into(),
             NotDeductible::NoQualifyingLine => {
-                "无“运输服务”类商品明细（或含“货物”“港澳台”“国际”字样），且非农产品收购、资产农产品销售".into()
+                "无“运输服务”类商品明细（或含“货物”“港澳台”“国际”字样），且非农产品收购、资产农产品销售"
+                    .into()
             }
         }
     }
@@ -145,11 +146,9 @@ pub fn is_qualifying_transport_line(line: &Line) -> bool {
     let Some((category, name)) = split_goods_name(&line.goods_name) else {
         return false;
     };
-    let refund_at_six = line.business_type.as_deref().map(str::trim) == Some("退")
-        && line.rate.value() == Decimal::new(6, 2);
-    category == "运输服务"
-        && !["货物", "港澳台", "国际"].iter().any(|w| name.contains(w))
-        && !refund_at_six
+    let refund_at_six =
+        line.business_type.as_deref().map(str::trim) == Some("退") && line.rate.value() == Decimal::new(6, 2);
+    category == "运输服务" && !["货物", "港澳台", "国际"].iter().any(|w| name.contains(w)) && !refund_at_six
 }
 
 /// `*运输服务*客运服务费` → (`运输服务`, `客运服务费`). Full-width asterisks are accepted.
@@ -212,9 +211,11 @@ mod tests {
 
     #[test]
     fn condition_4_issued_from_2019_04_01() {
-        let day = |d| Invoice { issue_date: NaiveDate::from_ymd_opt(2019, 4, d).unwrap(), ..deductible_invoice() };
+        let day =
+            |d| Invoice { issue_date: NaiveDate::from_ymd_opt(2019, 4, d).unwrap(), ..deductible_invoice() };
         assert_eq!(assess(&day(1)), Ok(()));
-        let before = Invoice { issue_date: NaiveDate::from_ymd_opt(2019, 3, 31).unwrap(), ..deductible_invoice() };
+        let before =
+            Invoice { issue_date: NaiveDate::from_ymd_opt(2019, 3, 31).unwrap(), ..deductible_invoice() };
         assert_eq!(assess(&before), Err(NotDeductible::BeforePolicy));
     }
 
@@ -223,7 +224,13 @@ mod tests {
         let with = |name: &str| Invoice { lines: vec![line(name, "9%")], ..deductible_invoice() };
         assert_eq!(assess(&with("*运输服务*国内航空旅客运输")), Ok(()));
         assert_eq!(assess(&with("＊运输服务＊铁路旅客运输")), Ok(()));
-        for bad in ["*运输服务*货物运输", "*运输服务*港澳台航线", "*运输服务*国际旅客运输", "*餐饮服务*餐费", "运输服务客运"] {
+        for bad in [
+            "*运输服务*货物运输",
+            "*运输服务*港澳台航线",
+            "*运输服务*国际旅客运输",
+            "*餐饮服务*餐费",
+            "运输服务客运",
+        ] {
             assert_eq!(assess(&with(bad)), Err(NotDeductible::NoQualifyingLine), "{bad}");
         }
         // One qualifying line among others is enough.
@@ -260,7 +267,11 @@ mod tests {
     fn other_kinds() {
         let paper = Invoice { kind: InvoiceKind::TaxctlOrdinary, ..deductible_invoice() };
         assert_eq!(assess(&paper), Err(NotDeductible::PaperOrdinary));
-        let special = Invoice { kind: InvoiceKind::DigitalSpecial, lines: vec![line("*餐饮服务*餐费", "6%")], ..deductible_invoice() };
+        let special = Invoice {
+            kind: InvoiceKind::DigitalSpecial,
+            lines: vec![line("*餐饮服务*餐费", "6%")],
+            ..deductible_invoice()
+        };
         assert_eq!(assess(&special), Ok(()));
         let void_special = Invoice { status: InvoiceStatus::Void, ..special };
         assert_eq!(assess(&void_special), Err(NotDeductible::Status(InvoiceStatus::Void)));

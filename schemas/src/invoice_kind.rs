@@ -117,8 +117,12 @@ impl InvoiceKind {
     /// (028 电子专票, 004 纸质专票, 026 电子普票, 007 纸质普票, 025 卷票, 08xdp / 10xdp 数电).
     fn aliases(self) -> &'static [&'static str] {
         match self {
-            InvoiceKind::DigitalSpecial => &["数电专票", "数电票(增值税专用发票)", "全电专票", "电子发票（增值税专用发票）", "08xdp"],
-            InvoiceKind::DigitalOrdinary => &["数电普票", "数电票(普通发票)", "全电普票", "电子发票（普通发票）", "10xdp"],
+            InvoiceKind::DigitalSpecial => {
+                &["数电专票", "数电票(增值税专用发票)", "全电专票", "电子发票（增值税专用发票）", "08xdp"]
+            }
+            InvoiceKind::DigitalOrdinary => {
+                &["数电普票", "数电票(普通发票)", "全电普票", "电子发票（普通发票）", "10xdp"]
+            }
             InvoiceKind::TaxctlSpecial => &["专票", "纸质专票", "004"],
             InvoiceKind::TaxctlOrdinary => &["普票", "纸质普票", "007"],
             InvoiceKind::TaxctlRoll => &["卷票", "卷式发票", "025"],
@@ -132,10 +136,7 @@ impl InvoiceKind {
     }
 
     pub fn is_special(self) -> bool {
-        matches!(
-            self,
-            InvoiceKind::DigitalSpecial | InvoiceKind::TaxctlSpecial | InvoiceKind::TaxctlESpecial
-        )
+        matches!(self, InvoiceKind::DigitalSpecial | InvoiceKind::TaxctlSpecial | InvoiceKind::TaxctlESpecial)
     }
 
     pub fn red_flush_track(self) -> RedFlushTrack {
@@ -148,7 +149,8 @@ impl InvoiceKind {
 
     /// Check an invoice's code and number against this kind's format.
     pub fn validate_number(self, code: Option<&str>, number: &str) -> Result<(), InvoiceNumberError> {
-        let digits = |s: &str, lens: &[usize]| s.bytes().all(|b| b.is_ascii_digit()) && lens.contains(&s.len());
+        let digits =
+            |s: &str, lens: &[usize]| s.bytes().all(|b| b.is_ascii_digit()) && lens.contains(&s.len());
         let code = code.map(str::trim).filter(|c| !c.is_empty());
         let number = number.trim();
         if self.is_digital() {

@@ -200,10 +200,8 @@ impl ParamSpec {
 
 /// The spec governing (`ptype`, `key`), or an error listing the known keys.
 pub fn lookup(ptype: &str, key: &str) -> Result<&'static ParamSpec, ParamError> {
-    CATALOG
-        .iter()
-        .find(|s| s.ptype == ptype && s.key.is_none_or(|k| k == key))
-        .ok_or_else(|| ParamError::Unknown {
+    CATALOG.iter().find(|s| s.ptype == ptype && s.key.is_none_or(|k| k == key)).ok_or_else(|| {
+        ParamError::Unknown {
             ptype: ptype.into(),
             key: key.into(),
             known: CATALOG
@@ -211,7 +209,8 @@ pub fn lookup(ptype: &str, key: &str) -> Result<&'static ParamSpec, ParamError> 
                 .map(|s| format!("{}/{}", s.ptype, s.key_label()))
                 .collect::<Vec<_>>()
                 .join(", "),
-        })
+        }
+    })
 }
 
 /// The download-apply day rule (seed 004 手动激活全量发票同步任务, step 2).
@@ -296,7 +295,10 @@ mod tests {
 
     #[test]
     fn auto_issue_fragments_take_any_key() {
-        assert_eq!(set(SIM_AUTO_ISSUE_CONFIG, "repairing", " 局端内部错误，该开票请求修复中 ").unwrap(), "局端内部错误，该开票请求修复中");
+        assert_eq!(
+            set(SIM_AUTO_ISSUE_CONFIG, "repairing", " 局端内部错误，该开票请求修复中 ").unwrap(),
+            "局端内部错误，该开票请求修复中"
+        );
         assert!(set(SIM_AUTO_ISSUE_CONFIG, "x", "  ").is_err());
     }
 
@@ -311,9 +313,10 @@ mod tests {
     fn every_default_is_a_valid_value() {
         for spec in CATALOG {
             if let Some(d) = spec.default
-                && (!d.is_empty() || spec.rule == ValueRule::TaxNoList) {
-                    assert_eq!(spec.normalize(spec.key_label(), d).unwrap(), d, "{}", spec.key_label());
-                }
+                && (!d.is_empty() || spec.rule == ValueRule::TaxNoList)
+            {
+                assert_eq!(spec.normalize(spec.key_label(), d).unwrap(), d, "{}", spec.key_label());
+            }
         }
     }
 

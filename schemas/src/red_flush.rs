@@ -4,11 +4,12 @@
 //! remaining = |blue total| − |red already issued| − |red pending in 待开 (not yet issued, or failed)|;
 //! a request is accepted iff 0 < |requested| ≤ remaining.
 
-use crate::messages::{Coded, RED_FLUSH_REMAINING_INSUFFICIENT};
 use crate::Money;
+use crate::messages::{Coded, RED_FLUSH_REMAINING_INSUFFICIENT};
 
 /// 冲红原因.
-pub const REASONS: [(&str, &str); 4] = [("01", "开票有误"), ("02", "销货退回"), ("03", "服务中止"), ("04", "销售折让")];
+pub const REASONS: [(&str, &str); 4] =
+    [("01", "开票有误"), ("02", "销货退回"), ("03", "服务中止"), ("04", "销售折让")];
 
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum RedFlushRuleError {
@@ -38,9 +39,13 @@ impl Coded for RedFlushRuleError {
     fn message_zh(&self) -> String {
         match self {
             RedFlushRuleError::RemainingInsufficient { .. } => RED_FLUSH_REMAINING_INSUFFICIENT.to_string(),
-            RedFlushRuleError::UnknownReason(r) => format!("冲红原因{r}不正确，应为01开票有误、02销货退回、03服务中止或04销售折让"),
+            RedFlushRuleError::UnknownReason(r) => {
+                format!("冲红原因{r}不正确，应为01开票有误、02销货退回、03服务中止或04销售折让")
+            }
             RedFlushRuleError::ReasonFullOnly => "冲红原因为01开票有误时只能全额红冲".into(),
-            RedFlushRuleError::DuplicatePending(m) => format!("待开发票中已存在本发票金额为{m}的红字发票，请先处理"),
+            RedFlushRuleError::DuplicatePending(m) => {
+                format!("待开发票中已存在本发票金额为{m}的红字发票，请先处理")
+            }
             RedFlushRuleError::Line { message, .. } => message.clone(),
         }
     }
@@ -89,7 +94,10 @@ mod tests {
         let left = remaining(m("1130.00"), m("0"), m("0"));
         assert_eq!(check_amount(m("1130.00"), left), Ok(()), "equal to remaining");
         let over = check_amount(m("1130.01"), left).unwrap_err();
-        assert_eq!(over.message_zh(), "剩余可红冲金额不足。开票管理→待开发票页面中可能存在本发票的未开票的数据，请先处理。");
+        assert_eq!(
+            over.message_zh(),
+            "剩余可红冲金额不足。开票管理→待开发票页面中可能存在本发票的未开票的数据，请先处理。"
+        );
         assert!(check_amount(m("0"), left).is_err(), "zero is not a red-flush");
         // A pending red of 300 in 待开 and a partial red-flush of 500 already issued.
         let left = remaining(m("1130.00"), m("-500.00"), m("-300.00"));

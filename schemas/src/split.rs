@@ -106,8 +106,12 @@ impl crate::Coded for SplitError {
     }
     fn message_zh(&self) -> String {
         match self {
-            SplitError::OrphanDiscount(n) | SplitError::MissingDiscount(n) => format!("第{n}行：折扣行必须紧跟在被折扣行之后"),
-            SplitError::UnitOverLineLimit(n, l) => format!("第{n}行：被折扣行与折扣行须在同一张发票上，但每张发票最多{l}行"),
+            SplitError::OrphanDiscount(n) | SplitError::MissingDiscount(n) => {
+                format!("第{n}行：折扣行必须紧跟在被折扣行之后")
+            }
+            SplitError::UnitOverLineLimit(n, l) => {
+                format!("第{n}行：被折扣行与折扣行须在同一张发票上，但每张发票最多{l}行")
+            }
             SplitError::LimitTooSmall(n, m) => format!("第{n}行：开票限额{m}过小，无法按数量拆分"),
             SplitError::NegativeUnit(n) => format!("第{n}行：价税合计为负，无法拆分"),
         }
@@ -127,10 +131,17 @@ pub fn split<T: Clone>(lines: &[Line<T>], limits: Limits) -> Result<Vec<Vec<Line
             return Err(SplitError::UnitOverLineLimit(first + 1, limits.max_lines));
         }
         let gross: Money = unit.iter().map(Line::total).sum();
-        let chunks = if gross <= limits.max_total { vec![unit.to_vec()] } else { cut_unit(unit, first, limits.max_total)? };
+        let chunks = if gross <= limits.max_total {
+            vec![unit.to_vec()]
+        } else {
+            cut_unit(unit, first, limits.max_total)?
+        };
         for chunk in chunks {
             let total: Money = chunk.iter().map(Line::total).sum();
-            if !current.is_empty() && (current_total + total > limits.max_total || current.len() + chunk.len() > limits.max_lines) {
+            if !current.is_empty()
+                && (current_total + total > limits.max_total
+                    || current.len() + chunk.len() > limits.max_lines)
+            {
                 pieces.push(std::mem::take(&mut current));
                 current_total = Money::ZERO;
             }
@@ -171,7 +182,11 @@ fn units<T>(lines: &[Line<T>]) -> Result<Vec<Unit<'_, T>>, SplitError> {
 }
 
 /// Cut a unit whose total exceeds `max_total` into chunks that each fit.
-fn cut_unit<T: Clone>(unit: &[Line<T>], first: usize, max_total: Money) -> Result<Vec<Vec<Line<T>>>, SplitError> {
+fn cut_unit<T: Clone>(
+    unit: &[Line<T>],
+    first: usize,
+    max_total: Money,
+) -> Result<Vec<Vec<Line<T>>>, SplitError> {
     let gross: Money = unit.iter().map(Line::total).sum();
     if gross.is_negative() {
         return Err(SplitError::NegativeUnit(first + 1));
@@ -182,31 +197,45 @@ fn cut_unit<T: Clone>(unit: &[Line<T>], first: usize, max_total: Money) -> Resul
         return Err(SplitError::LimitTooSmall(first + 1, max_total));
     }
     let primary = &unit[0];
-    let weights: Vec<Decimal> = match primary.quantity.map(Quantity::value).filter(|q| q.is_sign_positive() && !q.is_zero()) {
-        Some(q) => {
-            let per_unit = gross.value() / q;
-            let mut q_max = cap.value() / per_unit;
-            q_max = if q.fract().is_zero() && q_max >= Decimal::ONE { q_max.floor() } else { q_max.trunc_with_scale(QUANTITY_SCALE) };
-            if q_max.is_zero() {
-                return Err(SplitError::LimitTooSmall(first + 1, max_total));
+    let weights: Vec<Decimal> =
+        match primary.quantity.map(Quantity::value).filter(|q| q.is_sign_positive() && !q.is_zero()) {
+            Some(q) => {
+                let per_unit = gross.value() / q;
+                let mut q_max = cap.value() / per_unit;
+                q_max = if q.fract().is_zero() && q_max >= Decimal::ONE {
+                    q_max.floor()
+                } else {
+                    q_max.trunc_with_scale(QUANTITY_SCALE)
+                };
+                if q_max.is_zero() {
+                    return Err(SplitError::LimitTooSmall(first + 1, max_total));
+                }
+                let n = (q / q_max).ceil().to_usize().expect("piece count fits");
+                let mut w = vec![q_max; n - 1];
+                w.push(q - q_max * Decimal::from(n - 1));
+                w
             }
-            let n = (q / q_max).ceil().to_usize().expect("piece count fits");
-            let mut w = vec![q_max; n - 1];
-            w.push(q - q_max * Decimal::from(n - 1));
-            w
-        }
-        None => {
-            let n = (gross.value() / cap.value()).ceil().to_usize().expect("piece count fits");
-            vec![Decimal::ONE; n]
-        }
-    };
+            None => {
+                let n = (gross.value() / cap.value()).ceil().to_usize().expect("piece count fits");
+                vec![Decimal::ONE; n]
+            }
+        };
     let mut chunks: Vec<Vec<Line<T>>> = vec![Vec::with_capacity(unit.len()); weights.len()];
     for (k, line) in unit.iter().enumerate() {
         let amounts = allocate(line.amount, &weights);
         let taxes = spread_tax(line.tax, &amounts, line.rate);
         for (i, chunk) in chunks.iter_mut().enumerate() {
-            let (quantity, price) = if k == 0 { piece_quantity_price(line, weights[i], amounts[i]) } else { (None, None) };
-            chunk.push(Line { data: line.data.clone(), property: line.property, quantity, price, amount: amounts[i], rate: line.rate, tax: taxes[i] });
+            let (quantity, price) =
+                if k == 0 { piece_quantity_price(line, weights[i], amounts[i]) } else { (None, None) };
+            chunk.push(Line {
+                data: line.data.clone(),
+                property: line.property,
+                quantity,
+                price,
+                amount: amounts[i],
+                rate: line.rate,
+                tax: taxes[i],
+            });
         }
     }
     Ok(chunks)
@@ -214,7 +243,11 @@ fn cut_unit<T: Clone>(unit: &[Line<T>], first: usize, max_total: Money) -> Resul
 
 /// The primary line's quantity and price in a piece of `weight` quantity: the price stays,
 /// unless the piece's rounded amount strays from quantity × price by more than the tolerance.
-fn piece_quantity_price<T>(line: &Line<T>, weight: Decimal, amount: Money) -> (Option<Quantity>, Option<UnitPrice>) {
+fn piece_quantity_price<T>(
+    line: &Line<T>,
+    weight: Decimal,
+    amount: Money,
+) -> (Option<Quantity>, Option<UnitPrice>) {
     let Some(_) = line.quantity else { return (None, line.price) };
     let quantity = Quantity::round(weight);
     let price = line.price.map(|p| {
@@ -236,7 +269,8 @@ pub fn allocate(total: Money, weights: &[Decimal]) -> Vec<Money> {
     let mut given = Money::ZERO;
     for (i, w) in weights.iter().enumerate() {
         cumulative += w;
-        let upto = if i + 1 == weights.len() { total } else { Money::round(total.value() * cumulative / sum) };
+        let upto =
+            if i + 1 == weights.len() { total } else { Money::round(total.value() * cumulative / sum) };
         out.push(upto - given);
         given = upto;
     }
@@ -295,7 +329,15 @@ mod tests {
     fn line(id: u32, q: Option<Decimal>, price: Decimal, rate: Decimal, property: LineProperty) -> Line<u32> {
         let rate = TaxRate::try_from(rate).unwrap();
         let amount = Money::round(q.unwrap_or(Decimal::ONE) * price);
-        Line { data: id, property, quantity: q.map(|q| Quantity::exact(q).unwrap()), price: q.map(|_| UnitPrice::exact(price).unwrap()), amount, rate, tax: tax_of(amount, rate) }
+        Line {
+            data: id,
+            property,
+            quantity: q.map(|q| Quantity::exact(q).unwrap()),
+            price: q.map(|_| UnitPrice::exact(price).unwrap()),
+            amount,
+            rate,
+            tax: tax_of(amount, rate),
+        }
     }
 
     fn limits(max: &str, lines: usize) -> Limits {
@@ -304,7 +346,8 @@ mod tests {
 
     #[test]
     fn lines_that_fit_stay_whole_and_are_packed_in_order() {
-        let lines: Vec<_> = (0..5).map(|i| line(i, Some(dec!(1)), dec!(100), dec!(0.13), LineProperty::Normal)).collect();
+        let lines: Vec<_> =
+            (0..5).map(|i| line(i, Some(dec!(1)), dec!(100), dec!(0.13), LineProperty::Normal)).collect();
         let pieces = split(&lines, limits("250", 8)).unwrap();
         let ids: Vec<Vec<u32>> = pieces.iter().map(|p| p.iter().map(|l| l.data).collect()).collect();
         assert_eq!(ids, vec![vec![0, 1], vec![2, 3], vec![4]]);
@@ -358,7 +401,8 @@ mod tests {
     }
 
     fn arb_line() -> impl Strategy<Value = Vec<Line<u32>>> {
-        let rate = prop::sample::select(vec![dec!(0.13), dec!(0.09), dec!(0.06), dec!(0.03), dec!(0.01), dec!(0)]);
+        let rate =
+            prop::sample::select(vec![dec!(0.13), dec!(0.09), dec!(0.06), dec!(0.03), dec!(0.01), dec!(0)]);
         // Quantities: whole or with up to 3 decimals; prices 0.01 … 99,999.99; some lines discounted.
         (1i64..2000, 0u32..4, 1i64..10_000_000, rate, any::<bool>(), 1i64..60, -6i64..=6).prop_map(
             |(q, qdec, price_cents, rate, discounted, discount_pct, tax_off)| {
@@ -381,7 +425,15 @@ mod tests {
                     return vec![l];
                 }
                 let d_amount = -Money::round(amount.value() * Decimal::from(discount_pct) / dec!(100));
-                let d = Line { data: 0, property: LineProperty::Discount, quantity: None, price: None, amount: d_amount, rate, tax: tax_of(d_amount, rate) };
+                let d = Line {
+                    data: 0,
+                    property: LineProperty::Discount,
+                    quantity: None,
+                    price: None,
+                    amount: d_amount,
+                    rate,
+                    tax: tax_of(d_amount, rate),
+                };
                 l.data = 0;
                 vec![l, d]
             },

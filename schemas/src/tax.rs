@@ -70,11 +70,7 @@ pub fn check_line_tax(amount: Money, rate: TaxRate, tax: Money) -> Result<(), Ta
     Ok(())
 }
 
-pub fn check_quantity_price(
-    quantity: Quantity,
-    price: UnitPrice,
-    amount: Money,
-) -> Result<(), TaxRuleError> {
+pub fn check_quantity_price(quantity: Quantity, price: UnitPrice, amount: Money) -> Result<(), TaxRuleError> {
     let expected = quantity * price;
     if (expected - amount.value()).abs() > QUANTITY_PRICE_TOLERANCE {
         return Err(TaxRuleError::QuantityPrice { expected, given: amount });

@@ -117,7 +117,9 @@ impl Template {
                 continue;
             }
             match self.columns.iter().find(|c| c.header == h || c.aliases.contains(&h)) {
-                Some(c) if fields.contains_key(&c.field) => return Err(TemplateError::DuplicateColumn(c.header.clone())),
+                Some(c) if fields.contains_key(&c.field) => {
+                    return Err(TemplateError::DuplicateColumn(c.header.clone()));
+                }
                 Some(c) => {
                     fields.insert(c.field.clone(), (i, c.clone()));
                 }
@@ -239,11 +241,15 @@ impl Column {
         match self.ty {
             FieldType::Text => Ok(Value::Text(text)),
             FieldType::Digits => digits(&text, numeric),
-            FieldType::TaxNo => TaxNo::parse(&text).map(|t| Value::Text(t.to_string())).map_err(|e| problem(e.code(), e.message_zh())),
+            FieldType::TaxNo => TaxNo::parse(&text)
+                .map(|t| Value::Text(t.to_string()))
+                .map_err(|e| problem(e.code(), e.message_zh())),
             FieldType::Date => date(cell, &text),
             FieldType::Money => decimal(&text, numeric, MONEY_SCALE),
             FieldType::Quantity => decimal(&text, numeric, QUANTITY_SCALE),
-            FieldType::Rate => TaxRate::parse(&text).map(|r| Value::Decimal(r.value())).map_err(|e| problem(e.code(), e.message_zh())),
+            FieldType::Rate => TaxRate::parse(&text)
+                .map(|r| Value::Decimal(r.value()))
+                .map_err(|e| problem(e.code(), e.message_zh())),
             FieldType::InvoiceKind => text
                 .parse::<InvoiceKind>()
                 .map(|k| Value::Text(k.as_str().into()))
@@ -257,7 +263,10 @@ impl Column {
                 "正常" | "0" => Ok(Value::Text("normal".into())),
                 "折扣" | "折扣行" | "1" => Ok(Value::Text("discount".into())),
                 "被折扣" | "被折扣行" | "2" => Ok(Value::Text("discounted".into())),
-                _ => Err(problem("LINE_PROPERTY_INVALID", format!("行性质只能为正常、折扣或被折扣，实际为{text}"))),
+                _ => Err(problem(
+                    "LINE_PROPERTY_INVALID",
+                    format!("行性质只能为正常、折扣或被折扣，实际为{text}"),
+                )),
             },
             FieldType::RedReason => {
                 let code = match text.as_str() {
@@ -265,7 +274,14 @@ impl Column {
                     "02" | "2" | "销货退回" => "02",
                     "03" | "3" | "服务中止" => "03",
                     "04" | "4" | "销售折让" => "04",
-                    _ => return Err(problem("RED_REASON_INVALID", format!("红冲原因须为01开票有误、02销货退回、03服务中止或04销售折让，实际为{text}"))),
+                    _ => {
+                        return Err(problem(
+                            "RED_REASON_INVALID",
+                            format!(
+                                "红冲原因须为01开票有误、02销货退回、03服务中止或04销售折让，实际为{text}"
+                            ),
+                        ));
+                    }
                 };
                 Ok(Value::Text(code.into()))
             }
@@ -278,7 +294,10 @@ const EXACT_DIGITS: usize = 15;
 
 fn digits(text: &str, numeric: bool) -> Result<Value, CellProblem> {
     if numeric && (text.contains(['e', 'E', '.']) || text.len() > EXACT_DIGITS) {
-        return Err(problem("NUMBER_NOT_TEXT", format!("{text}以数字格式保存，长编码已丢失精度，请将该列设为文本格式后重新填写")));
+        return Err(problem(
+            "NUMBER_NOT_TEXT",
+            format!("{text}以数字格式保存，长编码已丢失精度，请将该列设为文本格式后重新填写"),
+        ));
     }
     if !text.bytes().all(|b| b.is_ascii_digit()) {
         return Err(problem("DIGITS_INVALID", format!("{text}应为数字编码")));
@@ -287,8 +306,12 @@ fn digits(text: &str, numeric: bool) -> Result<Value, CellProblem> {
 }
 
 fn decimal(text: &str, numeric: bool, scale: u32) -> Result<Value, CellProblem> {
-    let cleaned: std::borrow::Cow<str> = if text.contains(',') { text.replace(',', "").into() } else { text.into() };
-    let v: Decimal = cleaned.parse().or_else(|_| Decimal::from_scientific(&cleaned)).map_err(|_| problem("NOT_A_NUMBER", format!("不是有效数字：{text}")))?;
+    let cleaned: std::borrow::Cow<str> =
+        if text.contains(',') { text.replace(',', "").into() } else { text.into() };
+    let v: Decimal = cleaned
+        .parse()
+        .or_else(|_| Decimal::from_scientific(&cleaned))
+        .map_err(|_| problem("NOT_A_NUMBER", format!("不是有效数字：{text}")))?;
     // The columns hold 16 integer digits (numeric(18,2) money, numeric(24,8) quantities and
     // prices): a larger value is this row's problem, not a failed COPY of the whole file.
     if v.abs() >= Decimal::from(10_000_000_000_000_000i64) {
@@ -362,24 +385,41 @@ mod tests {
     #[test]
     fn numbers_that_are_really_text() {
         let code = col("applications", "revenue_code");
-        assert_eq!(code.convert(&Cell::Text("1090511030000000000".into())).unwrap(), Value::Text("1090511030000000000".into()));
+        assert_eq!(
+            code.convert(&Cell::Text("1090511030000000000".into())).unwrap(),
+            Value::Text("1090511030000000000".into())
+        );
         // 19 digits as a number: f64 shows 1.090511030000000e18 — refused, not silently damaged.
         assert_eq!(code.convert(&Cell::from_f64(1090511030000000000.0)).unwrap_err().code, "NUMBER_NOT_TEXT");
         let num = col("pool", "invoice_num");
         assert_eq!(num.convert(&Cell::Text("00123456".into())).unwrap(), Value::Text("00123456".into()));
         assert_eq!(num.convert(&Cell::from_f64(123456.0)).unwrap(), Value::Text("123456".into()));
-        assert_eq!(num.convert(&Cell::Text("１２３４５６７８".into())).unwrap(), Value::Text("12345678".into()), "full-width digits");
+        assert_eq!(
+            num.convert(&Cell::Text("１２３４５６７８".into())).unwrap(),
+            Value::Text("12345678".into()),
+            "full-width digits"
+        );
     }
 
     #[test]
     fn money_from_cells_at_a_fixed_scale() {
         let amount = col("applications", "amount");
         assert_eq!(amount.convert(&Cell::from_f64(0.1 + 0.2)).unwrap(), Value::Decimal(dec!(0.30)));
-        assert_eq!(amount.convert(&Cell::from_f64(100.005)).unwrap(), Value::Decimal(dec!(100.01)), "f64 100.005 shows as 100.005, half-up");
+        assert_eq!(
+            amount.convert(&Cell::from_f64(100.005)).unwrap(),
+            Value::Decimal(dec!(100.01)),
+            "f64 100.005 shows as 100.005, half-up"
+        );
         assert_eq!(amount.convert(&Cell::Text("1,234.50".into())).unwrap(), Value::Decimal(dec!(1234.50)));
         assert_eq!(amount.convert(&Cell::Text("12.345".into())).unwrap_err().code, "TOO_MANY_DECIMALS");
-        assert_eq!(amount.convert(&Cell::Text("10000000000000000".into())).unwrap_err().code, "NUMBER_TOO_LARGE");
-        assert_eq!(amount.convert(&Cell::Text("9999999999999999.99".into())).unwrap(), Value::Decimal(dec!(9999999999999999.99)));
+        assert_eq!(
+            amount.convert(&Cell::Text("10000000000000000".into())).unwrap_err().code,
+            "NUMBER_TOO_LARGE"
+        );
+        assert_eq!(
+            amount.convert(&Cell::Text("9999999999999999.99".into())).unwrap(),
+            Value::Decimal(dec!(9999999999999999.99))
+        );
         assert_eq!(amount.convert(&Cell::from_f64(1e20)).unwrap_err().code, "NUMBER_TOO_LARGE");
         assert_eq!(amount.convert(&Cell::Error("#DIV/0!".into())).unwrap_err().code, "CELL_ERROR");
         let err = amount.convert(&Cell::Empty).unwrap_err();
@@ -393,7 +433,8 @@ mod tests {
         let d = col("applications", "bill_date");
         let nov1 = Value::Date(NaiveDate::from_ymd_opt(2026, 11, 1).unwrap());
         assert_eq!(d.convert(&Cell::from_f64(46327.0)).unwrap(), nov1);
-        for text in ["2026-11-01", "2026/11/01", "20261101", "2026年11月1日", "２０２６－１１－０１"] {
+        for text in ["2026-11-01", "2026/11/01", "20261101", "2026年11月1日", "２０２６－１１－０１"]
+        {
             assert_eq!(d.convert(&Cell::Text(text.into())).unwrap(), nov1, "{text}");
         }
         assert_eq!(d.convert(&Cell::Text("next week".into())).unwrap_err().code, "DATE_INVALID");
@@ -401,11 +442,29 @@ mod tests {
 
     #[test]
     fn flags_kinds_rates_and_line_properties() {
-        assert_eq!(col("applications", "auto_issue").convert(&Cell::Text("是".into())).unwrap(), Value::Bool(true));
-        assert_eq!(col("applications", "invoice_kind").convert(&Cell::Text("数电普票".into())).unwrap(), Value::Text("digital_ordinary".into()));
-        assert_eq!(col("applications", "tax_rate").convert(&Cell::from_f64(0.13)).unwrap(), Value::Decimal(dec!(0.13)));
-        assert_eq!(col("applications", "tax_rate").convert(&Cell::Text("17%".into())).unwrap_err().code, "TAX_RATE_NOT_ALLOWED");
-        assert_eq!(col("applications", "line_property").convert(&Cell::Text("被折扣".into())).unwrap(), Value::Text("discounted".into()));
-        assert_eq!(col("red-flush", "red_reason").convert(&Cell::Text("销货退回".into())).unwrap(), Value::Text("02".into()));
+        assert_eq!(
+            col("applications", "auto_issue").convert(&Cell::Text("是".into())).unwrap(),
+            Value::Bool(true)
+        );
+        assert_eq!(
+            col("applications", "invoice_kind").convert(&Cell::Text("数电普票".into())).unwrap(),
+            Value::Text("digital_ordinary".into())
+        );
+        assert_eq!(
+            col("applications", "tax_rate").convert(&Cell::from_f64(0.13)).unwrap(),
+            Value::Decimal(dec!(0.13))
+        );
+        assert_eq!(
+            col("applications", "tax_rate").convert(&Cell::Text("17%".into())).unwrap_err().code,
+            "TAX_RATE_NOT_ALLOWED"
+        );
+        assert_eq!(
+            col("applications", "line_property").convert(&Cell::Text("被折扣".into())).unwrap(),
+            Value::Text("discounted".into())
+        );
+        assert_eq!(
+            col("red-flush", "red_reason").convert(&Cell::Text("销货退回".into())).unwrap(),
+            Value::Text("02".into())
+        );
     }
 }

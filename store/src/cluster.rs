@@ -111,7 +111,8 @@ pub struct Cluster {
 impl Cluster {
     /// The cluster of `$FAPIAO_HOME` (default `./.fapiao`).
     pub fn from_env() -> Result<Cluster, ClusterError> {
-        let home = std::env::var_os(HOME_ENV).map(PathBuf::from).unwrap_or_else(|| PathBuf::from(DEFAULT_HOME));
+        let home =
+            std::env::var_os(HOME_ENV).map(PathBuf::from).unwrap_or_else(|| PathBuf::from(DEFAULT_HOME));
         Cluster::at(&home)
     }
 
@@ -122,7 +123,8 @@ impl Cluster {
         let home = fapiao_home.join("pg");
         let mut socket_dir = home.join("run");
         if socket_dir.as_os_str().len() > MAX_SOCKET_DIR_LEN {
-            socket_dir = PathBuf::from(format!("/tmp/fapiao-{:016x}", fnv1a(home.as_os_str().as_encoded_bytes())));
+            socket_dir =
+                PathBuf::from(format!("/tmp/fapiao-{:016x}", fnv1a(home.as_os_str().as_encoded_bytes())));
         }
         Ok(Cluster { data: home.join("data"), home, socket_dir })
     }
@@ -162,12 +164,22 @@ impl Cluster {
         );
         let log = self.log_file();
         let result = self.run(&bins, account, "pg_ctl", |c| {
-            c.arg("start").arg("-D").arg(&self.data).arg("-l").arg(&log).args(["-w", "-t", "120", "-o"]).arg(&options)
+            c.arg("start")
+                .arg("-D")
+                .arg(&self.data)
+                .arg("-l")
+                .arg(&log)
+                .args(["-w", "-t", "120", "-o"])
+                .arg(&options)
         });
         if let Err(ClusterError::Command { command, status, detail }) = result {
             let tail = fs::read_to_string(&log).unwrap_or_default();
             let tail: Vec<&str> = tail.lines().rev().take(8).collect::<Vec<_>>().into_iter().rev().collect();
-            return Err(ClusterError::Command { command, status, detail: format!("{detail}\n{}", tail.join("\n")) });
+            return Err(ClusterError::Command {
+                command,
+                status,
+                detail: format!("{detail}\n{}", tail.join("\n")),
+            });
         }
         result?;
         tracing::info!(data_dir = %self.data.display(), socket = %self.socket_dir.display(), initialized, "embedded PostgreSQL started");
@@ -184,7 +196,9 @@ impl Cluster {
         if !self.is_running(&bins, account)? {
             return Ok(StopOutcome::NotRunning);
         }
-        self.run(&bins, account, "pg_ctl", |c| c.arg("stop").arg("-D").arg(&self.data).args(["-m", "fast", "-w", "-t", "120"]))?;
+        self.run(&bins, account, "pg_ctl", |c| {
+            c.arg("stop").arg("-D").arg(&self.data).args(["-m", "fast", "-w", "-t", "120"])
+        })?;
         tracing::info!(data_dir = %self.data.display(), "embedded PostgreSQL stopped");
         Ok(StopOutcome::Stopped)
     }
@@ -209,7 +223,11 @@ impl Cluster {
         })
     }
 
-    fn is_running(&self, bins: &ServerBinaries, account: Option<ServerAccount>) -> Result<bool, ClusterError> {
+    fn is_running(
+        &self,
+        bins: &ServerBinaries,
+        account: Option<ServerAccount>,
+    ) -> Result<bool, ClusterError> {
         if !self.data.join("PG_VERSION").exists() {
             return Ok(false);
         }
@@ -224,7 +242,11 @@ impl Cluster {
     }
 
     /// initdb into `data.init`, then rename: a crash mid-initdb never leaves a half-made `data`.
-    fn initialize_once(&self, bins: &ServerBinaries, account: Option<ServerAccount>) -> Result<bool, ClusterError> {
+    fn initialize_once(
+        &self,
+        bins: &ServerBinaries,
+        account: Option<ServerAccount>,
+    ) -> Result<bool, ClusterError> {
         if self.data.join("PG_VERSION").exists() {
             return Ok(false);
         }
@@ -270,7 +292,12 @@ impl Cluster {
     /// An exclusive lock on `cluster.lock`, released when the file is dropped.
     fn lock(&self) -> Result<File, ClusterError> {
         let path = self.home.join("cluster.lock");
-        let file = File::options().create(true).truncate(false).write(true).open(&path).map_err(io("open", &path))?;
+        let file = File::options()
+            .create(true)
+            .truncate(false)
+            .write(true)
+            .open(&path)
+            .map_err(io("open", &path))?;
         file.lock().map_err(io("lock", &path))?;
         Ok(file)
     }
@@ -319,7 +346,8 @@ fn make_ancestors_traversable(path: &Path) -> Result<(), ClusterError> {
         let mode = meta.mode();
         if mode & 0o001 == 0 {
             tracing::warn!(folder = %dir.display(), "adding o+x so the PostgreSQL server user can reach its data folder");
-            fs::set_permissions(dir, fs::Permissions::from_mode((mode | 0o001) & 0o7777)).map_err(io("set permissions of", dir))?;
+            fs::set_permissions(dir, fs::Permissions::from_mode((mode | 0o001) & 0o7777))
+                .map_err(io("set permissions of", dir))?;
         }
     }
     Ok(())
@@ -335,7 +363,9 @@ fn encode_path(path: &Path) -> String {
     let mut out = String::new();
     for b in path.as_os_str().as_encoded_bytes() {
         match *b {
-            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'/' | b'-' | b'_' | b'.' | b'~' => out.push(*b as char),
+            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'/' | b'-' | b'_' | b'.' | b'~' => {
+                out.push(*b as char)
+            }
             other => out.push_str(&format!("%{other:02X}")),
         }
     }

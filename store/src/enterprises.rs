@@ -1,7 +1,7 @@
 //! `enterprise`: the tenant's enterprises.
 
-use fapiao_schemas::enterprise::{Channel, Enterprise, TaxpayerKind};
 use fapiao_schemas::TaxNo;
+use fapiao_schemas::enterprise::{Channel, Enterprise, TaxpayerKind};
 use sqlx::{PgExecutor, Row};
 
 use crate::StoreError;
@@ -39,17 +39,21 @@ pub async fn upsert(db: impl PgExecutor<'_>, e: &Enterprise) -> Result<(), Store
 }
 
 pub async fn list(db: impl PgExecutor<'_>) -> Result<Vec<Enterprise>, StoreError> {
-    let rows = sqlx::query("SELECT tax_no, name, taxpayer_kind, etax_account, channel FROM enterprise ORDER BY tax_no")
-        .fetch_all(db)
-        .await?;
+    let rows = sqlx::query(
+        "SELECT tax_no, name, taxpayer_kind, etax_account, channel FROM enterprise ORDER BY tax_no",
+    )
+    .fetch_all(db)
+    .await?;
     rows.iter().map(from_row).collect()
 }
 
 pub async fn get(db: impl PgExecutor<'_>, tax_no: &TaxNo) -> Result<Option<Enterprise>, StoreError> {
-    let row = sqlx::query("SELECT tax_no, name, taxpayer_kind, etax_account, channel FROM enterprise WHERE tax_no = $1")
-        .bind(tax_no.as_str())
-        .fetch_optional(db)
-        .await?;
+    let row = sqlx::query(
+        "SELECT tax_no, name, taxpayer_kind, etax_account, channel FROM enterprise WHERE tax_no = $1",
+    )
+    .bind(tax_no.as_str())
+    .fetch_optional(db)
+    .await?;
     row.as_ref().map(from_row).transpose()
 }
 
@@ -58,7 +62,10 @@ fn from_row(row: &sqlx::postgres::PgRow) -> Result<Enterprise, StoreError> {
     Ok(Enterprise {
         tax_no: TaxNo::parse(row.try_get("tax_no")?).map_err(|e| corrupt(e.to_string()))?,
         name: row.try_get("name")?,
-        taxpayer_kind: row.try_get::<&str, _>("taxpayer_kind")?.parse::<TaxpayerKind>().map_err(|e| corrupt(e.to_string()))?,
+        taxpayer_kind: row
+            .try_get::<&str, _>("taxpayer_kind")?
+            .parse::<TaxpayerKind>()
+            .map_err(|e| corrupt(e.to_string()))?,
         etax_account: row.try_get("etax_account")?,
         channel: row.try_get::<&str, _>("channel")?.parse::<Channel>().map_err(|e| corrupt(e.to_string()))?,
     })

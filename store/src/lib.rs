@@ -100,7 +100,8 @@ impl Database {
                 (url.clone(), Origin::Embedded { url, started })
             }
         };
-        let pool = connect(&url, settings.database.max_connections, settings.database.acquire_timeout_secs).await?;
+        let pool =
+            connect(&url, settings.database.max_connections, settings.database.acquire_timeout_secs).await?;
         MIGRATOR.run(&pool).await?;
         Ok(Database { pool, origin })
     }
@@ -128,7 +129,10 @@ impl Scratch {
         sqlx::query(sqlx::AssertSqlSafe(drop_sql)).execute(&mut conn).await?;
         create_database_if_missing(&mut conn, name).await?;
         conn.close().await?;
-        let pool = PgPoolOptions::new().max_connections(settings.database.max_connections).connect_with(options.database(name)).await?;
+        let pool = PgPoolOptions::new()
+            .max_connections(settings.database.max_connections)
+            .connect_with(options.database(name))
+            .await?;
         MIGRATOR.run(&pool).await?;
         Ok(Scratch { pool, admin, name: name.into() })
     }
@@ -136,13 +140,22 @@ impl Scratch {
     pub async fn drop(self) -> Result<(), StoreError> {
         self.pool.close().await;
         let mut conn = sqlx::PgConnection::connect_with(&self.admin).await?;
-        sqlx::query(sqlx::AssertSqlSafe(format!("DROP DATABASE IF EXISTS {} WITH (FORCE)", quote_ident(&self.name)))).execute(&mut conn).await?;
+        sqlx::query(sqlx::AssertSqlSafe(format!(
+            "DROP DATABASE IF EXISTS {} WITH (FORCE)",
+            quote_ident(&self.name)
+        )))
+        .execute(&mut conn)
+        .await?;
         Ok(())
     }
 }
 
 /// A pool on `url` (no migrations).
-pub async fn connect(url: &str, max_connections: u32, acquire_timeout_secs: u64) -> Result<PgPool, StoreError> {
+pub async fn connect(
+    url: &str,
+    max_connections: u32,
+    acquire_timeout_secs: u64,
+) -> Result<PgPool, StoreError> {
     let options: PgConnectOptions = url.parse()?;
     Ok(PgPoolOptions::new()
         .max_connections(max_connections)
@@ -159,7 +172,10 @@ pub async fn ensure_database(cluster: &Cluster, name: &str) -> Result<(), StoreE
     Ok(())
 }
 
-pub(crate) async fn create_database_if_missing(admin: &mut sqlx::PgConnection, name: &str) -> Result<(), StoreError> {
+pub(crate) async fn create_database_if_missing(
+    admin: &mut sqlx::PgConnection,
+    name: &str,
+) -> Result<(), StoreError> {
     let exists: bool = sqlx::query_scalar("SELECT EXISTS (SELECT 1 FROM pg_database WHERE datname = $1)")
         .bind(name)
         .fetch_one(&mut *admin)
@@ -187,7 +203,10 @@ mod tests {
 
     #[test]
     fn passwords_are_redacted() {
-        assert_eq!(redact_url("postgres://app:s3cret@db:5432/fapiao"), "postgres://app:******@db:5432/fapiao");
+        assert_eq!(
+            redact_url("postgres://app:s3cret@db:5432/fapiao"),
+            "postgres://app:******@db:5432/fapiao"
+        );
         let local = "postgresql://postgres@localhost/fapiao?host=/tmp/x";
         assert_eq!(redact_url(local), local);
     }

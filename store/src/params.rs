@@ -55,11 +55,12 @@ pub async fn set(pool: &PgPool, ptype: &str, key: &str, value: &str) -> Result<S
     let spec = params::lookup(ptype, key)?;
     let normalized = spec.normalize(key, value)?;
     let mut tx = pool.begin().await?;
-    let old: Option<String> = sqlx::query_scalar("SELECT value FROM sys_param WHERE type = $1 AND key = $2 FOR UPDATE")
-        .bind(ptype)
-        .bind(key)
-        .fetch_optional(&mut *tx)
-        .await?;
+    let old: Option<String> =
+        sqlx::query_scalar("SELECT value FROM sys_param WHERE type = $1 AND key = $2 FOR UPDATE")
+            .bind(ptype)
+            .bind(key)
+            .fetch_optional(&mut *tx)
+            .await?;
     sqlx::query(
         "INSERT INTO sys_param (type, key, value) VALUES ($1, $2, $3)
          ON CONFLICT (type, key) DO UPDATE SET value = EXCLUDED.value, updated_at = now()",
@@ -79,11 +80,12 @@ pub async fn set(pool: &PgPool, ptype: &str, key: &str, value: &str) -> Result<S
 pub async fn unset(pool: &PgPool, ptype: &str, key: &str) -> Result<bool, StoreError> {
     params::lookup(ptype, key)?;
     let mut tx = pool.begin().await?;
-    let old: Option<String> = sqlx::query_scalar("DELETE FROM sys_param WHERE type = $1 AND key = $2 RETURNING value")
-        .bind(ptype)
-        .bind(key)
-        .fetch_optional(&mut *tx)
-        .await?;
+    let old: Option<String> =
+        sqlx::query_scalar("DELETE FROM sys_param WHERE type = $1 AND key = $2 RETURNING value")
+            .bind(ptype)
+            .bind(key)
+            .fetch_optional(&mut *tx)
+            .await?;
     if old.is_some() {
         record_change(&mut tx, ptype, key, old.as_deref(), None).await?;
     }
@@ -111,9 +113,8 @@ async fn record_change(
 /// Every documented parameter with its value in effect, plus every stored key of a family
 /// (e.g. each `sim_auto_issue_config` fragment), ordered by type and key.
 pub async fn list(pool: &PgPool) -> Result<Vec<ParamValue>, StoreError> {
-    let rows: Vec<(String, String, String)> = sqlx::query_as("SELECT type, key, value FROM sys_param ORDER BY type, key")
-        .fetch_all(pool)
-        .await?;
+    let rows: Vec<(String, String, String)> =
+        sqlx::query_as("SELECT type, key, value FROM sys_param ORDER BY type, key").fetch_all(pool).await?;
     let mut out: Vec<ParamValue> = params::CATALOG
         .iter()
         .filter_map(|spec| {
@@ -127,7 +128,14 @@ pub async fn list(pool: &PgPool) -> Result<Vec<ParamValue>, StoreError> {
             Ok(spec) if spec.key.is_none() => out.push(effective(spec, &key, Some(value))),
             Ok(_) => {} // listed above
             // A row no spec governs (inserted by hand): show it rather than hide it.
-            Err(_) => out.push(ParamValue { ptype, key, value: Some(value), source: "set", default: None, doc: "(not a documented parameter)" }),
+            Err(_) => out.push(ParamValue {
+                ptype,
+                key,
+                value: Some(value),
+                source: "set",
+                default: None,
+                doc: "(not a documented parameter)",
+            }),
         }
     }
     out.sort_by(|a, b| (&a.ptype, &a.key).cmp(&(&b.ptype, &b.key)));

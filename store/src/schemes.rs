@@ -1,7 +1,7 @@
 //! `sync_scheme`: 全量发票数据同步设置, what apply-cache works from.
 
-use fapiao_schemas::enterprise::SyncScheme;
 use fapiao_schemas::TaxNo;
+use fapiao_schemas::enterprise::SyncScheme;
 use sqlx::{PgExecutor, Row};
 
 use crate::StoreError;

@@ -6,8 +6,8 @@
 //! databases left behind by test processes that died are dropped at the next start.
 
 use std::path::PathBuf;
-use std::sync::atomic::{AtomicU32, Ordering};
 use std::sync::OnceLock;
+use std::sync::atomic::{AtomicU32, Ordering};
 
 use sqlx::{Connection, PgConnection, PgPool};
 
@@ -47,12 +47,15 @@ impl TestDb {
         static COUNTER: AtomicU32 = AtomicU32::new(0);
         static SWEPT: OnceLock<()> = OnceLock::new();
         let cluster = shared_cluster();
-        let mut admin = PgConnection::connect(&cluster.url("postgres")).await.expect("connect to test cluster");
+        let mut admin =
+            PgConnection::connect(&cluster.url("postgres")).await.expect("connect to test cluster");
         if SWEPT.set(()).is_ok() {
             drop_abandoned(&mut admin).await;
         }
-        let nanos = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().subsec_nanos();
-        let name = format!("{PREFIX}{}_{}_{nanos}", std::process::id(), COUNTER.fetch_add(1, Ordering::Relaxed));
+        let nanos =
+            std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().subsec_nanos();
+        let name =
+            format!("{PREFIX}{}_{}_{nanos}", std::process::id(), COUNTER.fetch_add(1, Ordering::Relaxed));
         create_database_if_missing(&mut admin, &name).await.expect("create test database");
         let _ = admin.close().await;
         let url = cluster.url(&name);
@@ -82,10 +85,11 @@ impl Drop for TestDb {
 
 /// Drop test databases whose process no longer exists (killed or crashed test runs).
 async fn drop_abandoned(admin: &mut PgConnection) {
-    let names: Vec<String> = sqlx::query_scalar("SELECT datname FROM pg_database WHERE datname LIKE 'fapiao\\_test\\_%'")
-        .fetch_all(&mut *admin)
-        .await
-        .unwrap_or_default();
+    let names: Vec<String> =
+        sqlx::query_scalar("SELECT datname FROM pg_database WHERE datname LIKE 'fapiao\\_test\\_%'")
+            .fetch_all(&mut *admin)
+            .await
+            .unwrap_or_default();
     for name in names {
         let pid = name[PREFIX.len()..].split('_').next().and_then(|p| p.parse::<u32>().ok());
         if pid.is_some_and(|pid| !std::path::Path::new(&format!("/proc/{pid}")).exists()) {

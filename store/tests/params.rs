@@ -1,9 +1,9 @@
 //! Parameters against a real database.
 
-use fapiao_schemas::params::{RIM_CONFIG, SIM_AUTO_ISSUE_CONFIG, SYNC_HIS, INPUTOUT_DAYS};
+use fapiao_schemas::params::{INPUTOUT_DAYS, RIM_CONFIG, SIM_AUTO_ISSUE_CONFIG, SYNC_HIS};
+use fapiao_store::StoreError;
 use fapiao_store::params;
 use fapiao_store::testing::TestDb;
-use fapiao_store::StoreError;
 
 #[tokio::test]
 async fn defaults_then_set_then_unset() {
@@ -41,10 +41,13 @@ async fn an_invalid_value_changes_nothing() {
 #[tokio::test]
 async fn families_are_listed_key_by_key() {
     let db = TestDb::new().await;
-    params::set(&db.pool, SIM_AUTO_ISSUE_CONFIG, "repairing", "局端内部错误，该开票请求修复中").await.unwrap();
+    params::set(&db.pool, SIM_AUTO_ISSUE_CONFIG, "repairing", "局端内部错误，该开票请求修复中")
+        .await
+        .unwrap();
     params::set(&db.pool, SIM_AUTO_ISSUE_CONFIG, "unstable", "地方税局网络不稳定").await.unwrap();
     let listed = params::list(&db.pool).await.unwrap();
-    let fragments: Vec<_> = listed.iter().filter(|p| p.ptype == SIM_AUTO_ISSUE_CONFIG).map(|p| p.key.as_str()).collect();
+    let fragments: Vec<_> =
+        listed.iter().filter(|p| p.ptype == SIM_AUTO_ISSUE_CONFIG).map(|p| p.key.as_str()).collect();
     assert_eq!(fragments, ["repairing", "unstable"]);
     assert!(listed.iter().any(|p| p.key == SYNC_HIS && p.source == "default"));
     assert_eq!(params::family(&db.pool, SIM_AUTO_ISSUE_CONFIG).await.unwrap().len(), 2);

@@ -64,12 +64,16 @@ impl FaultPlan {
                 None => (lhs.trim(), None),
             };
             if kind == "latency" {
-                plan.latency.push((op, parse_duration(value.trim()).ok_or_else(|| err("latency wants e.g. 20ms or 1s"))?));
+                plan.latency.push((
+                    op,
+                    parse_duration(value.trim()).ok_or_else(|| err("latency wants e.g. 20ms or 1s"))?,
+                ));
                 continue;
             }
             let fault = Fault::parse(kind).ok_or_else(|| err("unknown fault kind"))?;
             // A probability of the fault striking, not money: f64 is what the dice take.
-            let probability: f64 = value.trim().parse().map_err(|_| err("rate must be a number in [0, 1]"))?;
+            let probability: f64 =
+                value.trim().parse().map_err(|_| err("rate must be a number in [0, 1]"))?;
             if !(0.0..=1.0).contains(&probability) {
                 return Err(err("rate must be a number in [0, 1]"));
             }
@@ -81,7 +85,10 @@ impl FaultPlan {
     /// Latency for one call of `op`: the most specific rule wins.
     pub fn latency(&self, op: &str) -> Duration {
         let specific = self.latency.iter().find(|(o, _)| o.as_deref() == Some(op));
-        specific.or_else(|| self.latency.iter().find(|(o, _)| o.is_none())).map(|(_, d)| *d).unwrap_or_default()
+        specific
+            .or_else(|| self.latency.iter().find(|(o, _)| o.is_none()))
+            .map(|(_, d)| *d)
+            .unwrap_or_default()
     }
 
     fn rate(&self, fault: Fault, op: &str) -> f64 {
@@ -127,7 +134,10 @@ mod tests {
 
     #[test]
     fn specs_parse_with_per_operation_overrides() {
-        let plan = FaultPlan::parse("latency=20ms, http5xx=0.3, http5xx@ALLE.INVOICE.QUERY=0, latency@RIM.DOWNLOAD.FETCH=1s").unwrap();
+        let plan = FaultPlan::parse(
+            "latency=20ms, http5xx=0.3, http5xx@ALLE.INVOICE.QUERY=0, latency@RIM.DOWNLOAD.FETCH=1s",
+        )
+        .unwrap();
         assert_eq!(plan.latency("ALLE.INVOICE.OPEN"), Duration::from_millis(20));
         assert_eq!(plan.latency("RIM.DOWNLOAD.FETCH"), Duration::from_secs(1));
         assert_eq!(plan.rate(Fault::Http5xx, "ALLE.INVOICE.OPEN"), 0.3);

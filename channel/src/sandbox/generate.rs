@@ -85,9 +85,16 @@ fn one(rng: &mut ChaCha8Rng, buyer: &str, date: NaiveDate, index: u32) -> Verifi
     let (code, number) = if kind.is_digital() {
         (String::new(), format!("{:02}442{:015}", date.year() % 100, sequence * 10 + u64::from(index % 10)))
     } else {
-        (format!("0440{:02}{:06}", date.year() % 100, sequence % 1_000_000), format!("{:08}", (sequence / 7 + u64::from(index)) % 100_000_000))
+        (
+            format!("0440{:02}{:06}", date.year() % 100, sequence % 1_000_000),
+            format!("{:08}", (sequence / 7 + u64::from(index)) % 100_000_000),
+        )
     };
-    let check_code = if kind.is_special() { String::new() } else { format!("{:020}", rng.random_range(0..10_000_000_000_000_000_000u64)) };
+    let check_code = if kind.is_special() {
+        String::new()
+    } else {
+        format!("{:020}", rng.random_range(0..10_000_000_000_000_000_000u64))
+    };
     VerifiedInvoice {
         header: InvoiceHeader {
             invoice_kind: kind.as_str().into(),

@@ -160,13 +160,21 @@ fn token_reply(result: Result<(String, Duration), ApiError>, app: bool) -> Json<
             error_code: "0".into(),
             error_desc: String::new(),
         },
-        Err(e) => TokenData { success: false, error_code: e.code.into(), error_desc: e.message, ..TokenData::default() },
+        Err(e) => TokenData {
+            success: false,
+            error_code: e.code.into(),
+            error_desc: e.message,
+            ..TokenData::default()
+        },
     };
     let status = data.success;
     Json(TokenReply { data, status })
 }
 
-async fn app_token(State(world): State<Shared>, Json(req): Json<envelope::AppTokenRequest>) -> Json<TokenReply> {
+async fn app_token(
+    State(world): State<Shared>,
+    Json(req): Json<envelope::AppTokenRequest>,
+) -> Json<TokenReply> {
     let mut w = lock(&world);
     *w.calls.entry("getAppToken.do".into()).or_default() += 1;
     token_reply(w.app_token(&req.app_id, &req.app_secret, Instant::now()), true)
@@ -183,16 +191,25 @@ struct TokenQuery {
     access_token: Option<String>,
 }
 
-async fn open_api(State(world): State<Shared>, headers: HeaderMap, Query(q): Query<TokenQuery>, body: Bytes) -> Response {
+async fn open_api(
+    State(world): State<Shared>,
+    headers: HeaderMap,
+    Query(q): Query<TokenQuery>,
+    body: Bytes,
+) -> Response {
     let Ok(request) = serde_json::from_slice::<envelope::Request>(&body) else {
-        return envelope_answer(Err(ApiError { code: code::BAD_REQUEST, message: "报文不是有效的JSON信封".into() }), &Codec::Base64);
+        return envelope_answer(
+            Err(ApiError { code: code::BAD_REQUEST, message: "报文不是有效的JSON信封".into() }),
+            &Codec::Base64,
+        );
     };
     let op = request.interface_code.clone();
     let latency = lock(&world).dice.plan().latency(&op);
     if !latency.is_zero() {
         tokio::time::sleep(latency).await;
     }
-    let token = headers.get("access_token").and_then(|v| v.to_str().ok()).map(str::to_string).or(q.access_token);
+    let token =
+        headers.get("access_token").and_then(|v| v.to_str().ok()).map(str::to_string).or(q.access_token);
     let (result, codec, drop_answer) = {
         let mut w = lock(&world);
         let codec = w.config.codec.clone();
@@ -212,7 +229,9 @@ async fn open_api(State(world): State<Shared>, headers: HeaderMap, Query(q): Que
     };
     if drop_answer {
         // The work is done; the answer is cut off mid-body, as a lost connection would.
-        let broken = futures_util::stream::once(async { Err::<Bytes, std::io::Error>(std::io::Error::other("sandbox: injected dropped answer")) });
+        let broken = futures_util::stream::once(async {
+            Err::<Bytes, std::io::Error>(std::io::Error::other("sandbox: injected dropped answer"))
+        });
         return (StatusCode::OK, Body::from_stream(broken)).into_response();
     }
     envelope_answer(result, &codec)
@@ -220,19 +239,34 @@ async fn open_api(State(world): State<Shared>, headers: HeaderMap, Query(q): Que
 
 fn envelope_answer(result: Result<String, ApiError>, codec: &Codec) -> Response {
     let response = match result {
-        Ok(json) => envelope::Response { success: true, error_code: code::OK.into(), message: "成功".into(), data: Some(codec.encode(&json)) },
-        Err(e) => envelope::Response { success: false, error_code: e.code.into(), message: e.message, data: None },
+        Ok(json) => envelope::Response {
+            success: true,
+            error_code: code::OK.into(),
+            message: "成功".into(),
+            data: Some(codec.encode(&json)),
+        },
+        Err(e) => {
+            envelope::Response { success: false, error_code: e.code.into(), message: e.message, data: None }
+        }
     };
     Json(response).into_response()
 }
 
 /// The ERP side of per-bill callbacks: records every body; fails while told to.
-async fn erp_callback(State(world): State<Shared>, Path(system): Path<String>, Json(body): Json<Value>) -> Response {
+async fn erp_callback(
+    State(world): State<Shared>,
+    Path(system): Path<String>,
+    Json(body): Json<Value>,
+) -> Response {
     let mut w = lock(&world);
     w.erp.received.push(json!({ "system": system, "body": body }));
     if w.erp.fail_next > 0 {
         w.erp.fail_next -= 1;
-        return (StatusCode::INTERNAL_SERVER_ERROR, Json(json!({ "success": false, "message": "ERP unavailable" }))).into_response();
+        return (
+            StatusCode::INTERNAL_SERVER_ERROR,
+            Json(json!({ "success": false, "message": "ERP unavailable" })),
+        )
+            .into_response();
     }
     Json(json!({ "success": true, "errorCode": "0", "message": "ok" })).into_response()
 }
@@ -254,7 +288,9 @@ async fn erp_fail(State(world): State<Shared>, Json(req): Json<FailCount>) -> St
 fn control_answer<T: serde::Serialize>(result: Result<T, ApiError>) -> Response {
     match result {
         Ok(v) => Json(v).into_response(),
-        Err(e) => (StatusCode::CONFLICT, Json(json!({ "errorCode": e.code, "message": e.message }))).into_response(),
+        Err(e) => {
+            (StatusCode::CONFLICT, Json(json!({ "errorCode": e.code, "message": e.message }))).into_response()
+        }
     }
 }
 

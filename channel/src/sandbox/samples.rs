@@ -8,7 +8,13 @@ use crate::wire::{InvoiceLine, OpenInvoice};
 pub type Party<'a> = (&'a str, &'a str);
 
 /// A one-line blue invoice: one keyboard of `amount` (net) at 13%.
-pub fn sample_invoice(serial_no: &str, kind: &str, seller: Party<'_>, buyer: Party<'_>, amount: Money) -> OpenInvoice {
+pub fn sample_invoice(
+    serial_no: &str,
+    kind: &str,
+    seller: Party<'_>,
+    buyer: Party<'_>,
+    amount: Money,
+) -> OpenInvoice {
     let rate = TaxRate::try_from(rust_decimal::Decimal::new(13, 2)).expect("13% is allowed");
     OpenInvoice {
         serial_no: serial_no.into(),

@@ -7,14 +7,14 @@ use std::collections::{BTreeMap, HashMap};
 use std::time::{Duration, Instant};
 
 use chrono::{Datelike, Utc};
-use fapiao_schemas::{InvoiceKind, Money, TaxNo, TaxRate};
 use fapiao_schemas::invoice_kind::RedFlushTrack;
+use fapiao_schemas::{InvoiceKind, Money, TaxNo, TaxRate};
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 
+use super::SandboxConfig;
 use super::faults::{Dice, Fault};
 use super::generate;
-use super::SandboxConfig;
 use crate::codes::{error as code, interface as i, issue_status};
 use crate::wire::*;
 
@@ -127,7 +127,12 @@ impl World {
 
     // ---- tokens ----
 
-    pub fn app_token(&mut self, app_id: &str, app_secret: &str, now: Instant) -> Result<(String, Duration), ApiError> {
+    pub fn app_token(
+        &mut self,
+        app_id: &str,
+        app_secret: &str,
+        now: Instant,
+    ) -> Result<(String, Duration), ApiError> {
         if app_id != self.config.app_id || app_secret != self.config.app_secret {
             return Err(err(code::CREDENTIALS_REJECTED, "appId或appSecret错误"));
         }
@@ -137,7 +142,12 @@ impl World {
         Ok((token, ttl))
     }
 
-    pub fn login(&mut self, app_token: &str, user: &str, now: Instant) -> Result<(String, Duration), ApiError> {
+    pub fn login(
+        &mut self,
+        app_token: &str,
+        user: &str,
+        now: Instant,
+    ) -> Result<(String, Duration), ApiError> {
         if self.app_tokens.get(app_token).is_none_or(|exp| *exp <= now) || user.is_empty() {
             return Err(err(code::CREDENTIALS_REJECTED, "apptoken无效或用户不存在"));
         }
@@ -200,7 +210,8 @@ impl World {
             return Err(err(code::DUPLICATE_SERIAL, format!("流水号{}已存在，请勿重复提交", req.serial_no)));
         }
         let kind = parse_kind(&req.invoice_kind)?;
-        TaxNo::parse(&req.seller_taxpayer_id).map_err(|e| err(code::BAD_REQUEST, format!("销方税号无效：{e}")))?;
+        TaxNo::parse(&req.seller_taxpayer_id)
+            .map_err(|e| err(code::BAD_REQUEST, format!("销方税号无效：{e}")))?;
         if req.invoice_detail.is_empty() || req.serial_no.is_empty() || req.serial_no.len() > 50 {
             return Err(err(code::BAD_REQUEST, "serialNo须为1-50个字符，且发票明细不能为空"));
         }
@@ -208,16 +219,38 @@ impl World {
         let tax: Money = req.invoice_detail.iter().map(|l| l.tax_amount).sum();
         let failure = self.issue_failure(kind, &req.buyer_taxpayer_id, &req.invoice_detail, i::INVOICE_OPEN);
         let serial = req.serial_no.clone();
-        self.record_issue(serial.clone(), kind, 0, &req.seller_taxpayer_id, &req.buyer_name, &req.buyer_taxpayer_id, req.invoice_detail, amount, tax, String::new(), failure, now);
+        self.record_issue(
+            serial.clone(),
+            kind,
+            0,
+            &req.seller_taxpayer_id,
+            &req.buyer_name,
+            &req.buyer_taxpayer_id,
+            req.invoice_detail,
+            amount,
+            tax,
+            String::new(),
+            failure,
+            now,
+        );
         Ok(Accepted { serial_no: serial })
     }
 
     /// Why the bureau would refuse this invoice, if it would (decided now, revealed later).
-    fn issue_failure(&mut self, kind: InvoiceKind, buyer_id: &str, lines: &[InvoiceLine], op: &str) -> Option<String> {
+    fn issue_failure(
+        &mut self,
+        kind: InvoiceKind,
+        buyer_id: &str,
+        lines: &[InvoiceLine],
+        op: &str,
+    ) -> Option<String> {
         if self.dice.roll(Fault::Repairing, op) {
             let after = chrono::Duration::from_std(self.config.repair_after).unwrap_or_default();
             let at = (Utc::now() + after).with_timezone(&chrono_tz::Asia::Shanghai);
-            return Some(format!("局端内部错误，该开票请求修复中，请{}后再试！", at.format("%Y-%m-%d %H:%M")));
+            return Some(format!(
+                "局端内部错误，该开票请求修复中，请{}后再试！",
+                at.format("%Y-%m-%d %H:%M")
+            ));
         }
         if kind.is_special() && buyer_id.trim().is_empty() {
             return Some("开具专用发票时购买方纳税人识别号不能为空".into());
@@ -257,7 +290,12 @@ impl World {
         let today = Utc::now().with_timezone(&chrono_tz::Asia::Shanghai).date_naive();
         let (status, message, invoice_code, invoice_num) = match failure {
             Some(m) => (issue_status::FAILED, m, String::new(), String::new()),
-            None if kind.is_digital() => (issue_status::SUCCEEDED, String::new(), String::new(), format!("{:02}311{n:015}", today.year() % 100)),
+            None if kind.is_digital() => (
+                issue_status::SUCCEEDED,
+                String::new(),
+                String::new(),
+                format!("{:02}311{n:015}", today.year() % 100),
+            ),
             None => (
                 issue_status::SUCCEEDED,
                 String::new(),
@@ -266,7 +304,13 @@ impl World {
             ),
         };
         let succeeded = status == issue_status::SUCCEEDED;
-        let file = |ext: &str| if succeeded { format!("{}/files/{invoice_num}.{ext}", self.config.public_url) } else { String::new() };
+        let file = |ext: &str| {
+            if succeeded {
+                format!("{}/files/{invoice_num}.{ext}", self.config.public_url)
+            } else {
+                String::new()
+            }
+        };
         let result = IssueResult {
             serial_no: serial.clone(),
             issue_status: status.into(),
@@ -322,7 +366,8 @@ impl World {
     }
 
     fn batch_query(&mut self, q: BatchQuery, now: Instant) -> Result<Page<IssueResult>, ApiError> {
-        let mut mine: Vec<&Issued> = self.invoices.values().filter(|v| v.seller_taxpayer_id == q.seller_taxpayer_id).collect();
+        let mut mine: Vec<&Issued> =
+            self.invoices.values().filter(|v| v.seller_taxpayer_id == q.seller_taxpayer_id).collect();
         mine.sort_by(|a, b| a.result.serial_no.cmp(&b.result.serial_no));
         Ok(page(mine.into_iter().map(|v| Self::view(v, now)).collect(), q.page_no, q.page_size))
     }
@@ -338,7 +383,9 @@ impl World {
         let red: Money = self
             .invoices
             .values()
-            .filter(|r| r.result.original_invoice_num == invoice_num && r.result.issue_status != issue_status::FAILED)
+            .filter(|r| {
+                r.result.original_invoice_num == invoice_num && r.result.issue_status != issue_status::FAILED
+            })
             .map(|r| r.result.total_amount.abs())
             .sum();
         Ok((blue, blue.result.total_amount.abs() - red))
@@ -351,7 +398,10 @@ impl World {
         let (blue, remaining) = self.blue(&req.seller_taxpayer_id, &req.original_invoice_num, now)?;
         let total = req.amount + req.tax_amount;
         if !total.is_negative() || total.abs() > remaining {
-            return Err(err(code::STATE_CONFLICT, format!("红冲金额{}超过剩余可红冲金额{remaining}", total.abs())));
+            return Err(err(
+                code::STATE_CONFLICT,
+                format!("红冲金额{}超过剩余可红冲金额{remaining}", total.abs()),
+            ));
         }
         let kind = parse_kind(&blue.result.invoice_kind)?;
         let (buyer_name, buyer_id) = (blue.buyer_name.clone(), blue.buyer_taxpayer_id.clone());
@@ -360,9 +410,14 @@ impl World {
                 let form = self
                     .forms
                     .get(&req.gov_red_confirm_bill_uuid)
-                    .filter(|f| f.invoice_num == req.original_invoice_num && matches!(f.confirm_state.as_str(), "01" | "04"))
+                    .filter(|f| {
+                        f.invoice_num == req.original_invoice_num
+                            && matches!(f.confirm_state.as_str(), "01" | "04")
+                    })
                     .filter(|f| f.amount == req.amount && f.tax_amount == req.tax_amount)
-                    .ok_or_else(|| err(code::STATE_CONFLICT, "红字确认单不存在、金额不符或状态不允许开具红字发票"))?;
+                    .ok_or_else(|| {
+                        err(code::STATE_CONFLICT, "红字确认单不存在、金额不符或状态不允许开具红字发票")
+                    })?;
                 if !self.used_forms.insert(form.bill_uuid.clone()) {
                     return Err(err(code::STATE_CONFLICT, "该红字确认单已开具红字发票"));
                 }
@@ -371,8 +426,12 @@ impl World {
                 let sheet = self
                     .sheets
                     .values_mut()
-                    .find(|s| s.sheet.red_info_bill_no == req.red_info_bill_no && !req.red_info_bill_no.is_empty())
-                    .filter(|s| s.invoice_num == req.original_invoice_num && s.sheet.state == "approved" && !s.used)
+                    .find(|s| {
+                        s.sheet.red_info_bill_no == req.red_info_bill_no && !req.red_info_bill_no.is_empty()
+                    })
+                    .filter(|s| {
+                        s.invoice_num == req.original_invoice_num && s.sheet.state == "approved" && !s.used
+                    })
                     .ok_or_else(|| err(code::STATE_CONFLICT, "红字信息表不存在、未审核通过或已使用"))?;
                 sheet.used = true;
             }
@@ -394,7 +453,20 @@ impl World {
         let failure = self.issue_failure(kind, &buyer_id, &[], i::INVOICE_RED);
         let serial = req.serial_no.clone();
         let seller = req.seller_taxpayer_id.clone();
-        self.record_issue(serial.clone(), kind, 1, &seller, &buyer_name, &buyer_id, vec![line], req.amount, req.tax_amount, req.original_invoice_num, failure, now);
+        self.record_issue(
+            serial.clone(),
+            kind,
+            1,
+            &seller,
+            &buyer_name,
+            &buyer_id,
+            vec![line],
+            req.amount,
+            req.tax_amount,
+            req.original_invoice_num,
+            failure,
+            now,
+        );
         Ok(Accepted { serial_no: serial })
     }
 
@@ -426,7 +498,11 @@ impl World {
     // ---- red confirmation forms (数电) ----
 
     fn form_apply(&mut self, req: RedConfirmApply) -> Result<RedConfirmForm, ApiError> {
-        if let Some(existing) = self.forms.values().find(|f| f.order_no == req.order_no && f.seller_taxpayer_id == req.seller_taxpayer_id) {
+        if let Some(existing) = self
+            .forms
+            .values()
+            .find(|f| f.order_no == req.order_no && f.seller_taxpayer_id == req.seller_taxpayer_id)
+        {
             return Ok(existing.clone());
         }
         let now = Instant::now();
@@ -440,7 +516,10 @@ impl World {
         }
         let total = req.amount + req.tax_amount;
         if !total.is_negative() || total.abs() > remaining {
-            return Err(err(code::STATE_CONFLICT, format!("红冲金额{}超过剩余可红冲金额{remaining}", total.abs())));
+            return Err(err(
+                code::STATE_CONFLICT,
+                format!("红冲金额{}超过剩余可红冲金额{remaining}", total.abs()),
+            ));
         }
         if req.red_reason == "01" && total.abs() != blue.result.total_amount.abs() {
             return Err(err(code::BAD_REQUEST, "冲红原因为开票有误时只能全额红冲"));
@@ -449,7 +528,17 @@ impl World {
         // an ordinary invoice needs no confirmation (01).
         let state = if kind == InvoiceKind::DigitalSpecial { "02" } else { "01" };
         let buyer = blue.buyer_taxpayer_id.clone();
-        let form = self.new_form(req.order_no, req.seller_taxpayer_id, buyer, req.invoice_num, req.red_reason, req.amount, req.tax_amount, state, "seller");
+        let form = self.new_form(
+            req.order_no,
+            req.seller_taxpayer_id,
+            buyer,
+            req.invoice_num,
+            req.red_reason,
+            req.amount,
+            req.tax_amount,
+            state,
+            "seller",
+        );
         Ok(form)
     }
 
@@ -489,9 +578,15 @@ impl World {
     }
 
     fn set_form_state(&mut self, uuid: &str, from: &[&str], to: &str) -> Result<RedConfirmForm, ApiError> {
-        let form = self.forms.get_mut(uuid).ok_or_else(|| err(code::NOT_FOUND, format!("红字确认单{uuid}不存在")))?;
+        let form = self
+            .forms
+            .get_mut(uuid)
+            .ok_or_else(|| err(code::NOT_FOUND, format!("红字确认单{uuid}不存在")))?;
         if !from.contains(&form.confirm_state.as_str()) {
-            return Err(err(code::STATE_CONFLICT, format!("红字确认单状态为{}，不能变更为{to}", form.confirm_state)));
+            return Err(err(
+                code::STATE_CONFLICT,
+                format!("红字确认单状态为{}，不能变更为{to}", form.confirm_state),
+            ));
         }
         form.confirm_state = to.into();
         Ok(form.clone())
@@ -518,7 +613,12 @@ impl World {
 
     fn form_download(&self, req: RedConfirmDownload) -> Result<Page<RedConfirmForm>, ApiError> {
         let id = &req.taxpayer_id;
-        let forms: Vec<_> = self.forms.values().filter(|f| &f.seller_taxpayer_id == id || &f.buyer_taxpayer_id == id).cloned().collect();
+        let forms: Vec<_> = self
+            .forms
+            .values()
+            .filter(|f| &f.seller_taxpayer_id == id || &f.buyer_taxpayer_id == id)
+            .cloned()
+            .collect();
         Ok(page(forms, req.page_no, req.page_size))
     }
 
@@ -533,17 +633,38 @@ impl World {
     }
 
     /// The buyer enters a form against one of our invoices (state 03, we must confirm).
-    pub fn inbound_form(&mut self, invoice_num: &str, amount: Money, tax_amount: Money, red_reason: &str) -> Result<RedConfirmForm, ApiError> {
-        let serial = self.serial_by_number.get(invoice_num).ok_or_else(|| err(code::NOT_FOUND, "蓝字发票不存在"))?;
+    pub fn inbound_form(
+        &mut self,
+        invoice_num: &str,
+        amount: Money,
+        tax_amount: Money,
+        red_reason: &str,
+    ) -> Result<RedConfirmForm, ApiError> {
+        let serial =
+            self.serial_by_number.get(invoice_num).ok_or_else(|| err(code::NOT_FOUND, "蓝字发票不存在"))?;
         let blue = &self.invoices[serial];
         let (seller, buyer) = (blue.seller_taxpayer_id.clone(), blue.buyer_taxpayer_id.clone());
-        Ok(self.new_form(String::new(), seller, buyer, invoice_num.into(), red_reason.into(), amount, tax_amount, "03", "buyer"))
+        Ok(self.new_form(
+            String::new(),
+            seller,
+            buyer,
+            invoice_num.into(),
+            red_reason.into(),
+            amount,
+            tax_amount,
+            "03",
+            "buyer",
+        ))
     }
 
     // ---- red info sheets (税控专票) ----
 
     fn sheet_apply(&mut self, req: RedInfoApply, now: Instant) -> Result<RedInfoSheet, ApiError> {
-        if let Some(s) = self.sheets.values().find(|s| s.sheet.order_no == req.order_no && s.seller_taxpayer_id == req.seller_taxpayer_id) {
+        if let Some(s) = self
+            .sheets
+            .values()
+            .find(|s| s.sheet.order_no == req.order_no && s.seller_taxpayer_id == req.seller_taxpayer_id)
+        {
             return Ok(s.sheet.clone());
         }
         let (blue, remaining) = self.blue(&req.seller_taxpayer_id, &req.invoice_num, now)?;
@@ -552,19 +673,39 @@ impl World {
         }
         let total = req.amount + req.tax_amount;
         if !total.is_negative() || total.abs() > remaining {
-            return Err(err(code::STATE_CONFLICT, format!("红冲金额{}超过剩余可红冲金额{remaining}", total.abs())));
+            return Err(err(
+                code::STATE_CONFLICT,
+                format!("红冲金额{}超过剩余可红冲金额{remaining}", total.abs()),
+            ));
         }
         let id = format!("RIS{:012}", self.next_id());
-        let sheet = RedInfoSheet { sheet_id: id.clone(), order_no: req.order_no, state: "submitted".into(), red_info_bill_no: String::new(), message: String::new() };
+        let sheet = RedInfoSheet {
+            sheet_id: id.clone(),
+            order_no: req.order_no,
+            state: "submitted".into(),
+            red_info_bill_no: String::new(),
+            message: String::new(),
+        };
         let approve_at = now + self.config.red_info_delay;
-        self.sheets.insert(id, Sheet { sheet: sheet.clone(), seller_taxpayer_id: req.seller_taxpayer_id, invoice_num: req.invoice_num, approve_at, used: false });
+        self.sheets.insert(
+            id,
+            Sheet {
+                sheet: sheet.clone(),
+                seller_taxpayer_id: req.seller_taxpayer_id,
+                invoice_num: req.invoice_num,
+                approve_at,
+                used: false,
+            },
+        );
         Ok(sheet)
     }
 
     /// A submitted sheet is approved by the bureau once its time has come.
     fn settle_sheet(&mut self, id: &str, now: Instant) {
         let seed = self.config.seed;
-        if let Some(s) = self.sheets.get_mut(id).filter(|s| s.sheet.state == "submitted" && now >= s.approve_at) {
+        if let Some(s) =
+            self.sheets.get_mut(id).filter(|s| s.sheet.state == "submitted" && now >= s.approve_at)
+        {
             s.sheet.state = "approved".into();
             let digits: u64 = id.trim_start_matches("RIS").parse().unwrap_or(0);
             s.sheet.red_info_bill_no = format!("44031{:011}", (digits + seed) % 100_000_000_000);
@@ -573,7 +714,10 @@ impl World {
 
     fn sheet(&mut self, id: &str, now: Instant) -> Result<RedInfoSheet, ApiError> {
         self.settle_sheet(id, now);
-        self.sheets.get(id).map(|s| s.sheet.clone()).ok_or_else(|| err(code::NOT_FOUND, format!("红字信息表{id}不存在")))
+        self.sheets
+            .get(id)
+            .map(|s| s.sheet.clone())
+            .ok_or_else(|| err(code::NOT_FOUND, format!("红字信息表{id}不存在")))
     }
 
     fn sheet_revoke(&mut self, req: RedInfoRef, now: Instant) -> Result<RedInfoSheet, ApiError> {
@@ -610,12 +754,16 @@ impl World {
             return Err(err(code::BUREAU_UNSTABLE, fapiao_schemas::messages::LOCAL_BUREAU_UNSTABLE));
         }
         if req.small_scale && req.scope == "deduction" {
-            return Err(err(code::SMALL_SCALE_NO_DEDUCTION, fapiao_schemas::messages::SMALL_SCALE_NO_DEDUCTION_DOWNLOAD));
+            return Err(err(
+                code::SMALL_SCALE_NO_DEDUCTION,
+                fapiao_schemas::messages::SMALL_SCALE_NO_DEDUCTION_DOWNLOAD,
+            ));
         }
-        let other_running = self
-            .downloads
-            .values()
-            .any(|d| d.task.etax_account == req.etax_account && d.task.taxpayer_id != req.taxpayer_id && now < d.ready_at);
+        let other_running = self.downloads.values().any(|d| {
+            d.task.etax_account == req.etax_account
+                && d.task.taxpayer_id != req.taxpayer_id
+                && now < d.ready_at
+        });
         if other_running || self.dice.roll(Fault::Logout, i::DOWNLOAD_APPLY) {
             return Err(err(code::ACCOUNT_LOGGED_OUT, fapiao_schemas::messages::ACCOUNT_LOGGED_OUT));
         }
@@ -636,7 +784,12 @@ impl World {
     fn download_poll(&mut self, req: DownloadRef, now: Instant) -> Result<DownloadTask, ApiError> {
         let d = self.download(&req.task_id)?;
         if now < d.ready_at {
-            return Ok(DownloadTask { task_id: d.task_id.clone(), state: "processing".into(), total: 0, message: String::new() });
+            return Ok(DownloadTask {
+                task_id: d.task_id.clone(),
+                state: "processing".into(),
+                total: 0,
+                message: String::new(),
+            });
         }
         let total = self.generated(d).len() as u64;
         Ok(DownloadTask { task_id: d.task_id.clone(), state: "ready".into(), total, message: String::new() })
@@ -659,12 +812,19 @@ impl World {
 
     fn verify(&mut self, req: VerifyRequest) -> Result<VerifiedInvoice, ApiError> {
         if self.dice.roll(Fault::VerifyExpired, i::VERIFY) {
-            return Err(err(code::VERIFY_PERMISSION_EXPIRED, fapiao_schemas::messages::VERIFY_PERMISSION_EXPIRED));
+            return Err(err(
+                code::VERIFY_PERMISSION_EXPIRED,
+                fapiao_schemas::messages::VERIFY_PERMISSION_EXPIRED,
+            ));
         }
         if self.dice.roll(Fault::Unstable, i::VERIFY) {
             return Err(err(code::BUREAU_UNSTABLE, fapiao_schemas::messages::LOCAL_BUREAU_UNSTABLE));
         }
-        let found = self.verify_index.get(&req.invoice_num).cloned().or_else(|| self.verified_from_issued(&req.invoice_num));
+        let found = self
+            .verify_index
+            .get(&req.invoice_num)
+            .cloned()
+            .or_else(|| self.verified_from_issued(&req.invoice_num));
         let inv = found.ok_or_else(|| err(code::NOT_FOUND, "查无此票"))?;
         let h = &inv.header;
         let matches = h.invoice_code == req.invoice_code
@@ -702,7 +862,13 @@ impl World {
             lines: issued
                 .lines
                 .iter()
-                .map(|l| VerifiedLine { goods_name: l.goods_name.clone(), tax_rate: l.tax_rate, amount: l.amount, tax_amount: l.tax_amount, business_type: String::new() })
+                .map(|l| VerifiedLine {
+                    goods_name: l.goods_name.clone(),
+                    tax_rate: l.tax_rate,
+                    amount: l.amount,
+                    tax_amount: l.tax_amount,
+                    business_type: String::new(),
+                })
                 .collect(),
         })
     }

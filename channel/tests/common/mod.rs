@@ -8,8 +8,8 @@ use fapiao_channel::codec::Codec;
 use fapiao_channel::sandbox::{FaultPlan, Sandbox, SandboxConfig, sample_invoice};
 use fapiao_channel::wire::OpenInvoice;
 use fapiao_channel::{ChannelClient, ClientConfig, RetryPolicy};
-use fapiao_schemas::config::Secret;
 use fapiao_schemas::Money;
+use fapiao_schemas::config::Secret;
 
 pub const SELLER: &str = "91310000MA1FL2AB09";
 pub const BUYER: &str = "92440300MA5DXY7K3W";
@@ -40,7 +40,11 @@ pub fn client_config(sandbox: &Sandbox) -> ClientConfig {
         codec: Codec::Base64,
         max_in_flight: 8,
         timeout: Duration::from_secs(5),
-        retry: RetryPolicy { max_attempts: 12, base_delay: Duration::from_millis(2), max_delay: Duration::from_millis(20) },
+        retry: RetryPolicy {
+            max_attempts: 12,
+            base_delay: Duration::from_millis(2),
+            max_delay: Duration::from_millis(20),
+        },
     }
 }
 
@@ -58,9 +62,15 @@ pub fn invoice(serial: &str, kind: &str, amount: &str) -> OpenInvoice {
 }
 
 /// Issue and wait for the final result, asserting success; returns the invoice number.
-pub async fn issue_ok(client: &ChannelClient, serial: &str, kind: &str, amount: &str) -> fapiao_channel::wire::IssueResult {
+pub async fn issue_ok(
+    client: &ChannelClient,
+    serial: &str,
+    kind: &str,
+    amount: &str,
+) -> fapiao_channel::wire::IssueResult {
     client.issue(&invoice(serial, kind, amount)).await.unwrap();
-    let r = client.wait_final(serial, SELLER, Duration::from_millis(10), Duration::from_secs(5)).await.unwrap();
+    let r =
+        client.wait_final(serial, SELLER, Duration::from_millis(10), Duration::from_secs(5)).await.unwrap();
     assert_eq!(r.issue_status, "1", "{r:?}");
     r
 }

@@ -50,7 +50,13 @@ impl Document {
         }
     }
 
-    fn from_sheet(s: &RedInfoSheet, seller: &str, invoice_num: &str, reason: &str, amount: Amounts) -> Document {
+    fn from_sheet(
+        s: &RedInfoSheet,
+        seller: &str,
+        invoice_num: &str,
+        reason: &str,
+        amount: Amounts,
+    ) -> Document {
         Document {
             id: s.sheet_id.clone(),
             kind: "sheet",
@@ -92,7 +98,11 @@ async fn store(db: &mut PgConnection, d: &Document, red_flush: Option<i64>) -> s
     .fetch_one(&mut *db)
     .await?;
     if old.as_deref() != Some(d.state.as_str()) {
-        sqlx::query("INSERT INTO red_document_event (document_id, state) VALUES ($1, $2)").bind(&d.id).bind(&d.state).execute(&mut *db).await?;
+        sqlx::query("INSERT INTO red_document_event (document_id, state) VALUES ($1, $2)")
+            .bind(&d.id)
+            .bind(&d.state)
+            .execute(&mut *db)
+            .await?;
     }
     Ok(())
 }
@@ -142,22 +152,45 @@ pub(crate) async fn step(inv: &Invoicing, id: i64, pending: i64, document: Optio
     .bind(id)
     .fetch_one(&inv.pool)
     .await?;
-    let (seller, invoice_num, reason): (String, String, String) = (r.get("seller_tax_no"), r.get("invoice_num"), r.get("red_reason"));
+    let (seller, invoice_num, reason): (String, String, String) =
+        (r.get("seller_tax_no"), r.get("invoice_num"), r.get("red_reason"));
     let amounts: Amounts = (r.get("amount"), r.get("tax"));
     // Applies are idempotent by order number: a lost answer is asked again with the same one.
     let order_no = format!("RF{}-{id}", r.get::<String, _>("install"));
     let sheet = r.get::<Option<String>, _>("track").as_deref() == Some("red_info_sheet");
     let answer: std::result::Result<Document, ChannelError> = match (&document, sheet) {
         (None, false) => {
-            let apply = RedConfirmApply { order_no, seller_taxpayer_id: seller.clone(), invoice_num: invoice_num.clone(), red_reason: reason.clone(), amount: money(amounts.0), tax_amount: money(amounts.1) };
+            let apply = RedConfirmApply {
+                order_no,
+                seller_taxpayer_id: seller.clone(),
+                invoice_num: invoice_num.clone(),
+                red_reason: reason.clone(),
+                amount: money(amounts.0),
+                tax_amount: money(amounts.1),
+            };
             inv.channel.red_confirm_apply(&apply).await.map(|f| Document::from_form(&f))
         }
         (Some(uuid), false) => inv.channel.red_confirm_query(uuid).await.map(|f| Document::from_form(&f)),
         (None, true) => {
-            let apply = RedInfoApply { order_no, seller_taxpayer_id: seller.clone(), invoice_code: r.get("invoice_code"), invoice_num: invoice_num.clone(), red_reason: reason.clone(), amount: money(amounts.0), tax_amount: money(amounts.1) };
-            inv.channel.red_info_apply(&apply).await.map(|s| Document::from_sheet(&s, &seller, &invoice_num, &reason, amounts))
+            let apply = RedInfoApply {
+                order_no,
+                seller_taxpayer_id: seller.clone(),
+                invoice_code: r.get("invoice_code"),
+                invoice_num: invoice_num.clone(),
+                red_reason: reason.clone(),
+                amount: money(amounts.0),
+                tax_amount: money(amounts.1),
+            };
+            inv.channel
+                .red_info_apply(&apply)
+                .await
+                .map(|s| Document::from_sheet(&s, &seller, &invoice_num, &reason, amounts))
         }
-        (Some(sheet_id), true) => inv.channel.red_info_query(sheet_id).await.map(|s| Document::from_sheet(&s, &seller, &invoice_num, &reason, amounts)),
+        (Some(sheet_id), true) => inv
+            .channel
+            .red_info_query(sheet_id)
+            .await
+            .map(|s| Document::from_sheet(&s, &seller, &invoice_num, &reason, amounts)),
     };
     let doc = match answer {
         Ok(d) => d,
@@ -169,21 +202,37 @@ pub(crate) async fn step(inv: &Invoicing, id: i64, pending: i64, document: Optio
             return end(inv, id, pending, &message).await;
         }
         Err(e) => {
-            sqlx::query("UPDATE red_flush SET message = $2, updated_at = now() WHERE id = $1").bind(id).bind(format!("暂未能向渠道确认，稍后重试：{e}")).execute(&inv.pool).await?;
+            sqlx::query("UPDATE red_flush SET message = $2, updated_at = now() WHERE id = $1")
+                .bind(id)
+                .bind(format!("暂未能向渠道确认，稍后重试：{e}"))
+                .execute(&inv.pool)
+                .await?;
             return Ok(());
         }
     };
     let mut tx = inv.pool.begin().await?;
     store(&mut tx, &doc, Some(id)).await?;
-    sqlx::query("UPDATE red_flush SET document_id = $2, updated_at = now() WHERE id = $1").bind(id).bind(&doc.id).execute(&mut *tx).await?;
+    sqlx::query("UPDATE red_flush SET document_id = $2, updated_at = now() WHERE id = $1")
+        .bind(id)
+        .bind(&doc.id)
+        .execute(&mut *tx)
+        .await?;
     match next(&doc) {
         Next::Issue(number) => {
-            sqlx::query("UPDATE pending_invoice SET red_document_no = $2 WHERE id = $1").bind(pending).bind(&number).execute(&mut *tx).await?;
+            sqlx::query("UPDATE pending_invoice SET red_document_no = $2 WHERE id = $1")
+                .bind(pending)
+                .bind(&number)
+                .execute(&mut *tx)
+                .await?;
             tx.commit().await?;
             issue_red(inv, id, pending).await
         }
         Next::Wait(why) => {
-            sqlx::query("UPDATE red_flush SET message = $2 WHERE id = $1").bind(id).bind(why).execute(&mut *tx).await?;
+            sqlx::query("UPDATE red_flush SET message = $2 WHERE id = $1")
+                .bind(id)
+                .bind(why)
+                .execute(&mut *tx)
+                .await?;
             tx.commit().await?;
             Ok(())
         }
@@ -204,13 +253,24 @@ pub struct PollReport {
 
 /// Every waiting or issuing request, one step each (the `red-flush-poll` job).
 pub async fn poll(inv: &Invoicing) -> Result<PollReport> {
-    let ids: Vec<i64> = sqlx::query_scalar("SELECT id FROM red_flush WHERE state IN ('waiting', 'issuing') ORDER BY id").fetch_all(&inv.pool).await?;
+    let ids: Vec<i64> =
+        sqlx::query_scalar("SELECT id FROM red_flush WHERE state IN ('waiting', 'issuing') ORDER BY id")
+            .fetch_all(&inv.pool)
+            .await?;
     for &id in &ids {
         advance(inv, id).await?;
     }
-    let states: Vec<String> = sqlx::query_scalar("SELECT state FROM red_flush WHERE id = ANY($1)").bind(&ids).fetch_all(&inv.pool).await?;
+    let states: Vec<String> = sqlx::query_scalar("SELECT state FROM red_flush WHERE id = ANY($1)")
+        .bind(&ids)
+        .fetch_all(&inv.pool)
+        .await?;
     let n = |s: &[&str]| states.iter().filter(|x| s.contains(&x.as_str())).count();
-    Ok(PollReport { polled: ids.len(), succeeded: n(&["succeeded"]), waiting: n(&["waiting", "issuing"]), failed: n(&["failed", "ended"]) })
+    Ok(PollReport {
+        polled: ids.len(),
+        succeeded: n(&["succeeded"]),
+        waiting: n(&["waiting", "issuing"]),
+        failed: n(&["failed", "ended"]),
+    })
 }
 
 /// Step these requests while a sheet awaits the bureau or a red invoice is 开票中, within
@@ -277,11 +337,17 @@ pub async fn list(inv: &Invoicing) -> Result<Vec<DocumentRow>> {
 }
 
 async fn kind_of(inv: &Invoicing, id: &str) -> Result<(String, Option<i64>, String, String)> {
-    let r = sqlx::query("SELECT kind, red_flush_id, seller_tax_no, invoice_num FROM red_document WHERE id = $1")
-        .bind(id)
-        .fetch_optional(&inv.pool)
-        .await?
-        .ok_or_else(|| InvoicingError::refused("RED_DOCUMENT_NOT_FOUND", format!("红字确认单/信息表{id}不存在（先 red-flush forms download）")))?;
+    let r =
+        sqlx::query("SELECT kind, red_flush_id, seller_tax_no, invoice_num FROM red_document WHERE id = $1")
+            .bind(id)
+            .fetch_optional(&inv.pool)
+            .await?
+            .ok_or_else(|| {
+                InvoicingError::refused(
+                    "RED_DOCUMENT_NOT_FOUND",
+                    format!("红字确认单/信息表{id}不存在（先 red-flush forms download）"),
+                )
+            })?;
     Ok((r.get("kind"), r.get("red_flush_id"), r.get("seller_tax_no"), r.get("invoice_num")))
 }
 
@@ -307,8 +373,17 @@ pub async fn revoke(inv: &Invoicing, id: &str) -> Result<String> {
         Document::from_form(&inv.channel.red_confirm_revoke(id).await?)
     } else {
         let s = inv.channel.red_info_revoke(id).await?;
-        let r = sqlx::query("SELECT red_reason, amount, tax FROM red_document WHERE id = $1").bind(id).fetch_one(&inv.pool).await?;
-        Document::from_sheet(&s, &seller, &invoice_num, &r.get::<String, _>("red_reason"), (r.get("amount"), r.get("tax")))
+        let r = sqlx::query("SELECT red_reason, amount, tax FROM red_document WHERE id = $1")
+            .bind(id)
+            .fetch_one(&inv.pool)
+            .await?;
+        Document::from_sheet(
+            &s,
+            &seller,
+            &invoice_num,
+            &r.get::<String, _>("red_reason"),
+            (r.get("amount"), r.get("tax")),
+        )
     };
     let mut db = inv.pool.acquire().await?;
     store(&mut db, &doc, None).await?;
@@ -321,7 +396,8 @@ pub async fn revoke(inv: &Invoicing, id: &str) -> Result<String> {
 
 /// Fetch every form concerning the tenant's enterprises (as seller or buyer) from the channel.
 pub async fn download(inv: &Invoicing) -> Result<usize> {
-    let tax_nos: Vec<String> = sqlx::query_scalar("SELECT tax_no FROM enterprise ORDER BY tax_no").fetch_all(&inv.pool).await?;
+    let tax_nos: Vec<String> =
+        sqlx::query_scalar("SELECT tax_no FROM enterprise ORDER BY tax_no").fetch_all(&inv.pool).await?;
     let mut n = 0;
     let mut db = inv.pool.acquire().await?;
     for tax_no in tax_nos {

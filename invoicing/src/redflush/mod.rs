@@ -81,15 +81,22 @@ impl Outcome {
 
 /// Red-flush `requests` in batches of `BATCH`, each invoice on its own; waiting sheets are polled
 /// until the bureau decides (within `invoicing.settle_within_secs`).
-pub async fn red_flush(inv: &Invoicing, import_batch: Option<i64>, requests: &[Request], progress: &(dyn Fn(&Outcome) + Send + Sync)) -> Result<Vec<Outcome>> {
+pub async fn red_flush(
+    inv: &Invoicing,
+    import_batch: Option<i64>,
+    requests: &[Request],
+    progress: &(dyn Fn(&Outcome) + Send + Sync),
+) -> Result<Vec<Outcome>> {
     let source = if import_batch.is_some() { "file" } else { "cli" };
     let mut ids = Vec::new();
     for chunk in requests.chunks(BATCH) {
-        let batch: i64 = sqlx::query_scalar("INSERT INTO red_flush_batch (source, import_batch_id) VALUES ($1, $2) RETURNING id")
-            .bind(source)
-            .bind(import_batch)
-            .fetch_one(&inv.pool)
-            .await?;
+        let batch: i64 = sqlx::query_scalar(
+            "INSERT INTO red_flush_batch (source, import_batch_id) VALUES ($1, $2) RETURNING id",
+        )
+        .bind(source)
+        .bind(import_batch)
+        .fetch_one(&inv.pool)
+        .await?;
         for req in chunk {
             let id = accept(inv, batch, req).await?;
             advance(inv, id).await?;
@@ -121,16 +128,38 @@ async fn accept(inv: &Invoicing, batch: i64, req: &Request) -> Result<i64> {
     .await?;
     let refuse = |code: &str, message: String| (code.to_string(), message);
     let verdict: std::result::Result<Accepted, (String, String)> = match &blue {
-        None => Err(refuse("RED_FLUSH_INVOICE_NOT_FOUND", format!("发票{}不存在或不是本系统开具的蓝字发票", req.invoice_num))),
-        Some(b) if b.get::<String, _>("status") != "正常" => {
-            Err(refuse("RED_FLUSH_NOT_ELIGIBLE", format!("发票状态为{}，只有正常状态的发票可以红冲", b.get::<String, _>("status"))))
+        None => Err(refuse(
+            "RED_FLUSH_INVOICE_NOT_FOUND",
+            format!("发票{}不存在或不是本系统开具的蓝字发票", req.invoice_num),
+        )),
+        Some(b) if b.get::<String, _>("status") != "正常" => Err(refuse(
+            "RED_FLUSH_NOT_ELIGIBLE",
+            format!("发票状态为{}，只有正常状态的发票可以红冲", b.get::<String, _>("status")),
+        )),
+        Some(b) if b.get::<String, _>("red_flush_state") == "full" => {
+            Err(refuse("RED_FLUSH_NOT_ELIGIBLE", "该发票已全额红冲".into()))
         }
-        Some(b) if b.get::<String, _>("red_flush_state") == "full" => Err(refuse("RED_FLUSH_NOT_ELIGIBLE", "该发票已全额红冲".into())),
         Some(b) => judge(&mut tx, b, req).await?.map_err(|e| refuse(e.code(), e.message_zh())),
     };
     let (state, code, message, blue_id, requested, reason, track) = match &verdict {
-        Ok(a) => ("waiting", None, None, Some(a.blue_id), Some(a.requested.value()), a.reason.clone(), Some(a.track)),
-        Err((c, m)) => ("refused", Some(c.clone()), Some(m.clone()), blue.as_ref().map(|b| b.get::<i64, _>("id")), req.amount.map(Money::value), req.reason.clone().unwrap_or_else(|| "01".into()), None),
+        Ok(a) => (
+            "waiting",
+            None,
+            None,
+            Some(a.blue_id),
+            Some(a.requested.value()),
+            a.reason.clone(),
+            Some(a.track),
+        ),
+        Err((c, m)) => (
+            "refused",
+            Some(c.clone()),
+            Some(m.clone()),
+            blue.as_ref().map(|b| b.get::<i64, _>("id")),
+            req.amount.map(Money::value),
+            req.reason.clone().unwrap_or_else(|| "01".into()),
+            None,
+        ),
     };
     let reason = if rule::REASONS.iter().any(|(c, _)| *c == reason) { reason } else { "01".to_string() };
     let id: i64 = sqlx::query_scalar(
@@ -152,10 +181,18 @@ async fn accept(inv: &Invoicing, batch: i64, req: &Request) -> Result<i64> {
     .await?;
     if let (Ok(a), Some(b)) = (&verdict, &blue) {
         let pending = red_pending(&mut tx, b, a).await?;
-        sqlx::query("UPDATE red_flush SET pending_id = $2 WHERE id = $1").bind(id).bind(pending).execute(&mut *tx).await?;
+        sqlx::query("UPDATE red_flush SET pending_id = $2 WHERE id = $1")
+            .bind(id)
+            .bind(pending)
+            .execute(&mut *tx)
+            .await?;
     }
     if let Some(r) = req.request_id {
-        sqlx::query("UPDATE red_flush_request SET red_flush_id = $2, state = 'processed' WHERE id = $1").bind(r).bind(id).execute(&mut *tx).await?;
+        sqlx::query("UPDATE red_flush_request SET red_flush_id = $2, state = 'processed' WHERE id = $1")
+            .bind(r)
+            .bind(id)
+            .execute(&mut *tx)
+            .await?;
     }
     tx.commit().await?;
     Ok(id)
@@ -175,7 +212,12 @@ struct LineRefusal(&'static str, String);
 
 /// Red lines for a by-line request: each within its blue line's remaining quantity and amount
 /// (what issued and pending red lines have not taken yet); the price stays.
-async fn red_lines(tx: &mut PgConnection, blue_pending: i64, blue_id: i64, wanted: &[LineRequest]) -> Result<std::result::Result<Vec<RedLine>, LineRefusal>> {
+async fn red_lines(
+    tx: &mut PgConnection,
+    blue_pending: i64,
+    blue_id: i64,
+    wanted: &[LineRequest],
+) -> Result<std::result::Result<Vec<RedLine>, LineRefusal>> {
     let rows = blue_lines(tx, blue_pending, blue_id).await?;
     if rows.iter().any(|r| r.get::<String, _>("line_property") != "normal") {
         return Ok(Err(LineRefusal("RED_FLUSH_LINES_WITH_DISCOUNT", "含折扣行的发票请按金额红冲".into())));
@@ -193,26 +235,49 @@ async fn red_lines(tx: &mut PgConnection, blue_pending: i64, blue_id: i64, wante
             (Some(q), Some(p)) => {
                 let left_q = q - r.get::<Decimal, _>("used_quantity");
                 if w.value <= Decimal::ZERO || w.value > left_q {
-                    return Ok(Err(LineRefusal("RED_FLUSH_LINE_EXCEEDS", format!("第{}行红冲数量{}超过剩余可红冲数量{}", w.seq, w.value.normalize(), left_q.normalize()))));
+                    return Ok(Err(LineRefusal(
+                        "RED_FLUSH_LINE_EXCEEDS",
+                        format!(
+                            "第{}行红冲数量{}超过剩余可红冲数量{}",
+                            w.seq,
+                            w.value.normalize(),
+                            left_q.normalize()
+                        ),
+                    )));
                 }
                 if w.value == left_q {
                     RedLine { seq: w.seq, quantity: Some(w.value), amount: left_amount, tax: left_tax }
                 } else {
                     let a = Money::round(w.value * p);
-                    RedLine { seq: w.seq, quantity: Some(w.value), amount: a, tax: Money::round(a.value() * tax.value() / amount.value()) }
+                    RedLine {
+                        seq: w.seq,
+                        quantity: Some(w.value),
+                        amount: a,
+                        tax: Money::round(a.value() * tax.value() / amount.value()),
+                    }
                 }
             }
             _ => {
                 let a = Money::round(w.value);
                 if !a.is_positive() || a > left_amount {
-                    return Ok(Err(LineRefusal("RED_FLUSH_LINE_EXCEEDS", format!("第{}行红冲金额{a}超过剩余可红冲金额{left_amount}", w.seq))));
+                    return Ok(Err(LineRefusal(
+                        "RED_FLUSH_LINE_EXCEEDS",
+                        format!("第{}行红冲金额{a}超过剩余可红冲金额{left_amount}", w.seq),
+                    )));
                 }
-                let t = if a == left_amount { left_tax } else { Money::round(a.value() * tax.value() / amount.value()) };
+                let t = if a == left_amount {
+                    left_tax
+                } else {
+                    Money::round(a.value() * tax.value() / amount.value())
+                };
                 RedLine { seq: w.seq, quantity: None, amount: a, tax: t }
             }
         };
         if line.amount > left_amount || line.tax.abs() > left_tax.abs() {
-            return Ok(Err(LineRefusal("RED_FLUSH_LINE_EXCEEDS", format!("第{}行剩余可红冲金额不足", w.seq))));
+            return Ok(Err(LineRefusal(
+                "RED_FLUSH_LINE_EXCEEDS",
+                format!("第{}行剩余可红冲金额不足", w.seq),
+            )));
         }
         out.push(line);
     }
@@ -220,7 +285,11 @@ async fn red_lines(tx: &mut PgConnection, blue_pending: i64, blue_id: i64, wante
 }
 
 /// The blue invoice's lines with what red lines (issued or pending) already took from each.
-async fn blue_lines(tx: &mut PgConnection, blue_pending: i64, blue_id: i64) -> sqlx::Result<Vec<sqlx::postgres::PgRow>> {
+async fn blue_lines(
+    tx: &mut PgConnection,
+    blue_pending: i64,
+    blue_id: i64,
+) -> sqlx::Result<Vec<sqlx::postgres::PgRow>> {
     sqlx::query(
         "SELECT l.seq, l.bill_no, l.bill_line_no, l.line_property, l.goods_name, l.revenue_code, l.specification, l.unit,
                 l.quantity, l.price, l.amount, l.tax_rate, l.tax,
@@ -239,7 +308,11 @@ async fn blue_lines(tx: &mut PgConnection, blue_pending: i64, blue_id: i64) -> s
 }
 
 /// The amount, reason and duplicate rules for an eligible blue invoice.
-async fn judge(tx: &mut PgConnection, b: &sqlx::postgres::PgRow, req: &Request) -> Result<std::result::Result<Accepted, RedFlushRuleError>> {
+async fn judge(
+    tx: &mut PgConnection,
+    b: &sqlx::postgres::PgRow,
+    req: &Request,
+) -> Result<std::result::Result<Accepted, RedFlushRuleError>> {
     let blue_id: i64 = b.get("id");
     let total = money(b.get("total"));
     // |red already issued| is what `remaining` no longer holds; |red pending in 待开| is counted here.
@@ -280,7 +353,11 @@ async fn judge(tx: &mut PgConnection, b: &sqlx::postgres::PgRow, req: &Request) 
     if same {
         return Ok(Err(RedFlushRuleError::DuplicatePending(requested)));
     }
-    let kind: InvoiceKind = b.get::<String, _>("invoice_kind").parse().map_err(|e: fapiao_schemas::invoice_kind::InvoiceNumberError| InvoicingError::refused("INVOICE_KIND_UNKNOWN", e.to_string()))?;
+    let kind: InvoiceKind = b.get::<String, _>("invoice_kind").parse().map_err(
+        |e: fapiao_schemas::invoice_kind::InvoiceNumberError| {
+            InvoicingError::refused("INVOICE_KIND_UNKNOWN", e.to_string())
+        },
+    )?;
     let track = match kind.red_flush_track() {
         RedFlushTrack::Direct => "direct",
         RedFlushTrack::RedInfoSheet => "red_info_sheet",
@@ -365,7 +442,14 @@ async fn red_pending(tx: &mut PgConnection, b: &sqlx::postgres::PgRow, a: &Accep
 /// A partial red-flush by amount: one red line per blue line (its discount folded in), amount
 /// and tax shared in proportion to what each line still holds — after earlier red-flushes by
 /// line or by amount no line gives more than it has left — without quantities.
-async fn partial_lines(tx: &mut PgConnection, blue_pending: i64, blue_id: i64, red: i64, amount: Money, tax: Money) -> Result<()> {
+async fn partial_lines(
+    tx: &mut PgConnection,
+    blue_pending: i64,
+    blue_id: i64,
+    red: i64,
+    amount: Money,
+    tax: Money,
+) -> Result<()> {
     let rows = blue_lines(tx, blue_pending, blue_id).await?;
     // Units: a line with the discount line after it; earlier red lines name the unit's first line.
     let mut units: Vec<(&sqlx::postgres::PgRow, Money, Money)> = Vec::new();
@@ -379,7 +463,8 @@ async fn partial_lines(tx: &mut PgConnection, blue_pending: i64, blue_id: i64, r
             _ => units.push((r, a - money(r.get("used_amount")), t - money(r.get("used_tax")))),
         }
     }
-    let amounts = fapiao_schemas::split::allocate_within(amount, &units.iter().map(|u| u.1).collect::<Vec<_>>());
+    let amounts =
+        fapiao_schemas::split::allocate_within(amount, &units.iter().map(|u| u.1).collect::<Vec<_>>());
     let taxes = fapiao_schemas::split::allocate_within(tax, &units.iter().map(|u| u.2).collect::<Vec<_>>());
     for (i, (r, _, _)) in units.iter().enumerate() {
         sqlx::query(
@@ -407,7 +492,10 @@ async fn partial_lines(tx: &mut PgConnection, blue_pending: i64, blue_id: i64, r
 
 /// Take an accepted request as far as its track allows now.
 pub(crate) async fn advance(inv: &Invoicing, id: i64) -> Result<()> {
-    let r = sqlx::query("SELECT state, track, pending_id, document_id FROM red_flush WHERE id = $1").bind(id).fetch_one(&inv.pool).await?;
+    let r = sqlx::query("SELECT state, track, pending_id, document_id FROM red_flush WHERE id = $1")
+        .bind(id)
+        .fetch_one(&inv.pool)
+        .await?;
     let (state, track): (String, Option<String>) = (r.get("state"), r.get("track"));
     let Some(pending) = r.get::<Option<i64>, _>("pending_id") else { return Ok(()) };
     match (state.as_str(), track.as_deref()) {
@@ -419,7 +507,12 @@ pub(crate) async fn advance(inv: &Invoicing, id: i64) -> Result<()> {
 
 /// Issue (or settle) the red pending invoice and carry its status to the request.
 pub(crate) async fn issue_red(inv: &Invoicing, id: i64, pending: i64) -> Result<()> {
-    sqlx::query("UPDATE red_flush SET state = 'issuing', updated_at = now() WHERE id = $1 AND state = 'waiting'").bind(id).execute(&inv.pool).await?;
+    sqlx::query(
+        "UPDATE red_flush SET state = 'issuing', updated_at = now() WHERE id = $1 AND state = 'waiting'",
+    )
+    .bind(id)
+    .execute(&inv.pool)
+    .await?;
     crate::issue::drive(inv, pending).await
 }
 
@@ -450,7 +543,8 @@ pub(crate) async fn red_body(inv: &Invoicing, id: i64, serial: &str) -> Result<R
     .fetch_one(&inv.pool)
     .await?;
     let document: String = r.get::<Option<String>, _>("red_document_no").unwrap_or_default();
-    let track = r.get::<String, _>("invoice_kind").parse::<InvoiceKind>().map(InvoiceKind::red_flush_track).ok();
+    let track =
+        r.get::<String, _>("invoice_kind").parse::<InvoiceKind>().map(InvoiceKind::red_flush_track).ok();
     Ok(RedInvoice {
         serial_no: serial.to_string(),
         seller_taxpayer_id: r.get("seller_tax_no"),
@@ -459,7 +553,11 @@ pub(crate) async fn red_body(inv: &Invoicing, id: i64, serial: &str) -> Result<R
         red_reason: r.get::<Option<String>, _>("red_reason").unwrap_or_else(|| "01".into()),
         amount: money(r.get("amount")),
         tax_amount: money(r.get("tax")),
-        gov_red_confirm_bill_uuid: if track == Some(RedFlushTrack::ConfirmationForm) { document.clone() } else { String::new() },
+        gov_red_confirm_bill_uuid: if track == Some(RedFlushTrack::ConfirmationForm) {
+            document.clone()
+        } else {
+            String::new()
+        },
         red_info_bill_no: if track == Some(RedFlushTrack::RedInfoSheet) { document } else { String::new() },
     })
 }
@@ -484,7 +582,10 @@ pub(crate) async fn red_issued(db: &mut PgConnection, red_pending: i64) -> sqlx:
         .execute(&mut *db)
         .await?;
     if state == "full" {
-        sqlx::query("UPDATE pending_invoice SET released_at = now() WHERE id = $1").bind(blue_pending).execute(&mut *db).await?;
+        sqlx::query("UPDATE pending_invoice SET released_at = now() WHERE id = $1")
+            .bind(blue_pending)
+            .execute(&mut *db)
+            .await?;
         record::event(db, blue_pending, "released", Some("全额红冲：开票申请单明细可重新推送开票")).await?;
         let bills = record::bills_of(db, blue_pending).await?;
         record::refresh_bill_states(db, &bills).await?;

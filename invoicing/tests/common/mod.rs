@@ -37,10 +37,21 @@ pub struct World {
 pub async fn world(faults: &str, env: &[(&str, &str)]) -> World {
     let db = TestDb::new().await;
     for tax_no in [SELLER, BUYER] {
-        let e = Enterprise { tax_no: TaxNo::parse(tax_no).unwrap(), name: format!("企业{tax_no}"), taxpayer_kind: TaxpayerKind::General, etax_account: "a".into(), channel: Channel::Etax };
+        let e = Enterprise {
+            tax_no: TaxNo::parse(tax_no).unwrap(),
+            name: format!("企业{tax_no}"),
+            taxpayer_kind: TaxpayerKind::General,
+            etax_account: "a".into(),
+            channel: Channel::Etax,
+        };
         fapiao_store::enterprises::insert(&db.pool, &e).await.unwrap();
     }
-    let config = SandboxConfig { issue_delay: Duration::from_millis(30), faults: FaultPlan::parse(faults).unwrap(), seed: 7, ..SandboxConfig::default() };
+    let config = SandboxConfig {
+        issue_delay: Duration::from_millis(30),
+        faults: FaultPlan::parse(faults).unwrap(),
+        seed: 7,
+        ..SandboxConfig::default()
+    };
     let sandbox = Sandbox::start(config, "127.0.0.1:0").await.unwrap();
     let mut vars: Vec<(String, String)> = vec![
         ("FAPIAO__CALLBACKS__URL".into(), format!("{}/erp/callback/{{system}}", sandbox.base_url())),
@@ -58,20 +69,38 @@ pub async fn world(faults: &str, env: &[(&str, &str)]) -> World {
 }
 
 /// One CSV line: bill, kind, buyer tax number, quantity, price, rate, line property, system.
-pub fn line(bill: &str, kind: &str, buyer_tax: &str, quantity: u32, price: &str, property: &str, system: &str) -> String {
+pub fn line(
+    bill: &str,
+    kind: &str,
+    buyer_tax: &str,
+    quantity: u32,
+    price: &str,
+    property: &str,
+    system: &str,
+) -> String {
     let price = Money::from_str(price).unwrap();
     let amount = Money::round(price.value() * Decimal::from(quantity));
     let tax = fapiao_schemas::tax::tax_of(amount, fapiao_schemas::TaxRate::parse("13%").unwrap());
     let q = if property == "折扣" { String::new() } else { quantity.to_string() };
     let p = if property == "折扣" { String::new() } else { price.to_string() };
-    format!("{bill},2026-11-01,{SELLER},深圳示例便利店,{buyer_tax},{kind},*计算机配套产品*键盘,1090511030000000000,{q},{p},{amount},13%,{tax},{},{property},否,{system}", amount + tax)
+    format!(
+        "{bill},2026-11-01,{SELLER},深圳示例便利店,{buyer_tax},{kind},*计算机配套产品*键盘,1090511030000000000,{q},{p},{amount},13%,{tax},{},{property},否,{system}",
+        amount + tax
+    )
 }
 
 impl World {
     pub async fn import(&self, name: &str, lines: &[String]) {
         let path: PathBuf = self.dir.path().join(name);
         std::fs::write(&path, format!("{HEADER}\n{}\n", lines.join("\n"))).unwrap();
-        let s = import(&self.db.pool, Path::new(&path), &ImportOptions { kind: "applications".into(), ..ImportOptions::default() }, &|_| {}).await.unwrap();
+        let s = import(
+            &self.db.pool,
+            Path::new(&path),
+            &ImportOptions { kind: "applications".into(), ..ImportOptions::default() },
+            &|_| {},
+        )
+        .await
+        .unwrap();
         assert!(s.problems.is_empty(), "{:?}", s.problems);
     }
 
@@ -84,7 +113,10 @@ impl World {
 
     /// Per pending invoice: the serials of its attempts that the sandbox's own ledger says succeeded.
     pub async fn succeeded_at_channel(&self) -> BTreeMap<i64, usize> {
-        let attempts: Vec<(i64, String)> = sqlx::query_as("SELECT pending_id, serial_no FROM issue_attempt").fetch_all(&self.db.pool).await.unwrap();
+        let attempts: Vec<(i64, String)> = sqlx::query_as("SELECT pending_id, serial_no FROM issue_attempt")
+            .fetch_all(&self.db.pool)
+            .await
+            .unwrap();
         let world = self.sandbox.world();
         let mut per: BTreeMap<i64, usize> = BTreeMap::new();
         for (id, serial) in attempts {
@@ -98,7 +130,12 @@ impl World {
         self.sandbox.world().erp.received.clone()
     }
 
-    pub async fn scalar<T: for<'r> sqlx::Decode<'r, sqlx::Postgres> + sqlx::Type<sqlx::Postgres> + Send + Unpin>(&self, sql: &'static str) -> T {
+    pub async fn scalar<
+        T: for<'r> sqlx::Decode<'r, sqlx::Postgres> + sqlx::Type<sqlx::Postgres> + Send + Unpin,
+    >(
+        &self,
+        sql: &'static str,
+    ) -> T {
         sqlx::query_scalar(sql).fetch_one(&self.db.pool).await.unwrap()
     }
 }
@@ -106,4 +143,3 @@ impl World {
 pub fn money(v: &Value) -> Decimal {
     Decimal::from_str(v.as_str().unwrap()).unwrap()
 }
-

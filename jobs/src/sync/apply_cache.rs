@@ -23,7 +23,8 @@ pub async fn run(ctx: &JobContext, run: &RunInfo) -> Result<RunReport, JobError>
             break;
         }
         report.read += 1;
-        let mut dates: Vec<NaiveDate> = (1..=3).map(|d| today - Duration::days(d)).filter(|d| *d >= start).collect();
+        let mut dates: Vec<NaiveDate> =
+            (1..=3).map(|d| today - Duration::days(d)).filter(|d| *d >= start).collect();
         let mut next = None;
         if let Some(from) = backfill_next {
             let until = (from + Duration::days(chunk - 1)).min(today - Duration::days(1));

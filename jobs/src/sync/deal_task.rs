@@ -35,8 +35,11 @@ pub async fn run(ctx: &JobContext, _run: &RunInfo) -> Result<RunReport, JobError
             report.reason = Some(reason);
             break;
         }
-        let (moved, last_id) =
-            if verify { verified_batch(ctx, auto_sign, cursor, &mut report).await? } else { unverified_batch(ctx, auto_sign, cursor).await? };
+        let (moved, last_id) = if verify {
+            verified_batch(ctx, auto_sign, cursor, &mut report).await?
+        } else {
+            unverified_batch(ctx, auto_sign, cursor).await?
+        };
         match last_id {
             Some(id) => cursor = id,
             None if cursor > 0 && !restarted => {
@@ -57,7 +60,11 @@ const POOL_COLUMNS: &str = "tax_no, invoice_code, invoice_num, invoice_kind, inv
     verified, deductible, deductible_reason, signed, signed_at, staging_id";
 
 /// One batch after `cursor`: (rows handled, highest id claimed — `None` when nothing was left).
-async fn unverified_batch(ctx: &JobContext, auto_sign: bool, cursor: i64) -> Result<(u64, Option<i64>), JobError> {
+async fn unverified_batch(
+    ctx: &JobContext,
+    auto_sign: bool,
+    cursor: i64,
+) -> Result<(u64, Option<i64>), JobError> {
     let sql = format!(
         "WITH claimed AS (
              SELECT id FROM download_staging
@@ -118,7 +125,12 @@ enum Fate {
     Retry(String),
 }
 
-async fn verified_batch(ctx: &JobContext, auto_sign: bool, cursor: i64, report: &mut RunReport) -> Result<(u64, Option<i64>), JobError> {
+async fn verified_batch(
+    ctx: &JobContext,
+    auto_sign: bool,
+    cursor: i64,
+    report: &mut RunReport,
+) -> Result<(u64, Option<i64>), JobError> {
     let jobs = &ctx.settings.jobs;
     // Small batches: each row is a network call, and the lease must outlast the batch.
     let batch = i64::from(jobs.deal_batch_size.min(50));
@@ -141,26 +153,31 @@ async fn verified_batch(ctx: &JobContext, auto_sign: bool, cursor: i64, report: 
     };
     let mut fates = Vec::with_capacity(claimed.len());
     for row in &claimed {
-        let amount = Money::exact(if row.invoice_kind.starts_with("digital") { row.total } else { row.amount }).unwrap_or_default();
-        let fate = match ctx.channel.verify(&row.invoice_code, &row.invoice_num, row.invoice_date, amount).await {
-            Ok(v) => {
-                let reason = assess(row, &v).err().map(|e| e.code());
-                Fate::Pooled(Box::new(v), reason)
-            }
-            Err(e) => {
-                if let Err(fatal) = fail_if_permanent(&e, &row.tax_no, "") {
-                    release(ctx, &claimed).await?;
-                    return Err(fatal);
+        let amount =
+            Money::exact(if row.invoice_kind.starts_with("digital") { row.total } else { row.amount })
+                .unwrap_or_default();
+        let fate =
+            match ctx.channel.verify(&row.invoice_code, &row.invoice_num, row.invoice_date, amount).await {
+                Ok(v) => {
+                    let reason = assess(row, &v).err().map(|e| e.code());
+                    Fate::Pooled(Box::new(v), reason)
                 }
-                match e.api_code() {
-                    Some(code::NOT_FOUND) | Some(code::BAD_REQUEST) => Fate::Failed(format!("查验失败：{e}")),
-                    _ if row.handle_num >= jobs.deal_max_attempts as i32 => {
-                        Fate::Failed(format!("gave up after {} attempts: {e}", row.handle_num))
+                Err(e) => {
+                    if let Err(fatal) = fail_if_permanent(&e, &row.tax_no, "") {
+                        release(ctx, &claimed).await?;
+                        return Err(fatal);
                     }
-                    _ => Fate::Retry(e.to_string()),
+                    match e.api_code() {
+                        Some(code::NOT_FOUND) | Some(code::BAD_REQUEST) => {
+                            Fate::Failed(format!("查验失败：{e}"))
+                        }
+                        _ if row.handle_num >= jobs.deal_max_attempts as i32 => {
+                            Fate::Failed(format!("gave up after {} attempts: {e}", row.handle_num))
+                        }
+                        _ => Fate::Retry(e.to_string()),
+                    }
                 }
-            }
-        };
+            };
         fates.push(fate);
     }
     let mut tx = ctx.pool.begin().await?;

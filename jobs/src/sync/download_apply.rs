@@ -28,7 +28,8 @@ struct Open {
 
 pub async fn run(ctx: &JobContext, run: &RunInfo) -> Result<RunReport, JobError> {
     let day = run.business_date.day();
-    let rule = DownloadDays::from_param(params::value(&ctx.pool, RIM_CONFIG, INPUTOUT_DAYS).await?.as_deref());
+    let rule =
+        DownloadDays::from_param(params::value(&ctx.pool, RIM_CONFIG, INPUTOUT_DAYS).await?.as_deref());
     if !rule.allows(day) {
         let reason = format!("{} is not a download day: runs only on {rule}", run.business_date);
         return Ok(RunReport { skipped: true, reason: Some(reason), ..RunReport::default() });
@@ -50,7 +51,11 @@ pub async fn run(ctx: &JobContext, run: &RunInfo) -> Result<RunReport, JobError>
     .await?;
     // Accounts with a download still running (from an earlier run, or async) wait.
     let mut busy: HashSet<String> =
-        sqlx::query_scalar("SELECT DISTINCT etax_account FROM download_log WHERE state = 'processing'").fetch_all(&ctx.pool).await?.into_iter().collect();
+        sqlx::query_scalar("SELECT DISTINCT etax_account FROM download_log WHERE state = 'processing'")
+            .fetch_all(&ctx.pool)
+            .await?
+            .into_iter()
+            .collect();
     let mut report = RunReport::default();
     let mut deferred = 0;
     for app in open {
@@ -97,7 +102,8 @@ pub async fn run(ctx: &JobContext, run: &RunInfo) -> Result<RunReport, JobError>
             Err(e) => {
                 fail_if_permanent(&e, &app.tax_no, &app.name)?;
                 // 9605 (small-scale, deduction data) will never work: close the application.
-                let state = if e.api_code() == Some(code::SMALL_SCALE_NO_DEDUCTION) { "failed" } else { "open" };
+                let state =
+                    if e.api_code() == Some(code::SMALL_SCALE_NO_DEDUCTION) { "failed" } else { "open" };
                 sqlx::query("UPDATE download_application SET state = $2, attempts = attempts + 1, last_error = $3, updated_at = now() WHERE id = $1")
                     .bind(app.id)
                     .bind(state)
@@ -113,7 +119,8 @@ pub async fn run(ctx: &JobContext, run: &RunInfo) -> Result<RunReport, JobError>
         }
     }
     if deferred > 0 && report.reason.is_none() {
-        report.reason = Some(format!("{deferred} application(s) wait for a running download on the same e-tax account"));
+        report.reason =
+            Some(format!("{deferred} application(s) wait for a running download on the same e-tax account"));
     }
     Ok(report)
 }

@@ -61,7 +61,8 @@ pub async fn run(ctx: &JobContext, _run: &RunInfo) -> Result<RunReport, JobError
                     continue 'logs;
                 }
             };
-            let last = page.list.is_empty() || u64::from(page_no + 1) * u64::from(page.page_size) >= page.total;
+            let last =
+                page.list.is_empty() || u64::from(page_no + 1) * u64::from(page.page_size) >= page.total;
             report.read += page.list.len() as i64;
             report.written += land_page(&ctx.pool, &log, page_no, &page.list).await? as i64;
             page_no += 1;
@@ -70,8 +71,14 @@ pub async fn run(ctx: &JobContext, _run: &RunInfo) -> Result<RunReport, JobError
             }
         }
         let mut tx = ctx.pool.begin().await?;
-        sqlx::query("UPDATE download_log SET state = 'fetched', finished_at = now() WHERE id = $1").bind(log.id).execute(&mut *tx).await?;
-        sqlx::query("UPDATE download_application SET state = 'done', updated_at = now() WHERE id = $1").bind(log.application_id).execute(&mut *tx).await?;
+        sqlx::query("UPDATE download_log SET state = 'fetched', finished_at = now() WHERE id = $1")
+            .bind(log.id)
+            .execute(&mut *tx)
+            .await?;
+        sqlx::query("UPDATE download_application SET state = 'done', updated_at = now() WHERE id = $1")
+            .bind(log.application_id)
+            .execute(&mut *tx)
+            .await?;
         tx.commit().await?;
     }
     Ok(report)

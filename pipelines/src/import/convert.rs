@@ -36,14 +36,24 @@ pub(super) struct Chunk {
 
 pub(super) enum Msg {
     /// The header row as read, and what it maps to.
-    Header { headers: Vec<String>, columns: ColumnMap },
+    Header {
+        headers: Vec<String>,
+        columns: ColumnMap,
+    },
     Chunk(Chunk),
     Failed(ImportError),
 }
 
 /// Start reading `path` on a thread of its own; `staged` are the positions (in template order)
 /// of the fields the staging table keeps.
-pub(super) fn spawn(path: PathBuf, sheet: Option<String>, merges: Merges, template: Template, kind: Kind, staged: Vec<usize>) -> mpsc::Receiver<Msg> {
+pub(super) fn spawn(
+    path: PathBuf,
+    sheet: Option<String>,
+    merges: Merges,
+    template: Template,
+    kind: Kind,
+    staged: Vec<usize>,
+) -> mpsc::Receiver<Msg> {
     let (tx, rx) = mpsc::channel::<Msg>(CHUNKS_AHEAD);
     tokio::task::spawn_blocking(move || {
         let fields: Vec<String> = template.columns.iter().map(|c| c.field.clone()).collect();
@@ -69,7 +79,8 @@ pub(super) fn spawn(path: PathBuf, sheet: Option<String>, merges: Merges, templa
                 let stage_values = staged.iter().map(|&i| row.values[i].as_deref());
                 write_csv_record(&mut chunk.copy, std::iter::once(Some(row_no.as_str())).chain(stage_values));
                 chunk.rows.push(row);
-                chunk.rows.len() < CHUNK_ROWS || tx.blocking_send(Msg::Chunk(std::mem::take(&mut chunk))).is_ok()
+                chunk.rows.len() < CHUNK_ROWS
+                    || tx.blocking_send(Msg::Chunk(std::mem::take(&mut chunk))).is_ok()
             }
         });
         let last = match result {
@@ -86,7 +97,14 @@ pub(super) fn spawn(path: PathBuf, sheet: Option<String>, merges: Merges, templa
 
 /// One row: each field converted (NULL when empty or refused), then the row's rules; problems
 /// found on the way are added to `problems`.
-fn stage_row(row_no: u32, cells: &[Cell], columns: &ColumnMap, fields: &[String], kind: Kind, problems: &mut Vec<Problem>) -> StagedRow {
+fn stage_row(
+    row_no: u32,
+    cells: &[Cell],
+    columns: &ColumnMap,
+    fields: &[String],
+    kind: Kind,
+    problems: &mut Vec<Problem>,
+) -> StagedRow {
     let before = problems.len();
     let mut values = Values::new();
     for (field, (index, column)) in &columns.fields {
@@ -95,11 +113,17 @@ fn stage_row(row_no: u32, cells: &[Cell], columns: &ColumnMap, fields: &[String]
             Ok(v) => {
                 values.insert(field.as_str(), v);
             }
-            Err(p) => problems.push(Problem { row: row_no, column: column.header.clone(), code: p.code.into(), message: p.message }),
+            Err(p) => problems.push(Problem {
+                row: row_no,
+                column: column.header.clone(),
+                code: p.code.into(),
+                message: p.message,
+            }),
         }
     }
     for (field, code, message) in kind.row_rules(&values) {
-        let column = columns.fields.get(field).map(|(_, c)| c.header.clone()).unwrap_or_else(|| field.to_string());
+        let column =
+            columns.fields.get(field).map(|(_, c)| c.header.clone()).unwrap_or_else(|| field.to_string());
         problems.push(Problem { row: row_no, column, code: code.into(), message });
     }
     StagedRow {

@@ -32,7 +32,9 @@ pub async fn read_and_copy(pool: &PgPool, path: &Path) -> Result<u64, String> {
             }
             first = false;
             out.push(b'"');
-            out.extend_from_slice(super::read::from_data_ref(cell.get_value()).display().replace('"', "\"\"").as_bytes());
+            out.extend_from_slice(
+                super::read::from_data_ref(cell.get_value()).display().replace('"', "\"\"").as_bytes(),
+            );
             out.push(b'"');
         }
         out.push(b'\n');
@@ -47,7 +49,8 @@ pub async fn read_and_copy(pool: &PgPool, path: &Path) -> Result<u64, String> {
         .execute(&mut *conn)
         .await
         .map_err(|e| e.to_string())?;
-    let mut copy = conn.copy_in_raw("COPY floor_lines FROM STDIN (FORMAT csv)").await.map_err(|e| e.to_string())?;
+    let mut copy =
+        conn.copy_in_raw("COPY floor_lines FROM STDIN (FORMAT csv)").await.map_err(|e| e.to_string())?;
     for chunk in csv.chunks(1 << 20) {
         copy.send(chunk.to_vec()).await.map_err(|e| e.to_string())?;
     }

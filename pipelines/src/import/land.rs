@@ -13,22 +13,44 @@ use std::collections::{HashMap, HashSet};
 
 use sqlx::PgConnection;
 
-use super::{Problem, copy_in};
 use super::convert::{StagedRow, write_csv_record};
+use super::{Problem, copy_in};
 
 /// `application` columns taken from a bill's first line, in COPY order; `source` and
 /// `batch_id` follow.
 const BILL_FIELDS: [&str; 11] = [
-    "bill_no", "bill_date", "seller_tax_no", "buyer_name", "buyer_tax_no", "buyer_address_phone", "buyer_bank_account",
-    "invoice_kind", "remark", "auto_issue", "business_system_code",
+    "bill_no",
+    "bill_date",
+    "seller_tax_no",
+    "buyer_name",
+    "buyer_tax_no",
+    "buyer_address_phone",
+    "buyer_bank_account",
+    "invoice_kind",
+    "remark",
+    "auto_issue",
+    "business_system_code",
 ];
 const COPY_BILLS: &str = "COPY application (bill_no, bill_date, seller_tax_no, buyer_name, buyer_tax_no, buyer_address_phone,
     buyer_bank_account, invoice_kind, remark, auto_issue, business_system_code, source, batch_id) FROM STDIN (FORMAT csv)";
 
 /// `application_line` columns after `bill_no, line_no`, in COPY order; `source_row` follows.
-const LINE_FIELDS: [&str; 12] =
-    ["goods_name", "revenue_code", "specification", "unit", "quantity", "price", "amount", "tax_rate", "tax", "total", "tax_included", "line_property"];
-const COPY_LINES: &str = "COPY application_line (bill_no, line_no, goods_name, revenue_code, specification, unit, quantity, price,
+const LINE_FIELDS: [&str; 12] = [
+    "goods_name",
+    "revenue_code",
+    "specification",
+    "unit",
+    "quantity",
+    "price",
+    "amount",
+    "tax_rate",
+    "tax",
+    "total",
+    "tax_included",
+    "line_property",
+];
+const COPY_LINES: &str =
+    "COPY application_line (bill_no, line_no, goods_name, revenue_code, specification, unit, quantity, price,
     amount, tax_rate, tax, total, tax_included, line_property, source_row) FROM STDIN (FORMAT csv)";
 
 /// What an empty optional cell lands as.
@@ -71,9 +93,24 @@ pub(super) struct Lander {
 
 impl Lander {
     /// `fields` are the template's fields in staged order, `header` gives a field's sheet header.
-    pub async fn new(db: &mut PgConnection, batch_id: i64, fields: &[String], header: impl Fn(&str) -> String, accept_valid: bool) -> Result<Lander, sqlx::Error> {
-        let at = |name: &str| fields.iter().position(|f| f == name).unwrap_or_else(|| panic!("the applications template has no field {name}"));
-        let tenant = sqlx::query_scalar::<_, String>("SELECT tax_no FROM enterprise").fetch_all(&mut *db).await?.into_iter().collect();
+    pub async fn new(
+        db: &mut PgConnection,
+        batch_id: i64,
+        fields: &[String],
+        header: impl Fn(&str) -> String,
+        accept_valid: bool,
+    ) -> Result<Lander, sqlx::Error> {
+        let at = |name: &str| {
+            fields
+                .iter()
+                .position(|f| f == name)
+                .unwrap_or_else(|| panic!("the applications template has no field {name}"))
+        };
+        let tenant = sqlx::query_scalar::<_, String>("SELECT tax_no FROM enterprise")
+            .fetch_all(&mut *db)
+            .await?
+            .into_iter()
+            .collect();
         Ok(Lander {
             batch_id,
             batch_text: batch_id.to_string(),
@@ -97,7 +134,12 @@ impl Lander {
     /// Land one chunk of staged rows; problems found here (unknown seller, bill number taken)
     /// are added to `problems`. With all-or-nothing and a problem already known nothing more
     /// lands — the transaction will be rolled back — but every row is still checked.
-    pub async fn land(&mut self, db: &mut PgConnection, rows: &[StagedRow], problems: &mut Vec<Problem>) -> Result<(), sqlx::Error> {
+    pub async fn land(
+        &mut self,
+        db: &mut PgConnection,
+        rows: &[StagedRow],
+        problems: &mut Vec<Problem>,
+    ) -> Result<(), sqlx::Error> {
         let mut new_bills = Vec::new();
         for bill_no in rows.iter().filter_map(|r| r.values[self.bill_no].as_ref()) {
             if !self.bills.contains_key(bill_no) {
@@ -106,7 +148,11 @@ impl Lander {
             }
         }
         if !new_bills.is_empty() {
-            let taken: Vec<String> = sqlx::query_scalar("SELECT bill_no FROM application WHERE bill_no = ANY($1)").bind(&new_bills).fetch_all(&mut *db).await?;
+            let taken: Vec<String> =
+                sqlx::query_scalar("SELECT bill_no FROM application WHERE bill_no = ANY($1)")
+                    .bind(&new_bills)
+                    .fetch_all(&mut *db)
+                    .await?;
             for bill_no in taken {
                 if let Some(bill) = self.bills.get_mut(&bill_no) {
                     bill.exists = true;
@@ -122,12 +168,22 @@ impl Lander {
             if let Some(seller) = row.values[self.seller].as_deref()
                 && !self.tenant.contains(seller)
             {
-                problems.push(Problem { row: row.row_no, column: self.seller_header.clone(), code: "NOT_IN_TENANT".into(), message: format!("税号:{seller},不在租户范围内") });
+                problems.push(Problem {
+                    row: row.row_no,
+                    column: self.seller_header.clone(),
+                    code: "NOT_IN_TENANT".into(),
+                    message: format!("税号:{seller},不在租户范围内"),
+                });
                 refused = true;
             }
             let bill = self.bills.get_mut(bill_no).expect("registered above");
             if bill.exists {
-                problems.push(Problem { row: row.row_no, column: self.bill_header.clone(), code: "BILL_EXISTS".into(), message: format!("单据编号{bill_no}已存在") });
+                problems.push(Problem {
+                    row: row.row_no,
+                    column: self.bill_header.clone(),
+                    code: "BILL_EXISTS".into(),
+                    message: format!("单据编号{bill_no}已存在"),
+                });
                 continue;
             }
             bill.refused |= refused;
@@ -137,12 +193,21 @@ impl Lander {
             let value = |i: usize, field: &str| row.values[i].as_deref().or_else(|| default_of(field));
             if bill.lines == 0 {
                 let fields = self.bill_fields.iter().zip(BILL_FIELDS).map(|(&i, f)| value(i, f));
-                write_csv_record(&mut bills_csv, fields.chain([Some("批量导入"), Some(self.batch_text.as_str())]));
+                write_csv_record(
+                    &mut bills_csv,
+                    fields.chain([Some("批量导入"), Some(self.batch_text.as_str())]),
+                );
             }
             bill.lines += 1;
             let (line_no, source_row) = (bill.lines.to_string(), row.row_no.to_string());
             let fields = self.line_fields.iter().zip(LINE_FIELDS).map(|(&i, f)| value(i, f));
-            write_csv_record(&mut lines_csv, [Some(bill_no), Some(line_no.as_str())].into_iter().chain(fields).chain([Some(source_row.as_str())]));
+            write_csv_record(
+                &mut lines_csv,
+                [Some(bill_no), Some(line_no.as_str())]
+                    .into_iter()
+                    .chain(fields)
+                    .chain([Some(source_row.as_str())]),
+            );
         }
         // Bills first: every line's foreign key finds its bill.
         copy_in(db, COPY_BILLS, bills_csv).await?;

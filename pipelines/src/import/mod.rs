@@ -8,13 +8,13 @@
 //! after the checks.
 
 mod convert;
+pub mod floor;
 mod land;
 mod read;
 mod report;
 mod rules;
-mod verify;
-pub mod floor;
 pub mod sample;
+mod verify;
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
@@ -90,16 +90,25 @@ pub enum ImportError {
     Report(String),
 }
 
-pub async fn import(pool: &PgPool, path: &Path, options: &ImportOptions, progress: &(dyn Fn(u64) + Sync)) -> Result<Summary, ImportError> {
+pub async fn import(
+    pool: &PgPool,
+    path: &Path,
+    options: &ImportOptions,
+    progress: &(dyn Fn(u64) + Sync),
+) -> Result<Summary, ImportError> {
     let kind = Kind::parse(&options.kind).ok_or_else(|| TemplateError::UnknownKind(options.kind.clone()))?;
     let template = Template::for_kind(kind.as_str())?;
     let verify_with = match kind {
-        Kind::Pool if fapiao_store::params::value(pool, RIM_CONFIG, NEED_CHECK).await?.as_deref() != Some("0") => {
+        Kind::Pool
+            if fapiao_store::params::value(pool, RIM_CONFIG, NEED_CHECK).await?.as_deref() != Some("0") =>
+        {
             Some(options.channel.clone().ok_or(ImportError::NoChannel)?)
         }
         _ => None,
     };
-    let bytes = tokio::fs::read(path).await.map_err(|e| ReadError::Open { path: path.display().to_string(), detail: e.to_string() })?;
+    let bytes = tokio::fs::read(path)
+        .await
+        .map_err(|e| ReadError::Open { path: path.display().to_string(), detail: e.to_string() })?;
     let hash = format!("{:x}", Sha256::digest(&bytes));
     drop(bytes);
     if let Some(id) = imported_as(pool, &hash).await? {
@@ -108,7 +117,9 @@ pub async fn import(pool: &PgPool, path: &Path, options: &ImportOptions, progres
     let plan = Plan { kind, template, verify_with, hash };
     // A sheet with merged cells is found out only once it was read (see `read`): start again.
     match run(pool, path, options, progress, &plan, Merges::Probe).await {
-        Err(ImportError::Read(ReadError::MergedCells)) => run(pool, path, options, progress, &plan, Merges::Scan).await,
+        Err(ImportError::Read(ReadError::MergedCells)) => {
+            run(pool, path, options, progress, &plan, Merges::Scan).await
+        }
         done => done,
     }
 }
@@ -124,12 +135,21 @@ struct Plan {
 }
 
 /// One pass over the file, in one transaction.
-async fn run(pool: &PgPool, path: &Path, options: &ImportOptions, progress: &(dyn Fn(u64) + Sync), plan: &Plan, merges: Merges) -> Result<Summary, ImportError> {
+async fn run(
+    pool: &PgPool,
+    path: &Path,
+    options: &ImportOptions,
+    progress: &(dyn Fn(u64) + Sync),
+    plan: &Plan,
+    merges: Merges,
+) -> Result<Summary, ImportError> {
     let (kind, template) = (plan.kind, &plan.template);
     let fields: Vec<String> = template.columns.iter().map(|c| c.field.clone()).collect();
     let staged_fields = kind.staged_fields(&fields);
-    let staged = staged_fields.iter().map(|f| fields.iter().position(|g| g == f).expect("a template field")).collect();
-    let mut rx = convert::spawn(path.to_path_buf(), options.sheet.clone(), merges, template.clone(), kind, staged);
+    let staged =
+        staged_fields.iter().map(|f| fields.iter().position(|g| g == f).expect("a template field")).collect();
+    let mut rx =
+        convert::spawn(path.to_path_buf(), options.sheet.clone(), merges, template.clone(), kind, staged);
     let (headers, columns) = match rx.recv().await {
         Some(Msg::Header { headers, columns }) => (headers, columns),
         Some(Msg::Failed(e)) => return Err(e),
@@ -137,7 +157,8 @@ async fn run(pool: &PgPool, path: &Path, options: &ImportOptions, progress: &(dy
     };
 
     let mut db = pool.begin().await?;
-    let stage_columns: String = staged_fields.iter().map(|f| format!("{f} text")).collect::<Vec<_>>().join(", ");
+    let stage_columns: String =
+        staged_fields.iter().map(|f| format!("{f} text")).collect::<Vec<_>>().join(", ");
     sqlx::query(sqlx::AssertSqlSafe(format!(
         "CREATE TEMP TABLE import_stage (row_no integer PRIMARY KEY, {stage_columns},
              verified boolean NOT NULL DEFAULT false, rejected boolean NOT NULL DEFAULT false) ON COMMIT DROP"
@@ -146,14 +167,17 @@ async fn run(pool: &PgPool, path: &Path, options: &ImportOptions, progress: &(dy
     .await?;
     let batch_id = open_batch(&mut db, pool, kind, path, &plan.hash, &columns.unknown).await?;
     let mut lander = match kind {
-        Kind::Applications => Some(Lander::new(&mut db, batch_id, &fields, |f| header_of(template, f), options.accept_valid).await?),
+        Kind::Applications => Some(
+            Lander::new(&mut db, batch_id, &fields, |f| header_of(template, f), options.accept_valid).await?,
+        ),
         _ => None,
     };
 
     let mut problems: Vec<Problem> = Vec::new();
     let mut rows_read = 0u64;
     let phase = std::time::Instant::now();
-    let copy_stage = format!("COPY import_stage (row_no, {}) FROM STDIN (FORMAT csv)", staged_fields.join(", "));
+    let copy_stage =
+        format!("COPY import_stage (row_no, {}) FROM STDIN (FORMAT csv)", staged_fields.join(", "));
     // Time spent waiting for the reading thread: most of the phase when reading is the bottleneck.
     let mut waited = std::time::Duration::ZERO;
     loop {
@@ -173,12 +197,22 @@ async fn run(pool: &PgPool, path: &Path, options: &ImportOptions, progress: &(dy
         }
         progress(rows_read);
     }
-    tracing::debug!(rows_read, elapsed_ms = phase.elapsed().as_millis() as u64, waited_ms = waited.as_millis() as u64, "read, converted, staged and landed");
+    tracing::debug!(
+        rows_read,
+        elapsed_ms = phase.elapsed().as_millis() as u64,
+        waited_ms = waited.as_millis() as u64,
+        "read, converted, staged and landed"
+    );
     let phase = std::time::Instant::now();
 
     for check in kind.checks() {
         let found: Vec<(i32, String, String, String)> = sqlx::query_as(*check).fetch_all(&mut *db).await?;
-        problems.extend(found.into_iter().map(|(row, column, code, message)| Problem { row: row as u32, column: header_of(template, &column), code, message }));
+        problems.extend(found.into_iter().map(|(row, column, code, message)| Problem {
+            row: row as u32,
+            column: header_of(template, &column),
+            code,
+            message,
+        }));
     }
     if let Some(channel) = &plan.verify_with {
         let refused: Vec<i32> = problems.iter().map(|p| p.row as i32).collect();
@@ -188,7 +222,8 @@ async fn run(pool: &PgPool, path: &Path, options: &ImportOptions, progress: &(dy
     problems.dedup();
 
     // Reject the rows with problems — for applications, every line of their bill.
-    let bad_rows: Vec<i32> = problems.iter().map(|p| p.row as i32).collect::<BTreeSet<_>>().into_iter().collect();
+    let bad_rows: Vec<i32> =
+        problems.iter().map(|p| p.row as i32).collect::<BTreeSet<_>>().into_iter().collect();
     let rejected = match kind.group_field() {
         Some(group) => sqlx::query(sqlx::AssertSqlSafe(format!(
             "UPDATE import_stage SET rejected = true WHERE row_no = ANY($1)
@@ -204,8 +239,11 @@ async fn run(pool: &PgPool, path: &Path, options: &ImportOptions, progress: &(dy
     let bills = lander.as_ref().map_or(rows_read, Lander::bills);
 
     if let Some(report_path) = &options.report {
-        let raw = original_rows(path, options.sheet.clone(), merges, problems.iter().map(|p| p.row).collect()).await?;
-        report::write(report_path, &headers, &raw, &problems).map_err(|e| ImportError::Report(e.to_string()))?;
+        let raw =
+            original_rows(path, options.sheet.clone(), merges, problems.iter().map(|p| p.row).collect())
+                .await?;
+        report::write(report_path, &headers, &raw, &problems)
+            .map_err(|e| ImportError::Report(e.to_string()))?;
     }
 
     let accepted = rows_read - rejected;
@@ -230,7 +268,9 @@ async fn run(pool: &PgPool, path: &Path, options: &ImportOptions, progress: &(dy
     match &lander {
         Some(lander) => lander.drop_rejected(&mut db).await?,
         None => {
-            let auto_sign = fapiao_store::params::value(&mut *db, RIM_CONFIG, EINVOICE_AUTO_SIGN).await?.as_deref() == Some("1");
+            let auto_sign =
+                fapiao_store::params::value(&mut *db, RIM_CONFIG, EINVOICE_AUTO_SIGN).await?.as_deref()
+                    == Some("1");
             for statement in kind.merge() {
                 let q = sqlx::query(*statement).bind(batch_id);
                 let q = if kind == Kind::Pool { q.bind(auto_sign) } else { q };
@@ -256,12 +296,22 @@ async fn run(pool: &PgPool, path: &Path, options: &ImportOptions, progress: &(dy
 }
 
 async fn imported_as(db: impl sqlx::PgExecutor<'_>, hash: &str) -> Result<Option<i64>, sqlx::Error> {
-    sqlx::query_scalar("SELECT id FROM import_batch WHERE content_hash = $1").bind(hash).fetch_optional(db).await
+    sqlx::query_scalar("SELECT id FROM import_batch WHERE content_hash = $1")
+        .bind(hash)
+        .fetch_optional(db)
+        .await
 }
 
 /// The batch's row, first thing in the transaction (its rows point at it). The unique content
 /// hash makes a second import of the same file wait here for the first, then refuses it.
-async fn open_batch(db: &mut PgConnection, pool: &PgPool, kind: Kind, path: &Path, hash: &str, unknown: &[String]) -> Result<i64, ImportError> {
+async fn open_batch(
+    db: &mut PgConnection,
+    pool: &PgPool,
+    kind: Kind,
+    path: &Path,
+    hash: &str,
+    unknown: &[String],
+) -> Result<i64, ImportError> {
     let inserted = sqlx::query_scalar(
         "INSERT INTO import_batch (kind, file_name, content_hash, rows_read, bills, accepted, rejected, unknown_columns)
          VALUES ($1, $2, $3, 0, 0, 0, 0, $4) RETURNING id",
@@ -283,14 +333,16 @@ async fn open_batch(db: &mut PgConnection, pool: &PgPool, kind: Kind, path: &Pat
 
 /// The batch's counts and problems, once known.
 async fn close_batch(db: &mut PgConnection, batch_id: i64, summary: &Summary) -> Result<(), sqlx::Error> {
-    sqlx::query("UPDATE import_batch SET rows_read = $2, bills = $3, accepted = $4, rejected = $5 WHERE id = $1")
-        .bind(batch_id)
-        .bind(summary.rows_read as i32)
-        .bind(summary.bills as i32)
-        .bind(summary.accepted as i32)
-        .bind(summary.rejected as i32)
-        .execute(&mut *db)
-        .await?;
+    sqlx::query(
+        "UPDATE import_batch SET rows_read = $2, bills = $3, accepted = $4, rejected = $5 WHERE id = $1",
+    )
+    .bind(batch_id)
+    .bind(summary.rows_read as i32)
+    .bind(summary.bills as i32)
+    .bind(summary.accepted as i32)
+    .bind(summary.rejected as i32)
+    .execute(&mut *db)
+    .await?;
     let p = &summary.problems;
     sqlx::query(
         "INSERT INTO import_problem (batch_id, row_no, column_name, code, message)
@@ -308,7 +360,12 @@ async fn close_batch(db: &mut PgConnection, batch_id: i64, summary: &Summary) ->
 
 /// The original cells of the rows with problems, for the report: the file is read once more
 /// (only when there is something to report) rather than every row's raw text carried along.
-async fn original_rows(path: &Path, sheet: Option<String>, merges: Merges, wanted: BTreeSet<u32>) -> Result<BTreeMap<u32, Vec<String>>, ImportError> {
+async fn original_rows(
+    path: &Path,
+    sheet: Option<String>,
+    merges: Merges,
+    wanted: BTreeSet<u32>,
+) -> Result<BTreeMap<u32, Vec<String>>, ImportError> {
     if wanted.is_empty() {
         return Ok(BTreeMap::new());
     }
@@ -339,7 +396,12 @@ pub(super) async fn copy_in(db: &mut PgConnection, statement: &str, csv: Vec<u8>
 }
 
 fn header_of(template: &Template, field: &str) -> String {
-    template.columns.iter().find(|c| c.field == field).map(|c| c.header.clone()).unwrap_or_else(|| field.to_string())
+    template
+        .columns
+        .iter()
+        .find(|c| c.field == field)
+        .map(|c| c.header.clone())
+        .unwrap_or_else(|| field.to_string())
 }
 
 /// Recent batches, newest first.

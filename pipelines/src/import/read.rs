@@ -48,7 +48,12 @@ fn open_err(path: &Path, e: impl std::fmt::Display) -> ReadError {
 }
 
 /// Call `each(row_no, cells)` for every non-empty row; `each` returns false to stop.
-pub fn read(path: &Path, sheet: Option<&str>, merges: Merges, mut each: impl FnMut(u32, Vec<Cell>) -> bool) -> Result<(), ReadError> {
+pub fn read(
+    path: &Path,
+    sheet: Option<&str>,
+    merges: Merges,
+    mut each: impl FnMut(u32, Vec<Cell>) -> bool,
+) -> Result<(), ReadError> {
     let ext = path.extension().and_then(|e| e.to_str()).unwrap_or("").to_ascii_lowercase();
     match ext.as_str() {
         "xlsx" | "xlsm" if merges == Merges::Probe => {
@@ -69,8 +74,15 @@ pub fn read(path: &Path, sheet: Option<&str>, merges: Merges, mut each: impl FnM
     }
 }
 
-fn emit(row_no: u32, cells: Vec<Cell>, each: &mut impl FnMut(u32, Vec<Cell>) -> bool) -> Result<(), ReadError> {
-    if cells.iter().all(|c| matches!(c, Cell::Empty) || matches!(c, Cell::Text(t) if normalize_text(t).is_empty())) {
+fn emit(
+    row_no: u32,
+    cells: Vec<Cell>,
+    each: &mut impl FnMut(u32, Vec<Cell>) -> bool,
+) -> Result<(), ReadError> {
+    if cells
+        .iter()
+        .all(|c| matches!(c, Cell::Empty) || matches!(c, Cell::Text(t) if normalize_text(t).is_empty()))
+    {
         return Ok(());
     }
     if each(row_no, cells) { Ok(()) } else { Err(ReadError::Stopped) }
@@ -83,7 +95,9 @@ fn from_data(d: &Data) -> Cell {
         Data::Int(i) => Cell::Number(i.to_string()),
         Data::Float(f) => Cell::from_f64(*f),
         Data::Bool(b) => Cell::Bool(*b),
-        Data::DateTime(dt) => dt.as_datetime().map(|t| Cell::Date(t.date())).unwrap_or_else(|| Cell::from_f64(dt.as_f64())),
+        Data::DateTime(dt) => {
+            dt.as_datetime().map(|t| Cell::Date(t.date())).unwrap_or_else(|| Cell::from_f64(dt.as_f64()))
+        }
         Data::DateTimeIso(s) | Data::DurationIso(s) => Cell::Text(s.clone()),
         Data::Error(e) => Cell::Error(e.to_string()),
     }
@@ -134,14 +148,25 @@ fn has_merged_cells(path: &Path) -> std::io::Result<bool> {
     Ok(false)
 }
 
-fn read_xlsx(path: &Path, sheet: Option<&str>, with_merges: bool, each: &mut impl FnMut(u32, Vec<Cell>) -> bool) -> Result<(), ReadError> {
+fn read_xlsx(
+    path: &Path,
+    sheet: Option<&str>,
+    with_merges: bool,
+    each: &mut impl FnMut(u32, Vec<Cell>) -> bool,
+) -> Result<(), ReadError> {
     let mut book: Xlsx<_> = open_workbook(path).map_err(|e| open_err(path, e))?;
     let name = match sheet {
-        Some(s) => book.sheet_names().into_iter().find(|n| n == s).ok_or_else(|| ReadError::NoSheet(s.into()))?,
+        Some(s) => {
+            book.sheet_names().into_iter().find(|n| n == s).ok_or_else(|| ReadError::NoSheet(s.into()))?
+        }
         None => first_non_empty_xlsx(&mut book)?,
     };
     let mut merges = MergeMap::new();
-    let regions = if with_merges { book.merge_cells_by_sheet_name(&name).map_err(|e| open_err(path, e))? } else { Vec::new() };
+    let regions = if with_merges {
+        book.merge_cells_by_sheet_name(&name).map_err(|e| open_err(path, e))?
+    } else {
+        Vec::new()
+    };
     for d in regions {
         for r in d.start.0..=d.end.0 {
             for c in d.start.1..=d.end.1 {
@@ -154,7 +179,10 @@ fn read_xlsx(path: &Path, sheet: Option<&str>, with_merges: bool, each: &mut imp
     let mut reader = book.worksheet_cells_reader(&name).map_err(|e| open_err(path, e))?;
     let mut current: Option<u32> = None;
     let mut row: Vec<Cell> = Vec::new();
-    let finish_row = |r: u32, row: &mut Vec<Cell>, anchors: &HashMap<(u32, u32), Cell>, each: &mut dyn FnMut(u32, Vec<Cell>) -> bool| {
+    let finish_row = |r: u32,
+                      row: &mut Vec<Cell>,
+                      anchors: &HashMap<(u32, u32), Cell>,
+                      each: &mut dyn FnMut(u32, Vec<Cell>) -> bool| {
         fill_merged(r, row, &merges, anchors);
         let cells = std::mem::take(row);
         if cells.iter().all(|c| matches!(c, Cell::Empty)) { true } else { each(r + 1, cells) }
@@ -163,9 +191,10 @@ fn read_xlsx(path: &Path, sheet: Option<&str>, with_merges: bool, each: &mut imp
         let (r, c) = cell.get_position();
         if current != Some(r) {
             if let Some(prev) = current
-                && !finish_row(prev, &mut row, &anchors, each) {
-                    return Err(ReadError::Stopped);
-                }
+                && !finish_row(prev, &mut row, &anchors, each)
+            {
+                return Err(ReadError::Stopped);
+            }
             current = Some(r);
         }
         let value = from_data_ref(cell.get_value());
@@ -203,8 +232,12 @@ fn fill_merged(r: u32, row: &mut Vec<Cell>, merges: &MergeMap, anchors: &HashMap
 
 fn first_non_empty_xlsx<RS: std::io::Read + std::io::Seek>(book: &mut Xlsx<RS>) -> Result<String, ReadError> {
     for name in book.sheet_names() {
-        let mut reader = book.worksheet_cells_reader(&name).map_err(|e| ReadError::Open { path: name.clone(), detail: e.to_string() })?;
-        while let Some(cell) = reader.next_cell().map_err(|e| ReadError::Open { path: name.clone(), detail: e.to_string() })? {
+        let mut reader = book
+            .worksheet_cells_reader(&name)
+            .map_err(|e| ReadError::Open { path: name.clone(), detail: e.to_string() })?;
+        while let Some(cell) =
+            reader.next_cell().map_err(|e| ReadError::Open { path: name.clone(), detail: e.to_string() })?
+        {
             if !matches!(cell.get_value(), DataRef::Empty) {
                 return Ok(name);
             }
@@ -213,7 +246,11 @@ fn first_non_empty_xlsx<RS: std::io::Read + std::io::Seek>(book: &mut Xlsx<RS>) 
     Err(ReadError::Empty)
 }
 
-fn read_range(path: &Path, sheet: Option<&str>, each: &mut impl FnMut(u32, Vec<Cell>) -> bool) -> Result<(), ReadError> {
+fn read_range(
+    path: &Path,
+    sheet: Option<&str>,
+    each: &mut impl FnMut(u32, Vec<Cell>) -> bool,
+) -> Result<(), ReadError> {
     let mut book = open_workbook_auto(path).map_err(|e| open_err(path, e))?;
     let names = book.sheet_names();
     let mut chosen = None;
@@ -251,7 +288,10 @@ fn read_csv(path: &Path, each: &mut impl FnMut(u32, Vec<Cell>) -> bool) -> Resul
     for (i, record) in reader.records().enumerate() {
         let record = record.map_err(|e| open_err(path, e))?;
         any = true;
-        let row = record.iter().map(|s| if s.is_empty() { Cell::Empty } else { Cell::Text(s.to_string()) }).collect();
+        let row = record
+            .iter()
+            .map(|s| if s.is_empty() { Cell::Empty } else { Cell::Text(s.to_string()) })
+            .collect();
         emit(i as u32 + 1, row, each)?;
     }
     if any { Ok(()) } else { Err(ReadError::Empty) }

@@ -17,7 +17,12 @@ pub fn neutralize(text: &str) -> String {
     }
 }
 
-pub fn write(path: &Path, headers: &[String], raw: &BTreeMap<u32, Vec<String>>, problems: &[Problem]) -> Result<(), XlsxError> {
+pub fn write(
+    path: &Path,
+    headers: &[String],
+    raw: &BTreeMap<u32, Vec<String>>,
+    problems: &[Problem],
+) -> Result<(), XlsxError> {
     let mut book = Workbook::new();
     let sheet = book.add_worksheet();
     sheet.set_name("错误报告")?;

@@ -49,9 +49,18 @@ impl Kind {
     /// checks compare — a third of the columns to COPY.
     pub fn staged_fields(self, all: &[String]) -> Vec<String> {
         match self {
-            Kind::Applications => ["bill_no", "seller_tax_no", "buyer_name", "buyer_tax_no", "invoice_kind", "line_property", "amount", "tax_rate"]
-                .map(String::from)
-                .to_vec(),
+            Kind::Applications => [
+                "bill_no",
+                "seller_tax_no",
+                "buyer_name",
+                "buyer_tax_no",
+                "invoice_kind",
+                "line_property",
+                "amount",
+                "tax_rate",
+            ]
+            .map(String::from)
+            .to_vec(),
             Kind::Pool | Kind::RedFlush => all.to_vec(),
         }
     }
@@ -109,27 +118,30 @@ fn text<'a>(v: &'a Values<'_>, f: &str) -> Option<&'a str> {
 
 fn total_rule(v: &Values<'_>, out: &mut Vec<RowProblem>) {
     if let (Some(a), Some(t), Some(total)) = (money(v, "amount"), money(v, "tax"), money(v, "total"))
-        && let Err(e) = tax::check_total(a, t, total) {
-            out.push(("total", e.code(), e.message_zh()));
-        }
+        && let Err(e) = tax::check_total(a, t, total)
+    {
+        out.push(("total", e.code(), e.message_zh()));
+    }
 }
 
 fn application_line(v: &Values<'_>) -> Vec<RowProblem> {
     let mut out = Vec::new();
     let rate = decimal(v, "tax_rate").and_then(|r| TaxRate::try_from(r).ok());
     if let (Some(a), Some(r), Some(t)) = (money(v, "amount"), rate, money(v, "tax"))
-        && let Err(e) = tax::check_line_tax(a, r, t) {
-            out.push(("tax", e.code(), e.message_zh()));
-        }
+        && let Err(e) = tax::check_line_tax(a, r, t)
+    {
+        out.push(("tax", e.code(), e.message_zh()));
+    }
     total_rule(v, &mut out);
     // 含税标志 = 是: the unit price includes tax, so quantity × price is the line's total.
     let tax_included = matches!(v.get("tax_included"), Some(Value::Bool(true)));
     let target = if tax_included { "total" } else { "amount" };
     if let (Some(q), Some(p), Some(a)) = (decimal(v, "quantity"), decimal(v, "price"), money(v, target))
         && let (Ok(q), Ok(p)) = (Quantity::exact(q), UnitPrice::exact(p))
-            && let Err(e) = tax::check_quantity_price(q, p, a) {
-                out.push(("amount", e.code(), e.message_zh()));
-            }
+        && let Err(e) = tax::check_quantity_price(q, p, a)
+    {
+        out.push(("amount", e.code(), e.message_zh()));
+    }
     if text(v, "line_property") == Some("discount") && money(v, "amount").is_some_and(|a| !a.is_negative()) {
         out.push(("amount", "DISCOUNT_NOT_NEGATIVE", "折扣行金额必须小于0".into()));
     }
@@ -162,10 +174,14 @@ fn red_flush_row(v: &Values<'_>) -> Vec<RowProblem> {
     let mut out = Vec::new();
     invoice_number(v, &mut out);
     match money(v, "red_amount") {
-        Some(a) if !a.is_positive() => out.push(("red_amount", "RED_AMOUNT_NOT_POSITIVE", "红冲金额须大于0（留空为全额红冲）".into())),
-        Some(_) if text(v, "red_reason") == Some("01") => {
-            out.push(("red_amount", "RED_REASON_FULL_ONLY", "红冲原因为开票有误时只能全额红冲，红冲金额须留空".into()))
+        Some(a) if !a.is_positive() => {
+            out.push(("red_amount", "RED_AMOUNT_NOT_POSITIVE", "红冲金额须大于0（留空为全额红冲）".into()))
         }
+        Some(_) if text(v, "red_reason") == Some("01") => out.push((
+            "red_amount",
+            "RED_REASON_FULL_ONLY",
+            "红冲原因为开票有误时只能全额红冲，红冲金额须留空".into(),
+        )),
         _ => {}
     }
     out
@@ -230,6 +246,7 @@ const RED_FLUSH_CHECKS: &[&str] = &["SELECT row_no, 'invoice_num', 'DUPLICATE_IN
                   min(row_no) OVER (PARTITION BY coalesce(invoice_code, ''), invoice_num) AS first_row
            FROM import_stage WHERE invoice_num IS NOT NULL) d WHERE row_no <> first_row"];
 
-const RED_FLUSH_MERGE: &[&str] = &["INSERT INTO red_flush_request (batch_id, row_no, invoice_code, invoice_num, red_amount, red_reason)
+const RED_FLUSH_MERGE: &[&str] =
+    &["INSERT INTO red_flush_request (batch_id, row_no, invoice_code, invoice_num, red_amount, red_reason)
      SELECT $1, row_no, coalesce(invoice_code, ''), invoice_num, red_amount::numeric, red_reason
      FROM import_stage WHERE NOT rejected"];

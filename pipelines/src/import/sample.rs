@@ -6,8 +6,22 @@ use std::path::Path;
 use rust_xlsxwriter::{Workbook, XlsxError};
 
 pub const HEADERS: [&str; 16] = [
-    "单据编号", "单据日期", "销方税号", "购方名称", "购方税号", "发票种类", "商品名称", "税收分类编码", "规格型号", "单位", "数量", "单价",
-    "金额", "税率", "税额", "价税合计",
+    "单据编号",
+    "单据日期",
+    "销方税号",
+    "购方名称",
+    "购方税号",
+    "发票种类",
+    "商品名称",
+    "税收分类编码",
+    "规格型号",
+    "单位",
+    "数量",
+    "单价",
+    "金额",
+    "税率",
+    "税额",
+    "价税合计",
 ];
 
 /// One line's cells as text; `bad` makes its tax wrong by 0.07.
@@ -39,7 +53,14 @@ pub fn line(prefix: &str, n: usize, seller: &str, buyer: &str, bad: bool) -> [St
 
 /// Write `lines` lines (rows `bad_rows` — 0-based line indexes — with a wrong tax) as .xlsx.
 /// Amounts are numbers (as finance types them); codes and tax numbers are text.
-pub fn write_xlsx(path: &Path, prefix: &str, lines: usize, seller: &str, buyer: &str, bad_rows: &[usize]) -> Result<(), XlsxError> {
+pub fn write_xlsx(
+    path: &Path,
+    prefix: &str,
+    lines: usize,
+    seller: &str,
+    buyer: &str,
+    bad_rows: &[usize],
+) -> Result<(), XlsxError> {
     let mut book = Workbook::new();
     let sheet = book.add_worksheet_with_constant_memory()?;
     for (c, h) in HEADERS.iter().enumerate() {
@@ -49,7 +70,9 @@ pub fn write_xlsx(path: &Path, prefix: &str, lines: usize, seller: &str, buyer: 
         let row = n as u32 + 1;
         for (c, v) in line(prefix, n, seller, buyer, bad_rows.contains(&n)).iter().enumerate() {
             match c {
-                10 | 11 | 12 | 14 | 15 => sheet.write_number(row, c as u16, v.parse::<f64>().expect("generated numbers"))?,
+                10 | 11 | 12 | 14 | 15 => {
+                    sheet.write_number(row, c as u16, v.parse::<f64>().expect("generated numbers"))?
+                }
                 _ => sheet.write_string(row, c as u16, v)?,
             };
         }

@@ -6,8 +6,8 @@ use std::sync::Arc;
 use chrono::NaiveDate;
 use fapiao_channel::codes::error as code;
 use fapiao_channel::{ChannelClient, ChannelError};
-use fapiao_schemas::billing_units::{self, Call, Charged, Collection, Source};
 use fapiao_schemas::Money;
+use fapiao_schemas::billing_units::{self, Call, Charged, Collection, Source};
 use rust_decimal::Decimal;
 use sqlx::PgConnection;
 
@@ -29,7 +29,12 @@ struct Candidate {
 
 /// Verify every row not already refused; failures become problems on their rows. Marks the
 /// verified rows in the staging table. 该应用查验权限过期 stops the import.
-pub async fn verify_rows(db: &mut PgConnection, channel: &Arc<ChannelClient>, refused: &[i32], problems: &mut Vec<Problem>) -> Result<(), ImportError> {
+pub async fn verify_rows(
+    db: &mut PgConnection,
+    channel: &Arc<ChannelClient>,
+    refused: &[i32],
+    problems: &mut Vec<Problem>,
+) -> Result<(), ImportError> {
     let candidates: Vec<Candidate> = sqlx::query_as(
         "SELECT row_no, invoice_code, invoice_num, invoice_date::date, invoice_kind, amount::numeric, total::numeric
          FROM import_stage WHERE NOT (row_no = ANY($1)) AND invoice_num IS NOT NULL AND invoice_date IS NOT NULL
@@ -45,19 +50,30 @@ pub async fn verify_rows(db: &mut PgConnection, channel: &Arc<ChannelClient>, re
             let channel = channel.clone();
             // 数电 invoices are verified by 价税合计, others by 不含税金额.
             let key = if c.invoice_kind.starts_with("digital") { c.total } else { c.amount };
-            let (row, code_, num, date) = (c.row_no, c.invoice_code.clone().unwrap_or_default(), c.invoice_num.clone(), c.invoice_date);
+            let (row, code_, num, date) =
+                (c.row_no, c.invoice_code.clone().unwrap_or_default(), c.invoice_num.clone(), c.invoice_date);
             calls.spawn(async move { (row, channel.verify(&code_, &num, date, Money::round(key)).await) });
         }
         while let Some(joined) = calls.join_next().await {
             let (row, result) = joined.map_err(|e| ImportError::Report(e.to_string()))?;
             match result {
                 Ok(_) => verified.push(row),
-                Err(e) if e.api_code() == Some(code::VERIFY_PERMISSION_EXPIRED) => return Err(ImportError::Channel(e)),
-                Err(e) => problems.push(Problem { row: row as u32, column: "发票号码".into(), code: "VERIFY_FAILED".into(), message: verify_message(&e) }),
+                Err(e) if e.api_code() == Some(code::VERIFY_PERMISSION_EXPIRED) => {
+                    return Err(ImportError::Channel(e));
+                }
+                Err(e) => problems.push(Problem {
+                    row: row as u32,
+                    column: "发票号码".into(),
+                    code: "VERIFY_FAILED".into(),
+                    message: verify_message(&e),
+                }),
             }
         }
     }
-    sqlx::query("UPDATE import_stage SET verified = true WHERE row_no = ANY($1)").bind(&verified).execute(&mut *db).await?;
+    sqlx::query("UPDATE import_stage SET verified = true WHERE row_no = ANY($1)")
+        .bind(&verified)
+        .execute(&mut *db)
+        .await?;
     Ok(())
 }
 
@@ -80,8 +96,16 @@ pub async fn charge_units(db: &mut PgConnection) -> Result<Decimal, ImportError>
     .await?;
     let mut total = Decimal::ZERO;
     for (invoice_code, invoice_num, recognition, verification) in rows {
-        let before = Charged { recognition: recognition.unwrap_or(false), verification: verification.unwrap_or(false) };
-        let collection = Collection { source: Source::Collected, recognition: Call::NotCalled, verification: Call::Succeeded, entered_pool: true };
+        let before = Charged {
+            recognition: recognition.unwrap_or(false),
+            verification: verification.unwrap_or(false),
+        };
+        let collection = Collection {
+            source: Source::Collected,
+            recognition: Call::NotCalled,
+            verification: Call::Succeeded,
+            entered_pool: true,
+        };
         let (units, after) = billing_units::charge(before, collection);
         if units.is_zero() {
             continue;
