@@ -1,10 +1,10 @@
 //! `fapiao apply list|withdraw`: 开票申请单.
 
 use clap::Subcommand;
-use fapiao_invoicing::applications;
+use fapiao_usecases::{Actor, App, applications};
 
 use crate::exit::Outcome;
-use crate::{Context, invoicing_ctx, output};
+use crate::{Context, output};
 
 #[derive(Subcommand)]
 pub enum ApplyCommand {
@@ -19,10 +19,10 @@ pub enum ApplyCommand {
 }
 
 pub async fn run(command: ApplyCommand, ctx: &Context) -> anyhow::Result<Outcome> {
-    let inv = invoicing_ctx::open(ctx).await?;
+    let app = App::open(&ctx.settings).await?;
     match command {
         ApplyCommand::List { state } => {
-            let rows = applications::list(&inv, state.as_deref()).await?;
+            let rows = applications::list(&app, state.as_deref()).await?;
             output::list(
                 ctx.json,
                 &rows,
@@ -44,7 +44,7 @@ pub async fn run(command: ApplyCommand, ctx: &Context) -> anyhow::Result<Outcome
             )?;
         }
         ApplyCommand::Withdraw { bill_no } => {
-            applications::withdraw(&inv, &bill_no).await?;
+            applications::withdraw(&app, &Actor::cli(), &bill_no).await?;
             if ctx.json {
                 output::json(&serde_json::json!({ "bill_no": bill_no, "state": "withdrawn" }))?;
             } else {

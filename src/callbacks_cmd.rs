@@ -1,10 +1,10 @@
 //! `fapiao callbacks list [--failed]` and `fapiao callbacks retry [ID ...]`: 按单回调 and its log.
 
 use clap::Subcommand;
-use fapiao_invoicing::callbacks;
+use fapiao_usecases::{Actor, App, callbacks};
 
 use crate::exit::Outcome;
-use crate::{Context, invoicing_ctx, output};
+use crate::{Context, output};
 
 #[derive(Subcommand)]
 pub enum CallbacksCommand {
@@ -19,10 +19,10 @@ pub enum CallbacksCommand {
 }
 
 pub async fn run(command: CallbacksCommand, ctx: &Context) -> anyhow::Result<Outcome> {
-    let inv = invoicing_ctx::open(ctx).await?;
+    let app = App::open(&ctx.settings).await?;
     match command {
         CallbacksCommand::List { failed } => {
-            let rows = callbacks::list(&inv, failed).await?;
+            let rows = callbacks::list(&app, failed).await?;
             output::list(
                 ctx.json,
                 &rows,
@@ -43,10 +43,10 @@ pub async fn run(command: CallbacksCommand, ctx: &Context) -> anyhow::Result<Out
             Ok(Outcome::Done)
         }
         CallbacksCommand::Retry { ids } => {
-            let restarted = callbacks::retry(&inv, &ids).await?;
-            let delivered = callbacks::deliver(&inv).await?;
+            let report = callbacks::retry(&app, &Actor::cli(), &ids).await?;
+            let (restarted, delivered) = (report.restarted, &report.delivery);
             if ctx.json {
-                output::json(&serde_json::json!({ "restarted": restarted, "delivery": delivered }))?;
+                output::json(&report)?;
             } else {
                 println!(
                     "{restarted} restarted; sent {}, succeeded {}, retrying {}, failed {}",

@@ -14,6 +14,11 @@ use std::time::Duration;
 use fapiao_channel::sandbox::{Sandbox, SandboxConfig, sample_invoice};
 use fapiao_channel::{ChannelClient, ClientConfig};
 
+use fapiao_usecases::export::ReconciliationRequest;
+use fapiao_usecases::import::ImportRequest;
+use fapiao_usecases::issuing::{self, DeliveryReport, Selection};
+use fapiao_usecases::{self as usecases, Actor, App, quiet};
+
 use crate::exit::Outcome;
 use crate::{Context, enterprise, output, scheme};
 
@@ -99,19 +104,21 @@ pub async fn run(ctx: &Context) -> anyhow::Result<Outcome> {
     // Stage 3 — sync jobs: the four jobs once, for the latest day whose day-of-month % 3 == 0.
     let jobs = jobs_stage(ctx, &db, client.clone()).await?;
 
+    // Stages 4–7 go through the use cases, as the CLI and the jobs do; callbacks go to the sandbox's ERP.
+    let app = demo_app(ctx, &db, &sandbox, client.clone());
+
     // Stage 4 — Excel import: a generated applications workbook with three bad lines.
-    let import = import_stage(&db, &enterprise_list).await?;
+    let import = import_stage(&app, &enterprise_list).await?;
+    let batch = import["batch_id"].as_i64();
 
     // Stage 5 — invoicing: the imported bills issued with faults injected, then auto-reissue.
-    let invoicing = invoicing_stage(ctx, &db, &sandbox, client.clone(), import["batch_id"].as_i64()).await?;
+    let invoicing = invoicing_stage(&app, &sandbox, batch).await?;
 
     // Stage 6 — red-flush: one invoice of each track.
-    let red_flush =
-        red_flush_stage(ctx, &db, &sandbox, client.clone(), &enterprise_list, import["batch_id"].as_i64())
-            .await?;
+    let red_flush = red_flush_stage(&app, &sandbox, &enterprise_list, batch).await?;
 
     // Stage 7 — reconciliation export of this month.
-    let export = export_stage(ctx, &db).await?;
+    let export = export_stage(&app, ctx).await?;
 
     let report = json!({
         "database": { "origin": where_, "url": url, "migrations_applied": migrations },
@@ -286,7 +293,7 @@ fn print_text(
     Ok(())
 }
 
-async fn export_stage(ctx: &Context, db: &Database) -> anyhow::Result<serde_json::Value> {
+async fn export_stage(app: &App, ctx: &Context) -> anyhow::Result<serde_json::Value> {
     use chrono::Datelike;
     let tz = ctx.settings.time_zone().expect("validated at load");
     let today = chrono::Utc::now().with_timezone(&tz).date_naive();
@@ -296,42 +303,28 @@ async fn export_stage(ctx: &Context, db: &Database) -> anyhow::Result<serde_json
         .unwrap_or_else(|| std::path::PathBuf::from(".fapiao"));
     std::fs::create_dir_all(home.join("exports"))?;
     let out = home.join("exports").join(format!("reconciliation-{}.zip", today.format("%Y%m")));
-    let options = fapiao_export::ExportOptions {
-        from,
-        to: today,
-        tax_nos: Vec::new(),
-        out,
-        time_zone: ctx.settings.general.time_zone.clone(),
-    };
-    let report = fapiao_export::export(&db.pool, &options, &|_| {}).await?;
+    let request = ReconciliationRequest { from, to: today, tax_nos: Vec::new(), out };
+    let report = usecases::export::reconciliation(app, &Actor::Demo, request, &|_| {}).await?;
     Ok(json!({ "from": from.to_string(), "to": today.to_string(), "path": report.path.display().to_string(),
         "row_counts": report.manifest.row_counts, "checks": report.manifest.checks }))
 }
 
-fn demo_invoicing(
-    ctx: &Context,
-    db: &Database,
-    sandbox: &Sandbox,
-    client: Arc<ChannelClient>,
-) -> fapiao_invoicing::Invoicing {
+/// The use cases' context for stages 5–6: callbacks go to the sandbox's ERP, settling polls fast.
+fn demo_app(ctx: &Context, db: &Database, sandbox: &Sandbox, client: Arc<ChannelClient>) -> App {
     let mut settings = ctx.settings.clone();
     settings.callbacks.url = format!("{}/erp/callback/{{system}}", sandbox.base_url());
     settings.invoicing.settle_poll_ms = 50;
-    fapiao_invoicing::Invoicing::new(db.pool.clone(), client, Arc::new(settings))
+    App::new(db.pool.clone(), client, Arc::new(settings))
 }
 
 async fn red_flush_stage(
-    ctx: &Context,
-    db: &Database,
+    app: &App,
     sandbox: &Sandbox,
-    client: Arc<ChannelClient>,
     enterprises: &[Enterprise],
     stage4_batch: Option<i64>,
 ) -> anyhow::Result<serde_json::Value> {
-    use fapiao_invoicing::push::{Selection, push};
-    use fapiao_invoicing::redflush::{self, Request, documents};
-    let inv = demo_invoicing(ctx, db, sandbox, client);
-    // Three bills of the other kinds, issued now.
+    use fapiao_usecases::red_flush::{self, Request};
+    // Three bills of the other kinds, imported and issued now.
     let prefix = format!("RF{}{}-", chrono::Utc::now().format("%Y%m%d%H%M%S%3f"), std::process::id());
     let (seller, buyer) = (enterprises[0].tax_no.as_str(), enterprises[1].tax_no.as_str());
     let mut csv = String::from(
@@ -344,23 +337,16 @@ async fn red_flush_stage(
     std::fs::create_dir_all(&dir)?;
     let file = dir.join("bills.csv");
     std::fs::write(&file, csv)?;
-    fapiao_pipelines::import::import(
-        &db.pool,
-        &file,
-        &fapiao_pipelines::import::ImportOptions { kind: "applications".into(), ..Default::default() },
-        &|_| {},
-    )
-    .await?;
+    let request = ImportRequest { kind: "applications".into(), ..ImportRequest::default() };
+    usecases::import::file(app, &Actor::Demo, &file, request, &|_| {}).await?;
     let _ = std::fs::remove_dir_all(&dir);
     let bills: Vec<String> = (0..3).map(|n| format!("{prefix}{n}")).collect();
-    let pushed = push(&inv, &Selection::Bills(bills)).await?;
-    fapiao_invoicing::issue::issue(&inv, &pushed.pending_ids, &|_| {}).await?;
-    fapiao_invoicing::callbacks::deliver(&inv).await?;
+    let issued = issuing::issue(app, &Actor::Demo, &Selection::Bills(bills), &quiet).await?;
     let mut numbers: Vec<(String, String)> = sqlx::query_as(
         "SELECT i.invoice_kind, i.invoice_num FROM issued_invoice i WHERE i.pending_id = ANY($1) ORDER BY i.pending_id",
     )
-    .bind(&pushed.pending_ids)
-    .fetch_all(&db.pool)
+    .bind(&issued.pushed.pending_ids)
+    .fetch_all(&app.pool)
     .await?;
     // And one 数电普票 from stage 5, partially (销售折让).
     let ordinary: Option<(String, String)> = sqlx::query_as(
@@ -368,7 +354,7 @@ async fn red_flush_stage(
            JOIN application a ON a.bill_no = b.bill_no WHERE a.batch_id = $1 AND i.red_flush_state = 'none' ORDER BY i.id LIMIT 1",
     )
     .bind(stage4_batch)
-    .fetch_optional(&db.pool)
+    .fetch_optional(&app.pool)
     .await?;
     numbers.extend(ordinary);
     let requests: Vec<Request> = numbers
@@ -380,7 +366,7 @@ async fn red_flush_stage(
             ..Request::default()
         })
         .collect();
-    let first = redflush::red_flush(&inv, None, &requests, &|_| {}).await?;
+    let first = red_flush::invoices(app, &Actor::Demo, &requests, &quiet).await?.results;
     // The 数电专票's form waits for the buyer (02); the buyer (played by the sandbox) confirms.
     let mut path: Vec<String> = first.iter().map(|o| o.state.clone()).collect();
     for (i, o) in first.iter().enumerate() {
@@ -389,12 +375,12 @@ async fn red_flush_stage(
             path[i] = "waiting (02 销方录入待购方确认) → buyer confirms (04) → ".to_string();
         }
     }
-    documents::poll(&inv).await?;
+    red_flush::poll(app, &Actor::Demo).await?;
     // The bills' ERPs hear of the red invoices (INVOICE.RED).
-    let red_callbacks = fapiao_invoicing::callbacks::deliver(&inv).await?;
+    let red_callbacks = usecases::callbacks::deliver(app, &Actor::Demo).await?;
     let mut results = Vec::new();
     for (i, ((kind, _), o)) in numbers.iter().zip(&first).enumerate() {
-        let now = redflush::outcome(&inv, o.red_flush_id.expect("stored")).await?;
+        let now = red_flush::request(app, o.red_flush_id.expect("stored")).await?;
         let mut p = path[i].clone();
         if !p.ends_with("→ ") {
             p.clear();
@@ -404,37 +390,31 @@ async fn red_flush_stage(
             now.state,
             now.red_invoice_num.map(|n| format!(" red invoice {n}")).unwrap_or_default()
         ));
-        results.push(json!({ "kind": kind, "track": now.track, "requested": now.requested.map(|d| d.to_string()), "reason": now.reason,
-            "state": now.state, "path": p }));
+        results.push(
+            json!({ "kind": kind, "track": now.track, "requested": now.requested, "reason": now.reason,
+            "state": now.state, "path": p }),
+        );
     }
     let states: Vec<(String, String)> = sqlx::query_as(
         "SELECT invoice_num, red_flush_state FROM issued_invoice WHERE invoice_num = ANY($1) ORDER BY id",
     )
     .bind(numbers.iter().map(|(_, n)| n.clone()).collect::<Vec<_>>())
-    .fetch_all(&db.pool)
+    .fetch_all(&app.pool)
     .await?;
     let blue_states: Vec<String> = states.iter().map(|(n, s)| format!("{n}: {s}")).collect();
     Ok(json!({ "results": results, "blue_states": blue_states.join(", "), "callbacks": red_callbacks }))
 }
 
 async fn invoicing_stage(
-    ctx: &Context,
-    db: &Database,
+    app: &App,
     sandbox: &Sandbox,
-    client: Arc<ChannelClient>,
     batch: Option<i64>,
 ) -> anyhow::Result<serde_json::Value> {
     use fapiao_channel::sandbox::FaultPlan;
-    use fapiao_invoicing::push::{Selection, push};
-    use fapiao_invoicing::{callbacks, issue, reissue};
-    let inv = demo_invoicing(ctx, db, sandbox, client);
-    params::set(
-        &db.pool,
-        fapiao_schemas::params::SIM_AUTO_ISSUE_CONFIG,
-        "repairing",
-        fapiao_schemas::messages::BUREAU_REPAIRING_PREFIX,
-    )
-    .await?;
+    use fapiao_schemas::messages::BUREAU_REPAIRING_PREFIX;
+    use fapiao_schemas::params::SIM_AUTO_ISSUE_CONFIG;
+    usecases::params::set(app, &Actor::Demo, SIM_AUTO_ISSUE_CONFIG, "repairing", BUREAU_REPAIRING_PREFIX)
+        .await?;
     let faults = "drop@ALLE.INVOICE.OPEN=0.2,repairing@ALLE.INVOICE.OPEN=0.2";
     {
         let mut world = sandbox.world();
@@ -445,31 +425,39 @@ async fn invoicing_stage(
     let bills: Vec<String> =
         sqlx::query_scalar("SELECT bill_no FROM application WHERE batch_id = $1 ORDER BY bill_no")
             .bind(batch)
-            .fetch_all(&db.pool)
+            .fetch_all(&app.pool)
             .await?;
-    let pushed = push(&inv, &Selection::Bills(bills.clone())).await?;
-    let first = issue::issue(&inv, &pushed.pending_ids, &|_| {}).await?;
+    let first = issuing::issue(app, &Actor::Demo, &Selection::Bills(bills), &quiet).await?;
+    let pushed = &first.pushed;
     sandbox.world().dice.set_plan(FaultPlan::none());
-    let failed: Vec<&issue::IssueOutcome> = first.iter().filter(|o| o.status == "failed").collect();
-    let repairing = failed
+    let repairing = first
+        .invoices
         .iter()
-        .filter(|o| {
-            o.message.as_deref().unwrap_or("").starts_with(fapiao_schemas::messages::BUREAU_REPAIRING_PREFIX)
-        })
+        .filter(|o| o.status == "failed")
+        .filter(|o| o.message.as_deref().unwrap_or("").starts_with(BUREAU_REPAIRING_PREFIX))
         .count();
     let lost: i64 = sqlx::query_scalar(
         "SELECT count(*) FROM pending_event WHERE event = 'answer_lost' AND pending_id = ANY($1)",
     )
     .bind(&pushed.pending_ids)
-    .fetch_one(&db.pool)
+    .fetch_one(&app.pool)
     .await?;
-    let report = reissue::reissue(&inv, chrono::Utc::now(), false, &|_| {}).await?;
-    let delivered = callbacks::deliver(&inv).await?;
+    let reissued = issuing::reissue(app, &Actor::Demo, chrono::Utc::now(), false, &quiet).await?;
+    let report = &reissued.report;
+    let delivered = [Some(&first.callbacks), reissued.callbacks.as_ref()].into_iter().flatten().fold(
+        DeliveryReport::default(),
+        |sum, d| DeliveryReport {
+            attempted: sum.attempted + d.attempted,
+            succeeded: sum.succeeded + d.succeeded,
+            retrying: sum.retrying + d.retrying,
+            gave_up: sum.gave_up + d.gave_up,
+        },
+    );
     // The sandbox's own ledger: exactly one succeeded serial per pending invoice.
     let attempts: Vec<(i64, String)> =
         sqlx::query_as("SELECT pending_id, serial_no FROM issue_attempt WHERE pending_id = ANY($1)")
             .bind(&pushed.pending_ids)
-            .fetch_all(&db.pool)
+            .fetch_all(&app.pool)
             .await?;
     let mut per: std::collections::BTreeMap<i64, usize> = std::collections::BTreeMap::new();
     {
@@ -499,8 +487,8 @@ async fn invoicing_stage(
         "faults": faults,
         "bills": pushed.bills.len(),
         "pending": pushed.pending_ids.len(),
-        "first_pass": { "succeeded": first.len() - failed.len(), "failed": failed.len(), "repairing": repairing,
-            "other_failures": failed.len() - repairing, "answers_lost": lost },
+        "first_pass": { "succeeded": first.invoices.len() - first.failed, "failed": first.failed,
+            "repairing": repairing, "other_failures": first.failed - repairing, "answers_lost": lost },
         "reissue": { "reissued": report.reissued.len(), "skipped": report.skipped.len(), "still_failing": report.still_failing.len(),
             "left_alone": report.left_alone.len() },
         "issued_once": per.len() == pushed.pending_ids.len() && per.values().all(|n| *n == 1),
@@ -562,7 +550,7 @@ async fn jobs_stage(
     client: Arc<ChannelClient>,
 ) -> anyhow::Result<serde_json::Value> {
     use chrono::Datelike;
-    use fapiao_jobs::{JobContext, Registry, runner};
+    use fapiao_jobs::{JobContext, Registry, control};
     let tz = ctx.settings.time_zone().expect("validated at load");
     let mut date = chrono::Utc::now().with_timezone(&tz).date_naive();
     while !date.day().is_multiple_of(3) {
@@ -578,8 +566,8 @@ async fn jobs_stage(
     let metrics = fapiao_jobs::metrics::Metrics::default();
     let mut runs = Vec::new();
     for job in ["apply-cache", "download-apply", "fetch", "deal-task"] {
-        let (id, o) = runner::run_now(&jc, registry.get(job)?, Some(date), &metrics).await?;
-        runs.push(json!({ "job": job, "run_id": id, "state": o.state, "read": o.rows_read, "written": o.rows_written,
+        let o = control::run_now(&jc, &registry, &Actor::Demo, job, Some(date), &metrics).await?;
+        runs.push(json!({ "job": job, "run_id": o.run_id, "state": o.state, "read": o.rows_read, "written": o.rows_written,
             "rejected": o.rows_rejected, "reason": o.reason.or(o.error) }));
     }
     let (total, verified, deductible): (i64, i64, i64) = sqlx::query_as(
@@ -599,8 +587,8 @@ async fn jobs_stage(
     )
 }
 
-async fn import_stage(db: &Database, enterprises: &[Enterprise]) -> anyhow::Result<serde_json::Value> {
-    use fapiao_pipelines::import::{self, ImportOptions, sample};
+async fn import_stage(app: &App, enterprises: &[Enterprise]) -> anyhow::Result<serde_json::Value> {
+    use fapiao_pipelines::import::sample;
     let dir = std::env::temp_dir().join(format!("fapiao-demo-{}", std::process::id()));
     std::fs::create_dir_all(&dir)?;
     let file = dir.join("applications.xlsx");
@@ -614,9 +602,9 @@ async fn import_stage(db: &Database, enterprises: &[Enterprise]) -> anyhow::Resu
         enterprises[1].tax_no.as_str(),
         &[17, 88, 150],
     )?;
-    let options =
-        ImportOptions { kind: "applications".into(), accept_valid: true, ..ImportOptions::default() };
-    let summary = import::import(&db.pool, &file, &options, &|_| {}).await?;
+    let request =
+        ImportRequest { kind: "applications".into(), accept_valid: true, ..ImportRequest::default() };
+    let summary = usecases::import::file(app, &Actor::Demo, &file, request, &|_| {}).await?;
     let _ = std::fs::remove_dir_all(&dir);
     let mut value = serde_json::to_value(&summary)?;
     value["file"] = json!("applications.xlsx (200 lines, 3 with a wrong tax)");

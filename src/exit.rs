@@ -1,9 +1,10 @@
 //! Exit codes and how errors are shown: 0 ok, 1 failed, 2 usage error, 3 some items rejected.
+//! What kind of failure an error is comes from its crate (`kind()`); the exit code of a kind is
+//! `ErrorKind::exit_code`, the same table the web surfaces take their statuses from.
 
 use std::process::ExitCode;
 
-use fapiao_schemas::Coded;
-use fapiao_store::StoreError;
+use fapiao_schemas::ErrorKind;
 
 /// How a command that did not fail ended.
 pub enum Outcome {
@@ -17,54 +18,29 @@ pub enum Outcome {
 #[error("{0}")]
 pub struct UsageError(pub String);
 
-const FAILED: u8 = 1;
-const USAGE: u8 = 2;
 const REJECTED: u8 = 3;
 
-/// The exit code and stable error code of a failure.
-fn classify(err: &anyhow::Error) -> (u8, &'static str) {
-    if let Some(store) = err.downcast_ref::<StoreError>() {
-        return match store {
-            StoreError::Param(p) => (USAGE, p.code()),
-            StoreError::Invalid(_) => (USAGE, "INVALID_INPUT"),
-            StoreError::NotFound(_) => (FAILED, "NOT_FOUND"),
-            StoreError::Cluster(_) => (FAILED, "DATABASE_CLUSTER"),
-            StoreError::Sql(_) | StoreError::Migrate(_) => (FAILED, "DATABASE"),
-        };
+/// The kind and stable code of a failure.
+fn classify(err: &anyhow::Error) -> (ErrorKind, &'static str) {
+    if let Some(e) = err.downcast_ref::<fapiao_usecases::Error>() {
+        return (e.kind(), e.code());
     }
-    if err.downcast_ref::<fapiao_jobs::job::RegistryError>().is_some() {
-        return (FAILED, "CONFIG");
+    if let Some(e) = err.downcast_ref::<fapiao_jobs::control::ControlError>() {
+        return (e.kind(), e.code());
     }
-    if let Some(e) = err.downcast_ref::<fapiao_pipelines::import::ImportError>() {
-        use fapiao_pipelines::import::ImportError as E;
-        return (
-            FAILED,
-            match e {
-                E::AlreadyImported(_) => "DUPLICATE_FILE",
-                E::Template(t) => t.code(),
-                E::Read(_) => "FILE_UNREADABLE",
-                E::NoChannel => "CONFIG",
-                E::Channel(_) => "VERIFY_PERMISSION",
-                _ => "IMPORT_FAILED",
-            },
-        );
-    }
-    if let Some(e) = err.downcast_ref::<fapiao_invoicing::InvoicingError>() {
-        return (FAILED, e.code());
-    }
-    if let Some(e) = err.downcast_ref::<fapiao_export::ExportError>() {
-        return match e {
-            fapiao_export::ExportError::Invalid(_) => (USAGE, "INVALID_INPUT"),
-            _ => (FAILED, "EXPORT_FAILED"),
-        };
+    if let Some(e) = err.downcast_ref::<fapiao_store::StoreError>() {
+        // Commands on the foundation's tables (enterprise, scheme, db) use the store directly.
+        return (e.kind(), e.code());
     }
     if err.downcast_ref::<UsageError>().is_some() {
-        return (USAGE, "USAGE");
+        return (ErrorKind::BadInput, "USAGE");
     }
-    if err.downcast_ref::<fapiao_schemas::config::ConfigError>().is_some() {
-        return (FAILED, "CONFIG");
+    if err.downcast_ref::<fapiao_jobs::job::RegistryError>().is_some()
+        || err.downcast_ref::<fapiao_schemas::config::ConfigError>().is_some()
+    {
+        return (ErrorKind::Internal, "CONFIG");
     }
-    (FAILED, "FAILED")
+    (ErrorKind::Internal, "FAILED")
 }
 
 pub fn finish(result: anyhow::Result<Outcome>, json: bool) -> ExitCode {
@@ -72,7 +48,8 @@ pub fn finish(result: anyhow::Result<Outcome>, json: bool) -> ExitCode {
         Ok(Outcome::Done) => ExitCode::SUCCESS,
         Ok(Outcome::SomeRejected) => ExitCode::from(REJECTED),
         Err(err) => {
-            let (exit, code) = classify(&err);
+            let (kind, code) = classify(&err);
+            let exit = kind.exit_code();
             let message = format!("{err:#}");
             if json {
                 let body =

@@ -4,12 +4,12 @@ use std::path::PathBuf;
 
 use chrono::NaiveDate;
 use clap::{Args, Subcommand};
-use fapiao_export::{ExportOptions, export};
 use fapiao_schemas::TaxNo;
-use fapiao_store::Database;
+use fapiao_usecases::export::{self, ReconciliationRequest};
+use fapiao_usecases::{Actor, App};
 
 use crate::exit::Outcome;
-use crate::{Context, invoicing_ctx, output};
+use crate::{Context, output, progress};
 
 #[derive(Subcommand)]
 pub enum ExportCommand {
@@ -35,17 +35,14 @@ pub struct ReconciliationArgs {
 
 pub async fn run(command: ExportCommand, ctx: &Context) -> anyhow::Result<Outcome> {
     let ExportCommand::Reconciliation(args) = command;
-    fapiao_export::check_out_path(&args.out)?;
-    let db = Database::open(&ctx.settings).await?;
-    let options = ExportOptions {
-        from: args.from,
-        to: args.to,
-        tax_nos: args.tax_nos,
-        out: args.out,
-        time_zone: ctx.settings.general.time_zone.clone(),
-    };
-    let bar = invoicing_ctx::progress_bar(ctx, 0);
-    let report = export(&db.pool, &options, &|step| bar.set_message(step.to_string())).await?;
+    let request =
+        ReconciliationRequest { from: args.from, to: args.to, tax_nos: args.tax_nos, out: args.out };
+    export::check_out_path(&request)?;
+    let app = App::open(&ctx.settings).await?;
+    let bar = progress::spinner(ctx);
+    let report =
+        export::reconciliation(&app, &Actor::cli(), request, &|step| bar.set_message(step.to_string()))
+            .await?;
     bar.finish_and_clear();
     let m = &report.manifest;
     if ctx.json {

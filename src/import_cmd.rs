@@ -1,14 +1,13 @@
 //! `fapiao import FILE --kind …` and `fapiao import history`.
 
-use std::io::IsTerminal;
 use std::path::PathBuf;
 
 use clap::{Args, Subcommand, ValueEnum};
-use fapiao_pipelines::import::{self, ImportOptions};
-use fapiao_store::Database;
+use fapiao_usecases::import::{self, ImportRequest};
+use fapiao_usecases::{Actor, App};
 
 use crate::exit::Outcome;
-use crate::{Context, output};
+use crate::{Context, output, progress};
 
 #[derive(Args)]
 #[command(args_conflicts_with_subcommands = true)]
@@ -61,9 +60,9 @@ impl ImportKind {
 }
 
 pub async fn run(args: ImportArgs, ctx: &Context) -> anyhow::Result<Outcome> {
-    let db = Database::open(&ctx.settings).await?;
+    let app = App::open(&ctx.settings).await?;
     if let Some(ImportSub::History { limit }) = args.history {
-        let rows = import::history(&db.pool, limit).await?;
+        let rows = import::history(&app, limit).await?;
         output::list(
             ctx.json,
             &rows,
@@ -89,24 +88,17 @@ pub async fn run(args: ImportArgs, ctx: &Context) -> anyhow::Result<Outcome> {
         )
         .into());
     };
-    let options = ImportOptions {
+    let request = ImportRequest {
         kind: kind.as_str().into(),
         sheet: args.sheet,
         dry_run: args.dry_run,
         accept_valid: args.accept_valid,
         report: args.report.clone(),
-        channel: Some(std::sync::Arc::new(fapiao_channel::ChannelClient::new(
-            fapiao_channel::ClientConfig::from_settings(&ctx.settings.channel),
-        ))),
     };
-    let bar = if std::io::stderr().is_terminal() && !ctx.json {
-        indicatif::ProgressBar::new_spinner()
-    } else {
-        indicatif::ProgressBar::hidden()
-    };
+    let bar = progress::spinner(ctx);
     bar.set_message("reading");
     let progress = |n: u64| bar.set_message(format!("{n} rows read"));
-    let summary = import::import(&db.pool, &file, &options, &progress).await?;
+    let summary = import::file(&app, &Actor::cli(), &file, request, &progress).await?;
     bar.finish_and_clear();
     if ctx.json {
         output::json(&summary)?;

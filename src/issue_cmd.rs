@@ -1,13 +1,12 @@
-//! `fapiao issue [--bill NO ...] [--all]` and `fapiao reissue [--dry-run]`.
+//! `fapiao issue [--bill NO ...] [--all]` and `fapiao reissue [--dry-run]`: the issuing pass and
+//! auto-reissue (`fapiao_usecases::issuing`), printed.
 
 use clap::Args;
-use fapiao_invoicing::issue::{self, IssueOutcome};
-use fapiao_invoicing::push::{self, PushReport, Selection};
-use fapiao_invoicing::{Invoicing, callbacks, reissue};
-use serde::Serialize;
+use fapiao_usecases::issuing::{self, IssueOutcome, ReissueItem, Selection};
+use fapiao_usecases::{Actor, App};
 
 use crate::exit::{Outcome, UsageError};
-use crate::{Context, invoicing_ctx, output};
+use crate::{Context, output, progress};
 
 #[derive(Args)]
 pub struct IssueArgs {
@@ -19,77 +18,43 @@ pub struct IssueArgs {
     all: bool,
 }
 
-#[derive(Serialize)]
-struct IssueSummary {
-    pushed: PushReport,
-    invoices: Vec<IssueOutcome>,
-    succeeded: usize,
-    failed: usize,
-    /// Still 已提交/开票中 at the channel: a later run (or the auto-issue job) settles them.
-    unsettled: usize,
-    callbacks: callbacks::DeliveryReport,
-}
-
 pub async fn run(args: IssueArgs, ctx: &Context) -> anyhow::Result<Outcome> {
     let selection = match (args.all, args.bills.is_empty()) {
         (true, _) => Selection::All,
-        (false, false) => Selection::Bills(args.bills.clone()),
+        (false, false) => Selection::Bills(args.bills),
         (false, true) => {
             return Err(UsageError("fapiao issue --bill NO [--bill NO ...] | --all".into()).into());
         }
     };
-    let inv = invoicing_ctx::open(ctx).await?;
-    let pushed = push::push(&inv, &selection).await?;
-    let ids = match &selection {
-        Selection::Bills(b) => issue::candidates_of_bills(&inv, b).await?,
-        _ => issue::candidates(&inv, false).await?,
-    };
-    let invoices = drive(ctx, &inv, &ids).await?;
-    let callbacks = callbacks::deliver(&inv).await?;
-    let count = |s: &str| invoices.iter().filter(|o| o.status == s).count();
-    let summary = IssueSummary {
-        succeeded: count("succeeded"),
-        failed: count("failed"),
-        unsettled: invoices.len() - count("succeeded") - count("failed"),
-        pushed,
-        invoices,
-        callbacks,
-    };
+    let app = App::open(&ctx.settings).await?;
+    let bar = progress::spinner(ctx);
+    let report = issuing::issue(&app, &Actor::cli(), &selection, &|o| tick(&bar, o)).await?;
+    bar.finish_and_clear();
     if ctx.json {
-        output::json(&summary)?;
+        output::json(&report)?;
     } else {
-        for r in &summary.pushed.refused {
+        for r in &report.pushed.refused {
             println!("bill {} not pushed: [{}] {}", r.bill_no, r.code, r.message);
         }
-        print_outcomes(&summary.invoices);
+        print_outcomes(&report.invoices);
         println!(
             "{} bills pushed into {} pending invoices; issued {}, failed {}, unsettled {}; callbacks sent {}, succeeded {}",
-            summary.pushed.bills.len(),
-            summary.pushed.pending_ids.len(),
-            summary.succeeded,
-            summary.failed,
-            summary.unsettled,
-            summary.callbacks.attempted,
-            summary.callbacks.succeeded
+            report.pushed.bills.len(),
+            report.pushed.pending_ids.len(),
+            report.succeeded,
+            report.failed,
+            report.unsettled,
+            report.callbacks.attempted,
+            report.callbacks.succeeded
         );
     }
-    Ok(if summary.failed > 0 || !summary.pushed.refused.is_empty() {
-        Outcome::SomeRejected
-    } else {
-        Outcome::Done
-    })
+    Ok(if report.rejected() > 0 { Outcome::SomeRejected } else { Outcome::Done })
 }
 
-/// Issue with a per-invoice progress bar.
-async fn drive(ctx: &Context, inv: &Invoicing, ids: &[i64]) -> anyhow::Result<Vec<IssueOutcome>> {
-    let bar = invoicing_ctx::progress_bar(ctx, ids.len() as u64);
-    let progress = |o: &IssueOutcome| {
-        bar.inc(1);
-        bar.set_message(format!("{} {}", o.bills.join(","), o.status_zh));
-    };
-    let outcomes = issue::issue(inv, ids, &progress).await?;
-    bar.finish_and_clear();
-    Ok(outcomes)
+/// One invoice ended: the spinner counts it and names it.
+fn tick(bar: &indicatif::ProgressBar, o: &IssueOutcome) {
+    bar.inc(1);
+    bar.set_message(format!("{} invoices: {} {}", bar.position(), o.bills.join(","), o.status_zh));
 }
 
 fn print_outcomes(outcomes: &[IssueOutcome]) {
@@ -122,19 +87,15 @@ pub struct ReissueArgs {
 }
 
 pub async fn reissue(args: ReissueArgs, ctx: &Context) -> anyhow::Result<Outcome> {
-    let inv = invoicing_ctx::open(ctx).await?;
-    let bar = invoicing_ctx::progress_bar(ctx, 0);
-    let progress = |o: &IssueOutcome| {
-        bar.inc(1);
-        bar.set_message(format!("{} {}", o.bills.join(","), o.status_zh));
-    };
-    let report = reissue::reissue(&inv, chrono::Utc::now(), args.dry_run, &progress).await?;
+    let app = App::open(&ctx.settings).await?;
+    let bar = progress::spinner(ctx);
+    let now = chrono::Utc::now();
+    let r = issuing::reissue(&app, &Actor::cli(), now, args.dry_run, &|o| tick(&bar, o)).await?;
     bar.finish_and_clear();
-    let callbacks = if args.dry_run { None } else { Some(callbacks::deliver(&inv).await?) };
     if ctx.json {
-        output::json(&serde_json::json!({ "report": report, "callbacks": callbacks }))?;
+        output::json(&r)?;
     } else {
-        let section = |title: &str, items: &[reissue::ReissueItem]| {
+        let section = |title: &str, items: &[ReissueItem]| {
             println!("{title}: {}", items.len());
             for i in items {
                 let now = i
@@ -152,10 +113,10 @@ pub async fn reissue(args: ReissueArgs, ctx: &Context) -> anyhow::Result<Outcome
                 );
             }
         };
-        section(if args.dry_run { "would reissue" } else { "reissued" }, &report.reissued);
-        section("skipped", &report.skipped);
-        section("still failing", &report.still_failing);
-        section("left alone (no sim_auto_issue_config fragment matches)", &report.left_alone);
+        section(if args.dry_run { "would reissue" } else { "reissued" }, &r.report.reissued);
+        section("skipped", &r.report.skipped);
+        section("still failing", &r.report.still_failing);
+        section("left alone (no sim_auto_issue_config fragment matches)", &r.report.left_alone);
     }
-    Ok(if report.still_failing.is_empty() { Outcome::Done } else { Outcome::SomeRejected })
+    Ok(if r.report.still_failing.is_empty() { Outcome::Done } else { Outcome::SomeRejected })
 }

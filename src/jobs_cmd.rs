@@ -6,8 +6,9 @@ use chrono::{NaiveDate, Utc};
 use clap::Subcommand;
 use fapiao_channel::{ChannelClient, ClientConfig};
 use fapiao_jobs::metrics::Metrics;
-use fapiao_jobs::{JobContext, Registry, ledger, runner, serve};
+use fapiao_jobs::{JobContext, Registry, control, ledger, serve};
 use fapiao_store::Database;
+use fapiao_usecases::Actor;
 use serde_json::json;
 use tokio_util::sync::CancellationToken;
 
@@ -91,42 +92,35 @@ pub async fn run(command: JobsCommand, ctx: &Context) -> anyhow::Result<Outcome>
     let cancel = CancellationToken::new();
     cancel_on_signals(cancel.clone());
     let (jc, registry) = job_context(ctx, cancel).await?;
-    let known = |name: &str| registry.get(name).map_err(|e| UsageError(e.to_string()));
+    let actor = Actor::cli();
     match command {
         JobsCommand::List => list(&jc, &registry, ctx.json).await?,
         JobsCommand::Run { name, date } => {
-            let spec = known(&name)?;
-            let (id, outcome) = runner::run_now(&jc, spec, date, &Metrics::default()).await?;
+            let run = control::run_now(&jc, &registry, &actor, &name, date, &Metrics::default()).await?;
             if ctx.json {
-                output::json(
-                    &json!({ "run_id": id, "job": name, "state": outcome.state, "reason": outcome.reason,
-                    "rows_read": outcome.rows_read, "rows_written": outcome.rows_written,
-                    "rows_rejected": outcome.rows_rejected, "error": outcome.error }),
-                )?;
+                output::json(&run)?;
             } else {
                 println!(
-                    "{name} run {id}: {} (read {}, written {}, rejected {}){}{}",
-                    outcome.state,
-                    outcome.rows_read,
-                    outcome.rows_written,
-                    outcome.rows_rejected,
-                    outcome.reason.map(|r| format!("; {r}")).unwrap_or_default(),
-                    outcome.error.as_ref().map(|e| format!("; error: {e}")).unwrap_or_default()
+                    "{name} run {}: {} (read {}, written {}, rejected {}){}{}",
+                    run.run_id,
+                    run.state,
+                    run.rows_read,
+                    run.rows_written,
+                    run.rows_rejected,
+                    run.reason.as_ref().map(|r| format!("; {r}")).unwrap_or_default(),
+                    run.error.as_ref().map(|e| format!("; error: {e}")).unwrap_or_default()
                 );
             }
-            if outcome.state == "failed" {
-                anyhow::bail!("{name} run {id} failed: {}", outcome.error.unwrap_or_default());
+            if let Some(failed) = control::failed(&run) {
+                return Err(failed.into());
             }
         }
-        JobsCommand::Pause { name } | JobsCommand::Resume { name } if known(&name).is_err() => {
-            return Err(known(&name).unwrap_err().into());
-        }
         JobsCommand::Pause { name } => {
-            ledger::set_paused(&jc.pool, &name, true).await?;
+            control::set_paused(&jc, &registry, &actor, &name, true).await?;
             println!("{name} paused");
         }
         JobsCommand::Resume { name } => {
-            ledger::set_paused(&jc.pool, &name, false).await?;
+            control::set_paused(&jc, &registry, &actor, &name, false).await?;
             println!("{name} resumed");
         }
         JobsCommand::History { job, limit } => {

@@ -16,12 +16,12 @@ mod enterprise;
 mod exit;
 mod export_cmd;
 mod import_cmd;
-mod invoicing_ctx;
 mod issue_cmd;
 mod jobs_cmd;
 mod output;
 mod param;
 mod pending_cmd;
+mod progress;
 mod red_flush_cmd;
 mod sandbox_cmd;
 mod scheme;
@@ -150,11 +150,32 @@ async fn run(command: Command, ctx: &Context) -> anyhow::Result<Outcome> {
     }
 }
 
+/// The workspace's crates: each logs at info by default.
+const OUR_CRATES: [&str; 9] = [
+    "fapiao",
+    "fapiao_schemas",
+    "fapiao_store",
+    "fapiao_channel",
+    "fapiao_invoicing",
+    "fapiao_pipelines",
+    "fapiao_export",
+    "fapiao_usecases",
+    "fapiao_jobs",
+];
+
+/// Logs on stderr: RUST_LOG when set, else warn for everyone and info for our crates; colours
+/// only on a terminal (a log file or journal gets no escape codes).
 fn init_logging(format: LogFormat) {
+    use std::io::IsTerminal;
     use tracing_subscriber::EnvFilter;
-    let filter = EnvFilter::try_from_default_env()
-        .unwrap_or_else(|_| EnvFilter::new("warn,sqlx=error,fapiao=info,fapiao_store=info,fapiao_schemas=info,fapiao_jobs=info,fapiao_channel=info,fapiao_invoicing=info"));
-    let builder = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr);
+    let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| {
+        let ours: Vec<String> = OUR_CRATES.iter().map(|c| format!("{c}=info")).collect();
+        EnvFilter::new(format!("warn,sqlx=error,{}", ours.join(",")))
+    });
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .with_ansi(std::io::stderr().is_terminal());
     match format {
         LogFormat::Text => builder.init(),
         LogFormat::Json => builder.json().init(),

@@ -1,7 +1,7 @@
 //! `fapiao param list|get|set|unset`: the documented parameters (参数配置单据).
 
 use clap::Subcommand;
-use fapiao_store::{Database, params};
+use fapiao_usecases::{Actor, App, params};
 use serde_json::json;
 
 use crate::exit::Outcome;
@@ -20,10 +20,10 @@ pub enum ParamCommand {
 }
 
 pub async fn run(command: ParamCommand, ctx: &Context) -> anyhow::Result<Outcome> {
-    let db = Database::open(&ctx.settings).await?;
+    let app = App::open(&ctx.settings).await?;
     match command {
         ParamCommand::List => {
-            let all = params::list(&db.pool).await?;
+            let all = params::list(&app).await?;
             if ctx.json {
                 output::json(&all)?;
             } else {
@@ -43,7 +43,7 @@ pub async fn run(command: ParamCommand, ctx: &Context) -> anyhow::Result<Outcome
             }
         }
         ParamCommand::Get { r#type, key } => {
-            let p = params::get(&db.pool, &r#type, &key).await?;
+            let p = params::get(&app, &r#type, &key).await?;
             if ctx.json {
                 output::json(&p)?;
             } else {
@@ -51,7 +51,7 @@ pub async fn run(command: ParamCommand, ctx: &Context) -> anyhow::Result<Outcome
             }
         }
         ParamCommand::Set { r#type, key, value } => {
-            let stored = params::set(&db.pool, &r#type, &key, &value).await?;
+            let stored = params::set(&app, &Actor::cli(), &r#type, &key, &value).await?;
             if ctx.json {
                 output::json(&json!({ "type": r#type, "key": key, "value": stored }))?;
             } else {
@@ -59,8 +59,8 @@ pub async fn run(command: ParamCommand, ctx: &Context) -> anyhow::Result<Outcome
             }
         }
         ParamCommand::Unset { r#type, key } => {
-            let existed = params::unset(&db.pool, &r#type, &key).await?;
-            let now = params::value(&db.pool, &r#type, &key).await?;
+            let params::Unset { removed: existed, value: now } =
+                params::unset(&app, &Actor::cli(), &r#type, &key).await?;
             if ctx.json {
                 output::json(&json!({ "type": r#type, "key": key, "removed": existed, "value": now }))?;
             } else {

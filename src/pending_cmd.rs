@@ -1,10 +1,11 @@
 //! `fapiao pending list|return|delete|edit`: 开票异常处理.
 
 use clap::Subcommand;
-use fapiao_invoicing::exceptions::{self, ItemResult};
+use fapiao_usecases::pending::{self, ItemResult, SellerEdit};
+use fapiao_usecases::{Actor, App};
 
 use crate::exit::Outcome;
-use crate::{Context, invoicing_ctx, output};
+use crate::{Context, output};
 
 #[derive(Subcommand)]
 pub enum PendingCommand {
@@ -37,10 +38,10 @@ pub enum PendingCommand {
 }
 
 pub async fn run(command: PendingCommand, ctx: &Context) -> anyhow::Result<Outcome> {
-    let inv = invoicing_ctx::open(ctx).await?;
+    let app = App::open(&ctx.settings).await?;
     match command {
         PendingCommand::List { status } => {
-            let rows = exceptions::list(&inv, status.as_deref()).await?;
+            let rows = pending::list(&app, status.as_deref()).await?;
             output::list(
                 ctx.json,
                 &rows,
@@ -61,17 +62,13 @@ pub async fn run(command: PendingCommand, ctx: &Context) -> anyhow::Result<Outco
             )?;
             Ok(Outcome::Done)
         }
-        PendingCommand::Return { ids } => report(ctx, exceptions::return_to_application(&inv, &ids).await?),
-        PendingCommand::Delete { ids } => report(ctx, exceptions::delete(&inv, &ids).await?),
+        PendingCommand::Return { ids } => {
+            report(ctx, pending::return_to_application(&app, &Actor::cli(), &ids).await?)
+        }
+        PendingCommand::Delete { ids } => report(ctx, pending::delete(&app, &Actor::cli(), &ids).await?),
         PendingCommand::Edit { id, seller_address_phone, seller_bank_account } => {
-            if seller_address_phone.is_none() && seller_bank_account.is_none() {
-                return Err(crate::exit::UsageError(
-                    "give --seller-address-phone and/or --seller-bank-account".into(),
-                )
-                .into());
-            }
-            exceptions::edit(&inv, id, seller_address_phone.as_deref(), seller_bank_account.as_deref())
-                .await?;
+            let edit = SellerEdit { address_phone: seller_address_phone, bank_account: seller_bank_account };
+            pending::edit(&app, &Actor::cli(), id, &edit).await?;
             if ctx.json {
                 output::json(&serde_json::json!({ "id": id, "ok": true }))?;
             } else {

@@ -1,16 +1,15 @@
 //! `fapiao red-flush --invoice NUMBER[:AMOUNT[:REASON]] ...`, `red-flush --file LIST.xlsx`,
 //! `red-flush forms list|confirm|reject|revoke|download`, `red-flush poll`.
 
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 
 use clap::{Args, Subcommand};
-use fapiao_invoicing::redflush::{self, Outcome, Request, documents};
-use fapiao_pipelines::import::{self, ImportError, ImportOptions};
 use fapiao_schemas::Money;
-use serde::Serialize;
+use fapiao_usecases::red_flush::{self, Line, LineRequest, Outcome, Request};
+use fapiao_usecases::{Actor, App};
 
 use crate::exit::{Outcome as Exit, UsageError};
-use crate::{Context, invoicing_ctx, output};
+use crate::{Context, output, progress};
 
 #[derive(Args)]
 #[command(args_conflicts_with_subcommands = true)]
@@ -57,42 +56,13 @@ enum FormsCommand {
     Download,
 }
 
-/// One line of the report: a request, or a row the list's import rejected.
-#[derive(Serialize)]
-struct ReportLine {
-    row: Option<u32>,
-    invoice_num: String,
-    requested: Option<String>,
-    reason: Option<String>,
-    track: Option<String>,
-    state: String,
-    code: Option<String>,
-    message: Option<String>,
-    red_invoice_num: Option<String>,
-}
-
-impl ReportLine {
-    fn of(o: &Outcome, row: Option<u32>) -> ReportLine {
-        ReportLine {
-            row,
-            invoice_num: o.invoice_num.clone(),
-            requested: o.requested.map(|d| d.to_string()),
-            reason: o.reason.clone(),
-            track: o.track.clone(),
-            state: o.state.clone(),
-            code: o.code.clone(),
-            message: o.message.clone(),
-            red_invoice_num: o.red_invoice_num.clone(),
-        }
-    }
-}
-
 pub async fn run(args: RedFlushArgs, ctx: &Context) -> anyhow::Result<Exit> {
-    let inv = invoicing_ctx::open(ctx).await?;
+    let app = App::open(&ctx.settings).await?;
+    let actor = Actor::cli();
     match args.sub {
-        Some(RedFlushSub::Forms(c)) => return forms(c, ctx, &inv).await,
+        Some(RedFlushSub::Forms(c)) => return forms(c, ctx, &app, &actor).await,
         Some(RedFlushSub::Poll) => {
-            let r = documents::poll(&inv).await?;
+            let r = red_flush::poll(&app, &actor).await?;
             if ctx.json {
                 output::json(&r)?;
             } else {
@@ -105,22 +75,14 @@ pub async fn run(args: RedFlushArgs, ctx: &Context) -> anyhow::Result<Exit> {
         }
         None => {}
     }
-    let bar = invoicing_ctx::progress_bar(ctx, 0);
-    let progress = |o: &Outcome| {
+    let bar = progress::bar(ctx, 0);
+    let tick = |o: &Outcome| {
         bar.inc(1);
         bar.set_message(format!("{} {}", o.invoice_num, o.state));
     };
-    let mut lines = Vec::new();
-    if let Some(file) = &args.file {
-        let (batch, rejected) = import_list(&inv, file, args.sheet.clone()).await?;
-        lines.extend(rejected);
-        let requests = redflush::requests_of_import(&inv, batch).await?;
-        bar.set_length(requests.len() as u64);
-        let outcomes = redflush::red_flush(&inv, Some(batch), &requests, &progress).await?;
-        lines.extend(
-            outcomes.iter().zip(&requests).map(|(o, r)| ReportLine::of(o, r.row_no.map(|n| n as u32))),
-        );
-        lines.sort_by_key(|l| l.row);
+    let report = if let Some(file) = &args.file {
+        let known = |n: usize| bar.set_length(n as u64);
+        red_flush::list(&app, &actor, file, args.sheet.clone(), &known, &tick).await?
     } else {
         if args.invoices.is_empty() {
             return Err(UsageError(
@@ -129,40 +91,30 @@ pub async fn run(args: RedFlushArgs, ctx: &Context) -> anyhow::Result<Exit> {
             )
             .into());
         }
-        if args.invoices.len() > redflush::BATCH {
-            return Err(UsageError(format!(
-                "at most {} invoices per red-flush batch; use --file for a longer list",
-                redflush::BATCH
-            ))
-            .into());
-        }
         let requests = args.invoices.iter().map(|s| parse_invoice(s)).collect::<Result<Vec<_>, _>>()?;
         bar.set_length(requests.len() as u64);
-        let outcomes = redflush::red_flush(&inv, None, &requests, &progress).await?;
-        lines.extend(outcomes.iter().map(|o| ReportLine::of(o, None)));
-    }
+        red_flush::invoices(&app, &actor, &requests, &tick).await?
+    };
     bar.finish_and_clear();
     if let Some(path) = &args.report {
-        write_report(path, &lines)?;
+        red_flush::write_report(path, &report.results)?;
     }
-    let failed = lines.iter().filter(|l| matches!(l.state.as_str(), "refused" | "failed" | "ended")).count();
     if ctx.json {
-        output::json(&serde_json::json!({ "results": lines, "failed": failed }))?;
+        output::json(&report)?;
     } else {
-        print_lines(&lines);
-        let n = |s: &str| lines.iter().filter(|l| l.state == s).count();
+        print_lines(&report.results);
         println!(
             "{} invoices: succeeded {}, waiting {}, failed {}",
-            lines.len(),
-            n("succeeded"),
-            n("waiting") + n("issuing"),
-            failed
+            report.results.len(),
+            report.count("succeeded"),
+            report.count("waiting") + report.count("issuing"),
+            report.failed
         );
         if let Some(p) = &args.report {
             println!("report: {}", p.display());
         }
     }
-    Ok(if failed > 0 { Exit::SomeRejected } else { Exit::Done })
+    Ok(if report.failed > 0 { Exit::SomeRejected } else { Exit::Done })
 }
 
 /// `NUMBER[:AMOUNT|L<seq>=<value>,…[:REASON]]`.
@@ -182,7 +134,7 @@ fn parse_invoice(spec: &str) -> Result<Request, UsageError> {
                 let (seq, value) = parsed.ok_or_else(|| {
                     UsageError(format!("--invoice {spec:?}: lines are L<seq>=<quantity>, e.g. L1=2,L3=0.5"))
                 })?;
-                lines.push(redflush::LineRequest { seq, value });
+                lines.push(LineRequest { seq, value });
             }
         }
         Some(a) => {
@@ -198,42 +150,7 @@ fn parse_invoice(spec: &str) -> Result<Request, UsageError> {
     Ok(Request { invoice_num: number.into(), amount, reason, lines, ..Request::default() })
 }
 
-/// Import the list (valid rows land); a list imported before resumes. Returns its batch and a
-/// report line per rejected row.
-async fn import_list(
-    inv: &fapiao_invoicing::Invoicing,
-    file: &Path,
-    sheet: Option<String>,
-) -> anyhow::Result<(i64, Vec<ReportLine>)> {
-    let options =
-        ImportOptions { kind: "red-flush".into(), sheet, accept_valid: true, ..ImportOptions::default() };
-    match import::import(&inv.pool, file, &options, &|_| {}).await {
-        Ok(summary) => {
-            let rejected = summary
-                .problems
-                .iter()
-                .map(|p| ReportLine {
-                    row: Some(p.row),
-                    invoice_num: String::new(),
-                    requested: None,
-                    reason: None,
-                    track: None,
-                    state: "refused".into(),
-                    code: Some(p.code.clone()),
-                    message: Some(format!("{}：{}", p.column, p.message)),
-                    red_invoice_num: None,
-                })
-                .collect();
-            let batch =
-                summary.batch_id.ok_or_else(|| UsageError("no row of the list could be imported".into()))?;
-            Ok((batch, rejected))
-        }
-        Err(ImportError::AlreadyImported(batch)) => Ok((batch, Vec::new())),
-        Err(e) => Err(e.into()),
-    }
-}
-
-fn print_lines(lines: &[ReportLine]) {
+fn print_lines(lines: &[Line]) {
     let rows: Vec<Vec<String>> = lines
         .iter()
         .map(|l| {
@@ -256,39 +173,7 @@ fn print_lines(lines: &[ReportLine]) {
     output::table(&["ROW", "INVOICE", "AMOUNT", "REASON", "TRACK", "STATE", "RED INVOICE", "WHY"], &rows);
 }
 
-fn write_report(path: &Path, lines: &[ReportLine]) -> anyhow::Result<()> {
-    let mut book = rust_xlsxwriter::Workbook::new();
-    let sheet = book.add_worksheet();
-    let headers =
-        ["行号", "发票号码", "红冲金额", "红冲原因", "红冲方式", "结果", "错误代码", "说明", "红字发票号码"];
-    for (c, h) in headers.iter().enumerate() {
-        sheet.write_string(0, c as u16, *h)?;
-    }
-    for (i, l) in lines.iter().enumerate() {
-        let r = i as u32 + 1;
-        if let Some(row) = l.row {
-            sheet.write_number(r, 0, row)?;
-        }
-        let cells = [
-            &Some(l.invoice_num.clone()),
-            &l.requested,
-            &l.reason,
-            &l.track,
-            &Some(l.state.clone()),
-            &l.code,
-            &l.message,
-            &l.red_invoice_num,
-        ];
-        for (c, v) in cells.iter().enumerate() {
-            // Strings stay strings (never formulas); leading formula characters neutralized as on import reports.
-            sheet.write_string(r, c as u16 + 1, import::neutralize(v.as_deref().unwrap_or("")))?;
-        }
-    }
-    book.save(path)?;
-    Ok(())
-}
-
-async fn forms(c: FormsCommand, ctx: &Context, inv: &fapiao_invoicing::Invoicing) -> anyhow::Result<Exit> {
+async fn forms(c: FormsCommand, ctx: &Context, app: &App, actor: &Actor) -> anyhow::Result<Exit> {
     let said = |what: String| -> anyhow::Result<Exit> {
         if ctx.json {
             output::json(&serde_json::json!({ "result": what }))?;
@@ -299,7 +184,7 @@ async fn forms(c: FormsCommand, ctx: &Context, inv: &fapiao_invoicing::Invoicing
     };
     match c {
         FormsCommand::List => {
-            let rows = documents::list(inv).await?;
+            let rows = red_flush::forms(app).await?;
             output::list(
                 ctx.json,
                 &rows,
@@ -322,13 +207,17 @@ async fn forms(c: FormsCommand, ctx: &Context, inv: &fapiao_invoicing::Invoicing
             Ok(Exit::Done)
         }
         FormsCommand::Confirm { id } => {
-            said(format!("{id}: {}", documents::form_state_zh(&documents::decide(inv, &id, true).await?)))
+            said(format!("{id}: {}", red_flush::decide_form(app, actor, &id, true).await?))
         }
         FormsCommand::Reject { id } => {
-            said(format!("{id}: {}", documents::form_state_zh(&documents::decide(inv, &id, false).await?)))
+            said(format!("{id}: {}", red_flush::decide_form(app, actor, &id, false).await?))
         }
-        FormsCommand::Revoke { id } => said(format!("{id}: {}", documents::revoke(inv, &id).await?)),
-        FormsCommand::Download => said(format!("{} forms downloaded", documents::download(inv).await?)),
+        FormsCommand::Revoke { id } => {
+            said(format!("{id}: {}", red_flush::revoke_form(app, actor, &id).await?))
+        }
+        FormsCommand::Download => {
+            said(format!("{} forms downloaded", red_flush::download_forms(app, actor).await?))
+        }
     }
 }
 

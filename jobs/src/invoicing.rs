@@ -1,63 +1,59 @@
-//! The invoicing jobs: `auto-issue` (push and issue the bills flagged 自动开票, settle unfinished
-//! invoices, deliver due callbacks), `auto-reissue` (自动重开) and `red-flush-poll` (waiting red
-//! confirmation forms and red info sheets, red invoices still 开票中).
+//! The invoicing jobs, each one use case run on a schedule: `auto-issue` (the issuing pass over
+//! the bills flagged 自动开票: push, issue, settle unfinished invoices, deliver due callbacks),
+//! `auto-reissue` (自动重开) and `red-flush-poll` (waiting red confirmation forms and red info
+//! sheets, red invoices still 开票中).
 
-use fapiao_invoicing::push::{Selection, push};
-use fapiao_invoicing::{Invoicing, callbacks, issue, reissue};
+use fapiao_usecases::issuing::{self, Selection};
+use fapiao_usecases::{Actor, App, quiet, red_flush};
 
 use crate::job::{JobContext, JobError, RunInfo, RunReport};
 
-fn invoicing(ctx: &JobContext) -> Invoicing {
-    Invoicing::new(ctx.pool.clone(), ctx.channel.clone(), ctx.settings.clone())
+fn app(ctx: &JobContext) -> App {
+    App::new(ctx.pool.clone(), ctx.channel.clone(), ctx.settings.clone())
 }
 
-pub async fn auto_issue(ctx: &JobContext, _run: &RunInfo) -> Result<RunReport, JobError> {
-    let inv = invoicing(ctx);
-    let pushed = push(&inv, &Selection::AutoIssue).await?;
-    let ids = issue::candidates(&inv, true).await?;
-    let outcomes = issue::issue(&inv, &ids, &|_| {}).await?;
-    let delivered = callbacks::deliver(&inv).await?;
-    let count = |s: &str| outcomes.iter().filter(|o| o.status == s).count() as i64;
+fn actor(job: &str, run: &RunInfo) -> Actor {
+    Actor::Job { job: job.into(), run_id: run.run_id }
+}
+
+pub async fn auto_issue(ctx: &JobContext, run: &RunInfo) -> Result<RunReport, JobError> {
+    let r = issuing::issue(&app(ctx), &actor("auto-issue", run), &Selection::AutoIssue, &quiet).await?;
     Ok(RunReport {
-        read: ids.len() as i64,
-        written: count("succeeded"),
-        rejected: count("failed") + pushed.refused.len() as i64,
-        skipped: ids.is_empty() && delivered.attempted == 0,
+        read: r.invoices.len() as i64,
+        written: r.succeeded as i64,
+        rejected: r.rejected() as i64,
+        skipped: r.idle(),
         reason: Some(format!(
             "{} bills pushed into {} invoices; callbacks sent {}, succeeded {}",
-            pushed.bills.len(),
-            pushed.pending_ids.len(),
-            delivered.attempted,
-            delivered.succeeded
+            r.pushed.bills.len(),
+            r.pushed.pending_ids.len(),
+            r.callbacks.attempted,
+            r.callbacks.succeeded
         )),
     })
 }
 
-pub async fn auto_reissue(ctx: &JobContext, _run: &RunInfo) -> Result<RunReport, JobError> {
-    let inv = invoicing(ctx);
-    let report = reissue::reissue(&inv, chrono::Utc::now(), false, &|_| {}).await?;
-    let delivered = callbacks::deliver(&inv).await?;
+pub async fn auto_reissue(ctx: &JobContext, run: &RunInfo) -> Result<RunReport, JobError> {
+    let now = chrono::Utc::now();
+    let r = issuing::reissue(&app(ctx), &actor("auto-reissue", run), now, false, &quiet).await?;
+    let (report, sent) = (&r.report, r.callbacks.as_ref().map_or(0, |c| c.attempted));
     Ok(RunReport {
-        read: (report.reissued.len()
-            + report.skipped.len()
-            + report.still_failing.len()
-            + report.left_alone.len()) as i64,
+        read: r.looked_at() as i64,
         written: report.reissued.len() as i64,
         rejected: report.still_failing.len() as i64,
         skipped: report.reissued.is_empty() && report.still_failing.is_empty(),
         reason: Some(format!(
-            "reissued {}, skipped {}, still failing {}, left alone {}; callbacks sent {}",
+            "reissued {}, skipped {}, still failing {}, left alone {}; callbacks sent {sent}",
             report.reissued.len(),
             report.skipped.len(),
             report.still_failing.len(),
             report.left_alone.len(),
-            delivered.attempted
         )),
     })
 }
 
-pub async fn red_flush_poll(ctx: &JobContext, _run: &RunInfo) -> Result<RunReport, JobError> {
-    let r = fapiao_invoicing::redflush::documents::poll(&invoicing(ctx)).await?;
+pub async fn red_flush_poll(ctx: &JobContext, run: &RunInfo) -> Result<RunReport, JobError> {
+    let r = red_flush::poll(&app(ctx), &actor("red-flush-poll", run)).await?;
     Ok(RunReport {
         read: r.polled as i64,
         written: r.succeeded as i64,

@@ -233,4 +233,6 @@ pub enum JobError {
     Channel(#[from] ChannelError),
     #[error(transparent)]
     Invoicing(#[from] fapiao_invoicing::InvoicingError),
+    #[error(transparent)]
+    UseCase(#[from] fapiao_usecases::Error),
 }

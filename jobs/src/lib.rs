@@ -3,6 +3,7 @@
 //! worker loop executes them), metrics, the four input-invoice sync jobs and the three invoicing
 //! jobs (auto-issue, auto-reissue, red-flush-poll).
 
+pub mod control;
 pub mod invoicing;
 pub mod job;
 pub mod ledger;

@@ -5,6 +5,7 @@ use std::time::Duration;
 
 use chrono::Utc;
 use fapiao_schemas::params::{RIM_CONFIG, SYNC_HIS};
+use tracing::Instrument;
 
 use crate::job::{JobContext, JobError, JobSpec, RunInfo, RunReport};
 use crate::ledger::{self, Claimed, Outcome, Trigger};
@@ -26,35 +27,40 @@ pub async fn execute(
             .business_date
             .unwrap_or_else(|| claimed.scheduled_for.with_timezone(&ctx.tz).date_naive()),
     };
+    // The span is attached to the future (not entered across an await), so it stays with this
+    // run whichever thread polls it, and the heartbeat task carries it too.
     let span =
         tracing::info_span!("job_run", job = spec.name(), run_id = claimed.id, attempt = claimed.attempt);
-    let _enter = span.enter();
-    let outcome = match precondition(ctx, spec).await? {
-        Some(reason) => Outcome { state: "skipped", reason: Some(reason), ..Outcome::default() },
-        None => {
-            // The run gets its own token: lost lease cancels it, shutdown cancels all.
-            let run_ctx = JobContext { cancel: ctx.cancel.child_token(), ..ctx.clone() };
-            let beat = heartbeat(run_ctx.clone(), claimed.clone());
-            let result = spec.run(&run_ctx, &info).await;
-            beat.abort();
-            to_outcome(result)
+    async {
+        let outcome = match precondition(ctx, spec).await? {
+            Some(reason) => Outcome { state: "skipped", reason: Some(reason), ..Outcome::default() },
+            None => {
+                // The run gets its own token: lost lease cancels it, shutdown cancels all.
+                let run_ctx = JobContext { cancel: ctx.cancel.child_token(), ..ctx.clone() };
+                let beat = heartbeat(run_ctx.clone(), claimed.clone());
+                let result = spec.run(&run_ctx, &info).await;
+                beat.abort();
+                to_outcome(result)
+            }
+        };
+        let recorded = ledger::finish(&ctx.pool, &claimed, &ctx.worker, &outcome).await?;
+        if !recorded {
+            tracing::warn!("run was rescued by another worker meanwhile; its result is not recorded");
         }
-    };
-    let recorded = ledger::finish(&ctx.pool, &claimed, &ctx.worker, &outcome).await?;
-    if !recorded {
-        tracing::warn!("run was rescued by another worker meanwhile; its result is not recorded");
+        metrics.record(spec.name(), outcome.state, started.elapsed(), lag, &outcome);
+        tracing::info!(
+            state = outcome.state,
+            read = outcome.rows_read,
+            written = outcome.rows_written,
+            rejected = outcome.rows_rejected,
+            reason = outcome.reason.as_deref().unwrap_or(""),
+            error = outcome.error.as_deref().unwrap_or(""),
+            "run finished"
+        );
+        Ok(outcome)
     }
-    metrics.record(spec.name(), outcome.state, started.elapsed(), lag, &outcome);
-    tracing::info!(
-        state = outcome.state,
-        read = outcome.rows_read,
-        written = outcome.rows_written,
-        rejected = outcome.rows_rejected,
-        reason = outcome.reason.as_deref().unwrap_or(""),
-        error = outcome.error.as_deref().unwrap_or(""),
-        "run finished"
-    );
-    Ok(outcome)
+    .instrument(span)
+    .await
 }
 
 async fn precondition(ctx: &JobContext, spec: &JobSpec) -> Result<Option<String>, JobError> {
@@ -84,7 +90,7 @@ fn to_outcome(result: Result<RunReport, JobError>) -> Outcome {
 /// Beat until aborted; a refused beat means the run was taken from us: cancel it.
 fn heartbeat(ctx: JobContext, claimed: Claimed) -> tokio::task::JoinHandle<()> {
     let every = Duration::from_secs(ctx.settings.jobs.heartbeat_secs);
-    tokio::spawn(async move {
+    let task = async move {
         loop {
             tokio::time::sleep(every).await;
             match ledger::heartbeat(&ctx.pool, &claimed, &ctx.worker).await {
@@ -97,7 +103,8 @@ fn heartbeat(ctx: JobContext, claimed: Claimed) -> tokio::task::JoinHandle<()> {
                 Err(e) => tracing::warn!(error = %e, "heartbeat failed; retrying"),
             }
         }
-    })
+    };
+    tokio::spawn(task.in_current_span())
 }
 
 /// `jobs run NAME [--date D]`: record a manual run and execute it here, waiting while another

@@ -8,6 +8,7 @@ pub mod billing_units;
 pub mod config;
 pub mod deductibility;
 pub mod enterprise;
+pub mod error_kind;
 pub mod invoice_kind;
 pub mod messages;
 pub mod money;
@@ -18,6 +19,7 @@ pub mod tax;
 pub mod taxpayer_id;
 pub mod template;
 
+pub use error_kind::ErrorKind;
 pub use invoice_kind::InvoiceKind;
 pub use messages::Coded;
 pub use money::{Money, Quantity, TaxRate, UnitPrice};

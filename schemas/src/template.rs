@@ -306,7 +306,7 @@ fn digits(text: &str, numeric: bool) -> Result<Value, CellProblem> {
 }
 
 fn decimal(text: &str, numeric: bool, scale: u32) -> Result<Value, CellProblem> {
-    let cleaned: std::borrow::Cow<str> =
+    let cleaned: std::borrow::Cow<'_, str> =
         if text.contains(',') { text.replace(',', "").into() } else { text.into() };
     let v: Decimal = cleaned
         .parse()

@@ -12,6 +12,7 @@ use std::time::Duration;
 
 use fapiao_schemas::config::Settings;
 use fapiao_schemas::params::ParamError;
+use fapiao_schemas::{Coded, ErrorKind};
 use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
 use sqlx::{Connection, PgPool};
 
@@ -39,6 +40,27 @@ pub enum StoreError {
     Invalid(String),
     #[error("{0}")]
     NotFound(String),
+}
+
+impl StoreError {
+    pub fn kind(&self) -> ErrorKind {
+        match self {
+            StoreError::Param(_) | StoreError::Invalid(_) => ErrorKind::BadInput,
+            StoreError::NotFound(_) => ErrorKind::NotFound,
+            StoreError::Cluster(_) | StoreError::Sql(_) | StoreError::Migrate(_) => ErrorKind::Internal,
+        }
+    }
+
+    /// The stable English code shown next to the message.
+    pub fn code(&self) -> &'static str {
+        match self {
+            StoreError::Param(p) => p.code(),
+            StoreError::Invalid(_) => "INVALID_INPUT",
+            StoreError::NotFound(_) => "NOT_FOUND",
+            StoreError::Cluster(_) => "DATABASE_CLUSTER",
+            StoreError::Sql(_) | StoreError::Migrate(_) => "DATABASE",
+        }
+    }
 }
 
 /// Where the database came from, for messages (never with a password).

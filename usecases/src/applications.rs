@@ -1,0 +1,19 @@
+//! 开票申请单: applications with their state and open lines; withdraw one never pushed.
+
+use fapiao_invoicing::applications;
+
+pub use fapiao_invoicing::applications::ApplicationRow;
+
+use crate::{Actor, App, Result};
+
+/// Applications, optionally in one state (received, pushed, partially_issued, issued, withdrawn,
+/// returned).
+pub async fn list(app: &App, state: Option<&str>) -> Result<Vec<ApplicationRow>> {
+    Ok(applications::list(&app.invoicing(), state).await?)
+}
+
+/// 撤回: only an application that was never pushed.
+pub async fn withdraw(app: &App, actor: &Actor, bill_no: &str) -> Result<()> {
+    tracing::info!(actor = %actor, bill_no, "withdraw application");
+    Ok(applications::withdraw(&app.invoicing(), bill_no).await?)
+}

@@ -1,0 +1,51 @@
+//! 批量导入: import a workbook of applications, pool invoices or a red-flush list (SPEC.md
+//! "Excel import"). All or nothing unless `accept_valid`; a file lands once.
+
+use std::path::{Path, PathBuf};
+
+use fapiao_pipelines::import::{self, ImportOptions};
+use tracing::Instrument;
+
+pub use fapiao_pipelines::import::{BatchRow, Problem, Summary};
+
+use crate::{Actor, App, Result};
+
+/// What to import and how.
+#[derive(Clone, Debug, Default)]
+pub struct ImportRequest {
+    /// applications | pool | red-flush (the template: schemas/templates/KIND.toml).
+    pub kind: String,
+    pub sheet: Option<String>,
+    /// Validate and report, land nothing.
+    pub dry_run: bool,
+    /// Land the valid bills (rows), reject the rest; the default is all or nothing.
+    pub accept_valid: bool,
+    /// Write the xlsx error report here: the original columns plus 行号 and 错误原因.
+    pub report: Option<PathBuf>,
+}
+
+/// Import `file`; `progress` hears the number of rows read so far. Pool rows are verified
+/// through the app's channel unless `rim_config_need_check = 0`.
+pub async fn file(
+    app: &App,
+    actor: &Actor,
+    file: &Path,
+    request: ImportRequest,
+    progress: &(dyn Fn(u64) + Sync),
+) -> Result<Summary> {
+    let span = tracing::info_span!("import", actor = %actor, kind = %request.kind, file = %file.display());
+    let options = ImportOptions {
+        kind: request.kind,
+        sheet: request.sheet,
+        dry_run: request.dry_run,
+        accept_valid: request.accept_valid,
+        report: request.report,
+        channel: Some(app.channel.clone()),
+    };
+    Ok(import::import(&app.pool, file, &options, progress).instrument(span).await?)
+}
+
+/// Imported batches, newest first.
+pub async fn history(app: &App, limit: i64) -> Result<Vec<BatchRow>> {
+    Ok(import::history(&app.pool, limit).await?)
+}

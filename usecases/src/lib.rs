@@ -1,0 +1,103 @@
+//! The use cases: one function per thing a user does — import a file, push and issue, reissue,
+//! deliver callbacks, red-flush a list or some invoices, decide a red confirmation form, export a
+//! period, set a parameter. Each takes who is acting and a typed request and returns a typed
+//! report; the CLI prints it, the jobs record it, the demo shows it, and the web console and ERP
+//! API will render it. No front door assembles a flow of its own.
+//!
+//! This is a crate of its own (not a module of the binary) so that the jobs can call it and the
+//! HTTP surfaces can be built on it without depending on the CLI. It sits above the domain
+//! crates (`invoicing`, `pipelines`, `export`, `store`) and below `jobs`; the job runner's own
+//! operations (run now, pause, resume) live in `fapiao_jobs::control` for that reason.
+
+pub mod applications;
+pub mod callbacks;
+mod error;
+pub mod export;
+pub mod import;
+pub mod issuing;
+pub mod params;
+pub mod pending;
+pub mod red_flush;
+
+use std::fmt;
+use std::sync::Arc;
+
+use fapiao_channel::{ChannelClient, ClientConfig};
+use fapiao_invoicing::Invoicing;
+use fapiao_schemas::config::Settings;
+use fapiao_store::Database;
+use sqlx::PgPool;
+
+pub use error::{Error, ErrorKind, Result};
+
+/// What every use case works with: the database, the channel, the settings.
+#[derive(Clone)]
+pub struct App {
+    pub pool: PgPool,
+    pub channel: Arc<ChannelClient>,
+    pub settings: Arc<Settings>,
+}
+
+impl App {
+    pub fn new(pool: PgPool, channel: Arc<ChannelClient>, settings: Arc<Settings>) -> App {
+        App { pool, channel, settings }
+    }
+
+    /// The configured database (embedded cluster or `DATABASE_URL`) and channel.
+    pub async fn open(settings: &Settings) -> Result<App> {
+        let db = Database::open(settings).await?;
+        let channel = Arc::new(ChannelClient::new(ClientConfig::from_settings(&settings.channel)));
+        Ok(App::new(db.pool, channel, Arc::new(settings.clone())))
+    }
+
+    pub(crate) fn invoicing(&self) -> Invoicing {
+        Invoicing::new(self.pool.clone(), self.channel.clone(), self.settings.clone())
+    }
+}
+
+/// Who is acting: named in the logs of every use case (and in the console's audit log).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Actor {
+    /// A person at the command line, by their login name.
+    Cli { user: String },
+    /// A job run (scheduled or `jobs run`).
+    Job { job: String, run_id: i64 },
+    /// `fapiao demo`.
+    Demo,
+}
+
+impl Actor {
+    /// The person running this process, as the operating system names them.
+    pub fn cli() -> Actor {
+        let user = std::env::var("USER").or_else(|_| std::env::var("LOGNAME")).unwrap_or_else(|_| "?".into());
+        Actor::Cli { user }
+    }
+}
+
+impl fmt::Display for Actor {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Actor::Cli { user } => write!(f, "cli:{user}"),
+            Actor::Job { job, run_id } => write!(f, "job:{job}#{run_id}"),
+            Actor::Demo => f.write_str("demo"),
+        }
+    }
+}
+
+/// Called as each item of a long use case ends (a progress bar, a job's heartbeat, a web page).
+pub type Progress<'a, T> = &'a (dyn Fn(&T) + Send + Sync);
+
+/// A progress callback that listens to nothing.
+pub fn quiet<T>(_: &T) {}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn actors_name_themselves_for_the_log() {
+        assert_eq!(Actor::Cli { user: "wang".into() }.to_string(), "cli:wang");
+        assert_eq!(Actor::Job { job: "auto-issue".into(), run_id: 7 }.to_string(), "job:auto-issue#7");
+        assert_eq!(Actor::Demo.to_string(), "demo");
+    }
+}

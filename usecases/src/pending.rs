@@ -1,0 +1,46 @@
+//! 开票异常处理 (seed 000): pending invoices and what a person does with the failed ones —
+//! return their lines to the application, delete them, edit the seller's fields. The channel is
+//! asked about an invoice's serial before anything changes, so an invoice it did issue is
+//! recorded, never returned.
+
+use fapiao_invoicing::exceptions;
+
+pub use fapiao_invoicing::exceptions::{ItemResult, PendingRow};
+
+use crate::{Actor, App, Error, Result};
+
+/// Pending invoices (待开发票), optionally of one status (English or 未开票 … 开票成功).
+pub async fn list(app: &App, status: Option<&str>) -> Result<Vec<PendingRow>> {
+    Ok(exceptions::list(&app.invoicing(), status).await?)
+}
+
+/// 返回开票申请单: per id, returned or refused with the reason.
+pub async fn return_to_application(app: &App, actor: &Actor, ids: &[i64]) -> Result<Vec<ItemResult>> {
+    tracing::info!(actor = %actor, ?ids, "return pending invoices to their applications");
+    Ok(exceptions::return_to_application(&app.invoicing(), ids).await?)
+}
+
+/// Delete failed pending invoices: per id, deleted or refused with the reason.
+pub async fn delete(app: &App, actor: &Actor, ids: &[i64]) -> Result<Vec<ItemResult>> {
+    tracing::info!(actor = %actor, ?ids, "delete pending invoices");
+    Ok(exceptions::delete(&app.invoicing(), ids).await?)
+}
+
+/// The seller's fields a person may change on a pending invoice.
+#[derive(Clone, Debug, Default)]
+pub struct SellerEdit {
+    /// 销方地址电话.
+    pub address_phone: Option<String>,
+    /// 销方开户行及账号.
+    pub bank_account: Option<String>,
+}
+
+/// Change the seller's address/phone and/or bank (暂存 or 无需审批, not with the channel).
+pub async fn edit(app: &App, actor: &Actor, id: i64, edit: &SellerEdit) -> Result<()> {
+    if edit.address_phone.is_none() && edit.bank_account.is_none() {
+        return Err(Error::bad_input("USAGE", "give --seller-address-phone and/or --seller-bank-account"));
+    }
+    tracing::info!(actor = %actor, id, "edit pending invoice");
+    let inv = app.invoicing();
+    Ok(exceptions::edit(&inv, id, edit.address_phone.as_deref(), edit.bank_account.as_deref()).await?)
+}

@@ -1,0 +1,228 @@
+//! 发票红冲 (SPEC.md "Red-flush"): red-flush a few invoices (at most ten, one batch) or a list of
+//! any length (imported with the red-flush template, worked in batches of ten; the same file again
+//! resumes its unprocessed rows); decide, revoke and download red confirmation forms; step waiting
+//! requests. The report of a run is one line per request or rejected row, also as xlsx.
+
+use std::path::Path;
+
+use fapiao_invoicing::redflush::{self, documents};
+use fapiao_pipelines::import::{self, ImportError, ImportOptions, Problem};
+use serde::Serialize;
+use tracing::Instrument;
+
+pub use fapiao_invoicing::redflush::documents::{DocumentRow, PollReport};
+pub use fapiao_invoicing::redflush::{BATCH, LineRequest, Outcome, Request};
+
+use crate::{Actor, App, Error, Progress, Result};
+
+/// One line of the report: a request, or a row of the list that its import rejected.
+#[derive(Clone, Debug, Serialize)]
+pub struct Line {
+    /// The list's row (header = row 1); none for invoices named on the command line.
+    pub row: Option<u32>,
+    pub invoice_num: String,
+    pub requested: Option<String>,
+    pub reason: Option<String>,
+    pub track: Option<String>,
+    pub state: String,
+    pub code: Option<String>,
+    pub message: Option<String>,
+    pub red_invoice_num: Option<String>,
+    /// The stored request (none for a rejected row).
+    pub red_flush_id: Option<i64>,
+    /// Its red confirmation form or red info sheet, once there is one.
+    pub document_id: Option<String>,
+}
+
+impl Line {
+    fn of(o: &Outcome, row: Option<u32>) -> Line {
+        Line {
+            row,
+            invoice_num: o.invoice_num.clone(),
+            requested: o.requested.map(|d| d.to_string()),
+            reason: o.reason.clone(),
+            track: o.track.clone(),
+            state: o.state.clone(),
+            code: o.code.clone(),
+            message: o.message.clone(),
+            red_invoice_num: o.red_invoice_num.clone(),
+            red_flush_id: o.red_flush_id,
+            document_id: o.document_id.clone(),
+        }
+    }
+
+    fn rejected_row(p: &Problem) -> Line {
+        Line {
+            row: Some(p.row),
+            invoice_num: String::new(),
+            requested: None,
+            reason: None,
+            track: None,
+            state: "refused".into(),
+            code: Some(p.code.clone()),
+            message: Some(format!("{}：{}", p.column, p.message)),
+            red_invoice_num: None,
+            red_flush_id: None,
+            document_id: None,
+        }
+    }
+
+    /// Failed for good: refused, issuing failed, or its form/sheet voided.
+    pub fn failed(&self) -> bool {
+        matches!(self.state.as_str(), "refused" | "failed" | "ended")
+    }
+}
+
+#[derive(Clone, Debug, Serialize)]
+pub struct RedFlushReport {
+    pub results: Vec<Line>,
+    pub failed: usize,
+}
+
+impl RedFlushReport {
+    fn of(results: Vec<Line>) -> RedFlushReport {
+        RedFlushReport { failed: results.iter().filter(|l| l.failed()).count(), results }
+    }
+
+    /// Lines in `state`.
+    pub fn count(&self, state: &str) -> usize {
+        self.results.iter().filter(|l| l.state == state).count()
+    }
+}
+
+/// Red-flush at most [`BATCH`] invoices now, as one batch.
+pub async fn invoices(
+    app: &App,
+    actor: &Actor,
+    requests: &[Request],
+    progress: Progress<'_, Outcome>,
+) -> Result<RedFlushReport> {
+    if requests.is_empty() {
+        return Err(Error::bad_input("USAGE", "no invoice to red-flush"));
+    }
+    if requests.len() > BATCH {
+        return Err(Error::bad_input(
+            "USAGE",
+            format!("at most {BATCH} invoices per red-flush batch; use --file for a longer list"),
+        ));
+    }
+    let span = tracing::info_span!("red_flush", actor = %actor, invoices = requests.len());
+    async {
+        let outcomes = redflush::red_flush(&app.invoicing(), None, requests, progress).await?;
+        Ok(RedFlushReport::of(outcomes.iter().map(|o| Line::of(o, None)).collect()))
+    }
+    .instrument(span)
+    .await
+}
+
+/// Red-flush a list file of any length: its valid rows land as a red-flush batch (a list imported
+/// before resumes its unprocessed rows) and are worked in batches of [`BATCH`]; rejected rows are
+/// reported on their row. `requests` is told how many requests there are before the first goes.
+pub async fn list(
+    app: &App,
+    actor: &Actor,
+    file: &Path,
+    sheet: Option<String>,
+    requests_known: &(dyn Fn(usize) + Send + Sync),
+    progress: Progress<'_, Outcome>,
+) -> Result<RedFlushReport> {
+    let span = tracing::info_span!("red_flush_list", actor = %actor, file = %file.display());
+    async {
+        let inv = app.invoicing();
+        let (batch, mut lines) = import_list(app, file, sheet).await?;
+        let requests = redflush::requests_of_import(&inv, batch).await?;
+        requests_known(requests.len());
+        let outcomes = redflush::red_flush(&inv, Some(batch), &requests, progress).await?;
+        lines.extend(outcomes.iter().zip(&requests).map(|(o, r)| Line::of(o, r.row_no.map(|n| n as u32))));
+        lines.sort_by_key(|l| l.row);
+        Ok(RedFlushReport::of(lines))
+    }
+    .instrument(span)
+    .await
+}
+
+/// Import the list (valid rows land); a list imported before resumes. Its batch, and a line per
+/// rejected row.
+async fn import_list(app: &App, file: &Path, sheet: Option<String>) -> Result<(i64, Vec<Line>)> {
+    let options =
+        ImportOptions { kind: "red-flush".into(), sheet, accept_valid: true, ..ImportOptions::default() };
+    match import::import(&app.pool, file, &options, &|_| {}).await {
+        Ok(summary) => {
+            let rejected = summary.problems.iter().map(Line::rejected_row).collect();
+            let batch = summary
+                .batch_id
+                .ok_or_else(|| Error::bad_input("USAGE", "no row of the list could be imported"))?;
+            Ok((batch, rejected))
+        }
+        Err(ImportError::AlreadyImported(batch)) => Ok((batch, Vec::new())),
+        Err(e) => Err(e.into()),
+    }
+}
+
+/// The report as xlsx: 行号, the request, its result and why. Strings stay strings (never
+/// formulas): leading formula characters are neutralized as on import reports.
+pub fn write_report(path: &Path, lines: &[Line]) -> Result<()> {
+    let mut book = rust_xlsxwriter::Workbook::new();
+    let sheet = book.add_worksheet();
+    let headers =
+        ["行号", "发票号码", "红冲金额", "红冲原因", "红冲方式", "结果", "错误代码", "说明", "红字发票号码"];
+    for (c, h) in headers.iter().enumerate() {
+        sheet.write_string(0, c as u16, *h)?;
+    }
+    for (i, l) in lines.iter().enumerate() {
+        let r = i as u32 + 1;
+        if let Some(row) = l.row {
+            sheet.write_number(r, 0, row)?;
+        }
+        let cells = [
+            Some(l.invoice_num.as_str()),
+            l.requested.as_deref(),
+            l.reason.as_deref(),
+            l.track.as_deref(),
+            Some(l.state.as_str()),
+            l.code.as_deref(),
+            l.message.as_deref(),
+            l.red_invoice_num.as_deref(),
+        ];
+        for (c, v) in cells.iter().enumerate() {
+            sheet.write_string(r, c as u16 + 1, import::neutralize(v.unwrap_or("")))?;
+        }
+    }
+    book.save(path)?;
+    Ok(())
+}
+
+/// One stored request as it stands now.
+pub async fn request(app: &App, red_flush_id: i64) -> Result<Line> {
+    Ok(Line::of(&redflush::outcome(&app.invoicing(), red_flush_id).await?, None))
+}
+
+/// Step every waiting or issuing request once (what the red-flush-poll job does).
+pub async fn poll(app: &App, actor: &Actor) -> Result<PollReport> {
+    tracing::debug!(actor = %actor, "red-flush poll");
+    Ok(documents::poll(&app.invoicing()).await?)
+}
+
+/// Red confirmation forms and red info sheets with their state.
+pub async fn forms(app: &App) -> Result<Vec<DocumentRow>> {
+    Ok(documents::list(&app.invoicing()).await?)
+}
+
+/// Confirm (`true`) or reject a form the other party entered; its new state's name.
+pub async fn decide_form(app: &App, actor: &Actor, id: &str, confirm: bool) -> Result<&'static str> {
+    tracing::info!(actor = %actor, form = id, confirm, "decide red confirmation form");
+    let state = documents::decide(&app.invoicing(), id, confirm).await?;
+    Ok(documents::form_state_zh(&state))
+}
+
+/// Revoke a form or a sheet: its request ends and the amount is free again.
+pub async fn revoke_form(app: &App, actor: &Actor, id: &str) -> Result<String> {
+    tracing::info!(actor = %actor, form = id, "revoke red document");
+    Ok(documents::revoke(&app.invoicing(), id).await?)
+}
+
+/// Fetch every form concerning the tenant's enterprises from the channel; how many.
+pub async fn download_forms(app: &App, actor: &Actor) -> Result<usize> {
+    tracing::info!(actor = %actor, "download red confirmation forms");
+    Ok(documents::download(&app.invoicing()).await?)
+}
