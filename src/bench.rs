@@ -312,7 +312,7 @@ async fn export(ctx: &Context, rows: i64) -> anyhow::Result<Outcome> {
         to: day,
         tax_nos: Vec::new(),
         out: dir.join("recon.zip"),
-        time_zone: ctx.settings.general.time_zone.clone(),
+        time_zone: ctx.settings.time_zone(),
     };
 
     let started = Instant::now();

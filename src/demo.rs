@@ -295,7 +295,7 @@ fn print_text(
 
 async fn export_stage(app: &App, ctx: &Context) -> anyhow::Result<serde_json::Value> {
     use chrono::Datelike;
-    let tz = ctx.settings.time_zone().expect("validated at load");
+    let tz = ctx.settings.time_zone();
     let today = chrono::Utc::now().with_timezone(&tz).date_naive();
     let from = today.with_day(1).expect("day 1 exists");
     let home = std::env::var_os("FAPIAO_HOME")
@@ -551,7 +551,7 @@ async fn jobs_stage(
 ) -> anyhow::Result<serde_json::Value> {
     use chrono::Datelike;
     use fapiao_jobs::{JobContext, Registry, control};
-    let tz = ctx.settings.time_zone().expect("validated at load");
+    let tz = ctx.settings.time_zone();
     let mut date = chrono::Utc::now().with_timezone(&tz).date_naive();
     while !date.day().is_multiple_of(3) {
         date = date.pred_opt().expect("a day before");

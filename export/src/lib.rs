@@ -47,8 +47,8 @@ pub struct ExportOptions {
     /// Only these sellers (and, for the pool, buyers); empty: all.
     pub tax_nos: Vec<TaxNo>,
     pub out: PathBuf,
-    /// IANA time zone in which a timestamp belongs to a day.
-    pub time_zone: String,
+    /// The time zone in which a timestamp belongs to a day.
+    pub time_zone: chrono_tz::Tz,
 }
 
 #[derive(Clone, Debug, Serialize)]
@@ -83,10 +83,7 @@ impl ExportOptions {
         if self.from > self.to {
             return Err(ExportError::Invalid(format!("--from {} is after --to {}", self.from, self.to)));
         }
-        let tz: chrono_tz::Tz = self
-            .time_zone
-            .parse()
-            .map_err(|_| ExportError::Invalid(format!("unknown time zone {:?}", self.time_zone)))?;
+        let tz = self.time_zone;
         // Literals we build ourselves: dates we formatted, tax numbers that parsed (A–Z, 0–9).
         let taxnos = if self.tax_nos.is_empty() {
             "NULL::text[]".to_string()
@@ -183,7 +180,7 @@ pub async fn export(
             from: opts.from,
             to: opts.to,
             tax_nos: opts.tax_nos.iter().map(|t| t.as_str().to_string()).collect(),
-            time_zone: opts.time_zone.clone(),
+            time_zone: opts.time_zone.name().to_string(),
         },
         row_counts: ledgers::ALL
             .iter()

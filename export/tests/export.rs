@@ -76,7 +76,7 @@ fn options(dir: &Path) -> ExportOptions {
         to: NaiveDate::from_ymd_opt(2026, 11, 30).unwrap(),
         tax_nos: Vec::new(),
         out: dir.join("recon.zip"),
-        time_zone: "Asia/Shanghai".into(),
+        time_zone: chrono_tz::Asia::Shanghai,
     }
 }
 

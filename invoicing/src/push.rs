@@ -83,7 +83,7 @@ impl Bill {
             key.push(Some(self.bill_no.clone()));
             return key;
         }
-        for field in settings.invoicing.merge_fields().expect("validated at load") {
+        for field in settings.invoicing.merge_fields() {
             match field {
                 MergeField::BusinessSystem => key.push(self.business_system_code.clone()),
                 MergeField::Remark => key.push(self.remark.clone()),

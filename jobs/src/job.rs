@@ -12,7 +12,7 @@ use fapiao_store::StoreError;
 use sqlx::PgPool;
 use tokio_util::sync::CancellationToken;
 
-use crate::schedule::{Misfire, Schedule, ScheduleError};
+use crate::schedule::{Misfire, Schedule};
 use crate::sync;
 
 /// The four sync jobs (SPEC.md "Scheduled jobs") and the two invoicing jobs.
@@ -95,8 +95,6 @@ impl JobSpec {
 
 #[derive(Debug, thiserror::Error)]
 pub enum RegistryError {
-    #[error(transparent)]
-    Schedule(#[from] ScheduleError),
     #[error("job {0} registered twice")]
     Duplicate(&'static str),
     #[error(
@@ -126,7 +124,7 @@ impl Registry {
 
     /// The seven jobs with the schedules, time zone and policies of `settings`.
     pub fn from_settings(settings: &Settings) -> Result<Registry, RegistryError> {
-        let tz: Tz = settings.time_zone().expect("validated at load");
+        let tz: Tz = settings.time_zone();
         let s = &settings.schedules;
         let j = &settings.jobs;
         let mut registry = Registry::new();
@@ -141,8 +139,8 @@ impl Registry {
         ] {
             registry.register(JobSpec {
                 kind,
-                schedule: Schedule::parse(kind.name(), expr, tz)?,
-                misfire: Misfire::parse(misfire)?,
+                schedule: Schedule::new(expr.clone(), tz),
+                misfire: *misfire,
                 max_attempts: j.max_attempts,
             })?;
         }
@@ -183,7 +181,7 @@ impl JobContext {
         JobContext {
             pool,
             channel,
-            tz: settings.time_zone().expect("validated at load"),
+            tz: settings.time_zone(),
             settings: Arc::new(settings),
             worker,
             cancel: CancellationToken::new(),

@@ -67,7 +67,7 @@ async fn start_scheduler(ctx: &JobContext, registry: &Registry) -> Result<JobSch
     Ok(scheduler)
 }
 
-async fn serve_metrics(listen: &str, metrics: Arc<Metrics>) -> Result<(), JobError> {
+async fn serve_metrics(listen: std::net::SocketAddr, metrics: Arc<Metrics>) -> Result<(), JobError> {
     let listener = tokio::net::TcpListener::bind(listen)
         .await
         .map_err(|e| JobError::Failed(format!("metrics listen {listen}: {e}")))?;
@@ -89,9 +89,8 @@ async fn serve_metrics(listen: &str, metrics: Arc<Metrics>) -> Result<(), JobErr
 pub async fn serve(ctx: JobContext, registry: Registry, metrics: Arc<Metrics>) -> Result<(), JobError> {
     record_misfires(&ctx, &registry).await?;
     let mut scheduler = start_scheduler(&ctx, &registry).await?;
-    let listen = ctx.settings.metrics.listen.clone();
-    if !listen.is_empty() {
-        serve_metrics(&listen, metrics.clone()).await?;
+    if let Some(listen) = ctx.settings.metrics.listen {
+        serve_metrics(listen, metrics.clone()).await?;
     }
     tracing::info!(worker = %ctx.worker, jobs = registry.iter().count(), "serving");
     let poll = Duration::from_millis(ctx.settings.jobs.poll_ms);

@@ -9,6 +9,7 @@ use rust_decimal::Decimal;
 use serde::{Deserialize, Serialize};
 
 use crate::money::Money;
+use crate::schedule::{CronExpr, Misfire};
 
 /// The defaults, compiled in so the binary never runs without them.
 pub const DEFAULT_TOML: &str = include_str!("../../config/default.toml");
@@ -74,7 +75,7 @@ pub struct Settings {
 #[serde(deny_unknown_fields)]
 pub struct InvoicingSettings {
     pub merge: bool,
-    pub merge_also_by: String,
+    pub merge_also_by: MergeFields,
     pub issue_concurrency: u32,
     pub settle_poll_ms: u64,
     pub settle_within_secs: u64,
@@ -91,8 +92,21 @@ pub enum MergeField {
 }
 
 impl InvoicingSettings {
-    pub fn merge_fields(&self) -> Result<Vec<MergeField>, String> {
-        self.merge_also_by
+    pub fn merge_fields(&self) -> &[MergeField] {
+        &self.merge_also_by.0
+    }
+}
+
+/// `merge_also_by`: a comma-separated list of business_system, remark, buyer_contact.
+#[derive(Clone, Debug, PartialEq, Eq, Deserialize, Serialize)]
+#[serde(try_from = "String", into = "String")]
+pub struct MergeFields(pub Vec<MergeField>);
+
+impl TryFrom<String> for MergeFields {
+    type Error = String;
+
+    fn try_from(text: String) -> Result<MergeFields, String> {
+        let fields = text
             .split(',')
             .map(str::trim)
             .filter(|f| !f.is_empty())
@@ -102,7 +116,22 @@ impl InvoicingSettings {
                 "buyer_contact" => Ok(MergeField::BuyerContact),
                 other => Err(format!("{other:?} is not one of business_system, remark, buyer_contact")),
             })
-            .collect()
+            .collect::<Result<_, _>>()?;
+        Ok(MergeFields(fields))
+    }
+}
+
+impl From<MergeFields> for String {
+    fn from(m: MergeFields) -> String {
+        let names: Vec<&str> =
+            m.0.iter()
+                .map(|f| match f {
+                    MergeField::BusinessSystem => "business_system",
+                    MergeField::Remark => "remark",
+                    MergeField::BuyerContact => "buyer_contact",
+                })
+                .collect();
+        names.join(",")
     }
 }
 
@@ -120,7 +149,8 @@ pub struct CallbackSettings {
 #[serde(deny_unknown_fields)]
 pub struct General {
     /// IANA time zone of schedules and of "today".
-    pub time_zone: String,
+    #[serde(with = "tz_name")]
+    pub time_zone: chrono_tz::Tz,
 }
 
 #[derive(Clone, Debug, Deserialize, Serialize)]
@@ -135,13 +165,13 @@ pub struct DatabaseSettings {
 #[derive(Clone, Debug, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
 pub struct Schedules {
-    pub apply_cache: String,
-    pub download_apply: String,
-    pub fetch: String,
-    pub deal_task: String,
-    pub auto_issue: String,
-    pub auto_reissue: String,
-    pub red_flush_poll: String,
+    pub apply_cache: CronExpr,
+    pub download_apply: CronExpr,
+    pub fetch: CronExpr,
+    pub deal_task: CronExpr,
+    pub auto_issue: CronExpr,
+    pub auto_reissue: CronExpr,
+    pub red_flush_poll: CronExpr,
 }
 
 #[derive(Clone, Debug, Deserialize, Serialize)]
@@ -151,13 +181,13 @@ pub struct JobSettings {
     pub lease_secs: u64,
     pub max_attempts: u32,
     pub poll_ms: u64,
-    pub apply_cache_misfire: String,
-    pub download_apply_misfire: String,
-    pub fetch_misfire: String,
-    pub deal_task_misfire: String,
-    pub auto_issue_misfire: String,
-    pub auto_reissue_misfire: String,
-    pub red_flush_poll_misfire: String,
+    pub apply_cache_misfire: Misfire,
+    pub download_apply_misfire: Misfire,
+    pub fetch_misfire: Misfire,
+    pub deal_task_misfire: Misfire,
+    pub auto_issue_misfire: Misfire,
+    pub auto_reissue_misfire: Misfire,
+    pub red_flush_poll_misfire: Misfire,
     pub backfill_chunk_days: u32,
     pub fetch_page_size: u32,
     pub deal_batch_size: u32,
@@ -168,7 +198,9 @@ pub struct JobSettings {
 #[derive(Clone, Debug, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
 pub struct MetricsSettings {
-    pub listen: String,
+    /// Where `fapiao serve` answers GET /metrics; empty in the file: no endpoint.
+    #[serde(with = "optional_addr")]
+    pub listen: Option<std::net::SocketAddr>,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Deserialize, Serialize)]
@@ -258,19 +290,16 @@ impl Settings {
         }
         let text = toml::to_string(&merged)
             .map_err(|e| ConfigError::Parse { origin: "merged config".into(), message: e.to_string() })?;
-        let settings: Settings = toml::from_str(&text).map_err(|e| ConfigError::Parse {
-            origin: "merged config".into(),
-            message: e.message().to_string(),
-        })?;
+        let parse_error = |message: String| ConfigError::Parse { origin: "merged config".into(), message };
+        let de = toml::Deserializer::parse(&text).map_err(|e| parse_error(e.message().to_string()))?;
+        let settings: Settings = serde_path_to_error::deserialize(de)
+            .map_err(|e| parse_error(format!("{}: {}", e.path(), e.inner().message())))?;
         settings.validate()?;
         Ok(settings)
     }
 
     fn validate(&self) -> Result<(), ConfigError> {
         let invalid = |key: &str, message: String| ConfigError::Invalid { key: key.into(), message };
-        self.time_zone().map_err(|_| {
-            invalid("general.time_zone", format!("{:?} is not an IANA time zone", self.general.time_zone))
-        })?;
         if self.database.max_connections == 0 {
             return Err(invalid("database.max_connections", "must be at least 1".into()));
         }
@@ -283,7 +312,6 @@ impl Settings {
                 "required when data_encoding = \"aes\"".into(),
             ));
         }
-        self.invoicing.merge_fields().map_err(|m| invalid("invoicing.merge_also_by", m))?;
         if self.invoicing.issue_concurrency == 0 || self.invoicing.settle_poll_ms == 0 {
             return Err(invalid(
                 "invoicing",
@@ -325,8 +353,41 @@ impl Settings {
         Ok(())
     }
 
-    pub fn time_zone(&self) -> Result<chrono_tz::Tz, chrono_tz::ParseError> {
-        self.general.time_zone.parse()
+    pub fn time_zone(&self) -> chrono_tz::Tz {
+        self.general.time_zone
+    }
+}
+
+/// A time zone in configuration: its IANA name.
+mod tz_name {
+    use serde::{Deserialize, Deserializer, Serializer, de};
+
+    pub fn serialize<S: Serializer>(tz: &chrono_tz::Tz, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(tz.name())
+    }
+
+    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<chrono_tz::Tz, D::Error> {
+        let name = String::deserialize(d)?;
+        name.parse().map_err(|_| de::Error::custom(format!("{name:?} is not an IANA time zone")))
+    }
+}
+
+/// A socket address in configuration, or the empty string for none.
+mod optional_addr {
+    use std::net::SocketAddr;
+
+    use serde::{Deserialize, Deserializer, Serializer, de};
+
+    pub fn serialize<S: Serializer>(addr: &Option<SocketAddr>, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(&addr.map(|a| a.to_string()).unwrap_or_default())
+    }
+
+    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Option<SocketAddr>, D::Error> {
+        let text = String::deserialize(d)?;
+        if text.trim().is_empty() {
+            return Ok(None);
+        }
+        text.trim().parse().map(Some).map_err(|_| de::Error::custom(format!("{text:?} is not IP:PORT")))
     }
 }
 
@@ -409,8 +470,10 @@ mod tests {
     #[test]
     fn defaults_load_and_are_documented_values() {
         let s = Settings::load_from(None, Vec::new()).unwrap();
-        assert_eq!(s.general.time_zone, "Asia/Shanghai");
-        assert_eq!(s.schedules.apply_cache, "0 0 1,13 * * *");
+        assert_eq!(s.general.time_zone, chrono_tz::Asia::Shanghai);
+        assert_eq!(s.schedules.apply_cache.as_str(), "0 0 1,13 * * *");
+        assert_eq!(s.jobs.apply_cache_misfire, Misfire::CatchUp(2));
+        assert_eq!(s.invoicing.merge_fields(), [MergeField::BusinessSystem, MergeField::BuyerContact]);
         assert_eq!(s.limits.invoice_tax_tolerance, dec!(1.27));
         assert_eq!(
             s.limits.max_total.get(crate::InvoiceKind::TaxctlSpecial),
@@ -434,7 +497,7 @@ mod tests {
             ]),
         )
         .unwrap();
-        assert_eq!(s.general.time_zone, "UTC");
+        assert_eq!(s.general.time_zone, chrono_tz::UTC);
         assert_eq!(s.channel.max_in_flight, 8);
         assert_eq!(s.channel.app_secret.expose(), "12345");
         assert_eq!(s.limits.max_total.digital_special, Money::parse("500000").unwrap());
@@ -460,6 +523,15 @@ mod tests {
         let err =
             Settings::load_from(None, env(&[("FAPIAO__GENERAL__TIME_ZONE", "Mars/Olympus")])).unwrap_err();
         assert!(err.to_string().contains("general.time_zone"), "{err}");
+        let err =
+            Settings::load_from(None, env(&[("FAPIAO__SCHEDULES__FETCH", "*/10 * * * *")])).unwrap_err();
+        assert!(err.to_string().contains("schedules.fetch"), "{err}");
+        let err =
+            Settings::load_from(None, env(&[("FAPIAO__JOBS__FETCH_MISFIRE", "sometimes")])).unwrap_err();
+        assert!(err.to_string().contains("jobs.fetch_misfire"), "{err}");
+        let err =
+            Settings::load_from(None, env(&[("FAPIAO__INVOICING__MERGE_ALSO_BY", "colour")])).unwrap_err();
+        assert!(err.to_string().contains("invoicing.merge_also_by"), "{err}");
         let err = Settings::load_from(None, env(&[("FAPIAO__CHANNEL__MAX_IN_FLIGHT", "many")])).unwrap_err();
         assert!(err.to_string().contains("FAPIAO__CHANNEL__MAX_IN_FLIGHT"), "{err}");
         let err = Settings::load_from(None, env(&[("FAPIAO__LIMITS__INVOICE_TAX_TOLERANCE", "1.2.7")]))

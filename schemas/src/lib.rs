@@ -14,6 +14,7 @@ pub mod messages;
 pub mod money;
 pub mod params;
 pub mod red_flush;
+pub mod schedule;
 pub mod split;
 pub mod tax;
 pub mod taxpayer_id;

@@ -73,6 +73,8 @@ impl ServerAccount {
         if entry.is_null() {
             return Err(ClusterError::NoServerAccount);
         }
+        // SAFETY: `entry` is not NULL (checked above) and points to getpwnam's passwd record,
+        // valid until the next getpw* call; both fields are copied out here.
         let (uid, gid) = unsafe { ((*entry).pw_uid, (*entry).pw_gid) };
         Ok(Some(ServerAccount { uid, gid }))
     }

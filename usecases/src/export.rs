@@ -41,7 +41,7 @@ pub async fn reconciliation(
         to: request.to,
         tax_nos: request.tax_nos,
         out: request.out,
-        time_zone: app.settings.general.time_zone.clone(),
+        time_zone: app.settings.time_zone(),
     };
     Ok(fapiao_export::export(&app.pool, &options, progress).instrument(span).await?)
 }
