@@ -368,6 +368,7 @@ async fn red_flush_stage(
         .collect();
     let first = red_flush::invoices(app, &Actor::Demo, &requests, &quiet).await?.results;
     // The 数电专票's form waits for the buyer (02); the buyer (played by the sandbox) confirms.
+    let first: Vec<_> = first.into_iter().map(|l| l.outcome).collect();
     let mut path: Vec<String> = first.iter().map(|o| o.state.clone()).collect();
     for (i, o) in first.iter().enumerate() {
         if let (true, Some(uuid)) = (o.state == "waiting", &o.document_id) {
@@ -566,8 +567,9 @@ async fn jobs_stage(
     let metrics = fapiao_jobs::metrics::Metrics::default();
     let mut runs = Vec::new();
     for job in ["apply-cache", "download-apply", "fetch", "deal-task"] {
-        let o = control::run_now(&jc, &registry, &Actor::Demo, job, Some(date), &metrics).await?;
-        runs.push(json!({ "job": job, "run_id": o.run_id, "state": o.state, "read": o.rows_read, "written": o.rows_written,
+        let run = control::run_now(&jc, &registry, &Actor::Demo, job, Some(date), &metrics).await?;
+        let o = run.outcome;
+        runs.push(json!({ "job": job, "run_id": run.run_id, "state": o.state, "read": o.rows_read, "written": o.rows_written,
             "rejected": o.rows_rejected, "reason": o.reason.or(o.error) }));
     }
     let (total, verified, deductible): (i64, i64, i64) = sqlx::query_as(

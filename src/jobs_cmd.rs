@@ -100,15 +100,16 @@ pub async fn run(command: JobsCommand, ctx: &Context) -> anyhow::Result<Outcome>
             if ctx.json {
                 output::json(&run)?;
             } else {
+                let o = &run.outcome;
                 println!(
                     "{name} run {}: {} (read {}, written {}, rejected {}){}{}",
                     run.run_id,
-                    run.state,
-                    run.rows_read,
-                    run.rows_written,
-                    run.rows_rejected,
-                    run.reason.as_ref().map(|r| format!("; {r}")).unwrap_or_default(),
-                    run.error.as_ref().map(|e| format!("; error: {e}")).unwrap_or_default()
+                    o.state,
+                    o.rows_read,
+                    o.rows_written,
+                    o.rows_rejected,
+                    o.reason.as_ref().map(|r| format!("; {r}")).unwrap_or_default(),
+                    o.error.as_ref().map(|e| format!("; error: {e}")).unwrap_or_default()
                 );
             }
             if let Some(failed) = control::failed(&run) {

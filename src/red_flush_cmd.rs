@@ -154,18 +154,19 @@ fn print_lines(lines: &[Line]) {
     let rows: Vec<Vec<String>> = lines
         .iter()
         .map(|l| {
+            let o = &l.outcome;
             vec![
                 l.row.map(|r| r.to_string()).unwrap_or_default(),
-                l.invoice_num.clone(),
-                l.requested.clone().unwrap_or_default(),
-                l.reason.clone().unwrap_or_default(),
-                l.track.clone().unwrap_or_default(),
-                l.state.clone(),
-                l.red_invoice_num.clone().unwrap_or_default(),
+                o.invoice_num.clone(),
+                o.requested.map(|d| d.to_string()).unwrap_or_default(),
+                o.reason.clone().unwrap_or_default(),
+                o.track.clone().unwrap_or_default(),
+                o.state.clone(),
+                o.red_invoice_num.clone().unwrap_or_default(),
                 format!(
                     "{}{}",
-                    l.code.as_ref().map(|c| format!("[{c}] ")).unwrap_or_default(),
-                    l.message.clone().unwrap_or_default()
+                    o.code.as_ref().map(|c| format!("[{c}] ")).unwrap_or_default(),
+                    o.message.clone().unwrap_or_default()
                 ),
             ]
         })

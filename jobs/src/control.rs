@@ -7,8 +7,9 @@ use fapiao_usecases::Actor;
 use serde::Serialize;
 
 use crate::job::{JobContext, JobError, Registry, RegistryError};
+use crate::ledger::{self, Outcome};
 use crate::metrics::Metrics;
-use crate::{ledger, runner};
+use crate::runner;
 
 #[derive(Debug, thiserror::Error)]
 pub enum ControlError {
@@ -46,12 +47,8 @@ impl ControlError {
 pub struct ManualRun {
     pub run_id: i64,
     pub job: String,
-    pub state: &'static str,
-    pub reason: Option<String>,
-    pub rows_read: i64,
-    pub rows_written: i64,
-    pub rows_rejected: i64,
-    pub error: Option<String>,
+    #[serde(flatten)]
+    pub outcome: Outcome,
 }
 
 /// Record a manual run of `name` and execute it here (waiting while another run of it is
@@ -66,26 +63,16 @@ pub async fn run_now(
 ) -> Result<ManualRun, ControlError> {
     let spec = registry.get(name).map_err(ControlError::UnknownJob)?;
     tracing::info!(actor = %actor, job = name, ?date, "run now");
-    let (run_id, o) = runner::run_now(ctx, spec, date, metrics).await?;
-    let run = ManualRun {
-        run_id,
-        job: name.into(),
-        state: o.state,
-        reason: o.reason,
-        rows_read: o.rows_read,
-        rows_written: o.rows_written,
-        rows_rejected: o.rows_rejected,
-        error: o.error,
-    };
-    Ok(run)
+    let (run_id, outcome) = runner::run_now(ctx, spec, date, metrics).await?;
+    Ok(ManualRun { run_id, job: name.into(), outcome })
 }
 
 /// A manual run that failed, as an error (for front doors where a failed run is a failure).
 pub fn failed(run: &ManualRun) -> Option<ControlError> {
-    (run.state == "failed").then(|| ControlError::RunFailed {
+    (run.outcome.state == "failed").then(|| ControlError::RunFailed {
         job: run.job.clone(),
         run_id: run.run_id,
-        error: run.error.clone().unwrap_or_default(),
+        error: run.outcome.error.clone().unwrap_or_default(),
     })
 }
 

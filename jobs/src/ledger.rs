@@ -37,7 +37,7 @@ pub struct Claimed {
 }
 
 /// How a run ended.
-#[derive(Debug, Clone, Default)]
+#[derive(Debug, Clone, Default, Serialize)]
 pub struct Outcome {
     /// `succeeded`, `failed` or `skipped`.
     pub state: &'static str,

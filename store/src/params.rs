@@ -72,7 +72,6 @@ pub async fn set(pool: &PgPool, ptype: &str, key: &str, value: &str) -> Result<S
     .await?;
     record_change(&mut tx, ptype, key, old.as_deref(), Some(&normalized)).await?;
     tx.commit().await?;
-    tracing::info!(ptype, key, value = %normalized, "parameter set");
     Ok(normalized)
 }
 

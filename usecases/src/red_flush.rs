@@ -20,40 +20,18 @@ use crate::{Actor, App, Error, Progress, Result};
 pub struct Line {
     /// The list's row (header = row 1); none for invoices named on the command line.
     pub row: Option<u32>,
-    pub invoice_num: String,
-    pub requested: Option<String>,
-    pub reason: Option<String>,
-    pub track: Option<String>,
-    pub state: String,
-    pub code: Option<String>,
-    pub message: Option<String>,
-    pub red_invoice_num: Option<String>,
-    /// The stored request (none for a rejected row).
-    pub red_flush_id: Option<i64>,
-    /// Its red confirmation form or red info sheet, once there is one.
-    pub document_id: Option<String>,
+    #[serde(flatten)]
+    pub outcome: Outcome,
 }
 
 impl Line {
-    fn of(o: &Outcome, row: Option<u32>) -> Line {
-        Line {
-            row,
-            invoice_num: o.invoice_num.clone(),
-            requested: o.requested.map(|d| d.to_string()),
-            reason: o.reason.clone(),
-            track: o.track.clone(),
-            state: o.state.clone(),
-            code: o.code.clone(),
-            message: o.message.clone(),
-            red_invoice_num: o.red_invoice_num.clone(),
-            red_flush_id: o.red_flush_id,
-            document_id: o.document_id.clone(),
-        }
+    fn of(outcome: Outcome, row: Option<u32>) -> Line {
+        Line { row, outcome }
     }
 
     fn rejected_row(p: &Problem) -> Line {
-        Line {
-            row: Some(p.row),
+        let outcome = Outcome {
+            red_flush_id: None,
             invoice_num: String::new(),
             requested: None,
             reason: None,
@@ -62,14 +40,9 @@ impl Line {
             code: Some(p.code.clone()),
             message: Some(format!("{}：{}", p.column, p.message)),
             red_invoice_num: None,
-            red_flush_id: None,
             document_id: None,
-        }
-    }
-
-    /// Failed for good: refused, issuing failed, or its form/sheet voided.
-    pub fn failed(&self) -> bool {
-        matches!(self.state.as_str(), "refused" | "failed" | "ended")
+        };
+        Line { row: Some(p.row), outcome }
     }
 }
 
@@ -81,12 +54,12 @@ pub struct RedFlushReport {
 
 impl RedFlushReport {
     fn of(results: Vec<Line>) -> RedFlushReport {
-        RedFlushReport { failed: results.iter().filter(|l| l.failed()).count(), results }
+        RedFlushReport { failed: results.iter().filter(|l| l.outcome.failed()).count(), results }
     }
 
     /// Lines in `state`.
     pub fn count(&self, state: &str) -> usize {
-        self.results.iter().filter(|l| l.state == state).count()
+        self.results.iter().filter(|l| l.outcome.state == state).count()
     }
 }
 
@@ -109,7 +82,7 @@ pub async fn invoices(
     let span = tracing::info_span!("red_flush", actor = %actor, invoices = requests.len());
     async {
         let outcomes = redflush::red_flush(&app.invoicing(), None, requests, progress).await?;
-        Ok(RedFlushReport::of(outcomes.iter().map(|o| Line::of(o, None)).collect()))
+        Ok(RedFlushReport::of(outcomes.into_iter().map(|o| Line::of(o, None)).collect()))
     }
     .instrument(span)
     .await
@@ -133,7 +106,9 @@ pub async fn list(
         let requests = redflush::requests_of_import(&inv, batch).await?;
         requests_known(requests.len());
         let outcomes = redflush::red_flush(&inv, Some(batch), &requests, progress).await?;
-        lines.extend(outcomes.iter().zip(&requests).map(|(o, r)| Line::of(o, r.row_no.map(|n| n as u32))));
+        lines.extend(
+            outcomes.into_iter().zip(&requests).map(|(o, r)| Line::of(o, r.row_no.map(|n| n as u32))),
+        );
         lines.sort_by_key(|l| l.row);
         Ok(RedFlushReport::of(lines))
     }
@@ -174,18 +149,19 @@ pub fn write_report(path: &Path, lines: &[Line]) -> Result<()> {
         if let Some(row) = l.row {
             sheet.write_number(r, 0, row)?;
         }
+        let o = &l.outcome;
         let cells = [
-            Some(l.invoice_num.as_str()),
-            l.requested.as_deref(),
-            l.reason.as_deref(),
-            l.track.as_deref(),
-            Some(l.state.as_str()),
-            l.code.as_deref(),
-            l.message.as_deref(),
-            l.red_invoice_num.as_deref(),
+            Some(o.invoice_num.clone()),
+            o.requested.map(|d| d.to_string()),
+            o.reason.clone(),
+            o.track.clone(),
+            Some(o.state.clone()),
+            o.code.clone(),
+            o.message.clone(),
+            o.red_invoice_num.clone(),
         ];
         for (c, v) in cells.iter().enumerate() {
-            sheet.write_string(r, c as u16 + 1, import::neutralize(v.unwrap_or("")))?;
+            sheet.write_string(r, c as u16 + 1, import::neutralize(v.as_deref().unwrap_or("")))?;
         }
     }
     book.save(path)?;
@@ -193,8 +169,8 @@ pub fn write_report(path: &Path, lines: &[Line]) -> Result<()> {
 }
 
 /// One stored request as it stands now.
-pub async fn request(app: &App, red_flush_id: i64) -> Result<Line> {
-    Ok(Line::of(&redflush::outcome(&app.invoicing(), red_flush_id).await?, None))
+pub async fn request(app: &App, red_flush_id: i64) -> Result<Outcome> {
+    Ok(redflush::outcome(&app.invoicing(), red_flush_id).await?)
 }
 
 /// Step every waiting or issuing request once (what the red-flush-poll job does).
