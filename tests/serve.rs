@@ -110,6 +110,63 @@ async fn two_serve_processes_run_every_tick_once_never_overlap_and_share_the_sta
     );
 }
 
+/// Every schedule every 2 s, in two processes: each process fires on its own clock, a few ms
+/// apart; a tick must still be the schedule's nominal instant so that both record the same row.
+#[tokio::test]
+async fn two_serve_processes_record_each_nominal_tick_once() {
+    let db = TestDb::new().await;
+    let every_2s = "*/2 * * * * *";
+    let start = || {
+        let mut c = fapiao(&db, &["serve"]);
+        for job in [
+            "APPLY_CACHE",
+            "DOWNLOAD_APPLY",
+            "FETCH",
+            "DEAL_TASK",
+            "AUTO_ISSUE",
+            "AUTO_REISSUE",
+            "RED_FLUSH_POLL",
+        ] {
+            c.env(format!("FAPIAO__SCHEDULES__{job}"), every_2s);
+        }
+        c.env("FAPIAO__JOBS__LEASE_SECS", "10").stdout(Stdio::null()).stderr(Stdio::piped()).spawn().unwrap()
+    };
+    let (mut a, mut b) = (start(), start());
+    tokio::time::sleep(Duration::from_secs(15)).await;
+    assert!(terminate(&mut a).success());
+    assert!(terminate(&mut b).success());
+
+    let fractional = scalar(
+        &db,
+        "SELECT count(*) FROM job_run WHERE trigger = 'schedule' AND scheduled_for <> date_trunc('second', scheduled_for)",
+    )
+    .await;
+    assert_eq!(fractional, 0, "a tick is a whole second");
+    let twice: Vec<(String, String, i64)> = sqlx::query_as(
+        "SELECT job, date_trunc('second', scheduled_for)::text, count(*) FROM job_run WHERE trigger = 'schedule'
+          GROUP BY 1, 2 HAVING count(*) > 1 ORDER BY 2, 1",
+    )
+    .fetch_all(&db.pool)
+    .await
+    .unwrap();
+    assert!(twice.is_empty(), "ticks recorded more than once: {twice:?}");
+    let off_schedule = scalar(
+        &db,
+        "SELECT count(*) FROM job_run WHERE trigger = 'schedule' AND extract(second FROM scheduled_for)::int % 2 <> 0",
+    )
+    .await;
+    assert_eq!(off_schedule, 0, "ticks fall on the schedule's even seconds");
+    for job in ["apply-cache", "fetch", "deal-task", "auto-issue", "red-flush-poll"] {
+        let ticks: i64 =
+            sqlx::query_scalar("SELECT count(*) FROM job_run WHERE job = $1 AND trigger = 'schedule'")
+                .bind(job)
+                .fetch_one(&db.pool)
+                .await
+                .unwrap();
+        assert!(ticks >= 4, "{job}: {ticks} ticks in 15 s");
+    }
+}
+
 #[tokio::test]
 async fn kill_9_mid_deal_task_then_a_rerun_finishes_every_row_once() {
     let db = TestDb::new().await;

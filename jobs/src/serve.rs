@@ -52,7 +52,7 @@ async fn start_scheduler(ctx: &JobContext, registry: &Registry) -> Result<JobSch
             let (pool, spec) = (pool.clone(), spec_for_tick.clone());
             Box::pin(async move {
                 // The cron trigger only records the due tick (idempotent across processes).
-                let Some(tick) = spec.schedule.tick_at_or_before(Utc::now()) else { return };
+                let Some(tick) = spec.schedule.tick_fired_at(Utc::now()) else { return };
                 match ledger::record_due(&pool, spec.name(), tick, Trigger::Schedule, None).await {
                     Ok(Some(id)) => tracing::debug!(job = spec.name(), run_id = id, %tick, "tick recorded"),
                     Ok(None) => {}
