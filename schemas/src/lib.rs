@@ -14,6 +14,7 @@ pub mod money;
 pub mod params;
 pub mod red_flush;
 pub mod split;
+pub mod states;
 pub mod tax;
 pub mod taxpayer_id;
 pub mod template;
@@ -21,4 +22,8 @@ pub mod template;
 pub use invoice_kind::InvoiceKind;
 pub use messages::Coded;
 pub use money::{Money, Quantity, TaxRate, UnitPrice};
+pub use states::{
+    ApprovalState, AttemptOutcome, BillState, CallbackState, DataSource, FormState, PendingStatus,
+    RedDocumentKind, RedDocumentState, RedFlushRequestState, RedFlushState, SheetState, UnknownValue,
+};
 pub use taxpayer_id::TaxNo;
