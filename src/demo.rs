@@ -382,9 +382,10 @@ async fn red_flush_stage(
         .collect();
     let first = redflush::red_flush(&inv, None, &requests, &|_| {}).await?;
     // The 数电专票's form waits for the buyer (02); the buyer (played by the sandbox) confirms.
-    let mut path: Vec<String> = first.iter().map(|o| o.state.clone()).collect();
+    let mut path: Vec<String> = first.iter().map(|o| o.state.to_string()).collect();
     for (i, o) in first.iter().enumerate() {
-        if let (true, Some(uuid)) = (o.state == "waiting", &o.document_id) {
+        if let (true, Some(uuid)) = (o.state == fapiao_schemas::RedFlushRequestState::Waiting, &o.document_id)
+        {
             let _ = sandbox.world().counterparty(uuid, "confirm");
             path[i] = "waiting (02 销方录入待购方确认) → buyer confirms (04) → ".to_string();
         }
@@ -450,7 +451,8 @@ async fn invoicing_stage(
     let pushed = push(&inv, &Selection::Bills(bills.clone())).await?;
     let first = issue::issue(&inv, &pushed.pending_ids, &|_| {}).await?;
     sandbox.world().dice.set_plan(FaultPlan::none());
-    let failed: Vec<&issue::IssueOutcome> = first.iter().filter(|o| o.status == "failed").collect();
+    let failed: Vec<&issue::IssueOutcome> =
+        first.iter().filter(|o| o.status == fapiao_schemas::PendingStatus::Failed).collect();
     let repairing = failed
         .iter()
         .filter(|o| {

@@ -46,7 +46,7 @@ pub async fn run(args: IssueArgs, ctx: &Context) -> anyhow::Result<Outcome> {
     };
     let invoices = drive(ctx, &inv, &ids).await?;
     let callbacks = callbacks::deliver(&inv).await?;
-    let count = |s: &str| invoices.iter().filter(|o| o.status == s).count();
+    let count = |s: &str| invoices.iter().filter(|o| o.status.as_str() == s).count();
     let summary = IssueSummary {
         succeeded: count("succeeded"),
         failed: count("failed"),

@@ -78,8 +78,8 @@ impl ReportLine {
             invoice_num: o.invoice_num.clone(),
             requested: o.requested.map(|d| d.to_string()),
             reason: o.reason.clone(),
-            track: o.track.clone(),
-            state: o.state.clone(),
+            track: o.track.map(|t| t.to_string()),
+            state: o.state.to_string(),
             code: o.code.clone(),
             message: o.message.clone(),
             red_invoice_num: o.red_invoice_num.clone(),
@@ -306,9 +306,9 @@ async fn forms(c: FormsCommand, ctx: &Context, inv: &fapiao_invoicing::Invoicing
                 &["KIND", "ID", "STATE", "", "NUMBER", "INVOICE", "TOTAL", "REASON", "ENTERED BY", "REQUEST"],
                 |d| {
                     vec![
-                        d.kind.clone(),
+                        d.kind.to_string(),
                         d.id.clone(),
-                        d.state.clone(),
+                        d.state.to_string(),
                         d.state_zh.clone(),
                         d.number.clone().unwrap_or_default(),
                         d.invoice_num.clone(),
@@ -322,10 +322,10 @@ async fn forms(c: FormsCommand, ctx: &Context, inv: &fapiao_invoicing::Invoicing
             Ok(Exit::Done)
         }
         FormsCommand::Confirm { id } => {
-            said(format!("{id}: {}", documents::form_state_zh(&documents::decide(inv, &id, true).await?)))
+            said(format!("{id}: {}", documents::decide(inv, &id, true).await?.label_zh()))
         }
         FormsCommand::Reject { id } => {
-            said(format!("{id}: {}", documents::form_state_zh(&documents::decide(inv, &id, false).await?)))
+            said(format!("{id}: {}", documents::decide(inv, &id, false).await?.label_zh()))
         }
         FormsCommand::Revoke { id } => said(format!("{id}: {}", documents::revoke(inv, &id).await?)),
         FormsCommand::Download => said(format!("{} forms downloaded", documents::download(inv).await?)),

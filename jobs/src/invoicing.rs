@@ -17,7 +17,7 @@ pub async fn auto_issue(ctx: &JobContext, _run: &RunInfo) -> Result<RunReport, J
     let ids = issue::candidates(&inv, true).await?;
     let outcomes = issue::issue(&inv, &ids, &|_| {}).await?;
     let delivered = callbacks::deliver(&inv).await?;
-    let count = |s: &str| outcomes.iter().filter(|o| o.status == s).count() as i64;
+    let count = |s: &str| outcomes.iter().filter(|o| o.status.as_str() == s).count() as i64;
     Ok(RunReport {
         read: ids.len() as i64,
         written: count("succeeded"),
