@@ -30,9 +30,9 @@ pub async fn run(command: ApplyCommand, ctx: &Context) -> anyhow::Result<Outcome
                 |a| {
                     vec![
                         a.bill_no.clone(),
-                        a.state.clone(),
-                        a.source.clone(),
-                        a.invoice_kind.clone(),
+                        a.state.to_string(),
+                        a.source.to_string(),
+                        a.invoice_kind.to_string(),
                         a.buyer_name.clone(),
                         a.lines.to_string(),
                         a.open_lines.to_string(),

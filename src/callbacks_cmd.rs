@@ -33,7 +33,7 @@ pub async fn run(command: CallbacksCommand, ctx: &Context) -> anyhow::Result<Out
                         r.bill_no.clone(),
                         r.interface_code.clone(),
                         r.return_code.clone(),
-                        r.state.clone(),
+                        r.state.to_string(),
                         r.attempts.to_string(),
                         r.next_attempt_at.format("%Y-%m-%d %H:%M:%S").to_string(),
                         r.last_error.clone().unwrap_or_default().chars().take(60).collect(),

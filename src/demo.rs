@@ -2,9 +2,9 @@
 //! part here, so that one command shows the whole flow.
 
 use chrono::NaiveDate;
-use fapiao_schemas::TaxNo;
 use fapiao_schemas::enterprise::{Channel, Enterprise, SyncScheme, TaxpayerKind};
 use fapiao_schemas::params::{INPUTOUT_DAYS, RIM_CONFIG, SYNC_HIS};
+use fapiao_schemas::{PendingStatus, TaxNo};
 use fapiao_store::{Database, Origin, enterprises, params, schemes};
 use serde_json::json;
 
@@ -369,9 +369,10 @@ async fn red_flush_stage(
     let first = red_flush::invoices(app, &Actor::Demo, &requests, &quiet).await?.results;
     // The 数电专票's form waits for the buyer (02); the buyer (played by the sandbox) confirms.
     let first: Vec<_> = first.into_iter().map(|l| l.outcome).collect();
-    let mut path: Vec<String> = first.iter().map(|o| o.state.clone()).collect();
+    let mut path: Vec<String> = first.iter().map(|o| o.state.to_string()).collect();
     for (i, o) in first.iter().enumerate() {
-        if let (true, Some(uuid)) = (o.state == "waiting", &o.document_id) {
+        if let (true, Some(uuid)) = (o.state == fapiao_schemas::RedFlushRequestState::Waiting, &o.document_id)
+        {
             let _ = sandbox.world().counterparty(uuid, "confirm");
             path[i] = "waiting (02 销方录入待购方确认) → buyer confirms (04) → ".to_string();
         }
@@ -434,7 +435,7 @@ async fn invoicing_stage(
     let repairing = first
         .invoices
         .iter()
-        .filter(|o| o.status == "failed")
+        .filter(|o| o.status == PendingStatus::Failed)
         .filter(|o| o.message.as_deref().unwrap_or("").starts_with(BUREAU_REPAIRING_PREFIX))
         .count();
     let lost: i64 = sqlx::query_scalar(

@@ -4,7 +4,7 @@
 use std::path::PathBuf;
 
 use clap::{Args, Subcommand};
-use fapiao_schemas::Money;
+use fapiao_schemas::{Money, RedFlushRequestState as State};
 use fapiao_usecases::red_flush::{self, Line, LineRequest, Outcome, Request};
 use fapiao_usecases::{Actor, App};
 
@@ -106,8 +106,8 @@ pub async fn run(args: RedFlushArgs, ctx: &Context) -> anyhow::Result<Exit> {
         println!(
             "{} invoices: succeeded {}, waiting {}, failed {}",
             report.results.len(),
-            report.count("succeeded"),
-            report.count("waiting") + report.count("issuing"),
+            report.count(State::Succeeded),
+            report.count(State::Waiting) + report.count(State::Issuing),
             report.failed
         );
         if let Some(p) = &args.report {
@@ -160,8 +160,8 @@ fn print_lines(lines: &[Line]) {
                 o.invoice_num.clone(),
                 o.requested.map(|d| d.to_string()).unwrap_or_default(),
                 o.reason.clone().unwrap_or_default(),
-                o.track.clone().unwrap_or_default(),
-                o.state.clone(),
+                o.track.map(|t| t.to_string()).unwrap_or_default(),
+                o.state.to_string(),
                 o.red_invoice_num.clone().unwrap_or_default(),
                 format!(
                     "{}{}",
@@ -192,9 +192,9 @@ async fn forms(c: FormsCommand, ctx: &Context, app: &App, actor: &Actor) -> anyh
                 &["KIND", "ID", "STATE", "", "NUMBER", "INVOICE", "TOTAL", "REASON", "ENTERED BY", "REQUEST"],
                 |d| {
                     vec![
-                        d.kind.clone(),
+                        d.kind.to_string(),
                         d.id.clone(),
-                        d.state.clone(),
+                        d.state.to_string(),
                         d.state_zh.clone(),
                         d.number.clone().unwrap_or_default(),
                         d.invoice_num.clone(),
@@ -208,10 +208,10 @@ async fn forms(c: FormsCommand, ctx: &Context, app: &App, actor: &Actor) -> anyh
             Ok(Exit::Done)
         }
         FormsCommand::Confirm { id } => {
-            said(format!("{id}: {}", red_flush::decide_form(app, actor, &id, true).await?))
+            said(format!("{id}: {}", red_flush::decide_form(app, actor, &id, true).await?.label_zh()))
         }
         FormsCommand::Reject { id } => {
-            said(format!("{id}: {}", red_flush::decide_form(app, actor, &id, false).await?))
+            said(format!("{id}: {}", red_flush::decide_form(app, actor, &id, false).await?.label_zh()))
         }
         FormsCommand::Revoke { id } => {
             said(format!("{id}: {}", red_flush::revoke_form(app, actor, &id).await?))

@@ -1,19 +1,19 @@
 //! 开票申请单: list them with their states, withdraw (撤回) one not yet pushed.
 
+use fapiao_schemas::{BillState, DataSource, InvoiceKind};
 use rust_decimal::Decimal;
 use serde::Serialize;
-use sqlx::Row;
 
 use crate::{Invoicing, InvoicingError, Result};
 
-#[derive(Clone, Debug, Serialize)]
+#[derive(Clone, Debug, Serialize, sqlx::FromRow)]
 pub struct ApplicationRow {
     pub bill_no: String,
-    pub state: String,
-    pub source: String,
+    pub state: BillState,
+    pub source: DataSource,
     pub seller_tax_no: String,
     pub buyer_name: String,
-    pub invoice_kind: String,
+    pub invoice_kind: InvoiceKind,
     pub lines: i64,
     /// Lines not covered by a live pending invoice (to push).
     pub open_lines: i64,
@@ -22,55 +22,45 @@ pub struct ApplicationRow {
     pub business_system_code: Option<String>,
 }
 
+/// Applications, all or those in `state` (a state's name: one that names no state matches none).
 pub async fn list(inv: &Invoicing, state: Option<&str>) -> Result<Vec<ApplicationRow>> {
-    let rows = sqlx::query(
+    let state = match state.map(BillState::from_db) {
+        None => None,
+        Some(None) => return Ok(Vec::new()),
+        Some(known) => known,
+    };
+    let rows = sqlx::query_as(
         "SELECT a.bill_no, a.state, a.source, a.seller_tax_no, a.buyer_name, a.invoice_kind, a.auto_issue, a.business_system_code,
                 count(l.line_no) AS lines, coalesce(sum(l.total), 0) AS total,
                 count(l.line_no) FILTER (WHERE NOT EXISTS (
                     SELECT 1 FROM pending_line pl JOIN pending_invoice p ON p.id = pl.pending_id
                      WHERE pl.bill_no = l.bill_no AND pl.bill_line_no = l.line_no AND p.deleted_at IS NULL AND p.released_at IS NULL AND p.invoice_property = 0)) AS open_lines
            FROM application a JOIN application_line l ON l.bill_no = a.bill_no
-          WHERE $1::text IS NULL OR a.state = $1
+          WHERE $1::text IS NULL OR a.state = $1::text
           GROUP BY a.bill_no ORDER BY a.bill_no",
     )
     .bind(state)
     .fetch_all(&inv.pool)
     .await?;
-    Ok(rows
-        .iter()
-        .map(|r| ApplicationRow {
-            bill_no: r.get("bill_no"),
-            state: r.get("state"),
-            source: r.get("source"),
-            seller_tax_no: r.get("seller_tax_no"),
-            buyer_name: r.get("buyer_name"),
-            invoice_kind: r.get("invoice_kind"),
-            lines: r.get("lines"),
-            open_lines: r.get("open_lines"),
-            total: r.get("total"),
-            auto_issue: r.get("auto_issue"),
-            business_system_code: r.get("business_system_code"),
-        })
-        .collect())
+    Ok(rows)
 }
 
 /// 撤回: only an application that was never pushed (state received).
 pub async fn withdraw(inv: &Invoicing, bill_no: &str) -> Result<()> {
     let mut tx = inv.pool.begin().await?;
-    let state: Option<String> =
+    let state: Option<BillState> =
         sqlx::query_scalar("SELECT state FROM application WHERE bill_no = $1 FOR UPDATE")
             .bind(bill_no)
             .fetch_optional(&mut *tx)
             .await?;
-    match state.as_deref() {
-        None => Err(InvoicingError::refused("BILL_NOT_FOUND", format!("开票申请单{bill_no}不存在"))),
-        Some("received") => {
-            sqlx::query(
-                "UPDATE application SET state = 'withdrawn', state_changed_at = now() WHERE bill_no = $1",
-            )
-            .bind(bill_no)
-            .execute(&mut *tx)
-            .await?;
+    match state {
+        None => Err(InvoicingError::not_found("BILL_NOT_FOUND", format!("开票申请单{bill_no}不存在"))),
+        Some(BillState::Received) => {
+            sqlx::query("UPDATE application SET state = $2, state_changed_at = now() WHERE bill_no = $1")
+                .bind(bill_no)
+                .bind(BillState::Withdrawn)
+                .execute(&mut *tx)
+                .await?;
             tx.commit().await?;
             Ok(())
         }

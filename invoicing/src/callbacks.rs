@@ -5,15 +5,15 @@
 
 use std::time::Duration;
 
-use chrono::{DateTime, Utc};
+use chrono::{DateTime, NaiveDate, Utc};
+use fapiao_schemas::{BillState, CallbackState, PendingStatus, RedFlushState};
 use futures_util::StreamExt;
 use rust_decimal::Decimal;
 use serde::Serialize;
 use serde_json::{Value, json};
-use sqlx::postgres::PgRow;
-use sqlx::{PgConnection, Row};
+use sqlx::PgConnection;
 
-use crate::{Invoicing, Result, status};
+use crate::{Invoicing, InvoicingError, Result};
 
 /// Enqueue the callback of each of these bills whose invoices are all final, in the caller's
 /// transaction (the one that made them final, so a crash cannot lose it). Returns how many new
@@ -51,38 +51,73 @@ async fn insert(
     Ok(n as usize)
 }
 
-/// One invoice in a callback body, from a row with the pending invoice's status, serial, error
-/// and figures and the issued invoice's number, date and files.
-fn invoice_json(r: &PgRow) -> Value {
-    let st: String = r.get("status");
-    let ok = st == status::SUCCEEDED;
-    json!({
-        "serialNo": r.get::<Option<String>, _>("serial_no"),
-        "invoiceStatus": if ok { "1" } else { "2" },
-        "invoiceStatusName": status::label_zh(&st),
-        "invoiceCode": r.get::<Option<String>, _>("invoice_code").unwrap_or_default(),
-        "invoiceNum": r.get::<Option<String>, _>("invoice_num").unwrap_or_default(),
-        "invoiceDate": r.get::<Option<chrono::NaiveDate>, _>("invoice_date"),
-        "issueTime": r.get::<Option<DateTime<Utc>>, _>("issued_at").map(|t| t.to_rfc3339()),
-        "invoiceAmount": money(r, "amount"),
-        "totalTaxAmount": money(r, "tax"),
-        "totalAmount": money(r, "total"),
-        "invoiceFileUrl": r.get::<Option<String>, _>("invoice_file_url").unwrap_or_default(),
-        "ofdFileUrl": r.get::<Option<String>, _>("ofd_file_url").unwrap_or_default(),
-        "xmlFileUrl": r.get::<Option<String>, _>("xml_file_url").unwrap_or_default(),
-        "message": if ok { None } else { r.get::<Option<String>, _>("error_message") },
-    })
+/// One invoice of a callback body: the pending invoice's status, serial, error and figures and
+/// the issued invoice's number, date and files.
+#[derive(sqlx::FromRow)]
+struct InvoiceResult {
+    status: PendingStatus,
+    serial_no: Option<String>,
+    error_message: Option<String>,
+    amount: Decimal,
+    tax: Decimal,
+    total: Decimal,
+    invoice_code: Option<String>,
+    invoice_num: Option<String>,
+    invoice_date: Option<NaiveDate>,
+    issued_at: Option<DateTime<Utc>>,
+    invoice_file_url: Option<String>,
+    ofd_file_url: Option<String>,
+    xml_file_url: Option<String>,
 }
 
-/// A money column as decimal text with two decimals.
-fn money(r: &PgRow, c: &str) -> String {
-    r.get::<Decimal, _>(c).round_dp(2).to_string()
+impl InvoiceResult {
+    fn ok(&self) -> bool {
+        self.status == PendingStatus::Succeeded
+    }
+
+    fn json(&self) -> Value {
+        let ok = self.ok();
+        json!({
+            "serialNo": self.serial_no,
+            "invoiceStatus": if ok { "1" } else { "2" },
+            "invoiceStatusName": self.status.label_zh(),
+            "invoiceCode": self.invoice_code.clone().unwrap_or_default(),
+            "invoiceNum": self.invoice_num.clone().unwrap_or_default(),
+            "invoiceDate": self.invoice_date,
+            "issueTime": self.issued_at.map(|t| t.to_rfc3339()),
+            "invoiceAmount": money(self.amount),
+            "totalTaxAmount": money(self.tax),
+            "totalAmount": money(self.total),
+            "invoiceFileUrl": self.invoice_file_url.clone().unwrap_or_default(),
+            "ofdFileUrl": self.ofd_file_url.clone().unwrap_or_default(),
+            "xmlFileUrl": self.xml_file_url.clone().unwrap_or_default(),
+            "message": if ok { None } else { self.error_message.clone() },
+        })
+    }
+}
+
+/// Money as decimal text with two decimals.
+fn money(d: Decimal) -> String {
+    d.round_dp(2).to_string()
+}
+
+/// A red invoice with what its callback says of the blue one.
+#[derive(sqlx::FromRow)]
+struct RedResult {
+    #[sqlx(flatten)]
+    invoice: InvoiceResult,
+    red_reason: Option<String>,
+    blue_code: String,
+    blue_num: String,
+    red_flush_state: RedFlushState,
+    remaining: Decimal,
+    blue_pending: i64,
 }
 
 /// A red invoice became final: the bills of its blue invoice hear of it (`INVOICE.RED`), once
 /// per result, in the caller's transaction. Nothing for a blue pending invoice.
 pub(crate) async fn enqueue_red(db: &mut PgConnection, red_pending: i64) -> sqlx::Result<usize> {
-    let row = sqlx::query(
+    let row: Option<RedResult> = sqlx::query_as(
         "SELECT p.status, p.serial_no, p.error_message, p.red_reason, p.amount, p.tax, p.total,
                 i.invoice_code, i.invoice_num, i.invoice_date, i.issued_at, i.invoice_file_url, i.ofd_file_url, i.xml_file_url,
                 b.invoice_code AS blue_code, b.invoice_num AS blue_num, b.red_flush_state, b.remaining, b.pending_id AS blue_pending
@@ -95,17 +130,17 @@ pub(crate) async fn enqueue_red(db: &mut PgConnection, red_pending: i64) -> sqlx
     .fetch_optional(&mut *db)
     .await?;
     let Some(r) = row else { return Ok(0) };
-    let st: String = r.get("status");
-    let ok = st == status::SUCCEEDED;
-    let message: Option<String> = r.get("error_message");
+    let st = r.invoice.status;
+    let ok = r.invoice.ok();
+    let message = r.invoice.error_message.clone();
     let bills: Vec<(String, Option<String>)> = sqlx::query_as(
         "SELECT a.bill_no, a.business_system_code FROM pending_bill pb JOIN application a ON a.bill_no = pb.bill_no WHERE pb.pending_id = $1 ORDER BY a.bill_no",
     )
-    .bind(r.get::<i64, _>("blue_pending"))
+    .bind(r.blue_pending)
     .fetch_all(&mut *db)
     .await?;
-    let mut red = invoice_json(&r);
-    red["redReason"] = json!(r.get::<Option<String>, _>("red_reason"));
+    let mut red = r.invoice.json();
+    red["redReason"] = json!(r.red_reason);
     let mut added = 0;
     for (bill, system) in bills {
         let body = json!({
@@ -115,10 +150,10 @@ pub(crate) async fn enqueue_red(db: &mut PgConnection, red_pending: i64) -> sqlx
             "data": {
                 "billNo": bill,
                 "businessSystemCode": system.clone().filter(|s| !s.is_empty()),
-                "originalInvoiceCode": r.get::<String, _>("blue_code"),
-                "originalInvoiceNum": r.get::<String, _>("blue_num"),
-                "redFlushState": r.get::<String, _>("red_flush_state"),
-                "remainingAmount": money(&r, "remaining"),
+                "originalInvoiceCode": r.blue_code,
+                "originalInvoiceNum": r.blue_num,
+                "redFlushState": r.red_flush_state,
+                "remainingAmount": money(r.remaining),
                 "invoices": [red],
             }
         });
@@ -139,7 +174,7 @@ async fn bill_result(
     db: &mut PgConnection,
     bill: &str,
 ) -> sqlx::Result<Option<(Option<String>, Value, String)>> {
-    let head = sqlx::query(
+    let head: Option<BillHead> = sqlx::query_as(
         "SELECT a.business_system_code, a.state,
                 (SELECT sum(amount) FROM application_line WHERE bill_no = a.bill_no) AS amount,
                 (SELECT sum(tax) FROM application_line WHERE bill_no = a.bill_no) AS tax
@@ -149,10 +184,10 @@ async fn bill_result(
     .fetch_optional(&mut *db)
     .await?;
     let Some(head) = head else { return Ok(None) };
-    if !matches!(head.get::<String, _>("state").as_str(), "issued" | "partially_issued" | "pushed") {
+    if !matches!(head.state, BillState::Issued | BillState::PartiallyIssued | BillState::Pushed) {
         return Ok(None);
     }
-    let rows = sqlx::query(
+    let rows: Vec<BillInvoice> = sqlx::query_as(
         "SELECT p.id, p.status, p.serial_no, p.error_message, p.amount, p.tax, p.total,
                 i.invoice_code, i.invoice_num, i.invoice_date, i.issued_at, i.invoice_file_url, i.ofd_file_url, i.xml_file_url,
                 (SELECT coalesce(sum(pl.amount), 0) FROM pending_line pl WHERE pl.pending_id = p.id AND pl.bill_no = $1) AS bill_amount,
@@ -166,8 +201,7 @@ async fn bill_result(
     .bind(bill)
     .fetch_all(&mut *db)
     .await?;
-    let finals = [status::SUCCEEDED, status::FAILED];
-    if rows.is_empty() || rows.iter().any(|r| !finals.contains(&r.get::<String, _>("status").as_str())) {
+    if rows.is_empty() || rows.iter().any(|r| !r.invoice.status.is_final()) {
         return Ok(None);
     }
     let mut fingerprint = Vec::new();
@@ -175,27 +209,20 @@ async fn bill_result(
     let invoices: Vec<Value> = rows
         .iter()
         .map(|r| {
-            let st: String = r.get("status");
-            let ok = st == status::SUCCEEDED;
-            let message: Option<String> = r.get("error_message");
-            fingerprint.push(format!(
-                "{}:{}:{}",
-                r.get::<i64, _>("id"),
-                st,
-                r.get::<Option<String>, _>("invoice_num").unwrap_or_default()
-            ));
-            if !ok {
-                failures.push(message.clone().unwrap_or_default());
+            let i = &r.invoice;
+            fingerprint.push(format!("{}:{}:{}", r.id, i.status, i.invoice_num.clone().unwrap_or_default()));
+            if !i.ok() {
+                failures.push(i.error_message.clone().unwrap_or_default());
             }
-            let mut invoice = invoice_json(r);
-            invoice["billAmount"] = json!(money(r, "bill_amount"));
-            invoice["billTaxAmount"] = json!(money(r, "bill_tax"));
+            let mut invoice = i.json();
+            invoice["billAmount"] = json!(money(r.bill_amount));
+            invoice["billTaxAmount"] = json!(money(r.bill_tax));
             invoice
         })
         .collect();
-    let system = head.get::<Option<String>, _>("business_system_code").filter(|s| !s.is_empty());
-    let amount: Decimal = head.get::<Option<Decimal>, _>("amount").unwrap_or_default();
-    let tax: Decimal = head.get::<Option<Decimal>, _>("tax").unwrap_or_default();
+    let system = head.business_system_code.filter(|s| !s.is_empty());
+    let amount: Decimal = head.amount.unwrap_or_default();
+    let tax: Decimal = head.tax.unwrap_or_default();
     let body = json!({
         "returnCode": if failures.is_empty() { "0" } else { "9999" },
         "returnMsg": if failures.is_empty() { "开票成功".to_string() } else { format!("开票失败：{}", failures.join("；")) },
@@ -212,6 +239,25 @@ async fn bill_result(
     Ok(Some((system, body, fingerprint.join(","))))
 }
 
+/// A bill as `bill_result` reads it: its state and the sums of its lines.
+#[derive(sqlx::FromRow)]
+struct BillHead {
+    business_system_code: Option<String>,
+    state: BillState,
+    amount: Option<Decimal>,
+    tax: Option<Decimal>,
+}
+
+/// One blue invoice of a bill, with the bill's share of it.
+#[derive(sqlx::FromRow)]
+struct BillInvoice {
+    id: i64,
+    #[sqlx(flatten)]
+    invoice: InvoiceResult,
+    bill_amount: Decimal,
+    bill_tax: Decimal,
+}
+
 #[derive(Clone, Debug, Default, Serialize)]
 pub struct DeliveryReport {
     pub attempted: usize,
@@ -226,7 +272,7 @@ pub struct DeliveryReport {
 pub async fn deliver(inv: &Invoicing) -> Result<DeliveryReport> {
     let cfg = &inv.settings.callbacks;
     // Claimed for a while, so that another process delivering at the same time skips them.
-    let due = sqlx::query(
+    let due: Vec<Due> = sqlx::query_as(
         "UPDATE callback SET next_attempt_at = now() + interval '5 minutes'
           WHERE id IN (SELECT id FROM callback WHERE state = 'pending' AND next_attempt_at <= now()
                         ORDER BY id FOR UPDATE SKIP LOCKED LIMIT 500)
@@ -237,15 +283,15 @@ pub async fn deliver(inv: &Invoicing) -> Result<DeliveryReport> {
     let client = reqwest::Client::builder()
         .timeout(Duration::from_secs(cfg.timeout_secs))
         .build()
-        .map_err(|e| crate::InvoicingError::refused("HTTP_CLIENT", e.to_string()))?;
+        .map_err(InvoicingError::Http)?;
     let results: Vec<Result<bool>> = futures_util::stream::iter(due)
         .map(|r| {
             let client = client.clone();
             async move {
-                let id: i64 = r.get("id");
-                let url = url_for(inv, r.get::<Option<String>, _>("business_system").as_deref());
-                let attempts: i32 = r.get::<i32, _>("attempts") + 1;
-                let (http_status, response, ok) = post(&client, &url, &r.get::<Value, _>("body")).await;
+                let id = r.id;
+                let url = url_for(inv, r.business_system.as_deref());
+                let attempts = r.attempts + 1;
+                let (http_status, response, ok) = post(&client, &url, &r.body).await;
                 let mut tx = inv.pool.begin().await?;
                 sqlx::query(
                     "INSERT INTO callback_log (callback_id, attempt, url, http_status, response, ok)
@@ -259,7 +305,13 @@ pub async fn deliver(inv: &Invoicing) -> Result<DeliveryReport> {
                 .execute(&mut *tx)
                 .await?;
                 let backoff = (cfg.backoff_base_secs.saturating_mul(1u64 << (attempts - 1).clamp(0, 20) as u32)).min(cfg.backoff_max_secs);
-                let state = if ok { "succeeded" } else if attempts as u32 >= cfg.max_attempts { "failed" } else { "pending" };
+                let state = if ok {
+                    CallbackState::Succeeded
+                } else if attempts as u32 >= cfg.max_attempts {
+                    CallbackState::Failed
+                } else {
+                    CallbackState::Pending
+                };
                 sqlx::query(
                     "UPDATE callback SET state = $2, attempts = $3, last_error = $4,
                             next_attempt_at = now() + make_interval(secs => $5) WHERE id = $1",
@@ -295,6 +347,15 @@ pub async fn deliver(inv: &Invoicing) -> Result<DeliveryReport> {
     Ok(report)
 }
 
+/// A callback claimed for delivery.
+#[derive(sqlx::FromRow)]
+struct Due {
+    id: i64,
+    business_system: Option<String>,
+    body: Value,
+    attempts: i32,
+}
+
 /// One POST; success is a 2xx answer whose body says `{"success": true}`.
 async fn post(client: &reqwest::Client, url: &str, body: &Value) -> (Option<i32>, String, bool) {
     match client.post(url).json(body).send().await {
@@ -316,7 +377,7 @@ pub struct CallbackRow {
     pub id: i64,
     pub bill_no: String,
     pub interface_code: String,
-    pub state: String,
+    pub state: CallbackState,
     pub attempts: i32,
     pub next_attempt_at: DateTime<Utc>,
     pub last_error: Option<String>,
@@ -325,7 +386,7 @@ pub struct CallbackRow {
 }
 
 pub async fn list(inv: &Invoicing, failed_only: bool) -> Result<Vec<CallbackRow>> {
-    let rows = sqlx::query(
+    let rows: Vec<ListedCallback> = sqlx::query_as(
         "SELECT id, bill_no, interface_code, state, attempts, next_attempt_at, last_error, business_system, body->>'returnCode' AS return_code
            FROM callback WHERE NOT $1 OR state = 'failed' ORDER BY id",
     )
@@ -333,19 +394,32 @@ pub async fn list(inv: &Invoicing, failed_only: bool) -> Result<Vec<CallbackRow>
     .fetch_all(&inv.pool)
     .await?;
     Ok(rows
-        .iter()
+        .into_iter()
         .map(|r| CallbackRow {
-            id: r.get("id"),
-            bill_no: r.get("bill_no"),
-            interface_code: r.get("interface_code"),
-            state: r.get("state"),
-            attempts: r.get("attempts"),
-            next_attempt_at: r.get("next_attempt_at"),
-            last_error: r.get("last_error"),
-            url: url_for(inv, r.get::<Option<String>, _>("business_system").as_deref()),
-            return_code: r.get::<Option<String>, _>("return_code").unwrap_or_default(),
+            url: url_for(inv, r.business_system.as_deref()),
+            id: r.id,
+            bill_no: r.bill_no,
+            interface_code: r.interface_code,
+            state: r.state,
+            attempts: r.attempts,
+            next_attempt_at: r.next_attempt_at,
+            last_error: r.last_error,
+            return_code: r.return_code.unwrap_or_default(),
         })
         .collect())
+}
+
+#[derive(sqlx::FromRow)]
+struct ListedCallback {
+    id: i64,
+    bill_no: String,
+    interface_code: String,
+    state: CallbackState,
+    attempts: i32,
+    next_attempt_at: DateTime<Utc>,
+    last_error: Option<String>,
+    business_system: Option<String>,
+    return_code: Option<String>,
 }
 
 /// Failed callbacks (all, or these ids) start over with a fresh allowance of attempts, due now.

@@ -9,25 +9,27 @@ use std::time::Duration;
 
 use chrono::{DateTime, Utc};
 use fapiao_channel::codes::{error as code, issue_status};
+use fapiao_schemas::{ApprovalState, DataSource, InvoiceKind, PendingStatus};
 use rust_decimal::Decimal;
 use serde::Serialize;
-use sqlx::Row;
 
-use crate::{Invoicing, InvoicingError, Result, record, status};
+use crate::{Invoicing, InvoicingError, Result, record};
 
-#[derive(Clone, Debug, Serialize)]
+#[derive(Clone, Debug, Serialize, sqlx::FromRow)]
 pub struct PendingRow {
     pub id: i64,
     pub bills: Vec<String>,
-    pub status: String,
+    pub status: PendingStatus,
+    /// `status.label_zh()`.
+    #[sqlx(skip)]
     pub status_zh: &'static str,
     /// 数据来源.
-    pub data_source: String,
-    pub approval_state: String,
+    pub data_source: DataSource,
+    pub approval_state: ApprovalState,
     pub serial_no: Option<String>,
     pub seller_tax_no: String,
     pub buyer_name: String,
-    pub invoice_kind: String,
+    pub invoice_kind: InvoiceKind,
     pub total: Decimal,
     pub error_message: Option<String>,
     pub retry_not_before: Option<DateTime<Utc>>,
@@ -38,48 +40,23 @@ pub struct PendingRow {
 /// Live pending invoices, all or of one status (`failed` or its Chinese name 开票失败, …).
 pub async fn list(inv: &Invoicing, status_filter: Option<&str>) -> Result<Vec<PendingRow>> {
     let wanted = status_filter.map(|s| {
-        [status::NOT_ISSUED, status::SUBMITTED, status::ISSUING, status::FAILED, status::SUCCEEDED]
-            .into_iter()
-            .find(|k| *k == s || status::label_zh(k) == s)
-            .map(str::to_string)
-            .ok_or_else(|| {
-                InvoicingError::refused(
-                    "STATUS_UNKNOWN",
-                    format!("unknown status {s:?}: not_issued, submitted, issuing, failed, succeeded"),
-                )
-            })
+        PendingStatus::from_name_or_label(s).ok_or_else(|| InvoicingError::Invalid {
+            code: "STATUS_UNKNOWN",
+            message: format!("unknown status {s:?}: not_issued, submitted, issuing, failed, succeeded"),
+        })
     });
     let wanted = wanted.transpose()?;
-    let rows = sqlx::query(
+    let mut rows: Vec<PendingRow> = sqlx::query_as(
         "SELECT p.*, ARRAY(SELECT bill_no FROM pending_bill b WHERE b.pending_id = p.id ORDER BY bill_no) AS bills
            FROM pending_invoice p WHERE p.deleted_at IS NULL AND ($1::text IS NULL OR p.status = $1) ORDER BY p.id",
     )
     .bind(wanted)
     .fetch_all(&inv.pool)
     .await?;
-    Ok(rows
-        .iter()
-        .map(|r| {
-            let st: String = r.get("status");
-            PendingRow {
-                id: r.get("id"),
-                bills: r.get("bills"),
-                status_zh: status::label_zh(&st),
-                status: st,
-                data_source: r.get("data_source"),
-                approval_state: r.get("approval_state"),
-                serial_no: r.get("serial_no"),
-                seller_tax_no: r.get("seller_tax_no"),
-                buyer_name: r.get("buyer_name"),
-                invoice_kind: r.get("invoice_kind"),
-                total: r.get("total"),
-                error_message: r.get("error_message"),
-                retry_not_before: r.get("retry_not_before"),
-                reissue_count: r.get("reissue_count"),
-                updated_at: r.get("updated_at"),
-            }
-        })
-        .collect())
+    for r in &mut rows {
+        r.status_zh = r.status.label_zh();
+    }
+    Ok(rows)
 }
 
 /// What happened to one id of a batch operation.
@@ -106,11 +83,13 @@ impl ItemResult {
 pub async fn return_to_application(inv: &Invoicing, ids: &[i64]) -> Result<Vec<ItemResult>> {
     let mut out = Vec::new();
     for &id in ids {
-        out.push(match release(inv, id, &[status::NOT_ISSUED, status::FAILED], "returned").await {
-            Ok(()) => ItemResult::ok(id, "已返回开票申请单"),
-            Err(e @ InvoicingError::Refused { .. }) => ItemResult::refused(id, e),
-            Err(e) => return Err(e),
-        });
+        out.push(
+            match release(inv, id, &[PendingStatus::NotIssued, PendingStatus::Failed], "returned").await {
+                Ok(()) => ItemResult::ok(id, "已返回开票申请单"),
+                Err(e) if e.is_about_the_item() => ItemResult::refused(id, e),
+                Err(e) => return Err(e),
+            },
+        );
     }
     Ok(out)
 }
@@ -119,9 +98,9 @@ pub async fn return_to_application(inv: &Invoicing, ids: &[i64]) -> Result<Vec<I
 pub async fn delete(inv: &Invoicing, ids: &[i64]) -> Result<Vec<ItemResult>> {
     let mut out = Vec::new();
     for &id in ids {
-        out.push(match release(inv, id, &[status::FAILED], "deleted").await {
+        out.push(match release(inv, id, &[PendingStatus::Failed], "deleted").await {
             Ok(()) => ItemResult::ok(id, "已删除"),
-            Err(e @ InvoicingError::Refused { .. }) => ItemResult::refused(id, e),
+            Err(e) if e.is_about_the_item() => ItemResult::refused(id, e),
             Err(e) => return Err(e),
         });
     }
@@ -129,32 +108,33 @@ pub async fn delete(inv: &Invoicing, ids: &[i64]) -> Result<Vec<ItemResult>> {
 }
 
 /// Take a pending invoice out (return or delete) once its status allows and the channel confirms.
-async fn release(inv: &Invoicing, id: i64, allowed: &[&str], event: &str) -> Result<()> {
-    let row = sqlx::query("SELECT status, serial_no, seller_tax_no, invoice_property FROM pending_invoice WHERE id = $1 AND deleted_at IS NULL")
-        .bind(id)
-        .fetch_optional(&inv.pool)
-        .await?
-        .ok_or_else(|| InvoicingError::refused("PENDING_NOT_FOUND", format!("待开发票{id}不存在")))?;
-    let st: String = row.get("status");
-    if !allowed.contains(&st.as_str()) {
-        let names: Vec<&str> = allowed.iter().map(|s| status::label_zh(s)).collect();
+async fn release(inv: &Invoicing, id: i64, allowed: &[PendingStatus], event: &str) -> Result<()> {
+    let (st, serial, seller): (PendingStatus, Option<String>, String) = sqlx::query_as(
+        "SELECT status, serial_no, seller_tax_no FROM pending_invoice WHERE id = $1 AND deleted_at IS NULL",
+    )
+    .bind(id)
+    .fetch_optional(&inv.pool)
+    .await?
+    .ok_or_else(|| InvoicingError::not_found("PENDING_NOT_FOUND", format!("待开发票{id}不存在")))?;
+    if !allowed.contains(&st) {
+        let names: Vec<&str> = allowed.iter().map(|s| s.label_zh()).collect();
         return Err(InvoicingError::refused(
             "PENDING_STATE",
             format!(
                 "只有{}的发票可以{}，该发票为{}",
                 names.join("、"),
                 if event == "deleted" { "删除" } else { "返回开票申请单" },
-                status::label_zh(&st)
+                st.label_zh()
             ),
         ));
     }
-    if let Some(serial) = row.get::<Option<String>, _>("serial_no") {
-        confirm_not_issued(inv, id, &serial, &row.get::<String, _>("seller_tax_no")).await?;
+    if let Some(serial) = serial {
+        confirm_not_issued(inv, id, &serial, &seller).await?;
     }
     let mut tx = inv.pool.begin().await?;
     let taken = sqlx::query("UPDATE pending_invoice SET deleted_at = now(), updated_at = now() WHERE id = $1 AND deleted_at IS NULL AND status = $2")
         .bind(id)
-        .bind(&st)
+        .bind(st)
         .execute(&mut *tx)
         .await?
         .rows_affected();
@@ -202,10 +182,7 @@ async fn confirm_not_issued(inv: &Invoicing, id: i64, serial: &str, seller: &str
             Err(InvoicingError::refused("PENDING_STILL_ISSUING", "渠道显示该发票仍在开票中，请稍后再试"))
         }
         Err(e) if e.api_code() == Some(code::NOT_FOUND) => Ok(()),
-        Err(e) => Err(InvoicingError::refused(
-            "CHANNEL_UNREACHABLE",
-            format!("无法向渠道确认开票结果，未做处理：{e}"),
-        )),
+        Err(e) => Err(InvoicingError::Unconfirmed(e)),
     }
 }
 
@@ -218,25 +195,23 @@ pub async fn edit(
     bank_account: Option<&str>,
 ) -> Result<()> {
     let mut tx = inv.pool.begin().await?;
-    let row = sqlx::query(
+    let (st, approval): (PendingStatus, ApprovalState) = sqlx::query_as(
         "SELECT status, approval_state FROM pending_invoice WHERE id = $1 AND deleted_at IS NULL FOR UPDATE",
     )
     .bind(id)
     .fetch_optional(&mut *tx)
     .await?
-    .ok_or_else(|| InvoicingError::refused("PENDING_NOT_FOUND", format!("待开发票{id}不存在")))?;
-    let approval: String = row.get("approval_state");
-    if approval != "暂存" && approval != "无需审批" {
+    .ok_or_else(|| InvoicingError::not_found("PENDING_NOT_FOUND", format!("待开发票{id}不存在")))?;
+    if !matches!(approval, ApprovalState::Draft | ApprovalState::NotRequired) {
         return Err(InvoicingError::refused(
             "PENDING_NOT_EDITABLE",
             format!("只有暂存或无需审批状态的发票可以修改，该发票为{approval}"),
         ));
     }
-    let st: String = row.get("status");
-    if st != status::NOT_ISSUED && st != status::FAILED {
+    if st != PendingStatus::NotIssued && st != PendingStatus::Failed {
         return Err(InvoicingError::refused(
             "PENDING_NOT_EDITABLE",
-            format!("{}的发票不能修改", status::label_zh(&st)),
+            format!("{}的发票不能修改", st.label_zh()),
         ));
     }
     sqlx::query(

@@ -11,12 +11,13 @@ use fapiao_channel::ChannelError;
 use fapiao_channel::codes::{error as code, issue_status};
 use fapiao_channel::error::Disposition;
 use fapiao_channel::wire::{InvoiceLine, IssueResult, OpenInvoice};
+use fapiao_schemas::split::LineProperty;
+use fapiao_schemas::{AttemptOutcome, InvoiceKind, PendingStatus};
 use futures_util::StreamExt;
 use rust_decimal::Decimal;
 use serde::Serialize;
-use sqlx::Row;
 
-use crate::{Invoicing, Result, record, status};
+use crate::{Invoicing, Result, record};
 
 /// Sends of one invoice within one run (a serial the channel never accepted is sent again).
 const MAX_SENDS_PER_RUN: usize = 3;
@@ -27,7 +28,7 @@ pub struct IssueOutcome {
     pub pending_id: i64,
     pub bills: Vec<String>,
     pub serial_no: Option<String>,
-    pub status: String,
+    pub status: PendingStatus,
     pub status_zh: &'static str,
     pub invoice_code: Option<String>,
     pub invoice_num: Option<String>,
@@ -88,40 +89,35 @@ pub async fn issue(
     Ok(outcomes)
 }
 
-#[derive(Debug)]
+#[derive(Debug, sqlx::FromRow)]
 struct Current {
-    status: String,
+    status: PendingStatus,
     serial_no: Option<String>,
     seller_tax_no: String,
 }
 
 async fn current(inv: &Invoicing, id: i64) -> Result<Current> {
-    let r = sqlx::query(
+    sqlx::query_as(
         "SELECT status, serial_no, seller_tax_no FROM pending_invoice WHERE id = $1 AND deleted_at IS NULL",
     )
     .bind(id)
     .fetch_optional(&inv.pool)
     .await?
-    .ok_or_else(|| crate::InvoicingError::refused("PENDING_NOT_FOUND", format!("待开发票{id}不存在")))?;
-    Ok(Current {
-        status: r.get("status"),
-        serial_no: r.get("serial_no"),
-        seller_tax_no: r.get("seller_tax_no"),
-    })
+    .ok_or_else(|| crate::InvoicingError::not_found("PENDING_NOT_FOUND", format!("待开发票{id}不存在")))
 }
 
 /// Take one pending invoice as far as it goes now.
 pub(crate) async fn drive(inv: &Invoicing, id: i64) -> Result<()> {
     for _ in 0..MAX_SENDS_PER_RUN {
         let cur = current(inv, id).await?;
-        match cur.status.as_str() {
-            status::NOT_ISSUED => {
+        match cur.status {
+            PendingStatus::NotIssued => {
                 let Some(serial) = claim(inv, id, cur.serial_no.as_deref()).await? else { return Ok(()) };
                 if !send(inv, id, &serial).await? {
                     return Ok(());
                 }
             }
-            status::SUBMITTED | status::ISSUING => {
+            PendingStatus::Submitted | PendingStatus::Issuing => {
                 let serial = cur.serial_no.expect("a submitted invoice has a serial");
                 match settle(inv, id, &serial, &cur.seller_tax_no).await? {
                     Settled::NeverAccepted => continue,
@@ -141,8 +137,9 @@ async fn claim(inv: &Invoicing, id: i64, kept: Option<&str>) -> Result<Option<St
     let mut tx = inv.pool.begin().await?;
     let serial = match kept {
         Some(s) => {
-            sqlx::query("UPDATE issue_attempt SET outcome = 'sending', started_at = clock_timestamp(), settled_at = NULL WHERE serial_no = $1")
+            sqlx::query("UPDATE issue_attempt SET outcome = $2, started_at = clock_timestamp(), settled_at = NULL WHERE serial_no = $1")
                 .bind(s)
+                .bind(AttemptOutcome::Sending)
                 .execute(&mut *tx)
                 .await?;
             s.to_string()
@@ -192,25 +189,26 @@ async fn send(inv: &Invoicing, id: i64, serial: &str) -> Result<bool> {
     let mut tx = inv.pool.begin().await?;
     let settle_next = match answer {
         Ok(_) => {
-            record::settle_attempt(&mut tx, serial, "accepted", None).await?;
-            record::set_status(&mut tx, id, status::ISSUING, None).await?;
+            record::settle_attempt(&mut tx, serial, AttemptOutcome::Accepted, None).await?;
+            record::set_status(&mut tx, id, PendingStatus::Issuing, None).await?;
             true
         }
         Err(e) => match sent_disposition(&e) {
             // The channel may have it: ask, never resend blindly.
             SendFailure::Unknown => {
-                record::settle_attempt(&mut tx, serial, "lost", Some(&e.to_string())).await?;
+                record::settle_attempt(&mut tx, serial, AttemptOutcome::Lost, Some(&e.to_string())).await?;
                 record::event(&mut tx, id, "answer_lost", Some(&e.to_string())).await?;
                 true
             }
             // The channel answered no without taking it: the serial stays for the next run.
             SendFailure::NotTaken => {
-                record::settle_attempt(&mut tx, serial, "never_accepted", Some(&e.to_string())).await?;
-                record::set_status(&mut tx, id, status::NOT_ISSUED, Some(&channel_message(&e))).await?;
+                record::settle_attempt(&mut tx, serial, AttemptOutcome::NeverAccepted, Some(&e.to_string()))
+                    .await?;
+                record::set_status(&mut tx, id, PendingStatus::NotIssued, Some(&channel_message(&e))).await?;
                 false
             }
             SendFailure::Refused => {
-                record::failed(&mut tx, id, serial, "refused", &channel_message(&e)).await?;
+                record::failed(&mut tx, id, serial, AttemptOutcome::Refused, &channel_message(&e)).await?;
                 false
             }
         },
@@ -271,8 +269,8 @@ pub(crate) async fn settle(inv: &Invoicing, id: i64, serial: &str, seller: &str)
     let settled = match answer {
         Ok(r) => record_answer(&mut tx, id, &r).await?,
         Err(e) if e.api_code() == Some(code::NOT_FOUND) => {
-            record::settle_attempt(&mut tx, serial, "never_accepted", None).await?;
-            record::set_status(&mut tx, id, status::NOT_ISSUED, None).await?;
+            record::settle_attempt(&mut tx, serial, AttemptOutcome::NeverAccepted, None).await?;
+            record::set_status(&mut tx, id, PendingStatus::NotIssued, None).await?;
             Settled::NeverAccepted
         }
         Err(e) => {
@@ -291,26 +289,54 @@ pub(crate) async fn record_answer(db: &mut sqlx::PgConnection, id: i64, r: &Issu
             Settled::Final
         }
         issue_status::FAILED => {
-            record::failed(db, id, &r.serial_no, "failed", &r.issue_message).await?;
+            record::failed(db, id, &r.serial_no, AttemptOutcome::Failed, &r.issue_message).await?;
             Settled::Final
         }
         _ => {
-            record::set_status(db, id, status::ISSUING, None).await?;
+            record::set_status(db, id, PendingStatus::Issuing, None).await?;
             Settled::Pending
         }
     })
 }
 
+/// The head of an `ALLE.INVOICE.OPEN` body.
+#[derive(sqlx::FromRow)]
+struct OpenHead {
+    invoice_kind: InvoiceKind,
+    invoice_property: i16,
+    seller_name: String,
+    seller_tax_no: String,
+    buyer_name: String,
+    buyer_tax_no: Option<String>,
+    remark: Option<String>,
+}
+
+/// A pending line as it goes to the channel.
+#[derive(sqlx::FromRow)]
+struct OpenLine {
+    seq: i32,
+    line_property: LineProperty,
+    goods_name: String,
+    revenue_code: String,
+    specification: Option<String>,
+    unit: Option<String>,
+    quantity: Option<Decimal>,
+    price: Option<Decimal>,
+    amount: Decimal,
+    tax_rate: Decimal,
+    tax: Decimal,
+}
+
 /// The `ALLE.INVOICE.OPEN` body of a pending invoice.
 async fn open_invoice(inv: &Invoicing, id: i64, serial: &str) -> Result<OpenInvoice> {
-    let head = sqlx::query(
+    let head: OpenHead = sqlx::query_as(
         "SELECT p.invoice_kind, p.invoice_property, e.name AS seller_name, p.seller_tax_no, p.buyer_name, p.buyer_tax_no, p.remark
            FROM pending_invoice p JOIN enterprise e ON e.tax_no = p.seller_tax_no WHERE p.id = $1",
     )
     .bind(id)
     .fetch_one(&inv.pool)
     .await?;
-    let lines = sqlx::query(
+    let lines: Vec<OpenLine> = sqlx::query_as(
         "SELECT seq, line_property, goods_name, revenue_code, specification, unit, quantity, price, amount, tax_rate, tax
            FROM pending_line WHERE pending_id = $1 ORDER BY seq",
     )
@@ -320,55 +346,64 @@ async fn open_invoice(inv: &Invoicing, id: i64, serial: &str) -> Result<OpenInvo
     let money = |d: Decimal| fapiao_schemas::Money::exact(d).expect("stored at scale 2");
     Ok(OpenInvoice {
         serial_no: serial.to_string(),
-        invoice_kind: head.get("invoice_kind"),
-        invoice_property: head.get::<i16, _>("invoice_property") as u8,
-        seller_name: head.get("seller_name"),
-        seller_taxpayer_id: head.get("seller_tax_no"),
-        buyer_name: head.get("buyer_name"),
-        buyer_taxpayer_id: head.get::<Option<String>, _>("buyer_tax_no").unwrap_or_default(),
+        invoice_kind: head.invoice_kind.as_str().to_string(),
+        invoice_property: head.invoice_property as u8,
+        seller_name: head.seller_name,
+        seller_taxpayer_id: head.seller_tax_no,
+        buyer_name: head.buyer_name,
+        buyer_taxpayer_id: head.buyer_tax_no.unwrap_or_default(),
         drawer: inv.settings.invoicing.drawer.clone(),
-        remark: head.get::<Option<String>, _>("remark").unwrap_or_default(),
+        remark: head.remark.unwrap_or_default(),
         invoice_detail: lines
-            .iter()
+            .into_iter()
             .map(|l| InvoiceLine {
-                seq: l.get::<i32, _>("seq") as u32,
-                line_property: fapiao_schemas::split::LineProperty::parse(l.get("line_property"))
-                    .map(|p| p.wire())
-                    .unwrap_or(0),
-                goods_name: l.get("goods_name"),
-                revenue_code: l.get("revenue_code"),
-                specification: l.get::<Option<String>, _>("specification").unwrap_or_default(),
-                units: l.get::<Option<String>, _>("unit").unwrap_or_default(),
-                quantity: l.get::<Option<Decimal>, _>("quantity").map(|d| d.normalize()),
-                price: l.get::<Option<Decimal>, _>("price").map(|d| d.normalize()),
-                amount: money(l.get("amount")),
-                tax_rate: l.get::<Decimal, _>("tax_rate").normalize(),
-                tax_amount: money(l.get("tax")),
+                seq: l.seq as u32,
+                line_property: l.line_property.wire(),
+                goods_name: l.goods_name,
+                revenue_code: l.revenue_code,
+                specification: l.specification.unwrap_or_default(),
+                units: l.unit.unwrap_or_default(),
+                quantity: l.quantity.map(|d| d.normalize()),
+                price: l.price.map(|d| d.normalize()),
+                amount: money(l.amount),
+                tax_rate: l.tax_rate.normalize(),
+                tax_amount: money(l.tax),
             })
             .collect(),
     })
 }
 
+/// One pending invoice as `outcome` reads it.
+#[derive(sqlx::FromRow)]
+struct OutcomeRow {
+    serial_no: Option<String>,
+    status: PendingStatus,
+    error_message: Option<String>,
+    total: Decimal,
+    invoice_code: Option<String>,
+    invoice_num: Option<String>,
+    bills: Vec<String>,
+}
+
 /// The state of one pending invoice, as reported.
 pub async fn outcome(inv: &Invoicing, id: i64) -> Result<IssueOutcome> {
-    let r = sqlx::query(
-        "SELECT p.id, p.serial_no, p.status, p.error_message, p.total, i.invoice_code, i.invoice_num,
+    let r: OutcomeRow = sqlx::query_as(
+        "SELECT p.serial_no, p.status, p.error_message, p.total, i.invoice_code, i.invoice_num,
                 ARRAY(SELECT bill_no FROM pending_bill b WHERE b.pending_id = p.id ORDER BY bill_no) AS bills
            FROM pending_invoice p LEFT JOIN issued_invoice i ON i.pending_id = p.id WHERE p.id = $1",
     )
     .bind(id)
     .fetch_one(&inv.pool)
     .await?;
-    let status: String = r.get("status");
     Ok(IssueOutcome {
         pending_id: id,
-        bills: r.get("bills"),
-        serial_no: r.get("serial_no"),
-        status_zh: status::label_zh(&status),
-        message: if status == status::SUCCEEDED { None } else { r.get("error_message") },
-        status,
-        invoice_code: r.get("invoice_code"),
-        invoice_num: r.get("invoice_num"),
-        total: r.get("total"),
+        bills: r.bills,
+        serial_no: r.serial_no,
+        status_zh: r.status.label_zh(),
+        message: if r.status == PendingStatus::Succeeded { None } else { r.error_message },
+        status: r.status,
+        invoice_code: r.invoice_code,
+        invoice_num: r.invoice_num,
+        total: r.total,
     })
 }

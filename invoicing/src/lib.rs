@@ -19,8 +19,8 @@ pub mod reissue;
 use std::sync::Arc;
 
 use fapiao_channel::{ChannelClient, ChannelError};
-use fapiao_schemas::Coded;
 use fapiao_schemas::config::Settings;
+use fapiao_schemas::{Coded, ErrorKind, UnknownValue};
 use sqlx::PgPool;
 
 /// What the invoicing operations work with.
@@ -37,20 +37,78 @@ impl Invoicing {
     }
 }
 
+/// What went wrong, in invoicing's terms. `code()` gives each case its stable code.
 #[derive(Debug, thiserror::Error)]
 pub enum InvoicingError {
     #[error("database: {0}")]
-    Sql(#[from] sqlx::Error),
+    Sql(sqlx::Error),
+    /// A stored value that its type does not admit (the row was written outside fapiao).
+    #[error("{0}")]
+    Corrupt(UnknownValue),
     #[error(transparent)]
     Channel(#[from] ChannelError),
-    /// The operation is not allowed on this item as it stands (wrong state, unknown id, …).
+    /// The channel could not be asked whether an invoice was issued, so nothing was done.
+    #[error("无法向渠道确认开票结果，未做处理：{0}")]
+    Unconfirmed(ChannelError),
+    /// A business rule said no: not allowed on this item as it stands.
     #[error("{message}")]
     Refused { code: &'static str, message: String },
+    /// No such pending invoice, bill or red document.
+    #[error("{message}")]
+    NotFound { code: &'static str, message: String },
+    /// An argument that names nothing known (e.g. an unknown status filter).
+    #[error("{message}")]
+    Invalid { code: &'static str, message: String },
+    /// The HTTP client for callbacks could not be built.
+    #[error("{0}")]
+    Http(reqwest::Error),
+    /// A parameter (系统参数) could not be read.
+    #[error("{0}")]
+    Param(fapiao_store::StoreError),
 }
 
 impl InvoicingError {
     pub fn refused(code: &'static str, message: impl Into<String>) -> InvoicingError {
         InvoicingError::Refused { code, message: message.into() }
+    }
+
+    pub fn not_found(code: &'static str, message: impl Into<String>) -> InvoicingError {
+        InvoicingError::NotFound { code, message: message.into() }
+    }
+
+    /// What kind of failure this is, for the front doors (exit code, HTTP status).
+    pub fn kind(&self) -> ErrorKind {
+        match self {
+            InvoicingError::Refused { .. } => ErrorKind::Refused,
+            InvoicingError::NotFound { .. } => ErrorKind::NotFound,
+            InvoicingError::Invalid { .. } => ErrorKind::BadInput,
+            InvoicingError::Channel(_) | InvoicingError::Unconfirmed(_) => ErrorKind::Unavailable,
+            InvoicingError::Sql(_)
+            | InvoicingError::Corrupt(_)
+            | InvoicingError::Http(_)
+            | InvoicingError::Param(_) => ErrorKind::Internal,
+        }
+    }
+
+    /// Refused, not found or not confirmable: an answer about one item of a batch, which the
+    /// batch reports and goes on.
+    pub fn is_about_the_item(&self) -> bool {
+        matches!(
+            self,
+            InvoicingError::Refused { .. } | InvoicingError::NotFound { .. } | InvoicingError::Unconfirmed(_)
+        )
+    }
+}
+
+/// A decoded column that is not one of its type's values is [`InvoicingError::Corrupt`].
+impl From<sqlx::Error> for InvoicingError {
+    fn from(e: sqlx::Error) -> InvoicingError {
+        if let sqlx::Error::ColumnDecode { source, .. } = &e
+            && let Some(unknown) = source.downcast_ref::<UnknownValue>()
+        {
+            return InvoicingError::Corrupt(unknown.clone());
+        }
+        InvoicingError::Sql(e)
     }
 }
 
@@ -58,8 +116,15 @@ impl Coded for InvoicingError {
     fn code(&self) -> &'static str {
         match self {
             InvoicingError::Sql(_) => "DATABASE",
+            InvoicingError::Corrupt(u) if u.what == "invoice kind" => "INVOICE_KIND_UNKNOWN",
+            InvoicingError::Corrupt(_) => "DATABASE",
             InvoicingError::Channel(_) => "CHANNEL",
-            InvoicingError::Refused { code, .. } => code,
+            InvoicingError::Unconfirmed(_) => "CHANNEL_UNREACHABLE",
+            InvoicingError::Refused { code, .. }
+            | InvoicingError::NotFound { code, .. }
+            | InvoicingError::Invalid { code, .. } => code,
+            InvoicingError::Http(_) => "HTTP_CLIENT",
+            InvoicingError::Param(_) => "PARAM",
         }
     }
     fn message_zh(&self) -> String {
@@ -68,23 +133,3 @@ impl Coded for InvoicingError {
 }
 
 pub type Result<T> = std::result::Result<T, InvoicingError>;
-
-/// Pending invoice statuses (待开发票状态) with their documented names.
-pub mod status {
-    pub const NOT_ISSUED: &str = "not_issued";
-    pub const SUBMITTED: &str = "submitted";
-    pub const ISSUING: &str = "issuing";
-    pub const FAILED: &str = "failed";
-    pub const SUCCEEDED: &str = "succeeded";
-
-    pub fn label_zh(status: &str) -> &'static str {
-        match status {
-            NOT_ISSUED => "未开票",
-            SUBMITTED => "已提交",
-            ISSUING => "开票中",
-            FAILED => "开票失败",
-            SUCCEEDED => "开票成功",
-            _ => "未知",
-        }
-    }
-}

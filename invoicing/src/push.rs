@@ -5,14 +5,12 @@
 //! invoice was returned or deleted. So a returned line is pushed again by the next push, and a
 //! crash mid-push leaves nothing (the transaction rolls back).
 
-use std::str::FromStr;
-
 use fapiao_schemas::config::{MergeField, Settings};
 use fapiao_schemas::split::{self, Limits, Line, LineProperty};
-use fapiao_schemas::{Coded, InvoiceKind, Money, Quantity, TaxRate, UnitPrice};
+use fapiao_schemas::{BillState, Coded, DataSource, InvoiceKind, Money, Quantity, TaxRate, UnitPrice};
 use rust_decimal::Decimal;
 use serde::Serialize;
-use sqlx::{PgConnection, Row};
+use sqlx::PgConnection;
 
 use crate::{Invoicing, Result};
 
@@ -53,7 +51,7 @@ struct LineData {
     unit: Option<String>,
 }
 
-#[derive(Clone, Debug)]
+#[derive(Clone, Debug, sqlx::FromRow)]
 struct Bill {
     bill_no: String,
     seller_tax_no: String,
@@ -61,11 +59,12 @@ struct Bill {
     buyer_tax_no: Option<String>,
     buyer_address_phone: Option<String>,
     buyer_bank_account: Option<String>,
-    invoice_kind: String,
+    invoice_kind: InvoiceKind,
     remark: Option<String>,
     auto_issue: bool,
     business_system_code: Option<String>,
-    source: String,
+    source: DataSource,
+    state: BillState,
 }
 
 /// Bills with equal keys may share invoices.
@@ -77,7 +76,7 @@ impl Bill {
             Some(self.seller_tax_no.clone()),
             Some(self.buyer_name.clone()),
             self.buyer_tax_no.clone(),
-            Some(self.invoice_kind.clone()),
+            Some(self.invoice_kind.as_str().to_string()),
         ];
         if !settings.invoicing.merge {
             key.push(Some(self.bill_no.clone()));
@@ -104,7 +103,7 @@ pub async fn push(inv: &Invoicing, selection: &Selection) -> Result<PushReport> 
         Selection::All => (Vec::new(), true, false),
         Selection::AutoIssue => (Vec::new(), false, true),
     };
-    let rows = sqlx::query(
+    let rows: Vec<Bill> = sqlx::query_as(
         "SELECT bill_no, seller_tax_no, buyer_name, buyer_tax_no, buyer_address_phone, buyer_bank_account, invoice_kind, remark,
                 auto_issue, business_system_code, source, state
            FROM application a
@@ -118,7 +117,7 @@ pub async fn push(inv: &Invoicing, selection: &Selection) -> Result<PushReport> 
     .fetch_all(&mut *tx)
     .await?;
     for name in &names {
-        if !rows.iter().any(|r| r.get::<String, _>("bill_no") == *name) {
+        if !rows.iter().any(|r| r.bill_no == *name) {
             report.refused.push(Refusal {
                 bill_no: name.clone(),
                 code: "BILL_NOT_FOUND".into(),
@@ -127,22 +126,8 @@ pub async fn push(inv: &Invoicing, selection: &Selection) -> Result<PushReport> 
         }
     }
     let mut bills: Vec<(MergeKey, Bill, Vec<Line<LineData>>)> = Vec::new();
-    for r in rows {
-        let bill = Bill {
-            bill_no: r.get("bill_no"),
-            seller_tax_no: r.get("seller_tax_no"),
-            buyer_name: r.get("buyer_name"),
-            buyer_tax_no: r.get("buyer_tax_no"),
-            buyer_address_phone: r.get("buyer_address_phone"),
-            buyer_bank_account: r.get("buyer_bank_account"),
-            invoice_kind: r.get("invoice_kind"),
-            remark: r.get("remark"),
-            auto_issue: r.get("auto_issue"),
-            business_system_code: r.get("business_system_code"),
-            source: r.get("source"),
-        };
-        let state: String = r.get("state");
-        if state == "withdrawn" {
+    for bill in rows {
+        if bill.state == BillState::Withdrawn {
             if !all && !auto {
                 report.refused.push(Refusal {
                     bill_no: bill.bill_no.clone(),
@@ -166,8 +151,7 @@ pub async fn push(inv: &Invoicing, selection: &Selection) -> Result<PushReport> 
         bills.push((bill.merge_key(&inv.settings), bill, lines));
     }
     for (_, group, lines) in split::merge(&bills) {
-        let kind = InvoiceKind::from_str(&group[0].invoice_kind)
-            .map_err(|e| crate::InvoicingError::refused("INVOICE_KIND_UNKNOWN", e.to_string()))?;
+        let kind = group[0].invoice_kind;
         let limits = Limits {
             max_total: inv.settings.limits.max_total.get(kind),
             max_lines: inv.settings.limits.max_lines.get(kind) as usize,
@@ -199,7 +183,7 @@ pub async fn push(inv: &Invoicing, selection: &Selection) -> Result<PushReport> 
 
 /// The bill's lines that no live pending invoice covers, in line order.
 async fn open_lines(tx: &mut PgConnection, bill_no: &str) -> Result<Vec<Line<LineData>>> {
-    let rows = sqlx::query(
+    let rows: Vec<OpenLine> = sqlx::query_as(
         "SELECT l.line_no, l.goods_name, l.revenue_code, l.specification, l.unit, l.quantity, l.price, l.amount, l.tax_rate, l.tax, l.line_property
            FROM application_line l
           WHERE l.bill_no = $1
@@ -211,27 +195,42 @@ async fn open_lines(tx: &mut PgConnection, bill_no: &str) -> Result<Vec<Line<Lin
     .bind(bill_no)
     .fetch_all(&mut *tx)
     .await?;
-    let mut lines = Vec::with_capacity(rows.len());
-    for r in rows {
-        let money = |c: &str| Money::exact(r.get::<Decimal, _>(c)).expect("stored at scale 2");
-        lines.push(Line {
+    let money = |d: Decimal| Money::exact(d).expect("stored at scale 2");
+    Ok(rows
+        .into_iter()
+        .map(|r| Line {
             data: LineData {
                 bill_no: bill_no.to_string(),
-                line_no: r.get("line_no"),
-                goods_name: r.get("goods_name"),
-                revenue_code: r.get("revenue_code"),
-                specification: r.get("specification"),
-                unit: r.get("unit"),
+                line_no: r.line_no,
+                goods_name: r.goods_name,
+                revenue_code: r.revenue_code,
+                specification: r.specification,
+                unit: r.unit,
             },
-            property: LineProperty::parse(r.get("line_property")).expect("checked by the table"),
-            quantity: r.get::<Option<Decimal>, _>("quantity").map(Quantity::round),
-            price: r.get::<Option<Decimal>, _>("price").map(UnitPrice::round),
-            amount: money("amount"),
-            rate: TaxRate::try_from(r.get::<Decimal, _>("tax_rate")).expect("validated on import"),
-            tax: money("tax"),
-        });
-    }
-    Ok(lines)
+            property: r.line_property,
+            quantity: r.quantity.map(Quantity::round),
+            price: r.price.map(UnitPrice::round),
+            amount: money(r.amount),
+            rate: TaxRate::try_from(r.tax_rate).expect("validated on import"),
+            tax: money(r.tax),
+        })
+        .collect())
+}
+
+/// An application line as `open_lines` reads it.
+#[derive(sqlx::FromRow)]
+struct OpenLine {
+    line_no: i32,
+    goods_name: String,
+    revenue_code: String,
+    specification: Option<String>,
+    unit: Option<String>,
+    quantity: Option<Decimal>,
+    price: Option<Decimal>,
+    amount: Decimal,
+    tax_rate: Decimal,
+    tax: Decimal,
+    line_property: LineProperty,
 }
 
 async fn insert_pending(
@@ -248,7 +247,7 @@ async fn insert_pending(
     remarks.dedup();
     let amount: Money = piece.iter().map(|l| l.amount).sum();
     let tax: Money = piece.iter().map(|l| l.tax).sum();
-    let source = if cut { "单据拆合" } else { head.source.as_str() };
+    let source = if cut { DataSource::SplitMerge } else { head.source };
     let id: i64 = sqlx::query_scalar(
         "INSERT INTO pending_invoice (seller_tax_no, buyer_name, buyer_tax_no, buyer_address_phone, buyer_bank_account, invoice_kind,
                                       remark, business_system_code, data_source, amount, tax, total, auto_issue)
@@ -259,7 +258,7 @@ async fn insert_pending(
     .bind(&head.buyer_tax_no)
     .bind(&head.buyer_address_phone)
     .bind(&head.buyer_bank_account)
-    .bind(&head.invoice_kind)
+    .bind(head.invoice_kind)
     .bind((!remarks.is_empty()).then(|| remarks.join("；")))
     .bind(&head.business_system_code)
     .bind(source)
@@ -279,7 +278,7 @@ async fn insert_pending(
         .bind(seq as i32 + 1)
         .bind(&l.data.bill_no)
         .bind(l.data.line_no)
-        .bind(l.property.as_str())
+        .bind(l.property)
         .bind(&l.data.goods_name)
         .bind(&l.data.revenue_code)
         .bind(&l.data.specification)

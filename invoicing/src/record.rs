@@ -3,7 +3,7 @@
 use fapiao_channel::wire::IssueResult;
 use sqlx::PgConnection;
 
-use crate::status;
+use fapiao_schemas::{AttemptOutcome, PendingStatus};
 
 /// Append to a pending invoice's history.
 pub(crate) async fn event(
@@ -90,8 +90,8 @@ pub(crate) async fn succeeded(
     .execute(&mut *db)
     .await?
     .rows_affected();
-    set_status(db, pending_id, status::SUCCEEDED, None).await?;
-    settle_attempt(db, &result.serial_no, "succeeded", None).await?;
+    set_status(db, pending_id, PendingStatus::Succeeded, None).await?;
+    settle_attempt(db, &result.serial_no, AttemptOutcome::Succeeded, None).await?;
     if inserted > 0 {
         event(db, pending_id, "succeeded", Some(&format!("{}{}", result.invoice_code, result.invoice_num)))
             .await?;
@@ -122,7 +122,7 @@ pub(crate) async fn failed(
     db: &mut PgConnection,
     pending_id: i64,
     serial_no: &str,
-    outcome: &str,
+    outcome: AttemptOutcome,
     message: &str,
 ) -> sqlx::Result<()> {
     let not_before = fapiao_channel::codes::retry_not_before(message);
@@ -147,7 +147,7 @@ pub(crate) async fn failed(
 pub(crate) async fn set_status(
     db: &mut PgConnection,
     pending_id: i64,
-    status: &str,
+    status: PendingStatus,
     message: Option<&str>,
 ) -> sqlx::Result<()> {
     sqlx::query("UPDATE pending_invoice SET status = $2, error_message = coalesce($3, error_message), updated_at = now() WHERE id = $1")
@@ -162,7 +162,7 @@ pub(crate) async fn set_status(
 pub(crate) async fn settle_attempt(
     db: &mut PgConnection,
     serial_no: &str,
-    outcome: &str,
+    outcome: AttemptOutcome,
     message: Option<&str>,
 ) -> sqlx::Result<()> {
     sqlx::query("UPDATE issue_attempt SET outcome = $2, message = $3, settled_at = clock_timestamp() WHERE serial_no = $1")

@@ -6,12 +6,12 @@
 
 use chrono::{DateTime, Utc};
 use fapiao_channel::codes::{error as code, issue_status};
+use fapiao_schemas::PendingStatus;
 use fapiao_schemas::params::SIM_AUTO_ISSUE_CONFIG;
 use serde::Serialize;
-use sqlx::Row;
 
 use crate::issue::{IssueOutcome, record_answer};
-use crate::{Invoicing, Result, status};
+use crate::{Invoicing, InvoicingError, Result};
 
 #[derive(Clone, Debug, Serialize)]
 pub struct ReissueItem {
@@ -47,12 +47,12 @@ pub async fn reissue(
 ) -> Result<ReissueReport> {
     let fragments: Vec<String> = fapiao_store::params::family(&inv.pool, SIM_AUTO_ISSUE_CONFIG)
         .await
-        .map_err(|e| crate::InvoicingError::refused("PARAM", e.to_string()))?
+        .map_err(InvoicingError::Param)?
         .into_iter()
         .map(|(_, v)| v)
         .filter(|v| !v.trim().is_empty())
         .collect();
-    let rows = sqlx::query(
+    let rows: Vec<Failed> = sqlx::query_as(
         "SELECT p.id, p.serial_no, p.seller_tax_no, p.error_message, p.retry_not_before, p.reissue_count,
                 ARRAY(SELECT bill_no FROM pending_bill b WHERE b.pending_id = p.id ORDER BY bill_no) AS bills
            FROM pending_invoice p WHERE p.deleted_at IS NULL AND p.status = 'failed' AND p.invoice_property = 0 ORDER BY p.id",
@@ -63,28 +63,27 @@ pub async fn reissue(
     let mut report = ReissueReport { dry_run, ..ReissueReport::default() };
     let mut chosen: Vec<ReissueItem> = Vec::new();
     for r in rows {
-        let message: Option<String> = r.get("error_message");
         let mut item = ReissueItem {
-            pending_id: r.get("id"),
-            bills: r.get("bills"),
-            serial_no: r.get("serial_no"),
-            message: message.clone(),
+            pending_id: r.id,
+            bills: r.bills,
+            serial_no: r.serial_no,
+            message: r.error_message.clone(),
             reason: String::new(),
             outcome: None,
         };
-        let text = message.unwrap_or_default();
+        let text = r.error_message.unwrap_or_default();
         let Some(fragment) = fragments.iter().find(|f| text.contains(f.as_str())) else {
             item.reason = "错误信息不含任何自动重开配置（sim_auto_issue_config）片段，留待人工处理".into();
             report.left_alone.push(item);
             continue;
         };
-        let count: i32 = r.get("reissue_count");
+        let count = r.reissue_count;
         if count >= max {
             item.reason = format!("已重开{count}次，达到上限{max}次");
             report.skipped.push(item);
             continue;
         }
-        if let Some(at) = r.get::<Option<DateTime<Utc>>, _>("retry_not_before").filter(|at| *at > now) {
+        if let Some(at) = r.retry_not_before.filter(|at| *at > now) {
             let local = at.with_timezone(&chrono_tz::Asia::Shanghai);
             item.reason = format!("未到可重开时间：请{}后再试", local.format("%Y-%m-%d %H:%M"));
             report.skipped.push(item);
@@ -95,9 +94,7 @@ pub async fn reissue(
             report.reissued.push(item);
             continue;
         }
-        match reopen(inv, item.pending_id, item.serial_no.as_deref(), &r.get::<String, _>("seller_tax_no"))
-            .await?
-        {
+        match reopen(inv, item.pending_id, item.serial_no.as_deref(), &r.seller_tax_no).await? {
             Ok(how) => {
                 item.reason = how;
                 chosen.push(item);
@@ -111,7 +108,7 @@ pub async fn reissue(
     let ids: Vec<i64> = chosen.iter().map(|i| i.pending_id).collect();
     let outcomes = crate::issue::issue(inv, &ids, progress).await?;
     for (mut item, outcome) in chosen.into_iter().zip(outcomes) {
-        let failed = outcome.status == status::FAILED;
+        let failed = outcome.status == PendingStatus::Failed;
         item.outcome = Some(outcome);
         if failed {
             report.still_failing.push(item);
@@ -120,6 +117,18 @@ pub async fn reissue(
         }
     }
     Ok(report)
+}
+
+/// A failed pending invoice as `reissue` reads it.
+#[derive(sqlx::FromRow)]
+struct Failed {
+    id: i64,
+    serial_no: Option<String>,
+    seller_tax_no: String,
+    error_message: Option<String>,
+    retry_not_before: Option<DateTime<Utc>>,
+    reissue_count: i32,
+    bills: Vec<String>,
 }
 
 /// Put a failed invoice back to 未开票 for reissue, deciding its serial by what the channel says

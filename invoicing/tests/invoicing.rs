@@ -9,7 +9,7 @@ use common::{BUYER, SELLER, World, line, money, world};
 use fapiao_channel::sandbox::FaultPlan;
 use fapiao_invoicing::push::{Selection, push};
 use fapiao_invoicing::{callbacks, exceptions, issue, reissue};
-use fapiao_schemas::Money;
+use fapiao_schemas::{CallbackState, Money, PendingStatus};
 use rust_decimal::Decimal;
 
 #[tokio::test]
@@ -28,7 +28,7 @@ async fn imported_bills_are_split_issued_and_each_erp_hears_once_with_invoices_t
     w.import("bills.csv", &lines).await;
 
     let outcomes = w.push_and_issue().await;
-    assert!(outcomes.iter().all(|o| o.status == "succeeded"), "{outcomes:?}");
+    assert!(outcomes.iter().all(|o| o.status == PendingStatus::Succeeded), "{outcomes:?}");
     let per_bill = |bill: &str| outcomes.iter().filter(|o| o.bills == [bill.to_string()]).count();
     assert_eq!((per_bill("B001"), per_bill("B002"), per_bill("B003"), per_bill("B004")), (1, 5, 2, 4));
     let source: Vec<String> =
@@ -119,9 +119,10 @@ async fn dropped_answers_and_repair_failures_end_with_every_invoice_issued_exact
     .unwrap();
 
     let first = w.push_and_issue().await;
-    let failed: Vec<&issue::IssueOutcome> = first.iter().filter(|o| o.status == "failed").collect();
+    let failed: Vec<&issue::IssueOutcome> =
+        first.iter().filter(|o| o.status == PendingStatus::Failed).collect();
     assert!(
-        first.iter().all(|o| o.status == "succeeded" || o.status == "failed"),
+        first.iter().all(|o| o.status == PendingStatus::Succeeded || o.status == PendingStatus::Failed),
         "every dropped answer settled by query"
     );
     let repairing =
@@ -150,7 +151,7 @@ async fn dropped_answers_and_repair_failures_end_with_every_invoice_issued_exact
         .await
         .unwrap();
     assert_eq!((later.reissued.len(), later.still_failing.len(), later.left_alone.len()), (repairing, 0, 2));
-    assert!(later.reissued.iter().all(|r| r.outcome.as_ref().unwrap().status == "succeeded"
+    assert!(later.reissued.iter().all(|r| r.outcome.as_ref().unwrap().status == PendingStatus::Succeeded
         && r.outcome.as_ref().unwrap().serial_no != r.serial_no));
     let per = w.succeeded_at_channel().await;
     let special: Vec<i64> =
@@ -217,7 +218,7 @@ async fn a_crash_between_storing_the_serial_and_recording_the_answer_never_issue
     let ids = issue::candidates(&w.inv, false).await.unwrap();
     assert_eq!(ids, [sent, unsent]);
     let outcomes = issue::issue(&w.inv, &ids, &|_| {}).await.unwrap();
-    assert!(outcomes.iter().all(|o| o.status == "succeeded"));
+    assert!(outcomes.iter().all(|o| o.status == PendingStatus::Succeeded));
     assert_eq!(
         outcomes[0].serial_no.as_deref(),
         Some(format!("FPX-{sent}").as_str()),
@@ -246,7 +247,7 @@ async fn returning_a_failed_invoice_asks_the_channel_first() {
     .await;
     let outcomes = w.push_and_issue().await;
     let (t1, t2, t3) = (outcomes[0].pending_id, outcomes[1].pending_id, outcomes[2].pending_id);
-    assert_eq!(outcomes[1].status, "failed");
+    assert_eq!(outcomes[1].status, PendingStatus::Failed);
 
     // Our books say T1 failed, but the channel issued it (a stale record): refused, and corrected.
     sqlx::query("DELETE FROM issued_invoice WHERE pending_id = $1")
@@ -302,7 +303,7 @@ async fn failed_callbacks_are_retried_with_backoff_and_every_attempt_is_logged()
     // Not due again until its backoff has passed.
     assert_eq!(callbacks::deliver(&w.inv).await.unwrap().attempted, 0);
     let mut rounds = 0;
-    while callbacks::list(&w.inv, false).await.unwrap()[0].state == "pending" && rounds < 50 {
+    while callbacks::list(&w.inv, false).await.unwrap()[0].state == CallbackState::Pending && rounds < 50 {
         tokio::time::sleep(Duration::from_millis(200)).await;
         callbacks::deliver(&w.inv).await.unwrap();
         rounds += 1;

@@ -11,7 +11,7 @@ use fapiao_channel::sandbox::FaultPlan;
 use fapiao_invoicing::push::{Selection, push};
 use fapiao_invoicing::redflush::{self, Outcome, Request, documents};
 use fapiao_invoicing::{exceptions, issue};
-use fapiao_schemas::Money;
+use fapiao_schemas::{Money, PendingStatus, RedFlushRequestState};
 use rust_decimal::Decimal;
 
 /// Import and issue one-line bills `(bill, kind, buyer tax number, price)`; bill → invoice number.
@@ -19,7 +19,7 @@ async fn blue(w: &World, bills: &[(&str, &str, &str, &str)]) -> BTreeMap<String,
     let lines: Vec<String> = bills.iter().map(|(b, k, t, p)| line(b, k, t, 1, p, "正常", "ERP1")).collect();
     w.import(&format!("blue-{}.csv", bills[0].0), &lines).await;
     let outcomes = w.push_and_issue().await;
-    assert!(outcomes.iter().all(|o| o.status == "succeeded"), "{outcomes:?}");
+    assert!(outcomes.iter().all(|o| o.status == PendingStatus::Succeeded), "{outcomes:?}");
     outcomes.iter().map(|o| (o.bills[0].clone(), o.invoice_num.clone().unwrap())).collect()
 }
 
@@ -61,7 +61,7 @@ async fn the_amount_rule_at_its_edges() {
     let o = flush(&w, &[req(a, Some("500.00"), Some("01"))]).await;
     assert_eq!(o[0].code.as_deref(), Some("RED_FLUSH_REASON_FULL_ONLY"), "01 is full only");
     let o = flush(&w, &[req(a, Some("500.00"), Some("04"))]).await;
-    assert_eq!(o[0].state, "succeeded", "{o:?}");
+    assert_eq!(o[0].state, RedFlushRequestState::Succeeded, "{o:?}");
     assert_eq!(blue_state(&w, a).await, ("partial".to_string(), Decimal::new(63000, 2)));
     // After a partial red-flush: one cent over what is left is refused.
     assert_eq!(flush(&w, &[req(a, Some("630.01"), None)]).await[0].message.as_deref(), Some(INSUFFICIENT));
@@ -69,7 +69,7 @@ async fn the_amount_rule_at_its_edges() {
     // A red invoice that failed stays in 待开 and holds its amount.
     w.sandbox.world().dice.set_plan(FaultPlan::parse("repairing@ALLE.INVOICE.RED=1").unwrap());
     let failed = flush(&w, &[req(a, Some("300.00"), None)]).await;
-    assert_eq!(failed[0].state, "failed");
+    assert_eq!(failed[0].state, RedFlushRequestState::Failed);
     w.sandbox.world().dice.set_plan(FaultPlan::none());
     let o = flush(
         &w,
@@ -114,8 +114,7 @@ async fn each_track_follows_its_state_path() {
     )
     .await;
     let o = flush(&w, &["D1", "S1", "O1", "F1", "F2", "F3"].map(|b| req(&nums[b], None, None))).await;
-    let states: Vec<(&str, &str)> =
-        o.iter().map(|o| (o.track.as_deref().unwrap(), o.state.as_str())).collect();
+    let states: Vec<(&str, &str)> = o.iter().map(|o| (o.track.unwrap().as_str(), o.state.as_str())).collect();
     assert_eq!(
         states,
         [
@@ -138,7 +137,7 @@ async fn each_track_follows_its_state_path() {
     );
     w.sandbox.world().counterparty(&f1, "confirm").unwrap();
     w.sandbox.world().counterparty(&f2, "reject").unwrap();
-    assert_eq!(documents::revoke(&w.inv, &f3).await.unwrap(), "08");
+    assert_eq!(documents::revoke(&w.inv, &f3).await.unwrap().as_str(), "08");
     let polled = documents::poll(&w.inv).await.unwrap();
     assert_eq!((polled.polled, polled.succeeded, polled.failed), (2, 1, 1));
     let after: Vec<String> = futures(&w, &o[3..]).await;
@@ -174,7 +173,7 @@ async fn each_track_follows_its_state_path() {
 async fn futures(w: &World, o: &[Outcome]) -> Vec<String> {
     let mut out = Vec::new();
     for x in o {
-        out.push(redflush::outcome(&w.inv, x.red_flush_id.unwrap()).await.unwrap().state);
+        out.push(redflush::outcome(&w.inv, x.red_flush_id.unwrap()).await.unwrap().state.to_string());
     }
     out
 }
@@ -188,7 +187,7 @@ async fn a_list_is_worked_in_batches_of_ten_and_each_invoice_succeeds_or_fails_o
         bills.iter().map(|(b, k, t, p)| (b.as_str(), *k, *t, *p)).collect();
     let nums = blue(&w, &refs).await;
     // L10 was fully red-flushed earlier.
-    assert_eq!(flush(&w, &[req(&nums["L10"], None, None)]).await[0].state, "succeeded");
+    assert_eq!(flush(&w, &[req(&nums["L10"], None, None)]).await[0].state, RedFlushRequestState::Succeeded);
     // Twelve rows: nine good, an unknown number, an amount over the total, one already red-flushed.
     let mut rows: Vec<String> = (0..9).map(|n| format!(",{},,04", nums[&format!("L{n:02}")])).collect();
     rows.insert(3, ",26311999999999999999,,01".into());
@@ -222,7 +221,7 @@ async fn a_list_is_worked_in_batches_of_ten_and_each_invoice_succeeds_or_fails_o
             (9, "RED_FLUSH_NOT_ELIGIBLE")
         ]
     );
-    assert_eq!(o.iter().filter(|o| o.state == "succeeded").count(), 9);
+    assert_eq!(o.iter().filter(|o| o.state == RedFlushRequestState::Succeeded).count(), 9);
     let batches: i64 = sqlx::query_scalar("SELECT count(*) FROM red_flush_batch WHERE source = 'file'")
         .fetch_one(&w.db.pool)
         .await
@@ -237,7 +236,7 @@ async fn a_fully_red_flushed_bill_can_be_invoiced_again_and_everything_nets_to_t
     let w = world("", &[]).await;
     let nums = blue(&w, &[("WB1", "数电普票", BUYER, "1000.00")]).await;
     let o = flush(&w, &[req(&nums["WB1"], None, Some("01"))]).await;
-    assert_eq!(o[0].state, "succeeded");
+    assert_eq!(o[0].state, RedFlushRequestState::Succeeded);
     let state: String = sqlx::query_scalar("SELECT state FROM application WHERE bill_no = 'WB1'")
         .fetch_one(&w.db.pool)
         .await
@@ -266,7 +265,7 @@ async fn a_fully_red_flushed_bill_can_be_invoiced_again_and_everything_nets_to_t
     let again = push(&w.inv, &Selection::Bills(vec!["WB1".into()])).await.unwrap();
     assert_eq!(again.pending_ids.len(), 1);
     let outcomes = issue::issue(&w.inv, &again.pending_ids, &|_| {}).await.unwrap();
-    assert_eq!(outcomes[0].status, "succeeded");
+    assert_eq!(outcomes[0].status, PendingStatus::Succeeded);
     let totals: Vec<Decimal> = sqlx::query_scalar("SELECT total FROM issued_invoice ORDER BY id")
         .fetch_all(&w.db.pool)
         .await
@@ -364,7 +363,7 @@ async fn by_line_each_red_line_stays_within_its_blue_line_and_keeps_the_price() 
     assert!(o[0].message.as_deref().unwrap().contains("超过剩余可红冲数量2"), "{:?}", o[0].message);
     // The rest of both lines: the invoice is then fully red-flushed, to the cent.
     let o = flush(&w, &[by(&[(1, "2"), (2, "2")], "02")]).await;
-    assert_eq!(o[0].state, "succeeded");
+    assert_eq!(o[0].state, RedFlushRequestState::Succeeded);
     assert_eq!(blue_state(&w, &num).await, ("full".to_string(), Decimal::new(0, 2)));
 }
 
@@ -390,10 +389,10 @@ async fn by_amount_after_by_line_takes_only_what_each_line_still_holds() {
         lines: vec![redflush::LineRequest { seq: 1, value: Decimal::from(3) }],
         ..Request::default()
     };
-    assert_eq!(flush(&w, &[whole_line_1]).await[0].state, "succeeded");
+    assert_eq!(flush(&w, &[whole_line_1]).await[0].state, RedFlushRequestState::Succeeded);
     // 100.00 of the 113.00 left: all of it from line 2.
     let o = flush(&w, &[req(&num, Some("100.00"), Some("04"))]).await;
-    assert_eq!(o[0].state, "succeeded", "{o:?}");
+    assert_eq!(o[0].state, RedFlushRequestState::Succeeded, "{o:?}");
     let red: Vec<(i32, Decimal, Decimal)> = sqlx::query_as(
         "SELECT l.blue_seq, l.amount, l.tax FROM pending_line l JOIN red_flush f ON f.pending_id = l.pending_id
           WHERE f.id = $1 AND l.amount <> 0 ORDER BY l.blue_seq",
@@ -404,7 +403,10 @@ async fn by_amount_after_by_line_takes_only_what_each_line_still_holds() {
     .unwrap();
     assert_eq!(red, vec![(2, Decimal::new(-8850, 2), Decimal::new(-1150, 2))]);
     // The last 13.00: every blue line is then red-flushed exactly, amount and tax.
-    assert_eq!(flush(&w, &[req(&num, Some("13.00"), Some("04"))]).await[0].state, "succeeded");
+    assert_eq!(
+        flush(&w, &[req(&num, Some("13.00"), Some("04"))]).await[0].state,
+        RedFlushRequestState::Succeeded
+    );
     assert_eq!(blue_state(&w, &num).await, ("full".to_string(), Decimal::new(0, 2)));
     let per_line: Vec<(i32, Decimal, Decimal, Decimal, Decimal)> = sqlx::query_as(
         "SELECT b.seq, b.amount, b.tax, -sum(r.amount), -sum(r.tax)

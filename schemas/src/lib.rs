@@ -16,6 +16,7 @@ pub mod params;
 pub mod red_flush;
 pub mod schedule;
 pub mod split;
+pub mod states;
 pub mod tax;
 pub mod taxpayer_id;
 pub mod template;
@@ -24,4 +25,8 @@ pub use error_kind::ErrorKind;
 pub use invoice_kind::InvoiceKind;
 pub use messages::Coded;
 pub use money::{Money, Quantity, TaxRate, UnitPrice};
+pub use states::{
+    ApprovalState, AttemptOutcome, BillState, CallbackState, DataSource, FormState, PendingStatus,
+    RedDocumentKind, RedDocumentState, RedFlushRequestState, RedFlushState, SheetState, UnknownValue,
+};
 pub use taxpayer_id::TaxNo;

@@ -2,7 +2,7 @@
 
 use fapiao_schemas::TaxNo;
 use fapiao_schemas::enterprise::{Channel, Enterprise, TaxpayerKind};
-use sqlx::{PgExecutor, Row};
+use sqlx::PgExecutor;
 
 use crate::StoreError;
 
@@ -17,9 +17,9 @@ async fn write(db: impl PgExecutor<'_>, sql: &'static str, e: &Enterprise) -> Re
     let done = sqlx::query(sql)
         .bind(e.tax_no.as_str())
         .bind(&e.name)
-        .bind(e.taxpayer_kind.as_str())
+        .bind(e.taxpayer_kind)
         .bind(&e.etax_account)
-        .bind(e.channel.as_str())
+        .bind(e.channel)
         .execute(db)
         .await?;
     Ok(done.rows_affected())
@@ -39,34 +39,43 @@ pub async fn upsert(db: impl PgExecutor<'_>, e: &Enterprise) -> Result<(), Store
 }
 
 pub async fn list(db: impl PgExecutor<'_>) -> Result<Vec<Enterprise>, StoreError> {
-    let rows = sqlx::query(
+    let rows: Vec<EnterpriseRow> = sqlx::query_as(
         "SELECT tax_no, name, taxpayer_kind, etax_account, channel FROM enterprise ORDER BY tax_no",
     )
     .fetch_all(db)
     .await?;
-    rows.iter().map(from_row).collect()
+    rows.into_iter().map(EnterpriseRow::parse).collect()
 }
 
 pub async fn get(db: impl PgExecutor<'_>, tax_no: &TaxNo) -> Result<Option<Enterprise>, StoreError> {
-    let row = sqlx::query(
+    let row: Option<EnterpriseRow> = sqlx::query_as(
         "SELECT tax_no, name, taxpayer_kind, etax_account, channel FROM enterprise WHERE tax_no = $1",
     )
     .bind(tax_no.as_str())
     .fetch_optional(db)
     .await?;
-    row.as_ref().map(from_row).transpose()
+    row.map(EnterpriseRow::parse).transpose()
 }
 
-fn from_row(row: &sqlx::postgres::PgRow) -> Result<Enterprise, StoreError> {
-    let corrupt = |what: String| StoreError::Invalid(format!("stored enterprise row: {what}"));
-    Ok(Enterprise {
-        tax_no: TaxNo::parse(row.try_get("tax_no")?).map_err(|e| corrupt(e.to_string()))?,
-        name: row.try_get("name")?,
-        taxpayer_kind: row
-            .try_get::<&str, _>("taxpayer_kind")?
-            .parse::<TaxpayerKind>()
-            .map_err(|e| corrupt(e.to_string()))?,
-        etax_account: row.try_get("etax_account")?,
-        channel: row.try_get::<&str, _>("channel")?.parse::<Channel>().map_err(|e| corrupt(e.to_string()))?,
-    })
+#[derive(sqlx::FromRow)]
+struct EnterpriseRow {
+    tax_no: String,
+    name: String,
+    taxpayer_kind: TaxpayerKind,
+    etax_account: String,
+    channel: Channel,
+}
+
+impl EnterpriseRow {
+    fn parse(self) -> Result<Enterprise, StoreError> {
+        let tax_no = TaxNo::parse(&self.tax_no)
+            .map_err(|e| StoreError::Invalid(format!("stored enterprise row: {e}")))?;
+        Ok(Enterprise {
+            tax_no,
+            name: self.name,
+            taxpayer_kind: self.taxpayer_kind,
+            etax_account: self.etax_account,
+            channel: self.channel,
+        })
+    }
 }

@@ -1,8 +1,9 @@
 //! `sync_scheme`: 全量发票数据同步设置, what apply-cache works from.
 
+use chrono::NaiveDate;
 use fapiao_schemas::TaxNo;
 use fapiao_schemas::enterprise::SyncScheme;
-use sqlx::{PgExecutor, Row};
+use sqlx::PgExecutor;
 
 use crate::StoreError;
 
@@ -48,18 +49,15 @@ pub async fn upsert(db: impl PgExecutor<'_>, s: &SyncScheme) -> Result<(), Store
 }
 
 pub async fn list(db: impl PgExecutor<'_>) -> Result<Vec<SyncScheme>, StoreError> {
-    let rows = sqlx::query("SELECT code, tax_no, start_date, active FROM sync_scheme ORDER BY code")
-        .fetch_all(db)
-        .await?;
-    rows.iter()
-        .map(|row| {
-            Ok(SyncScheme {
-                code: row.try_get("code")?,
-                tax_no: TaxNo::parse(row.try_get("tax_no")?)
-                    .map_err(|e| StoreError::Invalid(format!("stored sync scheme row: {e}")))?,
-                start_date: row.try_get("start_date")?,
-                active: row.try_get("active")?,
-            })
+    let rows: Vec<(String, String, NaiveDate, bool)> =
+        sqlx::query_as("SELECT code, tax_no, start_date, active FROM sync_scheme ORDER BY code")
+            .fetch_all(db)
+            .await?;
+    rows.into_iter()
+        .map(|(code, tax_no, start_date, active)| {
+            let tax_no = TaxNo::parse(&tax_no)
+                .map_err(|e| StoreError::Invalid(format!("stored sync scheme row: {e}")))?;
+            Ok(SyncScheme { code, tax_no, start_date, active })
         })
         .collect()
 }

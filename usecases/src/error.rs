@@ -42,12 +42,7 @@ impl Error {
                 ImportError::Channel(_) => ErrorKind::Unavailable,
                 _ => ErrorKind::Internal,
             },
-            Error::Invoicing(e) => match e {
-                InvoicingError::Refused { code, .. } if code.ends_with("_NOT_FOUND") => ErrorKind::NotFound,
-                InvoicingError::Refused { .. } => ErrorKind::Refused,
-                InvoicingError::Channel(_) => ErrorKind::Unavailable,
-                InvoicingError::Sql(_) => ErrorKind::Internal,
-            },
+            Error::Invoicing(e) => e.kind(),
             Error::Export(ExportError::Invalid(_)) => ErrorKind::BadInput,
             Error::Export(_) | Error::Report(_) => ErrorKind::Internal,
             Error::BadInput { .. } => ErrorKind::BadInput,
@@ -97,7 +92,10 @@ mod tests {
             (ErrorKind::Conflict, "DUPLICATE_FILE", 1)
         );
         assert_eq!(
-            kind_code_exit(Error::Invoicing(InvoicingError::refused("PENDING_NOT_FOUND", "待开发票9不存在"))),
+            kind_code_exit(Error::Invoicing(InvoicingError::not_found(
+                "PENDING_NOT_FOUND",
+                "待开发票9不存在"
+            ))),
             (ErrorKind::NotFound, "PENDING_NOT_FOUND", 1)
         );
         assert_eq!(
@@ -116,7 +114,7 @@ mod tests {
 
     #[test]
     fn messages_are_the_domain_errors_own() {
-        let e = Error::Invoicing(InvoicingError::refused("PENDING_NOT_FOUND", "待开发票9不存在"));
+        let e = Error::Invoicing(InvoicingError::not_found("PENDING_NOT_FOUND", "待开发票9不存在"));
         assert_eq!(e.to_string(), "待开发票9不存在");
     }
 }

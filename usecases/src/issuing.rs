@@ -9,7 +9,7 @@ use fapiao_invoicing::callbacks;
 use fapiao_invoicing::issue;
 use fapiao_invoicing::push;
 use fapiao_invoicing::reissue::{self as auto, ReissueReport as Reissued};
-use fapiao_invoicing::status;
+use fapiao_schemas::PendingStatus;
 use serde::Serialize;
 use tracing::Instrument;
 
@@ -64,8 +64,8 @@ pub async fn issue(
         };
         let invoices = issue::issue(&inv, &ids, progress).await?;
         let callbacks = callbacks::deliver(&inv).await?;
-        let count = |s: &str| invoices.iter().filter(|o| o.status == s).count();
-        let (succeeded, failed) = (count(status::SUCCEEDED), count(status::FAILED));
+        let count = |s: PendingStatus| invoices.iter().filter(|o| o.status == s).count();
+        let (succeeded, failed) = (count(PendingStatus::Succeeded), count(PendingStatus::Failed));
         tracing::info!(
             bills = pushed.bills.len(),
             invoices = invoices.len(),

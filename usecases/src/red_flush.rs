@@ -7,6 +7,7 @@ use std::path::Path;
 
 use fapiao_invoicing::redflush::{self, documents};
 use fapiao_pipelines::import::{self, ImportError, ImportOptions, Problem};
+use fapiao_schemas::{FormState, RedDocumentState, RedFlushRequestState};
 use serde::Serialize;
 use tracing::Instrument;
 
@@ -36,7 +37,7 @@ impl Line {
             requested: None,
             reason: None,
             track: None,
-            state: "refused".into(),
+            state: RedFlushRequestState::Refused,
             code: Some(p.code.clone()),
             message: Some(format!("{}：{}", p.column, p.message)),
             red_invoice_num: None,
@@ -58,7 +59,7 @@ impl RedFlushReport {
     }
 
     /// Lines in `state`.
-    pub fn count(&self, state: &str) -> usize {
+    pub fn count(&self, state: RedFlushRequestState) -> usize {
         self.results.iter().filter(|l| l.outcome.state == state).count()
     }
 }
@@ -154,8 +155,8 @@ pub fn write_report(path: &Path, lines: &[Line]) -> Result<()> {
             Some(o.invoice_num.clone()),
             o.requested.map(|d| d.to_string()),
             o.reason.clone(),
-            o.track.clone(),
-            Some(o.state.clone()),
+            o.track.map(|t| t.to_string()),
+            Some(o.state.to_string()),
             o.code.clone(),
             o.message.clone(),
             o.red_invoice_num.clone(),
@@ -184,15 +185,14 @@ pub async fn forms(app: &App) -> Result<Vec<DocumentRow>> {
     Ok(documents::list(&app.invoicing()).await?)
 }
 
-/// Confirm (`true`) or reject a form the other party entered; its new state's name.
-pub async fn decide_form(app: &App, actor: &Actor, id: &str, confirm: bool) -> Result<&'static str> {
+/// Confirm (`true`) or reject a form the other party entered; its new state.
+pub async fn decide_form(app: &App, actor: &Actor, id: &str, confirm: bool) -> Result<FormState> {
     tracing::info!(actor = %actor, form = id, confirm, "decide red confirmation form");
-    let state = documents::decide(&app.invoicing(), id, confirm).await?;
-    Ok(documents::form_state_zh(&state))
+    Ok(documents::decide(&app.invoicing(), id, confirm).await?)
 }
 
 /// Revoke a form or a sheet: its request ends and the amount is free again.
-pub async fn revoke_form(app: &App, actor: &Actor, id: &str) -> Result<String> {
+pub async fn revoke_form(app: &App, actor: &Actor, id: &str) -> Result<RedDocumentState> {
     tracing::info!(actor = %actor, form = id, "revoke red document");
     Ok(documents::revoke(&app.invoicing(), id).await?)
 }

@@ -8,9 +8,11 @@ use chrono::{DateTime, Utc};
 use fapiao_channel::ChannelError;
 use fapiao_channel::error::Disposition;
 use fapiao_channel::wire::{RedConfirmApply, RedConfirmForm, RedInfoApply, RedInfoSheet};
+use fapiao_schemas::invoice_kind::RedFlushTrack;
+use fapiao_schemas::{FormState, RedDocumentKind, RedDocumentState, RedFlushRequestState, SheetState};
 use rust_decimal::Decimal;
 use serde::Serialize;
-use sqlx::{PgConnection, Row};
+use sqlx::PgConnection;
 
 use super::{advance, end, issue_red, money};
 use crate::{Invoicing, InvoicingError, Result};
@@ -18,9 +20,9 @@ use crate::{Invoicing, InvoicingError, Result};
 /// A form or sheet, in the shape both share here.
 struct Document {
     id: String,
-    kind: &'static str,
+    kind: RedDocumentKind,
     order_no: String,
-    state: String,
+    state: RedDocumentState,
     number: String,
     seller: String,
     buyer: String,
@@ -33,13 +35,20 @@ struct Document {
 /// Amount and tax (negative for a red-flush).
 type Amounts = (Decimal, Decimal);
 
+/// A state the channel's documentation does not have: an answer of the wrong shape.
+fn unknown_state(op: &str, what: &str, state: &str) -> ChannelError {
+    ChannelError::Decode { op: op.into(), detail: format!("unknown {what} state {state:?}") }
+}
+
 impl Document {
-    fn from_form(f: &RedConfirmForm) -> Document {
-        Document {
+    fn from_form(f: &RedConfirmForm) -> std::result::Result<Document, ChannelError> {
+        let state = FormState::from_db(&f.confirm_state)
+            .ok_or_else(|| unknown_state("REDCONFIRMBILL", "form", &f.confirm_state))?;
+        Ok(Document {
             id: f.bill_uuid.clone(),
-            kind: "form",
+            kind: RedDocumentKind::Form,
             order_no: f.order_no.clone(),
-            state: f.confirm_state.clone(),
+            state: RedDocumentState::Form(state),
             number: f.bill_no.clone(),
             seller: f.seller_taxpayer_id.clone(),
             buyer: f.buyer_taxpayer_id.clone(),
@@ -47,7 +56,7 @@ impl Document {
             red_reason: f.red_reason.clone(),
             amount: (f.amount.value(), f.tax_amount.value()),
             entered_by: f.entered_by.clone(),
-        }
+        })
     }
 
     fn from_sheet(
@@ -56,12 +65,14 @@ impl Document {
         invoice_num: &str,
         reason: &str,
         amount: Amounts,
-    ) -> Document {
-        Document {
+    ) -> std::result::Result<Document, ChannelError> {
+        let state = SheetState::from_db(&s.state)
+            .ok_or_else(|| unknown_state("TAXCTL.REDINFO", "sheet", &s.state))?;
+        Ok(Document {
             id: s.sheet_id.clone(),
-            kind: "sheet",
+            kind: RedDocumentKind::Sheet,
             order_no: s.order_no.clone(),
-            state: s.state.clone(),
+            state: RedDocumentState::Sheet(state),
             number: s.red_info_bill_no.clone(),
             seller: seller.into(),
             buyer: String::new(),
@@ -69,13 +80,13 @@ impl Document {
             red_reason: reason.into(),
             amount,
             entered_by: "seller".into(),
-        }
+        })
     }
 }
 
 /// Upsert a document; a state change is appended to its history.
 async fn store(db: &mut PgConnection, d: &Document, red_flush: Option<i64>) -> sqlx::Result<()> {
-    let old: Option<String> = sqlx::query_scalar(
+    let old: Option<RedDocumentState> = sqlx::query_scalar(
         "INSERT INTO red_document (id, kind, order_no, state, number, seller_tax_no, buyer_tax_no, invoice_num, red_reason, amount, tax, entered_by, red_flush_id)
          VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)
          ON CONFLICT (id) DO UPDATE SET state = EXCLUDED.state, number = coalesce(nullif(EXCLUDED.number, ''), red_document.number),
@@ -85,7 +96,7 @@ async fn store(db: &mut PgConnection, d: &Document, red_flush: Option<i64>) -> s
     .bind(&d.id)
     .bind(d.kind)
     .bind(&d.order_no)
-    .bind(&d.state)
+    .bind(d.state)
     .bind(&d.number)
     .bind(&d.seller)
     .bind(&d.buyer)
@@ -97,10 +108,10 @@ async fn store(db: &mut PgConnection, d: &Document, red_flush: Option<i64>) -> s
     .bind(red_flush)
     .fetch_one(&mut *db)
     .await?;
-    if old.as_deref() != Some(d.state.as_str()) {
+    if old != Some(d.state) {
         sqlx::query("INSERT INTO red_document_event (document_id, state) VALUES ($1, $2)")
             .bind(&d.id)
-            .bind(&d.state)
+            .bind(d.state)
             .execute(&mut *db)
             .await?;
     }
@@ -115,49 +126,48 @@ enum Next {
 }
 
 fn next(d: &Document) -> Next {
-    match (d.kind, d.state.as_str()) {
-        ("form", "01" | "04") => Next::Issue(d.id.clone()),
-        ("form", "02") => Next::Wait("红字确认单待购方确认"),
-        ("form", "03") => Next::Wait("红字确认单待销方确认"),
-        ("form", s) => Next::End(format!("红字确认单已作废（{s} {}）", form_state_zh(s))),
-        ("sheet", "approved") => Next::Issue(d.number.clone()),
-        ("sheet", "submitted") => Next::Wait("红字信息表待税局审核"),
-        (_, s) => Next::End(format!("红字信息表{}", if s == "revoked" { "已撤销" } else { "审核不通过" })),
+    use RedDocumentState::{Form, Sheet};
+    match d.state {
+        Form(FormState::NoConfirmationNeeded | FormState::Confirmed) => Next::Issue(d.id.clone()),
+        Form(FormState::AwaitingBuyer) => Next::Wait("红字确认单待购方确认"),
+        Form(FormState::AwaitingSeller) => Next::Wait("红字确认单待销方确认"),
+        Form(s) => Next::End(format!("红字确认单已作废（{s} {}）", s.label_zh())),
+        Sheet(SheetState::Approved) => Next::Issue(d.number.clone()),
+        Sheet(SheetState::Submitted) => Next::Wait("红字信息表待税局审核"),
+        Sheet(s) => {
+            Next::End(format!("红字信息表{}", if s == SheetState::Revoked { "已撤销" } else { "审核不通过" }))
+        }
     }
 }
 
-pub fn form_state_zh(state: &str) -> &'static str {
-    match state {
-        "01" => "无需确认",
-        "02" => "销方录入待购方确认",
-        "03" => "购方录入待销方确认",
-        "04" => "购销双方已确认",
-        "05" => "作废（购方已拒绝）",
-        "06" => "作废（销方已拒绝）",
-        "07" => "作废（超72小时未确认）",
-        "08" => "作废（已撤销）",
-        "09" => "作废（确认后撤销）",
-        "10" => "作废（异常）",
-        _ => "",
-    }
+/// A waiting request with what its form or sheet application needs.
+#[derive(sqlx::FromRow)]
+struct StepRow {
+    track: Option<RedFlushTrack>,
+    red_reason: String,
+    seller_tax_no: String,
+    amount: Decimal,
+    tax: Decimal,
+    invoice_code: String,
+    invoice_num: String,
+    install: String,
 }
 
 /// One step of a waiting request: apply for its document (first time) or ask about it, then
 /// issue, wait or end accordingly.
 pub(crate) async fn step(inv: &Invoicing, id: i64, pending: i64, document: Option<String>) -> Result<()> {
-    let r = sqlx::query(
+    let r: StepRow = sqlx::query_as(
         "SELECT f.track, f.red_reason, p.seller_tax_no, p.amount, p.tax, b.invoice_code, b.invoice_num, (SELECT id FROM installation) AS install
            FROM red_flush f JOIN pending_invoice p ON p.id = f.pending_id JOIN issued_invoice b ON b.id = f.blue_invoice_id WHERE f.id = $1",
     )
     .bind(id)
     .fetch_one(&inv.pool)
     .await?;
-    let (seller, invoice_num, reason): (String, String, String) =
-        (r.get("seller_tax_no"), r.get("invoice_num"), r.get("red_reason"));
-    let amounts: Amounts = (r.get("amount"), r.get("tax"));
+    let (seller, invoice_num, reason) = (r.seller_tax_no, r.invoice_num, r.red_reason);
+    let amounts: Amounts = (r.amount, r.tax);
     // Applies are idempotent by order number: a lost answer is asked again with the same one.
-    let order_no = format!("RF{}-{id}", r.get::<String, _>("install"));
-    let sheet = r.get::<Option<String>, _>("track").as_deref() == Some("red_info_sheet");
+    let order_no = format!("RF{}-{id}", r.install);
+    let sheet = r.track == Some(RedFlushTrack::RedInfoSheet);
     let answer: std::result::Result<Document, ChannelError> = match (&document, sheet) {
         (None, false) => {
             let apply = RedConfirmApply {
@@ -168,14 +178,16 @@ pub(crate) async fn step(inv: &Invoicing, id: i64, pending: i64, document: Optio
                 amount: money(amounts.0),
                 tax_amount: money(amounts.1),
             };
-            inv.channel.red_confirm_apply(&apply).await.map(|f| Document::from_form(&f))
+            inv.channel.red_confirm_apply(&apply).await.and_then(|f| Document::from_form(&f))
         }
-        (Some(uuid), false) => inv.channel.red_confirm_query(uuid).await.map(|f| Document::from_form(&f)),
+        (Some(uuid), false) => {
+            inv.channel.red_confirm_query(uuid).await.and_then(|f| Document::from_form(&f))
+        }
         (None, true) => {
             let apply = RedInfoApply {
                 order_no,
                 seller_taxpayer_id: seller.clone(),
-                invoice_code: r.get("invoice_code"),
+                invoice_code: r.invoice_code,
                 invoice_num: invoice_num.clone(),
                 red_reason: reason.clone(),
                 amount: money(amounts.0),
@@ -184,13 +196,13 @@ pub(crate) async fn step(inv: &Invoicing, id: i64, pending: i64, document: Optio
             inv.channel
                 .red_info_apply(&apply)
                 .await
-                .map(|s| Document::from_sheet(&s, &seller, &invoice_num, &reason, amounts))
+                .and_then(|s| Document::from_sheet(&s, &seller, &invoice_num, &reason, amounts))
         }
         (Some(sheet_id), true) => inv
             .channel
             .red_info_query(sheet_id)
             .await
-            .map(|s| Document::from_sheet(&s, &seller, &invoice_num, &reason, amounts)),
+            .and_then(|s| Document::from_sheet(&s, &seller, &invoice_num, &reason, amounts)),
     };
     let doc = match answer {
         Ok(d) => d,
@@ -260,16 +272,18 @@ pub async fn poll(inv: &Invoicing) -> Result<PollReport> {
     for &id in &ids {
         advance(inv, id).await?;
     }
-    let states: Vec<String> = sqlx::query_scalar("SELECT state FROM red_flush WHERE id = ANY($1)")
-        .bind(&ids)
-        .fetch_all(&inv.pool)
-        .await?;
-    let n = |s: &[&str]| states.iter().filter(|x| s.contains(&x.as_str())).count();
+    use RedFlushRequestState::{Ended, Failed, Issuing, Succeeded, Waiting};
+    let states: Vec<RedFlushRequestState> =
+        sqlx::query_scalar("SELECT state FROM red_flush WHERE id = ANY($1)")
+            .bind(&ids)
+            .fetch_all(&inv.pool)
+            .await?;
+    let n = |s: &[RedFlushRequestState]| states.iter().filter(|x| s.contains(x)).count();
     Ok(PollReport {
         polled: ids.len(),
-        succeeded: n(&["succeeded"]),
-        waiting: n(&["waiting", "issuing"]),
-        failed: n(&["failed", "ended"]),
+        succeeded: n(&[Succeeded]),
+        waiting: n(&[Waiting, Issuing]),
+        failed: n(&[Failed, Ended]),
     })
 }
 
@@ -296,11 +310,13 @@ pub(crate) async fn poll_until_decided(inv: &Invoicing, ids: &[i64]) -> Result<(
     }
 }
 
-#[derive(Clone, Debug, Serialize)]
+#[derive(Clone, Debug, Serialize, sqlx::FromRow)]
 pub struct DocumentRow {
     pub id: String,
-    pub kind: String,
-    pub state: String,
+    pub kind: RedDocumentKind,
+    pub state: RedDocumentState,
+    /// A form's state in Chinese; a sheet's state as it is.
+    #[sqlx(skip)]
     pub state_zh: String,
     pub number: Option<String>,
     pub invoice_num: String,
@@ -313,77 +329,60 @@ pub struct DocumentRow {
 }
 
 pub async fn list(inv: &Invoicing) -> Result<Vec<DocumentRow>> {
-    let rows = sqlx::query("SELECT * FROM red_document ORDER BY updated_at, id").fetch_all(&inv.pool).await?;
-    Ok(rows
-        .iter()
-        .map(|r| {
-            let (kind, state): (String, String) = (r.get("kind"), r.get("state"));
-            DocumentRow {
-                state_zh: if kind == "form" { form_state_zh(&state).to_string() } else { state.clone() },
-                id: r.get("id"),
-                kind,
-                state,
-                number: r.get("number"),
-                invoice_num: r.get("invoice_num"),
-                amount: r.get("amount"),
-                tax: r.get("tax"),
-                red_reason: r.get("red_reason"),
-                entered_by: r.get("entered_by"),
-                red_flush_id: r.get("red_flush_id"),
-                updated_at: r.get("updated_at"),
-            }
-        })
-        .collect())
+    let mut rows: Vec<DocumentRow> =
+        sqlx::query_as("SELECT * FROM red_document ORDER BY updated_at, id").fetch_all(&inv.pool).await?;
+    for r in &mut rows {
+        r.state_zh = match r.state {
+            RedDocumentState::Form(f) => f.label_zh().to_string(),
+            RedDocumentState::Sheet(s) => s.to_string(),
+        };
+    }
+    Ok(rows)
 }
 
-async fn kind_of(inv: &Invoicing, id: &str) -> Result<(String, Option<i64>, String, String)> {
-    let r =
-        sqlx::query("SELECT kind, red_flush_id, seller_tax_no, invoice_num FROM red_document WHERE id = $1")
-            .bind(id)
-            .fetch_optional(&inv.pool)
-            .await?
-            .ok_or_else(|| {
-                InvoicingError::refused(
-                    "RED_DOCUMENT_NOT_FOUND",
-                    format!("红字确认单/信息表{id}不存在（先 red-flush forms download）"),
-                )
-            })?;
-    Ok((r.get("kind"), r.get("red_flush_id"), r.get("seller_tax_no"), r.get("invoice_num")))
+async fn kind_of(inv: &Invoicing, id: &str) -> Result<(RedDocumentKind, Option<i64>, String, String)> {
+    sqlx::query_as("SELECT kind, red_flush_id, seller_tax_no, invoice_num FROM red_document WHERE id = $1")
+        .bind(id)
+        .fetch_optional(&inv.pool)
+        .await?
+        .ok_or_else(|| {
+            InvoicingError::not_found(
+                "RED_DOCUMENT_NOT_FOUND",
+                format!("红字确认单/信息表{id}不存在（先 red-flush forms download）"),
+            )
+        })
 }
 
 /// Confirm (`true`) or reject a form the other party entered; its request goes on accordingly.
-pub async fn decide(inv: &Invoicing, id: &str, confirm: bool) -> Result<String> {
+pub async fn decide(inv: &Invoicing, id: &str, confirm: bool) -> Result<FormState> {
     let (kind, red_flush, ..) = kind_of(inv, id).await?;
-    if kind != "form" {
+    if kind != RedDocumentKind::Form {
         return Err(InvoicingError::refused("RED_DOCUMENT_KIND", "只有红字确认单可以确认或拒绝"));
     }
     let form = inv.channel.red_confirm_decide(id, confirm).await?;
+    let doc = Document::from_form(&form)?;
     let mut db = inv.pool.acquire().await?;
-    store(&mut db, &Document::from_form(&form), None).await?;
+    store(&mut db, &doc, None).await?;
     if let Some(rf) = red_flush {
         advance(inv, rf).await?;
     }
-    Ok(form.confirm_state)
+    let RedDocumentState::Form(state) = doc.state else { unreachable!("a form has a form state") };
+    Ok(state)
 }
 
 /// Revoke a form or a sheet; its request ends and the amount is free again.
-pub async fn revoke(inv: &Invoicing, id: &str) -> Result<String> {
+pub async fn revoke(inv: &Invoicing, id: &str) -> Result<RedDocumentState> {
     let (kind, red_flush, seller, invoice_num) = kind_of(inv, id).await?;
-    let doc = if kind == "form" {
-        Document::from_form(&inv.channel.red_confirm_revoke(id).await?)
+    let doc = if kind == RedDocumentKind::Form {
+        Document::from_form(&inv.channel.red_confirm_revoke(id).await?)?
     } else {
         let s = inv.channel.red_info_revoke(id).await?;
-        let r = sqlx::query("SELECT red_reason, amount, tax FROM red_document WHERE id = $1")
-            .bind(id)
-            .fetch_one(&inv.pool)
-            .await?;
-        Document::from_sheet(
-            &s,
-            &seller,
-            &invoice_num,
-            &r.get::<String, _>("red_reason"),
-            (r.get("amount"), r.get("tax")),
-        )
+        let (reason, amount, tax): (String, Decimal, Decimal) =
+            sqlx::query_as("SELECT red_reason, amount, tax FROM red_document WHERE id = $1")
+                .bind(id)
+                .fetch_one(&inv.pool)
+                .await?;
+        Document::from_sheet(&s, &seller, &invoice_num, &reason, (amount, tax))?
     };
     let mut db = inv.pool.acquire().await?;
     store(&mut db, &doc, None).await?;
@@ -405,7 +404,7 @@ pub async fn download(inv: &Invoicing) -> Result<usize> {
         loop {
             let page = inv.channel.red_confirm_download(&tax_no, page_no, 100).await?;
             for f in &page.list {
-                store(&mut db, &Document::from_form(f), None).await?;
+                store(&mut db, &Document::from_form(f)?, None).await?;
                 n += 1;
             }
             if page.list.is_empty() || u64::from(page_no + 1) * 100 >= page.total {

@@ -13,12 +13,13 @@ pub mod documents;
 use fapiao_channel::wire::RedInvoice;
 use fapiao_schemas::invoice_kind::RedFlushTrack;
 use fapiao_schemas::red_flush::{self as rule, RedFlushRuleError};
-use fapiao_schemas::{Coded, InvoiceKind, Money};
+use fapiao_schemas::split::LineProperty;
+use fapiao_schemas::{Coded, InvoiceKind, Money, RedFlushRequestState, RedFlushState};
 use rust_decimal::Decimal;
 use serde::Serialize;
-use sqlx::{PgConnection, Row};
+use sqlx::PgConnection;
 
-use crate::{Invoicing, InvoicingError, Result, record};
+use crate::{Invoicing, Result, record};
 
 /// Invoices in one batch (the interactive path's limit; lists are worked in batches of this).
 pub const BATCH: usize = 10;
@@ -63,9 +64,8 @@ pub struct Outcome {
     pub invoice_num: String,
     pub requested: Option<Decimal>,
     pub reason: Option<String>,
-    pub track: Option<String>,
-    /// refused | waiting | issuing | succeeded | failed | ended
-    pub state: String,
+    pub track: Option<RedFlushTrack>,
+    pub state: RedFlushRequestState,
     pub code: Option<String>,
     pub message: Option<String>,
     pub red_invoice_num: Option<String>,
@@ -75,7 +75,7 @@ pub struct Outcome {
 impl Outcome {
     /// Failed for good (refused, issuing failed, or its form/sheet voided).
     pub fn failed(&self) -> bool {
-        matches!(self.state.as_str(), "refused" | "failed" | "ended")
+        self.state.is_failed()
     }
 }
 
@@ -116,7 +116,7 @@ pub async fn red_flush(
 /// blue invoice, so two red-flushes of one invoice cannot both pass the amount rule.
 async fn accept(inv: &Invoicing, batch: i64, req: &Request) -> Result<i64> {
     let mut tx = inv.pool.begin().await?;
-    let blue = sqlx::query(
+    let blue: Option<Blue> = sqlx::query_as(
         "SELECT id, pending_id, invoice_kind, invoice_code, invoice_num, status, red_flush_state, total, amount, tax, remaining, seller_tax_no
            FROM issued_invoice
           WHERE invoice_num = $1 AND ($2::text IS NULL OR $2 = '' OR invoice_code = $2) AND invoice_property = 0
@@ -132,18 +132,18 @@ async fn accept(inv: &Invoicing, batch: i64, req: &Request) -> Result<i64> {
             "RED_FLUSH_INVOICE_NOT_FOUND",
             format!("发票{}不存在或不是本系统开具的蓝字发票", req.invoice_num),
         )),
-        Some(b) if b.get::<String, _>("status") != "正常" => Err(refuse(
+        Some(b) if b.status != "正常" => Err(refuse(
             "RED_FLUSH_NOT_ELIGIBLE",
-            format!("发票状态为{}，只有正常状态的发票可以红冲", b.get::<String, _>("status")),
+            format!("发票状态为{}，只有正常状态的发票可以红冲", b.status),
         )),
-        Some(b) if b.get::<String, _>("red_flush_state") == "full" => {
+        Some(b) if b.red_flush_state == RedFlushState::Full => {
             Err(refuse("RED_FLUSH_NOT_ELIGIBLE", "该发票已全额红冲".into()))
         }
         Some(b) => judge(&mut tx, b, req).await?.map_err(|e| refuse(e.code(), e.message_zh())),
     };
     let (state, code, message, blue_id, requested, reason, track) = match &verdict {
         Ok(a) => (
-            "waiting",
+            RedFlushRequestState::Waiting,
             None,
             None,
             Some(a.blue_id),
@@ -152,10 +152,10 @@ async fn accept(inv: &Invoicing, batch: i64, req: &Request) -> Result<i64> {
             Some(a.track),
         ),
         Err((c, m)) => (
-            "refused",
+            RedFlushRequestState::Refused,
             Some(c.clone()),
             Some(m.clone()),
-            blue.as_ref().map(|b| b.get::<i64, _>("id")),
+            blue.as_ref().map(|b| b.id),
             req.amount.map(Money::value),
             req.reason.clone().unwrap_or_else(|| "01".into()),
             None,
@@ -198,11 +198,27 @@ async fn accept(inv: &Invoicing, batch: i64, req: &Request) -> Result<i64> {
     Ok(id)
 }
 
+/// A blue invoice as a red-flush request reads it (locked).
+#[derive(sqlx::FromRow)]
+struct Blue {
+    id: i64,
+    pending_id: i64,
+    invoice_kind: InvoiceKind,
+    invoice_code: String,
+    invoice_num: String,
+    /// 发票状态 (正常, …).
+    status: String,
+    red_flush_state: RedFlushState,
+    total: Decimal,
+    tax: Decimal,
+    remaining: Decimal,
+}
+
 struct Accepted {
     blue_id: i64,
     requested: Money,
     reason: String,
-    track: &'static str,
+    track: RedFlushTrack,
     /// By line: the red lines; empty: by amount.
     lines: Vec<RedLine>,
 }
@@ -219,21 +235,20 @@ async fn red_lines(
     wanted: &[LineRequest],
 ) -> Result<std::result::Result<Vec<RedLine>, LineRefusal>> {
     let rows = blue_lines(tx, blue_pending, blue_id).await?;
-    if rows.iter().any(|r| r.get::<String, _>("line_property") != "normal") {
+    if rows.iter().any(|r| r.line_property != LineProperty::Normal) {
         return Ok(Err(LineRefusal("RED_FLUSH_LINES_WITH_DISCOUNT", "含折扣行的发票请按金额红冲".into())));
     }
     let mut out = Vec::new();
     for w in wanted {
-        let Some(r) = rows.iter().find(|r| r.get::<i32, _>("seq") == w.seq) else {
+        let Some(r) = rows.iter().find(|r| r.seq == w.seq) else {
             return Ok(Err(LineRefusal("RED_FLUSH_LINE_UNKNOWN", format!("蓝字发票没有第{}行", w.seq))));
         };
-        let (amount, tax) = (money(r.get("amount")), money(r.get("tax")));
-        let left_amount = amount - money(r.get("used_amount"));
-        let left_tax = tax - money(r.get("used_tax"));
-        let (quantity, price): (Option<Decimal>, Option<Decimal>) = (r.get("quantity"), r.get("price"));
-        let line = match (quantity, price) {
+        let (amount, tax) = (money(r.amount), money(r.tax));
+        let left_amount = amount - money(r.used_amount);
+        let left_tax = tax - money(r.used_tax);
+        let line = match (r.quantity, r.price) {
             (Some(q), Some(p)) => {
-                let left_q = q - r.get::<Decimal, _>("used_quantity");
+                let left_q = q - r.used_quantity;
                 if w.value <= Decimal::ZERO || w.value > left_q {
                     return Ok(Err(LineRefusal(
                         "RED_FLUSH_LINE_EXCEEDS",
@@ -284,13 +299,30 @@ async fn red_lines(
     Ok(Ok(out))
 }
 
+/// A blue line with what red lines (issued or pending) already took from it.
+#[derive(sqlx::FromRow)]
+struct BlueLine {
+    seq: i32,
+    bill_no: Option<String>,
+    bill_line_no: Option<i32>,
+    line_property: LineProperty,
+    goods_name: String,
+    revenue_code: String,
+    specification: Option<String>,
+    unit: Option<String>,
+    quantity: Option<Decimal>,
+    price: Option<Decimal>,
+    amount: Decimal,
+    tax_rate: Decimal,
+    tax: Decimal,
+    used_quantity: Decimal,
+    used_amount: Decimal,
+    used_tax: Decimal,
+}
+
 /// The blue invoice's lines with what red lines (issued or pending) already took from each.
-async fn blue_lines(
-    tx: &mut PgConnection,
-    blue_pending: i64,
-    blue_id: i64,
-) -> sqlx::Result<Vec<sqlx::postgres::PgRow>> {
-    sqlx::query(
+async fn blue_lines(tx: &mut PgConnection, blue_pending: i64, blue_id: i64) -> sqlx::Result<Vec<BlueLine>> {
+    sqlx::query_as(
         "SELECT l.seq, l.bill_no, l.bill_line_no, l.line_property, l.goods_name, l.revenue_code, l.specification, l.unit,
                 l.quantity, l.price, l.amount, l.tax_rate, l.tax,
                 coalesce(u.quantity, 0) AS used_quantity, coalesce(u.amount, 0) AS used_amount, coalesce(u.tax, 0) AS used_tax
@@ -310,11 +342,11 @@ async fn blue_lines(
 /// The amount, reason and duplicate rules for an eligible blue invoice.
 async fn judge(
     tx: &mut PgConnection,
-    b: &sqlx::postgres::PgRow,
+    b: &Blue,
     req: &Request,
 ) -> Result<std::result::Result<Accepted, RedFlushRuleError>> {
-    let blue_id: i64 = b.get("id");
-    let total = money(b.get("total"));
+    let blue_id = b.id;
+    let total = money(b.total);
     // |red already issued| is what `remaining` no longer holds; |red pending in 待开| is counted here.
     let pending: Decimal = sqlx::query_scalar(
         "SELECT coalesce(sum(abs(total)), 0) FROM pending_invoice
@@ -323,12 +355,12 @@ async fn judge(
     .bind(blue_id)
     .fetch_one(&mut *tx)
     .await?;
-    let issued = total.abs() - money(b.get("remaining"));
+    let issued = total.abs() - money(b.remaining);
     let left = rule::remaining(total, issued, money(pending));
     let lines = if req.lines.is_empty() {
         Vec::new()
     } else {
-        match red_lines(tx, b.get("pending_id"), blue_id, &req.lines).await? {
+        match red_lines(tx, b.pending_id, blue_id, &req.lines).await? {
             Ok(lines) => lines,
             Err(LineRefusal(code, message)) => return Ok(Err(RedFlushRuleError::Line { code, message })),
         }
@@ -353,16 +385,7 @@ async fn judge(
     if same {
         return Ok(Err(RedFlushRuleError::DuplicatePending(requested)));
     }
-    let kind: InvoiceKind = b.get::<String, _>("invoice_kind").parse().map_err(
-        |e: fapiao_schemas::invoice_kind::InvoiceNumberError| {
-            InvoicingError::refused("INVOICE_KIND_UNKNOWN", e.to_string())
-        },
-    )?;
-    let track = match kind.red_flush_track() {
-        RedFlushTrack::Direct => "direct",
-        RedFlushTrack::RedInfoSheet => "red_info_sheet",
-        RedFlushTrack::ConfirmationForm => "confirmation_form",
-    };
+    let track = b.invoice_kind.red_flush_track();
     Ok(Ok(Accepted { blue_id, requested, reason, track, lines }))
 }
 
@@ -372,9 +395,9 @@ fn money(d: Decimal) -> Money {
 
 /// The red pending invoice (单张开票) for an accepted request: the blue invoice's lines negated
 /// when all of it goes, else the requested amount shared over its lines.
-async fn red_pending(tx: &mut PgConnection, b: &sqlx::postgres::PgRow, a: &Accepted) -> Result<i64> {
-    let blue_pending: i64 = b.get("pending_id");
-    let (total, tax) = (money(b.get("total")), money(b.get("tax")));
+async fn red_pending(tx: &mut PgConnection, b: &Blue, a: &Accepted) -> Result<i64> {
+    let blue_pending = b.pending_id;
+    let (total, tax) = (money(b.total), money(b.tax));
     let full = a.requested == total.abs() && a.lines.is_empty();
     let red_tax = if !a.lines.is_empty() {
         a.lines.iter().map(|l| l.tax).sum()
@@ -394,7 +417,7 @@ async fn red_pending(tx: &mut PgConnection, b: &sqlx::postgres::PgRow, a: &Accep
          RETURNING id",
     )
     .bind(blue_pending)
-    .bind(format!("对应正数发票代码:{}号码:{}", b.get::<String, _>("invoice_code"), b.get::<String, _>("invoice_num")))
+    .bind(format!("对应正数发票代码:{}号码:{}", b.invoice_code, b.invoice_num))
     .bind(-red_amount.value())
     .bind(-red_tax.value())
     .bind(-a.requested.value())
@@ -452,15 +475,15 @@ async fn partial_lines(
 ) -> Result<()> {
     let rows = blue_lines(tx, blue_pending, blue_id).await?;
     // Units: a line with the discount line after it; earlier red lines name the unit's first line.
-    let mut units: Vec<(&sqlx::postgres::PgRow, Money, Money)> = Vec::new();
+    let mut units: Vec<(&BlueLine, Money, Money)> = Vec::new();
     for r in &rows {
-        let (a, t) = (money(r.get("amount")), money(r.get("tax")));
-        match (r.get::<String, _>("line_property").as_str(), units.last_mut()) {
-            ("discount", Some(last)) => {
+        let (a, t) = (money(r.amount), money(r.tax));
+        match (r.line_property, units.last_mut()) {
+            (LineProperty::Discount, Some(last)) => {
                 last.1 += a;
                 last.2 += t;
             }
-            _ => units.push((r, a - money(r.get("used_amount")), t - money(r.get("used_tax")))),
+            _ => units.push((r, a - money(r.used_amount), t - money(r.used_tax))),
         }
     }
     let amounts =
@@ -474,16 +497,16 @@ async fn partial_lines(
         )
         .bind(red)
         .bind(i as i32 + 1)
-        .bind(r.get::<Option<String>, _>("bill_no"))
-        .bind(r.get::<Option<i32>, _>("bill_line_no"))
-        .bind(r.get::<String, _>("goods_name"))
-        .bind(r.get::<String, _>("revenue_code"))
-        .bind(r.get::<Option<String>, _>("specification"))
-        .bind(r.get::<Option<String>, _>("unit"))
+        .bind(&r.bill_no)
+        .bind(r.bill_line_no)
+        .bind(&r.goods_name)
+        .bind(&r.revenue_code)
+        .bind(&r.specification)
+        .bind(&r.unit)
         .bind(-amounts[i].value())
-        .bind(r.get::<Decimal, _>("tax_rate"))
+        .bind(r.tax_rate)
         .bind(-taxes[i].value())
-        .bind(r.get::<i32, _>("seq"))
+        .bind(r.seq)
         .execute(&mut *tx)
         .await?;
     }
@@ -492,15 +515,20 @@ async fn partial_lines(
 
 /// Take an accepted request as far as its track allows now.
 pub(crate) async fn advance(inv: &Invoicing, id: i64) -> Result<()> {
-    let r = sqlx::query("SELECT state, track, pending_id, document_id FROM red_flush WHERE id = $1")
+    use RedFlushRequestState::{Issuing, Waiting};
+    let (state, track, pending, document): (
+        RedFlushRequestState,
+        Option<RedFlushTrack>,
+        Option<i64>,
+        Option<String>,
+    ) = sqlx::query_as("SELECT state, track, pending_id, document_id FROM red_flush WHERE id = $1")
         .bind(id)
         .fetch_one(&inv.pool)
         .await?;
-    let (state, track): (String, Option<String>) = (r.get("state"), r.get("track"));
-    let Some(pending) = r.get::<Option<i64>, _>("pending_id") else { return Ok(()) };
-    match (state.as_str(), track.as_deref()) {
-        ("waiting", Some("direct")) | ("issuing", _) => issue_red(inv, id, pending).await,
-        ("waiting", Some(_)) => documents::step(inv, id, pending, r.get("document_id")).await,
+    let Some(pending) = pending else { return Ok(()) };
+    match (state, track) {
+        (Waiting, Some(RedFlushTrack::Direct)) | (Issuing, _) => issue_red(inv, id, pending).await,
+        (Waiting, Some(_)) => documents::step(inv, id, pending, document).await,
         _ => Ok(()),
     }
 }
@@ -535,37 +563,49 @@ pub(crate) async fn end(inv: &Invoicing, id: i64, pending: i64, message: &str) -
 
 /// The `ALLE.INVOICE.RED` body of a red pending invoice.
 pub(crate) async fn red_body(inv: &Invoicing, id: i64, serial: &str) -> Result<RedInvoice> {
-    let r = sqlx::query(
+    let r: RedHead = sqlx::query_as(
         "SELECT p.seller_tax_no, p.red_reason, p.amount, p.tax, p.red_document_no, b.invoice_code, b.invoice_num, b.invoice_kind
            FROM pending_invoice p JOIN issued_invoice b ON b.id = p.blue_invoice_id WHERE p.id = $1",
     )
     .bind(id)
     .fetch_one(&inv.pool)
     .await?;
-    let document: String = r.get::<Option<String>, _>("red_document_no").unwrap_or_default();
-    let track =
-        r.get::<String, _>("invoice_kind").parse::<InvoiceKind>().map(InvoiceKind::red_flush_track).ok();
+    let document = r.red_document_no.unwrap_or_default();
+    let track = r.invoice_kind.red_flush_track();
     Ok(RedInvoice {
         serial_no: serial.to_string(),
-        seller_taxpayer_id: r.get("seller_tax_no"),
-        original_invoice_code: r.get("invoice_code"),
-        original_invoice_num: r.get("invoice_num"),
-        red_reason: r.get::<Option<String>, _>("red_reason").unwrap_or_else(|| "01".into()),
-        amount: money(r.get("amount")),
-        tax_amount: money(r.get("tax")),
-        gov_red_confirm_bill_uuid: if track == Some(RedFlushTrack::ConfirmationForm) {
+        seller_taxpayer_id: r.seller_tax_no,
+        original_invoice_code: r.invoice_code,
+        original_invoice_num: r.invoice_num,
+        red_reason: r.red_reason.unwrap_or_else(|| "01".into()),
+        amount: money(r.amount),
+        tax_amount: money(r.tax),
+        gov_red_confirm_bill_uuid: if track == RedFlushTrack::ConfirmationForm {
             document.clone()
         } else {
             String::new()
         },
-        red_info_bill_no: if track == Some(RedFlushTrack::RedInfoSheet) { document } else { String::new() },
+        red_info_bill_no: if track == RedFlushTrack::RedInfoSheet { document } else { String::new() },
     })
+}
+
+/// A red pending invoice with its blue invoice, for its `ALLE.INVOICE.RED` body.
+#[derive(sqlx::FromRow)]
+struct RedHead {
+    seller_tax_no: String,
+    red_reason: Option<String>,
+    amount: Decimal,
+    tax: Decimal,
+    red_document_no: Option<String>,
+    invoice_code: String,
+    invoice_num: String,
+    invoice_kind: InvoiceKind,
 }
 
 /// A red invoice was issued (in the transaction recording it): the blue invoice's remaining
 /// amount and red-flush state follow; fully red-flushed, its application lines reopen.
 pub(crate) async fn red_issued(db: &mut PgConnection, red_pending: i64) -> sqlx::Result<()> {
-    let blue: Option<(i64, i64, String)> = sqlx::query_as(
+    let blue: Option<(i64, i64, RedFlushState)> = sqlx::query_as(
         "UPDATE issued_invoice b
             SET remaining = b.remaining - abs(p.total),
                 red_flush_state = CASE WHEN b.remaining - abs(p.total) = 0 THEN 'full' ELSE 'partial' END
@@ -581,7 +621,7 @@ pub(crate) async fn red_issued(db: &mut PgConnection, red_pending: i64) -> sqlx:
         .bind(red_pending)
         .execute(&mut *db)
         .await?;
-    if state == "full" {
+    if state == RedFlushState::Full {
         sqlx::query("UPDATE pending_invoice SET released_at = now() WHERE id = $1")
             .bind(blue_pending)
             .execute(&mut *db)
@@ -595,7 +635,7 @@ pub(crate) async fn red_issued(db: &mut PgConnection, red_pending: i64) -> sqlx:
 
 /// One request as reported.
 pub async fn outcome(inv: &Invoicing, id: i64) -> Result<Outcome> {
-    let r = sqlx::query(
+    let r: OutcomeRow = sqlx::query_as(
         "SELECT f.*, i.invoice_num AS red_num, p.status AS pending_status, p.error_message AS pending_error
            FROM red_flush f LEFT JOIN issued_invoice i ON i.pending_id = f.pending_id LEFT JOIN pending_invoice p ON p.id = f.pending_id
           WHERE f.id = $1",
@@ -605,21 +645,35 @@ pub async fn outcome(inv: &Invoicing, id: i64) -> Result<Outcome> {
     .await?;
     Ok(Outcome {
         red_flush_id: Some(id),
-        invoice_num: r.get("invoice_num"),
-        requested: r.get("requested"),
-        reason: Some(r.get("red_reason")),
-        track: r.get("track"),
-        state: r.get("state"),
-        code: r.get("code"),
-        message: r.get("message"),
-        red_invoice_num: r.get("red_num"),
-        document_id: r.get("document_id"),
+        invoice_num: r.invoice_num,
+        requested: r.requested,
+        reason: Some(r.red_reason),
+        track: r.track,
+        state: r.state,
+        code: r.code,
+        message: r.message,
+        red_invoice_num: r.red_num,
+        document_id: r.document_id,
     })
+}
+
+/// A request as `outcome` reads it.
+#[derive(sqlx::FromRow)]
+struct OutcomeRow {
+    invoice_num: String,
+    requested: Option<Decimal>,
+    red_reason: String,
+    track: Option<RedFlushTrack>,
+    state: RedFlushRequestState,
+    code: Option<String>,
+    message: Option<String>,
+    red_num: Option<String>,
+    document_id: Option<String>,
 }
 
 /// Requests of a red-flush list imported with `fapiao import --kind red-flush`, not yet processed.
 pub async fn requests_of_import(inv: &Invoicing, import_batch: i64) -> Result<Vec<Request>> {
-    let rows = sqlx::query(
+    let rows: Vec<ListedRequest> = sqlx::query_as(
         "SELECT id, row_no, invoice_code, invoice_num, red_amount, red_reason FROM red_flush_request
           WHERE batch_id = $1 AND red_flush_id IS NULL ORDER BY row_no",
     )
@@ -627,15 +681,26 @@ pub async fn requests_of_import(inv: &Invoicing, import_batch: i64) -> Result<Ve
     .fetch_all(&inv.pool)
     .await?;
     Ok(rows
-        .iter()
+        .into_iter()
         .map(|r| Request {
-            invoice_code: Some(r.get::<String, _>("invoice_code")).filter(|c| !c.is_empty()),
-            invoice_num: r.get("invoice_num"),
-            amount: r.get::<Option<Decimal>, _>("red_amount").map(money),
-            reason: Some(r.get("red_reason")),
+            invoice_code: Some(r.invoice_code).filter(|c| !c.is_empty()),
+            invoice_num: r.invoice_num,
+            amount: r.red_amount.map(money),
+            reason: Some(r.red_reason),
             lines: Vec::new(),
-            request_id: Some(r.get("id")),
-            row_no: Some(r.get("row_no")),
+            request_id: Some(r.id),
+            row_no: Some(r.row_no),
         })
         .collect())
+}
+
+/// A row of an imported red-flush list.
+#[derive(sqlx::FromRow)]
+struct ListedRequest {
+    id: i64,
+    row_no: i32,
+    invoice_code: String,
+    invoice_num: String,
+    red_amount: Option<Decimal>,
+    red_reason: String,
 }
