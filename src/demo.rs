@@ -2,9 +2,9 @@
 //! part here, so that one command shows the whole flow.
 
 use chrono::NaiveDate;
-use fapiao_schemas::TaxNo;
 use fapiao_schemas::enterprise::{Channel, Enterprise, SyncScheme, TaxpayerKind};
 use fapiao_schemas::params::{INPUTOUT_DAYS, RIM_CONFIG, SYNC_HIS};
+use fapiao_schemas::{ImportKind, TaxNo};
 use fapiao_store::{Database, Origin, enterprises, params, schemes};
 use serde_json::json;
 
@@ -347,7 +347,7 @@ async fn red_flush_stage(
     fapiao_pipelines::import::import(
         &db.pool,
         &file,
-        &fapiao_pipelines::import::ImportOptions { kind: "applications".into(), ..Default::default() },
+        &fapiao_pipelines::import::ImportOptions { kind: ImportKind::Applications, ..Default::default() },
         &|_| {},
     )
     .await?;
@@ -615,7 +615,7 @@ async fn import_stage(db: &Database, enterprises: &[Enterprise]) -> anyhow::Resu
         &[17, 88, 150],
     )?;
     let options =
-        ImportOptions { kind: "applications".into(), accept_valid: true, ..ImportOptions::default() };
+        ImportOptions { kind: ImportKind::Applications, accept_valid: true, ..ImportOptions::default() };
     let summary = import::import(&db.pool, &file, &options, &|_| {}).await?;
     let _ = std::fs::remove_dir_all(&dir);
     let mut value = serde_json::to_value(&summary)?;

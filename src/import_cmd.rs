@@ -3,8 +3,9 @@
 use std::io::IsTerminal;
 use std::path::PathBuf;
 
-use clap::{Args, Subcommand, ValueEnum};
-use fapiao_pipelines::import::{self, ImportOptions};
+use clap::builder::{PossibleValuesParser, TypedValueParser};
+use clap::{Args, Subcommand};
+use fapiao_pipelines::import::{self, ImportKind, ImportOptions};
 use fapiao_store::Database;
 
 use crate::exit::Outcome;
@@ -18,7 +19,7 @@ pub struct ImportArgs {
     /// The file: .xlsx, .xls, .xlsb, .ods or .csv (UTF-8 or GBK).
     file: Option<PathBuf>,
     /// What the file holds (its template: schemas/templates/KIND.toml).
-    #[arg(long, value_enum)]
+    #[arg(long, value_parser = kind_parser())]
     kind: Option<ImportKind>,
     /// The sheet to read (default: the first non-empty one).
     #[arg(long)]
@@ -43,21 +44,9 @@ enum ImportSub {
     },
 }
 
-#[derive(Clone, Copy, ValueEnum)]
-enum ImportKind {
-    Applications,
-    Pool,
-    RedFlush,
-}
-
-impl ImportKind {
-    fn as_str(self) -> &'static str {
-        match self {
-            ImportKind::Applications => "applications",
-            ImportKind::Pool => "pool",
-            ImportKind::RedFlush => "red-flush",
-        }
-    }
+/// `--kind` by name; `--help` and a wrong value list the kinds as clap lists an enum's values.
+fn kind_parser() -> impl TypedValueParser<Value = ImportKind> {
+    PossibleValuesParser::new(ImportKind::ALL.map(ImportKind::as_str)).try_map(|k| k.parse::<ImportKind>())
 }
 
 pub async fn run(args: ImportArgs, ctx: &Context) -> anyhow::Result<Outcome> {
@@ -71,7 +60,7 @@ pub async fn run(args: ImportArgs, ctx: &Context) -> anyhow::Result<Outcome> {
             |b| {
                 vec![
                     b.id.to_string(),
-                    b.kind.clone(),
+                    b.kind.to_string(),
                     b.file_name.clone(),
                     b.rows_read.to_string(),
                     b.bills.to_string(),
@@ -90,7 +79,7 @@ pub async fn run(args: ImportArgs, ctx: &Context) -> anyhow::Result<Outcome> {
         .into());
     };
     let options = ImportOptions {
-        kind: kind.as_str().into(),
+        kind,
         sheet: args.sheet,
         dry_run: args.dry_run,
         accept_valid: args.accept_valid,

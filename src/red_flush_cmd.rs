@@ -5,7 +5,7 @@ use std::path::{Path, PathBuf};
 
 use clap::{Args, Subcommand};
 use fapiao_invoicing::redflush::{self, Outcome, Request, documents};
-use fapiao_pipelines::import::{self, ImportError, ImportOptions};
+use fapiao_pipelines::import::{self, ImportError, ImportKind, ImportOptions};
 use fapiao_schemas::Money;
 use serde::Serialize;
 
@@ -206,7 +206,7 @@ async fn import_list(
     sheet: Option<String>,
 ) -> anyhow::Result<(i64, Vec<ReportLine>)> {
     let options =
-        ImportOptions { kind: "red-flush".into(), sheet, accept_valid: true, ..ImportOptions::default() };
+        ImportOptions { kind: ImportKind::RedFlush, sheet, accept_valid: true, ..ImportOptions::default() };
     match import::import(&inv.pool, file, &options, &|_| {}).await {
         Ok(summary) => {
             let rejected = summary

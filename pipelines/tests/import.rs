@@ -46,7 +46,7 @@ async fn db() -> TestDb {
 }
 
 fn options(kind: &str) -> ImportOptions {
-    ImportOptions { kind: kind.into(), ..ImportOptions::default() }
+    ImportOptions { kind: kind.parse().unwrap(), ..ImportOptions::default() }
 }
 
 async fn run(db: &TestDb, file: &Path, opts: &ImportOptions) -> Result<Summary, ImportError> {

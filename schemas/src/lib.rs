@@ -22,3 +22,4 @@ pub use invoice_kind::InvoiceKind;
 pub use messages::Coded;
 pub use money::{Money, Quantity, TaxRate, UnitPrice};
 pub use taxpayer_id::TaxNo;
+pub use template::ImportKind;

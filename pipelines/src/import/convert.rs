@@ -4,11 +4,12 @@
 
 use std::path::PathBuf;
 
+use fapiao_schemas::ImportKind;
 use fapiao_schemas::template::{Cell, ColumnMap, Template, Value};
 use tokio::sync::mpsc;
 
 use super::read::{self, Merges, ReadError};
-use super::rules::{Kind, Values};
+use super::rules::{KindRules, Values};
 use super::{ImportError, Problem};
 
 /// Rows per chunk: large enough that a COPY's start-up does not count, small enough that a few
@@ -51,7 +52,7 @@ pub(super) fn spawn(
     sheet: Option<String>,
     merges: Merges,
     template: Template,
-    kind: Kind,
+    kind: ImportKind,
     staged: Vec<usize>,
 ) -> mpsc::Receiver<Msg> {
     let (tx, rx) = mpsc::channel::<Msg>(CHUNKS_AHEAD);
@@ -102,7 +103,7 @@ fn stage_row(
     cells: &[Cell],
     columns: &ColumnMap,
     fields: &[String],
-    kind: Kind,
+    kind: ImportKind,
     problems: &mut Vec<Problem>,
 ) -> StagedRow {
     let before = problems.len();

@@ -31,17 +31,33 @@ use land::Lander;
 use read::Merges;
 pub use read::ReadError;
 pub use report::neutralize;
-pub use rules::Kind;
+use rules::KindRules;
 
-#[derive(Clone, Default)]
+pub use fapiao_schemas::ImportKind;
+
+#[derive(Clone)]
 pub struct ImportOptions {
-    pub kind: String,
+    pub kind: ImportKind,
     pub sheet: Option<String>,
     pub dry_run: bool,
     pub accept_valid: bool,
     pub report: Option<PathBuf>,
     /// The channel, for pool imports that verify (`rim_config_need_check` ≠ 0).
     pub channel: Option<std::sync::Arc<fapiao_channel::ChannelClient>>,
+}
+
+/// Applications, all or nothing, from the first non-empty sheet, landing, no report, no channel.
+impl Default for ImportOptions {
+    fn default() -> ImportOptions {
+        ImportOptions {
+            kind: ImportKind::Applications,
+            sheet: None,
+            dry_run: false,
+            accept_valid: false,
+            report: None,
+            channel: None,
+        }
+    }
 }
 
 /// One problem: the row as the sheet shows it (header = row 1), the column, code and message.
@@ -57,7 +73,7 @@ pub struct Problem {
 pub struct Summary {
     /// `None` when nothing landed (rejected as a whole, or a dry run).
     pub batch_id: Option<i64>,
-    pub kind: String,
+    pub kind: ImportKind,
     pub rows_read: u64,
     pub bills: u64,
     /// Lines accepted.
@@ -96,10 +112,10 @@ pub async fn import(
     options: &ImportOptions,
     progress: &(dyn Fn(u64) + Sync),
 ) -> Result<Summary, ImportError> {
-    let kind = Kind::parse(&options.kind).ok_or_else(|| TemplateError::UnknownKind(options.kind.clone()))?;
-    let template = Template::for_kind(kind.as_str())?;
+    let kind = options.kind;
+    let template = Template::for_kind(kind);
     let verify_with = match kind {
-        Kind::Pool
+        ImportKind::Pool
             if fapiao_store::params::value(pool, RIM_CONFIG, NEED_CHECK).await?.as_deref() != Some("0") =>
         {
             Some(options.channel.clone().ok_or(ImportError::NoChannel)?)
@@ -126,7 +142,7 @@ pub async fn import(
 
 /// What an import was asked to do, settled before the file is read.
 struct Plan {
-    kind: Kind,
+    kind: ImportKind,
     template: Template,
     /// The channel, when pool rows are verified.
     verify_with: Option<std::sync::Arc<fapiao_channel::ChannelClient>>,
@@ -167,7 +183,7 @@ async fn run(
     .await?;
     let batch_id = open_batch(&mut db, pool, kind, path, &plan.hash, &columns.unknown).await?;
     let mut lander = match kind {
-        Kind::Applications => Some(
+        ImportKind::Applications => Some(
             Lander::new(&mut db, batch_id, &fields, |f| header_of(template, f), options.accept_valid).await?,
         ),
         _ => None,
@@ -249,7 +265,7 @@ async fn run(
     let accepted = rows_read - rejected;
     let mut summary = Summary {
         batch_id: None,
-        kind: kind.as_str().into(),
+        kind,
         rows_read,
         bills,
         accepted,
@@ -273,7 +289,7 @@ async fn run(
                     == Some("1");
             for statement in kind.merge() {
                 let q = sqlx::query(*statement).bind(batch_id);
-                let q = if kind == Kind::Pool { q.bind(auto_sign) } else { q };
+                let q = if kind == ImportKind::Pool { q.bind(auto_sign) } else { q };
                 q.execute(&mut *db).await?;
             }
         }
@@ -307,7 +323,7 @@ async fn imported_as(db: impl sqlx::PgExecutor<'_>, hash: &str) -> Result<Option
 async fn open_batch(
     db: &mut PgConnection,
     pool: &PgPool,
-    kind: Kind,
+    kind: ImportKind,
     path: &Path,
     hash: &str,
     unknown: &[String],
@@ -417,7 +433,8 @@ pub async fn history(pool: &PgPool, limit: i64) -> Result<Vec<BatchRow>, ImportE
 #[derive(Debug, Clone, Serialize, sqlx::FromRow)]
 pub struct BatchRow {
     pub id: i64,
-    pub kind: String,
+    #[sqlx(try_from = "String")]
+    pub kind: ImportKind,
     pub file_name: String,
     pub rows_read: i32,
     pub bills: i32,
