@@ -6,6 +6,13 @@
 //! converting run on a thread of their own, a chunk ahead of the database; applications land
 //! chunk by chunk while the file is read (`land`), pool invoices and red-flush lists are merged
 //! after the checks.
+//!
+//! How often the file is read: once for its SHA-256, streamed through a small buffer on a thread
+//! of its own while the reading thread starts parsing (the import waits for the hash only before
+//! it looks at the header); once to parse it — for an `.xlsx` the merged-cells probe inflates the
+//! worksheets alongside; once more from the start only when that probe found merged cells
+//! (`Merges::Scan`); once more for the error report only when one was asked for and there are
+//! problems (without probing again). A clean file: hash + parse; the most: four.
 
 mod convert;
 pub mod floor;
@@ -26,7 +33,6 @@ use fapiao_schemas::Coded;
 use fapiao_schemas::params::{EINVOICE_AUTO_SIGN, NEED_CHECK, RIM_CONFIG};
 use fapiao_schemas::template::{Cell, Template, TemplateError};
 use serde::Serialize;
-use sha2::{Digest, Sha256};
 use sqlx::{PgConnection, PgPool, Postgres, Transaction};
 
 use convert::Reading;
@@ -109,7 +115,8 @@ pub enum ImportError {
     Report(String),
 }
 
-/// Import the file at `path` as `options.kind`; `progress` hears the rows read so far.
+/// Import the file at `path` as `options.kind`; `progress` hears the rows read so far. How often
+/// the file is read: see the module's documentation.
 pub async fn import(
     pool: &PgPool,
     path: &Path,
@@ -117,15 +124,19 @@ pub async fn import(
     progress: &(dyn Fn(u64) + Sync),
 ) -> Result<Summary, ImportError> {
     let plan = Plan::new(pool, options).await?;
-    let bytes = tokio::fs::read(path)
+    let hashing = {
+        let path = path.to_path_buf();
+        tokio::task::spawn_blocking(move || read::content_hash(&path))
+    };
+    let reading = plan.start_reading(path, options, Merges::Probe);
+    // A file imported before is refused before its header is even looked at, as when the hash
+    // was taken first; the reading thread has started meanwhile (and stops when refused).
+    let hash = hashing
         .await
-        .map_err(|e| ReadError::Open { path: path.display().to_string(), detail: e.to_string() })?;
-    let hash = format!("{:x}", Sha256::digest(&bytes));
-    drop(bytes);
+        .map_err(|e| ReadError::Open { path: path.display().to_string(), detail: e.to_string() })??;
     if let Some(id) = imported_as(pool, &hash).await? {
         return Err(ImportError::AlreadyImported(id));
     }
-    let reading = plan.start_reading(path, options, Merges::Probe);
     // A sheet with merged cells is found out only once it was read (see `read`): start again.
     match run(pool, path, options, progress, &plan, &hash, reading).await {
         Err(ImportError::Read(ReadError::MergedCells)) => {
@@ -215,7 +226,7 @@ async fn run(
     check_across_rows(&mut db, plan, &mut problems).await?;
     verify_pool_rows(&mut db, plan, &mut problems).await?;
     let rejected = reject_rows_with_problems(&mut db, plan.kind, &mut problems).await?;
-    write_report(path, options, reading.merges, &headers, &problems).await?;
+    write_report(path, options, reading.merges.after_a_pass(), &headers, &problems).await?;
     let summary = Summary {
         batch_id: None,
         kind: plan.kind,
@@ -441,8 +452,10 @@ async fn imported_as(db: impl sqlx::PgExecutor<'_>, hash: &str) -> Result<Option
         .await
 }
 
-/// The batch's row, first thing in the transaction (its rows point at it). The unique content
-/// hash makes a second import of the same file wait here for the first, then refuses it.
+/// The batch's row, before anything lands (its rows point at it). The unique content hash makes
+/// a second import of the same file wait here for the first, then refuses it — which is why the
+/// hash is known before the rows land rather than hashed along with them: a later check would
+/// let the second import land its bills and then fail on their keys, not as `AlreadyImported`.
 async fn open_batch(
     db: &mut PgConnection,
     pool: &PgPool,
