@@ -125,7 +125,7 @@ async fn import(ctx: &Context, lines: usize) -> anyhow::Result<Outcome> {
     let summary = import::import(
         &pool,
         &file,
-        &ImportOptions { kind: "applications".into(), ..ImportOptions::default() },
+        &ImportOptions { kind: import::ImportKind::Applications, ..ImportOptions::default() },
         &|_| {},
     )
     .await?;

@@ -4,7 +4,7 @@
 use chrono::NaiveDate;
 use fapiao_schemas::enterprise::{Channel, Enterprise, SyncScheme, TaxpayerKind};
 use fapiao_schemas::params::{INPUTOUT_DAYS, RIM_CONFIG, SYNC_HIS};
-use fapiao_schemas::{PendingStatus, TaxNo};
+use fapiao_schemas::{ImportKind, PendingStatus, TaxNo};
 use fapiao_store::{Database, Origin, enterprises, params, schemes};
 use serde_json::json;
 
@@ -337,7 +337,7 @@ async fn red_flush_stage(
     std::fs::create_dir_all(&dir)?;
     let file = dir.join("bills.csv");
     std::fs::write(&file, csv)?;
-    let request = ImportRequest { kind: "applications".into(), ..ImportRequest::default() };
+    let request = ImportRequest::new(ImportKind::Applications);
     usecases::import::file(app, &Actor::Demo, &file, request, &|_| {}).await?;
     let _ = std::fs::remove_dir_all(&dir);
     let bills: Vec<String> = (0..3).map(|n| format!("{prefix}{n}")).collect();
@@ -605,8 +605,7 @@ async fn import_stage(app: &App, enterprises: &[Enterprise]) -> anyhow::Result<s
         enterprises[1].tax_no.as_str(),
         &[17, 88, 150],
     )?;
-    let request =
-        ImportRequest { kind: "applications".into(), accept_valid: true, ..ImportRequest::default() };
+    let request = ImportRequest { accept_valid: true, ..ImportRequest::new(ImportKind::Applications) };
     let summary = usecases::import::file(app, &Actor::Demo, &file, request, &|_| {}).await?;
     let _ = std::fs::remove_dir_all(&dir);
     let mut value = serde_json::to_value(&summary)?;

@@ -2,8 +2,9 @@
 
 use std::path::PathBuf;
 
-use clap::{Args, Subcommand, ValueEnum};
-use fapiao_usecases::import::{self, ImportRequest};
+use clap::builder::{PossibleValuesParser, TypedValueParser};
+use clap::{Args, Subcommand};
+use fapiao_usecases::import::{self, ImportKind, ImportRequest};
 use fapiao_usecases::{Actor, App};
 
 use crate::exit::Outcome;
@@ -17,7 +18,7 @@ pub struct ImportArgs {
     /// The file: .xlsx, .xls, .xlsb, .ods or .csv (UTF-8 or GBK).
     file: Option<PathBuf>,
     /// What the file holds (its template: schemas/templates/KIND.toml).
-    #[arg(long, value_enum)]
+    #[arg(long, value_parser = kind_parser())]
     kind: Option<ImportKind>,
     /// The sheet to read (default: the first non-empty one).
     #[arg(long)]
@@ -42,21 +43,9 @@ enum ImportSub {
     },
 }
 
-#[derive(Clone, Copy, ValueEnum)]
-enum ImportKind {
-    Applications,
-    Pool,
-    RedFlush,
-}
-
-impl ImportKind {
-    fn as_str(self) -> &'static str {
-        match self {
-            ImportKind::Applications => "applications",
-            ImportKind::Pool => "pool",
-            ImportKind::RedFlush => "red-flush",
-        }
-    }
+/// `--kind` by name; `--help` and a wrong value list the kinds as clap lists an enum's values.
+fn kind_parser() -> impl TypedValueParser<Value = ImportKind> {
+    PossibleValuesParser::new(ImportKind::ALL.map(ImportKind::as_str)).try_map(|k| k.parse::<ImportKind>())
 }
 
 pub async fn run(args: ImportArgs, ctx: &Context) -> anyhow::Result<Outcome> {
@@ -70,7 +59,7 @@ pub async fn run(args: ImportArgs, ctx: &Context) -> anyhow::Result<Outcome> {
             |b| {
                 vec![
                     b.id.to_string(),
-                    b.kind.clone(),
+                    b.kind.to_string(),
                     b.file_name.clone(),
                     b.rows_read.to_string(),
                     b.bills.to_string(),
@@ -89,7 +78,7 @@ pub async fn run(args: ImportArgs, ctx: &Context) -> anyhow::Result<Outcome> {
         .into());
     };
     let request = ImportRequest {
-        kind: kind.as_str().into(),
+        kind,
         sheet: args.sheet,
         dry_run: args.dry_run,
         accept_valid: args.accept_valid,

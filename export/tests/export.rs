@@ -64,7 +64,10 @@ async fn db() -> TestDb {
          ,26442000000000000101,2026-11-01,数电专票,\"=HYPERLINK(\"\"http://x\"\",\"\"y\"\")\",91110000600037341L,买方,{BUYER},500.00,65.00,565.00,正常\n\
          ,26442000000000000102,2026-11-02,数电普票,供应商,91110000600037341L,买方,{BUYER},100.00,6.00,106.00,正常\n"
     )).unwrap();
-    let opts = fapiao_pipelines::import::ImportOptions { kind: "pool".into(), ..Default::default() };
+    let opts = fapiao_pipelines::import::ImportOptions {
+        kind: fapiao_pipelines::import::ImportKind::Pool,
+        ..Default::default()
+    };
     let s = fapiao_pipelines::import::import(&db.pool, &file, &opts, &|_| {}).await.unwrap();
     assert_eq!((s.accepted, s.problems.len()), (2, 0), "{:?}", s.problems);
     db

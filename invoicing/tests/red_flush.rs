@@ -198,7 +198,10 @@ async fn a_list_is_worked_in_batches_of_ten_and_each_invoice_succeeds_or_fails_o
     let s = fapiao_pipelines::import::import(
         &w.db.pool,
         &file,
-        &fapiao_pipelines::import::ImportOptions { kind: "red-flush".into(), ..Default::default() },
+        &fapiao_pipelines::import::ImportOptions {
+            kind: fapiao_pipelines::import::ImportKind::RedFlush,
+            ..Default::default()
+        },
         &|_| {},
     )
     .await

@@ -46,7 +46,7 @@ async fn db() -> TestDb {
 }
 
 fn options(kind: &str) -> ImportOptions {
-    ImportOptions { kind: kind.into(), ..ImportOptions::default() }
+    ImportOptions { kind: kind.parse().unwrap(), ..ImportOptions::default() }
 }
 
 async fn run(db: &TestDb, file: &Path, opts: &ImportOptions) -> Result<Summary, ImportError> {
@@ -650,4 +650,44 @@ async fn a_generated_workbook_imports_cleanly_and_its_bad_rows_are_named() {
     let got: Vec<(u32, &str)> = s.problems.iter().map(|p| (p.row, p.code.as_str())).collect();
     assert_eq!(got, vec![(9, "TAX_LINE_MISMATCH")], "{:?}", s.problems);
     assert_eq!((s.rows_read, s.bills, s.accepted, s.rejected), (50, 10, 45, 5));
+}
+
+/// The report reads an .xlsx once more for the rows with problems: without merged cells it reads
+/// without probing again, with them it fills them in as the import did.
+#[tokio::test]
+async fn an_xlsx_report_shows_the_original_cells_merged_ones_filled() {
+    let db = db().await;
+    let dir = tempfile::tempdir().unwrap();
+    let report = dir.path().join("report.xlsx");
+    let opts = ImportOptions { report: Some(report.clone()), ..options("applications") };
+    let rows = [line("M1", "100.00", "13.00", "113.00"), line("M1", "100.00", "13.07", "113.07")];
+    for merged in [false, true] {
+        let file = dir.path().join(format!("merged-{merged}.xlsx"));
+        let mut book = Workbook::new();
+        let sheet = book.add_worksheet();
+        for (c, h) in HEADERS.iter().enumerate() {
+            sheet.write_string(0, c as u16, *h).unwrap();
+        }
+        for (r, row) in rows.iter().enumerate() {
+            for (c, v) in row.iter().enumerate().skip(usize::from(merged)) {
+                sheet.write_string(r as u32 + 1, c as u16, v).unwrap();
+            }
+        }
+        if merged {
+            sheet.merge_range(1, 0, 2, 0, "M1", &Format::new()).unwrap();
+        }
+        book.save(&file).unwrap();
+        let s = run(&db, &file, &opts).await.unwrap();
+        let got: Vec<(u32, &str)> = s.problems.iter().map(|p| (p.row, p.code.as_str())).collect();
+        assert_eq!((s.outcome, got), ("rejected", vec![(3, "TAX_LINE_MISMATCH")]), "merged: {merged}");
+        let mut book: calamine::Xlsx<_> = calamine::open_workbook(&report).unwrap();
+        use calamine::Reader;
+        let range = book.worksheet_range("错误报告").unwrap();
+        let cells: Vec<String> = range.rows().nth(1).unwrap().iter().map(|c| c.to_string()).collect();
+        assert_eq!(
+            (cells[0].as_str(), cells[12].as_str(), cells[15].as_str()),
+            ("M1", "13.07", "3"),
+            "merged: {merged}"
+        );
+    }
 }

@@ -30,3 +30,4 @@ pub use states::{
     RedDocumentKind, RedDocumentState, RedFlushRequestState, RedFlushState, SheetState, UnknownValue,
 };
 pub use taxpayer_id::TaxNo;
+pub use template::ImportKind;

@@ -6,10 +6,12 @@
 //! amounts are rounded half-up to 2 decimals, quantities and prices to 8 — never f64 arithmetic.
 
 use std::collections::BTreeMap;
+use std::fmt;
+use std::str::FromStr;
 
 use chrono::NaiveDate;
 use rust_decimal::Decimal;
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 
 use crate::invoice_kind::InvoiceKind;
 use crate::messages::{Coded, REQUIRED_FIELD_EMPTY};
@@ -19,6 +21,57 @@ use crate::taxpayer_id::TaxNo;
 const APPLICATIONS: &str = include_str!("../templates/applications.toml");
 const POOL: &str = include_str!("../templates/pool.toml");
 const RED_FLUSH: &str = include_str!("../templates/red-flush.toml");
+
+/// What a file holds, and so its template (`schemas/templates/KIND.toml`) and where it lands.
+/// Named in text as `import_batch.kind`, the CLI's `--kind` and the JSON summary spell it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum ImportKind {
+    /// 开票申请单 and their lines.
+    Applications,
+    /// Received invoices for the pool (票池).
+    Pool,
+    /// A list of invoices to red-flush.
+    RedFlush,
+}
+
+impl ImportKind {
+    pub const ALL: [ImportKind; 3] = [ImportKind::Applications, ImportKind::Pool, ImportKind::RedFlush];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ImportKind::Applications => "applications",
+            ImportKind::Pool => "pool",
+            ImportKind::RedFlush => "red-flush",
+        }
+    }
+}
+
+impl fmt::Display for ImportKind {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+impl FromStr for ImportKind {
+    type Err = TemplateError;
+
+    fn from_str(s: &str) -> Result<ImportKind, TemplateError> {
+        ImportKind::ALL
+            .into_iter()
+            .find(|k| k.as_str() == s)
+            .ok_or_else(|| TemplateError::UnknownKind(s.into()))
+    }
+}
+
+/// For reading `import_batch.kind` (`#[sqlx(try_from = "String")]`).
+impl TryFrom<String> for ImportKind {
+    type Error = TemplateError;
+
+    fn try_from(s: String) -> Result<ImportKind, TemplateError> {
+        s.parse()
+    }
+}
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Deserialize)]
 #[serde(rename_all = "snake_case")]
@@ -56,7 +109,7 @@ pub struct Column {
 #[derive(Clone, Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Template {
-    pub kind: String,
+    pub kind: ImportKind,
     #[serde(rename = "column")]
     pub columns: Vec<Column>,
 }
@@ -97,14 +150,13 @@ pub struct ColumnMap {
 }
 
 impl Template {
-    pub fn for_kind(kind: &str) -> Result<Template, TemplateError> {
+    pub fn for_kind(kind: ImportKind) -> Template {
         let text = match kind {
-            "applications" => APPLICATIONS,
-            "pool" => POOL,
-            "red-flush" => RED_FLUSH,
-            other => return Err(TemplateError::UnknownKind(other.into())),
+            ImportKind::Applications => APPLICATIONS,
+            ImportKind::Pool => POOL,
+            ImportKind::RedFlush => RED_FLUSH,
         };
-        Ok(toml::from_str(text).expect("templates in schemas/templates are valid"))
+        toml::from_str(text).expect("templates in schemas/templates are valid")
     }
 
     /// Match the file's header row (any order, headers or aliases, full-width spaces trimmed).
@@ -358,12 +410,12 @@ mod tests {
     use rust_decimal_macros::dec;
 
     fn col(kind: &str, field: &str) -> Column {
-        Template::for_kind(kind).unwrap().columns.into_iter().find(|c| c.field == field).unwrap()
+        Template::for_kind(kind.parse().unwrap()).columns.into_iter().find(|c| c.field == field).unwrap()
     }
 
     #[test]
     fn headers_in_any_order_with_aliases_and_unknown_columns() {
-        let t = Template::for_kind("red-flush").unwrap();
+        let t = Template::for_kind(ImportKind::RedFlush);
         let map = t.resolve(&["备注".into(), "冲红原因".into(), "数电号码".into()]).unwrap();
         assert_eq!(map.fields["red_reason"].0, 1);
         assert_eq!(map.fields["invoice_num"].0, 2);
@@ -373,9 +425,23 @@ mod tests {
     }
 
     #[test]
+    fn import_kinds_are_spelled_as_the_cli_the_database_and_the_json_spell_them() {
+        for (kind, name) in ImportKind::ALL.into_iter().zip(["applications", "pool", "red-flush"]) {
+            assert_eq!((kind.to_string(), name.parse()), (name.to_string(), Ok(kind)));
+            assert_eq!(serde_json::to_string(&kind).unwrap(), format!("\"{name}\""));
+        }
+        let err = "invoices".parse::<ImportKind>().unwrap_err();
+        assert_eq!(
+            (err.code(), err.message_zh()),
+            ("IMPORT_KIND_UNKNOWN", "不支持的导入类型：invoices".into())
+        );
+    }
+
+    #[test]
     fn every_template_parses_and_names_its_columns_once() {
-        for kind in ["applications", "pool", "red-flush"] {
-            let t = Template::for_kind(kind).unwrap();
+        for kind in ImportKind::ALL {
+            let t = Template::for_kind(kind);
+            assert_eq!(t.kind, kind);
             let headers: Vec<String> = t.columns.iter().map(|c| c.header.clone()).collect();
             assert!(t.resolve(&headers).unwrap().unknown.is_empty(), "{kind}");
         }

@@ -6,15 +6,15 @@ use std::path::{Path, PathBuf};
 use fapiao_pipelines::import::{self, ImportOptions};
 use tracing::Instrument;
 
-pub use fapiao_pipelines::import::{BatchRow, Problem, Summary};
+pub use fapiao_pipelines::import::{BatchRow, ImportKind, Problem, Summary};
 
 use crate::{Actor, App, Result};
 
 /// What to import and how.
-#[derive(Clone, Debug, Default)]
+#[derive(Clone, Debug)]
 pub struct ImportRequest {
-    /// applications | pool | red-flush (the template: schemas/templates/KIND.toml).
-    pub kind: String,
+    /// What the file holds (its template: schemas/templates/KIND.toml).
+    pub kind: ImportKind,
     pub sheet: Option<String>,
     /// Validate and report, land nothing.
     pub dry_run: bool,
@@ -22,6 +22,13 @@ pub struct ImportRequest {
     pub accept_valid: bool,
     /// Write the xlsx error report here: the original columns plus 行号 and 错误原因.
     pub report: Option<PathBuf>,
+}
+
+impl ImportRequest {
+    /// All or nothing, no report: the defaults of `fapiao import FILE --kind KIND`.
+    pub fn new(kind: ImportKind) -> ImportRequest {
+        ImportRequest { kind, sheet: None, dry_run: false, accept_valid: false, report: None }
+    }
 }
 
 /// Import `file`; `progress` hears the number of rows read so far. Pool rows are verified

@@ -6,7 +6,7 @@
 use std::path::Path;
 
 use fapiao_invoicing::redflush::{self, documents};
-use fapiao_pipelines::import::{self, ImportError, ImportOptions, Problem};
+use fapiao_pipelines::import::{self, ImportError, ImportKind, ImportOptions, Problem};
 use fapiao_schemas::{FormState, RedDocumentState, RedFlushRequestState};
 use serde::Serialize;
 use tracing::Instrument;
@@ -121,7 +121,7 @@ pub async fn list(
 /// rejected row.
 async fn import_list(app: &App, file: &Path, sheet: Option<String>) -> Result<(i64, Vec<Line>)> {
     let options =
-        ImportOptions { kind: "red-flush".into(), sheet, accept_valid: true, ..ImportOptions::default() };
+        ImportOptions { kind: ImportKind::RedFlush, sheet, accept_valid: true, ..ImportOptions::default() };
     match import::import(&app.pool, file, &options, &|_| {}).await {
         Ok(summary) => {
             let rejected = summary.problems.iter().map(Line::rejected_row).collect();

@@ -96,7 +96,10 @@ impl World {
         let s = import(
             &self.db.pool,
             Path::new(&path),
-            &ImportOptions { kind: "applications".into(), ..ImportOptions::default() },
+            &ImportOptions {
+                kind: fapiao_pipelines::import::ImportKind::Applications,
+                ..ImportOptions::default()
+            },
             &|_| {},
         )
         .await

@@ -4,11 +4,12 @@
 
 use std::path::PathBuf;
 
+use fapiao_schemas::ImportKind;
 use fapiao_schemas::template::{Cell, ColumnMap, Template, Value};
 use tokio::sync::mpsc;
 
 use super::read::{self, Merges, ReadError};
-use super::rules::{Kind, Values};
+use super::rules::{KindRules, Values};
 use super::{ImportError, Problem};
 
 /// Rows per chunk: large enough that a COPY's start-up does not count, small enough that a few
@@ -34,7 +35,7 @@ pub(super) struct Chunk {
     pub problems: Vec<Problem>,
 }
 
-pub(super) enum Msg {
+enum Msg {
     /// The header row as read, and what it maps to.
     Header {
         headers: Vec<String>,
@@ -44,14 +45,53 @@ pub(super) enum Msg {
     Failed(ImportError),
 }
 
-/// Start reading `path` on a thread of its own; `staged` are the positions (in template order)
-/// of the fields the staging table keeps.
-pub(super) fn spawn(
+/// One pass over the file by the reading thread, as the loader sees it.
+pub(super) struct Reading {
+    rx: mpsc::Receiver<Msg>,
+    /// How this pass finds merged cells.
+    pub merges: Merges,
+}
+
+impl Reading {
+    /// Start reading `path` on a thread of its own; `staged` are the positions (in template
+    /// order) of the fields the staging table keeps.
+    pub fn start(
+        path: PathBuf,
+        sheet: Option<String>,
+        merges: Merges,
+        template: Template,
+        kind: ImportKind,
+        staged: Vec<usize>,
+    ) -> Reading {
+        Reading { rx: spawn(path, sheet, merges, template, kind, staged), merges }
+    }
+
+    /// The header row as read and what it maps to: the thread's first message.
+    pub async fn header(&mut self) -> Result<(Vec<String>, ColumnMap), ImportError> {
+        match self.rx.recv().await {
+            Some(Msg::Header { headers, columns }) => Ok((headers, columns)),
+            Some(Msg::Failed(e)) => Err(e),
+            Some(Msg::Chunk(_)) | None => Err(ReadError::Empty.into()),
+        }
+    }
+
+    /// The next chunk of rows; `None` once the file was read to its end.
+    pub async fn next_chunk(&mut self) -> Result<Option<Chunk>, ImportError> {
+        match self.rx.recv().await {
+            Some(Msg::Chunk(chunk)) => Ok(Some(chunk)),
+            Some(Msg::Failed(e)) => Err(e),
+            Some(Msg::Header { .. }) => unreachable!("one header, first"),
+            None => Ok(None),
+        }
+    }
+}
+
+fn spawn(
     path: PathBuf,
     sheet: Option<String>,
     merges: Merges,
     template: Template,
-    kind: Kind,
+    kind: ImportKind,
     staged: Vec<usize>,
 ) -> mpsc::Receiver<Msg> {
     let (tx, rx) = mpsc::channel::<Msg>(CHUNKS_AHEAD);
@@ -102,7 +142,7 @@ fn stage_row(
     cells: &[Cell],
     columns: &ColumnMap,
     fields: &[String],
-    kind: Kind,
+    kind: ImportKind,
     problems: &mut Vec<Problem>,
 ) -> StagedRow {
     let before = problems.len();

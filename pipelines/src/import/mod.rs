@@ -6,6 +6,13 @@
 //! converting run on a thread of their own, a chunk ahead of the database; applications land
 //! chunk by chunk while the file is read (`land`), pool invoices and red-flush lists are merged
 //! after the checks.
+//!
+//! How often the file is read: once for its SHA-256, streamed through a small buffer on a thread
+//! of its own while the reading thread starts parsing (the import waits for the hash only before
+//! it looks at the header); once to parse it — for an `.xlsx` the merged-cells probe inflates the
+//! worksheets alongside; once more from the start only when that probe found merged cells
+//! (`Merges::Scan`); once more for the error report only when one was asked for and there are
+//! problems (without probing again). A clean file: hash + parse; the most: four.
 
 mod convert;
 pub mod floor;
@@ -18,30 +25,48 @@ mod verify;
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
 
+use fapiao_channel::ChannelClient;
 use fapiao_schemas::Coded;
 use fapiao_schemas::params::{EINVOICE_AUTO_SIGN, NEED_CHECK, RIM_CONFIG};
 use fapiao_schemas::template::{Cell, Template, TemplateError};
 use serde::Serialize;
-use sha2::{Digest, Sha256};
-use sqlx::{PgConnection, PgPool};
+use sqlx::{PgConnection, PgPool, Postgres, Transaction};
 
-use convert::Msg;
+use convert::Reading;
 use land::Lander;
 use read::Merges;
+use rules::KindRules;
+
+pub use fapiao_schemas::ImportKind;
 pub use read::ReadError;
 pub use report::neutralize;
-pub use rules::Kind;
 
-#[derive(Clone, Default)]
+#[derive(Clone)]
 pub struct ImportOptions {
-    pub kind: String,
+    pub kind: ImportKind,
     pub sheet: Option<String>,
     pub dry_run: bool,
     pub accept_valid: bool,
     pub report: Option<PathBuf>,
     /// The channel, for pool imports that verify (`rim_config_need_check` ≠ 0).
-    pub channel: Option<std::sync::Arc<fapiao_channel::ChannelClient>>,
+    pub channel: Option<Arc<ChannelClient>>,
+}
+
+/// Applications, all or nothing, from the first non-empty sheet, landing, no report, no channel.
+impl Default for ImportOptions {
+    fn default() -> ImportOptions {
+        ImportOptions {
+            kind: ImportKind::Applications,
+            sheet: None,
+            dry_run: false,
+            accept_valid: false,
+            report: None,
+            channel: None,
+        }
+    }
 }
 
 /// One problem: the row as the sheet shows it (header = row 1), the column, code and message.
@@ -57,7 +82,7 @@ pub struct Problem {
 pub struct Summary {
     /// `None` when nothing landed (rejected as a whole, or a dry run).
     pub batch_id: Option<i64>,
-    pub kind: String,
+    pub kind: ImportKind,
     pub rows_read: u64,
     pub bills: u64,
     /// Lines accepted.
@@ -90,35 +115,33 @@ pub enum ImportError {
     Report(String),
 }
 
+/// Import the file at `path` as `options.kind`; `progress` hears the rows read so far. How often
+/// the file is read: see the module's documentation.
 pub async fn import(
     pool: &PgPool,
     path: &Path,
     options: &ImportOptions,
     progress: &(dyn Fn(u64) + Sync),
 ) -> Result<Summary, ImportError> {
-    let kind = Kind::parse(&options.kind).ok_or_else(|| TemplateError::UnknownKind(options.kind.clone()))?;
-    let template = Template::for_kind(kind.as_str())?;
-    let verify_with = match kind {
-        Kind::Pool
-            if fapiao_store::params::value(pool, RIM_CONFIG, NEED_CHECK).await?.as_deref() != Some("0") =>
-        {
-            Some(options.channel.clone().ok_or(ImportError::NoChannel)?)
-        }
-        _ => None,
+    let plan = Plan::new(pool, options).await?;
+    let hashing = {
+        let path = path.to_path_buf();
+        tokio::task::spawn_blocking(move || read::content_hash(&path))
     };
-    let bytes = tokio::fs::read(path)
+    let reading = plan.start_reading(path, options, Merges::Probe);
+    // A file imported before is refused before its header is even looked at, as when the hash
+    // was taken first; the reading thread has started meanwhile (and stops when refused).
+    let hash = hashing
         .await
-        .map_err(|e| ReadError::Open { path: path.display().to_string(), detail: e.to_string() })?;
-    let hash = format!("{:x}", Sha256::digest(&bytes));
-    drop(bytes);
+        .map_err(|e| ReadError::Open { path: path.display().to_string(), detail: e.to_string() })??;
     if let Some(id) = imported_as(pool, &hash).await? {
         return Err(ImportError::AlreadyImported(id));
     }
-    let plan = Plan { kind, template, verify_with, hash };
     // A sheet with merged cells is found out only once it was read (see `read`): start again.
-    match run(pool, path, options, progress, &plan, Merges::Probe).await {
+    match run(pool, path, options, progress, &plan, &hash, reading).await {
         Err(ImportError::Read(ReadError::MergedCells)) => {
-            run(pool, path, options, progress, &plan, Merges::Scan).await
+            let again = plan.start_reading(path, options, Merges::Scan);
+            run(pool, path, options, progress, &plan, &hash, again).await
         }
         done => done,
     }
@@ -126,74 +149,156 @@ pub async fn import(
 
 /// What an import was asked to do, settled before the file is read.
 struct Plan {
-    kind: Kind,
+    kind: ImportKind,
     template: Template,
+    /// The template's fields, in its order.
+    fields: Vec<String>,
+    /// The fields the staging table keeps.
+    staged_fields: Vec<String>,
     /// The channel, when pool rows are verified.
-    verify_with: Option<std::sync::Arc<fapiao_channel::ChannelClient>>,
-    /// SHA-256 of the file: a file lands once.
-    hash: String,
+    verify_with: Option<Arc<ChannelClient>>,
 }
 
-/// One pass over the file, in one transaction.
+impl Plan {
+    async fn new(pool: &PgPool, options: &ImportOptions) -> Result<Plan, ImportError> {
+        let kind = options.kind;
+        let template = Template::for_kind(kind);
+        let verify_with = match kind {
+            ImportKind::Pool
+                if fapiao_store::params::value(pool, RIM_CONFIG, NEED_CHECK).await?.as_deref()
+                    != Some("0") =>
+            {
+                Some(options.channel.clone().ok_or(ImportError::NoChannel)?)
+            }
+            _ => None,
+        };
+        let fields: Vec<String> = template.columns.iter().map(|c| c.field.clone()).collect();
+        let staged_fields = kind.staged_fields(&fields);
+        Ok(Plan { kind, template, fields, staged_fields, verify_with })
+    }
+
+    /// One pass of the reading thread over the file.
+    fn start_reading(&self, path: &Path, options: &ImportOptions, merges: Merges) -> Reading {
+        let staged = self
+            .staged_fields
+            .iter()
+            .map(|f| self.fields.iter().position(|g| g == f).expect("a template field"))
+            .collect();
+        Reading::start(
+            path.to_path_buf(),
+            options.sheet.clone(),
+            merges,
+            self.template.clone(),
+            self.kind,
+            staged,
+        )
+    }
+
+    /// A field's header in the sheet, for problems.
+    fn header_of(&self, field: &str) -> String {
+        self.template
+            .columns
+            .iter()
+            .find(|c| c.field == field)
+            .map(|c| c.header.clone())
+            .unwrap_or_else(|| field.to_string())
+    }
+}
+
+/// One pass over the file, in one transaction: the phases in order. Nothing is committed before
+/// `finish`; an error in any phase drops the transaction, and nothing lands.
 async fn run(
     pool: &PgPool,
     path: &Path,
     options: &ImportOptions,
     progress: &(dyn Fn(u64) + Sync),
     plan: &Plan,
-    merges: Merges,
+    hash: &str,
+    mut reading: Reading,
 ) -> Result<Summary, ImportError> {
-    let (kind, template) = (plan.kind, &plan.template);
-    let fields: Vec<String> = template.columns.iter().map(|c| c.field.clone()).collect();
-    let staged_fields = kind.staged_fields(&fields);
-    let staged =
-        staged_fields.iter().map(|f| fields.iter().position(|g| g == f).expect("a template field")).collect();
-    let mut rx =
-        convert::spawn(path.to_path_buf(), options.sheet.clone(), merges, template.clone(), kind, staged);
-    let (headers, columns) = match rx.recv().await {
-        Some(Msg::Header { headers, columns }) => (headers, columns),
-        Some(Msg::Failed(e)) => return Err(e),
-        Some(Msg::Chunk(_)) | None => return Err(ReadError::Empty.into()),
-    };
-
+    let (headers, columns) = reading.header().await?;
     let mut db = pool.begin().await?;
+    create_stage(&mut db, plan).await?;
+    let batch_id = open_batch(&mut db, pool, plan.kind, path, hash, &columns.unknown).await?;
+    let landed =
+        stream_and_land(&mut db, &mut reading, plan, batch_id, options.accept_valid, progress).await?;
+    let mut problems = landed.problems;
+    check_across_rows(&mut db, plan, &mut problems).await?;
+    verify_pool_rows(&mut db, plan, &mut problems).await?;
+    let rejected = reject_rows_with_problems(&mut db, plan.kind, &mut problems).await?;
+    write_report(path, options, reading.merges.after_a_pass(), &headers, &problems).await?;
+    let summary = Summary {
+        batch_id: None,
+        kind: plan.kind,
+        rows_read: landed.rows_read,
+        bills: landed.lander.as_ref().map_or(landed.rows_read, Lander::bills),
+        accepted: landed.rows_read - rejected,
+        rejected,
+        problems,
+        unknown_columns: columns.unknown,
+        outcome: "rejected",
+    };
+    if !summary.problems.is_empty() && !options.accept_valid {
+        return reject_all(db, summary).await;
+    }
+    merge_accepted(&mut db, plan, batch_id, landed.lander.as_ref()).await?;
+    charge_verification(&mut db, plan, batch_id).await?;
+    record_batch(&mut db, batch_id, &summary).await?;
+    finish(db, batch_id, summary, options.dry_run).await
+}
+
+/// The batch's staging table: every row's staged fields as text, for the checks across rows and
+/// the merge. Dropped with the transaction.
+async fn create_stage(db: &mut PgConnection, plan: &Plan) -> Result<(), sqlx::Error> {
     let stage_columns: String =
-        staged_fields.iter().map(|f| format!("{f} text")).collect::<Vec<_>>().join(", ");
+        plan.staged_fields.iter().map(|f| format!("{f} text")).collect::<Vec<_>>().join(", ");
     sqlx::query(sqlx::AssertSqlSafe(format!(
         "CREATE TEMP TABLE import_stage (row_no integer PRIMARY KEY, {stage_columns},
              verified boolean NOT NULL DEFAULT false, rejected boolean NOT NULL DEFAULT false) ON COMMIT DROP"
     )))
     .execute(&mut *db)
     .await?;
-    let batch_id = open_batch(&mut db, pool, kind, path, &plan.hash, &columns.unknown).await?;
-    let mut lander = match kind {
-        Kind::Applications => Some(
-            Lander::new(&mut db, batch_id, &fields, |f| header_of(template, f), options.accept_valid).await?,
-        ),
+    Ok(())
+}
+
+/// What the rows of one pass left: how many, their problems so far, and the applications lander.
+struct Landed {
+    rows_read: u64,
+    problems: Vec<Problem>,
+    lander: Option<Lander>,
+}
+
+/// Every chunk the reading thread sends is COPYed into the stage and, for applications, landed
+/// at once, so the database works while the next rows are read.
+async fn stream_and_land(
+    db: &mut PgConnection,
+    reading: &mut Reading,
+    plan: &Plan,
+    batch_id: i64,
+    accept_valid: bool,
+    progress: &(dyn Fn(u64) + Sync),
+) -> Result<Landed, ImportError> {
+    let mut lander = match plan.kind {
+        ImportKind::Applications => {
+            Some(Lander::new(db, batch_id, &plan.fields, |f| plan.header_of(f), accept_valid).await?)
+        }
         _ => None,
     };
-
-    let mut problems: Vec<Problem> = Vec::new();
-    let mut rows_read = 0u64;
-    let phase = std::time::Instant::now();
     let copy_stage =
-        format!("COPY import_stage (row_no, {}) FROM STDIN (FORMAT csv)", staged_fields.join(", "));
+        format!("COPY import_stage (row_no, {}) FROM STDIN (FORMAT csv)", plan.staged_fields.join(", "));
+    let (mut problems, mut rows_read) = (Vec::new(), 0u64);
+    let phase = Instant::now();
     // Time spent waiting for the reading thread: most of the phase when reading is the bottleneck.
-    let mut waited = std::time::Duration::ZERO;
+    let mut waited = Duration::ZERO;
     loop {
-        let wait = std::time::Instant::now();
-        let Some(msg) = rx.recv().await else { break };
+        let wait = Instant::now();
+        let Some(chunk) = reading.next_chunk().await? else { break };
         waited += wait.elapsed();
-        let chunk = match msg {
-            Msg::Chunk(chunk) => chunk,
-            Msg::Failed(e) => return Err(e),
-            Msg::Header { .. } => unreachable!("one header, first"),
-        };
-        copy_in(&mut db, &copy_stage, chunk.copy).await?;
+        copy_in(db, &copy_stage, chunk.copy).await?;
         rows_read += chunk.rows.len() as u64;
         problems.extend(chunk.problems);
         if let Some(lander) = &mut lander {
-            lander.land(&mut db, &chunk.rows, &mut problems).await?;
+            lander.land(db, &chunk.rows, &mut problems).await?;
         }
         progress(rows_read);
     }
@@ -203,28 +308,55 @@ async fn run(
         waited_ms = waited.as_millis() as u64,
         "read, converted, staged and landed"
     );
-    let phase = std::time::Instant::now();
+    Ok(Landed { rows_read, problems, lander })
+}
 
-    for check in kind.checks() {
+/// The kind's set-based checks over the whole stage: rules across rows and against the data.
+async fn check_across_rows(
+    db: &mut PgConnection,
+    plan: &Plan,
+    problems: &mut Vec<Problem>,
+) -> Result<(), sqlx::Error> {
+    let phase = Instant::now();
+    for check in plan.kind.checks() {
         let found: Vec<(i32, String, String, String)> = sqlx::query_as(*check).fetch_all(&mut *db).await?;
         problems.extend(found.into_iter().map(|(row, column, code, message)| Problem {
             row: row as u32,
-            column: header_of(template, &column),
+            column: plan.header_of(&column),
             code,
             message,
         }));
     }
+    tracing::debug!(elapsed_ms = phase.elapsed().as_millis() as u64, "checks across rows");
+    Ok(())
+}
+
+/// Pool invoices are verified through the channel (when asked to), only the rows no other
+/// problem refused already: each verification costs billing units.
+async fn verify_pool_rows(
+    db: &mut PgConnection,
+    plan: &Plan,
+    problems: &mut Vec<Problem>,
+) -> Result<(), ImportError> {
     if let Some(channel) = &plan.verify_with {
         let refused: Vec<i32> = problems.iter().map(|p| p.row as i32).collect();
-        verify::verify_rows(&mut db, channel, &refused, &mut problems).await?;
+        verify::verify_rows(db, channel, &refused, problems).await?;
     }
+    Ok(())
+}
+
+/// Problems in sheet order, once each; the rows with problems are marked rejected in the stage —
+/// for applications, every line of their bill. Returns the rows rejected.
+async fn reject_rows_with_problems(
+    db: &mut PgConnection,
+    kind: ImportKind,
+    problems: &mut Vec<Problem>,
+) -> Result<u64, sqlx::Error> {
     problems.sort_by(|a, b| (a.row, &a.column).cmp(&(b.row, &b.column)));
     problems.dedup();
-
-    // Reject the rows with problems — for applications, every line of their bill.
     let bad_rows: Vec<i32> =
         problems.iter().map(|p| p.row as i32).collect::<BTreeSet<_>>().into_iter().collect();
-    let rejected = match kind.group_field() {
+    Ok(match kind.group_field() {
         Some(group) => sqlx::query(sqlx::AssertSqlSafe(format!(
             "UPDATE import_stage SET rejected = true WHERE row_no = ANY($1)
                  OR {group} IN (SELECT {group} FROM import_stage WHERE row_no = ANY($1) AND {group} IS NOT NULL)"
@@ -234,57 +366,75 @@ async fn run(
     .bind(&bad_rows)
     .execute(&mut *db)
     .await?
-    .rows_affected();
-    tracing::debug!(elapsed_ms = phase.elapsed().as_millis() as u64, "checks across rows");
-    let bills = lander.as_ref().map_or(rows_read, Lander::bills);
+    .rows_affected())
+}
 
-    if let Some(report_path) = &options.report {
-        let raw =
-            original_rows(path, options.sheet.clone(), merges, problems.iter().map(|p| p.row).collect())
-                .await?;
-        report::write(report_path, &headers, &raw, &problems)
-            .map_err(|e| ImportError::Report(e.to_string()))?;
-    }
+/// The error report, when asked for — written before anything is decided, so a report that
+/// cannot be written lands nothing.
+async fn write_report(
+    path: &Path,
+    options: &ImportOptions,
+    merges: Merges,
+    headers: &[String],
+    problems: &[Problem],
+) -> Result<(), ImportError> {
+    let Some(report_path) = &options.report else { return Ok(()) };
+    let raw =
+        original_rows(path, options.sheet.clone(), merges, problems.iter().map(|p| p.row).collect()).await?;
+    report::write(report_path, headers, &raw, problems).map_err(|e| ImportError::Report(e.to_string()))
+}
 
-    let accepted = rows_read - rejected;
-    let mut summary = Summary {
-        batch_id: None,
-        kind: kind.as_str().into(),
-        rows_read,
-        bills,
-        accepted,
-        rejected,
-        problems,
-        unknown_columns: columns.unknown.clone(),
-        outcome: "rejected",
-    };
-    if !summary.problems.is_empty() && !options.accept_valid {
-        summary.accepted = 0;
-        summary.rejected = rows_read;
-        db.rollback().await?; // all or nothing: nothing lands
-        return Ok(summary);
-    }
-    let phase = std::time::Instant::now();
-    match &lander {
-        Some(lander) => lander.drop_rejected(&mut db).await?,
+/// All or nothing: a problem anywhere and no row lands; the summary says every row was rejected.
+async fn reject_all(db: Transaction<'_, Postgres>, mut summary: Summary) -> Result<Summary, ImportError> {
+    summary.accepted = 0;
+    summary.rejected = summary.rows_read;
+    db.rollback().await?;
+    Ok(summary)
+}
+
+/// The accepted rows land: applications landed while read, so their rejected bills leave again;
+/// pool invoices and red-flush requests are inserted from the stage.
+async fn merge_accepted(
+    db: &mut PgConnection,
+    plan: &Plan,
+    batch_id: i64,
+    lander: Option<&Lander>,
+) -> Result<(), ImportError> {
+    let phase = Instant::now();
+    match lander {
+        Some(lander) => lander.drop_rejected(db).await?,
         None => {
             let auto_sign =
                 fapiao_store::params::value(&mut *db, RIM_CONFIG, EINVOICE_AUTO_SIGN).await?.as_deref()
                     == Some("1");
-            for statement in kind.merge() {
+            for statement in plan.kind.merge() {
                 let q = sqlx::query(*statement).bind(batch_id);
-                let q = if kind == Kind::Pool { q.bind(auto_sign) } else { q };
+                let q = if plan.kind == ImportKind::Pool { q.bind(auto_sign) } else { q };
                 q.execute(&mut *db).await?;
             }
         }
     }
+    tracing::debug!(elapsed_ms = phase.elapsed().as_millis() as u64, "merged");
+    Ok(())
+}
+
+/// The billing units of this import's verifications, charged with the batch (seed 004).
+async fn charge_verification(db: &mut PgConnection, plan: &Plan, batch_id: i64) -> Result<(), ImportError> {
     if plan.verify_with.is_some() {
-        let units = verify::charge_units(&mut db).await?;
+        let units = verify::charge_units(db).await?;
         tracing::info!(batch_id, %units, "billing units charged for verification");
     }
-    close_batch(&mut db, batch_id, &summary).await?;
-    tracing::debug!(elapsed_ms = phase.elapsed().as_millis() as u64, "merged");
-    if options.dry_run {
+    Ok(())
+}
+
+/// Commit — or, for a dry run, roll back what was checked and merged.
+async fn finish(
+    db: Transaction<'_, Postgres>,
+    batch_id: i64,
+    mut summary: Summary,
+    dry_run: bool,
+) -> Result<Summary, ImportError> {
+    if dry_run {
         db.rollback().await?;
         summary.outcome = "dry_run";
     } else {
@@ -302,12 +452,14 @@ async fn imported_as(db: impl sqlx::PgExecutor<'_>, hash: &str) -> Result<Option
         .await
 }
 
-/// The batch's row, first thing in the transaction (its rows point at it). The unique content
-/// hash makes a second import of the same file wait here for the first, then refuses it.
+/// The batch's row, before anything lands (its rows point at it). The unique content hash makes
+/// a second import of the same file wait here for the first, then refuses it — which is why the
+/// hash is known before the rows land rather than hashed along with them: a later check would
+/// let the second import land its bills and then fail on their keys, not as `AlreadyImported`.
 async fn open_batch(
     db: &mut PgConnection,
     pool: &PgPool,
-    kind: Kind,
+    kind: ImportKind,
     path: &Path,
     hash: &str,
     unknown: &[String],
@@ -332,7 +484,7 @@ async fn open_batch(
 }
 
 /// The batch's counts and problems, once known.
-async fn close_batch(db: &mut PgConnection, batch_id: i64, summary: &Summary) -> Result<(), sqlx::Error> {
+async fn record_batch(db: &mut PgConnection, batch_id: i64, summary: &Summary) -> Result<(), sqlx::Error> {
     sqlx::query(
         "UPDATE import_batch SET rows_read = $2, bills = $3, accepted = $4, rejected = $5 WHERE id = $1",
     )
@@ -395,15 +547,6 @@ pub(super) async fn copy_in(db: &mut PgConnection, statement: &str, csv: Vec<u8>
     Ok(())
 }
 
-fn header_of(template: &Template, field: &str) -> String {
-    template
-        .columns
-        .iter()
-        .find(|c| c.field == field)
-        .map(|c| c.header.clone())
-        .unwrap_or_else(|| field.to_string())
-}
-
 /// Recent batches, newest first.
 pub async fn history(pool: &PgPool, limit: i64) -> Result<Vec<BatchRow>, ImportError> {
     Ok(sqlx::query_as(
@@ -417,7 +560,8 @@ pub async fn history(pool: &PgPool, limit: i64) -> Result<Vec<BatchRow>, ImportE
 #[derive(Debug, Clone, Serialize, sqlx::FromRow)]
 pub struct BatchRow {
     pub id: i64,
-    pub kind: String,
+    #[sqlx(try_from = "String")]
+    pub kind: ImportKind,
     pub file_name: String,
     pub rows_read: i32,
     pub bills: i32,

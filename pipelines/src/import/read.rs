@@ -41,6 +41,18 @@ pub enum Merges {
     Probe,
     /// Read the sheet's merged regions first, then stream with them filled in.
     Scan,
+    /// A whole pass with [`Merges::Probe`] found none: stream without looking again.
+    Absent,
+}
+
+impl Merges {
+    /// How to read the file again after a whole pass read this way.
+    pub fn after_a_pass(self) -> Merges {
+        match self {
+            Merges::Probe | Merges::Absent => Merges::Absent,
+            Merges::Scan => Merges::Scan,
+        }
+    }
 }
 
 fn open_err(path: &Path, e: impl std::fmt::Display) -> ReadError {
@@ -67,11 +79,22 @@ pub fn read(
                 _ => read,
             }
         }
-        "xlsx" | "xlsm" => read_xlsx(path, sheet, true, &mut each),
+        "xlsx" | "xlsm" => read_xlsx(path, sheet, merges == Merges::Scan, &mut each),
         "xls" | "xlsb" | "ods" => read_range(path, sheet, &mut each),
         "csv" => read_csv(path, &mut each),
         other => Err(ReadError::UnsupportedType(other.into())),
     }
+}
+
+/// SHA-256 of the file's bytes (a file lands once), streamed through a 64 KiB buffer: the file
+/// is never whole in memory.
+pub fn content_hash(path: &Path) -> Result<String, ReadError> {
+    use sha2::{Digest, Sha256};
+    let file = std::fs::File::open(path).map_err(|e| open_err(path, e))?;
+    let mut hasher = Sha256::new();
+    std::io::copy(&mut std::io::BufReader::with_capacity(1 << 16, file), &mut hasher)
+        .map_err(|e| open_err(path, e))?;
+    Ok(format!("{:x}", hasher.finalize()))
 }
 
 fn emit(

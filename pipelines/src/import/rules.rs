@@ -5,7 +5,7 @@
 use std::collections::BTreeMap;
 
 use fapiao_schemas::template::Value;
-use fapiao_schemas::{Coded, InvoiceKind, Money, Quantity, TaxRate, UnitPrice, tax};
+use fapiao_schemas::{Coded, ImportKind, InvoiceKind, Money, Quantity, TaxRate, UnitPrice, tax};
 use rust_decimal::Decimal;
 
 /// A row's converted values by field.
@@ -14,42 +14,32 @@ pub type Values<'f> = BTreeMap<&'f str, Value>;
 /// A problem a rule found: (field, code, message).
 pub type RowProblem = (&'static str, &'static str, String);
 
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Kind {
-    Applications,
-    Pool,
-    RedFlush,
+/// What each kind checks and where it lands; the kind itself is a domain type of `schemas`
+/// (it names the template), these are the import's own rules about it.
+pub trait KindRules {
+    /// Applications are accepted or rejected a bill at a time; the others a row at a time.
+    fn group_field(self) -> Option<&'static str>;
+    /// The fields the staging table keeps: what the checks across rows and the merge read.
+    fn staged_fields(self, all: &[String]) -> Vec<String>;
+    /// Rules within one row, on the values that converted.
+    fn row_rules(self, v: &Values<'_>) -> Vec<RowProblem>;
+    /// Set-based checks: each query returns (row_no, column, code, message).
+    fn checks(self) -> &'static [&'static str];
+    /// Statements that land the rows not rejected: `$1` is the batch id; for the pool, `$2`
+    /// says whether imported invoices are signed (`einvoice_auto_sign`).
+    fn merge(self) -> &'static [&'static str];
 }
 
-impl Kind {
-    pub fn parse(kind: &str) -> Option<Kind> {
-        match kind {
-            "applications" => Some(Kind::Applications),
-            "pool" => Some(Kind::Pool),
-            "red-flush" => Some(Kind::RedFlush),
-            _ => None,
-        }
+impl KindRules for ImportKind {
+    fn group_field(self) -> Option<&'static str> {
+        (self == ImportKind::Applications).then_some("bill_no")
     }
 
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Kind::Applications => "applications",
-            Kind::Pool => "pool",
-            Kind::RedFlush => "red-flush",
-        }
-    }
-
-    /// Applications are accepted or rejected a bill at a time; the others a row at a time.
-    pub fn group_field(self) -> Option<&'static str> {
-        (self == Kind::Applications).then_some("bill_no")
-    }
-
-    /// The fields the staging table keeps: what the checks across rows and the merge read.
     /// Applications land from the rows in memory (`land`), so their stage holds only what the
     /// checks compare — a third of the columns to COPY.
-    pub fn staged_fields(self, all: &[String]) -> Vec<String> {
+    fn staged_fields(self, all: &[String]) -> Vec<String> {
         match self {
-            Kind::Applications => [
+            ImportKind::Applications => [
                 "bill_no",
                 "seller_tax_no",
                 "buyer_name",
@@ -61,36 +51,32 @@ impl Kind {
             ]
             .map(String::from)
             .to_vec(),
-            Kind::Pool | Kind::RedFlush => all.to_vec(),
+            ImportKind::Pool | ImportKind::RedFlush => all.to_vec(),
         }
     }
 
-    /// Rules within one row, on the values that converted.
-    pub fn row_rules(self, v: &Values<'_>) -> Vec<RowProblem> {
+    fn row_rules(self, v: &Values<'_>) -> Vec<RowProblem> {
         match self {
-            Kind::Applications => application_line(v),
-            Kind::Pool => pool_invoice(v),
-            Kind::RedFlush => red_flush_row(v),
+            ImportKind::Applications => application_line(v),
+            ImportKind::Pool => pool_invoice(v),
+            ImportKind::RedFlush => red_flush_row(v),
         }
     }
 
-    /// Set-based checks: each query returns (row_no, column, code, message).
-    pub fn checks(self) -> &'static [&'static str] {
+    fn checks(self) -> &'static [&'static str] {
         match self {
-            Kind::Applications => APPLICATION_CHECKS,
-            Kind::Pool => POOL_CHECKS,
-            Kind::RedFlush => RED_FLUSH_CHECKS,
+            ImportKind::Applications => APPLICATION_CHECKS,
+            ImportKind::Pool => POOL_CHECKS,
+            ImportKind::RedFlush => RED_FLUSH_CHECKS,
         }
     }
 
-    /// Statements that land the rows not rejected: `$1` is the batch id; for the pool, `$2`
-    /// says whether imported invoices are signed (`einvoice_auto_sign`).
-    pub fn merge(self) -> &'static [&'static str] {
+    fn merge(self) -> &'static [&'static str] {
         match self {
             // Applications land while the file is read (`land`).
-            Kind::Applications => &[],
-            Kind::Pool => POOL_MERGE,
-            Kind::RedFlush => RED_FLUSH_MERGE,
+            ImportKind::Applications => &[],
+            ImportKind::Pool => POOL_MERGE,
+            ImportKind::RedFlush => RED_FLUSH_MERGE,
         }
     }
 }
