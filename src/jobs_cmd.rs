@@ -135,8 +135,8 @@ pub async fn run(command: JobsCommand, ctx: &Context) -> anyhow::Result<Outcome>
                         r.id.to_string(),
                         r.job.clone(),
                         r.scheduled_for.with_timezone(&jc.tz).format("%Y-%m-%d %H:%M:%S").to_string(),
-                        r.trigger.clone(),
-                        r.state.clone(),
+                        r.trigger.to_string(),
+                        r.state.to_string(),
                         format!("{}/{}/{}", r.rows_read, r.rows_written, r.rows_rejected),
                         r.reason.clone().or(r.error.clone()).unwrap_or_default(),
                     ]
@@ -163,7 +163,7 @@ async fn list(jc: &JobContext, registry: &Registry, json_out: bool) -> anyhow::R
             "next_run": next,
             "paused": ledger::is_paused(&jc.pool, spec.name()).await?,
             "misfire": format!("{:?}", spec.misfire),
-            "last_state": last.as_ref().map(|r| r.state.clone()),
+            "last_state": last.as_ref().map(|r| r.state),
             "last_finished": last.as_ref().and_then(|r| r.finished_at),
         }));
     }

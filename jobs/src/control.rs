@@ -7,7 +7,7 @@ use fapiao_usecases::Actor;
 use serde::Serialize;
 
 use crate::job::{JobContext, JobError, Registry, RegistryError};
-use crate::ledger::{self, Outcome};
+use crate::ledger::{self, Outcome, RunState};
 use crate::metrics::Metrics;
 use crate::runner;
 
@@ -69,7 +69,7 @@ pub async fn run_now(
 
 /// A manual run that failed, as an error (for front doors where a failed run is a failure).
 pub fn failed(run: &ManualRun) -> Option<ControlError> {
-    (run.outcome.state == "failed").then(|| ControlError::RunFailed {
+    (run.outcome.state == RunState::Failed).then(|| ControlError::RunFailed {
         job: run.job.clone(),
         run_id: run.run_id,
         error: run.outcome.error.clone().unwrap_or_default(),

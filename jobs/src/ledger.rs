@@ -9,21 +9,7 @@ use chrono::{DateTime, NaiveDate, Utc};
 use serde::Serialize;
 use sqlx::{FromRow, PgPool};
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
-#[serde(rename_all = "snake_case")]
-pub enum Trigger {
-    Schedule,
-    Manual,
-}
-
-impl Trigger {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Trigger::Schedule => "schedule",
-            Trigger::Manual => "manual",
-        }
-    }
-}
+pub use fapiao_schemas::{RunState, RunTrigger as Trigger};
 
 /// A run this worker holds.
 #[derive(Debug, Clone, FromRow)]
@@ -31,16 +17,16 @@ pub struct Claimed {
     pub id: i64,
     pub job: String,
     pub scheduled_for: DateTime<Utc>,
-    pub trigger: String,
+    pub trigger: Trigger,
     pub attempt: i32,
     pub business_date: Option<NaiveDate>,
 }
 
 /// How a run ended.
-#[derive(Debug, Clone, Default, Serialize)]
+#[derive(Debug, Clone, Serialize)]
 pub struct Outcome {
-    /// `succeeded`, `failed` or `skipped`.
-    pub state: &'static str,
+    /// Succeeded, failed or skipped.
+    pub state: RunState,
     pub reason: Option<String>,
     pub rows_read: i64,
     pub rows_written: i64,
@@ -48,13 +34,29 @@ pub struct Outcome {
     pub error: Option<String>,
 }
 
+impl Outcome {
+    /// The run decided not to work, and why.
+    pub fn skipped(reason: String) -> Outcome {
+        Outcome { state: RunState::Skipped, reason: Some(reason), ..Outcome::counted(RunState::Skipped) }
+    }
+
+    pub fn failed(error: String) -> Outcome {
+        Outcome { error: Some(error), ..Outcome::counted(RunState::Failed) }
+    }
+
+    /// `state` with no rows counted yet, no reason and no error.
+    pub fn counted(state: RunState) -> Outcome {
+        Outcome { state, reason: None, rows_read: 0, rows_written: 0, rows_rejected: 0, error: None }
+    }
+}
+
 #[derive(Debug, Clone, FromRow, Serialize)]
 pub struct RunRow {
     pub id: i64,
     pub job: String,
     pub scheduled_for: DateTime<Utc>,
-    pub trigger: String,
-    pub state: String,
+    pub trigger: Trigger,
+    pub state: RunState,
     pub reason: Option<String>,
     pub started_at: Option<DateTime<Utc>>,
     pub finished_at: Option<DateTime<Utc>>,
@@ -81,7 +83,7 @@ pub async fn record_due(
     )
     .bind(job)
     .bind(tick)
-    .bind(trigger.as_str())
+    .bind(trigger)
     .bind(business_date)
     .fetch_optional(pool)
     .await
@@ -193,7 +195,7 @@ pub async fn rescue_expired(
     pool: &PgPool,
     lease_secs: u64,
     max_attempts: u32,
-) -> sqlx::Result<Vec<(i64, String, String)>> {
+) -> sqlx::Result<Vec<(i64, String, RunState)>> {
     sqlx::query_as(
         "UPDATE job_run SET
              state = CASE WHEN attempt < $2 THEN 'due' ELSE 'failed' END,

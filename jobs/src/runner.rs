@@ -8,7 +8,7 @@ use fapiao_schemas::params::{RIM_CONFIG, SYNC_HIS};
 use tracing::Instrument;
 
 use crate::job::{JobContext, JobError, JobSpec, RunInfo, RunReport};
-use crate::ledger::{self, Claimed, Outcome, Trigger};
+use crate::ledger::{self, Claimed, Outcome, RunState, Trigger};
 use crate::metrics::Metrics;
 
 /// Execute a claimed run to its end and record the outcome (fenced).
@@ -33,7 +33,7 @@ pub async fn execute(
         tracing::info_span!("job_run", job = spec.name(), run_id = claimed.id, attempt = claimed.attempt);
     async {
         let outcome = match precondition(ctx, spec).await? {
-            Some(reason) => Outcome { state: "skipped", reason: Some(reason), ..Outcome::default() },
+            Some(reason) => Outcome::skipped(reason),
             None => {
                 // The run gets its own token: lost lease cancels it, shutdown cancels all.
                 let run_ctx = JobContext { cancel: ctx.cancel.child_token(), ..ctx.clone() };
@@ -47,9 +47,9 @@ pub async fn execute(
         if !recorded {
             tracing::warn!("run was rescued by another worker meanwhile; its result is not recorded");
         }
-        metrics.record(spec.name(), outcome.state, started.elapsed(), lag, &outcome);
+        metrics.record(spec.name(), outcome.state.as_str(), started.elapsed(), lag, &outcome);
         tracing::info!(
-            state = outcome.state,
+            state = outcome.state.as_str(),
             read = outcome.rows_read,
             written = outcome.rows_written,
             rejected = outcome.rows_rejected,
@@ -76,14 +76,14 @@ async fn precondition(ctx: &JobContext, spec: &JobSpec) -> Result<Option<String>
 fn to_outcome(result: Result<RunReport, JobError>) -> Outcome {
     match result {
         Ok(r) => Outcome {
-            state: if r.skipped { "skipped" } else { "succeeded" },
+            state: if r.skipped { RunState::Skipped } else { RunState::Succeeded },
             reason: r.reason,
             rows_read: r.read,
             rows_written: r.written,
             rows_rejected: r.rejected,
             error: None,
         },
-        Err(e) => Outcome { state: "failed", error: Some(e.to_string()), ..Outcome::default() },
+        Err(e) => Outcome::failed(e.to_string()),
     }
 }
 

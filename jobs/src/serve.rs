@@ -129,7 +129,12 @@ async fn claim_and_spawn(
     for (id, job, state) in
         ledger::rescue_expired(&ctx.pool, ctx.settings.jobs.lease_secs, max_attempts).await?
     {
-        tracing::warn!(run_id = id, job, state, "rescued a run whose worker stopped beating");
+        tracing::warn!(
+            run_id = id,
+            job,
+            state = state.as_str(),
+            "rescued a run whose worker stopped beating"
+        );
     }
     for spec in registry.iter() {
         if busy.contains(spec.name()) {

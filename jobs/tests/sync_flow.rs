@@ -116,7 +116,7 @@ async fn on_a_mod_3_day_the_chain_pools_exactly_the_previous_three_days_once() {
     for _ in 0..2 {
         for job in ["apply-cache", "download-apply", "fetch", "deal-task"] {
             let outcome = w.run(job, today).await;
-            assert_eq!(outcome.state, "succeeded", "{job}: {outcome:?}");
+            assert_eq!(outcome.state.as_str(), "succeeded", "{job}: {outcome:?}");
         }
     }
     assert_eq!(
@@ -148,7 +148,7 @@ async fn unverified_pooling_and_auto_sign_follow_the_parameters() {
     params::set(&w.db.pool, "rim_config", "tax_file_auto_sign", "1").await.unwrap();
     let today = date(18);
     for job in ["apply-cache", "download-apply", "fetch", "deal-task"] {
-        assert_eq!(w.run(job, today).await.state, "succeeded");
+        assert_eq!(w.run(job, today).await.state.as_str(), "succeeded");
     }
     assert_eq!(pool_identities(&w).await, expected_pool(today));
     assert_eq!(w.count("SELECT count(*) FROM download_staging WHERE state <> 'done_unverified'").await, 0);
@@ -163,13 +163,13 @@ async fn on_other_days_download_apply_is_skipped_with_the_reason() {
     let w = world("").await;
     w.run("apply-cache", date(19)).await;
     let outcome = w.run("download-apply", date(19)).await;
-    assert_eq!(outcome.state, "skipped");
+    assert_eq!(outcome.state.as_str(), "skipped");
     let reason = outcome.reason.unwrap();
     assert!(reason.contains("2026-11-19") && reason.contains("% 3 == 0"), "{reason}");
     assert_eq!(w.count("SELECT count(*) FROM download_log").await, 0);
 
     params::set(&w.db.pool, "rim_config", "newetax_inputout_days", "19").await.unwrap();
-    assert_eq!(w.run("download-apply", date(19)).await.state, "succeeded");
+    assert_eq!(w.run("download-apply", date(19)).await.state.as_str(), "succeeded");
     assert!(w.count("SELECT count(*) FROM download_log").await > 0);
 }
 
@@ -181,7 +181,7 @@ async fn transient_faults_leave_applications_open_for_the_next_run() {
         let w = world(faults).await;
         w.run("apply-cache", date(18)).await;
         let outcome = w.run("download-apply", date(18)).await;
-        assert_eq!(outcome.state, "succeeded", "{faults}: {outcome:?}");
+        assert_eq!(outcome.state.as_str(), "succeeded", "{faults}: {outcome:?}");
         assert!(outcome.rows_rejected > 0, "{faults}");
         assert_eq!(
             w.count(
@@ -215,7 +215,7 @@ async fn an_expired_verification_permission_fails_the_run_naming_the_enterprise(
         w.run(job, today).await;
     }
     let outcome = w.run("deal-task", today).await;
-    assert_eq!(outcome.state, "failed");
+    assert_eq!(outcome.state.as_str(), "failed");
     let error = outcome.error.unwrap();
     assert!(error.contains("该应用查验权限过期") && (error.contains(A) || error.contains(B)), "{error}");
     assert_eq!(
@@ -262,12 +262,12 @@ async fn the_kill_switch_skips_runs_and_pause_is_seen_by_every_process() {
     let outcome = w.run("apply-cache", date(18)).await;
     assert_eq!(
         (outcome.state, outcome.reason.as_deref()),
-        ("skipped", Some("rim_config_sync_his = 0 (kill switch)"))
+        (fapiao_schemas::RunState::Skipped, Some("rim_config_sync_his = 0 (kill switch)"))
     );
     params::set(&w.db.pool, "rim_config", "rim_config_sync_his", "1").await.unwrap();
     fapiao_jobs::ledger::set_paused(&w.db.pool, "fetch", true).await.unwrap();
-    assert_eq!(w.run("fetch", date(18)).await.state, "skipped");
-    assert_eq!(w.run("apply-cache", date(18)).await.state, "succeeded");
+    assert_eq!(w.run("fetch", date(18)).await.state.as_str(), "skipped");
+    assert_eq!(w.run("apply-cache", date(18)).await.state.as_str(), "succeeded");
 }
 
 #[tokio::test]

@@ -27,7 +27,8 @@ pub use messages::Coded;
 pub use money::{Money, Quantity, TaxRate, UnitPrice};
 pub use states::{
     ApprovalState, AttemptOutcome, BillState, CallbackState, DataSource, FormState, PendingStatus,
-    RedDocumentKind, RedDocumentState, RedFlushRequestState, RedFlushState, SheetState, UnknownValue,
+    RedDocumentKind, RedDocumentState, RedFlushRequestState, RedFlushState, RunState, RunTrigger, SheetState,
+    UnknownValue,
 };
 pub use taxpayer_id::TaxNo;
 pub use template::ImportKind;

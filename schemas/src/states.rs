@@ -17,6 +17,8 @@
 //! | [`RedFlushRequestState`] | `red_flush.state` |
 //! | [`RedFlushTrack`] | `red_flush.track` |
 //! | [`RedDocumentKind`] | `red_document.kind` |
+//! | [`RunState`] | `job_run.state` |
+//! | [`RunTrigger`] | `job_run.trigger` |
 //! | [`RedDocumentState`] ([`FormState`] or [`SheetState`]) | `red_document.state`, `red_document_event.state` |
 //!
 //! Kinds defined next to their rules map here too: [`InvoiceKind`] (`*.invoice_kind`),
@@ -147,6 +149,29 @@ macro_rules! text_enum {
 
         sql_text!($ty, $what);
     };
+}
+
+text_enum! {
+    /// Where a job run stands in the run ledger.
+    pub enum RunState ("job run state") {
+        /// Recorded for its tick, waiting for a worker.
+        Due = "due",
+        Running = "running",
+        Succeeded = "succeeded",
+        Failed = "failed",
+        /// Decided not to work (paused, kill switch, not a download day), with its reason.
+        Skipped = "skipped",
+        /// A tick that passed while no process served, beyond the misfire policy.
+        Missed = "missed",
+    }
+}
+
+text_enum! {
+    /// What made a job run: its schedule, or a person (`jobs run`).
+    pub enum RunTrigger ("job run trigger") {
+        Schedule = "schedule",
+        Manual = "manual",
+    }
 }
 
 text_enum! {
