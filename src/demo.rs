@@ -5,7 +5,7 @@ use chrono::NaiveDate;
 use fapiao_schemas::enterprise::{Channel, Enterprise, SyncScheme, TaxpayerKind};
 use fapiao_schemas::params::{INPUTOUT_DAYS, RIM_CONFIG, SYNC_HIS};
 use fapiao_schemas::{ImportKind, PendingStatus, TaxNo};
-use fapiao_store::{Database, Origin, enterprises, params, schemes};
+use fapiao_store::{Database, Origin, params};
 use serde_json::json;
 
 use std::sync::Arc;
@@ -65,14 +65,8 @@ pub async fn run(ctx: &Context) -> anyhow::Result<Outcome> {
         sqlx::query_scalar("SELECT count(*) FROM _sqlx_migrations WHERE success").fetch_one(&db.pool).await?;
     let enterprise_list = sample_enterprises();
     let scheme_list = sample_schemes(&enterprise_list);
-    let mut tx = db.pool.begin().await?;
-    for e in &enterprise_list {
-        enterprises::upsert(&mut *tx, e).await?;
-    }
-    for s in &scheme_list {
-        schemes::upsert(&mut *tx, s).await?;
-    }
-    tx.commit().await?;
+    let foundation = App::on(db.pool.clone(), &ctx.settings);
+    usecases::tenant::upsert(&foundation, &Actor::Demo, &enterprise_list, &scheme_list).await?;
     let sync = params::value(&db.pool, RIM_CONFIG, SYNC_HIS).await?;
     let days = params::value(&db.pool, RIM_CONFIG, INPUTOUT_DAYS).await?;
     let day_rule = fapiao_schemas::params::DownloadDays::from_param(days.as_deref());

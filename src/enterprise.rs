@@ -3,7 +3,7 @@
 use clap::Subcommand;
 use fapiao_schemas::TaxNo;
 use fapiao_schemas::enterprise::{Channel, Enterprise, TaxpayerKind};
-use fapiao_store::{Database, enterprises};
+use fapiao_usecases::{Actor, App, tenant};
 
 use crate::exit::Outcome;
 use crate::{Context, output};
@@ -44,7 +44,7 @@ fn parse_channel(s: &str) -> Result<Channel, String> {
 }
 
 pub async fn run(command: EnterpriseCommand, ctx: &Context) -> anyhow::Result<Outcome> {
-    let db = Database::open(&ctx.settings).await?;
+    let app = App::open(&ctx.settings).await?;
     match command {
         EnterpriseCommand::Add { tax_no, name, kind, etax_account, channel } => {
             let e = Enterprise {
@@ -54,17 +54,14 @@ pub async fn run(command: EnterpriseCommand, ctx: &Context) -> anyhow::Result<Ou
                 etax_account,
                 channel,
             };
-            if e.name.is_empty() {
-                return Err(crate::exit::UsageError("--name is empty".into()).into());
-            }
-            enterprises::insert(&db.pool, &e).await?;
+            tenant::add_enterprise(&app, &Actor::cli(), &e).await?;
             if ctx.json {
                 output::json(&e)?;
             } else {
                 println!("added {} {}", e.tax_no, e.name);
             }
         }
-        EnterpriseCommand::List => print(&enterprises::list(&db.pool).await?, ctx.json)?,
+        EnterpriseCommand::List => print(&tenant::enterprises(&app).await?, ctx.json)?,
     }
     Ok(Outcome::Done)
 }

@@ -8,11 +8,11 @@ use fapiao_channel::{ChannelClient, ClientConfig};
 use fapiao_jobs::metrics::Metrics;
 use fapiao_jobs::{JobContext, Registry, control, ledger, serve};
 use fapiao_store::Database;
-use fapiao_usecases::Actor;
+use fapiao_usecases::{Actor, App, tenant};
 use serde_json::json;
 use tokio_util::sync::CancellationToken;
 
-use crate::exit::{Outcome, UsageError};
+use crate::exit::Outcome;
 use crate::{Context, output};
 
 #[derive(Subcommand)]
@@ -177,18 +177,8 @@ async fn list(jc: &JobContext, registry: &Registry, json_out: bool) -> anyhow::R
 
 pub async fn sync(command: SyncCommand, ctx: &Context) -> anyhow::Result<Outcome> {
     let SyncCommand::ResetStart { scheme, start } = command;
-    let db = Database::open(&ctx.settings).await?;
-    let updated = sqlx::query(
-        "UPDATE sync_scheme SET start_date = $2, backfill_next = $2, updated_at = now() WHERE code = $1",
-    )
-    .bind(&scheme)
-    .bind(start)
-    .execute(&db.pool)
-    .await?
-    .rows_affected();
-    if updated == 0 {
-        return Err(UsageError(format!("no sync scheme with code {scheme}")).into());
-    }
+    let app = App::open(&ctx.settings).await?;
+    tenant::reset_start(&app, &Actor::cli(), &scheme, start).await?;
     println!(
         "scheme {scheme}: start {start}; apply-cache backfills from there ({} days per run). Change nothing else: the schedule does the work.",
         ctx.settings.jobs.backfill_chunk_days

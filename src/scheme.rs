@@ -4,7 +4,7 @@ use chrono::NaiveDate;
 use clap::Subcommand;
 use fapiao_schemas::TaxNo;
 use fapiao_schemas::enterprise::SyncScheme;
-use fapiao_store::{Database, schemes};
+use fapiao_usecases::{Actor, App, tenant};
 
 use crate::exit::Outcome;
 use crate::{Context, output};
@@ -31,7 +31,7 @@ pub enum SchemeCommand {
 }
 
 pub async fn run(command: SchemeCommand, ctx: &Context) -> anyhow::Result<Outcome> {
-    let db = Database::open(&ctx.settings).await?;
+    let app = App::open(&ctx.settings).await?;
     match command {
         SchemeCommand::Add { code, tax_no, start, inactive } => {
             let code = code.trim().to_string();
@@ -39,14 +39,14 @@ pub async fn run(command: SchemeCommand, ctx: &Context) -> anyhow::Result<Outcom
                 return Err(crate::exit::UsageError("--code is empty".into()).into());
             }
             let s = SyncScheme { code, tax_no, start_date: start, active: !inactive };
-            schemes::insert(&db.pool, &s).await?;
+            tenant::add_scheme(&app, &Actor::cli(), &s).await?;
             if ctx.json {
                 output::json(&s)?;
             } else {
                 println!("added scheme {} for {} from {}", s.code, s.tax_no, s.start_date);
             }
         }
-        SchemeCommand::List => print(&schemes::list(&db.pool).await?, ctx.json)?,
+        SchemeCommand::List => print(&tenant::schemes(&app).await?, ctx.json)?,
     }
     Ok(Outcome::Done)
 }

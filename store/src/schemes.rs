@@ -48,6 +48,23 @@ pub async fn upsert(db: impl PgExecutor<'_>, s: &SyncScheme) -> Result<(), Store
     write(db, UPSERT, s).await.map(|_| ())
 }
 
+/// The documented updateDownInit: the scheme starts again at `start`, and apply-cache backfills
+/// from there. An unknown code is `NotFound`.
+pub async fn reset_start(db: impl PgExecutor<'_>, code: &str, start: NaiveDate) -> Result<(), StoreError> {
+    let updated = sqlx::query(
+        "UPDATE sync_scheme SET start_date = $2, backfill_next = $2, updated_at = now() WHERE code = $1",
+    )
+    .bind(code)
+    .bind(start)
+    .execute(db)
+    .await?
+    .rows_affected();
+    if updated == 0 {
+        return Err(StoreError::NotFound(format!("no sync scheme with code {code}")));
+    }
+    Ok(())
+}
+
 pub async fn list(db: impl PgExecutor<'_>) -> Result<Vec<SyncScheme>, StoreError> {
     let rows: Vec<(String, String, NaiveDate, bool)> =
         sqlx::query_as("SELECT code, tax_no, start_date, active FROM sync_scheme ORDER BY code")

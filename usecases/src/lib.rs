@@ -1,6 +1,6 @@
 //! The use cases: one function per thing a user does — import a file, push and issue, reissue,
 //! deliver callbacks, red-flush a list or some invoices, decide a red confirmation form, export a
-//! period, set a parameter. Each takes who is acting and a typed request and returns a typed
+//! period, set a parameter, add an enterprise or a sync scheme. Each takes who is acting and a typed request and returns a typed
 //! report; the CLI prints it, the jobs record it, the demo shows it, and the web console and ERP
 //! API will render it. No front door assembles a flow of its own.
 //!
@@ -18,6 +18,7 @@ pub mod issuing;
 pub mod params;
 pub mod pending;
 pub mod red_flush;
+pub mod tenant;
 
 use std::fmt;
 use std::sync::Arc;
@@ -45,9 +46,13 @@ impl App {
 
     /// The configured database (embedded cluster or `DATABASE_URL`) and channel.
     pub async fn open(settings: &Settings) -> Result<App> {
-        let db = Database::open(settings).await?;
+        Ok(App::on(Database::open(settings).await?.pool, settings))
+    }
+
+    /// On an open database, with the configured channel.
+    pub fn on(pool: PgPool, settings: &Settings) -> App {
         let channel = Arc::new(ChannelClient::new(ClientConfig::from_settings(&settings.channel)));
-        Ok(App::new(db.pool, channel, Arc::new(settings.clone())))
+        App::new(pool, channel, Arc::new(settings.clone()))
     }
 
     pub(crate) fn invoicing(&self) -> Invoicing {
