@@ -259,7 +259,10 @@ async fn channel_issue(
     for n in 0..count {
         let client = client.clone();
         queries.spawn(async move {
-            client.query_issue(&format!("BENCH-{n:06}"), SELLER.1).await.map(|r| r.issue_status == "1")
+            client
+                .query_issue(&format!("BENCH-{n:06}"), SELLER.1)
+                .await
+                .map(|r| r.issue_status == fapiao_channel::codes::IssueStatus::Succeeded)
         });
     }
     let mut succeeded = 0;

@@ -459,8 +459,11 @@ async fn invoicing_stage(
     {
         let world = sandbox.world();
         for (id, serial) in &attempts {
-            *per.entry(*id).or_default() +=
-                usize::from(world.outcome(serial).is_some_and(|r| r.issue_status == "1"));
+            *per.entry(*id).or_default() += usize::from(
+                world
+                    .outcome(serial)
+                    .is_some_and(|r| r.issue_status == fapiao_channel::codes::IssueStatus::Succeeded),
+            );
         }
     }
     let erp = sandbox.world().erp.received.clone();
@@ -521,19 +524,14 @@ async fn channel_stage(
     let done = client
         .wait_final(&serial, seller.tax_no.as_str(), Duration::from_millis(100), Duration::from_secs(10))
         .await?;
-    let status = |s: &str| match s {
-        "0" => "开票中",
-        "1" => "开票成功",
-        _ => "开票失败",
-    };
     Ok(json!({
         "sandbox": sandbox.base_url(),
         "seller": seller.tax_no,
         "token_valid_secs": token_valid_secs,
         "etax_account_type": account.etax_account_type,
         "serial_no": serial,
-        "first_status": status(&first.issue_status),
-        "final_status": status(&done.issue_status),
+        "first_status": first.issue_status.label_zh(),
+        "final_status": done.issue_status.label_zh(),
         "invoice_num": done.invoice_num,
         "total": done.total_amount.to_string(),
         "pdf": done.invoice_file_url,

@@ -9,7 +9,7 @@ use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 use common::{code, stderr};
-use fapiao_channel::codes::issue_status;
+use fapiao_channel::codes::IssueStatus;
 use fapiao_channel::sandbox::{FaultPlan, Sandbox, SandboxConfig};
 use fapiao_schemas::TaxNo;
 use fapiao_schemas::enterprise::{Channel, Enterprise, TaxpayerKind};
@@ -117,7 +117,7 @@ async fn kill_9_during_a_bulk_issue_then_a_rerun_issues_nothing_twice() {
         assert!(world.serials().iter().all(|s| ours.contains(s.as_str())));
         for (id, serial) in &attempts {
             *per.entry(*id).or_default() +=
-                usize::from(world.outcome(serial).is_some_and(|r| r.issue_status == issue_status::SUCCEEDED));
+                usize::from(world.outcome(serial).is_some_and(|r| r.issue_status == IssueStatus::Succeeded));
         }
     }
     assert_eq!(per.len(), 80);

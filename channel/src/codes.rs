@@ -62,11 +62,26 @@ pub mod error {
     }
 }
 
-/// Issue status in `ALLE.INVOICE.QUERY` answers (ours): 开票中 / 开票成功 / 开票失败.
-pub mod issue_status {
-    pub const ISSUING: &str = "0";
-    pub const SUCCEEDED: &str = "1";
-    pub const FAILED: &str = "2";
+/// Issue status in `ALLE.INVOICE.QUERY` answers (ours): "0" 开票中, "1" 开票成功, "2" 开票失败.
+/// Any other text in an answer fails to decode (a broken answer, not a status to guess at).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub enum IssueStatus {
+    #[serde(rename = "0")]
+    Issuing,
+    #[serde(rename = "1")]
+    Succeeded,
+    #[serde(rename = "2")]
+    Failed,
+}
+
+impl IssueStatus {
+    pub fn label_zh(self) -> &'static str {
+        match self {
+            IssueStatus::Issuing => "开票中",
+            IssueStatus::Succeeded => "开票成功",
+            IssueStatus::Failed => "开票失败",
+        }
+    }
 }
 
 use chrono::{NaiveDateTime, TimeZone};

@@ -5,7 +5,7 @@ use std::time::Duration;
 use chrono::NaiveDate;
 
 use crate::client::ChannelClient;
-use crate::codes::{interface as i, issue_status};
+use crate::codes::{IssueStatus, interface as i};
 use crate::error::ChannelError;
 use crate::wire::*;
 
@@ -36,7 +36,7 @@ impl ChannelClient {
         let deadline = tokio::time::Instant::now() + within;
         loop {
             let r = self.query_issue(serial_no, seller_taxpayer_id).await?;
-            if r.issue_status != issue_status::ISSUING || tokio::time::Instant::now() >= deadline {
+            if r.issue_status != IssueStatus::Issuing || tokio::time::Instant::now() >= deadline {
                 return Ok(r);
             }
             tokio::time::sleep(every).await;

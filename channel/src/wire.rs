@@ -70,8 +70,7 @@ pub struct QueryBySerial {
 #[serde(rename_all = "camelCase")]
 pub struct IssueResult {
     pub serial_no: String,
-    /// `codes::issue_status`: 0 开票中, 1 开票成功, 2 开票失败.
-    pub issue_status: String,
+    pub issue_status: crate::codes::IssueStatus,
     #[serde(default)]
     pub issue_message: String,
     pub invoice_kind: String,

@@ -59,10 +59,14 @@ async fn issuing_is_accepted_then_issuing_then_final() {
     let c = client(&sb);
     c.issue(&invoice("S-1", "digital_ordinary", "100.00")).await.unwrap();
     let first = c.query_issue("S-1", SELLER).await.unwrap();
-    assert_eq!(first.issue_status, "0", "开票中 right after acceptance");
+    assert_eq!(
+        first.issue_status,
+        fapiao_channel::codes::IssueStatus::Issuing,
+        "开票中 right after acceptance"
+    );
     assert!(first.invoice_num.is_empty());
     let done = c.wait_final("S-1", SELLER, Duration::from_millis(10), Duration::from_secs(5)).await.unwrap();
-    assert_eq!(done.issue_status, "1");
+    assert_eq!(done.issue_status, fapiao_channel::codes::IssueStatus::Succeeded);
     assert_eq!(done.invoice_num.len(), 20);
     assert_eq!(done.total_amount, money("113.00"));
     assert!(done.invoice_file_url.ends_with(".pdf"));
@@ -84,14 +88,14 @@ async fn a_bad_invoice_fails_with_a_message() {
     inv.buyer_taxpayer_id.clear();
     c.issue(&inv).await.unwrap();
     let r = c.wait_final("S-BAD", SELLER, Duration::from_millis(10), Duration::from_secs(5)).await.unwrap();
-    assert_eq!(r.issue_status, "2");
+    assert_eq!(r.issue_status, fapiao_channel::codes::IssueStatus::Failed);
     assert!(r.issue_message.contains("购买方纳税人识别号"), "{}", r.issue_message);
 
     let mut inv = invoice("S-TAX", "digital_ordinary", "100.00");
     inv.invoice_detail[0].tax_amount = money("13.07");
     c.issue(&inv).await.unwrap();
     let r = c.wait_final("S-TAX", SELLER, Duration::from_millis(10), Duration::from_secs(5)).await.unwrap();
-    assert_eq!(r.issue_status, "2");
+    assert_eq!(r.issue_status, fapiao_channel::codes::IssueStatus::Failed);
     assert!(r.issue_message.contains("0.06"), "{}", r.issue_message);
 }
 
@@ -115,7 +119,7 @@ async fn a_dropped_answer_on_issue_is_settled_by_query_and_the_invoice_exists_on
     assert_eq!(err.disposition(), Disposition::UnknownOutcome, "{err}");
     assert_eq!(sb.world().calls[interface::INVOICE_OPEN], 1, "an issuing call is never re-sent");
     let r = c.wait_final("S-LOST", SELLER, Duration::from_millis(10), Duration::from_secs(5)).await.unwrap();
-    assert_eq!(r.issue_status, "1");
+    assert_eq!(r.issue_status, fapiao_channel::codes::IssueStatus::Succeeded);
     assert_eq!(sb.world().accepted("S-LOST"), 1);
     assert_eq!(sb.world().issued_count(), 1);
 }
@@ -126,7 +130,7 @@ async fn the_repairing_failure_carries_its_time() {
     let c = client(&sb);
     c.issue(&invoice("S-R", "digital_ordinary", "10.00")).await.unwrap();
     let r = c.wait_final("S-R", SELLER, Duration::from_millis(10), Duration::from_secs(5)).await.unwrap();
-    assert_eq!(r.issue_status, "2");
+    assert_eq!(r.issue_status, fapiao_channel::codes::IssueStatus::Failed);
     assert!(r.issue_message.starts_with("局端内部错误，该开票请求修复中，请"), "{}", r.issue_message);
     let at = fapiao_channel::codes::retry_not_before(&r.issue_message).expect("a time in the message");
     assert!(at > chrono::Utc::now());
@@ -158,7 +162,7 @@ async fn thirty_percent_faults_still_end_with_every_idempotent_call_answered() {
     }
     for s in &serials {
         let r = c.wait_final(s, SELLER, Duration::from_millis(10), Duration::from_secs(10)).await.unwrap();
-        assert_eq!(r.issue_status, "1", "{s}");
+        assert_eq!(r.issue_status, fapiao_channel::codes::IssueStatus::Succeeded, "{s}");
     }
     let w = sb.world();
     assert_eq!(w.issued_count(), 40, "every serial issued exactly once");

@@ -72,7 +72,10 @@ async fn digital_ordinary_needs_no_confirmation_and_the_remaining_amount_is_enfo
     r.gov_red_confirm_bill_uuid = form.bill_uuid.clone();
     c.red_invoice(&r).await.unwrap();
     let done = settle(&c, "R-1").await;
-    assert_eq!((done.issue_status.as_str(), done.invoice_property), ("1", 1));
+    assert_eq!(
+        (done.issue_status, done.invoice_property),
+        (fapiao_channel::codes::IssueStatus::Succeeded, 1)
+    );
     assert_eq!(done.original_invoice_num, blue.invoice_num);
 
     // The same form cannot be used twice; more than the remaining 56.50 is refused.
@@ -98,7 +101,7 @@ async fn digital_special_waits_for_the_buyer_who_confirms_or_rejects() {
     sb.world().counterparty(&waiting.bill_uuid, "confirm").unwrap();
     assert_eq!(c.red_confirm_query(&waiting.bill_uuid).await.unwrap().confirm_state, "04");
     c.red_invoice(&r).await.unwrap();
-    assert_eq!(settle(&c, "R-W").await.issue_status, "1");
+    assert_eq!(settle(&c, "R-W").await.issue_status, fapiao_channel::codes::IssueStatus::Succeeded);
     assert_eq!(
         c.red_confirm_revoke(&waiting.bill_uuid).await.unwrap_err().api_code(),
         Some("9409"),
@@ -151,7 +154,7 @@ async fn tax_control_special_goes_through_an_approved_red_info_sheet() {
     assert_eq!(c.red_invoice(&r).await.unwrap_err().api_code(), Some("9409"), "no sheet, no red invoice");
     r.red_info_bill_no = approved.red_info_bill_no.clone();
     c.red_invoice(&r).await.unwrap();
-    assert_eq!(settle(&c, "R-4").await.issue_status, "1");
+    assert_eq!(settle(&c, "R-4").await.issue_status, fapiao_channel::codes::IssueStatus::Succeeded);
 
     let second = c.red_info_apply(&info("I-2")).await.unwrap_err();
     assert_eq!(second.api_code(), Some("9409"), "nothing left to red-flush");

@@ -8,7 +8,7 @@
 use std::time::Duration;
 
 use chrono::{DateTime, Utc};
-use fapiao_channel::codes::{error as code, issue_status};
+use fapiao_channel::codes::{IssueStatus, error as code};
 use fapiao_schemas::{ApprovalState, DataSource, InvoiceKind, PendingStatus};
 use rust_decimal::Decimal;
 use serde::Serialize;
@@ -165,8 +165,8 @@ async fn confirm_not_issued(inv: &Invoicing, id: i64, serial: &str, seller: &str
         )
         .await;
     match answer {
-        Ok(r) if r.issue_status == issue_status::FAILED => Ok(()),
-        Ok(r) if r.issue_status == issue_status::SUCCEEDED => {
+        Ok(r) if r.issue_status == IssueStatus::Failed => Ok(()),
+        Ok(r) if r.issue_status == IssueStatus::Succeeded => {
             let mut tx = inv.pool.begin().await?;
             record::succeeded(&mut tx, id, &r).await?;
             tx.commit().await?;

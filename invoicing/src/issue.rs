@@ -8,7 +8,7 @@
 use std::time::Duration;
 
 use fapiao_channel::ChannelError;
-use fapiao_channel::codes::{error as code, issue_status};
+use fapiao_channel::codes::{IssueStatus, error as code};
 use fapiao_channel::error::Disposition;
 use fapiao_channel::wire::{InvoiceLine, IssueResult, OpenInvoice};
 use fapiao_schemas::split::LineProperty;
@@ -283,16 +283,16 @@ pub(crate) async fn settle(inv: &Invoicing, id: i64, serial: &str, seller: &str)
 }
 
 pub(crate) async fn record_answer(db: &mut sqlx::PgConnection, id: i64, r: &IssueResult) -> Result<Settled> {
-    Ok(match r.issue_status.as_str() {
-        issue_status::SUCCEEDED => {
+    Ok(match r.issue_status {
+        IssueStatus::Succeeded => {
             record::succeeded(db, id, r).await?;
             Settled::Final
         }
-        issue_status::FAILED => {
+        IssueStatus::Failed => {
             record::failed(db, id, &r.serial_no, AttemptOutcome::Failed, &r.issue_message).await?;
             Settled::Final
         }
-        _ => {
+        IssueStatus::Issuing => {
             record::set_status(db, id, PendingStatus::Issuing, None).await?;
             Settled::Pending
         }

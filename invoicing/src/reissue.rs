@@ -5,7 +5,7 @@
 //! the old one failed; one it reports issued is recorded, not reissued.
 
 use chrono::{DateTime, Utc};
-use fapiao_channel::codes::{error as code, issue_status};
+use fapiao_channel::codes::{IssueStatus, error as code};
 use fapiao_schemas::PendingStatus;
 use fapiao_schemas::params::SIM_AUTO_ISSUE_CONFIG;
 use serde::Serialize;
@@ -142,8 +142,8 @@ async fn reopen(
     let keep_serial = match serial {
         None => false,
         Some(s) => match inv.channel.query_issue(s, seller).await {
-            Ok(r) if r.issue_status == issue_status::FAILED => false,
-            Ok(r) if r.issue_status == issue_status::SUCCEEDED => {
+            Ok(r) if r.issue_status == IssueStatus::Failed => false,
+            Ok(r) if r.issue_status == IssueStatus::Succeeded => {
                 let mut tx = inv.pool.begin().await?;
                 record_answer(&mut tx, id, &r).await?;
                 tx.commit().await?;

@@ -6,7 +6,7 @@ mod common;
 use std::collections::BTreeMap;
 
 use common::{BUYER, World, line, world};
-use fapiao_channel::codes::issue_status;
+use fapiao_channel::codes::IssueStatus;
 use fapiao_channel::sandbox::FaultPlan;
 use fapiao_invoicing::push::{Selection, push};
 use fapiao_invoicing::redflush::{self, Outcome, Request, documents};
@@ -312,7 +312,7 @@ async fn nothing_is_red_flushed_twice_under_dropped_answers() {
             .iter()
             .filter(|s| {
                 world.outcome(s).is_some_and(|r| {
-                    &r.original_invoice_num == num && r.issue_status == issue_status::SUCCEEDED
+                    &r.original_invoice_num == num && r.issue_status == IssueStatus::Succeeded
                 })
             })
             .count();

@@ -15,7 +15,7 @@ use serde::de::DeserializeOwned;
 use super::SandboxConfig;
 use super::faults::{Dice, Fault};
 use super::generate;
-use crate::codes::{error as code, interface as i, issue_status};
+use crate::codes::{IssueStatus, error as code, interface as i};
 use crate::wire::*;
 
 /// An error answer: `{success: false, errorCode, message}`.
@@ -289,21 +289,21 @@ impl World {
         let n = self.next_id();
         let today = Utc::now().with_timezone(&chrono_tz::Asia::Shanghai).date_naive();
         let (status, message, invoice_code, invoice_num) = match failure {
-            Some(m) => (issue_status::FAILED, m, String::new(), String::new()),
+            Some(m) => (IssueStatus::Failed, m, String::new(), String::new()),
             None if kind.is_digital() => (
-                issue_status::SUCCEEDED,
+                IssueStatus::Succeeded,
                 String::new(),
                 String::new(),
                 format!("{:02}311{n:015}", today.year() % 100),
             ),
             None => (
-                issue_status::SUCCEEDED,
+                IssueStatus::Succeeded,
                 String::new(),
                 format!("0310{:02}{:06}", today.year() % 100, (n / 100_000_000) % 1_000_000),
                 format!("{:08}", n % 100_000_000),
             ),
         };
-        let succeeded = status == issue_status::SUCCEEDED;
+        let succeeded = status == IssueStatus::Succeeded;
         let file = |ext: &str| {
             if succeeded {
                 format!("{}/files/{invoice_num}.{ext}", self.config.public_url)
@@ -313,7 +313,7 @@ impl World {
         };
         let result = IssueResult {
             serial_no: serial.clone(),
-            issue_status: status.into(),
+            issue_status: status,
             issue_message: message,
             invoice_kind: kind.as_str().into(),
             invoice_property: property,
@@ -346,7 +346,7 @@ impl World {
             return issued.result.clone();
         }
         IssueResult {
-            issue_status: issue_status::ISSUING.into(),
+            issue_status: IssueStatus::Issuing,
             issue_message: "开票中".into(),
             invoice_code: String::new(),
             invoice_num: String::new(),
@@ -384,7 +384,7 @@ impl World {
             .invoices
             .values()
             .filter(|r| {
-                r.result.original_invoice_num == invoice_num && r.result.issue_status != issue_status::FAILED
+                r.result.original_invoice_num == invoice_num && r.result.issue_status != IssueStatus::Failed
             })
             .map(|r| r.result.total_amount.abs())
             .sum();

@@ -71,6 +71,6 @@ pub async fn issue_ok(
     client.issue(&invoice(serial, kind, amount)).await.unwrap();
     let r =
         client.wait_final(serial, SELLER, Duration::from_millis(10), Duration::from_secs(5)).await.unwrap();
-    assert_eq!(r.issue_status, "1", "{r:?}");
+    assert_eq!(r.issue_status, fapiao_channel::codes::IssueStatus::Succeeded, "{r:?}");
     r
 }

@@ -9,7 +9,7 @@ use std::str::FromStr;
 use std::sync::Arc;
 use std::time::Duration;
 
-use fapiao_channel::codes::issue_status;
+use fapiao_channel::codes::IssueStatus;
 use fapiao_channel::sandbox::FaultPlan;
 use fapiao_channel::sandbox::{Sandbox, SandboxConfig};
 use fapiao_channel::{ChannelClient, ClientConfig};
@@ -123,7 +123,7 @@ impl World {
         let world = self.sandbox.world();
         let mut per: BTreeMap<i64, usize> = BTreeMap::new();
         for (id, serial) in attempts {
-            let ok = world.outcome(&serial).is_some_and(|r| r.issue_status == issue_status::SUCCEEDED);
+            let ok = world.outcome(&serial).is_some_and(|r| r.issue_status == IssueStatus::Succeeded);
             *per.entry(id).or_default() += usize::from(ok);
         }
         per
