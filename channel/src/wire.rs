@@ -3,6 +3,7 @@
 //! amounts are decimal strings ("113.00") so no side ever parses them as floats.
 
 use chrono::NaiveDate;
+use fapiao_schemas::InvoiceKind;
 use fapiao_schemas::Money;
 use rust_decimal::Decimal;
 use serde::{Deserialize, Serialize};
@@ -35,7 +36,7 @@ pub struct OpenInvoice {
     pub serial_no: String,
     /// Our invoice kind identifier (`digital_ordinary`, `taxctl_special`, …); the public
     /// `invoiceType` 01/02 covers 数电 only.
-    pub invoice_kind: String,
+    pub invoice_kind: InvoiceKind,
     /// 0 blue, 1 red.
     pub invoice_property: u8,
     pub seller_name: String,
@@ -73,7 +74,7 @@ pub struct IssueResult {
     pub issue_status: crate::codes::IssueStatus,
     #[serde(default)]
     pub issue_message: String,
-    pub invoice_kind: String,
+    pub invoice_kind: InvoiceKind,
     pub invoice_property: u8,
     #[serde(default)]
     pub invoice_code: String,
@@ -280,7 +281,7 @@ pub struct DownloadFetch {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct InvoiceHeader {
-    pub invoice_kind: String,
+    pub invoice_kind: InvoiceKind,
     #[serde(default)]
     pub invoice_code: String,
     pub invoice_num: String,

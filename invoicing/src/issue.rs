@@ -346,7 +346,7 @@ async fn open_invoice(inv: &Invoicing, id: i64, serial: &str) -> Result<OpenInvo
     let money = |d: Decimal| fapiao_schemas::Money::exact(d).expect("stored at scale 2");
     Ok(OpenInvoice {
         serial_no: serial.to_string(),
-        invoice_kind: head.invoice_kind.as_str().to_string(),
+        invoice_kind: head.invoice_kind,
         invoice_property: head.invoice_property as u8,
         seller_name: head.seller_name,
         seller_taxpayer_id: head.seller_tax_no,

@@ -280,7 +280,7 @@ async fn header_only_deductibility_in_sql_matches_the_rust_rule() {
             let h = inv.header;
             let sql: Option<String> =
                 sqlx::query_scalar("SELECT deductibility_without_lines($1, $2, $3, $4, $5, $6)")
-                    .bind(&h.invoice_kind)
+                    .bind(h.invoice_kind)
                     .bind(i16::from(h.invoice_property))
                     .bind(h.blockchain)
                     .bind(&h.status)
@@ -290,7 +290,7 @@ async fn header_only_deductibility_in_sql_matches_the_rust_rule() {
                     .await
                     .unwrap();
             let rust = fapiao_schemas::deductibility::assess(&fapiao_schemas::deductibility::Invoice {
-                kind: h.invoice_kind.parse().unwrap(),
+                kind: h.invoice_kind,
                 is_blue: h.invoice_property == 0,
                 is_blockchain: h.blockchain,
                 status: fapiao_jobs::sync::deal_task::status_of(&h.status),

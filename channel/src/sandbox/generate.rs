@@ -97,7 +97,7 @@ fn one(rng: &mut ChaCha8Rng, buyer: &str, date: NaiveDate, index: u32) -> Verifi
     };
     VerifiedInvoice {
         header: InvoiceHeader {
-            invoice_kind: kind.as_str().into(),
+            invoice_kind: kind,
             invoice_code: code,
             invoice_num: number,
             invoice_date: date,
@@ -145,7 +145,7 @@ mod tests {
             let d = NaiveDate::from_ymd_opt(2026, 2, day).unwrap();
             for inv in invoices_for("92440300MA5DXY7K3W", d, 42) {
                 let h = &inv.header;
-                let kind: InvoiceKind = h.invoice_kind.parse().unwrap();
+                let kind: InvoiceKind = h.invoice_kind;
                 kinds.insert(kind);
                 let code = (!h.invoice_code.is_empty()).then_some(h.invoice_code.as_str());
                 kind.validate_number(code, &h.invoice_num).unwrap();

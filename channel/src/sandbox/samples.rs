@@ -18,7 +18,7 @@ pub fn sample_invoice(
     let rate = TaxRate::try_from(rust_decimal::Decimal::new(13, 2)).expect("13% is allowed");
     OpenInvoice {
         serial_no: serial_no.into(),
-        invoice_kind: kind.into(),
+        invoice_kind: kind.parse().expect("a known invoice kind"),
         invoice_property: 0,
         seller_name: seller.0.into(),
         seller_taxpayer_id: seller.1.into(),

@@ -209,7 +209,7 @@ impl World {
         if self.invoices.contains_key(&req.serial_no) {
             return Err(err(code::DUPLICATE_SERIAL, format!("流水号{}已存在，请勿重复提交", req.serial_no)));
         }
-        let kind = parse_kind(&req.invoice_kind)?;
+        let kind = req.invoice_kind;
         TaxNo::parse(&req.seller_taxpayer_id)
             .map_err(|e| err(code::BAD_REQUEST, format!("销方税号无效：{e}")))?;
         if req.invoice_detail.is_empty() || req.serial_no.is_empty() || req.serial_no.len() > 50 {
@@ -315,7 +315,7 @@ impl World {
             serial_no: serial.clone(),
             issue_status: status,
             issue_message: message,
-            invoice_kind: kind.as_str().into(),
+            invoice_kind: kind,
             invoice_property: property,
             invoice_code,
             invoice_num: invoice_num.clone(),
@@ -403,7 +403,7 @@ impl World {
                 format!("红冲金额{}超过剩余可红冲金额{remaining}", total.abs()),
             ));
         }
-        let kind = parse_kind(&blue.result.invoice_kind)?;
+        let kind = blue.result.invoice_kind;
         let (buyer_name, buyer_id) = (blue.buyer_name.clone(), blue.buyer_taxpayer_id.clone());
         match kind.red_flush_track() {
             RedFlushTrack::ConfirmationForm => {
@@ -472,7 +472,7 @@ impl World {
 
     fn quick_red(&mut self, req: QuickRed, now: Instant) -> Result<Accepted, ApiError> {
         let (blue, remaining) = self.blue(&req.seller_taxpayer_id, &req.invoice_num, now)?;
-        let kind = parse_kind(&blue.result.invoice_kind)?;
+        let kind = blue.result.invoice_kind;
         if kind.red_flush_track() != RedFlushTrack::Direct {
             return Err(err(code::BAD_REQUEST, "快速红冲仅适用于税控普通发票"));
         }
@@ -507,7 +507,7 @@ impl World {
         }
         let now = Instant::now();
         let (blue, remaining) = self.blue(&req.seller_taxpayer_id, &req.invoice_num, now)?;
-        let kind = parse_kind(&blue.result.invoice_kind)?;
+        let kind = blue.result.invoice_kind;
         if !kind.is_digital() {
             return Err(err(code::BAD_REQUEST, "红字确认单仅适用于数电发票"));
         }
@@ -668,7 +668,7 @@ impl World {
             return Ok(s.sheet.clone());
         }
         let (blue, remaining) = self.blue(&req.seller_taxpayer_id, &req.invoice_num, now)?;
-        if parse_kind(&blue.result.invoice_kind)?.red_flush_track() != RedFlushTrack::RedInfoSheet {
+        if blue.result.invoice_kind.red_flush_track() != RedFlushTrack::RedInfoSheet {
             return Err(err(code::BAD_REQUEST, "红字信息表仅适用于税控专用发票"));
         }
         let total = req.amount + req.tax_amount;
@@ -842,7 +842,7 @@ impl World {
         let amount = r.total_amount - r.total_tax;
         Some(VerifiedInvoice {
             header: InvoiceHeader {
-                invoice_kind: r.invoice_kind.clone(),
+                invoice_kind: r.invoice_kind,
                 invoice_code: r.invoice_code.clone(),
                 invoice_num: r.invoice_num.clone(),
                 invoice_date: r.invoice_date?,
@@ -885,10 +885,6 @@ fn parse<T: DeserializeOwned>(body: &str) -> Result<T, ApiError> {
 
 fn answer<T: Serialize>(result: Result<T, ApiError>) -> Result<String, ApiError> {
     result.map(|v| serde_json::to_string(&v).expect("answers serialize"))
-}
-
-fn parse_kind(kind: &str) -> Result<InvoiceKind, ApiError> {
-    kind.parse().map_err(|_| err(code::BAD_REQUEST, format!("发票种类{kind}不支持")))
 }
 
 fn page<T>(all: Vec<T>, page_no: u32, page_size: u32) -> Page<T> {

@@ -238,7 +238,7 @@ async fn pool_verified(
         .bind(&row.tax_no)
         .bind(&h.invoice_code)
         .bind(&h.invoice_num)
-        .bind(&h.invoice_kind)
+        .bind(h.invoice_kind)
         .bind(h.invoice_date)
         .bind(&h.seller_name)
         .bind(&h.seller_taxpayer_id)

@@ -98,7 +98,7 @@ async fn land_page(pool: &PgPool, log: &Log, page_no: u32, list: &[InvoiceHeader
     )
     .bind(&log.tax_no)
     .bind(log.id)
-    .bind(col(|h| h.invoice_kind.clone()))
+    .bind(col(|h| h.invoice_kind.to_string()))
     .bind(col(|h| h.invoice_code.clone()))
     .bind(col(|h| h.invoice_num.clone()))
     .bind(list.iter().map(|h| h.invoice_date).collect::<Vec<_>>())
