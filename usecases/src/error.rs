@@ -96,7 +96,7 @@ mod tests {
                 "PENDING_NOT_FOUND",
                 "待开发票9不存在"
             ))),
-            (ErrorKind::NotFound, "PENDING_NOT_FOUND", 1)
+            (ErrorKind::NotFound, "PENDING_NOT_FOUND", 2)
         );
         assert_eq!(
             kind_code_exit(Error::Invoicing(InvoicingError::refused("PENDING_NOT_REFUNDABLE", "…"))),
