@@ -405,6 +405,9 @@ async fn a_zero_or_unplain_red_flush_amount_is_refused_before_anything_happens()
 #[tokio::test]
 async fn unknown_names_and_ids_exit_2_with_a_message() {
     let db = TestDb::new().await;
+    let dir = tempfile::tempdir().unwrap();
+    let zip = dir.path().join("never.zip");
+    let zip_path = zip.to_str().unwrap();
     for (args, expected) in [
         (&["jobs", "history", "--job", "no-such-job"][..], "no-such-job"),
         (&["callbacks", "retry", "999999"], "999999"),
@@ -412,6 +415,21 @@ async fn unknown_names_and_ids_exit_2_with_a_message() {
         (&["pending", "edit", "999999", "--seller-address-phone", "x"], "999999"),
         (&["red-flush", "forms", "confirm", "NO-SUCH-FORM"], "NO-SUCH-FORM"),
         (&["sync", "reset-start", "--scheme", "NO-SUCH", "--start", "2026-01-01"], "NO-SUCH"),
+        (
+            &[
+                "export",
+                "reconciliation",
+                "--from",
+                "2026-11-01",
+                "--to",
+                "2026-11-30",
+                "--tax-no",
+                "91310000MA1FL2AB09",
+                "--out",
+                zip_path,
+            ],
+            "91310000MA1FL2AB09",
+        ),
     ] {
         let out = fapiao_on(&db.url, args);
         assert_eq!(code(&out), 2, "{args:?}: {}", stderr(&out));
@@ -419,6 +437,7 @@ async fn unknown_names_and_ids_exit_2_with_a_message() {
     }
     let out = fapiao_on(&db.url, &["--json", "callbacks", "retry", "999999"]);
     assert_eq!(json(&out)["error"]["code"], "CALLBACK_NOT_FOUND");
+    assert!(!zip.exists(), "an export for an unknown enterprise writes nothing");
     let out = fapiao_on(&db.url, &["jobs", "history", "--job", "fetch"]);
     assert_eq!(code(&out), 0, "a known job with no runs is fine: {}", stderr(&out));
 }
