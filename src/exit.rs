@@ -43,6 +43,31 @@ fn classify(err: &anyhow::Error) -> (ErrorKind, &'static str) {
     (ErrorKind::Internal, "FAILED")
 }
 
+/// Arguments clap refused: its message on stderr as clap prints it, and with `--json` the same
+/// `{"error": …}` body on stdout as any other failure (code `USAGE`, exit 2). `--help` and
+/// `--version` are "errors" to clap too: they print and exit 0 as usual.
+pub fn arguments_refused(err: clap::Error, json: bool) -> ExitCode {
+    if err.exit_code() == 0 {
+        let _ = err.print();
+        return ExitCode::SUCCESS;
+    }
+    let exit = ErrorKind::BadInput.exit_code();
+    if json {
+        let message = if err.kind() == clap::error::ErrorKind::DisplayHelpOnMissingArgumentOrSubcommand {
+            "a subcommand or argument is missing (see --help)".to_string()
+        } else {
+            // The error's own paragraph, without clap's usage and "try --help" lines.
+            let text = err.render().to_string();
+            let first = text.split("\n\n").next().unwrap_or_default().trim();
+            first.strip_prefix("error:").unwrap_or(first).trim().to_string()
+        };
+        let body = serde_json::json!({ "error": { "code": "USAGE", "message": message, "exit_code": exit } });
+        println!("{body}");
+    }
+    let _ = err.print();
+    ExitCode::from(exit)
+}
+
 pub fn finish(result: anyhow::Result<Outcome>, json: bool) -> ExitCode {
     match result {
         Ok(Outcome::Done) => ExitCode::SUCCESS,

@@ -38,7 +38,7 @@ pub struct ImportArgs {
 enum ImportSub {
     /// Imported batches, newest first.
     History {
-        #[arg(long, default_value_t = 20)]
+        #[arg(long, default_value_t = 20, value_parser = clap::value_parser!(i64).range(1..))]
         limit: i64,
     },
 }

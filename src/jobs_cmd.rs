@@ -36,9 +36,10 @@ pub enum JobsCommand {
     },
     /// Recent runs, newest first.
     History {
+        /// Only this job's runs (a job of `jobs list`).
         #[arg(long)]
         job: Option<String>,
-        #[arg(long, default_value_t = 20)]
+        #[arg(long, default_value_t = 20, value_parser = clap::value_parser!(i64).range(1..))]
         limit: i64,
     },
 }
@@ -125,7 +126,7 @@ pub async fn run(command: JobsCommand, ctx: &Context) -> anyhow::Result<Outcome>
             println!("{name} resumed");
         }
         JobsCommand::History { job, limit } => {
-            let rows = ledger::history(&jc.pool, job.as_deref(), limit).await?;
+            let rows = control::history(&jc, &registry, job.as_deref(), limit).await?;
             output::list(
                 ctx.json,
                 &rows,

@@ -116,7 +116,10 @@ pub struct Context {
 }
 
 fn main() -> ExitCode {
-    let cli = Cli::parse();
+    let cli = match Cli::try_parse() {
+        Ok(cli) => cli,
+        Err(e) => return exit::arguments_refused(e, json_asked(std::env::args_os())),
+    };
     init_logging(cli.log_format);
     let runtime = tokio::runtime::Runtime::new().expect("tokio runtime");
     let result = runtime.block_on(async {
@@ -148,6 +151,12 @@ async fn run(command: Command, ctx: &Context) -> anyhow::Result<Outcome> {
         Command::Sandbox(args) => sandbox_cmd::run(args, ctx).await,
         Command::Bench(c) => bench::run(c, ctx).await,
     }
+}
+
+/// Whether `--json` is among the raw arguments (clap could not parse them, so `cli.json` is not
+/// there to ask). Arguments after `--` are values, not flags.
+fn json_asked(args: impl Iterator<Item = std::ffi::OsString>) -> bool {
+    args.skip(1).take_while(|a| a != "--").any(|a| a == "--json")
 }
 
 /// The workspace's crates: each logs at info by default.

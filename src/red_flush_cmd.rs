@@ -129,7 +129,10 @@ fn parse_invoice(spec: &str) -> Result<Request, UsageError> {
         Some(l) if l.starts_with(['L', 'l']) => {
             for item in l.split(',') {
                 let parsed = item.trim()[1..].split_once('=').and_then(|(seq, v)| {
-                    Some((seq.trim().parse::<i32>().ok()?, v.trim().parse::<rust_decimal::Decimal>().ok()?))
+                    Some((
+                        seq.trim().parse::<i32>().ok()?,
+                        fapiao_schemas::money::parse_plain_decimal(v).ok()?,
+                    ))
                 });
                 let (seq, value) = parsed.ok_or_else(|| {
                     UsageError(format!("--invoice {spec:?}: lines are L<seq>=<quantity>, e.g. L1=2,L3=0.5"))
@@ -138,8 +141,9 @@ fn parse_invoice(spec: &str) -> Result<Request, UsageError> {
             }
         }
         Some(a) => {
-            amount =
-                Some(Money::parse(a).map_err(|e| UsageError(format!("--invoice {spec:?}: amount: {e}")))?)
+            amount = Some(
+                Money::parse_plain(a).map_err(|e| UsageError(format!("--invoice {spec:?}: amount: {e}")))?,
+            )
         }
         None => {}
     }
@@ -240,7 +244,12 @@ mod tests {
         let r = parse_invoice("26311000000000000001:L1=2,L3=0.5:02").unwrap();
         let lines: Vec<(i32, String)> = r.lines.iter().map(|l| (l.seq, l.value.to_string())).collect();
         assert_eq!(lines, [(1, "2".to_string()), (3, "0.5".to_string())]);
-        for bad in ["", "12a", "1:x", "1:L1", "1:L=2", "1:2:01:extra", "1:1.001"] {
+        // Typed amounts are plain: no exponent, no thousands separators (Money::parse takes both
+        // from files). A zero amount parses; the use case refuses it with its own code.
+        assert_eq!(parse_invoice("1:-0").unwrap().amount, Some(Money::ZERO));
+        for bad in
+            ["", "12a", "1:x", "1:L1", "1:L=2", "1:2:01:extra", "1:1.001", "1:1e3", "1:1,000.00", "1:L1=1e2"]
+        {
             assert!(parse_invoice(bad).is_err(), "{bad:?}");
         }
     }

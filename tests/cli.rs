@@ -289,3 +289,155 @@ async fn kill_9_during_a_large_import_leaves_no_partial_batch_and_a_rerun_import
     assert_eq!(count("SELECT count(*) FROM import_batch").await, 1);
     assert_eq!(count("SELECT count(*) FROM application_line").await, 150_000);
 }
+
+/// `fapiao ARGS` with no database at all: arguments are refused before one is needed.
+fn fapiao_bare(args: &[&str]) -> std::process::Output {
+    std::process::Command::new(env!("CARGO_BIN_EXE_fapiao"))
+        .args(args)
+        .env_remove("FAPIAO_CONFIG")
+        .env("RUST_LOG", "warn")
+        .output()
+        .unwrap()
+}
+
+#[test]
+fn argument_errors_are_json_on_stdout_when_asked_and_help_still_exits_0() {
+    for args in [
+        &[
+            "--json",
+            "enterprise",
+            "add",
+            "--tax-no",
+            "91310000MA1FL2AB08",
+            "--name",
+            "x",
+            "--etax-account",
+            "a",
+        ][..],
+        &[
+            "enterprise",
+            "add",
+            "--json",
+            "--tax-no",
+            "91310000MA1FL2AB09",
+            "--name",
+            "x",
+            "--etax-account",
+            "a",
+            "--kind",
+            "huge",
+        ],
+        &[
+            "--json",
+            "export",
+            "reconciliation",
+            "--from",
+            "2026-02-30",
+            "--to",
+            "2026-03-01",
+            "--out",
+            "x.zip",
+        ],
+        &["--json", "jobs", "history", "--limit", "abc"],
+        &["--json", "param", "frobnicate"],
+        &["--json", "param"],
+    ] {
+        let out = fapiao_bare(args);
+        assert_eq!(code(&out), 2, "{args:?}: {}", stderr(&out));
+        let e = &json(&out)["error"];
+        assert_eq!((e["code"].as_str(), e["exit_code"].as_i64()), (Some("USAGE"), Some(2)), "{args:?}");
+        assert!(!e["message"].as_str().unwrap().is_empty(), "{args:?}");
+        assert!(!stderr(&out).is_empty(), "clap's own message stays on stderr");
+    }
+    let out = fapiao_bare(&[
+        "--json",
+        "enterprise",
+        "add",
+        "--tax-no",
+        "91310000MA1FL2AB08",
+        "--name",
+        "x",
+        "--etax-account",
+        "a",
+    ]);
+    assert!(json(&out)["error"]["message"].as_str().unwrap().contains("check character"), "{}", stdout(&out));
+    // Without --json stdout stays empty; --help and --version are not errors.
+    let out = fapiao_bare(&["param", "frobnicate"]);
+    assert_eq!((code(&out), stdout(&out).as_str()), (2, ""));
+    for args in [&["--help"][..], &["--version"], &["--json", "param", "--help"]] {
+        let out = fapiao_bare(args);
+        assert_eq!(code(&out), 0, "{args:?}: {}", stderr(&out));
+        assert!(!stdout(&out).is_empty(), "{args:?}");
+    }
+}
+
+#[tokio::test]
+async fn an_empty_parameter_key_is_a_parameter_error_not_a_database_one() {
+    let db = TestDb::new().await;
+    let out = fapiao_on(&db.url, &["--json", "param", "set", "sim_auto_issue_config", "", "局端"]);
+    assert_eq!(code(&out), 2, "{}", stderr(&out));
+    assert_eq!(json(&out)["error"]["code"], "PARAM_INVALID");
+    let stored: i64 = sqlx::query_scalar("SELECT count(*) FROM sys_param").fetch_one(&db.pool).await.unwrap();
+    assert_eq!(stored, 0);
+}
+
+#[tokio::test]
+async fn a_zero_or_unplain_red_flush_amount_is_refused_before_anything_happens() {
+    let db = TestDb::new().await;
+    for spec in ["26311000000000000001:0", "26311000000000000001:-0", "26311000000000000001:0.00:04"] {
+        let out = fapiao_on(&db.url, &["--json", "red-flush", "--invoice", spec]);
+        assert_eq!(code(&out), 2, "{spec}: {}", stderr(&out));
+        let e = &json(&out)["error"];
+        assert_eq!(e["code"], "RED_FLUSH_AMOUNT_NOT_POSITIVE", "{spec}");
+        let message = e["message"].as_str().unwrap();
+        assert!(message.contains("红冲金额必须大于0") && message.contains("greater than 0"), "{message}");
+        assert!(!message.contains("剩余可红冲金额不足"), "{message}");
+    }
+    for spec in ["26311000000000000001:1e3", "26311000000000000001:1,000.00", "26311000000000000001:L1=1e2"] {
+        let out = fapiao_on(&db.url, &["--json", "red-flush", "--invoice", spec]);
+        assert_eq!(code(&out), 2, "{spec}: {}", stderr(&out));
+        assert_eq!(json(&out)["error"]["code"], "USAGE", "{spec}");
+    }
+    let n: i64 = sqlx::query_scalar("SELECT count(*) FROM red_flush").fetch_one(&db.pool).await.unwrap();
+    assert_eq!(n, 0);
+}
+
+#[tokio::test]
+async fn unknown_names_and_ids_exit_2_with_a_message() {
+    let db = TestDb::new().await;
+    let dir = tempfile::tempdir().unwrap();
+    let zip = dir.path().join("never.zip");
+    let zip_path = zip.to_str().unwrap();
+    for (args, expected) in [
+        (&["jobs", "history", "--job", "no-such-job"][..], "no-such-job"),
+        (&["callbacks", "retry", "999999"], "999999"),
+        (&["apply", "withdraw", "NO-SUCH-BILL"], "NO-SUCH-BILL"),
+        (&["pending", "edit", "999999", "--seller-address-phone", "x"], "999999"),
+        (&["red-flush", "forms", "confirm", "NO-SUCH-FORM"], "NO-SUCH-FORM"),
+        (&["sync", "reset-start", "--scheme", "NO-SUCH", "--start", "2026-01-01"], "NO-SUCH"),
+        (
+            &[
+                "export",
+                "reconciliation",
+                "--from",
+                "2026-11-01",
+                "--to",
+                "2026-11-30",
+                "--tax-no",
+                "91310000MA1FL2AB09",
+                "--out",
+                zip_path,
+            ],
+            "91310000MA1FL2AB09",
+        ),
+    ] {
+        let out = fapiao_on(&db.url, args);
+        assert_eq!(code(&out), 2, "{args:?}: {}", stderr(&out));
+        assert!(stderr(&out).contains(expected), "{args:?}: {}", stderr(&out));
+    }
+    let out = fapiao_on(&db.url, &["--json", "callbacks", "retry", "999999"]);
+    assert_eq!(json(&out)["error"]["code"], "CALLBACK_NOT_FOUND");
+    assert!(!zip.exists(), "an export for an unknown enterprise writes nothing");
+    let out = fapiao_on(&db.url, &["jobs", "history", "--job", "fetch"]);
+    assert_eq!(code(&out), 0, "a known job with no runs is fine: {}", stderr(&out));
+}

@@ -423,14 +423,47 @@ struct ListedCallback {
 }
 
 /// Failed callbacks (all, or these ids) start over with a fresh allowance of attempts, due now.
+/// Ids named must be failed callbacks: an unknown id is `CALLBACK_NOT_FOUND`, one in another state
+/// `CALLBACK_NOT_FAILED`, and then nothing starts over (checked under the rows' locks).
 pub async fn retry(inv: &Invoicing, ids: &[i64]) -> Result<u64> {
+    let mut tx = inv.pool.begin().await?;
+    if !ids.is_empty() {
+        let found: Vec<(i64, CallbackState)> =
+            sqlx::query_as("SELECT id, state FROM callback WHERE id = ANY($1) ORDER BY id FOR UPDATE")
+                .bind(ids)
+                .fetch_all(&mut *tx)
+                .await?;
+        let unknown: Vec<String> =
+            ids.iter().filter(|id| !found.iter().any(|(f, _)| f == *id)).map(i64::to_string).collect();
+        if !unknown.is_empty() {
+            return Err(InvoicingError::not_found(
+                "CALLBACK_NOT_FOUND",
+                format!("回调{}不存在 (no such callback)", unknown.join("、")),
+            ));
+        }
+        let not_failed: Vec<String> = found
+            .iter()
+            .filter(|(_, state)| *state != CallbackState::Failed)
+            .map(|(id, state)| format!("{id} ({state})"))
+            .collect();
+        if !not_failed.is_empty() {
+            return Err(InvoicingError::Invalid {
+                code: "CALLBACK_NOT_FAILED",
+                message: format!(
+                    "只能重试失败的回调：{} (only failed callbacks are retried)",
+                    not_failed.join("、")
+                ),
+            });
+        }
+    }
     let n = sqlx::query(
         "UPDATE callback SET state = 'pending', attempts = 0, next_attempt_at = now()
           WHERE state = 'failed' AND (cardinality($1::bigint[]) = 0 OR id = ANY($1))",
     )
     .bind(ids)
-    .execute(&inv.pool)
+    .execute(&mut *tx)
     .await?
     .rows_affected();
+    tx.commit().await?;
     Ok(n)
 }

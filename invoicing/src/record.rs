@@ -90,7 +90,15 @@ pub(crate) async fn succeeded(
     .execute(&mut *db)
     .await?
     .rows_affected();
-    set_status(db, pending_id, PendingStatus::Succeeded, None).await?;
+    // An invoice that succeeded shows no error: an earlier attempt's message (9401, 局端…) and its
+    // "not before" time go; the history of failures stays in `pending_event`.
+    sqlx::query(
+        "UPDATE pending_invoice SET status = $2, error_message = NULL, retry_not_before = NULL, updated_at = now() WHERE id = $1",
+    )
+    .bind(pending_id)
+    .bind(PendingStatus::Succeeded)
+    .execute(&mut *db)
+    .await?;
     settle_attempt(db, &result.serial_no, AttemptOutcome::Succeeded, None).await?;
     if inserted > 0 {
         event(db, pending_id, "succeeded", Some(&format!("{}{}", result.invoice_code, result.invoice_num)))

@@ -9,7 +9,7 @@ use common::{BUYER, SELLER, World, line, money, world};
 use fapiao_channel::sandbox::FaultPlan;
 use fapiao_invoicing::push::{Selection, push};
 use fapiao_invoicing::{callbacks, exceptions, issue, reissue};
-use fapiao_schemas::{CallbackState, Money, PendingStatus};
+use fapiao_schemas::{CallbackState, Coded, Money, PendingStatus};
 use rust_decimal::Decimal;
 
 #[tokio::test]
@@ -330,6 +330,18 @@ async fn failed_callbacks_are_retried_with_backoff_and_every_attempt_is_logged()
     let failed = callbacks::list(&w.inv, true).await.unwrap();
     assert_eq!((failed.len(), failed[0].bill_no.as_str(), failed[0].attempts), (1, "C2", 3));
     w.sandbox.world().erp.fail_next = 0;
+    // Ids that are not failed callbacks are refused, naming them, and nothing starts over.
+    let ids: Vec<(i64, String)> =
+        sqlx::query_as("SELECT id, state FROM callback ORDER BY id").fetch_all(&w.db.pool).await.unwrap();
+    let (succeeded, failed_id) = (ids[0].0, ids[1].0);
+    assert_eq!((ids[0].1.as_str(), ids[1].1.as_str()), ("succeeded", "failed"));
+    let err = callbacks::retry(&w.inv, &[failed_id, succeeded]).await.unwrap_err();
+    assert_eq!((err.code(), err.kind()), ("CALLBACK_NOT_FAILED", fapiao_schemas::ErrorKind::BadInput));
+    assert!(err.to_string().contains(&format!("{succeeded} (succeeded)")), "{err}");
+    let err = callbacks::retry(&w.inv, &[failed_id, 999_999]).await.unwrap_err();
+    assert_eq!((err.code(), err.kind().exit_code()), ("CALLBACK_NOT_FOUND", 2));
+    assert!(err.to_string().contains("999999"), "{err}");
+    assert_eq!(callbacks::list(&w.inv, true).await.unwrap().len(), 1, "still failed");
     assert_eq!(callbacks::retry(&w.inv, &[]).await.unwrap(), 1);
     assert_eq!(callbacks::deliver(&w.inv).await.unwrap().succeeded, 1);
     assert!(callbacks::list(&w.inv, true).await.unwrap().is_empty());
@@ -353,4 +365,39 @@ async fn only_an_application_not_yet_pushed_can_be_withdrawn() {
     let r = push(&w.inv, &Selection::Bills(vec!["W1".into(), "NOPE".into()])).await.unwrap();
     let codes: Vec<&str> = r.refused.iter().map(|r| r.code.as_str()).collect();
     assert_eq!(codes, ["BILL_NOT_FOUND", "BILL_WITHDRAWN"]);
+}
+
+#[tokio::test]
+async fn an_invoice_that_succeeds_after_failing_shows_no_error_and_its_events_keep_the_failure() {
+    let w = world("repairing@ALLE.INVOICE.OPEN=1.0", &[]).await;
+    w.sandbox.world().config.repair_after = Duration::from_secs(120);
+    w.import("bills.csv", &[line("E1", "数电普票", BUYER, 1, "100.00", "正常", "ERP1")]).await;
+    fapiao_store::params::set(&w.db.pool, "sim_auto_issue_config", "repairing", "局端内部错误")
+        .await
+        .unwrap();
+    let first = w.push_and_issue().await;
+    assert_eq!(first[0].status, PendingStatus::Failed);
+    let id = first[0].pending_id;
+    w.sandbox.world().dice.set_plan(FaultPlan::none());
+    let later = reissue::reissue(&w.inv, chrono::Utc::now() + chrono::Duration::minutes(3), false, &|_| {})
+        .await
+        .unwrap();
+    assert_eq!(later.reissued[0].outcome.as_ref().unwrap().status, PendingStatus::Succeeded);
+    let (status, error): (String, Option<String>) =
+        sqlx::query_as("SELECT status, error_message FROM pending_invoice WHERE id = $1")
+            .bind(id)
+            .fetch_one(&w.db.pool)
+            .await
+            .unwrap();
+    assert_eq!((status.as_str(), error), ("succeeded", None), "a succeeded invoice shows no error");
+    let listed = exceptions::list(&w.inv, None).await.unwrap();
+    assert_eq!(listed.iter().find(|p| p.id == id).unwrap().error_message, None);
+    let failures: i64 = sqlx::query_scalar(
+        "SELECT count(*) FROM pending_event WHERE pending_id = $1 AND event = 'failed' AND detail LIKE '局端内部错误%'",
+    )
+    .bind(id)
+    .fetch_one(&w.db.pool)
+    .await
+    .unwrap();
+    assert_eq!(failures, 1, "the failure stays in the invoice's history");
 }

@@ -89,3 +89,17 @@ pub async fn set_paused(
     tracing::info!(actor = %actor, job = name, paused, "job paused or resumed");
     Ok(())
 }
+
+/// Recent runs, newest first: of the job `name` (which must be a job of the registry — a typo
+/// would otherwise look like a job that never ran), or of all jobs.
+pub async fn history(
+    ctx: &JobContext,
+    registry: &Registry,
+    name: Option<&str>,
+    limit: i64,
+) -> Result<Vec<ledger::RunRow>, ControlError> {
+    if let Some(name) = name {
+        registry.get(name).map_err(ControlError::UnknownJob)?;
+    }
+    Ok(ledger::history(&ctx.pool, name, limit).await?)
+}

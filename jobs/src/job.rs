@@ -50,6 +50,16 @@ impl JobKind {
         }
     }
 
+    /// Whether the kill switch `rim_config_sync_his = 0` stops this job: the input sync tasks
+    /// only (seed 004 documents it for them). Auto-issue, auto-reissue and red-flush-poll keep
+    /// their own pause (`jobs pause`).
+    pub fn under_sync_switch(self) -> bool {
+        match self {
+            JobKind::ApplyCache | JobKind::DownloadApply | JobKind::Fetch | JobKind::DealTask => true,
+            JobKind::AutoIssue | JobKind::AutoReissue | JobKind::RedFlushPoll => false,
+        }
+    }
+
     /// The documented task this job is (seed 004).
     pub fn documented_as(self) -> &'static str {
         match self {
@@ -188,11 +198,15 @@ impl JobContext {
         }
     }
 
-    /// Whether to stop before the next item: shutdown, lost lease, or the kill switch
+    /// Whether a job of `kind` should stop before the next item: shutdown, lost lease, or — for
+    /// the input sync jobs ([`JobKind::under_sync_switch`]) — the kill switch
     /// `rim_config_sync_his = 0` (read at every boundary, so it acts without a restart).
-    pub async fn should_stop(&self) -> Result<Option<String>, JobError> {
+    pub async fn should_stop(&self, kind: JobKind) -> Result<Option<String>, JobError> {
         if self.cancel.is_cancelled() {
             return Ok(Some("stopped: shutdown or lease lost".into()));
+        }
+        if !kind.under_sync_switch() {
+            return Ok(None);
         }
         let switch = fapiao_store::params::value(&self.pool, RIM_CONFIG, SYNC_HIS).await?;
         Ok((switch.as_deref() == Some("0")).then(|| "stopped: rim_config_sync_his = 0 (kill switch)".into()))
@@ -233,4 +247,16 @@ pub enum JobError {
     Invoicing(#[from] fapiao_invoicing::InvoicingError),
     #[error(transparent)]
     UseCase(#[from] fapiao_usecases::Error),
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_kill_switch_is_the_input_syncs_only() {
+        let under: Vec<&str> =
+            JobKind::ALL.iter().filter(|k| k.under_sync_switch()).map(|k| k.name()).collect();
+        assert_eq!(under, ["apply-cache", "download-apply", "fetch", "deal-task"]);
+    }
 }

@@ -64,7 +64,9 @@ pub async fn execute(
 }
 
 async fn precondition(ctx: &JobContext, spec: &JobSpec) -> Result<Option<String>, JobError> {
-    if fapiao_store::params::value(&ctx.pool, RIM_CONFIG, SYNC_HIS).await?.as_deref() == Some("0") {
+    if spec.kind.under_sync_switch()
+        && fapiao_store::params::value(&ctx.pool, RIM_CONFIG, SYNC_HIS).await?.as_deref() == Some("0")
+    {
         return Ok(Some("rim_config_sync_his = 0 (kill switch)".into()));
     }
     if ledger::is_paused(&ctx.pool, spec.name()).await? {

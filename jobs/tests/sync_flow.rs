@@ -264,6 +264,24 @@ async fn the_kill_switch_skips_runs_and_pause_is_seen_by_every_process() {
         (outcome.state, outcome.reason.as_deref()),
         (fapiao_schemas::RunState::Skipped, Some("rim_config_sync_his = 0 (kill switch)"))
     );
+    // The switch is the input sync's only: the invoicing jobs run on (they keep their own pause).
+    for job in ["download-apply", "fetch", "deal-task"] {
+        assert_eq!(
+            w.run(job, date(18)).await.reason.as_deref(),
+            Some("rim_config_sync_his = 0 (kill switch)")
+        );
+    }
+    for job in ["auto-issue", "auto-reissue", "red-flush-poll"] {
+        // They ran (with nothing to do, they say so as "skipped" with what they did).
+        let o = w.run(job, date(18)).await;
+        assert_ne!(o.state, fapiao_schemas::RunState::Failed, "{job}: {:?}", o.error);
+        assert!(!o.reason.as_deref().unwrap_or("").contains("rim_config_sync_his"), "{job}: {:?}", o.reason);
+    }
+    fapiao_jobs::ledger::set_paused(&w.db.pool, "auto-issue", true).await.unwrap();
+    assert_eq!(
+        w.run("auto-issue", date(18)).await.reason.as_deref(),
+        Some("paused (fapiao jobs resume to resume)")
+    );
     params::set(&w.db.pool, "rim_config", "rim_config_sync_his", "1").await.unwrap();
     fapiao_jobs::ledger::set_paused(&w.db.pool, "fetch", true).await.unwrap();
     assert_eq!(w.run("fetch", date(18)).await.state.as_str(), "skipped");

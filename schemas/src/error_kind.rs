@@ -25,10 +25,12 @@ pub enum ErrorKind {
 }
 
 impl ErrorKind {
-    /// The CLI's exit code: 2 for a usage error (bad input), 1 for every other failure.
+    /// The CLI's exit code: 2 for a usage error — bad input, or a name or id given that names
+    /// nothing (`jobs history --job no-such-job`, `callbacks retry 999999`) —, 1 for every other
+    /// failure.
     pub fn exit_code(self) -> u8 {
         match self {
-            ErrorKind::BadInput => 2,
+            ErrorKind::BadInput | ErrorKind::NotFound => 2,
             _ => 1,
         }
     }
@@ -52,7 +54,7 @@ mod tests {
     use super::*;
 
     #[test]
-    fn only_bad_input_is_a_usage_error() {
+    fn bad_input_and_unknown_names_are_usage_errors() {
         let all = [
             ErrorKind::BadInput,
             ErrorKind::Refused,
@@ -63,7 +65,7 @@ mod tests {
             ErrorKind::Internal,
         ];
         let exits: Vec<u8> = all.iter().map(|k| k.exit_code()).collect();
-        assert_eq!(exits, [2, 1, 1, 1, 1, 1, 1]);
+        assert_eq!(exits, [2, 1, 2, 1, 1, 1, 1]);
         let statuses: Vec<u16> = all.iter().map(|k| k.http_status()).collect();
         assert_eq!(statuses, [400, 422, 404, 409, 403, 503, 500]);
     }

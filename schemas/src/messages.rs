@@ -27,6 +27,9 @@ pub const REIMBURSEMENT_PERIOD_EXCEEDED: &str = "超过企业设置的报销期�
 pub const RED_FLUSH_REMAINING_INSUFFICIENT: &str =
     "剩余可红冲金额不足。开票管理→待开发票页面中可能存在本发票的未开票的数据，请先处理。";
 
+/// Ours (issue 14): a red-flush of zero, told as such rather than as 剩余可红冲金额不足.
+pub const RED_FLUSH_AMOUNT_NOT_POSITIVE: &str = "红冲金额必须大于0";
+
 /// Seed 004: transient channel failure during verification/download; retry later.
 pub const LOCAL_BUREAU_UNSTABLE: &str = "地方税局网络不稳定，请稍后再试";
 

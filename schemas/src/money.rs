@@ -31,6 +31,11 @@ pub enum MoneyError {
     TooManyDecimals { value: String, max: u32 },
     #[error("tax rate {0} is not one of 13%, 9%, 6%, 5%, 3%, 1.5%, 1%, 0%")]
     RateNotAllowed(String),
+    /// Typed by a person, not written plainly: an exponent, a thousands separator, a stray sign.
+    #[error(
+        "{0:?} is not a plain number: digits with an optional point, e.g. 1000.00 (no exponent, no thousands separators)"
+    )]
+    NotPlain(String),
 }
 
 impl Coded for MoneyError {
@@ -39,6 +44,7 @@ impl Coded for MoneyError {
             MoneyError::NotANumber(_) => "NOT_A_NUMBER",
             MoneyError::TooManyDecimals { .. } => "TOO_MANY_DECIMALS",
             MoneyError::RateNotAllowed(_) => "TAX_RATE_NOT_ALLOWED",
+            MoneyError::NotPlain(_) => "NOT_A_PLAIN_NUMBER",
         }
     }
     fn message_zh(&self) -> String {
@@ -48,6 +54,9 @@ impl Coded for MoneyError {
             MoneyError::RateNotAllowed(v) => {
                 format!("税率{v}不在允许范围内（13%、9%、6%、5%、3%、1.5%、1%、0%）")
             }
+            MoneyError::NotPlain(v) => {
+                format!("数字格式不正确：{v}（只能是数字和小数点，不能用科学计数法或千分位）")
+            }
         }
     }
 }
@@ -56,6 +65,21 @@ impl Coded for MoneyError {
 fn parse_decimal(text: &str) -> Result<Decimal, MoneyError> {
     let cleaned: String = text.trim().chars().filter(|c| *c != ',').collect();
     Decimal::from_str(&cleaned).map_err(|_| MoneyError::NotANumber(text.to_string()))
+}
+
+/// A decimal as a person types it on a command line or a form: an optional minus sign, digits,
+/// optionally a point and more digits. Files keep the lenient [`parse_decimal`] (spreadsheets and
+/// CSV exports write `1,234.50` and `1.5E+3`); a person who types `1e3` or `1,000.00` gets an
+/// error rather than a guess.
+pub fn parse_plain_decimal(text: &str) -> Result<Decimal, MoneyError> {
+    let t = text.trim();
+    let digits = t.strip_prefix('-').unwrap_or(t);
+    let (int, frac) = digits.split_once('.').unwrap_or((digits, "0"));
+    let all_digits = |p: &str| !p.is_empty() && p.bytes().all(|b| b.is_ascii_digit());
+    if !all_digits(int) || !all_digits(frac) {
+        return Err(MoneyError::NotPlain(text.to_string()));
+    }
+    Decimal::from_str(t).map_err(|_| MoneyError::NotANumber(text.to_string()))
 }
 
 fn exact_at_scale(value: Decimal, max: u32, text: &str) -> Result<Decimal, MoneyError> {
@@ -93,6 +117,13 @@ impl Money {
     pub fn parse(text: &str) -> Result<Money, MoneyError> {
         let v = parse_decimal(text)?;
         let v = exact_at_scale(v, MONEY_SCALE, text)?;
+        Ok(Money::rescaled(v))
+    }
+
+    /// An amount typed by a person (command line, form): [`parse_plain_decimal`], at most two
+    /// decimals.
+    pub fn parse_plain(text: &str) -> Result<Money, MoneyError> {
+        let v = exact_at_scale(parse_plain_decimal(text)?, MONEY_SCALE, text)?;
         Ok(Money::rescaled(v))
     }
 
@@ -313,6 +344,19 @@ mod tests {
         assert!(matches!(Money::parse("abc"), Err(MoneyError::NotANumber(_))));
         // CSV exports write large numbers in scientific notation; it is still exact.
         assert_eq!(Money::parse("1.5E+3").unwrap(), Money::from_cents(150_000));
+    }
+
+    #[test]
+    fn typed_amounts_must_be_plain() {
+        assert_eq!(Money::parse_plain(" 1000.5 ").unwrap(), Money::from_cents(100_050));
+        assert_eq!(Money::parse_plain("-0").unwrap(), Money::ZERO);
+        assert_eq!(Money::parse_plain("12").unwrap(), Money::from_cents(1200));
+        for bad in
+            ["1e3", "1E3", "1,000.00", "1.5E+3", "+5", "1.", ".5", "1 000", "--1", "", "0x10", "１００"]
+        {
+            assert!(matches!(Money::parse_plain(bad), Err(MoneyError::NotPlain(_))), "{bad:?}");
+        }
+        assert!(matches!(Money::parse_plain("1.005"), Err(MoneyError::TooManyDecimals { .. })));
     }
 
     #[test]

@@ -110,7 +110,7 @@ pub const CATALOG: &[ParamSpec] = &[
         key: Some(SYNC_HIS),
         default: Some("1"),
         rule: ValueRule::Flag,
-        doc: "1: the sync jobs run; 0: kill switch, running jobs stop at the next item, new runs are skipped",
+        doc: "1: the input sync jobs run; 0: kill switch for apply-cache, download-apply, fetch and deal-task (running ones stop at the next item, new runs are skipped); the invoicing jobs go on",
     },
     ParamSpec {
         ptype: RIM_CONFIG,
@@ -162,13 +162,16 @@ pub enum ParamError {
     Unknown { ptype: String, key: String, known: String },
     #[error("invalid value for {ptype}/{key}: {detail}; allowed: {allowed}")]
     Invalid { ptype: String, key: String, detail: String, allowed: &'static str },
+    /// A key of a family (any key allowed) that cannot be one: empty, or with spaces around it.
+    #[error("invalid key {key:?} for {ptype}: a key is non-empty text without spaces around it")]
+    InvalidKey { ptype: String, key: String },
 }
 
 impl Coded for ParamError {
     fn code(&self) -> &'static str {
         match self {
             ParamError::Unknown { .. } => "PARAM_UNKNOWN",
-            ParamError::Invalid { .. } => "PARAM_INVALID",
+            ParamError::Invalid { .. } | ParamError::InvalidKey { .. } => "PARAM_INVALID",
         }
     }
     fn message_zh(&self) -> String {
@@ -176,6 +179,9 @@ impl Coded for ParamError {
             ParamError::Unknown { ptype, key, .. } => format!("未定义的参数：{ptype}/{key}"),
             ParamError::Invalid { ptype, key, allowed, .. } => {
                 format!("参数{ptype}/{key}的值无效，允许：{allowed}")
+            }
+            ParamError::InvalidKey { ptype, key } => {
+                format!("参数{ptype}的键{key:?}无效，键不能为空，首尾不能有空格")
             }
         }
     }
@@ -198,8 +204,13 @@ impl ParamSpec {
     }
 }
 
-/// The spec governing (`ptype`, `key`), or an error listing the known keys.
+/// The spec governing (`ptype`, `key`), or an error listing the known keys. A family's key must
+/// be non-empty and without surrounding spaces (checked here, before the table's constraint
+/// would refuse it as a database error).
 pub fn lookup(ptype: &str, key: &str) -> Result<&'static ParamSpec, ParamError> {
+    if CATALOG.iter().any(|s| s.ptype == ptype && s.key.is_none()) && (key.is_empty() || key.trim() != key) {
+        return Err(ParamError::InvalidKey { ptype: ptype.into(), key: key.into() });
+    }
     CATALOG.iter().find(|s| s.ptype == ptype && s.key.is_none_or(|k| k == key)).ok_or_else(|| {
         ParamError::Unknown {
             ptype: ptype.into(),
@@ -300,6 +311,12 @@ mod tests {
             "局端内部错误，该开票请求修复中"
         );
         assert!(set(SIM_AUTO_ISSUE_CONFIG, "x", "  ").is_err());
+        // An empty key was a constraint violation in the database (exit 1); now a parameter error.
+        for key in ["", " ", " repairing"] {
+            let err = set(SIM_AUTO_ISSUE_CONFIG, key, "局端").unwrap_err();
+            assert_eq!(err.code(), "PARAM_INVALID", "{key:?}");
+            assert!(matches!(err, ParamError::InvalidKey { .. }), "{key:?}");
+        }
     }
 
     #[test]

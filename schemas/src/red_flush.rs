@@ -5,7 +5,7 @@
 //! a request is accepted iff 0 < |requested| ≤ remaining.
 
 use crate::Money;
-use crate::messages::{Coded, RED_FLUSH_REMAINING_INSUFFICIENT};
+use crate::messages::{Coded, RED_FLUSH_AMOUNT_NOT_POSITIVE, RED_FLUSH_REMAINING_INSUFFICIENT};
 
 /// 冲红原因.
 pub const REASONS: [(&str, &str); 4] =
@@ -13,6 +13,9 @@ pub const REASONS: [(&str, &str); 4] =
 
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum RedFlushRuleError {
+    /// Zero (or -0) is not a red-flush: the request says nothing to take back.
+    #[error("the amount must be greater than 0")]
+    AmountNotPositive,
     #[error("requested {requested}, remaining {remaining}")]
     RemainingInsufficient { requested: Money, remaining: Money },
     #[error("reason {0:?} is not one of 01–04")]
@@ -29,6 +32,7 @@ pub enum RedFlushRuleError {
 impl Coded for RedFlushRuleError {
     fn code(&self) -> &'static str {
         match self {
+            RedFlushRuleError::AmountNotPositive => "RED_FLUSH_AMOUNT_NOT_POSITIVE",
             RedFlushRuleError::RemainingInsufficient { .. } => "RED_FLUSH_REMAINING_INSUFFICIENT",
             RedFlushRuleError::UnknownReason(_) => "RED_FLUSH_REASON_UNKNOWN",
             RedFlushRuleError::ReasonFullOnly => "RED_FLUSH_REASON_FULL_ONLY",
@@ -38,6 +42,7 @@ impl Coded for RedFlushRuleError {
     }
     fn message_zh(&self) -> String {
         match self {
+            RedFlushRuleError::AmountNotPositive => RED_FLUSH_AMOUNT_NOT_POSITIVE.to_string(),
             RedFlushRuleError::RemainingInsufficient { .. } => RED_FLUSH_REMAINING_INSUFFICIENT.to_string(),
             RedFlushRuleError::UnknownReason(r) => {
                 format!("冲红原因{r}不正确，应为01开票有误、02销货退回、03服务中止或04销售折让")
@@ -56,13 +61,21 @@ pub fn remaining(blue_total: Money, red_issued: Money, red_pending: Money) -> Mo
     blue_total.abs() - red_issued.abs() - red_pending.abs()
 }
 
-/// The amount rule: accept iff 0 < |requested| ≤ remaining.
+/// The amount rule: accept iff 0 < |requested| ≤ remaining. Zero is refused as such, whatever
+/// remains (it used to read 剩余可红冲金额不足, which sent people looking for pending invoices).
 pub fn check_amount(requested: Money, remaining: Money) -> Result<(), RedFlushRuleError> {
+    check_positive(requested)?;
     let r = requested.abs();
-    if r.is_zero() || r > remaining {
+    if r > remaining {
         return Err(RedFlushRuleError::RemainingInsufficient { requested: r, remaining });
     }
     Ok(())
+}
+
+/// A requested amount says something to take back: |requested| > 0 (the sign does not matter;
+/// red amounts are often written negative).
+pub fn check_positive(requested: Money) -> Result<(), RedFlushRuleError> {
+    if requested.is_zero() { Err(RedFlushRuleError::AmountNotPositive) } else { Ok(()) }
 }
 
 /// The reason rule: 01–04, and 01 only for a full red-flush of an untouched invoice.
@@ -98,7 +111,14 @@ mod tests {
             over.message_zh(),
             "剩余可红冲金额不足。开票管理→待开发票页面中可能存在本发票的未开票的数据，请先处理。"
         );
-        assert!(check_amount(m("0"), left).is_err(), "zero is not a red-flush");
+        assert_eq!(
+            check_amount(m("0"), left),
+            Err(RedFlushRuleError::AmountNotPositive),
+            "zero is not a red-flush"
+        );
+        assert_eq!(check_amount(m("-0"), left), Err(RedFlushRuleError::AmountNotPositive));
+        assert_eq!(RedFlushRuleError::AmountNotPositive.message_zh(), "红冲金额必须大于0");
+        assert_eq!(RedFlushRuleError::AmountNotPositive.code(), "RED_FLUSH_AMOUNT_NOT_POSITIVE");
         // A pending red of 300 in 待开 and a partial red-flush of 500 already issued.
         let left = remaining(m("1130.00"), m("-500.00"), m("-300.00"));
         assert_eq!(left, m("330.00"));

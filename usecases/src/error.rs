@@ -22,6 +22,9 @@ pub enum Error {
     /// The request cannot be carried out as given; `code` is stable, the message says why.
     #[error("{message}")]
     BadInput { code: &'static str, message: String },
+    /// Something the request names does not exist (e.g. an enterprise to export).
+    #[error("{message}")]
+    NotFound { code: &'static str, message: String },
     #[error("report: {0}")]
     Report(#[from] rust_xlsxwriter::XlsxError),
 }
@@ -46,6 +49,7 @@ impl Error {
             Error::Export(ExportError::Invalid(_)) => ErrorKind::BadInput,
             Error::Export(_) | Error::Report(_) => ErrorKind::Internal,
             Error::BadInput { .. } => ErrorKind::BadInput,
+            Error::NotFound { .. } => ErrorKind::NotFound,
         }
     }
 
@@ -64,7 +68,7 @@ impl Error {
             Error::Invoicing(e) => e.code(),
             Error::Export(ExportError::Invalid(_)) => "INVALID_INPUT",
             Error::Export(_) => "EXPORT_FAILED",
-            Error::BadInput { code, .. } => code,
+            Error::BadInput { code, .. } | Error::NotFound { code, .. } => code,
             Error::Report(_) => "REPORT_FAILED",
         }
     }
@@ -96,7 +100,7 @@ mod tests {
                 "PENDING_NOT_FOUND",
                 "待开发票9不存在"
             ))),
-            (ErrorKind::NotFound, "PENDING_NOT_FOUND", 1)
+            (ErrorKind::NotFound, "PENDING_NOT_FOUND", 2)
         );
         assert_eq!(
             kind_code_exit(Error::Invoicing(InvoicingError::refused("PENDING_NOT_REFUNDABLE", "…"))),

@@ -7,7 +7,8 @@ use std::path::Path;
 
 use fapiao_invoicing::redflush::{self, documents};
 use fapiao_pipelines::import::{self, ImportError, ImportKind, ImportOptions, Problem};
-use fapiao_schemas::{FormState, RedDocumentState, RedFlushRequestState};
+use fapiao_schemas::red_flush::RedFlushRuleError;
+use fapiao_schemas::{Coded, FormState, RedDocumentState, RedFlushRequestState};
 use serde::Serialize;
 use tracing::Instrument;
 
@@ -79,6 +80,12 @@ pub async fn invoices(
             "USAGE",
             format!("at most {BATCH} invoices per red-flush batch; use --file for a longer list"),
         ));
+    }
+    // A zero amount is a mistake in the request itself: refused before anything is looked at,
+    // with the rule's code and message (the batch's own check would only mark its line).
+    if let Some(r) = requests.iter().find(|r| r.amount.is_some_and(|a| a.is_zero())) {
+        let e = RedFlushRuleError::AmountNotPositive;
+        return Err(Error::bad_input(e.code(), format!("发票{}：{}（{e}）", r.invoice_num, e.message_zh())));
     }
     let span = tracing::info_span!("red_flush", actor = %actor, invoices = requests.len());
     async {

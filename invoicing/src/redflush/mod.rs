@@ -367,6 +367,10 @@ async fn judge(
     };
     let by_lines: Money = lines.iter().map(|l| l.amount + l.tax).sum();
     let requested = if lines.is_empty() { req.amount.map(Money::abs).unwrap_or(left) } else { by_lines };
+    if req.amount.is_none() && lines.is_empty() && left.is_zero() {
+        // "All that remains" of an invoice with nothing left: the remaining rule's answer.
+        return Ok(Err(RedFlushRuleError::RemainingInsufficient { requested, remaining: left }));
+    }
     if let Err(e) = rule::check_amount(requested, left) {
         return Ok(Err(e));
     }

@@ -5,7 +5,7 @@
 
 use chrono::{Duration, NaiveDate};
 
-use crate::job::{JobContext, JobError, RunInfo, RunReport};
+use crate::job::{JobContext, JobError, JobKind, RunInfo, RunReport};
 
 pub async fn run(ctx: &JobContext, run: &RunInfo) -> Result<RunReport, JobError> {
     let today = run.business_date;
@@ -18,7 +18,7 @@ pub async fn run(ctx: &JobContext, run: &RunInfo) -> Result<RunReport, JobError>
     let chunk = i64::from(ctx.settings.jobs.backfill_chunk_days);
     let mut report = RunReport::default();
     for (code, tax_no, start, backfill_next) in schemes {
-        if let Some(reason) = ctx.should_stop().await? {
+        if let Some(reason) = ctx.should_stop(JobKind::ApplyCache).await? {
             report.reason = Some(reason);
             break;
         }

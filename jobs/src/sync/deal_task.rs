@@ -20,7 +20,7 @@ use fapiao_store::params;
 use rust_decimal::Decimal;
 
 use super::fail_if_permanent;
-use crate::job::{JobContext, JobError, RunInfo, RunReport};
+use crate::job::{JobContext, JobError, JobKind, RunInfo, RunReport};
 
 pub async fn run(ctx: &JobContext, _run: &RunInfo) -> Result<RunReport, JobError> {
     let verify = params::value(&ctx.pool, RIM_CONFIG, KEY_ELEMENT_CHECK).await?.as_deref() == Some("1");
@@ -31,7 +31,7 @@ pub async fn run(ctx: &JobContext, _run: &RunInfo) -> Result<RunReport, JobError
     let mut cursor = 0i64;
     let mut restarted = false;
     loop {
-        if let Some(reason) = ctx.should_stop().await? {
+        if let Some(reason) = ctx.should_stop(JobKind::DealTask).await? {
             report.reason = Some(reason);
             break;
         }

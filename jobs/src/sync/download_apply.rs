@@ -14,7 +14,7 @@ use fapiao_schemas::params::{DownloadDays, INPUTOUT_DAYS, RIM_CONFIG, RIM_DOWN_A
 use fapiao_store::params;
 
 use super::fail_if_permanent;
-use crate::job::{JobContext, JobError, RunInfo, RunReport};
+use crate::job::{JobContext, JobError, JobKind, RunInfo, RunReport};
 
 #[derive(sqlx::FromRow)]
 struct Open {
@@ -59,7 +59,7 @@ pub async fn run(ctx: &JobContext, run: &RunInfo) -> Result<RunReport, JobError>
     let mut report = RunReport::default();
     let mut deferred = 0;
     for app in open {
-        if let Some(reason) = ctx.should_stop().await? {
+        if let Some(reason) = ctx.should_stop(JobKind::DownloadApply).await? {
             report.reason = Some(reason);
             break;
         }

@@ -6,7 +6,7 @@ use fapiao_channel::wire::InvoiceHeader;
 use sqlx::PgPool;
 
 use super::fail_if_permanent;
-use crate::job::{JobContext, JobError, RunInfo, RunReport};
+use crate::job::{JobContext, JobError, JobKind, RunInfo, RunReport};
 
 #[derive(sqlx::FromRow)]
 struct Log {
@@ -48,7 +48,7 @@ pub async fn run(ctx: &JobContext, _run: &RunInfo) -> Result<RunReport, JobError
         }
         let mut page_no = log.pages_fetched as u32;
         loop {
-            if let Some(reason) = ctx.should_stop().await? {
+            if let Some(reason) = ctx.should_stop(JobKind::Fetch).await? {
                 report.reason = Some(reason);
                 break 'logs;
             }
