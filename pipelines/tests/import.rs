@@ -691,3 +691,258 @@ async fn an_xlsx_report_shows_the_original_cells_merged_ones_filled() {
         );
     }
 }
+
+/// Issue 14.3: a header and no rows is refused like an empty file, and no batch is created.
+#[tokio::test]
+async fn a_header_without_rows_is_refused_like_an_empty_file() {
+    use fapiao_pipelines::import::ReadError;
+    let db = db().await;
+    let dir = tempfile::tempdir().unwrap();
+    let empty = dir.path().join("empty.csv");
+    std::fs::write(&empty, "").unwrap();
+    let err = run(&db, &empty, &options("applications")).await.unwrap_err();
+    assert!(matches!(err, ImportError::Read(ReadError::Empty)), "{err}");
+    let csv = write_csv(dir.path(), "header.csv", &[]);
+    // Blank lines under the header are no rows either.
+    let blank = dir.path().join("blank.csv");
+    std::fs::write(&blank, format!("{}\n,,,\n\n", HEADERS.join(","))).unwrap();
+    let xlsx = dir.path().join("header.xlsx");
+    let mut book = Workbook::new();
+    let sheet = book.add_worksheet();
+    for (c, h) in HEADERS.iter().enumerate() {
+        sheet.write_string(0, c as u16, *h).unwrap();
+    }
+    book.save(&xlsx).unwrap();
+    for file in [csv, blank, xlsx] {
+        for opts in [options("applications"), ImportOptions { accept_valid: true, ..options("applications") }]
+        {
+            let err = run(&db, &file, &opts).await.unwrap_err();
+            assert!(matches!(err, ImportError::Read(ReadError::NoDataRows)), "{}: {err}", file.display());
+            assert_eq!(err.to_string(), "文件中没有数据行");
+        }
+    }
+    assert_eq!(count(&db, "SELECT count(*) FROM import_batch").await, 0);
+}
+
+/// Issue 14.3: dates outside 1990-01-01…2099-12-31 are their row's problem, named by column;
+/// they used to pass the rules and fail the whole import inside PostgreSQL.
+#[tokio::test]
+async fn dates_out_of_range_are_row_problems_and_the_rest_lands() {
+    let db = db().await;
+    let dir = tempfile::tempdir().unwrap();
+    let dated = |bill: &str, date: &str| {
+        let mut l = line(bill, "100.00", "13.00", "113.00");
+        l[1] = date.into();
+        l
+    };
+    let file = write_csv(
+        dir.path(),
+        "dates.csv",
+        &[
+            dated("Y0", "0000-01-01"),
+            dated("NEG", "-0001-05-01"),
+            dated("LATE", "2100-01-01"),
+            dated("OK1", "2026-11-01"),
+        ],
+    );
+    let s = run(&db, &file, &ImportOptions { accept_valid: true, ..options("applications") }).await.unwrap();
+    let got: Vec<(u32, &str, &str)> =
+        s.problems.iter().map(|p| (p.row, p.column.as_str(), p.code.as_str())).collect();
+    assert_eq!(
+        got,
+        vec![
+            (2, "单据日期", "DATE_OUT_OF_RANGE"),
+            (3, "单据日期", "DATE_OUT_OF_RANGE"),
+            (4, "单据日期", "DATE_OUT_OF_RANGE")
+        ]
+    );
+    assert_eq!(s.problems[0].message, "日期0000-01-01超出范围（1990-01-01至2099-12-31）");
+    assert_eq!((s.outcome, s.accepted, s.rejected), ("imported", 1, 3));
+    assert_eq!(count(&db, "SELECT count(*) FROM application").await, 1);
+
+    // Serials typed into a date column that land outside the range: year 1899 and past 9999.
+    let mut book = Workbook::new();
+    let sheet = book.add_worksheet();
+    for (c, h) in HEADERS.iter().enumerate() {
+        sheet.write_string(0, c as u16, *h).unwrap();
+    }
+    for (r, (bill, serial)) in [("S1", 1.0), ("S2", 3_000_000.0), ("S3", 46327.0)].into_iter().enumerate() {
+        let r = r as u32 + 1;
+        for (c, v) in line(bill, "100.00", "13.00", "113.00").iter().enumerate() {
+            sheet.write_string(r, c as u16, v).unwrap();
+        }
+        sheet.write_number(r, 1, serial).unwrap();
+    }
+    let xlsx = dir.path().join("serials.xlsx");
+    book.save(&xlsx).unwrap();
+    let s = run(&db, &xlsx, &ImportOptions { accept_valid: true, ..options("applications") }).await.unwrap();
+    let got: Vec<(u32, &str, &str)> =
+        s.problems.iter().map(|p| (p.row, p.column.as_str(), p.code.as_str())).collect();
+    assert_eq!(got, vec![(2, "单据日期", "DATE_OUT_OF_RANGE"), (3, "单据日期", "DATE_OUT_OF_RANGE")]);
+    assert_eq!((s.accepted, s.rejected), (1, 2));
+
+    // The pool's 开票日期 as well.
+    fapiao_store::params::set(&db.pool, "rim_config", "rim_config_need_check", "0").await.unwrap();
+    let pool = dir.path().join("pool-dates.csv");
+    std::fs::write(
+        &pool,
+        "发票号码,开票日期,发票种类,销方名称,销方税号,购方名称,购方税号,金额,税额,价税合计\n\
+         26442000000000000001,0000-01-01,数电普票,卖方,91110000600037341L,买方,92440300MA5DXY7K3W,10.00,0.60,10.60\n\
+         26442000000000000002,2026-11-01,数电普票,卖方,91110000600037341L,买方,92440300MA5DXY7K3W,10.00,0.60,10.60\n",
+    )
+    .unwrap();
+    let s = run(&db, &pool, &ImportOptions { accept_valid: true, ..options("pool") }).await.unwrap();
+    let got: Vec<(u32, &str, &str)> =
+        s.problems.iter().map(|p| (p.row, p.column.as_str(), p.code.as_str())).collect();
+    assert_eq!(got, vec![(2, "开票日期", "DATE_OUT_OF_RANGE")]);
+    assert_eq!(count(&db, "SELECT count(*) FROM invoice_pool").await, 1);
+}
+
+/// Issue 14.3: `1e308` and 32-digit amounts are NUMBER_TOO_LARGE, and a message echoes at most
+/// 20 characters of the cell.
+#[tokio::test]
+async fn huge_numbers_are_too_large_with_short_messages() {
+    let db = db().await;
+    let dir = tempfile::tempdir().unwrap();
+    let digits32 = "12345678901234567890123456789012";
+    let file = write_csv(
+        dir.path(),
+        "huge.csv",
+        &[
+            line("E308", "1e308", "13.00", "113.00"),
+            line("D32", digits32, "13.00", "113.00"),
+            line("OK1", "100.00", "13.00", "113.00"),
+        ],
+    );
+    let s = run(&db, &file, &ImportOptions { accept_valid: true, ..options("applications") }).await.unwrap();
+    let got: Vec<(u32, &str, &str)> =
+        s.problems.iter().map(|p| (p.row, p.column.as_str(), p.code.as_str())).collect();
+    assert_eq!(
+        got,
+        vec![
+            (2, "单价", "NUMBER_TOO_LARGE"),
+            (2, "金额", "NUMBER_TOO_LARGE"),
+            (3, "单价", "NUMBER_TOO_LARGE"),
+            (3, "金额", "NUMBER_TOO_LARGE")
+        ]
+    );
+    assert_eq!(s.problems[3].message, "数值过大：12345678901234567890…（整数部分最多16位）");
+    assert_eq!((s.accepted, s.rejected), (1, 2));
+
+    // The same typed as a spreadsheet number: f64 1e308 shows as 309 digits.
+    let mut book = Workbook::new();
+    let sheet = book.add_worksheet();
+    for (c, h) in HEADERS.iter().enumerate() {
+        sheet.write_string(0, c as u16, *h).unwrap();
+    }
+    for (c, v) in line("X308", "100.00", "13.00", "113.00").iter().enumerate() {
+        sheet.write_string(1, c as u16, v).unwrap();
+    }
+    sheet.write_number(1, 13, 1e308).unwrap();
+    let xlsx = dir.path().join("huge.xlsx");
+    book.save(&xlsx).unwrap();
+    let s = run(&db, &xlsx, &ImportOptions { accept_valid: true, ..options("applications") }).await.unwrap();
+    let got: Vec<(&str, &str)> = s.problems.iter().map(|p| (p.column.as_str(), p.code.as_str())).collect();
+    assert_eq!(got, vec![("价税合计", "NUMBER_TOO_LARGE")]);
+    assert!(s.problems[0].message.chars().count() <= 40, "{}", s.problems[0].message);
+}
+
+/// Issue 14.3: an undecodable byte in a GBK CSV is its cell's problem (row, column,
+/// INVALID_ENCODING), never a silent U+FFFD; the same for a broken UTF-8 CSV, which stays UTF-8
+/// rather than being read as GBK from end to end.
+#[tokio::test]
+async fn undecodable_bytes_are_row_problems_in_gbk_and_utf8_csv() {
+    let db = db().await;
+    let dir = tempfile::tempdir().unwrap();
+    for name in ["gbk", "bom", "plain"] {
+        let mut bad = line(&format!("{name}-BAD"), "100.00", "13.00", "113.00");
+        bad[3] = "深圳#BAD#便利店".into();
+        let ok = line(&format!("{name}-OK"), "100.00", "13.00", "113.00");
+        let utf8 = write_csv(dir.path(), &format!("{name}-utf8.csv"), &[bad, ok]);
+        let text = std::fs::read_to_string(&utf8).unwrap();
+        let encoded = match name {
+            "gbk" => encoding_rs::GBK.encode(&text).0.into_owned(),
+            "bom" => [b"\xEF\xBB\xBF".as_slice(), text.as_bytes()].concat(),
+            _ => text.into_bytes(),
+        };
+        let at = encoded.windows(5).position(|w| w == b"#BAD#").unwrap();
+        let file = dir.path().join(format!("{name}.csv"));
+        std::fs::write(&file, [&encoded[..at], b"\xFF", &encoded[at + 5..]].concat()).unwrap();
+        let s =
+            run(&db, &file, &ImportOptions { accept_valid: true, ..options("applications") }).await.unwrap();
+        let got: Vec<(u32, &str, &str)> =
+            s.problems.iter().map(|p| (p.row, p.column.as_str(), p.code.as_str())).collect();
+        assert_eq!(got, vec![(2, "购方名称", "INVALID_ENCODING")], "{name}");
+        assert_eq!(
+            s.problems[0].message, "含无法识别的字符（文件应为UTF-8或GBK编码）：深圳\u{FFFD}便利店",
+            "{name}"
+        );
+        assert_eq!((s.accepted, s.rejected), (1, 1), "{name}");
+    }
+    let buyers: Vec<String> = sqlx::query_scalar("SELECT buyer_name FROM application ORDER BY bill_no")
+        .fetch_all(&db.pool)
+        .await
+        .unwrap();
+    assert_eq!(buyers, vec!["深圳示例便利店"; 3], "no replacement character, no mojibake");
+}
+
+/// Issue 14.3: a 税控 code or number typed as a number gets back the zeros its fixed length
+/// says it lost; a 20-digit 数电 number typed as a number lost digits and is refused — that row only.
+#[tokio::test]
+async fn codes_and_numbers_typed_as_numbers_get_their_zeros_back() {
+    let db = db().await;
+    fapiao_store::params::set(&db.pool, "rim_config", "rim_config_need_check", "0").await.unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let headers = [
+        "发票代码",
+        "发票号码",
+        "开票日期",
+        "发票种类",
+        "销方名称",
+        "销方税号",
+        "购方名称",
+        "购方税号",
+        "金额",
+        "税额",
+        "价税合计",
+    ];
+    let mut book = Workbook::new();
+    let sheet = book.add_worksheet();
+    for (c, h) in headers.iter().enumerate() {
+        sheet.write_string(0, c as u16, *h).unwrap();
+    }
+    let rest = ["2026-11-01", "", "卖方", "91110000600037341L", "买方", BUYER, "10.00", "0.60", "10.60"];
+    for (r, kind) in [(1u32, "电子普票"), (2, "数电普票"), (3, "数电普票"), (4, "普票")] {
+        for (c, v) in rest.iter().enumerate() {
+            sheet.write_string(r, c as u16 + 2, if c == 1 { kind } else { v }).unwrap();
+        }
+    }
+    // Row 2: 044031900111 / 00012347 typed as numbers. Row 3: a 数电 number typed as a number.
+    // Row 4: a 数电 number as text. Row 5: a 10-digit code and an 8-digit number as numbers.
+    sheet.write_number(1, 0, 44031900111.0).unwrap();
+    sheet.write_number(1, 1, 12347.0).unwrap();
+    sheet.write_number(2, 1, 26442000000000000001.0).unwrap();
+    sheet.write_string(3, 1, "26442000000000000002").unwrap();
+    sheet.write_number(4, 0, 4400191130.0).unwrap();
+    sheet.write_number(4, 1, 1234567.0).unwrap();
+    let file = dir.path().join("typed.xlsx");
+    book.save(&file).unwrap();
+    let s = run(&db, &file, &ImportOptions { accept_valid: true, ..options("pool") }).await.unwrap();
+    let got: Vec<(u32, &str, &str)> =
+        s.problems.iter().map(|p| (p.row, p.column.as_str(), p.code.as_str())).collect();
+    assert_eq!(got, vec![(3, "发票号码", "NUMBER_NOT_TEXT")]);
+    assert_eq!((s.accepted, s.rejected), (3, 1));
+    let pooled: Vec<(String, String)> =
+        sqlx::query_as("SELECT invoice_code, invoice_num FROM invoice_pool ORDER BY invoice_num")
+            .fetch_all(&db.pool)
+            .await
+            .unwrap();
+    assert_eq!(
+        pooled,
+        vec![
+            ("044031900111".into(), "00012347".into()),
+            ("4400191130".into(), "01234567".into()),
+            ("".into(), "26442000000000000002".into())
+        ]
+    );
+}

@@ -20,6 +20,9 @@ pub fn not_in_tenant(tax_no: &str) -> String {
 /// Seed 004 (必填字段为空 FAQ).
 pub const REQUIRED_FIELD_EMPTY: &str = "必填字段为空，请补充！";
 
+/// A file with its header row and no data rows under it (refused like an empty file).
+pub const NO_DATA_ROWS: &str = "文件中没有数据行";
+
 /// Seed 004 (超过企业设置的报销期限 FAQ): compliance rejection from the pool.
 pub const REIMBURSEMENT_PERIOD_EXCEEDED: &str = "超过企业设置的报销期限";
 

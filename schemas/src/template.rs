@@ -79,6 +79,12 @@ pub enum FieldType {
     Text,
     /// Digits kept as text (codes, numbers with leading zeros, 19-digit revenue codes).
     Digits,
+    /// A 税控 invoice code (10 or 12 digits) or nothing (数电): digits kept as text; typed as a
+    /// number, an 11-digit value gets back the one leading zero every 12-digit code has.
+    InvoiceCode,
+    /// An invoice number (税控 8 digits, 数电 20): digits kept as text; typed as a number, a
+    /// value shorter than 8 digits gets back its leading zeros.
+    InvoiceNumber,
     TaxNo,
     Date,
     Money,
@@ -197,6 +203,9 @@ pub enum Cell {
     Date(NaiveDate),
     /// `#DIV/0!`, `#N/A`, …
     Error(String),
+    /// Bytes of a CSV field its encoding cannot decode: what could be read, undecodable bytes
+    /// shown as U+FFFD — for the report only, never a value.
+    Undecodable(String),
 }
 
 impl Cell {
@@ -213,7 +222,7 @@ impl Cell {
     pub fn display(&self) -> String {
         match self {
             Cell::Empty => String::new(),
-            Cell::Text(s) | Cell::Number(s) | Cell::Error(s) => s.clone(),
+            Cell::Text(s) | Cell::Number(s) | Cell::Error(s) | Cell::Undecodable(s) => s.clone(),
             Cell::Bool(b) => if *b { "TRUE" } else { "FALSE" }.into(),
             Cell::Date(d) => d.to_string(),
         }
@@ -276,6 +285,12 @@ impl Column {
     pub fn convert(&self, cell: &Cell) -> Result<Value, CellProblem> {
         let text = match cell {
             Cell::Error(e) => return Err(problem("CELL_ERROR", format!("单元格错误值{e}"))),
+            Cell::Undecodable(shown) => {
+                return Err(problem(
+                    "INVALID_ENCODING",
+                    format!("含无法识别的字符（文件应为UTF-8或GBK编码）：{}", echo(shown)),
+                ));
+            }
             Cell::Empty => String::new(),
             Cell::Text(s) => normalize_text(s),
             Cell::Number(s) => s.clone(),
@@ -293,6 +308,12 @@ impl Column {
         match self.ty {
             FieldType::Text => Ok(Value::Text(text)),
             FieldType::Digits => digits(&text, numeric),
+            FieldType::InvoiceCode => {
+                digits(&text, numeric).map(|v| restore_zeros(v, numeric, |n| n == 11, 12))
+            }
+            FieldType::InvoiceNumber => {
+                digits(&text, numeric).map(|v| restore_zeros(v, numeric, |n| n < 8, 8))
+            }
             FieldType::TaxNo => TaxNo::parse(&text)
                 .map(|t| Value::Text(t.to_string()))
                 .map_err(|e| problem(e.code(), e.message_zh())),
@@ -309,7 +330,10 @@ impl Column {
             FieldType::Flag => match text.to_ascii_lowercase().as_str() {
                 "是" | "y" | "yes" | "1" | "true" => Ok(Value::Bool(true)),
                 "否" | "n" | "no" | "0" | "false" => Ok(Value::Bool(false)),
-                _ => Err(problem("FLAG_INVALID", format!("{}只能填写是或否，实际为{text}", self.header))),
+                _ => Err(problem(
+                    "FLAG_INVALID",
+                    format!("{}只能填写是或否，实际为{}", self.header, echo(&text)),
+                )),
             },
             FieldType::LineProperty => match text.as_str() {
                 "正常" | "0" => Ok(Value::Text("normal".into())),
@@ -317,7 +341,7 @@ impl Column {
                 "被折扣" | "被折扣行" | "2" => Ok(Value::Text("discounted".into())),
                 _ => Err(problem(
                     "LINE_PROPERTY_INVALID",
-                    format!("行性质只能为正常、折扣或被折扣，实际为{text}"),
+                    format!("行性质只能为正常、折扣或被折扣，实际为{}", echo(&text)),
                 )),
             },
             FieldType::RedReason => {
@@ -330,7 +354,8 @@ impl Column {
                         return Err(problem(
                             "RED_REASON_INVALID",
                             format!(
-                                "红冲原因须为01开票有误、02销货退回、03服务中止或04销售折让，实际为{text}"
+                                "红冲原因须为01开票有误、02销货退回、03服务中止或04销售折让，实际为{}",
+                                echo(&text)
                             ),
                         ));
                     }
@@ -344,64 +369,129 @@ impl Column {
 /// f64 can hold integers exactly only up to 2^53: a longer code typed as a number is damaged.
 const EXACT_DIGITS: usize = 15;
 
+/// At most this many characters of a cell are echoed back in a message.
+const ECHO_CHARS: usize = 20;
+
+/// The cell's text for a message: its first 20 characters, then `…` (a 309-digit `1e308` or a
+/// pasted paragraph would otherwise fill the report).
+fn echo(text: &str) -> std::borrow::Cow<'_, str> {
+    match text.char_indices().nth(ECHO_CHARS) {
+        Some((at, _)) => format!("{}…", &text[..at]).into(),
+        None => text.into(),
+    }
+}
+
 fn digits(text: &str, numeric: bool) -> Result<Value, CellProblem> {
     if numeric && (text.contains(['e', 'E', '.']) || text.len() > EXACT_DIGITS) {
         return Err(problem(
             "NUMBER_NOT_TEXT",
-            format!("{text}以数字格式保存，长编码已丢失精度，请将该列设为文本格式后重新填写"),
+            format!("{}以数字格式保存，长编码已丢失精度，请将该列设为文本格式后重新填写", echo(text)),
         ));
     }
     if !text.bytes().all(|b| b.is_ascii_digit()) {
-        return Err(problem("DIGITS_INVALID", format!("{text}应为数字编码")));
+        return Err(problem("DIGITS_INVALID", format!("{}应为数字编码", echo(text))));
     }
     Ok(Value::Text(text.into()))
 }
 
+/// A code or number typed as a number lost its leading zeros; where its fixed length says how
+/// many (`lost(len)`), they are put back up to `width`. Text cells are kept as typed.
+fn restore_zeros(value: Value, numeric: bool, lost: impl Fn(usize) -> bool, width: usize) -> Value {
+    match value {
+        Value::Text(t) if numeric && lost(t.len()) => Value::Text(format!("{t:0>width$}")),
+        other => other,
+    }
+}
+
+/// The columns hold 16 integer digits (numeric(18,2) money, numeric(24,8) quantities and prices).
+const MAX_INTEGER_DIGITS: i64 = 16;
+
 fn decimal(text: &str, numeric: bool, scale: u32) -> Result<Value, CellProblem> {
     let cleaned: std::borrow::Cow<'_, str> =
         if text.contains(',') { text.replace(',', "").into() } else { text.into() };
-    let v: Decimal = cleaned
-        .parse()
-        .or_else(|_| Decimal::from_scientific(&cleaned))
-        .map_err(|_| problem("NOT_A_NUMBER", format!("不是有效数字：{text}")))?;
-    // The columns hold 16 integer digits (numeric(18,2) money, numeric(24,8) quantities and
-    // prices): a larger value is this row's problem, not a failed COPY of the whole file.
+    let too_large = || problem("NUMBER_TOO_LARGE", format!("数值过大：{}（整数部分最多16位）", echo(text)));
+    let v: Decimal = match cleaned.parse().or_else(|_| Decimal::from_scientific(&cleaned)) {
+        Ok(v) => v,
+        // Well-formed but beyond what Decimal holds (`1e308`, 32 digits): too large, not garbage.
+        Err(_) if integer_digits(&cleaned).is_some_and(|n| n > MAX_INTEGER_DIGITS) => return Err(too_large()),
+        Err(_) => return Err(problem("NOT_A_NUMBER", format!("不是有效数字：{}", echo(text)))),
+    };
+    // A larger value is this row's problem, not a failed COPY of the whole file.
     if v.abs() >= Decimal::from(10_000_000_000_000_000i64) {
-        return Err(problem("NUMBER_TOO_LARGE", format!("数值过大：{text}（整数部分最多16位）")));
+        return Err(too_large());
     }
     if numeric {
         // A spreadsheet number: fix its scale here, once (binary fractions like 0.1 + 0.2).
         return Ok(Value::Decimal(round_half_up(v, scale)));
     }
     if v.normalize().scale() > scale {
-        return Err(problem("TOO_MANY_DECIMALS", format!("{text}小数位超过{scale}位")));
+        return Err(problem("TOO_MANY_DECIMALS", format!("{}小数位超过{scale}位", echo(text))));
     }
     Ok(Value::Decimal(v))
 }
 
+/// How many digits the integer part of a well-formed number has (`-12.5e3` → 5; `0.001` → 0),
+/// or `None` when the text is not a number at all. Only the syntax is read, never a float.
+fn integer_digits(text: &str) -> Option<i64> {
+    let unsigned = text.strip_prefix(['-', '+']).unwrap_or(text);
+    let (mantissa, exponent) = match unsigned.split_once(['e', 'E']) {
+        Some((m, e)) => (m, e.parse::<i64>().ok()?),
+        None => (unsigned, 0),
+    };
+    let (int, frac) = mantissa.split_once('.').unwrap_or((mantissa, ""));
+    let all_digits = |s: &str| s.bytes().all(|b| b.is_ascii_digit());
+    if (int.is_empty() && frac.is_empty()) || !all_digits(int) || !all_digits(frac) {
+        return None;
+    }
+    let int = int.trim_start_matches('0');
+    let digits = if int.is_empty() {
+        // 0.00123: the first significant digit sits this far right of the point.
+        -((frac.len() - frac.trim_start_matches('0').len()) as i64)
+    } else {
+        int.len() as i64
+    };
+    Some((digits + exponent).max(0))
+}
+
+/// The dates the import accepts (单据日期, 开票日期): years the database, the channel and finance
+/// all read the same way. Year 0, negative years or year 10000 were typing errors that the
+/// database refused for the whole file; now they are the row's problem.
+pub const DATE_MIN: NaiveDate = NaiveDate::from_ymd_opt(1990, 1, 1).expect("a date");
+pub const DATE_MAX: NaiveDate = NaiveDate::from_ymd_opt(2099, 12, 31).expect("a date");
+
+fn out_of_range(shown: &str) -> CellProblem {
+    problem("DATE_OUT_OF_RANGE", format!("日期{}超出范围（{DATE_MIN}至{DATE_MAX}）", echo(shown)))
+}
+
+fn in_range(d: NaiveDate, shown: &str) -> Result<Value, CellProblem> {
+    if (DATE_MIN..=DATE_MAX).contains(&d) { Ok(Value::Date(d)) } else { Err(out_of_range(shown)) }
+}
+
 fn date(cell: &Cell, text: &str) -> Result<Value, CellProblem> {
+    let invalid = || problem("DATE_INVALID", format!("无法识别的日期：{}", echo(text)));
     if let Cell::Date(d) = cell {
-        return Ok(Value::Date(*d));
+        return in_range(*d, text);
     }
     if let Cell::Number(n) = cell {
         // A date typed into a general-format cell: a 1900-system serial.
-        let serial: i64 = n.parse().map_err(|_| problem("DATE_INVALID", format!("无法识别的日期：{n}")))?;
+        let serial: i64 = n.parse().map_err(|_| invalid())?;
         let base = NaiveDate::from_ymd_opt(1899, 12, 30).expect("valid");
-        return base
-            .checked_add_signed(chrono::Duration::days(serial))
-            .filter(|_| (1..2_958_466).contains(&serial))
-            .map(Value::Date)
-            .ok_or_else(|| problem("DATE_INVALID", format!("无法识别的日期：{n}")));
+        return match base
+            .checked_add_signed(chrono::Duration::try_days(serial).unwrap_or(chrono::Duration::MAX))
+        {
+            Some(d) => in_range(d, &format!("{n}（{d}）")),
+            None => Err(out_of_range(n)),
+        };
     }
     for f in ["%Y-%m-%d", "%Y/%m/%d", "%Y%m%d", "%Y.%m.%d", "%Y年%m月%d日", "%Y-%m-%d %H:%M:%S"] {
         if let Ok(d) = NaiveDate::parse_from_str(text, f) {
-            return Ok(Value::Date(d));
+            return in_range(d, text);
         }
         if let Ok(dt) = chrono::NaiveDateTime::parse_from_str(text, f) {
-            return Ok(Value::Date(dt.date()));
+            return in_range(dt.date(), text);
         }
     }
-    Err(problem("DATE_INVALID", format!("无法识别的日期：{text}")))
+    Err(invalid())
 }
 
 #[cfg(test)]
@@ -459,12 +549,82 @@ mod tests {
         assert_eq!(code.convert(&Cell::from_f64(1090511030000000000.0)).unwrap_err().code, "NUMBER_NOT_TEXT");
         let num = col("pool", "invoice_num");
         assert_eq!(num.convert(&Cell::Text("00123456".into())).unwrap(), Value::Text("00123456".into()));
-        assert_eq!(num.convert(&Cell::from_f64(123456.0)).unwrap(), Value::Text("123456".into()));
         assert_eq!(
             num.convert(&Cell::Text("１２３４５６７８".into())).unwrap(),
             Value::Text("12345678".into()),
             "full-width digits"
         );
+    }
+
+    #[test]
+    fn codes_and_numbers_typed_as_numbers_get_their_zeros_back_where_the_length_is_fixed() {
+        for kind in ["pool", "red-flush"] {
+            let code = col(kind, "invoice_code");
+            let num = col(kind, "invoice_num");
+            let text = |s: &str| Value::Text(s.into());
+            // 12-digit 税控 codes begin with exactly one 0: 11 digits lost it.
+            assert_eq!(code.convert(&Cell::from_f64(44031900111.0)).unwrap(), text("044031900111"));
+            // 10-digit codes never begin with 0; a 12-digit code typed as text stays as typed.
+            assert_eq!(code.convert(&Cell::from_f64(4400191130.0)).unwrap(), text("4400191130"));
+            assert_eq!(code.convert(&Cell::Text("04403190011".into())).unwrap(), text("04403190011"));
+            // Other lengths are left for the number-format rule to refuse.
+            assert_eq!(code.convert(&Cell::from_f64(440319.0)).unwrap(), text("440319"));
+            // 税控 numbers are 8 digits.
+            assert_eq!(num.convert(&Cell::from_f64(12347.0)).unwrap(), text("00012347"));
+            assert_eq!(num.convert(&Cell::from_f64(123456.0)).unwrap(), text("00123456"));
+            assert_eq!(num.convert(&Cell::from_f64(12345678.0)).unwrap(), text("12345678"));
+            assert_eq!(num.convert(&Cell::Text("12347".into())).unwrap(), text("12347"), "text is as typed");
+            // A 20-digit 数电 number typed as a number lost digits: refused.
+            assert_eq!(
+                num.convert(&Cell::from_f64(24442000000123456789.0)).unwrap_err().code,
+                "NUMBER_NOT_TEXT"
+            );
+        }
+        // Revenue codes have no fixed zeros to restore: a 19-digit one typed as a number stays refused.
+        let revenue = col("applications", "revenue_code");
+        assert_eq!(
+            revenue.convert(&Cell::from_f64(1090511030000000000.0)).unwrap_err().code,
+            "NUMBER_NOT_TEXT"
+        );
+    }
+
+    #[test]
+    fn numbers_beyond_any_column_are_too_large_and_echoed_short() {
+        let amount = col("applications", "amount");
+        for cell in [
+            Cell::from_f64(1e308),
+            Cell::Text("1e308".into()),
+            Cell::Text("12345678901234567890123456789012".into()),
+            Cell::Text("-12345678901234567890123456789012.5".into()),
+            Cell::Text("1.5E+40".into()),
+        ] {
+            let p = amount.convert(&cell).unwrap_err();
+            assert_eq!(p.code, "NUMBER_TOO_LARGE", "{cell:?}");
+            assert!(p.message.chars().count() < 50, "{}", p.message);
+        }
+        assert_eq!(
+            amount.convert(&Cell::from_f64(1e308)).unwrap_err().message,
+            "数值过大：10000000000000000000…（整数部分最多16位）"
+        );
+        // Text that is no number at all is still NOT_A_NUMBER, echoed short as well.
+        let p = amount.convert(&Cell::Text("一百元".repeat(20))).unwrap_err();
+        assert_eq!(p.code, "NOT_A_NUMBER");
+        assert_eq!(
+            p.message,
+            format!("不是有效数字：{}…", "一百元".repeat(7).chars().take(20).collect::<String>())
+        );
+        assert_eq!(amount.convert(&Cell::Text("12abc".into())).unwrap_err().message, "不是有效数字：12abc");
+        assert_eq!(integer_digits("0.00123e5"), Some(3));
+        assert_eq!(integer_digits("1e"), None);
+        assert_eq!(integer_digits("."), None);
+    }
+
+    #[test]
+    fn undecodable_bytes_are_the_cells_problem() {
+        let buyer = col("applications", "buyer_name");
+        let p = buyer.convert(&Cell::Undecodable("深圳\u{FFFD}便利店".into())).unwrap_err();
+        assert_eq!(p.code, "INVALID_ENCODING");
+        assert_eq!(p.message, "含无法识别的字符（文件应为UTF-8或GBK编码）：深圳\u{FFFD}便利店");
     }
 
     #[test]
@@ -504,6 +664,46 @@ mod tests {
             assert_eq!(d.convert(&Cell::Text(text.into())).unwrap(), nov1, "{text}");
         }
         assert_eq!(d.convert(&Cell::Text("next week".into())).unwrap_err().code, "DATE_INVALID");
+    }
+
+    #[test]
+    fn dates_outside_1990_to_2099_are_the_rows_problem() {
+        let d = col("applications", "bill_date");
+        let ymd = |y, m, day| NaiveDate::from_ymd_opt(y, m, day).unwrap();
+        for edge in [DATE_MIN, DATE_MAX] {
+            assert_eq!(d.convert(&Cell::Date(edge)).unwrap(), Value::Date(edge));
+            assert_eq!(d.convert(&Cell::Text(edge.to_string())).unwrap(), Value::Date(edge));
+        }
+        for cell in [
+            Cell::Text("0000-01-01".into()),
+            Cell::Text("-0001-05-01".into()),
+            Cell::Text("1989-12-31".into()),
+            Cell::Text("2100-01-01".into()),
+            Cell::Date(ymd(0, 1, 1)),
+            Cell::Date(ymd(10000, 1, 1)),
+            // Serials: 1 is 1899-12-31, 0 and negatives before it, 3,000,000 past 9999.
+            Cell::from_f64(1.0),
+            Cell::from_f64(0.0),
+            Cell::from_f64(-5.0),
+            Cell::from_f64(3_000_000.0),
+            Cell::from_f64(1e14),
+        ] {
+            let p = d.convert(&cell).unwrap_err();
+            assert_eq!(p.code, "DATE_OUT_OF_RANGE", "{cell:?}");
+            assert!(p.message.ends_with("超出范围（1990-01-01至2099-12-31）"), "{}", p.message);
+        }
+        assert_eq!(
+            d.convert(&Cell::Text("2100-01-01".into())).unwrap_err().message,
+            "日期2100-01-01超出范围（1990-01-01至2099-12-31）"
+        );
+        assert_eq!(d.convert(&Cell::Text("2024-02-30".into())).unwrap_err().code, "DATE_INVALID");
+        // chrono reads no five-digit year from text: a row problem all the same.
+        assert_eq!(d.convert(&Cell::Text("10000-01-01".into())).unwrap_err().code, "DATE_INVALID");
+        let pool_date = col("pool", "invoice_date");
+        assert_eq!(
+            pool_date.convert(&Cell::Text("0000-01-01".into())).unwrap_err().code,
+            "DATE_OUT_OF_RANGE"
+        );
     }
 
     #[test]

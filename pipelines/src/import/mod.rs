@@ -222,6 +222,10 @@ async fn run(
     let batch_id = open_batch(&mut db, pool, plan.kind, path, hash, &columns.unknown).await?;
     let landed =
         stream_and_land(&mut db, &mut reading, plan, batch_id, options.accept_valid, progress).await?;
+    if landed.rows_read == 0 {
+        // A header and no rows: refused like an empty file; dropping the transaction drops the batch.
+        return Err(ReadError::NoDataRows.into());
+    }
     let mut problems = landed.problems;
     check_across_rows(&mut db, plan, &mut problems).await?;
     verify_pool_rows(&mut db, plan, &mut problems).await?;

@@ -25,6 +25,9 @@ pub enum ReadError {
     NoSheet(String),
     #[error("the file holds no data")]
     Empty,
+    /// A header row and nothing under it: refused like an empty file, no batch.
+    #[error("{}", fapiao_schemas::messages::NO_DATA_ROWS)]
+    NoDataRows,
     #[error("unsupported file type {0:?}; use .xlsx, .xls, .xlsb, .ods or .csv")]
     UnsupportedType(String),
     #[error("stopped")]
@@ -300,22 +303,47 @@ fn read_range(
 
 fn read_csv(path: &Path, each: &mut impl FnMut(u32, Vec<Cell>) -> bool) -> Result<(), ReadError> {
     let bytes = std::fs::read(path).map_err(|e| open_err(path, e))?;
-    let bytes = bytes.strip_prefix(b"\xEF\xBB\xBF").unwrap_or(&bytes);
-    let text = match std::str::from_utf8(bytes) {
-        Ok(t) => std::borrow::Cow::Borrowed(t),
-        // Not UTF-8: Excel on Chinese Windows saves CSV as GBK (GB18030 is its superset).
-        Err(_) => encoding_rs::GB18030.decode(bytes).0,
-    };
-    let mut reader = csv::ReaderBuilder::new().has_headers(false).flexible(true).from_reader(text.as_bytes());
+    let (bytes, encoding) = csv_encoding(&bytes);
+    // Split the raw bytes, then decode each field on its own: a byte the encoding cannot decode
+    // is that cell's problem (`Cell::Undecodable`), never a silent U+FFFD. GBK's second bytes
+    // (0x40–0xFE) and GB18030's (0x30–0x39) are never a comma, quote or line break, so
+    // splitting before decoding cuts no character in two.
+    let mut reader = csv::ReaderBuilder::new().has_headers(false).flexible(true).from_reader(bytes);
     let mut any = false;
-    for (i, record) in reader.records().enumerate() {
+    for (i, record) in reader.byte_records().enumerate() {
         let record = record.map_err(|e| open_err(path, e))?;
         any = true;
-        let row = record
-            .iter()
-            .map(|s| if s.is_empty() { Cell::Empty } else { Cell::Text(s.to_string()) })
-            .collect();
+        let row = record.iter().map(|field| csv_cell(field, encoding)).collect();
         emit(i as u32 + 1, row, each)?;
     }
     if any { Ok(()) } else { Err(ReadError::Empty) }
+}
+
+/// The CSV's encoding and its bytes without a BOM. UTF-8 with a BOM, or valid UTF-8 throughout,
+/// is UTF-8. Otherwise the fields with bytes beyond ASCII vote: Chinese text in GBK is almost
+/// never valid UTF-8, so a UTF-8 file with a few broken fields stays UTF-8 (its broken fields
+/// then refused) rather than being read as GBK mojibake from end to end.
+fn csv_encoding(bytes: &[u8]) -> (&[u8], &'static encoding_rs::Encoding) {
+    if let Some(rest) = bytes.strip_prefix(b"\xEF\xBB\xBF") {
+        return (rest, encoding_rs::UTF_8);
+    }
+    if std::str::from_utf8(bytes).is_ok() {
+        return (bytes, encoding_rs::UTF_8);
+    }
+    let (mut utf8, mut not_utf8) = (0usize, 0usize);
+    for field in bytes.split(|b| matches!(b, b',' | b'\n' | b'\r')).filter(|f| !f.is_ascii()) {
+        if std::str::from_utf8(field).is_ok() { utf8 += 1 } else { not_utf8 += 1 }
+    }
+    // Excel on Chinese Windows saves CSV as GBK (GB18030 is its superset).
+    (bytes, if utf8 > not_utf8 { encoding_rs::UTF_8 } else { encoding_rs::GB18030 })
+}
+
+fn csv_cell(field: &[u8], encoding: &'static encoding_rs::Encoding) -> Cell {
+    if field.is_empty() {
+        return Cell::Empty;
+    }
+    match encoding.decode_without_bom_handling_and_without_replacement(field) {
+        Some(text) => Cell::Text(text.into_owned()),
+        None => Cell::Undecodable(encoding.decode_without_bom_handling(field).0.into_owned()),
+    }
 }
