@@ -11,7 +11,6 @@ use fapiao_channel::ChannelError;
 use fapiao_channel::codes::{IssueStatus, error as code};
 use fapiao_channel::error::Disposition;
 use fapiao_channel::wire::{InvoiceLine, IssueResult, OpenInvoice};
-use fapiao_schemas::split::LineProperty;
 use fapiao_schemas::{AttemptOutcome, InvoiceKind, PendingStatus};
 use futures_util::StreamExt;
 use rust_decimal::Decimal;
@@ -315,16 +314,8 @@ struct OpenHead {
 #[derive(sqlx::FromRow)]
 struct OpenLine {
     seq: i32,
-    line_property: LineProperty,
-    goods_name: String,
-    revenue_code: String,
-    specification: Option<String>,
-    unit: Option<String>,
-    quantity: Option<Decimal>,
-    price: Option<Decimal>,
-    amount: Decimal,
-    tax_rate: Decimal,
-    tax: Decimal,
+    #[sqlx(flatten)]
+    goods: crate::Goods,
 }
 
 /// The `ALLE.INVOICE.OPEN` body of a pending invoice.
@@ -358,16 +349,16 @@ async fn open_invoice(inv: &Invoicing, id: i64, serial: &str) -> Result<OpenInvo
             .into_iter()
             .map(|l| InvoiceLine {
                 seq: l.seq as u32,
-                line_property: l.line_property.wire(),
-                goods_name: l.goods_name,
-                revenue_code: l.revenue_code,
-                specification: l.specification.unwrap_or_default(),
-                units: l.unit.unwrap_or_default(),
-                quantity: l.quantity.map(|d| d.normalize()),
-                price: l.price.map(|d| d.normalize()),
-                amount: money(l.amount),
-                tax_rate: l.tax_rate.normalize(),
-                tax_amount: money(l.tax),
+                line_property: l.goods.line_property.wire(),
+                goods_name: l.goods.goods_name,
+                revenue_code: l.goods.revenue_code,
+                specification: l.goods.specification.unwrap_or_default(),
+                units: l.goods.unit.unwrap_or_default(),
+                quantity: l.goods.quantity.map(|d| d.normalize()),
+                price: l.goods.price.map(|d| d.normalize()),
+                amount: money(l.goods.amount),
+                tax_rate: l.goods.tax_rate.normalize(),
+                tax_amount: money(l.goods.tax),
             })
             .collect(),
     })

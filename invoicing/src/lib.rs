@@ -20,7 +20,9 @@ use std::sync::Arc;
 
 use fapiao_channel::{ChannelClient, ChannelError};
 use fapiao_schemas::config::Settings;
+use fapiao_schemas::split::LineProperty;
 use fapiao_schemas::{Coded, ErrorKind, UnknownValue};
+use rust_decimal::Decimal;
 use sqlx::PgPool;
 
 /// What the invoicing operations work with.
@@ -133,3 +135,19 @@ impl Coded for InvoicingError {
 }
 
 pub type Result<T> = std::result::Result<T, InvoicingError>;
+
+/// The goods columns every invoice line carries, in `application_line` and `pending_line` alike;
+/// the line structs read them with `#[sqlx(flatten)]`.
+#[derive(Clone, Debug, sqlx::FromRow)]
+pub(crate) struct Goods {
+    pub line_property: LineProperty,
+    pub goods_name: String,
+    pub revenue_code: String,
+    pub specification: Option<String>,
+    pub unit: Option<String>,
+    pub quantity: Option<Decimal>,
+    pub price: Option<Decimal>,
+    pub amount: Decimal,
+    pub tax_rate: Decimal,
+    pub tax: Decimal,
+}

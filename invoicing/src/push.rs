@@ -6,7 +6,7 @@
 //! crash mid-push leaves nothing (the transaction rolls back).
 
 use fapiao_schemas::config::{MergeField, Settings};
-use fapiao_schemas::split::{self, Limits, Line, LineProperty};
+use fapiao_schemas::split::{self, Limits, Line};
 use fapiao_schemas::{BillState, Coded, DataSource, InvoiceKind, Money, Quantity, TaxRate, UnitPrice};
 use rust_decimal::Decimal;
 use serde::Serialize;
@@ -202,17 +202,17 @@ async fn open_lines(tx: &mut PgConnection, bill_no: &str) -> Result<Vec<Line<Lin
             data: LineData {
                 bill_no: bill_no.to_string(),
                 line_no: r.line_no,
-                goods_name: r.goods_name,
-                revenue_code: r.revenue_code,
-                specification: r.specification,
-                unit: r.unit,
+                goods_name: r.goods.goods_name,
+                revenue_code: r.goods.revenue_code,
+                specification: r.goods.specification,
+                unit: r.goods.unit,
             },
-            property: r.line_property,
-            quantity: r.quantity.map(Quantity::round),
-            price: r.price.map(UnitPrice::round),
-            amount: money(r.amount),
-            rate: TaxRate::try_from(r.tax_rate).expect("validated on import"),
-            tax: money(r.tax),
+            property: r.goods.line_property,
+            quantity: r.goods.quantity.map(Quantity::round),
+            price: r.goods.price.map(UnitPrice::round),
+            amount: money(r.goods.amount),
+            rate: TaxRate::try_from(r.goods.tax_rate).expect("validated on import"),
+            tax: money(r.goods.tax),
         })
         .collect())
 }
@@ -221,16 +221,8 @@ async fn open_lines(tx: &mut PgConnection, bill_no: &str) -> Result<Vec<Line<Lin
 #[derive(sqlx::FromRow)]
 struct OpenLine {
     line_no: i32,
-    goods_name: String,
-    revenue_code: String,
-    specification: Option<String>,
-    unit: Option<String>,
-    quantity: Option<Decimal>,
-    price: Option<Decimal>,
-    amount: Decimal,
-    tax_rate: Decimal,
-    tax: Decimal,
-    line_property: LineProperty,
+    #[sqlx(flatten)]
+    goods: crate::Goods,
 }
 
 async fn insert_pending(

@@ -235,7 +235,7 @@ async fn red_lines(
     wanted: &[LineRequest],
 ) -> Result<std::result::Result<Vec<RedLine>, LineRefusal>> {
     let rows = blue_lines(tx, blue_pending, blue_id).await?;
-    if rows.iter().any(|r| r.line_property != LineProperty::Normal) {
+    if rows.iter().any(|r| r.goods.line_property != LineProperty::Normal) {
         return Ok(Err(LineRefusal("RED_FLUSH_LINES_WITH_DISCOUNT", "含折扣行的发票请按金额红冲".into())));
     }
     let mut out = Vec::new();
@@ -243,10 +243,10 @@ async fn red_lines(
         let Some(r) = rows.iter().find(|r| r.seq == w.seq) else {
             return Ok(Err(LineRefusal("RED_FLUSH_LINE_UNKNOWN", format!("蓝字发票没有第{}行", w.seq))));
         };
-        let (amount, tax) = (money(r.amount), money(r.tax));
+        let (amount, tax) = (money(r.goods.amount), money(r.goods.tax));
         let left_amount = amount - money(r.used_amount);
         let left_tax = tax - money(r.used_tax);
-        let line = match (r.quantity, r.price) {
+        let line = match (r.goods.quantity, r.goods.price) {
             (Some(q), Some(p)) => {
                 let left_q = q - r.used_quantity;
                 if w.value <= Decimal::ZERO || w.value > left_q {
@@ -305,16 +305,8 @@ struct BlueLine {
     seq: i32,
     bill_no: Option<String>,
     bill_line_no: Option<i32>,
-    line_property: LineProperty,
-    goods_name: String,
-    revenue_code: String,
-    specification: Option<String>,
-    unit: Option<String>,
-    quantity: Option<Decimal>,
-    price: Option<Decimal>,
-    amount: Decimal,
-    tax_rate: Decimal,
-    tax: Decimal,
+    #[sqlx(flatten)]
+    goods: crate::Goods,
     used_quantity: Decimal,
     used_amount: Decimal,
     used_tax: Decimal,
@@ -481,8 +473,8 @@ async fn partial_lines(
     // Units: a line with the discount line after it; earlier red lines name the unit's first line.
     let mut units: Vec<(&BlueLine, Money, Money)> = Vec::new();
     for r in &rows {
-        let (a, t) = (money(r.amount), money(r.tax));
-        match (r.line_property, units.last_mut()) {
+        let (a, t) = (money(r.goods.amount), money(r.goods.tax));
+        match (r.goods.line_property, units.last_mut()) {
             (LineProperty::Discount, Some(last)) => {
                 last.1 += a;
                 last.2 += t;
@@ -503,12 +495,12 @@ async fn partial_lines(
         .bind(i as i32 + 1)
         .bind(&r.bill_no)
         .bind(r.bill_line_no)
-        .bind(&r.goods_name)
-        .bind(&r.revenue_code)
-        .bind(&r.specification)
-        .bind(&r.unit)
+        .bind(&r.goods.goods_name)
+        .bind(&r.goods.revenue_code)
+        .bind(&r.goods.specification)
+        .bind(&r.goods.unit)
         .bind(-amounts[i].value())
-        .bind(r.tax_rate)
+        .bind(r.goods.tax_rate)
         .bind(-taxes[i].value())
         .bind(r.seq)
         .execute(&mut *tx)
