@@ -5,8 +5,6 @@
 //! both first ask the channel about its serial: 开票中 is asked again; only a confirmed failure
 //! (or a serial the channel never saw) lets it go.
 
-use std::time::Duration;
-
 use chrono::{DateTime, Utc};
 use fapiao_channel::codes::{IssueStatus, error as code};
 use fapiao_schemas::{ApprovalState, DataSource, InvoiceKind, PendingStatus};
@@ -154,16 +152,7 @@ async fn release(inv: &Invoicing, id: i64, allowed: &[PendingStatus], event: &st
 /// Refuse unless the channel confirms `serial` failed or never saw it. An issued one is
 /// recorded on the way (our books were behind the channel).
 async fn confirm_not_issued(inv: &Invoicing, id: i64, serial: &str, seller: &str) -> Result<()> {
-    let s = &inv.settings.invoicing;
-    let answer = inv
-        .channel
-        .wait_final(
-            serial,
-            seller,
-            Duration::from_millis(s.settle_poll_ms),
-            Duration::from_secs(s.settle_within_secs),
-        )
-        .await;
+    let answer = inv.wait_final(serial, seller).await;
     match answer {
         Ok(r) if r.issue_status == IssueStatus::Failed => Ok(()),
         Ok(r) if r.issue_status == IssueStatus::Succeeded => {

@@ -5,8 +5,6 @@
 //! next call, so a run killed anywhere is finished by the next one: 已提交 and 开票中 invoices are
 //! settled by querying their serial; a serial the channel never saw is sent again *as is*.
 
-use std::time::Duration;
-
 use fapiao_channel::ChannelError;
 use fapiao_channel::codes::{IssueStatus, error as code};
 use fapiao_channel::error::Disposition;
@@ -254,16 +252,7 @@ pub(crate) enum Settled {
 
 /// Ask the channel about `serial` (polling while 开票中) and record what it says.
 pub(crate) async fn settle(inv: &Invoicing, id: i64, serial: &str, seller: &str) -> Result<Settled> {
-    let s = &inv.settings.invoicing;
-    let answer = inv
-        .channel
-        .wait_final(
-            serial,
-            seller,
-            Duration::from_millis(s.settle_poll_ms),
-            Duration::from_secs(s.settle_within_secs),
-        )
-        .await;
+    let answer = inv.wait_final(serial, seller).await;
     let mut tx = inv.pool.begin().await?;
     let settled = match answer {
         Ok(r) => record_answer(&mut tx, id, &r).await?,

@@ -17,6 +17,7 @@ pub mod redflush;
 pub mod reissue;
 
 use std::sync::Arc;
+use std::time::Duration;
 
 use fapiao_channel::{ChannelClient, ChannelError};
 use fapiao_schemas::config::Settings;
@@ -36,6 +37,19 @@ pub struct Invoicing {
 impl Invoicing {
     pub fn new(pool: PgPool, channel: Arc<ChannelClient>, settings: Arc<Settings>) -> Invoicing {
         Invoicing { pool, channel, settings }
+    }
+
+    /// Ask the channel about `serial` until it is final, every `invoicing.settle_poll_ms`, for
+    /// at most `invoicing.settle_within_secs`.
+    pub(crate) async fn wait_final(
+        &self,
+        serial: &str,
+        seller: &str,
+    ) -> std::result::Result<fapiao_channel::wire::IssueResult, ChannelError> {
+        let s = &self.settings.invoicing;
+        let (every, within) =
+            (Duration::from_millis(s.settle_poll_ms), Duration::from_secs(s.settle_within_secs));
+        self.channel.wait_final(serial, seller, every, within).await
     }
 }
 
