@@ -103,10 +103,13 @@ pub async fn reissue(args: ReissueArgs, ctx: &Context) -> anyhow::Result<Outcome
                     .as_ref()
                     .map(|o| format!(" → {} {}", o.serial_no.clone().unwrap_or_default(), o.status_zh))
                     .unwrap_or_default();
+                let what = match &i.red_of {
+                    Some(blue) => format!("红冲{blue}"),
+                    None => i.bills.join(","),
+                };
                 println!(
-                    "  #{} {} {}{now}  [{}] {}",
+                    "  #{} {what} {}{now}  [{}] {}",
                     i.pending_id,
-                    i.bills.join(","),
                     i.serial_no.clone().unwrap_or_default(),
                     i.reason,
                     i.message.clone().unwrap_or_default()

@@ -1,4 +1,4 @@
-//! `fapiao jobs list|run|pause|resume|history`, `fapiao serve`, and `fapiao sync reset-start`.
+//! `fapiao jobs list|run|pause|resume|history`, `fapiao serve`, and `fapiao sync reset-start|retry`.
 
 use std::sync::Arc;
 
@@ -7,7 +7,7 @@ use clap::Subcommand;
 use fapiao_channel::{ChannelClient, ClientConfig};
 use fapiao_jobs::metrics::Metrics;
 use fapiao_jobs::{JobContext, Registry, control, ledger, serve};
-use fapiao_store::Database;
+use fapiao_store::{Database, input_sync};
 use fapiao_usecases::{Actor, App, tenant};
 use serde_json::json;
 use tokio_util::sync::CancellationToken;
@@ -53,6 +53,19 @@ pub enum SyncCommand {
         scheme: String,
         #[arg(long)]
         start: NaiveDate,
+    },
+    /// Send the sync's given-up work through again: staged invoices whose verification failed
+    /// (deal-task takes them, attempts from zero) and failed download applications
+    /// (download-apply sends them). Within one enterprise and an invoice-date range if given.
+    Retry {
+        #[arg(long = "tax-no", value_parser = crate::enterprise::parse_tax_no)]
+        tax_no: Option<fapiao_schemas::TaxNo>,
+        /// First invoice date (inclusive).
+        #[arg(long)]
+        from: Option<NaiveDate>,
+        /// Last invoice date (inclusive).
+        #[arg(long)]
+        to: Option<NaiveDate>,
     },
 }
 
@@ -177,12 +190,27 @@ async fn list(jc: &JobContext, registry: &Registry, json_out: bool) -> anyhow::R
 }
 
 pub async fn sync(command: SyncCommand, ctx: &Context) -> anyhow::Result<Outcome> {
-    let SyncCommand::ResetStart { scheme, start } = command;
     let app = App::open(&ctx.settings).await?;
-    tenant::reset_start(&app, &Actor::cli(), &scheme, start).await?;
-    println!(
-        "scheme {scheme}: start {start}; apply-cache backfills from there ({} days per run). Change nothing else: the schedule does the work.",
-        ctx.settings.jobs.backfill_chunk_days
-    );
+    match command {
+        SyncCommand::ResetStart { scheme, start } => {
+            tenant::reset_start(&app, &Actor::cli(), &scheme, start).await?;
+            println!(
+                "scheme {scheme}: start {start}; apply-cache backfills from there ({} days per run). Change nothing else: the schedule does the work.",
+                ctx.settings.jobs.backfill_chunk_days
+            );
+        }
+        SyncCommand::Retry { tax_no, from, to } => {
+            let scope = input_sync::Scope { tax_no, from, to };
+            let sent = tenant::retry_sync(&app, &Actor::cli(), &scope).await?;
+            if ctx.json {
+                println!("{}", json!(sent));
+            } else {
+                println!(
+                    "sent again: {} staged invoice(s) to deal-task, {} download application(s) to download-apply",
+                    sent.staged_rows, sent.applications
+                );
+            }
+        }
+    }
     Ok(Outcome::Done)
 }

@@ -99,7 +99,8 @@ enum Command {
     /// The sync jobs: list, run now, pause/resume, history.
     #[command(subcommand)]
     Jobs(jobs_cmd::JobsCommand),
-    /// Sync schemes' backfill (reset-start: the documented updateDownInit).
+    /// The input sync: a scheme's backfill (reset-start: the documented updateDownInit), and
+    /// given-up rows and applications sent through again (retry).
     #[command(subcommand)]
     Sync(jobs_cmd::SyncCommand),
     /// Serve the channel protocol locally: invoice cloud, tax bureau and an ERP, with faults on demand.

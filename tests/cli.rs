@@ -415,6 +415,8 @@ async fn unknown_names_and_ids_exit_2_with_a_message() {
         (&["pending", "edit", "999999", "--seller-address-phone", "x"], "999999"),
         (&["red-flush", "forms", "confirm", "NO-SUCH-FORM"], "NO-SUCH-FORM"),
         (&["sync", "reset-start", "--scheme", "NO-SUCH", "--start", "2026-01-01"], "NO-SUCH"),
+        (&["sync", "retry", "--tax-no", "91310000MA1FL2AB09"], "91310000MA1FL2AB09"),
+        (&["sync", "retry", "--from", "2026-11-02", "--to", "2026-11-01"], "--from 2026-11-02"),
         (
             &[
                 "export",
@@ -440,4 +442,7 @@ async fn unknown_names_and_ids_exit_2_with_a_message() {
     assert!(!zip.exists(), "an export for an unknown enterprise writes nothing");
     let out = fapiao_on(&db.url, &["jobs", "history", "--job", "fetch"]);
     assert_eq!(code(&out), 0, "a known job with no runs is fine: {}", stderr(&out));
+    let out = fapiao_on(&db.url, &["--json", "sync", "retry"]);
+    assert_eq!(code(&out), 0, "{}", stderr(&out));
+    assert_eq!(json(&out), serde_json::json!({"staged_rows": 0, "applications": 0}));
 }

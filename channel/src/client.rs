@@ -183,8 +183,9 @@ impl ChannelClient {
     }
 
     /// One business call. `idempotent` calls are retried per the policy; the others only when
-    /// the request provably never left, and once after a token renewal (an auth refusal means
-    /// the request was not processed).
+    /// the request provably never left, or after a token renewal (an auth refusal means the
+    /// request was not processed). A token refused again right after a renewal (a fault of the
+    /// moment at the token service) is renewed again with backoff, up to the policy's attempts.
     pub async fn call<Req: Serialize, Resp: DeserializeOwned>(
         &self,
         interface_code: &'static str,
@@ -193,17 +194,20 @@ impl ChannelClient {
     ) -> Result<Resp, ChannelError> {
         let json = serde_json::to_string(body)
             .map_err(|e| ChannelError::Decode { op: interface_code.into(), detail: e.to_string() })?;
-        let mut renewed = false;
+        let mut renewals = 0;
         loop {
             let result =
                 self.with_retries(interface_code, idempotent, || self.send_once(interface_code, &json)).await;
             match result {
                 Err((ChannelError::Api { code: c, .. }, Some(used)))
-                    if c == code::TOKEN_INVALID && !renewed =>
+                    if c == code::TOKEN_INVALID && renewals < self.config.retry.max_attempts =>
                 {
-                    tracing::info!(interface = interface_code, "token refused; renewing once");
+                    tracing::info!(interface = interface_code, renewals, "token refused; renewing");
                     self.invalidate_token(&used).await;
-                    renewed = true;
+                    if renewals > 0 {
+                        tokio::time::sleep(self.config.retry.delay(renewals)).await;
+                    }
+                    renewals += 1;
                 }
                 other => return other.map_err(|(e, _)| e),
             }

@@ -75,6 +75,14 @@ impl ChannelError {
         }
     }
 
+    /// A fault of the moment (token, 5xx, busy, the bureau unstable or under repair, a dropped
+    /// answer): it says nothing about the request itself, so it never counts as an attempt of
+    /// the row being worked on — the row is simply tried again later.
+    pub fn is_transient(&self) -> bool {
+        matches!(self, ChannelError::AnswerLost { .. })
+            || matches!(self.disposition(), Disposition::Retry | Disposition::RetryAfter(_))
+    }
+
     /// The channel's error code, when it answered with one.
     pub fn api_code(&self) -> Option<&str> {
         match self {

@@ -39,6 +39,21 @@ async fn an_expired_token_mid_run_is_renewed_once() {
 }
 
 #[tokio::test]
+async fn a_token_refused_again_after_its_renewal_is_renewed_again() {
+    // Half of all calls find their token expired on the spot: a fresh token is often refused
+    // too. Each call renews as often as it takes (with backoff) — issuing included, since a
+    // refused token means the request was not processed — and none fails.
+    let sb = sandbox(config("expire=0.5")).await;
+    let c = client(&sb);
+    for i in 0..12 {
+        c.issue(&invoice(&format!("E-{i}"), "digital_ordinary", "10.00")).await.unwrap();
+    }
+    let w = sb.world();
+    assert_eq!(w.serials().len(), 12, "{:?}", w.calls);
+    assert!(w.calls["login.do"] > 12, "some calls needed more than one renewal: {:?}", w.calls);
+}
+
+#[tokio::test]
 async fn short_lived_tokens_are_renewed_before_they_expire() {
     let mut cfg = config("");
     cfg.token_ttl = Duration::from_millis(300);

@@ -1,13 +1,14 @@
-//! 自动重开: failed pending invoices whose message contains a `sim_auto_issue_config` fragment
-//! are issued again — not before a "请<time>后再试" time in the message, at most
+//! 自动重开: failed pending invoices — blue and red — whose message contains a
+//! `sim_auto_issue_config` fragment are issued again — not before a "请<time>后再试" time in the message, at most
 //! `invoicing.max_reissues` times each. The old serial is asked about first: a serial the
 //! channel never saw is sent again as is; a new serial is taken only when the channel confirms
 //! the old one failed; one it reports issued is recorded, not reissued.
 
 use chrono::{DateTime, Utc};
 use fapiao_channel::codes::{IssueStatus, error as code};
-use fapiao_schemas::PendingStatus;
 use fapiao_schemas::params::SIM_AUTO_ISSUE_CONFIG;
+use fapiao_schemas::{Coded, Money, PendingStatus, red_flush};
+use rust_decimal::Decimal;
 use serde::Serialize;
 
 use crate::issue::{IssueOutcome, record_answer};
@@ -17,6 +18,8 @@ use crate::{Invoicing, InvoicingError, Result};
 pub struct ReissueItem {
     pub pending_id: i64,
     pub bills: Vec<String>,
+    /// For a red invoice: the number of the blue invoice it red-flushes.
+    pub red_of: Option<String>,
     /// The serial of the failed attempt.
     pub serial_no: Option<String>,
     pub message: Option<String>,
@@ -54,8 +57,9 @@ pub async fn reissue(
         .collect();
     let rows: Vec<Failed> = sqlx::query_as(
         "SELECT p.id, p.serial_no, p.seller_tax_no, p.error_message, p.retry_not_before, p.reissue_count,
-                ARRAY(SELECT bill_no FROM pending_bill b WHERE b.pending_id = p.id ORDER BY bill_no) AS bills
-           FROM pending_invoice p WHERE p.deleted_at IS NULL AND p.status = 'failed' AND p.invoice_property = 0 ORDER BY p.id",
+                ARRAY(SELECT bill_no FROM pending_bill b WHERE b.pending_id = p.id ORDER BY bill_no) AS bills,
+                (SELECT b.invoice_num FROM issued_invoice b WHERE b.id = p.blue_invoice_id) AS red_of
+           FROM pending_invoice p WHERE p.deleted_at IS NULL AND p.status = 'failed' ORDER BY p.id",
     )
     .fetch_all(&inv.pool)
     .await?;
@@ -66,6 +70,7 @@ pub async fn reissue(
         let mut item = ReissueItem {
             pending_id: r.id,
             bills: r.bills,
+            red_of: r.red_of,
             serial_no: r.serial_no,
             message: r.error_message.clone(),
             reason: String::new(),
@@ -129,6 +134,7 @@ struct Failed {
     retry_not_before: Option<DateTime<Utc>>,
     reissue_count: i32,
     bills: Vec<String>,
+    red_of: Option<String>,
 }
 
 /// Put a failed invoice back to 未开票 for reissue, deciding its serial by what the channel says
@@ -158,6 +164,9 @@ async fn reopen(
         },
     };
     let mut tx = inv.pool.begin().await?;
+    if let Some(refusal) = red_amount_taken(&mut tx, id).await? {
+        return Ok(Err(refusal));
+    }
     let n = sqlx::query(
         "UPDATE pending_invoice
             SET status = 'not_issued', serial_no = CASE WHEN $2 THEN serial_no END, reissue_count = reissue_count + 1,
@@ -178,6 +187,39 @@ async fn reopen(
         "渠道确认原流水号开票失败，以新流水号重开"
     };
     crate::record::event(&mut tx, id, "reissue", Some(how)).await?;
+    // A red invoice's request is issuing again (its red invoice decides how it ends).
+    sqlx::query(
+        "UPDATE red_flush SET state = 'issuing', code = NULL, message = NULL, updated_at = now()
+          WHERE pending_id = $1 AND state = 'failed'",
+    )
+    .bind(id)
+    .execute(&mut *tx)
+    .await?;
     tx.commit().await?;
     Ok(Ok(how.to_string()))
+}
+
+/// A failed red invoice reserves nothing of its blue invoice (a red-flush requested since may
+/// have taken the amount), so before it is issued again the amount rule is asked once more,
+/// under a lock on the blue invoice as red-flush requests are. `Some(reason)` when it no
+/// longer fits; `None` for a blue invoice or a red one that fits.
+async fn red_amount_taken(tx: &mut sqlx::PgConnection, id: i64) -> Result<Option<String>> {
+    let row: Option<(Decimal, Decimal, Decimal)> = sqlx::query_as(
+        "SELECT abs(p.total), b.remaining,
+                (SELECT coalesce(sum(abs(o.total)), 0) FROM pending_invoice o
+                  WHERE o.blue_invoice_id = b.id AND o.invoice_property = 1 AND o.deleted_at IS NULL
+                    AND o.status NOT IN ('succeeded', 'failed') AND o.id <> p.id)
+           FROM pending_invoice p JOIN issued_invoice b ON b.id = p.blue_invoice_id
+          WHERE p.id = $1 AND p.invoice_property = 1
+            FOR UPDATE OF b",
+    )
+    .bind(id)
+    .fetch_optional(&mut *tx)
+    .await?;
+    let Some((own, remaining, reserved)) = row else { return Ok(None) };
+    let money = |d: Decimal| Money::exact(d).expect("stored at scale 2");
+    let left = red_flush::remaining(money(remaining), Money::ZERO, money(reserved));
+    Ok(red_flush::check_amount(money(own), left)
+        .err()
+        .map(|e| format!("{}（{}，剩余{left}），未重开", e.message_zh(), e.code())))
 }

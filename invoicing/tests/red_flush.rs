@@ -10,7 +10,7 @@ use fapiao_channel::codes::IssueStatus;
 use fapiao_channel::sandbox::FaultPlan;
 use fapiao_invoicing::push::{Selection, push};
 use fapiao_invoicing::redflush::{self, Outcome, Request, documents};
-use fapiao_invoicing::{exceptions, issue};
+use fapiao_invoicing::{issue, reissue};
 use fapiao_schemas::{Money, PendingStatus, RedFlushRequestState};
 use rust_decimal::Decimal;
 
@@ -49,7 +49,7 @@ const INSUFFICIENT: &str =
 
 #[tokio::test]
 async fn the_amount_rule_at_its_edges() {
-    let w = world("", &[]).await;
+    let w = world("", &[("FAPIAO__INVOICING__SETTLE_WITHIN_SECS", "1")]).await;
     let nums = blue(&w, &[("A1", "数电普票", BUYER, "1000.00")]).await;
     let a = &nums["A1"]; // 1,130.00
 
@@ -66,10 +66,14 @@ async fn the_amount_rule_at_its_edges() {
     // After a partial red-flush: one cent over what is left is refused.
     assert_eq!(flush(&w, &[req(a, Some("630.01"), None)]).await[0].message.as_deref(), Some(INSUFFICIENT));
 
-    // A red invoice that failed stays in 待开 and holds its amount.
-    w.sandbox.world().dice.set_plan(FaultPlan::parse("repairing@ALLE.INVOICE.RED=1").unwrap());
-    let failed = flush(&w, &[req(a, Some("300.00"), None)]).await;
-    assert_eq!(failed[0].state, RedFlushRequestState::Failed);
+    // A red invoice still with the channel (answer lost, the query unavailable) holds its amount;
+    // one that failed holds nothing (reissuing it asks the rule again: a_failed_red_invoice_…).
+    w.sandbox
+        .world()
+        .dice
+        .set_plan(FaultPlan::parse("drop@ALLE.INVOICE.RED=1,http5xx@ALLE.INVOICE.QUERY=1").unwrap());
+    let unsettled = flush(&w, &[req(a, Some("300.00"), None)]).await;
+    assert_eq!(unsettled[0].state, RedFlushRequestState::Issuing, "{unsettled:?}");
     w.sandbox.world().dice.set_plan(FaultPlan::none());
     let o = flush(
         &w,
@@ -85,15 +89,14 @@ async fn the_amount_rule_at_its_edges() {
             ("succeeded", None)
         ]
     );
-    // Deleting the failed red frees its amount: the rest (no amount = all that remains) goes.
+    // Settled by query: the red invoice the channel issued counts, and the blue one is used up.
     let red_pending: i64 = sqlx::query_scalar("SELECT pending_id FROM red_flush WHERE id = $1")
-        .bind(failed[0].red_flush_id)
+        .bind(unsettled[0].red_flush_id)
         .fetch_one(&w.db.pool)
         .await
         .unwrap();
-    assert!(exceptions::delete(&w.inv, &[red_pending]).await.unwrap()[0].ok);
-    let o = flush(&w, &[req(a, None, None)]).await;
-    assert_eq!((o[0].state.as_str(), o[0].requested), ("succeeded", Some(Decimal::new(30000, 2))));
+    let settled = issue::issue(&w.inv, &[red_pending], &|_| {}).await.unwrap();
+    assert_eq!(settled[0].status, PendingStatus::Succeeded, "{settled:?}");
     assert_eq!(blue_state(&w, a).await, ("full".to_string(), Decimal::new(0, 2)));
     assert_eq!(flush(&w, &[req(a, None, None)]).await[0].message.as_deref(), Some("该发票已全额红冲"));
 }
@@ -425,4 +428,49 @@ async fn by_amount_after_by_line_takes_only_what_each_line_still_holds() {
     for (seq, amount, tax, red_amount, red_tax) in per_line {
         assert_eq!((red_amount, red_tax), (amount, tax), "line {seq}");
     }
+}
+
+#[tokio::test]
+async fn a_failed_red_invoice_is_reissued_under_the_same_rules_and_reserves_nothing_meanwhile() {
+    let w = world("", &[]).await;
+    let nums = blue(&w, &[("F1", "数电普票", BUYER, "1000.00"), ("F2", "数电普票", BUYER, "1000.00")]).await;
+    fapiao_store::params::set(&w.db.pool, "sim_auto_issue_config", "repairing", "局端内部错误")
+        .await
+        .unwrap();
+    w.sandbox.world().config.repair_after = std::time::Duration::from_secs(120);
+    w.sandbox.world().dice.set_plan(FaultPlan::parse("repairing@ALLE.INVOICE.RED=1").unwrap());
+    let o = flush(
+        &w,
+        &[req(&nums["F1"], Some("500.00"), Some("04")), req(&nums["F2"], Some("500.00"), Some("04"))],
+    )
+    .await;
+    assert!(
+        o.iter()
+            .all(|o| o.state == RedFlushRequestState::Failed && o.code.as_deref() == Some("ISSUE_FAILED")),
+        "{o:?}"
+    );
+    w.sandbox.world().dice.set_plan(FaultPlan::none());
+
+    // A failed red invoice holds nothing back: all of F2 (1,130.00) can be red-flushed now.
+    let all_of_f2 = flush(&w, &[req(&nums["F2"], None, Some("02"))]).await;
+    assert_eq!(all_of_f2[0].state, RedFlushRequestState::Succeeded, "{all_of_f2:?}");
+
+    // Before the repair time nothing goes; after it, F1's red invoice is issued again under the
+    // same rules, and F2's no longer fits its blue invoice: left with the amount rule's answer.
+    let early = reissue::reissue(&w.inv, chrono::Utc::now(), false, &|_| {}).await.unwrap();
+    assert_eq!((early.reissued.len(), early.skipped.len()), (0, 2), "{early:?}");
+    let later = reissue::reissue(&w.inv, chrono::Utc::now() + chrono::Duration::minutes(3), false, &|_| {})
+        .await
+        .unwrap();
+    assert_eq!(later.reissued.len(), 1, "{later:?}");
+    assert_eq!(later.reissued[0].red_of.as_deref(), Some(nums["F1"].as_str()));
+    assert_eq!(later.reissued[0].outcome.as_ref().unwrap().status, PendingStatus::Succeeded);
+    assert_eq!(later.skipped.len(), 1, "{later:?}");
+    assert_eq!(later.skipped[0].red_of.as_deref(), Some(nums["F2"].as_str()));
+    assert!(later.skipped[0].reason.contains("RED_FLUSH_REMAINING_INSUFFICIENT"), "{later:?}");
+
+    let f1 = redflush::outcome(&w.inv, o[0].red_flush_id.unwrap()).await.unwrap();
+    assert_eq!(f1.state, RedFlushRequestState::Succeeded, "the request follows its red invoice");
+    assert_eq!(blue_state(&w, &nums["F1"]).await, ("partial".into(), Decimal::new(63000, 2)));
+    assert_eq!(blue_state(&w, &nums["F2"]).await, ("full".into(), Decimal::ZERO));
 }

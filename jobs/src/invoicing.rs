@@ -30,6 +30,7 @@ pub async fn auto_issue(ctx: &JobContext, run: &RunInfo) -> Result<RunReport, Jo
             r.callbacks.attempted,
             r.callbacks.succeeded
         )),
+        ..RunReport::default()
     })
 }
 
@@ -49,6 +50,7 @@ pub async fn auto_reissue(ctx: &JobContext, run: &RunInfo) -> Result<RunReport, 
             report.still_failing.len(),
             report.left_alone.len(),
         )),
+        ..RunReport::default()
     })
 }
 
@@ -60,5 +62,6 @@ pub async fn red_flush_poll(ctx: &JobContext, run: &RunInfo) -> Result<RunReport
         rejected: r.failed as i64,
         skipped: r.polled == 0,
         reason: Some(format!("{} still waiting", r.waiting)),
+        ..RunReport::default()
     })
 }

@@ -1,6 +1,8 @@
 //! A job is a value: name, schedule, time zone, misfire and retry policy, and what it runs.
 //! The registry holds each name once.
 
+use std::collections::BTreeMap;
+use std::fmt;
 use std::sync::Arc;
 
 use chrono::{DateTime, NaiveDate, Utc};
@@ -230,6 +232,49 @@ pub struct RunReport {
     pub rejected: i64,
     pub skipped: bool,
     pub reason: Option<String>,
+    /// Why rows were rejected or put off, tallied by cause: the run's reason in `jobs history`
+    /// says it, so nobody has to look for it in the tables the job wrote.
+    pub(crate) rejected_for: BTreeMap<String, u32>,
+    pub(crate) put_off_for: BTreeMap<String, u32>,
+}
+
+impl RunReport {
+    /// A row refused for good (until someone sends it again: `fapiao sync retry`).
+    pub fn reject(&mut self, cause: impl fmt::Display) {
+        self.rejected += 1;
+        *self.rejected_for.entry(short(cause)).or_default() += 1;
+    }
+
+    /// A row left for a later run by a fault of the moment; it is not counted as rejected.
+    pub fn put_off(&mut self, cause: impl fmt::Display) {
+        *self.put_off_for.entry(short(cause)).or_default() += 1;
+    }
+
+    /// The reason the run gave, then the tallied causes: `rejected: 2 × …; put off: 1 × …`.
+    pub fn full_reason(&self) -> Option<String> {
+        let tally = |label: &str, causes: &BTreeMap<String, u32>| {
+            (!causes.is_empty()).then(|| {
+                let list: Vec<String> = causes.iter().map(|(c, n)| format!("{n} × {c}")).collect();
+                format!("{label}: {}", list.join(", "))
+            })
+        };
+        let parts: Vec<String> =
+            [self.reason.clone(), tally("rejected", &self.rejected_for), tally("put off", &self.put_off_for)]
+                .into_iter()
+                .flatten()
+                .collect();
+        (!parts.is_empty()).then(|| parts.join("; "))
+    }
+}
+
+/// A cause as one short line (channel messages can be long).
+fn short(cause: impl fmt::Display) -> String {
+    const MAX: usize = 120;
+    let text = cause.to_string().replace('\n', " ");
+    match text.char_indices().nth(MAX) {
+        Some((cut, _)) => format!("{}…", &text[..cut]),
+        None => text,
+    }
 }
 
 #[derive(Debug, thiserror::Error)]

@@ -79,7 +79,7 @@ fn to_outcome(result: Result<RunReport, JobError>) -> Outcome {
     match result {
         Ok(r) => Outcome {
             state: if r.skipped { RunState::Skipped } else { RunState::Succeeded },
-            reason: r.reason,
+            reason: r.full_reason(),
             rows_read: r.read,
             rows_written: r.written,
             rows_rejected: r.rejected,

@@ -14,7 +14,7 @@ use fapiao_schemas::TaxNo;
 use fapiao_schemas::config::Settings;
 use fapiao_schemas::enterprise::{Channel, Enterprise, SyncScheme, TaxpayerKind};
 use fapiao_store::testing::TestDb;
-use fapiao_store::{enterprises, params, schemes};
+use fapiao_store::{enterprises, input_sync, params, schemes};
 
 const A: &str = "91310000MA1FL2AB09";
 const B: &str = "92440300MA5DXY7K3W";
@@ -182,13 +182,18 @@ async fn transient_faults_leave_applications_open_for_the_next_run() {
         w.run("apply-cache", date(18)).await;
         let outcome = w.run("download-apply", date(18)).await;
         assert_eq!(outcome.state.as_str(), "succeeded", "{faults}: {outcome:?}");
-        assert!(outcome.rows_rejected > 0, "{faults}");
+        // A fault of the moment rejects nothing and costs no attempt; the run says why it
+        // put the applications off.
+        assert_eq!(outcome.rows_rejected, 0, "{faults}");
+        let reason = outcome.reason.unwrap_or_default();
+        assert!(reason.contains("put off: ") && reason.contains("RIM.DOWNLOAD.APPLY"), "{faults}: {reason}");
         assert_eq!(
-            w.count(
-                "SELECT count(*) FROM download_application WHERE state = 'open' AND last_error IS NOT NULL"
-            )
-            .await,
-            outcome.rows_rejected,
+            w.count("SELECT count(*) FROM download_application WHERE state <> 'open' OR attempts > 0").await,
+            0,
+            "{faults}"
+        );
+        assert!(
+            w.count("SELECT count(*) FROM download_application WHERE last_error IS NOT NULL").await > 0,
             "{faults}"
         );
         assert_eq!(w.count("SELECT count(*) FROM download_log").await, 0, "{faults}");
@@ -205,6 +210,127 @@ async fn transient_faults_leave_applications_open_for_the_next_run() {
     w.sandbox.world().dice.set_plan(FaultPlan::none());
     w.run("download-apply", date(18)).await;
     assert_eq!(w.count("SELECT count(*) FROM download_application WHERE state = 'open'").await, 0);
+}
+
+#[tokio::test]
+async fn a_download_whose_poll_keeps_failing_does_not_fail_the_run() {
+    // Every poll finds its token refused, renewal after renewal (the second 9401 used to fail
+    // the whole run). The application was accepted: fetch polls the download later.
+    let w = world("expire@RIM.DOWNLOAD.POLL=1").await;
+    let today = date(18);
+    w.run("apply-cache", today).await;
+    let outcome = w.run("download-apply", today).await;
+    assert_eq!(outcome.state.as_str(), "succeeded", "{outcome:?}");
+    // One download at a time per e-tax account: the others wait for it.
+    assert_eq!(w.count("SELECT count(*) FROM download_application WHERE state = 'applied'").await, 1);
+    assert!(outcome.reason.unwrap_or_default().contains("wait for a running download"));
+    w.sandbox.world().dice.set_plan(FaultPlan::none());
+    for _ in 0..6 {
+        for job in ["fetch", "download-apply"] {
+            assert_eq!(w.run(job, today).await.state.as_str(), "succeeded", "{job}");
+        }
+    }
+    for job in ["fetch", "deal-task"] {
+        assert_eq!(w.run(job, today).await.state.as_str(), "succeeded", "{job}");
+    }
+    assert_eq!(pool_identities(&w).await, expected_pool(today), "nothing lost");
+}
+
+#[tokio::test]
+async fn faults_of_the_moment_never_give_a_staged_row_up() {
+    // deal_max_attempts is 3: five runs of refused tokens and an unstable bureau must leave
+    // every row pending with no attempt counted, and the recovered bureau pools them all.
+    for faults in
+        ["unstable@RIM.INVOICE.VERIFY=1", "expire@RIM.INVOICE.VERIFY=1", "http5xx@RIM.INVOICE.VERIFY=1"]
+    {
+        let w = world(faults).await;
+        let today = date(18);
+        for job in ["apply-cache", "download-apply", "fetch"] {
+            w.run(job, today).await;
+        }
+        let staged = w.count("SELECT count(*) FROM download_staging").await;
+        assert!(staged > 0);
+        for _ in 0..5 {
+            let outcome = w.run("deal-task", today).await;
+            assert_eq!(outcome.state.as_str(), "succeeded", "{faults}: {outcome:?}");
+            assert_eq!(outcome.rows_rejected, 0, "{faults}");
+            assert!(outcome.reason.unwrap_or_default().contains("put off: "), "{faults}");
+        }
+        assert_eq!(
+            w.count("SELECT count(*) FROM download_staging WHERE state = 'pending' AND handle_num = 0").await,
+            staged,
+            "{faults}: no row given up, no attempt counted"
+        );
+        w.sandbox.world().dice.set_plan(FaultPlan::none());
+        w.run("deal-task", today).await;
+        assert_eq!(pool_identities(&w).await, expected_pool(today), "{faults}");
+    }
+}
+
+#[tokio::test]
+async fn given_up_work_is_sent_again_within_its_scope_and_history_says_why() {
+    let w = world("").await;
+    let today = date(18);
+    for job in ["apply-cache", "download-apply", "fetch"] {
+        w.run(job, today).await;
+    }
+    // Amounts that disagree with the bureau's fail verification for good (查验信息不一致), and
+    // the run's reason in the ledger says so.
+    let skew = |delta: &'static str| {
+        let pool = w.db.pool.clone();
+        async move {
+            sqlx::query(sqlx::AssertSqlSafe(format!(
+                "UPDATE download_staging SET amount = amount + {delta}, total = total + {delta}"
+            )))
+            .execute(&pool)
+            .await
+            .unwrap();
+        }
+    };
+    skew("1").await;
+    let staged = w.count("SELECT count(*) FROM download_staging").await;
+    let outcome = w.run("deal-task", today).await;
+    assert_eq!(outcome.rows_rejected, staged);
+    let reason = outcome.reason.unwrap_or_default();
+    assert!(
+        reason.starts_with(&format!("rejected: {staged} × ")) && reason.contains("查验信息不一致"),
+        "{reason}"
+    );
+    assert_eq!(w.count("SELECT count(*) FROM download_staging WHERE state = 'failed'").await, staged);
+    sqlx::query("UPDATE download_application SET state = 'failed'").execute(&w.db.pool).await.unwrap();
+
+    // The data is put right; one enterprise's work of one day is sent again, nothing else.
+    skew("-1").await;
+    let day: NaiveDate = sqlx::query_scalar(
+        "SELECT min(invoice_date) FROM download_staging WHERE tax_no = '91310000MA1FL2AB09'",
+    )
+    .fetch_one(&w.db.pool)
+    .await
+    .unwrap();
+    let scope = input_sync::Scope { tax_no: Some(TaxNo::parse(A).unwrap()), from: Some(day), to: Some(day) };
+    let sent = input_sync::send_again(&w.db.pool, &scope).await.unwrap();
+    let in_scope: i64 = sqlx::query_scalar(
+        "SELECT count(*) FROM download_staging WHERE tax_no = '91310000MA1FL2AB09' AND invoice_date = $1",
+    )
+    .bind(day)
+    .fetch_one(&w.db.pool)
+    .await
+    .unwrap();
+    assert!(in_scope > 0 && in_scope < staged);
+    assert_eq!(sent, input_sync::SentAgain { staged_rows: in_scope as u64, applications: 1 });
+    assert_eq!(w.count("SELECT count(*) FROM download_application WHERE state = 'open'").await, 1);
+    w.run("deal-task", today).await;
+    assert_eq!(w.count("SELECT count(*) FROM invoice_pool").await, in_scope);
+    assert_eq!(
+        w.count("SELECT count(*) FROM download_staging WHERE state = 'failed'").await,
+        staged - in_scope
+    );
+
+    // Everything else.
+    let sent = input_sync::send_again(&w.db.pool, &input_sync::Scope::default()).await.unwrap();
+    assert_eq!(sent, input_sync::SentAgain { staged_rows: (staged - in_scope) as u64, applications: 5 });
+    w.run("deal-task", today).await;
+    assert_eq!(pool_identities(&w).await, expected_pool(today));
 }
 
 #[tokio::test]

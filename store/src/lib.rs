@@ -4,6 +4,7 @@
 pub mod binaries;
 pub mod cluster;
 pub mod enterprises;
+pub mod input_sync;
 pub mod params;
 pub mod schemes;
 pub mod testing;

@@ -10,7 +10,7 @@ use tracing::Instrument;
 
 pub use fapiao_export::{ExportReport, Manifest};
 
-use crate::{Actor, App, Error, Result};
+use crate::{Actor, App, Result};
 
 #[derive(Clone, Debug)]
 pub struct ReconciliationRequest {
@@ -35,18 +35,8 @@ pub async fn reconciliation(
     progress: &(dyn Fn(&str) + Sync),
 ) -> Result<ExportReport> {
     check_out_path(&request)?;
-    // A tax number that is not one of the tenant's enterprises would export an empty period that
-    // looks like a quiet month: refuse it, naming it.
     for tax_no in &request.tax_nos {
-        if fapiao_store::enterprises::get(&app.pool, tax_no).await?.is_none() {
-            return Err(Error::NotFound {
-                code: "ENTERPRISE_NOT_FOUND",
-                message: format!(
-                    "企业{tax_no}不存在（fapiao enterprise list） (no such enterprise)",
-                    tax_no = tax_no.as_str()
-                ),
-            });
-        }
+        crate::tenant::require_enterprise(app, tax_no).await?;
     }
     let span = tracing::info_span!("export", actor = %actor, from = %request.from, to = %request.to);
     let options = ExportOptions {

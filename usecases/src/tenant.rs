@@ -1,9 +1,11 @@
 //! The tenant's foundation: its enterprises (企业信息) and their sync schemes (全量发票数据同步
-//! 设置), and the documented updateDownInit that makes a scheme start again.
+//! 设置), the documented updateDownInit that makes a scheme start again, and sending the sync's
+//! given-up work through again.
 
 use chrono::NaiveDate;
+use fapiao_schemas::TaxNo;
 use fapiao_schemas::enterprise::{Enterprise, SyncScheme};
-use fapiao_store::{enterprises, schemes};
+use fapiao_store::{enterprises, input_sync, schemes};
 
 use crate::{Actor, App, Error, Result};
 
@@ -18,6 +20,18 @@ pub async fn add_enterprise(app: &App, actor: &Actor, enterprise: &Enterprise) -
     }
     enterprises::insert(&app.pool, enterprise).await?;
     tracing::info!(actor = %actor, tax_no = %enterprise.tax_no, "enterprise added");
+    Ok(())
+}
+
+/// `tax_no` must be one of the tenant's enterprises: a filter on an unknown one would find
+/// nothing and look like a quiet month, so it is refused, naming it.
+pub async fn require_enterprise(app: &App, tax_no: &TaxNo) -> Result<()> {
+    if enterprises::get(&app.pool, tax_no).await?.is_none() {
+        return Err(Error::NotFound {
+            code: "ENTERPRISE_NOT_FOUND",
+            message: format!("企业{}不存在（fapiao enterprise list） (no such enterprise)", tax_no.as_str()),
+        });
+    }
     Ok(())
 }
 
@@ -56,4 +70,24 @@ pub async fn reset_start(app: &App, actor: &Actor, code: &str, start: NaiveDate)
     })?;
     tracing::info!(actor = %actor, code, %start, "sync scheme start reset");
     Ok(())
+}
+
+/// `fapiao sync retry`: staged invoices whose verification was given up and failed download
+/// applications go back to the jobs (deal-task, download-apply), their attempts from zero.
+pub async fn retry_sync(
+    app: &App,
+    actor: &Actor,
+    scope: &input_sync::Scope,
+) -> Result<input_sync::SentAgain> {
+    if let (Some(from), Some(to)) = (scope.from, scope.to)
+        && from > to
+    {
+        return Err(Error::bad_input("USAGE", format!("--from {from} is after --to {to}")));
+    }
+    if let Some(tax_no) = &scope.tax_no {
+        require_enterprise(app, tax_no).await?;
+    }
+    let sent = input_sync::send_again(&app.pool, scope).await?;
+    tracing::info!(actor = %actor, staged_rows = sent.staged_rows, applications = sent.applications, "sync work sent again");
+    Ok(sent)
 }

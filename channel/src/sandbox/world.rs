@@ -418,14 +418,13 @@ impl World {
                     .ok_or_else(|| {
                         err(code::STATE_CONFLICT, "红字确认单不存在、金额不符或状态不允许开具红字发票")
                     })?;
-                if !self.used_forms.insert(form.bill_uuid.clone()) {
+                if self.used_forms.contains(&form.bill_uuid) {
                     return Err(err(code::STATE_CONFLICT, "该红字确认单已开具红字发票"));
                 }
             }
             RedFlushTrack::RedInfoSheet => {
-                let sheet = self
-                    .sheets
-                    .values_mut()
+                self.sheets
+                    .values()
                     .find(|s| {
                         s.sheet.red_info_bill_no == req.red_info_bill_no && !req.red_info_bill_no.is_empty()
                     })
@@ -433,7 +432,6 @@ impl World {
                         s.invoice_num == req.original_invoice_num && s.sheet.state == "approved" && !s.used
                     })
                     .ok_or_else(|| err(code::STATE_CONFLICT, "红字信息表不存在、未审核通过或已使用"))?;
-                sheet.used = true;
             }
             RedFlushTrack::Direct => {}
         }
@@ -451,6 +449,22 @@ impl World {
             tax_amount: req.tax_amount,
         };
         let failure = self.issue_failure(kind, &buyer_id, &[], i::INVOICE_RED);
+        // A form or sheet is used up by the red invoice issued on it, not by one that failed.
+        if failure.is_none() {
+            match kind.red_flush_track() {
+                RedFlushTrack::ConfirmationForm => {
+                    self.used_forms.insert(req.gov_red_confirm_bill_uuid.clone());
+                }
+                RedFlushTrack::RedInfoSheet => {
+                    if let Some(s) =
+                        self.sheets.values_mut().find(|s| s.sheet.red_info_bill_no == req.red_info_bill_no)
+                    {
+                        s.used = true;
+                    }
+                }
+                RedFlushTrack::Direct => {}
+            }
+        }
         let serial = req.serial_no.clone();
         let seller = req.seller_taxpayer_id.clone();
         self.record_issue(

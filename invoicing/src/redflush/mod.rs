@@ -322,6 +322,7 @@ async fn blue_lines(tx: &mut PgConnection, blue_pending: i64, blue_id: i64) -> s
            LEFT JOIN (SELECT rl.blue_seq, sum(abs(rl.quantity)) AS quantity, sum(abs(rl.amount)) AS amount, sum(abs(rl.tax)) AS tax
                         FROM pending_line rl JOIN pending_invoice r ON r.id = rl.pending_id
                        WHERE r.blue_invoice_id = $2 AND r.invoice_property = 1 AND r.deleted_at IS NULL
+                         AND r.status <> 'failed'
                        GROUP BY rl.blue_seq) u ON u.blue_seq = l.seq
           WHERE l.pending_id = $1 ORDER BY l.seq",
     )
@@ -339,10 +340,11 @@ async fn judge(
 ) -> Result<std::result::Result<Accepted, RedFlushRuleError>> {
     let blue_id = b.id;
     let total = money(b.total);
-    // |red already issued| is what `remaining` no longer holds; |red pending in 待开| is counted here.
+    // |red already issued| is what `remaining` no longer holds; |red pending in 待开| is counted
+    // here. A failed red invoice reserves nothing: reissuing it asks the amount rule again.
     let pending: Decimal = sqlx::query_scalar(
         "SELECT coalesce(sum(abs(total)), 0) FROM pending_invoice
-          WHERE blue_invoice_id = $1 AND invoice_property = 1 AND deleted_at IS NULL AND status <> 'succeeded'",
+          WHERE blue_invoice_id = $1 AND invoice_property = 1 AND deleted_at IS NULL AND status NOT IN ('succeeded', 'failed')",
     )
     .bind(blue_id)
     .fetch_one(&mut *tx)
@@ -372,7 +374,7 @@ async fn judge(
     }
     let same: bool = sqlx::query_scalar(
         "SELECT EXISTS (SELECT 1 FROM pending_invoice WHERE blue_invoice_id = $1 AND invoice_property = 1 AND deleted_at IS NULL
-                          AND status <> 'succeeded' AND total = $2)",
+                          AND status NOT IN ('succeeded', 'failed') AND total = $2)",
     )
     .bind(blue_id)
     .bind(-requested.value())

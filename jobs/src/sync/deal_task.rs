@@ -8,7 +8,8 @@
 //! * `key_element_check` = 1: a batch is claimed (lease, handle_num + 1) and committed, each
 //!   invoice verified through the channel, then the verified rows (with their lines and the full
 //!   deductibility rule) land and the states change in one transaction fenced by the claim.
-//!   Transient failures go back to pending until `deal_max_attempts`, then fail with the reason.
+//!   Faults of the moment (token, 5xx, lost answer, 局端…请稍后再试) go back to pending without
+//!   counting; other failures count, and fail the row with the reason after `deal_max_attempts`.
 
 use chrono::NaiveDate;
 use fapiao_channel::codes::error as code;
@@ -122,7 +123,12 @@ struct Staged {
 enum Fate {
     Pooled(Box<VerifiedInvoice>, Option<&'static str>),
     Failed(String),
-    Retry(String),
+    /// Back to pending; `counted` when the failure was the row's (an attempt toward
+    /// `deal_max_attempts`), not when it was a fault of the moment (token, 5xx, lost answer).
+    Retry {
+        reason: String,
+        counted: bool,
+    },
 }
 
 async fn verified_batch(
@@ -171,10 +177,11 @@ async fn verified_batch(
                         Some(code::NOT_FOUND) | Some(code::BAD_REQUEST) => {
                             Fate::Failed(format!("查验失败：{e}"))
                         }
+                        _ if e.is_transient() => Fate::Retry { reason: e.to_string(), counted: false },
                         _ if row.handle_num >= jobs.deal_max_attempts as i32 => {
                             Fate::Failed(format!("gave up after {} attempts: {e}", row.handle_num))
                         }
-                        _ => Fate::Retry(e.to_string()),
+                        _ => Fate::Retry { reason: e.to_string(), counted: true },
                     }
                 }
             };
@@ -182,30 +189,36 @@ async fn verified_batch(
     }
     let mut tx = ctx.pool.begin().await?;
     for (row, fate) in claimed.iter().zip(&fates) {
-        let (state, reason) = match fate {
+        // The claim counted an attempt; a fault of the moment gives it back.
+        let (state, reason, uncount) = match fate {
             Fate::Pooled(v, deductible_reason) => {
                 pool_verified(&mut tx, row, v, *deductible_reason, auto_sign).await?;
-                ("done_verified", None)
+                ("done_verified", None, 0)
             }
-            Fate::Failed(r) => ("failed", Some(r.clone())),
-            Fate::Retry(r) => ("pending", Some(r.clone())),
+            Fate::Failed(r) => {
+                report.reject(r);
+                ("failed", Some(r), 0)
+            }
+            Fate::Retry { reason, counted } => {
+                report.put_off(reason);
+                ("pending", Some(reason), i32::from(!counted))
+            }
         };
-        if state == "failed" {
-            report.rejected += 1;
-        }
         sqlx::query(
-            "UPDATE download_staging SET state = $3, reason = $4, handled_by = $2, claimed_by = NULL, claimed_until = NULL
+            "UPDATE download_staging SET state = $3, reason = $4, handled_by = $2, claimed_by = NULL, claimed_until = NULL,
+                 handle_num = handle_num - $5
              WHERE id = $1 AND claimed_by = $2",
         )
         .bind(row.id)
         .bind(&ctx.worker)
         .bind(state)
         .bind(reason)
+        .bind(uncount)
         .execute(&mut *tx)
         .await?;
     }
     tx.commit().await?;
-    let retried = fates.iter().filter(|f| matches!(f, Fate::Retry(_))).count();
+    let retried = fates.iter().filter(|f| matches!(f, Fate::Retry { .. })).count();
     // Rows sent back to pending wait for the next run (the cursor has passed them).
     Ok(((claimed.len() - retried) as u64, Some(last_id)))
 }

@@ -95,22 +95,30 @@ pub async fn run(ctx: &JobContext, run: &RunInfo) -> Result<RunReport, JobError>
                     .await?;
                 tx.commit().await?;
                 report.written += 1;
-                if async_taxnos.contains(&app.tax_no) || !wait_ready(ctx, &task.task_id).await? {
+                if async_taxnos.contains(&app.tax_no) || !wait_ready(ctx, &app, &task.task_id).await? {
                     busy.insert(app.etax_account.clone());
                 }
             }
             Err(e) => {
                 fail_if_permanent(&e, &app.tax_no, &app.name)?;
                 // 9605 (small-scale, deduction data) will never work: close the application.
+                // A fault of the moment (the client already retried it with backoff) leaves the
+                // application open for the next run and is not counted as one of its attempts.
                 let state =
                     if e.api_code() == Some(code::SMALL_SCALE_NO_DEDUCTION) { "failed" } else { "open" };
-                sqlx::query("UPDATE download_application SET state = $2, attempts = attempts + 1, last_error = $3, updated_at = now() WHERE id = $1")
+                let counted = !e.is_transient();
+                sqlx::query("UPDATE download_application SET state = $2, attempts = attempts + $4, last_error = $3, updated_at = now() WHERE id = $1")
                     .bind(app.id)
                     .bind(state)
                     .bind(e.to_string())
+                    .bind(i32::from(counted))
                     .execute(&ctx.pool)
                     .await?;
-                report.rejected += 1;
+                if counted {
+                    report.reject(&e);
+                } else {
+                    report.put_off(&e);
+                }
                 tracing::warn!(tax_no = %app.tax_no, date = %app.invoice_date, error = %e, state, "download application not accepted");
                 if e.api_code() == Some(code::ACCOUNT_LOGGED_OUT) {
                     busy.insert(app.etax_account.clone()); // logged out: leave the account alone this run
@@ -126,11 +134,19 @@ pub async fn run(ctx: &JobContext, run: &RunInfo) -> Result<RunReport, JobError>
 }
 
 /// Poll a synchronous download until it is ready (recorded), failed, or the wait runs out.
-/// `true` when the account is free again.
-async fn wait_ready(ctx: &JobContext, task_id: &str) -> Result<bool, JobError> {
+/// `true` when the account is free again. A poll that fails leaves the download to fetch,
+/// which polls it again: the application was accepted, so the run has done its part.
+async fn wait_ready(ctx: &JobContext, app: &Open, task_id: &str) -> Result<bool, JobError> {
     let deadline = tokio::time::Instant::now() + Duration::from_secs(ctx.settings.jobs.download_wait_secs);
     loop {
-        let task = ctx.channel.download_poll(task_id).await?;
+        let task = match ctx.channel.download_poll(task_id).await {
+            Ok(task) => task,
+            Err(e) => {
+                fail_if_permanent(&e, &app.tax_no, &app.name)?;
+                tracing::warn!(task = task_id, error = %e, "download not polled; fetch polls it later");
+                return Ok(false);
+            }
+        };
         match task.state.as_str() {
             "ready" => {
                 sqlx::query("UPDATE download_log SET state = 'ready', total = $2 WHERE task_id = $1 AND state = 'processing'")

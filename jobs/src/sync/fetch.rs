@@ -34,6 +34,7 @@ pub async fn run(ctx: &JobContext, _run: &RunInfo) -> Result<RunReport, JobError
                 Err(e) => {
                     fail_if_permanent(&e, &log.tax_no, "")?;
                     tracing::warn!(task = %log.task_id, error = %e, "poll failed; next run tries again");
+                    report.put_off(&e);
                     continue;
                 }
             };
@@ -57,7 +58,7 @@ pub async fn run(ctx: &JobContext, _run: &RunInfo) -> Result<RunReport, JobError
                 Err(e) => {
                     fail_if_permanent(&e, &log.tax_no, "")?;
                     tracing::warn!(task = %log.task_id, page = page_no, error = %e, "page not fetched; the next run resumes here");
-                    report.rejected += 1;
+                    report.put_off(&e);
                     continue 'logs;
                 }
             };
