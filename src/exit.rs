@@ -22,6 +22,9 @@ const REJECTED: u8 = 3;
 
 /// The kind and stable code of a failure.
 fn classify(err: &anyhow::Error) -> (ErrorKind, &'static str) {
+    if fapiao_store::is_unavailable(err.as_ref()) {
+        return (ErrorKind::Unavailable, "DATABASE_UNAVAILABLE");
+    }
     if let Some(e) = err.downcast_ref::<fapiao_usecases::Error>() {
         return (e.kind(), e.code());
     }
@@ -68,14 +71,27 @@ pub fn arguments_refused(err: clap::Error, json: bool) -> ExitCode {
     ExitCode::from(exit)
 }
 
-pub fn finish(result: anyhow::Result<Outcome>, json: bool) -> ExitCode {
+/// `database_whereabouts` names the database for the message that it is unavailable.
+pub fn finish(
+    result: anyhow::Result<Outcome>,
+    json: bool,
+    database_whereabouts: impl FnOnce() -> String,
+) -> ExitCode {
     match result {
         Ok(Outcome::Done) => ExitCode::SUCCESS,
         Ok(Outcome::SomeRejected) => ExitCode::from(REJECTED),
         Err(err) => {
             let (kind, code) = classify(&err);
             let exit = kind.exit_code();
-            let message = format!("{err:#}");
+            let message = if code == "DATABASE_UNAVAILABLE" {
+                format!(
+                    "数据库不可用 (the database is unavailable): {}. Where: {}",
+                    root_cause(&err),
+                    database_whereabouts()
+                )
+            } else {
+                message(&err)
+            };
             if json {
                 let body =
                     serde_json::json!({ "error": { "code": code, "message": message, "exit_code": exit } });
@@ -85,4 +101,25 @@ pub fn finish(result: anyhow::Result<Outcome>, json: bool) -> ExitCode {
             ExitCode::from(exit)
         }
     }
+}
+
+/// The error and its causes, each said once: layers that already quote their cause in their own
+/// message (`database: {0}`) would otherwise repeat it, once per layer.
+fn message(err: &anyhow::Error) -> String {
+    let mut text = String::new();
+    for cause in err.chain() {
+        let part = cause.to_string();
+        if text.contains(&part) {
+            continue;
+        }
+        if !text.is_empty() {
+            text.push_str(": ");
+        }
+        text.push_str(&part);
+    }
+    text
+}
+
+fn root_cause(err: &anyhow::Error) -> String {
+    err.chain().last().map(ToString::to_string).unwrap_or_default()
 }

@@ -127,7 +127,10 @@ fn main() -> ExitCode {
         let ctx = Context { settings: Settings::load()?, json: cli.json };
         run(cli.command, &ctx).await
     });
-    exit::finish(result, cli.json)
+    exit::finish(result, cli.json, || match Settings::load() {
+        Ok(settings) => fapiao_store::whereabouts(&settings),
+        Err(e) => format!("unknown ({e})"),
+    })
 }
 
 async fn run(command: Command, ctx: &Context) -> anyhow::Result<Outcome> {

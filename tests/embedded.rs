@@ -100,3 +100,66 @@ fn missing_server_binaries_give_one_clear_error() {
     let err = stderr(&out);
     assert!(err.contains("apt-get install postgresql") && err.contains("DATABASE_URL"), "{err}");
 }
+
+#[tokio::test]
+async fn the_cluster_killed_mid_import_is_reported_once_as_unavailable_and_the_next_command_restarts_it() {
+    let home = Home::new();
+    let add = fapiao_home(
+        home.path(),
+        &["enterprise", "add", "--tax-no", "91310000MA1FL2AB09", "--name", "卖方", "--etax-account", "a"],
+    );
+    assert_eq!(code(&add), 0, "{}", stderr(&add));
+    let file = home.path().join("big.xlsx");
+    fapiao_pipelines::import::sample::write_xlsx(
+        &file,
+        "K",
+        150_000,
+        "91310000MA1FL2AB09",
+        "92440300MA5DXY7K3W",
+        &[],
+    )
+    .unwrap();
+    let url = stdout(&fapiao_home(home.path(), &["db", "url"])).trim().to_string();
+    let watcher = sqlx::PgPool::connect(&url).await.unwrap();
+    let child = embedded_command(
+        home.path(),
+        &["--json", "import", file.to_str().unwrap(), "--kind", "applications"],
+    )
+    .stdout(std::process::Stdio::piped())
+    .stderr(std::process::Stdio::piped())
+    .spawn()
+    .unwrap();
+    // Once the import is copying, the server dies (SIGKILL to the postmaster).
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+    loop {
+        let busy: i64 = sqlx::query_scalar(
+            "SELECT count(*) FROM pg_stat_activity WHERE query ILIKE 'COPY import_stage%'",
+        )
+        .fetch_one(&watcher)
+        .await
+        .unwrap();
+        if busy > 0 {
+            break;
+        }
+        assert!(std::time::Instant::now() < deadline, "the import never started copying");
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
+    let pid_file = home.path().canonicalize().unwrap().join("pg/data/postmaster.pid");
+    let pid: i32 = std::fs::read_to_string(pid_file).unwrap().lines().next().unwrap().trim().parse().unwrap();
+    // SAFETY: kill(2) on a process id read from the server's own pid file; no memory involved.
+    assert_eq!(unsafe { libc::kill(pid, libc::SIGKILL) }, 0);
+    drop(watcher);
+
+    let out = child.wait_with_output().unwrap();
+    assert_eq!(code(&out), 1, "{}", stderr(&out));
+    let error = &json(&out)["error"];
+    assert_eq!(error["code"], "DATABASE_UNAVAILABLE", "{}", stderr(&out));
+    let message = error["message"].as_str().unwrap();
+    assert!(message.starts_with("数据库不可用") && message.contains("server.log"), "{message}");
+    assert_eq!(stderr(&out).matches("数据库不可用").count(), 1, "said once: {}", stderr(&out));
+
+    // The next command starts the cluster again; the interrupted import left nothing behind.
+    let history = fapiao_home(home.path(), &["--json", "import", "history"]);
+    assert_eq!(code(&history), 0, "{}", stderr(&history));
+    assert_eq!(json(&history).as_array().map(Vec::len), Some(0), "{}", stdout(&history));
+}

@@ -137,7 +137,8 @@ impl Cluster {
     pub fn socket_dir(&self) -> &Path {
         &self.socket_dir
     }
-    fn log_file(&self) -> PathBuf {
+    /// The server's log (pg_ctl -l): where to look when the database went away.
+    pub fn log_file(&self) -> PathBuf {
         self.home.join("server.log")
     }
 

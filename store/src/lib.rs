@@ -87,6 +87,50 @@ pub fn external_url(settings: &Settings) -> Option<String> {
     std::env::var("DATABASE_URL").ok().filter(|u| !u.is_empty())
 }
 
+/// Where the configured database is, for a message that it is unavailable: the URL (no
+/// password), or the embedded cluster's log file (the next command starts the cluster again).
+pub fn whereabouts(settings: &Settings) -> String {
+    match external_url(settings) {
+        Some(url) => format!("database {}", redact_url(&url)),
+        None => match Cluster::from_env() {
+            Ok(c) => format!(
+                "the embedded cluster; its log: {} (the next command starts it again)",
+                c.log_file().display()
+            ),
+            Err(e) => format!("the embedded cluster ({e})"),
+        },
+    }
+}
+
+/// Whether `err` (or any error it was caused by) says the database cannot be reached: the
+/// server gone, the connection cut, no connection to be had in time. One message then says so,
+/// instead of whatever each layer made of it.
+pub fn is_unavailable(err: &(dyn std::error::Error + 'static)) -> bool {
+    let mut next = Some(err);
+    while let Some(e) = next {
+        if let Some(sql) = e.downcast_ref::<sqlx::Error>() {
+            match sql {
+                sqlx::Error::PoolTimedOut | sqlx::Error::PoolClosed => return true,
+                sqlx::Error::Io(io) if io_gone(io) => return true,
+                sqlx::Error::Database(d) if d.code().is_some_and(|c| c.starts_with("57P")) => return true,
+                _ => {}
+            }
+        }
+        next = e.source();
+    }
+    false
+}
+
+/// I/O failures of a database connection that mean the server went away (57P0x above: it is
+/// shutting down or crashed). Only inside `sqlx::Error::Io`: a missing import file is not this.
+fn io_gone(e: &std::io::Error) -> bool {
+    use std::io::ErrorKind::*;
+    matches!(
+        e.kind(),
+        ConnectionRefused | ConnectionReset | ConnectionAborted | BrokenPipe | UnexpectedEof | NotFound
+    )
+}
+
 /// A URL with its password replaced, fit for printing.
 pub fn redact_url(url: &str) -> String {
     match url.parse::<PgConnectOptions>() {
@@ -111,15 +155,8 @@ impl Database {
             Some(url) => (url.clone(), Origin::External { url: redact_url(&url) }),
             None => {
                 let cluster = Cluster::from_env()?;
-                let started = tokio::task::spawn_blocking({
-                    let cluster = cluster.clone();
-                    move || cluster.start()
-                })
-                .await
-                .expect("cluster start does not panic")?;
-                ensure_database(&cluster, EMBEDDED_DATABASE).await?;
+                let started = start_embedded(&cluster).await?;
                 let url = cluster.url(EMBEDDED_DATABASE);
-                let started = matches!(started, cluster::StartOutcome::Started { .. });
                 (url.clone(), Origin::Embedded { url, started })
             }
         };
@@ -127,6 +164,31 @@ impl Database {
             connect(&url, settings.database.max_connections, settings.database.acquire_timeout_secs).await?;
         MIGRATOR.run(&pool).await?;
         Ok(Database { pool, origin })
+    }
+}
+
+/// Start the private cluster if it is not running and make sure our database exists; `true`
+/// when this call started it. A server that died a moment ago can still look running (its
+/// pid file and process linger until it is reaped) and refuse connections: then it is asked
+/// again, for a few seconds, until it is really gone and can be started afresh.
+async fn start_embedded(cluster: &Cluster) -> Result<bool, StoreError> {
+    const PATIENCE: Duration = Duration::from_secs(10);
+    let since = std::time::Instant::now();
+    loop {
+        let outcome = tokio::task::spawn_blocking({
+            let cluster = cluster.clone();
+            move || cluster.start()
+        })
+        .await
+        .expect("cluster start does not panic")?;
+        match ensure_database(cluster, EMBEDDED_DATABASE).await {
+            Ok(()) => return Ok(matches!(outcome, cluster::StartOutcome::Started { .. })),
+            Err(e) if is_unavailable(&e) && since.elapsed() < PATIENCE => {
+                tracing::debug!(error = %e, "the embedded server looks running but refuses connections; asking again");
+                tokio::time::sleep(Duration::from_millis(200)).await;
+            }
+            Err(e) => return Err(e),
+        }
     }
 }
 
