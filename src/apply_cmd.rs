@@ -1,7 +1,7 @@
-//! `fapiao apply list|withdraw`: 开票申请单.
+//! `fapiao apply list|show|withdraw`: 开票申请单.
 
 use clap::Subcommand;
-use fapiao_usecases::{Actor, App, applications};
+use fapiao_usecases::{Actor, App, applications, invoices};
 
 use crate::exit::Outcome;
 use crate::{Context, output};
@@ -14,6 +14,8 @@ pub enum ApplyCommand {
         #[arg(long)]
         state: Option<String>,
     },
+    /// 开票申请单发票查询: the invoices of one bill (blue and red), with their file URLs in --json.
+    Show { bill_no: String },
     /// 撤回: only an application that was never pushed.
     Withdraw { bill_no: String },
 }
@@ -42,6 +44,9 @@ pub async fn run(command: ApplyCommand, ctx: &Context) -> anyhow::Result<Outcome
                     ]
                 },
             )?;
+        }
+        ApplyCommand::Show { bill_no } => {
+            crate::invoices_cmd::print_rows(ctx.json, &invoices::of_bill(&app, &bill_no).await?)?;
         }
         ApplyCommand::Withdraw { bill_no } => {
             applications::withdraw(&app, &Actor::cli(), &bill_no).await?;

@@ -16,6 +16,7 @@ mod enterprise;
 mod exit;
 mod export_cmd;
 mod import_cmd;
+mod invoices_cmd;
 mod issue_cmd;
 mod jobs_cmd;
 mod output;
@@ -76,13 +77,16 @@ enum Command {
     Config(config_cmd::ConfigCommand),
     /// Import an Excel/CSV file (applications, pool invoices, red-flush lists); `import history` lists batches.
     Import(import_cmd::ImportArgs),
-    /// Applications (开票申请单): list, withdraw.
+    /// Applications (开票申请单): list, show a bill's invoices, withdraw.
     #[command(subcommand)]
     Apply(apply_cmd::ApplyCommand),
     /// Push bills into pending invoices (split/merge) and issue them; settle unfinished ones; send callbacks.
     Issue(issue_cmd::IssueArgs),
     /// 自动重开: reissue failed invoices whose message matches sim_auto_issue_config (not before their time).
     Reissue(issue_cmd::ReissueArgs),
+    /// Issued invoices (已开发票): list with filters, show one whole, download files, send (交付).
+    #[command(subcommand)]
+    Invoices(invoices_cmd::InvoicesCommand),
     /// Pending invoices (待开发票) and exception handling (开票异常处理): list, return, delete, edit.
     #[command(subcommand)]
     Pending(pending_cmd::PendingCommand),
@@ -145,6 +149,7 @@ async fn run(command: Command, ctx: &Context) -> anyhow::Result<Outcome> {
         Command::Apply(c) => apply_cmd::run(c, ctx).await,
         Command::Issue(args) => issue_cmd::run(args, ctx).await,
         Command::Reissue(args) => issue_cmd::reissue(args, ctx).await,
+        Command::Invoices(c) => invoices_cmd::run(c, ctx).await,
         Command::Pending(c) => pending_cmd::run(c, ctx).await,
         Command::Callbacks(c) => callbacks_cmd::run(c, ctx).await,
         Command::RedFlush(args) => red_flush_cmd::run(args, ctx).await,

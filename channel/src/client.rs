@@ -294,6 +294,29 @@ impl ChannelClient {
             .map_err(|e| fail(ChannelError::Decode { op: interface_code.into(), detail: e.to_string() }))
     }
 
+    /// An invoice file (PDF, OFD, XML) from a URL the channel gave (its file host may be another
+    /// than the API's): a plain GET without our token, retried like a query.
+    pub async fn file(&self, url: &str) -> Result<Vec<u8>, ChannelError> {
+        const OP: &str = "file";
+        if !(url.starts_with("http://") || url.starts_with("https://")) {
+            return Err(ChannelError::Decode { op: OP.into(), detail: format!("not a file URL: {url:?}") });
+        }
+        self.with_retries(OP, true, || async {
+            let _permit = self.in_flight.acquire().await.expect("semaphore never closed");
+            let response = self.http.get(url).send().await.map_err(|e| transport_error(OP, e))?;
+            let status = response.status();
+            if !status.is_success() {
+                return Err(ChannelError::Http { op: OP.into(), status: status.as_u16(), retry_after: None });
+            }
+            let bytes = response.bytes().await.map_err(|e| ChannelError::AnswerLost {
+                op: OP.into(),
+                detail: e.without_url().to_string(),
+            })?;
+            Ok(bytes.to_vec())
+        })
+        .await
+    }
+
     async fn post_json<B: Serialize, R: DeserializeOwned>(
         &self,
         op: &str,

@@ -24,6 +24,8 @@ pub mod interface {
     pub const DOWNLOAD_POLL: &str = "RIM.DOWNLOAD.POLL";
     pub const DOWNLOAD_FETCH: &str = "RIM.DOWNLOAD.FETCH";
     pub const VERIFY: &str = "RIM.INVOICE.VERIFY";
+    /// 交付: an issued invoice to the buyer by e-mail or SMS (no public code found).
+    pub const INVOICE_DELIVER: &str = "ALLE.INVOICE.DELIVER";
 
     /// Input-invoice calls go to the `rim` gateway; everything else to `sim`.
     pub fn is_rim(code: &str) -> bool {

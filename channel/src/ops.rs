@@ -150,4 +150,10 @@ impl ChannelClient {
     pub async fn account_check(&self, taxpayer_id: &str) -> Result<AccountInfo, ChannelError> {
         self.call(i::ACCOUNT_CHECK, &AccountCheck { taxpayer_id: taxpayer_id.into() }, true).await
     }
+
+    /// 交付: send an issued invoice to the buyer. Not re-sent after a lost answer (the buyer
+    /// would get it twice); the caller reports it and the user decides.
+    pub async fn deliver(&self, d: &Deliver) -> Result<Delivered, ChannelError> {
+        self.call(i::INVOICE_DELIVER, d, false).await
+    }
 }

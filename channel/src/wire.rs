@@ -350,3 +350,24 @@ pub struct AccountInfo {
     /// 1 issue, 2 receive, 3 both, 4 none.
     pub etax_account_type: u8,
 }
+
+/// `ALLE.INVOICE.DELIVER` (ours; 交付): send an issued invoice to the buyer by e-mail or SMS.
+/// Exactly one of `email` and `phone` is set.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Deliver {
+    pub seller_taxpayer_id: String,
+    pub invoice_num: String,
+    #[serde(default)]
+    pub email: String,
+    #[serde(default)]
+    pub phone: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Delivered {
+    pub invoice_num: String,
+    /// `email` or `sms`.
+    pub channel: String,
+}

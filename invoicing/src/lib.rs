@@ -10,7 +10,9 @@
 pub mod applications;
 pub mod callbacks;
 pub mod exceptions;
+pub mod files;
 pub mod issue;
+pub mod issued;
 pub mod push;
 mod record;
 pub mod redflush;

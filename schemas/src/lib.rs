@@ -9,6 +9,7 @@ pub mod config;
 pub mod deductibility;
 pub mod enterprise;
 pub mod error_kind;
+pub mod invoice_file;
 pub mod invoice_kind;
 pub mod messages;
 pub mod money;

@@ -20,6 +20,8 @@ pub enum ValueRule {
     TaxNoList,
     /// Any non-empty text (a fragment of a failure message).
     Fragment,
+    /// An invoice file format: `pdf`, `ofd` or `xml`.
+    FileFormat,
 }
 
 impl ValueRule {
@@ -29,6 +31,7 @@ impl ValueRule {
             ValueRule::DaysOfMonth => "* or a comma-separated list of days of month 1-31 (e.g. 1,15)",
             ValueRule::TaxNoList => "a comma-separated list of valid taxpayer ids (15, 18 or 20 characters)",
             ValueRule::Fragment => "non-empty text: a fragment of a failure message",
+            ValueRule::FileFormat => "pdf, ofd or xml",
         }
     }
 
@@ -71,6 +74,11 @@ impl ValueRule {
                     Ok(value.to_string())
                 }
             }
+            ValueRule::FileFormat => value
+                .to_ascii_lowercase()
+                .parse::<crate::invoice_file::FileFormat>()
+                .map(|f| f.as_str().to_string())
+                .map_err(|e| e.to_string()),
         }
     }
 }
@@ -95,6 +103,9 @@ pub const INPUTOUT_DAYS: &str = "newetax_inputout_days";
 pub const RIM_DOWN_ASYNC: &str = "rim_down_async";
 pub const TAXNOS: &str = "taxnos";
 pub const SIM_AUTO_ISSUE_CONFIG: &str = "sim_auto_issue_config";
+/// 开票管理 → the file format downloads default to (seed 004: the sim_choose_invoice_type form).
+pub const SIM_CHOOSE_INVOICE_TYPE: &str = "sim_choose_invoice_type";
+pub const FILE_TYPE: &str = "file_type";
 
 /// The documented keys (SPEC.md "Parameters"; seed 004 for each one's meaning).
 pub const CATALOG: &[ParamSpec] = &[
@@ -153,6 +164,13 @@ pub const CATALOG: &[ParamSpec] = &[
         default: None,
         rule: ValueRule::Fragment,
         doc: "any key; value = a failure-message fragment that makes a failed invoice eligible for auto-reissue",
+    },
+    ParamSpec {
+        ptype: SIM_CHOOSE_INVOICE_TYPE,
+        key: Some(FILE_TYPE),
+        default: Some("pdf"),
+        rule: ValueRule::FileFormat,
+        doc: "the file format `fapiao invoices download` fetches when no --format is given: pdf, ofd or xml",
     },
 ];
 

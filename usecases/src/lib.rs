@@ -14,6 +14,7 @@ pub mod callbacks;
 mod error;
 pub mod export;
 pub mod import;
+pub mod invoices;
 pub mod issuing;
 pub mod params;
 pub mod pending;

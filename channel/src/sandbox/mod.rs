@@ -143,6 +143,7 @@ fn router(world: Shared) -> Router {
         .route("/sandbox/red-confirm/inbound", post(inbound_form))
         .route("/sandbox/red-info/{id}/{action}", post(bureau_decides))
         .route("/sandbox/stats", get(stats))
+        .route("/files/{name}", get(invoice_file))
         .with_state(world)
 }
 
@@ -313,6 +314,15 @@ async fn inbound_form(State(world): State<Shared>, Json(req): Json<InboundForm>)
 
 async fn bureau_decides(State(world): State<Shared>, Path((id, action)): Path<(String, String)>) -> Response {
     control_answer(lock(&world).bureau_decides(&id, action == "approve"))
+}
+
+/// The file URLs of issued invoices (`/files/<number>.<pdf|ofd|xml>`).
+async fn invoice_file(State(world): State<Shared>, Path(name): Path<String>) -> Response {
+    let found = name.rsplit_once('.').and_then(|(num, ext)| lock(&world).file(num, ext));
+    match found {
+        Some(bytes) => bytes.into_response(),
+        None => (StatusCode::NOT_FOUND, "sandbox: no such invoice file").into_response(),
+    }
 }
 
 async fn stats(State(world): State<Shared>) -> Json<Value> {

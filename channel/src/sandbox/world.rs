@@ -77,6 +77,8 @@ pub struct World {
     downloads: HashMap<String, Download>,
     verify_index: HashMap<String, VerifiedInvoice>,
     counter: u64,
+    /// Every delivery (交付) accepted, in order.
+    pub deliveries: Vec<Deliver>,
 }
 
 impl World {
@@ -95,6 +97,7 @@ impl World {
             sheets: BTreeMap::new(),
             downloads: HashMap::new(),
             verify_index: HashMap::new(),
+            deliveries: Vec::new(),
             // Numbers continue across restarts (a database outlives a sandbox): start from the clock.
             counter: (Utc::now().timestamp_micros().unsigned_abs()) % 100_000_000_000_000,
         }
@@ -199,8 +202,53 @@ impl World {
             i::DOWNLOAD_FETCH => answer(self.download_fetch(parse(body)?, now)),
             i::VERIFY => answer(self.verify(parse(body)?)),
             i::ACCOUNT_CHECK => answer(self.account_check(parse(body)?)),
+            i::INVOICE_DELIVER => answer(self.deliver(parse(body)?)),
             other => Err(err(code::BAD_REQUEST, format!("未知的接口编码：{other}"))),
         }
+    }
+
+    // ---- issued invoices: files and delivery ----
+
+    /// An issued invoice's file in `format` (pdf, ofd, xml): made up, but the right kind of file
+    /// and naming its invoice, so a download can be checked. `None` for an unknown invoice.
+    pub fn file(&self, invoice_num: &str, format: &str) -> Option<Vec<u8>> {
+        let serial = self.serial_by_number.get(invoice_num)?;
+        let r = &self.invoices.get(serial)?.result;
+        let total = r.total_amount;
+        Some(match format {
+            "pdf" => format!("%PDF-1.4\n% sandbox invoice {invoice_num}, total {total}\n%%EOF\n").into_bytes(),
+            "ofd" => format!("PK OFD sandbox invoice {invoice_num}, total {total}").into_bytes(),
+            "xml" => format!(
+                "<?xml version=\"1.0\" encoding=\"UTF-8\"?><Invoice><InvoiceNum>{invoice_num}</InvoiceNum><Total>{total}</Total></Invoice>"
+            )
+            .into_bytes(),
+            _ => return None,
+        })
+    }
+
+    fn deliver(&mut self, req: Deliver) -> Result<Delivered, ApiError> {
+        let serial =
+            self.serial_by_number.get(&req.invoice_num).ok_or_else(|| err(code::NOT_FOUND, "发票不存在"))?;
+        let issued = &self.invoices[serial];
+        if issued.seller_taxpayer_id != req.seller_taxpayer_id {
+            return Err(err(code::NOT_FOUND, "发票不存在"));
+        }
+        let channel = match (req.email.trim(), req.phone.trim()) {
+            (email, "") if email.contains('@') && !email.starts_with('@') && !email.ends_with('@') => "email",
+            ("", phone)
+                if phone.len() == 11
+                    && phone.starts_with('1')
+                    && phone.bytes().all(|b| b.is_ascii_digit()) =>
+            {
+                "sms"
+            }
+            ("", "") => return Err(err(code::BAD_REQUEST, "请填写邮箱或手机号码")),
+            (_, "") => return Err(err(code::BAD_REQUEST, "邮箱格式不正确")),
+            ("", _) => return Err(err(code::BAD_REQUEST, "手机号码格式不正确")),
+            _ => return Err(err(code::BAD_REQUEST, "邮箱和手机号码只能填写一个")),
+        };
+        self.deliveries.push(req.clone());
+        Ok(Delivered { invoice_num: req.invoice_num, channel: channel.into() })
     }
 
     // ---- issuing ----

@@ -1,0 +1,252 @@
+//! `fapiao invoices list|show|download|send` and `fapiao apply show` as real processes against
+//! the sandbox over HTTP: find an invoice by what a user knows, see it whole, fetch its files
+//! under a name template (one failure reported, the rest delivered), send it to the buyer.
+
+mod common;
+
+use std::io::Read;
+use std::process::Command;
+use std::time::Duration;
+
+use common::{code, json, stderr};
+use fapiao_channel::sandbox::{Sandbox, SandboxConfig};
+use fapiao_schemas::TaxNo;
+use fapiao_schemas::enterprise::{Channel, Enterprise, TaxpayerKind};
+use fapiao_store::testing::TestDb;
+
+const SELLER: &str = "91310000MA1FL2AB09";
+const BUYER: &str = "92440300MA5DXY7K3W";
+
+struct World {
+    db: TestDb,
+    sandbox: Sandbox,
+    dir: tempfile::TempDir,
+}
+
+impl World {
+    async fn new() -> World {
+        let db = TestDb::new().await;
+        for tax_no in [SELLER, BUYER] {
+            let e = Enterprise {
+                tax_no: TaxNo::parse(tax_no).unwrap(),
+                name: format!("企业{tax_no}"),
+                taxpayer_kind: TaxpayerKind::General,
+                etax_account: "a".into(),
+                channel: Channel::Etax,
+            };
+            fapiao_store::enterprises::insert(&db.pool, &e).await.unwrap();
+        }
+        let sandbox = Sandbox::start(
+            SandboxConfig { issue_delay: Duration::from_millis(20), ..SandboxConfig::default() },
+            "127.0.0.1:0",
+        )
+        .await
+        .unwrap();
+        World { db, sandbox, dir: tempfile::tempdir().unwrap() }
+    }
+
+    fn fapiao(&self, args: &[&str]) -> std::process::Output {
+        Command::new(env!("CARGO_BIN_EXE_fapiao"))
+            .args(args)
+            .env("DATABASE_URL", &self.db.url)
+            .env_remove("FAPIAO_CONFIG")
+            .env("RUST_LOG", "warn")
+            .env("FAPIAO__CHANNEL__BASE_URL", self.sandbox.base_url())
+            .env("FAPIAO__CALLBACKS__URL", format!("{}/erp/callback/{{system}}", self.sandbox.base_url()))
+            .env("FAPIAO__INVOICING__SETTLE_POLL_MS", "20")
+            .output()
+            .unwrap()
+    }
+
+    fn ok(&self, args: &[&str]) -> serde_json::Value {
+        let mut all = vec!["--json"];
+        all.extend_from_slice(args);
+        let out = self.fapiao(&all);
+        assert_eq!(code(&out), 0, "{args:?}: {}", stderr(&out));
+        json(&out)
+    }
+
+    /// Bills `(bill, buyer name, quantity)` of one 100.00 line each, imported and issued.
+    fn issue(&self, bills: &[(&str, &str, u32)]) {
+        let file = self.dir.path().join("bills.csv");
+        let mut csv = String::from(
+            "单据编号,单据日期,销方税号,购方名称,购方税号,发票种类,商品名称,税收分类编码,数量,单价,金额,税率,税额,价税合计,行性质,自动开票,业务系统编码\n",
+        );
+        for (bill, buyer, q) in bills {
+            let amount = 100 * q;
+            csv.push_str(&format!(
+                "{bill},2026-11-01,{SELLER},{buyer},{BUYER},数电普票,*计算机配套产品*键盘,1090511030000000000,{q},100,{amount}.00,13%,{tax}.00,{total}.00,正常,否,ERP1\n",
+                tax = 13 * q,
+                total = 113 * q
+            ));
+        }
+        std::fs::write(&file, csv).unwrap();
+        self.ok(&["import", file.to_str().unwrap(), "--kind", "applications"]);
+        self.ok(&["issue", "--all"]);
+    }
+}
+
+fn numbers(rows: &serde_json::Value) -> Vec<String> {
+    rows.as_array().unwrap().iter().map(|r| r["invoice_num"].as_str().unwrap().to_string()).collect()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_invoice_is_found_by_its_bill_shown_whole_and_red_flushes_show_up() {
+    let w = World::new().await;
+    w.issue(&[("B1", "深圳示例科技有限公司", 1), ("B2", "上海示例贸易有限公司", 2)]);
+
+    let b1 = w.ok(&["invoices", "list", "--bill", "B1"]);
+    assert_eq!(b1.as_array().unwrap().len(), 1, "{b1}");
+    let num = b1[0]["invoice_num"].as_str().unwrap().to_string();
+    assert_eq!(w.ok(&["apply", "show", "B1"]), b1, "开票申请单发票查询 finds the same");
+    assert_eq!(numbers(&w.ok(&["invoices", "list", "--buyer", "上海示例"])).len(), 1);
+    assert_eq!(numbers(&w.ok(&["invoices", "list", "--buyer", BUYER])).len(), 2);
+    assert_eq!(numbers(&w.ok(&["invoices", "list", "--number", &num])), vec![num.clone()]);
+    assert!(numbers(&w.ok(&["invoices", "list", "--from", "2000-01-01", "--to", "2000-12-31"])).is_empty());
+
+    let shown = w.ok(&["invoices", "show", &num]);
+    assert_eq!(shown["invoice"]["bills"], serde_json::json!(["B1"]));
+    assert_eq!(shown["lines"].as_array().unwrap().len(), 1);
+    let attempts = shown["attempts"].as_array().unwrap();
+    assert_eq!(attempts.len(), 1);
+    assert_eq!(attempts[0]["outcome"], "succeeded");
+    assert_eq!(attempts[0]["serial_no"], shown["invoice"]["serial_no"]);
+    assert_eq!(shown["callbacks"][0]["bill_no"], "B1");
+
+    // Red-flush part of it: the blue invoice is 部分红冲, the red one is listed with its blue.
+    let out = w.fapiao(&["red-flush", "--invoice", &format!("{num}:50.00:04")]);
+    assert_eq!(code(&out), 0, "{}", stderr(&out));
+    assert_eq!(numbers(&w.ok(&["invoices", "list", "--red-flush", "部分红冲"])), vec![num.clone()]);
+    let red = w.ok(&["invoices", "list", "--colour", "red"]);
+    assert_eq!(red[0]["blue_invoice_num"], num.as_str());
+    assert_eq!(red[0]["bills"], serde_json::json!(["B1"]), "a red invoice serves its blue one's bills");
+    let shown = w.ok(&["invoices", "show", &num]);
+    assert_eq!(shown["red_invoices"][0]["invoice_num"], red[0]["invoice_num"]);
+    assert_eq!(shown["red_flushes"][0]["state"], "succeeded");
+    assert_eq!(shown["invoice"]["remaining"], "63.00");
+
+    for args in [&["invoices", "show", "26310000000000000000"][..], &["apply", "show", "NO-SUCH"]] {
+        let out = w.fapiao(args);
+        assert_eq!(code(&out), 2, "{args:?}: {}", stderr(&out));
+    }
+}
+
+fn zip_entries(path: &std::path::Path) -> Vec<(String, Vec<u8>)> {
+    let mut zip = zip::ZipArchive::new(std::fs::File::open(path).unwrap()).unwrap();
+    (0..zip.len())
+        .map(|i| {
+            let mut f = zip.by_index(i).unwrap();
+            let mut bytes = Vec::new();
+            f.read_to_end(&mut bytes).unwrap();
+            (f.name().unwrap().to_string(), bytes)
+        })
+        .collect()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn files_are_named_by_the_template_and_one_failure_does_not_stop_the_rest() {
+    let w = World::new().await;
+    w.issue(&[("D1", "深圳/示例:公司", 1), ("D2", "深圳/示例:公司", 1), ("D3", "另一家公司", 1)]);
+    let nums: Vec<String> = ["D1", "D2", "D3"]
+        .iter()
+        .map(|b| numbers(&w.ok(&["invoices", "list", "--bill", b]))[0].clone())
+        .collect();
+
+    // A zip named by the buyer: unsafe characters replaced, the same name numbered.
+    let zip = w.dir.path().join("out.zip");
+    let report = w.ok(&[
+        "invoices",
+        "download",
+        "--bill",
+        "D1",
+        "D2",
+        "D3",
+        "--name",
+        "{购方名称}",
+        "--out",
+        zip.to_str().unwrap(),
+    ]);
+    assert_eq!(report["format"], "pdf", "the default of sim_choose_invoice_type");
+    let mut names: Vec<String> = zip_entries(&zip).iter().map(|(n, _)| n.clone()).collect();
+    names.sort();
+    assert_eq!(names, ["另一家公司.pdf", "深圳_示例_公司(2).pdf", "深圳_示例_公司.pdf"]);
+    for (name, bytes) in zip_entries(&zip) {
+        let text = String::from_utf8(bytes).unwrap();
+        assert!(text.starts_with("%PDF-"), "{name}: {text}");
+    }
+
+    // Another format by parameter, into a folder, named by number and bill; one file URL is
+    // broken: that invoice is reported, exit 3, the others are written.
+    w.ok(&["param", "set", "sim_choose_invoice_type", "file_type", "ofd"]);
+    sqlx::query("UPDATE issued_invoice SET ofd_file_url = ofd_file_url || '.missing' WHERE invoice_num = $1")
+        .bind(&nums[1])
+        .execute(&w.db.pool)
+        .await
+        .unwrap();
+    let folder = w.dir.path().join("files");
+    let out = w.fapiao(&[
+        "--json",
+        "invoices",
+        "download",
+        &nums[0],
+        &nums[1],
+        &nums[2],
+        "--name",
+        "{发票号码}_{单据编号}",
+        "--out",
+        folder.to_str().unwrap(),
+    ]);
+    assert_eq!(code(&out), 3, "{}", stderr(&out));
+    let report = json(&out);
+    assert_eq!(report["failed"][0]["invoice_num"], nums[1].as_str());
+    assert_eq!(report["failed"][0]["code"], "FILE_DOWNLOAD_FAILED");
+    let mut files: Vec<String> =
+        std::fs::read_dir(&folder).unwrap().map(|e| e.unwrap().file_name().into_string().unwrap()).collect();
+    files.sort();
+    let mut expected = [format!("{}_D1.ofd", nums[0]), format!("{}_D3.ofd", nums[2])];
+    expected.sort();
+    assert_eq!(files, expected);
+    let content = std::fs::read_to_string(folder.join(format!("{}_D1.ofd", nums[0]))).unwrap();
+    assert!(content.contains(&nums[0]), "{content}");
+
+    // An unknown number or a bad template refuses the whole request; nothing is written.
+    let never = w.dir.path().join("never.zip");
+    for args in [
+        vec!["invoices", "download", "26310000000000000000", "--out", never.to_str().unwrap()],
+        vec!["invoices", "download", &nums[0], "--name", "{金额}", "--out", never.to_str().unwrap()],
+        vec!["invoices", "download", "--out", never.to_str().unwrap()],
+    ] {
+        let out = w.fapiao(&args);
+        assert_eq!(code(&out), 2, "{args:?}: {}", stderr(&out));
+    }
+    assert!(!never.exists());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_invoice_is_sent_to_its_buyer_and_the_delivery_is_kept() {
+    let w = World::new().await;
+    w.issue(&[("S1", "深圳示例科技有限公司", 1)]);
+    let num = numbers(&w.ok(&["invoices", "list", "--bill", "S1"]))[0].clone();
+
+    let sent = w.ok(&["invoices", "send", &num, "--email", "finance@example.cn"]);
+    assert_eq!(
+        (sent["channel"].as_str(), sent["address"].as_str()),
+        (Some("email"), Some("finance@example.cn"))
+    );
+    w.ok(&["invoices", "send", &num, "--phone", "13800138000"]);
+    {
+        let world = w.sandbox.world();
+        assert_eq!(world.deliveries.len(), 2, "the channel received both");
+        assert_eq!(world.deliveries[0].email, "finance@example.cn");
+        assert_eq!(world.deliveries[1].phone, "13800138000");
+    }
+    let shown = w.ok(&["invoices", "show", &num]);
+    assert_eq!(shown["deliveries"].as_array().unwrap().len(), 2);
+
+    let out = w.fapiao(&["invoices", "send", &num, "--email", "not-an-address"]);
+    assert_eq!(code(&out), 2, "{}", stderr(&out));
+    assert!(stderr(&out).contains("邮箱格式不正确"), "{}", stderr(&out));
+    let out = w.fapiao(&["invoices", "send", "26310000000000000000", "--email", "a@b.cn"]);
+    assert_eq!(code(&out), 2, "{}", stderr(&out));
+    assert_eq!(w.sandbox.world().deliveries.len(), 2, "nothing sent by a refused request");
+}
