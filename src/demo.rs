@@ -438,7 +438,7 @@ async fn invoicing_stage(
     .bind(&pushed.pending_ids)
     .fetch_one(&app.pool)
     .await?;
-    let reissued = issuing::reissue(app, &Actor::Demo, chrono::Utc::now(), false, &quiet).await?;
+    let reissued = issuing::reissue(app, &Actor::Demo, chrono::Utc::now(), false, None, &quiet).await?;
     let report = &reissued.report;
     let delivered = [Some(&first.callbacks), reissued.callbacks.as_ref()].into_iter().flatten().fold(
         DeliveryReport::default(),

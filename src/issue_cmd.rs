@@ -84,13 +84,17 @@ pub struct ReissueArgs {
     /// List what would be reissued; change nothing, call nothing.
     #[arg(long)]
     dry_run: bool,
+    /// Only these pending invoices (ids of `pending list`), under the same rules.
+    #[arg(long = "id", num_args = 1..)]
+    ids: Vec<i64>,
 }
 
 pub async fn reissue(args: ReissueArgs, ctx: &Context) -> anyhow::Result<Outcome> {
     let app = App::open(&ctx.settings).await?;
     let bar = progress::spinner(ctx);
     let now = chrono::Utc::now();
-    let r = issuing::reissue(&app, &Actor::cli(), now, args.dry_run, &|o| tick(&bar, o)).await?;
+    let ids = (!args.ids.is_empty()).then_some(args.ids.as_slice());
+    let r = issuing::reissue(&app, &Actor::cli(), now, args.dry_run, ids, &|o| tick(&bar, o)).await?;
     bar.finish_and_clear();
     if ctx.json {
         output::json(&r)?;

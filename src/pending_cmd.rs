@@ -1,7 +1,9 @@
-//! `fapiao pending list|return|delete|edit`: 开票异常处理.
+//! `fapiao pending list|show|issue|return|delete|edit`: 开票异常处理.
 
+use chrono::NaiveDate;
 use clap::Subcommand;
-use fapiao_usecases::pending::{self, ItemResult, SellerEdit};
+use fapiao_schemas::DataSource;
+use fapiao_usecases::pending::{self, ItemResult, PendingFilter, SellerEdit};
 use fapiao_usecases::{Actor, App};
 
 use crate::exit::Outcome;
@@ -9,11 +11,34 @@ use crate::{Context, output};
 
 #[derive(Subcommand)]
 pub enum PendingCommand {
-    /// Pending invoices (待开发票) with data source, status and error.
+    /// Pending invoices (待开发票) with data source, status, error and file.
     List {
         /// Only this status: not_issued, submitted, issuing, failed, succeeded (or 未开票 … 开票成功).
         #[arg(long)]
         status: Option<String>,
+        /// Seller tax number.
+        #[arg(long, value_parser = crate::enterprise::parse_tax_no)]
+        seller: Option<fapiao_schemas::TaxNo>,
+        /// 数据来源: 批量导入, 直接开票接口, 单据拆合, 单张开票, ….
+        #[arg(long, value_parser = parse_source)]
+        source: Option<DataSource>,
+        /// Created on or after this date.
+        #[arg(long)]
+        from: Option<NaiveDate>,
+        /// Created on or before this date.
+        #[arg(long)]
+        to: Option<NaiveDate>,
+        /// Part of the error message, e.g. 购买方纳税人识别号.
+        #[arg(long)]
+        error: Option<String>,
+    },
+    /// 上查: one pending invoice with the application lines it came from, and its history.
+    Show { id: i64 },
+    /// 开票 on chosen invoices now (未开票 or 开票失败): a failed one's old serial is asked about
+    /// first, then it goes again whatever its message says.
+    Issue {
+        #[arg(required = true)]
+        ids: Vec<i64>,
     },
     /// 返回开票申请单: only 未开票 and 开票失败 (the channel is asked first); lines reopen on the application.
     Return {
@@ -40,12 +65,23 @@ pub enum PendingCommand {
 pub async fn run(command: PendingCommand, ctx: &Context) -> anyhow::Result<Outcome> {
     let app = App::open(&ctx.settings).await?;
     match command {
-        PendingCommand::List { status } => {
-            let rows = pending::list(&app, status.as_deref()).await?;
+        PendingCommand::List { status, seller, source, from, to, error } => {
+            let filter = PendingFilter {
+                status,
+                seller_tax_no: seller.map(|t| t.as_str().to_string()),
+                source,
+                from,
+                to,
+                error,
+            };
+            let rows = pending::list(&app, &filter).await?;
             output::list(
                 ctx.json,
                 &rows,
-                &["ID", "BILLS", "STATUS", "SOURCE", "APPROVAL", "SERIAL", "TOTAL", "REISSUES", "ERROR"],
+                &[
+                    "ID", "BILLS", "STATUS", "SOURCE", "APPROVAL", "SERIAL", "TOTAL", "REISSUES", "ERROR",
+                    "FILE",
+                ],
                 |r| {
                     vec![
                         r.id.to_string(),
@@ -57,10 +93,88 @@ pub async fn run(command: PendingCommand, ctx: &Context) -> anyhow::Result<Outco
                         r.total.to_string(),
                         r.reissue_count.to_string(),
                         r.error_message.clone().unwrap_or_default(),
+                        r.invoice_file_url.clone().unwrap_or_default(),
                     ]
                 },
             )?;
             Ok(Outcome::Done)
+        }
+        PendingCommand::Show { id } => {
+            let d = pending::show(&app, id).await?;
+            if ctx.json {
+                output::json(&d)?;
+            } else {
+                let p = &d.pending;
+                println!(
+                    "#{} {} {} {} {} {}",
+                    p.id,
+                    p.status_zh,
+                    p.data_source,
+                    p.buyer_name,
+                    p.total,
+                    p.error_message.clone().unwrap_or_default()
+                );
+                output::table(
+                    &[
+                        "SEQ",
+                        "GOODS",
+                        "AMOUNT",
+                        "TAX",
+                        "BILL",
+                        "LINE",
+                        "BILL DATE",
+                        "SOURCE",
+                        "BILL LINE TOTAL",
+                    ],
+                    &d.lines
+                        .iter()
+                        .map(|l| {
+                            vec![
+                                l.seq.to_string(),
+                                l.goods_name.clone(),
+                                l.amount.to_string(),
+                                l.tax.to_string(),
+                                l.bill_no.clone().unwrap_or_default(),
+                                l.bill_line_no.map(|n| n.to_string()).unwrap_or_default(),
+                                l.bill_date.map(|d| d.to_string()).unwrap_or_default(),
+                                l.bill_source.map(|s| s.to_string()).unwrap_or_default(),
+                                l.bill_line_total.map(|t| t.to_string()).unwrap_or_default(),
+                            ]
+                        })
+                        .collect::<Vec<_>>(),
+                );
+                for e in &d.events {
+                    println!(
+                        "  {} {} {}",
+                        e.at.with_timezone(&ctx.settings.time_zone()).format("%Y-%m-%d %H:%M:%S"),
+                        e.event,
+                        e.detail.clone().unwrap_or_default()
+                    );
+                }
+            }
+            Ok(Outcome::Done)
+        }
+        PendingCommand::Issue { ids } => {
+            let r = pending::issue(&app, &Actor::cli(), &ids, &|_| {}).await?;
+            if ctx.json {
+                output::json(&r)?;
+            } else {
+                for o in &r.report.issued {
+                    println!(
+                        "{}: {} {}{}",
+                        o.pending_id,
+                        o.status_zh,
+                        o.invoice_num.clone().unwrap_or_default(),
+                        o.message.as_deref().map(|m| format!(" {m}")).unwrap_or_default()
+                    );
+                }
+                for i in &r.report.refused {
+                    println!("{}: refused {}", i.pending_id, i.reason);
+                }
+            }
+            let all_issued = r.report.refused.is_empty()
+                && r.report.issued.iter().all(|o| o.status != fapiao_schemas::PendingStatus::Failed);
+            Ok(if all_issued { Outcome::Done } else { Outcome::SomeRejected })
         }
         PendingCommand::Return { ids } => {
             report(ctx, pending::return_to_application(&app, &Actor::cli(), &ids).await?)
@@ -92,4 +206,11 @@ fn report(ctx: &Context, results: Vec<ItemResult>) -> anyhow::Result<Outcome> {
         }
     }
     Ok(if results.iter().all(|r| r.ok) { Outcome::Done } else { Outcome::SomeRejected })
+}
+
+fn parse_source(s: &str) -> Result<DataSource, String> {
+    DataSource::from_db(s).ok_or_else(|| {
+        let all: Vec<&str> = DataSource::ALL.iter().map(|d| d.as_str()).collect();
+        format!("{s:?}: one of {}", all.join(", "))
+    })
 }

@@ -116,7 +116,7 @@ async fn thirty_percent_faults_of_every_kind_end_with_the_ledger_and_our_tables_
             .collect();
         c.w.import(&format!("round-{round}.csv"), &lines).await;
         issuing::issue(&c.app, &actor, &Selection::All, &|_| {}).await.unwrap();
-        issuing::reissue(&c.app, &actor, chrono::Utc::now(), false, &|_| {}).await.unwrap();
+        issuing::reissue(&c.app, &actor, chrono::Utc::now(), false, None, &|_| {}).await.unwrap();
         c.red_flush_some().await;
         red_flush::poll(&c.app, &actor).await.unwrap();
         c.sync(business_date(round)).await;
@@ -128,7 +128,7 @@ async fn thirty_percent_faults_of_every_kind_end_with_the_ledger_and_our_tables_
     let later = chrono::Utc::now() + chrono::Duration::hours(1);
     for _ in 0..6 {
         issuing::issue(&c.app, &actor, &Selection::All, &|_| {}).await.unwrap();
-        issuing::reissue(&c.app, &actor, later, false, &|_| {}).await.unwrap();
+        issuing::reissue(&c.app, &actor, later, false, None, &|_| {}).await.unwrap();
         red_flush::poll(&c.app, &actor).await.unwrap();
         c.sync(last).await;
     }

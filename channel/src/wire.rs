@@ -44,6 +44,12 @@ pub struct OpenInvoice {
     pub buyer_name: String,
     #[serde(default)]
     pub buyer_taxpayer_id: String,
+    /// 销方地址电话 (sellerAddress+Tel; GBK ≤ 120 bytes); empty: the bureau's record.
+    #[serde(default)]
+    pub seller_address_and_tel: String,
+    /// 销方开户行及账号 (sellerBank+Account; GBK ≤ 150 bytes); empty: the bureau's record.
+    #[serde(default)]
+    pub seller_bank_and_account: String,
     #[serde(default)]
     pub drawer: String,
     #[serde(default)]

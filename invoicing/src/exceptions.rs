@@ -5,7 +5,7 @@
 //! both first ask the channel about its serial: 开票中 is asked again; only a confirmed failure
 //! (or a serial the channel never saw) lets it go.
 
-use chrono::{DateTime, Utc};
+use chrono::{DateTime, NaiveDate, Utc};
 use fapiao_channel::codes::{IssueStatus, error as code};
 use fapiao_schemas::{ApprovalState, DataSource, InvoiceKind, PendingStatus};
 use rust_decimal::Decimal;
@@ -32,12 +32,29 @@ pub struct PendingRow {
     pub error_message: Option<String>,
     pub retry_not_before: Option<DateTime<Utc>>,
     pub reissue_count: i32,
+    /// The issued invoice's file (PDF), once there is one.
+    pub invoice_file_url: Option<String>,
+    pub created_at: DateTime<Utc>,
     pub updated_at: DateTime<Utc>,
 }
 
-/// Live pending invoices, all or of one status (`failed` or its Chinese name 开票失败, …).
-pub async fn list(inv: &Invoicing, status_filter: Option<&str>) -> Result<Vec<PendingRow>> {
-    let wanted = status_filter.map(|s| {
+/// Which pending invoices to list; every field narrows, `None` does not.
+#[derive(Clone, Debug, Default)]
+pub struct PendingFilter {
+    /// A status's name or label (`failed` or 开票失败, …).
+    pub status: Option<String>,
+    pub seller_tax_no: Option<String>,
+    pub source: Option<DataSource>,
+    /// Created on or after / on or before (dates in `general.time_zone`).
+    pub from: Option<NaiveDate>,
+    pub to: Option<NaiveDate>,
+    /// Part of the error message.
+    pub error: Option<String>,
+}
+
+/// Live pending invoices matching `filter`, oldest first.
+pub async fn list(inv: &Invoicing, filter: &PendingFilter) -> Result<Vec<PendingRow>> {
+    let wanted = filter.status.as_deref().map(|s| {
         PendingStatus::from_name_or_label(s).ok_or_else(|| InvoicingError::Invalid {
             code: "STATUS_UNKNOWN",
             message: format!("unknown status {s:?}: not_issued, submitted, issuing, failed, succeeded"),
@@ -45,16 +62,92 @@ pub async fn list(inv: &Invoicing, status_filter: Option<&str>) -> Result<Vec<Pe
     });
     let wanted = wanted.transpose()?;
     let mut rows: Vec<PendingRow> = sqlx::query_as(
-        "SELECT p.*, ARRAY(SELECT bill_no FROM pending_bill b WHERE b.pending_id = p.id ORDER BY bill_no) AS bills
-           FROM pending_invoice p WHERE p.deleted_at IS NULL AND ($1::text IS NULL OR p.status = $1) ORDER BY p.id",
+        "SELECT p.*, i.invoice_file_url,
+                ARRAY(SELECT bill_no FROM pending_bill b WHERE b.pending_id = p.id ORDER BY bill_no) AS bills
+           FROM pending_invoice p LEFT JOIN issued_invoice i ON i.pending_id = p.id
+          WHERE p.deleted_at IS NULL AND ($1::text IS NULL OR p.status = $1)
+            AND ($2::text IS NULL OR p.seller_tax_no = $2) AND ($3::text IS NULL OR p.data_source = $3)
+            AND ($4::date IS NULL OR (p.created_at AT TIME ZONE $7)::date >= $4)
+            AND ($5::date IS NULL OR (p.created_at AT TIME ZONE $7)::date <= $5)
+            AND ($6::text IS NULL OR strpos(p.error_message, $6) > 0)
+          ORDER BY p.id",
     )
     .bind(wanted)
+    .bind(&filter.seller_tax_no)
+    .bind(filter.source)
+    .bind(filter.from)
+    .bind(filter.to)
+    .bind(&filter.error)
+    .bind(inv.settings.time_zone().name())
     .fetch_all(&inv.pool)
     .await?;
     for r in &mut rows {
         r.status_zh = r.status.label_zh();
     }
     Ok(rows)
+}
+
+/// 上查: a pending invoice's lines with the application lines they came from, and its history.
+#[derive(Clone, Debug, Serialize)]
+pub struct PendingDetail {
+    pub pending: PendingRow,
+    pub lines: Vec<SourceLine>,
+    pub events: Vec<EventRow>,
+}
+
+#[derive(Clone, Debug, Serialize, sqlx::FromRow)]
+pub struct SourceLine {
+    pub seq: i32,
+    pub goods_name: String,
+    pub amount: Decimal,
+    pub tax: Decimal,
+    /// The application line (开票申请单明细) it came from; none for a red invoice's lines.
+    pub bill_no: Option<String>,
+    pub bill_line_no: Option<i32>,
+    pub bill_date: Option<NaiveDate>,
+    pub bill_source: Option<DataSource>,
+    pub bill_line_amount: Option<Decimal>,
+    pub bill_line_total: Option<Decimal>,
+}
+
+#[derive(Clone, Debug, Serialize, sqlx::FromRow)]
+pub struct EventRow {
+    pub event: String,
+    pub detail: Option<String>,
+    pub at: DateTime<Utc>,
+}
+
+pub async fn show(inv: &Invoicing, id: i64) -> Result<PendingDetail> {
+    let mut rows: Vec<PendingRow> = sqlx::query_as(
+        "SELECT p.*, i.invoice_file_url,
+                ARRAY(SELECT bill_no FROM pending_bill b WHERE b.pending_id = p.id ORDER BY bill_no) AS bills
+           FROM pending_invoice p LEFT JOIN issued_invoice i ON i.pending_id = p.id
+          WHERE p.id = $1 AND p.deleted_at IS NULL",
+    )
+    .bind(id)
+    .fetch_all(&inv.pool)
+    .await?;
+    let mut pending = rows
+        .pop()
+        .ok_or_else(|| InvoicingError::not_found("PENDING_NOT_FOUND", format!("待开发票{id}不存在")))?;
+    pending.status_zh = pending.status.label_zh();
+    let lines = sqlx::query_as(
+        "SELECT pl.seq, pl.goods_name, pl.amount, pl.tax, pl.bill_no, pl.bill_line_no, a.bill_date, a.source AS bill_source,
+                al.amount AS bill_line_amount, al.total AS bill_line_total
+           FROM pending_line pl
+           LEFT JOIN application_line al ON al.bill_no = pl.bill_no AND al.line_no = pl.bill_line_no
+           LEFT JOIN application a ON a.bill_no = pl.bill_no
+          WHERE pl.pending_id = $1 ORDER BY pl.seq",
+    )
+    .bind(id)
+    .fetch_all(&inv.pool)
+    .await?;
+    let events =
+        sqlx::query_as("SELECT event, detail, at FROM pending_event WHERE pending_id = $1 ORDER BY id")
+            .bind(id)
+            .fetch_all(&inv.pool)
+            .await?;
+    Ok(PendingDetail { pending, lines, events })
 }
 
 /// What happened to one id of a batch operation.

@@ -297,6 +297,8 @@ struct OpenHead {
     buyer_name: String,
     buyer_tax_no: Option<String>,
     remark: Option<String>,
+    seller_address_phone: Option<String>,
+    seller_bank_account: Option<String>,
 }
 
 /// A pending line as it goes to the channel.
@@ -310,7 +312,8 @@ struct OpenLine {
 /// The `ALLE.INVOICE.OPEN` body of a pending invoice.
 async fn open_invoice(inv: &Invoicing, id: i64, serial: &str) -> Result<OpenInvoice> {
     let head: OpenHead = sqlx::query_as(
-        "SELECT p.invoice_kind, p.invoice_property, e.name AS seller_name, p.seller_tax_no, p.buyer_name, p.buyer_tax_no, p.remark
+        "SELECT p.invoice_kind, p.invoice_property, e.name AS seller_name, p.seller_tax_no, p.buyer_name, p.buyer_tax_no, p.remark,
+                p.seller_address_phone, p.seller_bank_account
            FROM pending_invoice p JOIN enterprise e ON e.tax_no = p.seller_tax_no WHERE p.id = $1",
     )
     .bind(id)
@@ -332,6 +335,9 @@ async fn open_invoice(inv: &Invoicing, id: i64, serial: &str) -> Result<OpenInvo
         seller_taxpayer_id: head.seller_tax_no,
         buyer_name: head.buyer_name,
         buyer_taxpayer_id: head.buyer_tax_no.unwrap_or_default(),
+        // What a person set in 开票异常处理 (pending edit) goes on the invoice.
+        seller_address_and_tel: head.seller_address_phone.unwrap_or_default(),
+        seller_bank_and_account: head.seller_bank_account.unwrap_or_default(),
         drawer: inv.settings.invoicing.drawer.clone(),
         remark: head.remark.unwrap_or_default(),
         invoice_detail: lines

@@ -48,6 +48,34 @@ pub async fn reissue(
     dry_run: bool,
     progress: &(dyn Fn(&IssueOutcome) + Send + Sync),
 ) -> Result<ReissueReport> {
+    reissue_some(inv, now, dry_run, None, progress).await
+}
+
+/// `reissue` aimed at chosen invoices (`fapiao reissue --id …`), under the same rules; one that
+/// is not 开票失败 is reported as skipped, an id that names nothing refuses the whole request.
+pub async fn reissue_some(
+    inv: &Invoicing,
+    now: DateTime<Utc>,
+    dry_run: bool,
+    only: Option<&[i64]>,
+    progress: &(dyn Fn(&IssueOutcome) + Send + Sync),
+) -> Result<ReissueReport> {
+    let mut not_failed = Vec::new();
+    if let Some(ids) = only {
+        for (id, status) in statuses(inv, ids).await? {
+            if status != PendingStatus::Failed {
+                not_failed.push(ReissueItem {
+                    pending_id: id,
+                    bills: Vec::new(),
+                    red_of: None,
+                    serial_no: None,
+                    message: None,
+                    reason: format!("只有开票失败的发票可以重开，该发票为{}", status.label_zh()),
+                    outcome: None,
+                });
+            }
+        }
+    }
     let fragments: Vec<String> = fapiao_store::params::family(&inv.pool, SIM_AUTO_ISSUE_CONFIG)
         .await
         .map_err(InvoicingError::Param)?
@@ -59,12 +87,14 @@ pub async fn reissue(
         "SELECT p.id, p.serial_no, p.seller_tax_no, p.error_message, p.retry_not_before, p.reissue_count,
                 ARRAY(SELECT bill_no FROM pending_bill b WHERE b.pending_id = p.id ORDER BY bill_no) AS bills,
                 (SELECT b.invoice_num FROM issued_invoice b WHERE b.id = p.blue_invoice_id) AS red_of
-           FROM pending_invoice p WHERE p.deleted_at IS NULL AND p.status = 'failed' ORDER BY p.id",
+           FROM pending_invoice p WHERE p.deleted_at IS NULL AND p.status = 'failed'
+            AND ($1::bigint[] IS NULL OR p.id = ANY($1)) ORDER BY p.id",
     )
+    .bind(only)
     .fetch_all(&inv.pool)
     .await?;
     let max = inv.settings.invoicing.max_reissues as i32;
-    let mut report = ReissueReport { dry_run, ..ReissueReport::default() };
+    let mut report = ReissueReport { dry_run, skipped: not_failed, ..ReissueReport::default() };
     let mut chosen: Vec<ReissueItem> = Vec::new();
     for r in rows {
         let mut item = ReissueItem {
@@ -222,4 +252,68 @@ async fn red_amount_taken(tx: &mut sqlx::PgConnection, id: i64) -> Result<Option
     Ok(red_flush::check_amount(money(own), left)
         .err()
         .map(|e| format!("{}（{}，剩余{left}），未重开", e.message_zh(), e.code())))
+}
+
+/// The status of each id; an id that names no live pending invoice is `PENDING_NOT_FOUND`.
+async fn statuses(inv: &Invoicing, ids: &[i64]) -> Result<Vec<(i64, PendingStatus)>> {
+    let found: Vec<(i64, PendingStatus)> = sqlx::query_as(
+        "SELECT id, status FROM pending_invoice WHERE id = ANY($1) AND deleted_at IS NULL ORDER BY id",
+    )
+    .bind(ids)
+    .fetch_all(&inv.pool)
+    .await?;
+    if let Some(missing) = ids.iter().find(|id| !found.iter().any(|(f, _)| f == *id)) {
+        return Err(InvoicingError::not_found("PENDING_NOT_FOUND", format!("待开发票{missing}不存在")));
+    }
+    Ok(found)
+}
+
+/// What 开票 on chosen invoices did: issued (or still with the channel), and refused with why.
+#[derive(Clone, Debug, Default, Serialize)]
+pub struct ChosenReport {
+    pub issued: Vec<IssueOutcome>,
+    pub refused: Vec<ReissueItem>,
+}
+
+/// 开票 on chosen pending invoices (开票异常处理): a person decided, so neither the fragments of
+/// `sim_auto_issue_config` nor a repair time hold them back — but a failed one's old serial is
+/// still asked about first, exactly as auto-reissue does, so nothing is issued twice. Only
+/// 未开票 and 开票失败 invoices go.
+pub async fn issue_chosen(
+    inv: &Invoicing,
+    ids: &[i64],
+    progress: &(dyn Fn(&IssueOutcome) + Send + Sync),
+) -> Result<ChosenReport> {
+    let mut report = ChosenReport::default();
+    let mut go = Vec::new();
+    for (id, status) in statuses(inv, ids).await? {
+        let refuse = |reason: String| ReissueItem {
+            pending_id: id,
+            bills: Vec::new(),
+            red_of: None,
+            serial_no: None,
+            message: None,
+            reason,
+            outcome: None,
+        };
+        match status {
+            PendingStatus::NotIssued => go.push(id),
+            PendingStatus::Failed => {
+                let (serial, seller): (Option<String>, String) =
+                    sqlx::query_as("SELECT serial_no, seller_tax_no FROM pending_invoice WHERE id = $1")
+                        .bind(id)
+                        .fetch_one(&inv.pool)
+                        .await?;
+                match reopen(inv, id, serial.as_deref(), &seller).await? {
+                    Ok(_) => go.push(id),
+                    Err(why) => report.refused.push(refuse(why)),
+                }
+            }
+            other => report
+                .refused
+                .push(refuse(format!("只有未开票或开票失败的发票可以开票，该发票为{}", other.label_zh()))),
+        }
+    }
+    report.issued = crate::issue::issue(inv, &go, progress).await?;
+    Ok(report)
 }

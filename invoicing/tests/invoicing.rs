@@ -390,7 +390,7 @@ async fn an_invoice_that_succeeds_after_failing_shows_no_error_and_its_events_ke
             .await
             .unwrap();
     assert_eq!((status.as_str(), error), ("succeeded", None), "a succeeded invoice shows no error");
-    let listed = exceptions::list(&w.inv, None).await.unwrap();
+    let listed = exceptions::list(&w.inv, &exceptions::PendingFilter::default()).await.unwrap();
     assert_eq!(listed.iter().find(|p| p.id == id).unwrap().error_message, None);
     let failures: i64 = sqlx::query_scalar(
         "SELECT count(*) FROM pending_event WHERE pending_id = $1 AND event = 'failed' AND detail LIKE '局端内部错误%'",
@@ -400,4 +400,89 @@ async fn an_invoice_that_succeeds_after_failing_shows_no_error_and_its_events_ke
     .await
     .unwrap();
     assert_eq!(failures, 1, "the failure stays in the invoice's history");
+}
+
+#[tokio::test]
+async fn the_exception_loop_filters_looks_up_edits_and_issues_chosen_invoices_with_the_edit() {
+    let w = world("repairing@ALLE.INVOICE.OPEN=1.0", &[]).await;
+    w.sandbox.world().config.repair_after = Duration::from_secs(600);
+    w.import(
+        "bills.csv",
+        &[
+            line("X1", "数电普票", BUYER, 1, "100.00", "正常", "ERP1"),
+            line("X2", "数电普票", BUYER, 2, "100.00", "正常", "ERP1"),
+            line("X3", "数电普票", BUYER, 3, "100.00", "正常", "ERP1"),
+        ],
+    )
+    .await;
+    fapiao_store::params::set(&w.db.pool, "sim_auto_issue_config", "repairing", "局端内部错误")
+        .await
+        .unwrap();
+    let first = w.push_and_issue().await;
+    assert!(first.iter().all(|o| o.status == PendingStatus::Failed), "{first:?}");
+    let id_of = |bill: &str| first.iter().find(|o| o.bills == [bill]).unwrap().pending_id;
+    let (x1, x2, x3) = (id_of("X1"), id_of("X2"), id_of("X3"));
+    w.sandbox.world().dice.set_plan(FaultPlan::none());
+
+    // Filters: by error text, seller, source, dates.
+    let filter = |f: exceptions::PendingFilter| {
+        let inv = &w.inv;
+        async move { exceptions::list(inv, &f).await.unwrap().into_iter().map(|p| p.id).collect::<Vec<_>>() }
+    };
+    let by_error = exceptions::PendingFilter { error: Some("修复中".into()), ..Default::default() };
+    assert_eq!(filter(by_error).await, [x1, x2, x3]);
+    let no_match =
+        exceptions::PendingFilter { error: Some("购买方纳税人识别号".into()), ..Default::default() };
+    assert!(filter(no_match).await.is_empty());
+    let other_seller = exceptions::PendingFilter { seller_tax_no: Some(BUYER.into()), ..Default::default() };
+    assert!(filter(other_seller).await.is_empty());
+    let today = chrono::Utc::now().with_timezone(&w.inv.settings.time_zone()).date_naive();
+    let dated = exceptions::PendingFilter {
+        from: Some(today),
+        to: Some(today),
+        source: Some(fapiao_schemas::DataSource::BatchImport),
+        ..Default::default()
+    };
+    assert_eq!(filter(dated).await, [x1, x2, x3]);
+    let yesterday = exceptions::PendingFilter { to: Some(today.pred_opt().unwrap()), ..Default::default() };
+    assert!(filter(yesterday).await.is_empty());
+
+    // 上查: from the pending invoice to its application line.
+    let d = exceptions::show(&w.inv, x2).await.unwrap();
+    assert_eq!(d.lines[0].bill_no.as_deref(), Some("X2"));
+    assert_eq!(d.lines[0].bill_line_total, Some(Decimal::new(22600, 2)));
+    assert!(d.events.iter().any(|e| e.event == "failed"), "{:?}", d.events);
+
+    // The seller's fields edited on X1 go out in the issuing body when a person issues it now
+    // (before its repair time: a person decides, not the fragment rule).
+    exceptions::edit(
+        &w.inv,
+        x1,
+        Some("上海市浦东新区示例路1号 021-12345678"),
+        Some("招商银行上海分行 6225880000000001"),
+    )
+    .await
+    .unwrap();
+    let chosen = reissue::issue_chosen(&w.inv, &[x1, x3], &|_| {}).await.unwrap();
+    assert!(chosen.refused.is_empty(), "{chosen:?}");
+    assert!(chosen.issued.iter().all(|o| o.status == PendingStatus::Succeeded), "{chosen:?}");
+    let serial = chosen.issued.iter().find(|o| o.pending_id == x1).unwrap().serial_no.clone().unwrap();
+    {
+        let world = w.sandbox.world();
+        let body = world.opened(&serial).expect("the channel received the new serial");
+        assert_eq!(body.seller_address_and_tel, "上海市浦东新区示例路1号 021-12345678");
+        assert_eq!(body.seller_bank_and_account, "招商银行上海分行 6225880000000001");
+    }
+    // Chosen again: a succeeded invoice is refused with the reason; an unknown id refuses all.
+    let again = reissue::issue_chosen(&w.inv, &[x1], &|_| {}).await.unwrap();
+    assert!(again.refused[0].reason.contains("开票成功"), "{again:?}");
+    let e = reissue::issue_chosen(&w.inv, &[999_999], &|_| {}).await.unwrap_err();
+    assert_eq!(fapiao_schemas::Coded::code(&e), "PENDING_NOT_FOUND");
+
+    // reissue --id: the same rules as auto-reissue, aimed at X2 only (X3 is done: skipped).
+    let later = chrono::Utc::now() + chrono::Duration::minutes(15);
+    let r = reissue::reissue_some(&w.inv, later, false, Some(&[x2, x3]), &|_| {}).await.unwrap();
+    assert_eq!(r.reissued.iter().map(|i| i.pending_id).collect::<Vec<_>>(), [x2]);
+    assert_eq!(r.skipped.iter().map(|i| i.pending_id).collect::<Vec<_>>(), [x3]);
+    assert_eq!(w.succeeded_at_channel().await.values().sum::<usize>(), 3, "each issued once");
 }

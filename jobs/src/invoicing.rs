@@ -36,7 +36,7 @@ pub async fn auto_issue(ctx: &JobContext, run: &RunInfo) -> Result<RunReport, Jo
 
 pub async fn auto_reissue(ctx: &JobContext, run: &RunInfo) -> Result<RunReport, JobError> {
     let now = chrono::Utc::now();
-    let r = issuing::reissue(&app(ctx), &actor("auto-reissue", run), now, false, &quiet).await?;
+    let r = issuing::reissue(&app(ctx), &actor("auto-reissue", run), now, false, None, &quiet).await?;
     let (report, sent) = (&r.report, r.callbacks.as_ref().map_or(0, |c| c.attempted));
     Ok(RunReport {
         read: r.looked_at() as i64,

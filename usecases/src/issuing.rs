@@ -102,19 +102,21 @@ impl ReissueReport {
 }
 
 /// 自动重开 as of `now`: failed invoices whose message matches a `sim_auto_issue_config`
-/// fragment, not before their "请<time>后再试", at most `invoicing.max_reissues` each. A dry run
-/// lists what would go and changes nothing.
+/// fragment, not before their "请<time>后再试", at most `invoicing.max_reissues` each; `only`
+/// aims it at chosen invoices under the same rules. A dry run lists what would go and changes
+/// nothing.
 pub async fn reissue(
     app: &App,
     actor: &Actor,
     now: DateTime<Utc>,
     dry_run: bool,
+    only: Option<&[i64]>,
     progress: Progress<'_, IssueOutcome>,
 ) -> Result<ReissueReport> {
-    let span = tracing::info_span!("reissue", actor = %actor, dry_run);
+    let span = tracing::info_span!("reissue", actor = %actor, dry_run, ?only);
     async {
         let inv = app.invoicing();
-        let report = auto::reissue(&inv, now, dry_run, progress).await?;
+        let report = auto::reissue_some(&inv, now, dry_run, only, progress).await?;
         let callbacks = if dry_run { None } else { Some(callbacks::deliver(&inv).await?) };
         Ok(ReissueReport { report, callbacks })
     }

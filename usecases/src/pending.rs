@@ -5,13 +5,42 @@
 
 use fapiao_invoicing::exceptions;
 
-pub use fapiao_invoicing::exceptions::{ItemResult, PendingRow};
+pub use fapiao_invoicing::exceptions::{ItemResult, PendingDetail, PendingFilter, PendingRow};
+pub use fapiao_invoicing::issue::IssueOutcome;
+pub use fapiao_invoicing::reissue::ChosenReport;
 
 use crate::{Actor, App, Error, Result};
 
-/// Pending invoices (待开发票), optionally of one status (English or 未开票 … 开票成功).
-pub async fn list(app: &App, status: Option<&str>) -> Result<Vec<PendingRow>> {
-    Ok(exceptions::list(&app.invoicing(), status).await?)
+/// Pending invoices (待开发票) matching the filter (status in English or 未开票 … 开票成功).
+pub async fn list(app: &App, filter: &PendingFilter) -> Result<Vec<PendingRow>> {
+    Ok(exceptions::list(&app.invoicing(), filter).await?)
+}
+
+/// 上查: one pending invoice with the application lines it came from, and its history.
+pub async fn show(app: &App, id: i64) -> Result<PendingDetail> {
+    Ok(exceptions::show(&app.invoicing(), id).await?)
+}
+
+/// 开票 on chosen invoices (未开票 or 开票失败): a person decided, so no fragment or repair time
+/// holds them back; a failed one's old serial is asked about first (never issued twice).
+pub async fn issue(
+    app: &App,
+    actor: &Actor,
+    ids: &[i64],
+    progress: crate::Progress<'_, IssueOutcome>,
+) -> Result<IssueChosenReport> {
+    tracing::info!(actor = %actor, ?ids, "issue chosen pending invoices");
+    let inv = app.invoicing();
+    let report = fapiao_invoicing::reissue::issue_chosen(&inv, ids, progress).await?;
+    let callbacks = fapiao_invoicing::callbacks::deliver(&inv).await?;
+    Ok(IssueChosenReport { report, callbacks })
+}
+
+#[derive(Clone, Debug, serde::Serialize)]
+pub struct IssueChosenReport {
+    #[serde(flatten)]
+    pub report: ChosenReport,
+    pub callbacks: fapiao_invoicing::callbacks::DeliveryReport,
 }
 
 /// 返回开票申请单: per id, returned or refused with the reason.

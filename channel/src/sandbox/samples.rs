@@ -24,6 +24,8 @@ pub fn sample_invoice(
         seller_taxpayer_id: seller.1.into(),
         buyer_name: buyer.0.into(),
         buyer_taxpayer_id: buyer.1.into(),
+        seller_address_and_tel: String::new(),
+        seller_bank_and_account: String::new(),
         drawer: "张三".into(),
         remark: String::new(),
         invoice_detail: vec![InvoiceLine {

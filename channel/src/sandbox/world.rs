@@ -79,6 +79,8 @@ pub struct World {
     counter: u64,
     /// Every delivery (交付) accepted, in order.
     pub deliveries: Vec<Deliver>,
+    /// The body of every blue invoice accepted for issuing, by serial: what the channel was told.
+    opened: HashMap<String, OpenInvoice>,
 }
 
 impl World {
@@ -98,6 +100,7 @@ impl World {
             downloads: HashMap::new(),
             verify_index: HashMap::new(),
             deliveries: Vec::new(),
+            opened: HashMap::new(),
             // Numbers continue across restarts (a database outlives a sandbox): start from the clock.
             counter: (Utc::now().timestamp_micros().unsigned_abs()) % 100_000_000_000_000,
         }
@@ -117,6 +120,11 @@ impl World {
     /// once its issuing delay has passed).
     pub fn outcome(&self, serial_no: &str) -> Option<&IssueResult> {
         self.invoices.get(serial_no).map(|i| &i.result)
+    }
+
+    /// The `ALLE.INVOICE.OPEN` body accepted under `serial_no`, as received.
+    pub fn opened(&self, serial_no: &str) -> Option<&OpenInvoice> {
+        self.opened.get(serial_no)
     }
 
     /// Every serial number the channel accepted for issuing.
@@ -267,6 +275,7 @@ impl World {
         let tax: Money = req.invoice_detail.iter().map(|l| l.tax_amount).sum();
         let failure = self.issue_failure(kind, &req.buyer_taxpayer_id, &req.invoice_detail, i::INVOICE_OPEN);
         let serial = req.serial_no.clone();
+        self.opened.insert(serial.clone(), req.clone());
         self.record_issue(
             serial.clone(),
             kind,
