@@ -1,9 +1,9 @@
-//! `fapiao pending list|show|issue|return|delete|edit`: 开票异常处理.
+//! `fapiao pending list|show|issue|submit|approve|reject|return|delete|edit`: 开票异常处理 and 审批.
 
 use chrono::NaiveDate;
 use clap::Subcommand;
 use fapiao_schemas::DataSource;
-use fapiao_usecases::pending::{self, ItemResult, PendingFilter, SellerEdit};
+use fapiao_usecases::pending::{self, ApprovalStep, ItemResult, PendingFilter, SellerEdit};
 use fapiao_usecases::{Actor, App};
 
 use crate::exit::Outcome;
@@ -39,6 +39,23 @@ pub enum PendingCommand {
     Issue {
         #[arg(required = true)]
         ids: Vec<i64>,
+    },
+    /// 提交审批: 暂存 → 已提交 (where sim_issue_approval asks for approval).
+    Submit {
+        #[arg(required = true)]
+        ids: Vec<i64>,
+    },
+    /// 审核: 已提交 → 已审核; the invoice may then be issued.
+    Approve {
+        #[arg(required = true)]
+        ids: Vec<i64>,
+    },
+    /// 驳回: 已提交 → 暂存, with the reason.
+    Reject {
+        #[arg(required = true)]
+        ids: Vec<i64>,
+        #[arg(long)]
+        reason: String,
     },
     /// 返回开票申请单: only 未开票 and 开票失败 (the channel is asked first); lines reopen on the application.
     Return {
@@ -175,6 +192,15 @@ pub async fn run(command: PendingCommand, ctx: &Context) -> anyhow::Result<Outco
             let all_issued = r.report.refused.is_empty()
                 && r.report.issued.iter().all(|o| o.status != fapiao_schemas::PendingStatus::Failed);
             Ok(if all_issued { Outcome::Done } else { Outcome::SomeRejected })
+        }
+        PendingCommand::Submit { ids } => {
+            report(ctx, pending::approval(&app, &Actor::cli(), &ids, &ApprovalStep::Submit).await?)
+        }
+        PendingCommand::Approve { ids } => {
+            report(ctx, pending::approval(&app, &Actor::cli(), &ids, &ApprovalStep::Approve).await?)
+        }
+        PendingCommand::Reject { ids, reason } => {
+            report(ctx, pending::approval(&app, &Actor::cli(), &ids, &ApprovalStep::Reject { reason }).await?)
         }
         PendingCommand::Return { ids } => {
             report(ctx, pending::return_to_application(&app, &Actor::cli(), &ids).await?)

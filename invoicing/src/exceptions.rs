@@ -163,7 +163,7 @@ impl ItemResult {
     fn ok(id: i64, message: impl Into<String>) -> ItemResult {
         ItemResult { id, ok: true, code: None, message: message.into() }
     }
-    fn refused(id: i64, e: InvoicingError) -> ItemResult {
+    pub(crate) fn refused(id: i64, e: InvoicingError) -> ItemResult {
         use fapiao_schemas::Coded;
         ItemResult { id, ok: false, code: Some(e.code().to_string()), message: e.to_string() }
     }
@@ -313,4 +313,76 @@ pub async fn edit(
     record::event(&mut tx, id, "edited", Some(&detail)).await?;
     tx.commit().await?;
     Ok(())
+}
+
+/// A step of approval (审批) a person takes on a pending invoice.
+#[derive(Clone, Debug)]
+pub enum ApprovalStep {
+    /// 提交: 暂存 → 已提交.
+    Submit,
+    /// 审核: 已提交 → 已审核.
+    Approve,
+    /// 驳回: 已提交 → 暂存, with the reason.
+    Reject { reason: String },
+}
+
+impl ApprovalStep {
+    fn from_to(&self) -> (ApprovalState, ApprovalState, &'static str) {
+        match self {
+            ApprovalStep::Submit => (ApprovalState::Draft, ApprovalState::Submitted, "提交"),
+            ApprovalStep::Approve => (ApprovalState::Submitted, ApprovalState::Approved, "审核"),
+            ApprovalStep::Reject { .. } => (ApprovalState::Submitted, ApprovalState::Draft, "驳回"),
+        }
+    }
+}
+
+/// Take `step` on each id (one transaction each); who took it and when go into its history.
+pub async fn approval(
+    inv: &Invoicing,
+    ids: &[i64],
+    step: &ApprovalStep,
+    who: &str,
+) -> Result<Vec<ItemResult>> {
+    let (from, to, verb) = step.from_to();
+    let mut out = Vec::new();
+    for &id in ids {
+        let mut tx = inv.pool.begin().await?;
+        let current: Option<(PendingStatus, ApprovalState)> = sqlx::query_as(
+            "SELECT status, approval_state FROM pending_invoice WHERE id = $1 AND deleted_at IS NULL FOR UPDATE",
+        )
+        .bind(id)
+        .fetch_optional(&mut *tx)
+        .await?;
+        let refusal = match current {
+            None => Some(InvoicingError::not_found("PENDING_NOT_FOUND", format!("待开发票{id}不存在"))),
+            Some((st, _)) if !matches!(st, PendingStatus::NotIssued | PendingStatus::Failed) => {
+                Some(InvoicingError::refused(
+                    "PENDING_APPROVAL_STATE",
+                    format!("{}的发票不能{verb}", st.label_zh()),
+                ))
+            }
+            Some((_, state)) if state != from => Some(InvoicingError::refused(
+                "PENDING_APPROVAL_STATE",
+                format!("只有{from}的发票可以{verb}，该发票为{state}"),
+            )),
+            Some(_) => None,
+        };
+        if let Some(e) = refusal {
+            out.push(ItemResult::refused(id, e));
+            continue;
+        }
+        sqlx::query("UPDATE pending_invoice SET approval_state = $2, updated_at = now() WHERE id = $1")
+            .bind(id)
+            .bind(to)
+            .execute(&mut *tx)
+            .await?;
+        let detail = match step {
+            ApprovalStep::Reject { reason } => format!("{who}：{from}→{to}，驳回原因：{reason}"),
+            _ => format!("{who}：{from}→{to}"),
+        };
+        record::event(&mut tx, id, "approval", Some(&detail)).await?;
+        tx.commit().await?;
+        out.push(ItemResult::ok(id, format!("已{verb}（{to}）")));
+    }
+    Ok(out)
 }

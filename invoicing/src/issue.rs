@@ -33,13 +33,15 @@ pub struct IssueOutcome {
     pub message: Option<String>,
 }
 
-/// Pending invoices a run should drive: every 未开票 blue invoice (only those of 自动开票 bills when
-/// `auto_only`), plus every 已提交/开票中 one (left by an earlier run, or still at the channel).
+/// Pending invoices a run should drive: every 未开票 blue invoice that may be issued (已审核 or
+/// 无需审批; only those of 自动开票 bills when `auto_only`), plus every 已提交/开票中 one (left by
+/// an earlier run, or still at the channel).
 pub async fn candidates(inv: &Invoicing, auto_only: bool) -> Result<Vec<i64>> {
     let ids = sqlx::query_scalar(
         "SELECT id FROM pending_invoice
           WHERE deleted_at IS NULL AND invoice_property = 0
-            AND (status IN ('submitted', 'issuing') OR (status = 'not_issued' AND (auto_issue OR NOT $1)))
+            AND (status IN ('submitted', 'issuing')
+                 OR (status = 'not_issued' AND (auto_issue OR NOT $1) AND approval_state IN ('已审核', '无需审批')))
           ORDER BY id",
     )
     .bind(auto_only)
@@ -158,7 +160,9 @@ async fn claim(inv: &Invoicing, id: i64, kept: Option<&str>) -> Result<Option<St
             serial
         }
     };
-    let claimed = sqlx::query("UPDATE pending_invoice SET status = 'submitted', serial_no = $2, updated_at = now() WHERE id = $1 AND status = 'not_issued'")
+    // Never an invoice still waiting for approval, however it was chosen.
+    let claimed = sqlx::query("UPDATE pending_invoice SET status = 'submitted', serial_no = $2, updated_at = now()
+                                WHERE id = $1 AND status = 'not_issued' AND approval_state IN ('已审核', '无需审批')")
         .bind(id)
         .bind(&serial)
         .execute(&mut *tx)

@@ -242,8 +242,13 @@ async fn insert_pending(
     let source = if cut { DataSource::SplitMerge } else { head.source };
     let id: i64 = sqlx::query_scalar(
         "INSERT INTO pending_invoice (seller_tax_no, buyer_name, buyer_tax_no, buyer_address_phone, buyer_bank_account, invoice_kind,
-                                      remark, business_system_code, data_source, amount, tax, total, auto_issue)
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13) RETURNING id",
+                                      remark, business_system_code, data_source, amount, tax, total, auto_issue, approval_state)
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13,
+                 -- sim_issue_approval = 1 for the seller or the business system: 暂存 until approved.
+                 CASE WHEN EXISTS (SELECT 1 FROM sys_param WHERE type = 'sim_issue_approval' AND value = '1'
+                                     AND key IN ($1, coalesce($8, '')))
+                      THEN '暂存' ELSE '无需审批' END)
+         RETURNING id",
     )
     .bind(&head.seller_tax_no)
     .bind(&head.buyer_name)

@@ -7,7 +7,7 @@
 use chrono::{DateTime, Utc};
 use fapiao_channel::codes::{IssueStatus, error as code};
 use fapiao_schemas::params::SIM_AUTO_ISSUE_CONFIG;
-use fapiao_schemas::{Coded, Money, PendingStatus, red_flush};
+use fapiao_schemas::{ApprovalState, Coded, Money, PendingStatus, red_flush};
 use rust_decimal::Decimal;
 use serde::Serialize;
 
@@ -287,6 +287,11 @@ pub async fn issue_chosen(
     let mut report = ChosenReport::default();
     let mut go = Vec::new();
     for (id, status) in statuses(inv, ids).await? {
+        let approval: ApprovalState =
+            sqlx::query_scalar("SELECT approval_state FROM pending_invoice WHERE id = $1")
+                .bind(id)
+                .fetch_one(&inv.pool)
+                .await?;
         let refuse = |reason: String| ReissueItem {
             pending_id: id,
             bills: Vec::new(),
@@ -296,6 +301,10 @@ pub async fn issue_chosen(
             reason,
             outcome: None,
         };
+        if !approval.may_issue() {
+            report.refused.push(refuse(format!("发票审批状态为{approval}，审核通过后才能开票")));
+            continue;
+        }
         match status {
             PendingStatus::NotIssued => go.push(id),
             PendingStatus::Failed => {

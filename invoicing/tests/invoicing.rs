@@ -486,3 +486,51 @@ async fn the_exception_loop_filters_looks_up_edits_and_issues_chosen_invoices_wi
     assert_eq!(r.skipped.iter().map(|i| i.pending_id).collect::<Vec<_>>(), [x3]);
     assert_eq!(w.succeeded_at_channel().await.values().sum::<usize>(), 3, "each issued once");
 }
+
+#[tokio::test]
+async fn where_approval_is_required_an_invoice_is_issued_only_once_approved_and_each_step_is_kept() {
+    let w = world("", &[]).await;
+    fapiao_store::params::set(&w.db.pool, "sim_issue_approval", SELLER, "1").await.unwrap();
+    w.import("bills.csv", &[line("AP1", "数电普票", BUYER, 1, "100.00", "正常", "ERP1")]).await;
+    assert!(w.push_and_issue().await.is_empty(), "暂存 invoices are not issued");
+    let all = exceptions::list(&w.inv, &exceptions::PendingFilter::default()).await.unwrap();
+    let id = all[0].id;
+    assert_eq!(all[0].approval_state, fapiao_schemas::ApprovalState::Draft);
+    let chosen = reissue::issue_chosen(&w.inv, &[id], &|_| {}).await.unwrap();
+    assert!(chosen.refused[0].reason.contains("暂存"), "{chosen:?}");
+    assert_eq!(w.sandbox.world().issued_count(), 0);
+
+    use exceptions::ApprovalStep::*;
+    let step = |s: exceptions::ApprovalStep| {
+        let inv = &w.inv;
+        async move { exceptions::approval(inv, &[id], &s, "cli:finance").await.unwrap().remove(0) }
+    };
+    assert!(!step(Approve).await.ok, "暂存 cannot be approved before it is submitted");
+    assert!(step(Submit).await.ok);
+    assert!(step(Reject { reason: "金额有误".into() }).await.ok);
+    assert!(step(Submit).await.ok);
+    assert!(step(Approve).await.ok);
+    let issued = w.push_and_issue().await;
+    assert_eq!(issued[0].status, PendingStatus::Succeeded, "{issued:?}");
+
+    let history: Vec<String> = exceptions::show(&w.inv, id)
+        .await
+        .unwrap()
+        .events
+        .into_iter()
+        .filter_map(|e| e.detail.filter(|_| e.event == "approval"))
+        .collect();
+    assert_eq!(
+        history,
+        [
+            "cli:finance：暂存→已提交",
+            "cli:finance：已提交→暂存，驳回原因：金额有误",
+            "cli:finance：暂存→已提交",
+            "cli:finance：已提交→已审核"
+        ]
+    );
+    // Another seller without the setting: 无需审批, issued at once.
+    fapiao_store::params::set(&w.db.pool, "sim_issue_approval", SELLER, "0").await.unwrap();
+    w.import("more.csv", &[line("AP2", "数电普票", BUYER, 1, "100.00", "正常", "ERP1")]).await;
+    assert_eq!(w.push_and_issue().await[0].status, PendingStatus::Succeeded);
+}

@@ -105,6 +105,9 @@ pub const TAXNOS: &str = "taxnos";
 pub const SIM_AUTO_ISSUE_CONFIG: &str = "sim_auto_issue_config";
 /// 开票管理 → the file format downloads default to (seed 004: the sim_choose_invoice_type form).
 pub const SIM_CHOOSE_INVOICE_TYPE: &str = "sim_choose_invoice_type";
+/// Ours: whether issuing needs approval (审批), keyed by a seller tax number or a business
+/// system code; `1` for either makes the invoices of a push start 暂存.
+pub const SIM_ISSUE_APPROVAL: &str = "sim_issue_approval";
 pub const FILE_TYPE: &str = "file_type";
 
 /// The documented keys (SPEC.md "Parameters"; seed 004 for each one's meaning).
@@ -164,6 +167,13 @@ pub const CATALOG: &[ParamSpec] = &[
         default: None,
         rule: ValueRule::Fragment,
         doc: "any key; value = a failure-message fragment that makes a failed invoice eligible for auto-reissue",
+    },
+    ParamSpec {
+        ptype: SIM_ISSUE_APPROVAL,
+        key: None,
+        default: None,
+        rule: ValueRule::Flag,
+        doc: "key = a seller tax number or a business system code; 1: its pushed invoices need approval (暂存 → 已提交 → 已审核) before they are issued, 0 or unset: 无需审批",
     },
     ParamSpec {
         ptype: SIM_CHOOSE_INVOICE_TYPE,

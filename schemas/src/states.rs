@@ -235,16 +235,25 @@ text_enum! {
 }
 
 text_enum! {
-    /// 审批状态 of a pending invoice.
+    /// 审批状态 of a pending invoice, in the documents' words (seeds 000, 002). Where issuing
+    /// needs approval (`sim_issue_approval`), an invoice starts 暂存, is submitted (已提交) and
+    /// approved (已审核) or rejected back to 暂存; elsewhere it is 无需审批.
     pub enum ApprovalState ("approval state") {
         /// 暂存
         Draft = "暂存",
-        /// 待审批
-        AwaitingApproval = "待审批",
-        /// 审批通过
-        Approved = "审批通过",
+        /// 已提交
+        Submitted = "已提交",
+        /// 已审核
+        Approved = "已审核",
         /// 无需审批
         NotRequired = "无需审批",
+    }
+}
+
+impl ApprovalState {
+    /// Only an approved invoice, or one that needs no approval, is issued.
+    pub fn may_issue(self) -> bool {
+        matches!(self, ApprovalState::Approved | ApprovalState::NotRequired)
     }
 }
 

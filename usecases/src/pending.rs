@@ -5,7 +5,7 @@
 
 use fapiao_invoicing::exceptions;
 
-pub use fapiao_invoicing::exceptions::{ItemResult, PendingDetail, PendingFilter, PendingRow};
+pub use fapiao_invoicing::exceptions::{ApprovalStep, ItemResult, PendingDetail, PendingFilter, PendingRow};
 pub use fapiao_invoicing::issue::IssueOutcome;
 pub use fapiao_invoicing::reissue::ChosenReport;
 
@@ -72,4 +72,16 @@ pub async fn edit(app: &App, actor: &Actor, id: i64, edit: &SellerEdit) -> Resul
     tracing::info!(actor = %actor, id, "edit pending invoice");
     let inv = app.invoicing();
     Ok(exceptions::edit(&inv, id, edit.address_phone.as_deref(), edit.bank_account.as_deref()).await?)
+}
+
+/// 审批: submit (暂存 → 已提交), approve (已提交 → 已审核) or reject (已提交 → 暂存, with the
+/// reason); per id, done or refused with why. Who and when go into each invoice's history.
+pub async fn approval(app: &App, actor: &Actor, ids: &[i64], step: &ApprovalStep) -> Result<Vec<ItemResult>> {
+    if let ApprovalStep::Reject { reason } = step
+        && reason.trim().is_empty()
+    {
+        return Err(Error::bad_input("USAGE", "a rejection needs --reason"));
+    }
+    tracing::info!(actor = %actor, ?ids, ?step, "approval step");
+    Ok(exceptions::approval(&app.invoicing(), ids, step, &actor.to_string()).await?)
 }
