@@ -327,7 +327,7 @@ pub enum ApprovalStep {
 }
 
 impl ApprovalStep {
-    fn from_to(&self) -> (ApprovalState, ApprovalState, &'static str) {
+    fn transition(&self) -> (ApprovalState, ApprovalState, &'static str) {
         match self {
             ApprovalStep::Submit => (ApprovalState::Draft, ApprovalState::Submitted, "提交"),
             ApprovalStep::Approve => (ApprovalState::Submitted, ApprovalState::Approved, "审核"),
@@ -343,7 +343,7 @@ pub async fn approval(
     step: &ApprovalStep,
     who: &str,
 ) -> Result<Vec<ItemResult>> {
-    let (from, to, verb) = step.from_to();
+    let (from, to, verb) = step.transition();
     let mut out = Vec::new();
     for &id in ids {
         let mut tx = inv.pool.begin().await?;
