@@ -98,7 +98,7 @@ pub async fn run(ctx: &Context) -> anyhow::Result<Outcome> {
     // Stage 3 — sync jobs: the four jobs once, for the latest day whose day-of-month % 3 == 0.
     let jobs = jobs_stage(ctx, &db, client.clone()).await?;
 
-    // Stages 4–7 go through the use cases, as the CLI and the jobs do; callbacks go to the sandbox's ERP.
+    // Stages 4–8 go through the use cases, as the CLI and the jobs do; callbacks go to the sandbox's ERP.
     let app = demo_app(ctx, &db, &sandbox, client.clone());
 
     // Stage 4 — Excel import: a generated applications workbook with three bad lines.
@@ -108,10 +108,13 @@ pub async fn run(ctx: &Context) -> anyhow::Result<Outcome> {
     // Stage 5 — invoicing: the imported bills issued with faults injected, then auto-reissue.
     let invoicing = invoicing_stage(&app, &sandbox, batch).await?;
 
-    // Stage 6 — red-flush: one invoice of each track.
+    // Stage 6 — issued invoices and the exception loop: approval, a failure edited and issued by hand, found by bill, PDF.
+    let issued = crate::demo_issued::stage(&app, &sandbox, &enterprise_list[0].tax_no, &demo_home()).await?;
+
+    // Stage 7 — red-flush: one invoice of each track.
     let red_flush = red_flush_stage(&app, &sandbox, &enterprise_list, batch).await?;
 
-    // Stage 7 — reconciliation export of this month.
+    // Stage 8 — reconciliation export of this month.
     let export = export_stage(&app, ctx).await?;
 
     let report = json!({
@@ -123,6 +126,7 @@ pub async fn run(ctx: &Context) -> anyhow::Result<Outcome> {
         "jobs": jobs,
         "import": import,
         "invoicing": invoicing,
+        "issued_invoices": issued,
         "red_flush": red_flush,
         "export": export,
     });
@@ -249,8 +253,9 @@ fn print_text(
         inv["erp_received_ok"]
     );
     println!("    e.g. {}", inv["erp_sample"].as_str().unwrap_or("-"));
+    crate::demo_issued::print(&r["issued_invoices"]);
     println!(
-        "[6] red-flush, one invoice of each track (issued for the purpose: 税控普票, 税控专票, 数电专票, and a 数电普票 from [5])"
+        "[7] red-flush, one invoice of each track (issued for the purpose: 税控普票, 税控专票, 数电专票, and a 数电普票 from [5])"
     );
     for r in r["red_flush"]["results"].as_array().into_iter().flatten() {
         println!(
@@ -270,7 +275,7 @@ fn print_text(
     );
     let e = &r["export"];
     println!(
-        "[7] reconciliation export {} … {}: {}",
+        "[8] reconciliation export {} … {}: {}",
         e["from"].as_str().unwrap_or(""),
         e["to"].as_str().unwrap_or(""),
         e["path"].as_str().unwrap_or("")
@@ -287,14 +292,19 @@ fn print_text(
     Ok(())
 }
 
+/// Where the demo writes files: `$FAPIAO_HOME` (default `.fapiao`).
+fn demo_home() -> std::path::PathBuf {
+    std::env::var_os("FAPIAO_HOME")
+        .map(std::path::PathBuf::from)
+        .unwrap_or_else(|| std::path::PathBuf::from(".fapiao"))
+}
+
 async fn export_stage(app: &App, ctx: &Context) -> anyhow::Result<serde_json::Value> {
     use chrono::Datelike;
     let tz = ctx.settings.time_zone();
     let today = chrono::Utc::now().with_timezone(&tz).date_naive();
     let from = today.with_day(1).expect("day 1 exists");
-    let home = std::env::var_os("FAPIAO_HOME")
-        .map(std::path::PathBuf::from)
-        .unwrap_or_else(|| std::path::PathBuf::from(".fapiao"));
+    let home = demo_home();
     std::fs::create_dir_all(home.join("exports"))?;
     let out = home.join("exports").join(format!("reconciliation-{}.zip", today.format("%Y%m")));
     let request = ReconciliationRequest { from, to: today, tax_nos: Vec::new(), out };

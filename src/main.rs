@@ -12,6 +12,7 @@ mod callbacks_cmd;
 mod config_cmd;
 mod db;
 mod demo;
+mod demo_issued;
 mod enterprise;
 mod exit;
 mod export_cmd;

@@ -382,7 +382,7 @@ pub async fn approval(
         };
         record::event(&mut tx, id, "approval", Some(&detail)).await?;
         tx.commit().await?;
-        out.push(ItemResult::ok(id, format!("已{verb}（{to}）")));
+        out.push(ItemResult::ok(id, format!("{verb}：{from}→{to}")));
     }
     Ok(out)
 }
