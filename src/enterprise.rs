@@ -30,6 +30,18 @@ pub enum EnterpriseCommand {
     },
     /// List the enterprises.
     List,
+    /// 开票人 (required), 收款人 and 复核人 on the enterprise's invoices from now on (without one,
+    /// the configured `invoicing.drawer`).
+    Issuers {
+        #[arg(long, value_parser = parse_tax_no)]
+        tax_no: TaxNo,
+        #[arg(long)]
+        drawer: String,
+        #[arg(long)]
+        payee: Option<String>,
+        #[arg(long)]
+        reviewer: Option<String>,
+    },
 }
 
 /// clap value parser for `--tax-no` (shared by `scheme add`).
@@ -62,6 +74,15 @@ pub async fn run(command: EnterpriseCommand, ctx: &Context) -> anyhow::Result<Ou
             }
         }
         EnterpriseCommand::List => print(&tenant::enterprises(&app).await?, ctx.json)?,
+        EnterpriseCommand::Issuers { tax_no, drawer, payee, reviewer } => {
+            let issuers = fapiao_store::enterprises::Issuers { drawer, payee, reviewer };
+            tenant::set_issuers(&app, &Actor::cli(), &tax_no, &issuers).await?;
+            if ctx.json {
+                output::json(&issuers)?;
+            } else {
+                println!("{tax_no}: issuers set");
+            }
+        }
     }
     Ok(Outcome::Done)
 }

@@ -250,3 +250,45 @@ async fn an_invoice_is_sent_to_its_buyer_and_the_delivery_is_kept() {
     assert_eq!(code(&out), 2, "{}", stderr(&out));
     assert_eq!(w.sandbox.world().deliveries.len(), 2, "nothing sent by a refused request");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn each_enterprise_has_its_drawer_payee_and_reviewer_on_its_invoices() {
+    let w = World::new().await;
+    w.issue(&[("I1", "深圳示例科技有限公司", 1)]);
+    let before = w.ok(&["invoices", "list", "--bill", "I1"]);
+    assert_eq!(before[0]["payee"], serde_json::Value::Null, "no payee before the setting");
+    w.ok(&[
+        "enterprise",
+        "issuers",
+        "--tax-no",
+        SELLER,
+        "--drawer",
+        "王开票",
+        "--payee",
+        "李收款",
+        "--reviewer",
+        "赵复核",
+    ]);
+    w.issue(&[("I2", "深圳示例科技有限公司", 1)]);
+    let after = w.ok(&["invoices", "list", "--bill", "I2"]);
+    let got: Vec<&str> =
+        ["drawer", "payee", "reviewer"].iter().map(|k| after[0][k].as_str().unwrap()).collect();
+    assert_eq!(got, ["王开票", "李收款", "赵复核"]);
+    let serial = after[0]["serial_no"].as_str().unwrap().to_string();
+    {
+        let world = w.sandbox.world();
+        let body = world.opened(&serial).unwrap();
+        assert_eq!(
+            (body.drawer.as_str(), body.payee.as_str(), body.reviewer.as_str()),
+            ("王开票", "李收款", "赵复核")
+        );
+    }
+    for args in [
+        &["enterprise", "issuers", "--tax-no", "91440300MA5FXXXX0X", "--drawer", "x"][..],
+        &["enterprise", "issuers", "--tax-no", "91110000600037341L", "--drawer", "x"][..],
+        &["enterprise", "issuers", "--tax-no", SELLER, "--drawer", "  "][..],
+    ] {
+        let out = w.fapiao(args);
+        assert_eq!(code(&out), 2, "{args:?}: {}", stderr(&out));
+    }
+}

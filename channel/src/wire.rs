@@ -50,8 +50,15 @@ pub struct OpenInvoice {
     /// 销方开户行及账号 (sellerBank+Account; GBK ≤ 150 bytes); empty: the bureau's record.
     #[serde(default)]
     pub seller_bank_and_account: String,
+    /// 开票人.
     #[serde(default)]
     pub drawer: String,
+    /// 收款人.
+    #[serde(default)]
+    pub payee: String,
+    /// 复核人.
+    #[serde(default)]
+    pub reviewer: String,
     #[serde(default)]
     pub remark: String,
     pub invoice_detail: Vec<InvoiceLine>,

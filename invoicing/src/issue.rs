@@ -303,6 +303,9 @@ struct OpenHead {
     remark: Option<String>,
     seller_address_phone: Option<String>,
     seller_bank_account: Option<String>,
+    drawer: Option<String>,
+    payee: Option<String>,
+    reviewer: Option<String>,
 }
 
 /// A pending line as it goes to the channel.
@@ -317,8 +320,9 @@ struct OpenLine {
 async fn open_invoice(inv: &Invoicing, id: i64, serial: &str) -> Result<OpenInvoice> {
     let head: OpenHead = sqlx::query_as(
         "SELECT p.invoice_kind, p.invoice_property, e.name AS seller_name, p.seller_tax_no, p.buyer_name, p.buyer_tax_no, p.remark,
-                p.seller_address_phone, p.seller_bank_account
-           FROM pending_invoice p JOIN enterprise e ON e.tax_no = p.seller_tax_no WHERE p.id = $1",
+                p.seller_address_phone, p.seller_bank_account, i.drawer, i.payee, i.reviewer
+           FROM pending_invoice p JOIN enterprise e ON e.tax_no = p.seller_tax_no
+           LEFT JOIN enterprise_issuer i ON i.tax_no = p.seller_tax_no WHERE p.id = $1",
     )
     .bind(id)
     .fetch_one(&inv.pool)
@@ -331,6 +335,15 @@ async fn open_invoice(inv: &Invoicing, id: i64, serial: &str) -> Result<OpenInvo
     .fetch_all(&inv.pool)
     .await?;
     let money = |d: Decimal| fapiao_schemas::Money::exact(d).expect("stored at scale 2");
+    // The enterprise's issuers, else the configured drawer; kept on the invoice as sent.
+    let drawer = head.drawer.unwrap_or_else(|| inv.settings.invoicing.drawer.clone());
+    sqlx::query("UPDATE pending_invoice SET drawer = $2, payee = $3, reviewer = $4 WHERE id = $1")
+        .bind(id)
+        .bind(&drawer)
+        .bind(&head.payee)
+        .bind(&head.reviewer)
+        .execute(&inv.pool)
+        .await?;
     Ok(OpenInvoice {
         serial_no: serial.to_string(),
         invoice_kind: head.invoice_kind,
@@ -342,7 +355,9 @@ async fn open_invoice(inv: &Invoicing, id: i64, serial: &str) -> Result<OpenInvo
         // What a person set in 开票异常处理 (pending edit) goes on the invoice.
         seller_address_and_tel: head.seller_address_phone.unwrap_or_default(),
         seller_bank_and_account: head.seller_bank_account.unwrap_or_default(),
-        drawer: inv.settings.invoicing.drawer.clone(),
+        drawer,
+        payee: head.payee.unwrap_or_default(),
+        reviewer: head.reviewer.unwrap_or_default(),
         remark: head.remark.unwrap_or_default(),
         invoice_detail: lines
             .into_iter()

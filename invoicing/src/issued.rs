@@ -69,6 +69,10 @@ pub struct IssuedRow {
     /// For a red invoice: the blue invoice it red-flushes.
     pub blue_invoice_num: Option<String>,
     pub serial_no: String,
+    /// 开票人, 收款人, 复核人 as the invoice was sent.
+    pub drawer: Option<String>,
+    pub payee: Option<String>,
+    pub reviewer: Option<String>,
     pub invoice_file_url: Option<String>,
     pub ofd_file_url: Option<String>,
     pub xml_file_url: Option<String>,
@@ -77,8 +81,10 @@ pub struct IssuedRow {
 const ROW: &str = "SELECT i.id, i.invoice_code, i.invoice_num, i.invoice_kind, i.invoice_property = 1 AS red, i.invoice_date,
         i.seller_tax_no, i.buyer_name, i.buyer_tax_no, i.amount, i.tax, i.total, i.status, i.red_flush_state, i.remaining,
         ARRAY(SELECT b.bill_no FROM pending_bill b WHERE b.pending_id = coalesce(bp.pending_id, i.pending_id) ORDER BY b.bill_no) AS bills,
-        bp.invoice_num AS blue_invoice_num, i.serial_no, i.invoice_file_url, i.ofd_file_url, i.xml_file_url
-   FROM issued_invoice i LEFT JOIN issued_invoice bp ON bp.id = i.blue_invoice_id";
+        bp.invoice_num AS blue_invoice_num, i.serial_no, p.drawer, p.payee, p.reviewer,
+        i.invoice_file_url, i.ofd_file_url, i.xml_file_url
+   FROM issued_invoice i JOIN pending_invoice p ON p.id = i.pending_id
+   LEFT JOIN issued_invoice bp ON bp.id = i.blue_invoice_id";
 
 /// Issued invoices matching `filter`, newest first.
 pub async fn list(inv: &Invoicing, filter: &Filter) -> Result<Vec<IssuedRow>> {

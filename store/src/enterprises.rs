@@ -79,3 +79,38 @@ impl EnterpriseRow {
         })
     }
 }
+
+/// 开票人 (required), 收款人 and 复核人 of an enterprise's invoices.
+#[derive(Clone, Debug, Default, PartialEq, Eq, serde::Serialize, sqlx::FromRow)]
+pub struct Issuers {
+    pub drawer: String,
+    pub payee: Option<String>,
+    pub reviewer: Option<String>,
+}
+
+/// Set an enterprise's issuers (its tax number must be an enterprise: the foreign key says so).
+pub async fn set_issuers(
+    db: impl PgExecutor<'_>,
+    tax_no: &TaxNo,
+    issuers: &Issuers,
+) -> Result<(), StoreError> {
+    sqlx::query(
+        "INSERT INTO enterprise_issuer (tax_no, drawer, payee, reviewer) VALUES ($1, $2, $3, $4)
+         ON CONFLICT (tax_no) DO UPDATE SET drawer = EXCLUDED.drawer, payee = EXCLUDED.payee,
+             reviewer = EXCLUDED.reviewer, updated_at = now()",
+    )
+    .bind(tax_no.as_str())
+    .bind(&issuers.drawer)
+    .bind(&issuers.payee)
+    .bind(&issuers.reviewer)
+    .execute(db)
+    .await?;
+    Ok(())
+}
+
+pub async fn issuers(db: impl PgExecutor<'_>, tax_no: &TaxNo) -> Result<Option<Issuers>, StoreError> {
+    Ok(sqlx::query_as("SELECT drawer, payee, reviewer FROM enterprise_issuer WHERE tax_no = $1")
+        .bind(tax_no.as_str())
+        .fetch_optional(db)
+        .await?)
+}

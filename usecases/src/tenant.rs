@@ -91,3 +91,26 @@ pub async fn retry_sync(
     tracing::info!(actor = %actor, staged_rows = sent.staged_rows, applications = sent.applications, "sync work sent again");
     Ok(sent)
 }
+
+/// 开票人 (required), 收款人 and 复核人 for an enterprise's invoices from now on.
+pub async fn set_issuers(
+    app: &App,
+    actor: &Actor,
+    tax_no: &TaxNo,
+    issuers: &enterprises::Issuers,
+) -> Result<()> {
+    require_enterprise(app, tax_no).await?;
+    let clean =
+        |s: &Option<String>| s.as_deref().map(str::trim).filter(|s| !s.is_empty()).map(str::to_string);
+    let issuers = enterprises::Issuers {
+        drawer: issuers.drawer.trim().to_string(),
+        payee: clean(&issuers.payee),
+        reviewer: clean(&issuers.reviewer),
+    };
+    if issuers.drawer.is_empty() {
+        return Err(Error::bad_input("USAGE", "--drawer (开票人) is empty"));
+    }
+    enterprises::set_issuers(&app.pool, tax_no, &issuers).await?;
+    tracing::info!(actor = %actor, tax_no = %tax_no.as_str(), "issuers set");
+    Ok(())
+}

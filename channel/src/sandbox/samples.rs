@@ -27,6 +27,8 @@ pub fn sample_invoice(
         seller_address_and_tel: String::new(),
         seller_bank_and_account: String::new(),
         drawer: "张三".into(),
+        payee: String::new(),
+        reviewer: String::new(),
         remark: String::new(),
         invoice_detail: vec![InvoiceLine {
             seq: 1,
