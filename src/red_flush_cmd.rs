@@ -31,6 +31,10 @@ pub struct RedFlushArgs {
     /// Also write the report as .xlsx.
     #[arg(long)]
     report: Option<PathBuf>,
+    /// Preview --invoice requests: the rule's answer, each red line's amount and tax, and what
+    /// remains of the blue invoice after. Nothing changes, nothing is sent.
+    #[arg(long, requires = "invoices", conflicts_with_all = ["file", "report"])]
+    dry_run: bool,
 }
 
 #[derive(Subcommand)]
@@ -92,6 +96,10 @@ pub async fn run(args: RedFlushArgs, ctx: &Context) -> anyhow::Result<Exit> {
             .into());
         }
         let requests = args.invoices.iter().map(|s| parse_invoice(s)).collect::<Result<Vec<_>, _>>()?;
+        if args.dry_run {
+            bar.finish_and_clear();
+            return print_preview(ctx, &red_flush::preview(&app, &requests).await?);
+        }
         bar.set_length(requests.len() as u64);
         red_flush::invoices(&app, &actor, &requests, &tick).await?
     };
@@ -224,6 +232,45 @@ async fn forms(c: FormsCommand, ctx: &Context, app: &App, actor: &Actor) -> anyh
             said(format!("{} forms downloaded", red_flush::download_forms(app, actor).await?))
         }
     }
+}
+
+fn print_preview(ctx: &Context, previews: &[red_flush::Preview]) -> anyhow::Result<Exit> {
+    if ctx.json {
+        output::json(&previews)?;
+    } else {
+        let text = |d: Option<rust_decimal::Decimal>| d.map(|d| d.to_string()).unwrap_or_default();
+        for p in previews {
+            match &p.code {
+                Some(code) => println!(
+                    "{}: would be refused [{code}] {}",
+                    p.invoice_num,
+                    p.message.clone().unwrap_or_default()
+                ),
+                None => println!(
+                    "{}: would red-flush {} (reason {}, {}), remaining {} → {}",
+                    p.invoice_num,
+                    text(p.requested),
+                    p.reason,
+                    p.track.map(|t| t.to_string()).unwrap_or_default(),
+                    text(p.remaining_before),
+                    text(p.remaining_after)
+                ),
+            }
+            for l in &p.lines {
+                println!(
+                    "    L{} {} qty {} price {} amount {} tax {}",
+                    l.seq,
+                    l.goods_name,
+                    text(l.quantity.map(|q| q.normalize())),
+                    text(l.price.map(|q| q.normalize())),
+                    l.amount,
+                    l.tax
+                );
+            }
+        }
+        println!("(dry run: nothing changed, nothing sent)");
+    }
+    Ok(if previews.iter().any(|p| p.code.is_some()) { Exit::SomeRejected } else { Exit::Done })
 }
 
 #[cfg(test)]

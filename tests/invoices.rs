@@ -292,3 +292,42 @@ async fn each_enterprise_has_its_drawer_payee_and_reviewer_on_its_invoices() {
         assert_eq!(code(&out), 2, "{args:?}: {}", stderr(&out));
     }
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_red_flush_dry_run_shows_the_lines_and_what_remains_and_changes_nothing() {
+    let w = World::new().await;
+    w.issue(&[("R1", "深圳示例科技有限公司", 2)]);
+    let num = numbers(&w.ok(&["invoices", "list", "--bill", "R1"]))[0].clone();
+    let preview = w.ok(&["red-flush", "--invoice", &format!("{num}:113.00:04"), "--dry-run"]);
+    let p = &preview[0];
+    assert_eq!((p["state"].as_str(), p["requested"].as_str()), (Some("waiting"), Some("113.00")), "{p}");
+    assert_eq!(
+        (p["remaining_before"].as_str(), p["remaining_after"].as_str()),
+        (Some("226.00"), Some("113.00"))
+    );
+    let lines = p["lines"].as_array().unwrap();
+    assert_eq!(lines.len(), 1);
+    assert_eq!((lines[0]["amount"].as_str(), lines[0]["tax"].as_str()), (Some("-100.00"), Some("-13.00")));
+
+    // Requests are judged in order: the second sees the first.
+    let out = w.fapiao(&[
+        "--json",
+        "red-flush",
+        "--invoice",
+        &format!("{num}:113.00:04"),
+        "--invoice",
+        &format!("{num}:113.01:04"),
+        "--dry-run",
+    ]);
+    assert_eq!(code(&out), 3, "{}", stderr(&out));
+    assert_eq!(json(&out)[1]["code"], "RED_FLUSH_REMAINING_INSUFFICIENT");
+
+    let count = |sql: &'static str| {
+        let pool = w.db.pool.clone();
+        async move { sqlx::query_scalar::<_, i64>(sql).fetch_one(&pool).await.unwrap() }
+    };
+    assert_eq!(count("SELECT count(*) FROM red_flush").await, 0, "nothing recorded");
+    assert_eq!(count("SELECT count(*) FROM pending_invoice WHERE invoice_property = 1").await, 0);
+    assert_eq!(w.sandbox.world().calls.get("ALLE.INVOICE.RED"), None, "nothing sent");
+    assert_eq!(w.ok(&["invoices", "show", &num])["invoice"]["remaining"], "226.00");
+}

@@ -13,7 +13,7 @@ use serde::Serialize;
 use tracing::Instrument;
 
 pub use fapiao_invoicing::redflush::documents::{DocumentRow, PollReport};
-pub use fapiao_invoicing::redflush::{BATCH, LineRequest, Outcome, Request};
+pub use fapiao_invoicing::redflush::{BATCH, LineRequest, Outcome, Preview, Request};
 
 use crate::{Actor, App, Error, Progress, Result};
 
@@ -72,6 +72,26 @@ pub async fn invoices(
     requests: &[Request],
     progress: Progress<'_, Outcome>,
 ) -> Result<RedFlushReport> {
+    check_requests(requests)?;
+    let span = tracing::info_span!("red_flush", actor = %actor, invoices = requests.len());
+    async {
+        let outcomes = redflush::red_flush(&app.invoicing(), None, requests, progress).await?;
+        Ok(RedFlushReport::of(outcomes.into_iter().map(|o| Line::of(o, None)).collect()))
+    }
+    .instrument(span)
+    .await
+}
+
+/// `red-flush --dry-run`: what each request would do — the amount rule's answer, the red lines
+/// with their amounts and taxes, the remaining amount before and after — with nothing changed
+/// and nothing sent.
+pub async fn preview(app: &App, requests: &[Request]) -> Result<Vec<Preview>> {
+    check_requests(requests)?;
+    Ok(redflush::preview(&app.invoicing(), requests).await?)
+}
+
+/// At most [`BATCH`] requests, none of them for a zero amount.
+fn check_requests(requests: &[Request]) -> Result<()> {
     if requests.is_empty() {
         return Err(Error::bad_input("USAGE", "no invoice to red-flush"));
     }
@@ -87,13 +107,7 @@ pub async fn invoices(
         let e = RedFlushRuleError::AmountNotPositive;
         return Err(Error::bad_input(e.code(), format!("发票{}：{}（{e}）", r.invoice_num, e.message_zh())));
     }
-    let span = tracing::info_span!("red_flush", actor = %actor, invoices = requests.len());
-    async {
-        let outcomes = redflush::red_flush(&app.invoicing(), None, requests, progress).await?;
-        Ok(RedFlushReport::of(outcomes.into_iter().map(|o| Line::of(o, None)).collect()))
-    }
-    .instrument(span)
-    .await
+    Ok(())
 }
 
 /// Red-flush a list file of any length: its valid rows land as a red-flush batch (a list imported

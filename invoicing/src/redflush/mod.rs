@@ -116,6 +116,106 @@ pub async fn red_flush(
 /// blue invoice, so two red-flushes of one invoice cannot both pass the amount rule.
 async fn accept(inv: &Invoicing, batch: i64, req: &Request) -> Result<i64> {
     let mut tx = inv.pool.begin().await?;
+    let id = accept_in(&mut tx, batch, req).await?;
+    tx.commit().await?;
+    Ok(id)
+}
+
+/// What a red-flush would do, line by line, and what would remain of the blue invoice.
+#[derive(Clone, Debug, Serialize)]
+pub struct Preview {
+    pub invoice_num: String,
+    /// `waiting` (it would go ahead) or `refused`.
+    pub state: RedFlushRequestState,
+    pub code: Option<String>,
+    pub message: Option<String>,
+    pub requested: Option<Decimal>,
+    pub reason: String,
+    pub track: Option<RedFlushTrack>,
+    pub lines: Vec<PreviewLine>,
+    /// The blue invoice's red-flushable amount before this request and after it.
+    pub remaining_before: Option<Decimal>,
+    pub remaining_after: Option<Decimal>,
+}
+
+#[derive(Clone, Debug, Serialize, sqlx::FromRow)]
+pub struct PreviewLine {
+    pub seq: i32,
+    pub goods_name: String,
+    pub quantity: Option<Decimal>,
+    pub price: Option<Decimal>,
+    pub amount: Decimal,
+    pub tax: Decimal,
+}
+
+/// `--dry-run`: every request judged and its red invoice built exactly as it would be — in
+/// order, so each sees the ones before it — inside a transaction that is rolled back. Nothing
+/// changes and the channel is not called.
+pub async fn preview(inv: &Invoicing, requests: &[Request]) -> Result<Vec<Preview>> {
+    let mut tx = inv.pool.begin().await?;
+    let batch: i64 = sqlx::query_scalar("INSERT INTO red_flush_batch (source) VALUES ('cli') RETURNING id")
+        .fetch_one(&mut *tx)
+        .await?;
+    let mut out = Vec::with_capacity(requests.len());
+    for req in requests {
+        let before: Option<Decimal> = sqlx::query_scalar(
+            "SELECT b.remaining - coalesce((SELECT sum(abs(p.total)) FROM pending_invoice p
+                                             WHERE p.blue_invoice_id = b.id AND p.invoice_property = 1 AND p.deleted_at IS NULL
+                                               AND p.status NOT IN ('succeeded', 'failed')), 0)
+               FROM issued_invoice b
+              WHERE b.invoice_num = $1 AND ($2::text IS NULL OR $2 = '' OR b.invoice_code = $2) AND b.invoice_property = 0",
+        )
+        .bind(&req.invoice_num)
+        .bind(&req.invoice_code)
+        .fetch_optional(&mut *tx)
+        .await?;
+        let id = accept_in(&mut tx, batch, req).await?;
+        let r: Recorded = sqlx::query_as(
+            "SELECT state, code, message, requested, red_reason, track, pending_id FROM red_flush WHERE id = $1",
+        )
+        .bind(id)
+        .fetch_one(&mut *tx)
+        .await?;
+        let lines = sqlx::query_as(
+            "SELECT seq, goods_name, quantity, price, amount, tax FROM pending_line WHERE pending_id = $1 ORDER BY seq",
+        )
+        .bind(r.pending_id)
+        .fetch_all(&mut *tx)
+        .await?;
+        let waiting = r.state == RedFlushRequestState::Waiting;
+        let taken = if waiting { r.requested.unwrap_or_default() } else { Decimal::ZERO };
+        out.push(Preview {
+            invoice_num: req.invoice_num.clone(),
+            state: r.state,
+            code: r.code,
+            message: r.message,
+            requested: r.requested,
+            reason: r.red_reason,
+            track: r.track,
+            lines,
+            remaining_before: before,
+            remaining_after: before.map(|b| b - taken),
+        });
+    }
+    tx.rollback().await?;
+    Ok(out)
+}
+
+/// A request as recorded, for its preview.
+#[derive(sqlx::FromRow)]
+struct Recorded {
+    state: RedFlushRequestState,
+    code: Option<String>,
+    message: Option<String>,
+    requested: Option<Decimal>,
+    red_reason: String,
+    track: Option<RedFlushTrack>,
+    pending_id: Option<i64>,
+}
+
+/// Judge one request under a lock on its blue invoice and record it (with its red pending
+/// invoice when accepted), in the caller's transaction.
+async fn accept_in(tx: &mut PgConnection, batch: i64, req: &Request) -> Result<i64> {
     let blue: Option<Blue> = sqlx::query_as(
         "SELECT id, pending_id, invoice_kind, invoice_code, invoice_num, status, red_flush_state, total, amount, tax, remaining, seller_tax_no
            FROM issued_invoice
@@ -139,7 +239,7 @@ async fn accept(inv: &Invoicing, batch: i64, req: &Request) -> Result<i64> {
         Some(b) if b.red_flush_state == RedFlushState::Full => {
             Err(refuse("RED_FLUSH_NOT_ELIGIBLE", "该发票已全额红冲".into()))
         }
-        Some(b) => judge(&mut tx, b, req).await?.map_err(|e| refuse(e.code(), e.message_zh())),
+        Some(b) => judge(&mut *tx, b, req).await?.map_err(|e| refuse(e.code(), e.message_zh())),
     };
     let (state, code, message, blue_id, requested, reason, track) = match &verdict {
         Ok(a) => (
@@ -180,7 +280,7 @@ async fn accept(inv: &Invoicing, batch: i64, req: &Request) -> Result<i64> {
     .fetch_one(&mut *tx)
     .await?;
     if let (Ok(a), Some(b)) = (&verdict, &blue) {
-        let pending = red_pending(&mut tx, b, a).await?;
+        let pending = red_pending(&mut *tx, b, a).await?;
         sqlx::query("UPDATE red_flush SET pending_id = $2 WHERE id = $1")
             .bind(id)
             .bind(pending)
@@ -194,7 +294,6 @@ async fn accept(inv: &Invoicing, batch: i64, req: &Request) -> Result<i64> {
             .execute(&mut *tx)
             .await?;
     }
-    tx.commit().await?;
     Ok(id)
 }
 
