@@ -474,3 +474,40 @@ async fn a_failed_red_invoice_is_reissued_under_the_same_rules_and_reserves_noth
     assert_eq!(blue_state(&w, &nums["F1"]).await, ("partial".into(), Decimal::new(63000, 2)));
     assert_eq!(blue_state(&w, &nums["F2"]).await, ("full".into(), Decimal::ZERO));
 }
+
+#[tokio::test]
+async fn the_same_amount_refusal_is_for_single_red_flushes_not_for_lists() {
+    let w = world("", &[("FAPIAO__INVOICING__SETTLE_WITHIN_SECS", "1")]).await;
+    let nums = blue(&w, &[("SA1", "数电普票", BUYER, "1000.00")]).await;
+    let a = &nums["SA1"];
+    // A red invoice of 100.00 still with the channel (answer lost, the query unavailable).
+    w.sandbox
+        .world()
+        .dice
+        .set_plan(FaultPlan::parse("drop@ALLE.INVOICE.RED=1,http5xx@ALLE.INVOICE.QUERY=1").unwrap());
+    assert_eq!(
+        flush(&w, &[req(a, Some("100.00"), Some("04"))]).await[0].state,
+        RedFlushRequestState::Issuing
+    );
+    w.sandbox.world().dice.set_plan(FaultPlan::none());
+    // Singly, the same amount again is refused …
+    let single = flush(&w, &[req(a, Some("100.00"), Some("04"))]).await;
+    assert_eq!(single[0].code.as_deref(), Some("RED_FLUSH_DUPLICATE_PENDING"));
+    // … in a list, it goes.
+    let file = w.dir.path().join("list.csv");
+    std::fs::write(&file, format!("发票代码,发票号码,红冲金额,红冲原因\n,{a},100.00,04\n")).unwrap();
+    let s = fapiao_pipelines::import::import(
+        &w.db.pool,
+        &file,
+        &fapiao_pipelines::import::ImportOptions {
+            kind: fapiao_pipelines::import::ImportKind::RedFlush,
+            ..Default::default()
+        },
+        &|_| {},
+    )
+    .await
+    .unwrap();
+    let requests = redflush::requests_of_import(&w.inv, s.batch_id.unwrap()).await.unwrap();
+    let o = redflush::red_flush(&w.inv, s.batch_id, &requests, &|_| {}).await.unwrap();
+    assert_eq!(o[0].state, RedFlushRequestState::Succeeded, "{o:?}");
+}

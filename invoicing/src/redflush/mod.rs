@@ -471,7 +471,10 @@ async fn judge(
     if let Err(e) = rule::check_reason(&reason, requested, total) {
         return Ok(Err(e));
     }
-    let same: bool = sqlx::query_scalar(
+    // The same-amount refusal is documented for a single red-flush (单张红冲), not for a list.
+    let from_a_list = req.request_id.is_some();
+    let same: bool = !from_a_list
+        && sqlx::query_scalar(
         "SELECT EXISTS (SELECT 1 FROM pending_invoice WHERE blue_invoice_id = $1 AND invoice_property = 1 AND deleted_at IS NULL
                           AND status NOT IN ('succeeded', 'failed') AND total = $2)",
     )
