@@ -35,6 +35,10 @@ pub struct RedFlushArgs {
     /// remains of the blue invoice after. Nothing changes, nothing is sent.
     #[arg(long, requires = "invoices", conflicts_with_all = ["file", "report"])]
     dry_run: bool,
+    /// 手工新增红字信息表编号: issue the red invoice of the one --invoice (a tax-control special
+    /// invoice) on this red info sheet, obtained elsewhere, instead of applying for one.
+    #[arg(long, requires = "invoices")]
+    red_info_no: Option<String>,
 }
 
 #[derive(Subcommand)]
@@ -95,7 +99,13 @@ pub async fn run(args: RedFlushArgs, ctx: &Context) -> anyhow::Result<Exit> {
             )
             .into());
         }
-        let requests = args.invoices.iter().map(|s| parse_invoice(s)).collect::<Result<Vec<_>, _>>()?;
+        let mut requests = args.invoices.iter().map(|s| parse_invoice(s)).collect::<Result<Vec<_>, _>>()?;
+        if let Some(no) = args.red_info_no.as_deref().map(str::trim) {
+            if requests.len() != 1 || no.is_empty() {
+                return Err(UsageError("--red-info-no goes with exactly one --invoice".into()).into());
+            }
+            requests[0].red_info_no = Some(no.to_string());
+        }
         if args.dry_run {
             bar.finish_and_clear();
             return print_preview(ctx, &red_flush::preview(&app, &requests).await?);

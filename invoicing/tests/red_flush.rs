@@ -511,3 +511,67 @@ async fn the_same_amount_refusal_is_for_single_red_flushes_not_for_lists() {
     let o = redflush::red_flush(&w.inv, s.batch_id, &requests, &|_| {}).await.unwrap();
     assert_eq!(o[0].state, RedFlushRequestState::Succeeded, "{o:?}");
 }
+
+#[tokio::test]
+async fn a_red_info_sheet_number_entered_by_hand_is_used_as_is() {
+    use fapiao_channel::codes::interface as i;
+    use fapiao_channel::wire::{RedInfoApply, RedInfoRef, RedInfoSheet};
+    let w = world("", &[]).await;
+    let nums =
+        blue(&w, &[("H1", "增值税专用发票", BUYER, "100.00"), ("H2", "数电普票", BUYER, "100.00")]).await;
+    let code: String = sqlx::query_scalar("SELECT invoice_code FROM issued_invoice WHERE invoice_num = $1")
+        .bind(&nums["H1"])
+        .fetch_one(&w.db.pool)
+        .await
+        .unwrap();
+    // The sheet was applied for elsewhere (the buyer, or the e-tax website) and approved.
+    let apply = RedInfoApply {
+        order_no: "ELSEWHERE-1".into(),
+        seller_taxpayer_id: common::SELLER.into(),
+        invoice_code: code,
+        invoice_num: nums["H1"].clone(),
+        red_reason: "01".into(),
+        amount: Money::parse("-100.00").unwrap(),
+        tax_amount: Money::parse("-13.00").unwrap(),
+    };
+    let sheet: RedInfoSheet = serde_json::from_str(
+        &w.sandbox
+            .world()
+            .dispatch(i::RED_INFO_APPLY, &serde_json::to_string(&apply).unwrap(), std::time::Instant::now())
+            .unwrap(),
+    )
+    .unwrap();
+    tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+    let query = serde_json::to_string(&RedInfoRef { sheet_id: sheet.sheet_id }).unwrap();
+    let approved: RedInfoSheet = serde_json::from_str(
+        &w.sandbox.world().dispatch(i::RED_INFO_QUERY, &query, std::time::Instant::now()).unwrap(),
+    )
+    .unwrap();
+    assert_eq!(approved.state, "approved");
+    let number = approved.red_info_bill_no;
+
+    let by_hand =
+        |num: &str, no: &str| Request { red_info_no: Some(no.into()), ..req(num, None, Some("01")) };
+    let applies_before = w.sandbox.world().calls.get(i::RED_INFO_APPLY).copied().unwrap_or(0);
+    let o = flush(&w, &[by_hand(&nums["H1"], &number), by_hand(&nums["H2"], &number)]).await;
+    assert_eq!(o[0].state, RedFlushRequestState::Succeeded, "issued on the sheet given: {o:?}");
+    assert_eq!(
+        o[1].code.as_deref(),
+        Some("RED_INFO_NO_NOT_APPLICABLE"),
+        "a 数电 invoice has no red info sheet"
+    );
+    assert_eq!(
+        w.sandbox.world().calls.get(i::RED_INFO_APPLY).copied().unwrap_or(0),
+        applies_before,
+        "no sheet applied for"
+    );
+    let source: String = sqlx::query_scalar(
+        "SELECT p.data_source FROM red_flush f JOIN pending_invoice p ON p.id = f.pending_id WHERE f.id = $1",
+    )
+    .bind(o[0].red_flush_id)
+    .fetch_one(&w.db.pool)
+    .await
+    .unwrap();
+    assert_eq!(source, "手工新增红字信息表编号");
+    assert_eq!(blue_state(&w, &nums["H1"]).await.0, "full");
+}

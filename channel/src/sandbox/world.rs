@@ -783,10 +783,12 @@ impl World {
         }
     }
 
+    /// A sheet by its id, or by its number (红字信息表编号, as a person enters it by hand).
     fn sheet(&mut self, id: &str, now: Instant) -> Result<RedInfoSheet, ApiError> {
         self.settle_sheet(id, now);
         self.sheets
             .get(id)
+            .or_else(|| self.sheets.values().find(|s| !id.is_empty() && s.sheet.red_info_bill_no == id))
             .map(|s| s.sheet.clone())
             .ok_or_else(|| err(code::NOT_FOUND, format!("红字信息表{id}不存在")))
     }

@@ -14,7 +14,7 @@ use fapiao_channel::wire::RedInvoice;
 use fapiao_schemas::invoice_kind::RedFlushTrack;
 use fapiao_schemas::red_flush::{self as rule, RedFlushRuleError};
 use fapiao_schemas::split::LineProperty;
-use fapiao_schemas::{Coded, InvoiceKind, Money, RedFlushRequestState, RedFlushState};
+use fapiao_schemas::{Coded, DataSource, InvoiceKind, Money, RedFlushRequestState, RedFlushState};
 use rust_decimal::Decimal;
 use serde::Serialize;
 use sqlx::PgConnection;
@@ -38,6 +38,10 @@ pub struct Request {
     /// The row of an imported list.
     pub request_id: Option<i64>,
     pub row_no: Option<i32>,
+    /// 手工新增红字信息表编号: a red info sheet obtained elsewhere, entered by hand (tax-control
+    /// special invoices): no sheet is applied for; the red invoice is issued on this one once the
+    /// channel shows it approved and matching.
+    pub red_info_no: Option<String>,
 }
 
 /// One blue line to red-flush: its quantity when the line has one (the price stays), else its
@@ -239,6 +243,15 @@ async fn accept_in(tx: &mut PgConnection, batch: i64, req: &Request) -> Result<i
         Some(b) if b.red_flush_state == RedFlushState::Full => {
             Err(refuse("RED_FLUSH_NOT_ELIGIBLE", "该发票已全额红冲".into()))
         }
+        Some(b)
+            if req.red_info_no.is_some()
+                && b.invoice_kind.red_flush_track() != RedFlushTrack::RedInfoSheet =>
+        {
+            Err(refuse(
+                "RED_INFO_NO_NOT_APPLICABLE",
+                format!("{}不使用红字信息表，不能手工填写红字信息表编号", b.invoice_kind.label_zh()),
+            ))
+        }
         Some(b) => judge(&mut *tx, b, req).await?.map_err(|e| refuse(e.code(), e.message_zh())),
     };
     let (state, code, message, blue_id, requested, reason, track) = match &verdict {
@@ -286,6 +299,20 @@ async fn accept_in(tx: &mut PgConnection, batch: i64, req: &Request) -> Result<i
             .bind(pending)
             .execute(&mut *tx)
             .await?;
+        if let Some(no) = &req.red_info_no {
+            // The sheet is the one given: `documents::step` asks the channel about it (approved,
+            // for this invoice and amount) instead of applying for one.
+            sqlx::query("UPDATE red_flush SET document_id = $2 WHERE id = $1")
+                .bind(id)
+                .bind(no)
+                .execute(&mut *tx)
+                .await?;
+            sqlx::query("UPDATE pending_invoice SET data_source = $2 WHERE id = $1")
+                .bind(pending)
+                .bind(DataSource::ManualRedInfoNo)
+                .execute(&mut *tx)
+                .await?;
+        }
     }
     if let Some(r) = req.request_id {
         sqlx::query("UPDATE red_flush_request SET red_flush_id = $2, state = 'processed' WHERE id = $1")
@@ -790,6 +817,7 @@ pub async fn requests_of_import(inv: &Invoicing, import_batch: i64) -> Result<Ve
             lines: Vec::new(),
             request_id: Some(r.id),
             row_no: Some(r.row_no),
+            red_info_no: None,
         })
         .collect())
 }
