@@ -7,6 +7,7 @@
 
 use fapiao_schemas::config::{MergeField, Settings};
 use fapiao_schemas::split::{self, Limits, Line};
+use fapiao_schemas::tax::{TaxLine, check_invoice_tax};
 use fapiao_schemas::{BillState, Coded, DataSource, InvoiceKind, Money, Quantity, TaxRate, UnitPrice};
 use rust_decimal::Decimal;
 use serde::Serialize;
@@ -169,6 +170,25 @@ pub async fn push(inv: &Invoicing, selection: &Selection) -> Result<PushReport> 
                 continue;
             }
         };
+        // The invoice-level tax rule (SPEC "Rules"): each invoice's summed per-line rounding
+        // differences within `limits.invoice_tax_tolerance` (1.27). A merge or a split can add
+        // up differences no single bill showed; then the group is refused, not issued.
+        let tolerance = inv.settings.limits.invoice_tax_tolerance;
+        let over = pieces.iter().find_map(|piece| {
+            let lines: Vec<TaxLine> =
+                piece.iter().map(|l| TaxLine { amount: l.amount, rate: l.rate, tax: l.tax }).collect();
+            check_invoice_tax(&lines, tolerance).err()
+        });
+        if let Some(e) = over {
+            for b in &group {
+                report.refused.push(Refusal {
+                    bill_no: b.bill_no.clone(),
+                    code: e.code().into(),
+                    message: e.message_zh(),
+                });
+            }
+            continue;
+        }
         let cut = group.len() > 1 || pieces.len() > 1;
         for piece in &pieces {
             let id = insert_pending(&mut tx, &group, piece, cut).await?;

@@ -534,3 +534,27 @@ async fn where_approval_is_required_an_invoice_is_issued_only_once_approved_and_
     w.import("more.csv", &[line("AP2", "数电普票", BUYER, 1, "100.00", "正常", "ERP1")]).await;
     assert_eq!(w.push_and_issue().await[0].status, PendingStatus::Succeeded);
 }
+
+#[tokio::test]
+async fn an_invoice_whose_summed_tax_differences_exceed_the_tolerance_is_refused_at_push() {
+    let w = world("", &[]).await;
+    // Each line's tax 5 cents over amount × rate: within the per-line 0.06, but 30 of them on one
+    // invoice are 1.50 over, beyond the invoice-level 1.27; 20 of them (1.00) are not.
+    let bill = |no: &str, n: usize| -> Vec<String> {
+        (0..n)
+            .map(|_| format!("{no},2026-11-01,{SELLER},深圳示例便利店,{BUYER},数电普票,*计算机配套产品*键盘,1090511030000000000,1,100,100.00,13%,13.05,113.05,正常,否,ERP1"))
+            .collect()
+    };
+    let mut lines = bill("T30", 30);
+    lines.extend(bill("T20", 20));
+    w.import("bills.csv", &lines).await;
+    let r = push(&w.inv, &Selection::All).await.unwrap();
+    assert_eq!(r.bills, ["T20"]);
+    assert_eq!(r.refused.len(), 1, "{:?}", r.refused);
+    assert_eq!((r.refused[0].bill_no.as_str(), r.refused[0].code.as_str()), ("T30", "TAX_INVOICE_MISMATCH"));
+    assert!(
+        r.refused[0].message.contains("1.50") && r.refused[0].message.contains("1.27"),
+        "{:?}",
+        r.refused
+    );
+}
