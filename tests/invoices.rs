@@ -10,8 +10,6 @@ use std::time::Duration;
 
 use common::{code, json, stderr};
 use fapiao_channel::sandbox::{Sandbox, SandboxConfig};
-use fapiao_schemas::TaxNo;
-use fapiao_schemas::enterprise::{Channel, Enterprise, TaxpayerKind};
 use fapiao_store::testing::TestDb;
 
 const SELLER: &str = "91310000MA1FL2AB09";
@@ -25,17 +23,7 @@ struct World {
 
 impl World {
     async fn new() -> World {
-        let db = TestDb::new().await;
-        for tax_no in [SELLER, BUYER] {
-            let e = Enterprise {
-                tax_no: TaxNo::parse(tax_no).unwrap(),
-                name: format!("企业{tax_no}"),
-                taxpayer_kind: TaxpayerKind::General,
-                etax_account: "a".into(),
-                channel: Channel::Etax,
-            };
-            fapiao_store::enterprises::insert(&db.pool, &e).await.unwrap();
-        }
+        let db = TestDb::with_enterprises(&[SELLER, BUYER]).await;
         let sandbox = Sandbox::start(
             SandboxConfig { issue_delay: Duration::from_millis(20), ..SandboxConfig::default() },
             "127.0.0.1:0",

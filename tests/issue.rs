@@ -11,8 +11,6 @@ use std::time::{Duration, Instant};
 use common::{code, stderr};
 use fapiao_channel::codes::IssueStatus;
 use fapiao_channel::sandbox::{FaultPlan, Sandbox, SandboxConfig};
-use fapiao_schemas::TaxNo;
-use fapiao_schemas::enterprise::{Channel, Enterprise, TaxpayerKind};
 use fapiao_store::testing::TestDb;
 
 const SELLER: &str = "91310000MA1FL2AB09";
@@ -33,17 +31,7 @@ fn fapiao(db: &TestDb, sandbox: &Sandbox, args: &[&str]) -> Command {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn kill_9_during_a_bulk_issue_then_a_rerun_issues_nothing_twice() {
-    let db = TestDb::new().await;
-    for tax_no in [SELLER, BUYER] {
-        let e = Enterprise {
-            tax_no: TaxNo::parse(tax_no).unwrap(),
-            name: format!("企业{tax_no}"),
-            taxpayer_kind: TaxpayerKind::General,
-            etax_account: "a".into(),
-            channel: Channel::Etax,
-        };
-        fapiao_store::enterprises::insert(&db.pool, &e).await.unwrap();
-    }
+    let db = TestDb::with_enterprises(&[SELLER, BUYER]).await;
     let faults = FaultPlan::parse("latency@ALLE.INVOICE.OPEN=60ms,drop@ALLE.INVOICE.OPEN=0.1").unwrap();
     let sandbox = Sandbox::start(
         SandboxConfig { issue_delay: Duration::from_millis(40), faults, ..SandboxConfig::default() },
@@ -131,17 +119,7 @@ async fn kill_9_during_a_bulk_issue_then_a_rerun_issues_nothing_twice() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_red_flush_batch_of_ten_where_three_fail_reports_each_and_exits_3() {
-    let db = TestDb::new().await;
-    for tax_no in [SELLER, BUYER] {
-        let e = Enterprise {
-            tax_no: TaxNo::parse(tax_no).unwrap(),
-            name: format!("企业{tax_no}"),
-            taxpayer_kind: TaxpayerKind::General,
-            etax_account: "a".into(),
-            channel: Channel::Etax,
-        };
-        fapiao_store::enterprises::insert(&db.pool, &e).await.unwrap();
-    }
+    let db = TestDb::with_enterprises(&[SELLER, BUYER]).await;
     let sandbox = Sandbox::start(
         SandboxConfig { issue_delay: Duration::from_millis(20), ..SandboxConfig::default() },
         "127.0.0.1:0",

@@ -9,7 +9,6 @@ use calamine::{Data, Reader};
 use chrono::NaiveDate;
 use fapiao_export::{ExportOptions, export};
 use fapiao_schemas::TaxNo;
-use fapiao_schemas::enterprise::{Channel, Enterprise, TaxpayerKind};
 use fapiao_store::testing::TestDb;
 
 const SELLER: &str = "91310000MA1FL2AB09";
@@ -43,17 +42,7 @@ INSERT INTO callback (bill_no, interface_code, fingerprint, body, state) VALUES
 ";
 
 async fn db() -> TestDb {
-    let db = TestDb::new().await;
-    for tax_no in [SELLER, BUYER] {
-        let e = Enterprise {
-            tax_no: TaxNo::parse(tax_no).unwrap(),
-            name: format!("企业{tax_no}"),
-            taxpayer_kind: TaxpayerKind::General,
-            etax_account: "a".into(),
-            channel: Channel::Etax,
-        };
-        fapiao_store::enterprises::insert(&db.pool, &e).await.unwrap();
-    }
+    let db = TestDb::with_enterprises(&[SELLER, BUYER]).await;
     sqlx::raw_sql(FIXTURE).execute(&db.pool).await.unwrap();
     // The pool through the real import (no verification), one seller name a formula.
     fapiao_store::params::set(&db.pool, "rim_config", "rim_config_need_check", "0").await.unwrap();

@@ -32,6 +32,23 @@ fn req(num: &str, amount: Option<&str>, reason: Option<&str>) -> Request {
     }
 }
 
+/// A red-flush list (发票代码,发票号码,红冲金额,红冲原因 rows) imported as a file.
+async fn import_list(w: &World, rows: &[String]) -> fapiao_pipelines::import::Summary {
+    let file = w.dir.path().join("list.csv");
+    std::fs::write(&file, format!("发票代码,发票号码,红冲金额,红冲原因\n{}\n", rows.join("\n"))).unwrap();
+    fapiao_pipelines::import::import(
+        &w.db.pool,
+        &file,
+        &fapiao_pipelines::import::ImportOptions {
+            kind: fapiao_pipelines::import::ImportKind::RedFlush,
+            ..Default::default()
+        },
+        &|_| {},
+    )
+    .await
+    .unwrap()
+}
+
 async fn flush(w: &World, requests: &[Request]) -> Vec<Outcome> {
     redflush::red_flush(&w.inv, None, requests, &|_| {}).await.unwrap()
 }
@@ -196,19 +213,7 @@ async fn a_list_is_worked_in_batches_of_ten_and_each_invoice_succeeds_or_fails_o
     rows.insert(3, ",26311999999999999999,,01".into());
     rows.insert(6, format!(",{},113.01,04", nums["L09"]));
     rows.insert(9, format!(",{},,01", nums["L10"]));
-    let file = w.dir.path().join("list.csv");
-    std::fs::write(&file, format!("发票代码,发票号码,红冲金额,红冲原因\n{}\n", rows.join("\n"))).unwrap();
-    let s = fapiao_pipelines::import::import(
-        &w.db.pool,
-        &file,
-        &fapiao_pipelines::import::ImportOptions {
-            kind: fapiao_pipelines::import::ImportKind::RedFlush,
-            ..Default::default()
-        },
-        &|_| {},
-    )
-    .await
-    .unwrap();
+    let s = import_list(&w, &rows).await;
     assert!(s.problems.is_empty(), "{:?}", s.problems);
     let requests = redflush::requests_of_import(&w.inv, s.batch_id.unwrap()).await.unwrap();
     assert_eq!(requests.len(), 12);
@@ -494,19 +499,7 @@ async fn the_same_amount_refusal_is_for_single_red_flushes_not_for_lists() {
     let single = flush(&w, &[req(a, Some("100.00"), Some("04"))]).await;
     assert_eq!(single[0].code.as_deref(), Some("RED_FLUSH_DUPLICATE_PENDING"));
     // … in a list, it goes.
-    let file = w.dir.path().join("list.csv");
-    std::fs::write(&file, format!("发票代码,发票号码,红冲金额,红冲原因\n,{a},100.00,04\n")).unwrap();
-    let s = fapiao_pipelines::import::import(
-        &w.db.pool,
-        &file,
-        &fapiao_pipelines::import::ImportOptions {
-            kind: fapiao_pipelines::import::ImportKind::RedFlush,
-            ..Default::default()
-        },
-        &|_| {},
-    )
-    .await
-    .unwrap();
+    let s = import_list(&w, &[format!(",{a},100.00,04")]).await;
     let requests = redflush::requests_of_import(&w.inv, s.batch_id.unwrap()).await.unwrap();
     let o = redflush::red_flush(&w.inv, s.batch_id, &requests, &|_| {}).await.unwrap();
     assert_eq!(o[0].state, RedFlushRequestState::Succeeded, "{o:?}");

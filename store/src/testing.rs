@@ -63,6 +63,24 @@ impl TestDb {
         MIGRATOR.run(&pool).await.expect("migrate test database");
         TestDb { pool, url, name }
     }
+
+    /// A new database whose enterprises are these tax numbers: general taxpayers named
+    /// 企业<tax number> on one e-tax account, the tenant most tests need.
+    pub async fn with_enterprises(tax_nos: &[&str]) -> TestDb {
+        use fapiao_schemas::enterprise::{Channel, Enterprise, TaxpayerKind};
+        let db = TestDb::new().await;
+        for tax_no in tax_nos {
+            let e = Enterprise {
+                tax_no: fapiao_schemas::TaxNo::parse(tax_no).expect("a valid test tax number"),
+                name: format!("企业{tax_no}"),
+                taxpayer_kind: TaxpayerKind::General,
+                etax_account: "a".into(),
+                channel: Channel::Etax,
+            };
+            crate::enterprises::insert(&db.pool, &e).await.expect("insert test enterprise");
+        }
+        db
+    }
 }
 
 impl Drop for TestDb {

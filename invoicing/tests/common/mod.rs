@@ -16,9 +16,8 @@ use fapiao_channel::{ChannelClient, ClientConfig};
 use fapiao_invoicing::push::{Selection, push};
 use fapiao_invoicing::{Invoicing, issue};
 use fapiao_pipelines::import::{ImportOptions, import};
+use fapiao_schemas::Money;
 use fapiao_schemas::config::Settings;
-use fapiao_schemas::enterprise::{Channel, Enterprise, TaxpayerKind};
-use fapiao_schemas::{Money, TaxNo};
 use fapiao_store::testing::TestDb;
 use rust_decimal::Decimal;
 use serde_json::Value;
@@ -35,17 +34,7 @@ pub struct World {
 }
 
 pub async fn world(faults: &str, env: &[(&str, &str)]) -> World {
-    let db = TestDb::new().await;
-    for tax_no in [SELLER, BUYER] {
-        let e = Enterprise {
-            tax_no: TaxNo::parse(tax_no).unwrap(),
-            name: format!("企业{tax_no}"),
-            taxpayer_kind: TaxpayerKind::General,
-            etax_account: "a".into(),
-            channel: Channel::Etax,
-        };
-        fapiao_store::enterprises::insert(&db.pool, &e).await.unwrap();
-    }
+    let db = TestDb::with_enterprises(&[SELLER, BUYER]).await;
     let config = SandboxConfig {
         issue_delay: Duration::from_millis(30),
         faults: FaultPlan::parse(faults).unwrap(),
