@@ -337,3 +337,37 @@ fn csv_cell(field: &[u8], encoding: &'static encoding_rs::Encoding) -> Cell {
         None => Cell::Undecodable(encoding.decode_without_bom_handling(field).0.into_owned()),
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn text(s: &str) -> Cell {
+        Cell::Text(s.into())
+    }
+
+    /// Rows arrive in order, some rows have no cells at all; a region fills only the rows it
+    /// spans, only empty cells, no further right than the widest row read.
+    #[test]
+    fn merged_regions_fill_the_rows_they_span() {
+        let region = |start: (u32, u32), end: (u32, u32)| Dimensions { start, end };
+        let mut m = MergedRegions::new(vec![region((1, 0), (2, 0)), region((4, 1), (4, 16383))]);
+        let mut header = vec![text("a"), text("b"), text("c")];
+        m.fill(0, &mut header);
+        let mut row1 = vec![text("M1"), text("x")];
+        m.seen(1, 0, &row1[0]);
+        m.fill(1, &mut row1);
+        let mut row2 = vec![Cell::Empty, text("y")];
+        m.fill(2, &mut row2);
+        assert_eq!(row2, vec![text("M1"), text("y")]);
+        // Row 3 had no cells; row 5 is past the first region.
+        let mut row4 = vec![Cell::Empty, text("W")];
+        m.seen(4, 1, &row4[1]);
+        m.fill(4, &mut row4);
+        assert_eq!(row4, vec![Cell::Empty, text("W"), text("W")], "as wide as the header, no wider");
+        let mut row5 = vec![Cell::Empty, Cell::Empty, text("z")];
+        m.fill(5, &mut row5);
+        assert_eq!(row5, vec![Cell::Empty, Cell::Empty, text("z")]);
+        assert!(m.active.is_empty() && m.anchors.is_empty());
+    }
+}
