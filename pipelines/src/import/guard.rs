@@ -143,7 +143,11 @@ pub fn inspect(path: &Path, limits: &ReadLimits) -> Result<Inspection, ReadError
         detail: e.to_string(),
     };
     let file = std::fs::File::open(path).map_err(|e| open_err(&e))?;
-    let mut archive = zip::ZipArchive::new(std::io::BufReader::new(file)).map_err(|e| open_err(&e))?;
+    // Not a zip (an encrypted workbook is an OLE file, a renamed .xls, …): nothing is inflated;
+    // calamine says what it is.
+    let Ok(mut archive) = zip::ZipArchive::new(std::io::BufReader::new(file)) else {
+        return Ok(Inspection::default());
+    };
     let mut inspection = Inspection::default();
     let mut buf = vec![0u8; 1 << 16];
     for i in 0..archive.len() {
