@@ -29,9 +29,17 @@ pub enum BenchCommand {
     /// Generate an applications workbook of LINES lines, then time (a) the floor — calamine's
     /// streaming reader + COPY of the same rows as CSV — and (b) `import --kind applications`, each
     /// with its peak memory (the process's high-water mark, reset between the two).
+    ///
+    /// Then the decompression-bomb-like workbooks (a few hundred KB inflating to BOMB_MIB MiB):
+    /// one padded with blank rows within the limits, imported; one whose single cell is the whole
+    /// size, refused (CELL_TOO_LONG); the padded one again with `import.max_inflated_mib` below
+    /// its size, refused (FILE_PART_TOO_LARGE) — each with its peak memory.
     Import {
         #[arg(long, default_value_t = 200_000)]
         lines: usize,
+        /// Inflated size of the bomb-like workbooks' sheet, MiB (0: skip them).
+        #[arg(long, default_value_t = 300)]
+        bomb_mib: u64,
     },
     /// Move ROWS staged headers into the pool with deal-task (key_element_check = 0) in a scratch
     /// database; the floor is one hand-written INSERT … SELECT … ON CONFLICT DO NOTHING of the
@@ -61,7 +69,7 @@ pub async fn run(command: BenchCommand, ctx: &Context) -> anyhow::Result<Outcome
             channel_issue(ctx, count, latency_ms, in_flight).await
         }
         BenchCommand::DealTask { rows, batch } => deal_task(ctx, rows, batch).await,
-        BenchCommand::Import { lines } => import(ctx, lines).await,
+        BenchCommand::Import { lines, bomb_mib } => import(ctx, lines, bomb_mib).await,
         BenchCommand::Export { rows } => export(ctx, rows).await,
     }
 }
@@ -90,7 +98,7 @@ unsafe extern "C" {
     safe fn mi_collect(force: bool);
 }
 
-async fn import(ctx: &Context, lines: usize) -> anyhow::Result<Outcome> {
+async fn import(ctx: &Context, lines: usize, bomb_mib: u64) -> anyhow::Result<Outcome> {
     use fapiao_pipelines::import::{self, ImportOptions, floor, sample};
     const SELLER: &str = "91310000MA1FL2AB09";
     let dir = std::env::temp_dir().join(format!("fapiao-bench-import-{}", std::process::id()));
@@ -131,6 +139,8 @@ async fn import(ctx: &Context, lines: usize) -> anyhow::Result<Outcome> {
     .await?;
     let import_secs = started.elapsed().as_secs_f64();
     let import_mib = peak_mib();
+    let limits = import::ReadLimits::from_settings(&ctx.settings.import);
+    let bombs = if bomb_mib > 0 { import_bombs(&pool, &dir, bomb_mib, limits).await? } else { Vec::new() };
     scratch.drop().await?;
     let _ = std::fs::remove_dir_all(&dir);
     let ratio = import_secs / floor_secs;
@@ -138,7 +148,10 @@ async fn import(ctx: &Context, lines: usize) -> anyhow::Result<Outcome> {
         output::json(&json!({ "lines": lines, "file_mib": size_mib, "generate_seconds": generate_secs,
             "floor_seconds": floor_secs, "floor_rows": floor_rows, "floor_peak_mib": floor_mib,
             "import_seconds": import_secs, "import_peak_mib": import_mib, "process_base_mib": base_mib,
-            "ratio": ratio, "accepted": summary.accepted, "problems": summary.problems.len() }))?;
+            "ratio": ratio, "accepted": summary.accepted, "problems": summary.problems.len(),
+            "bombs": bombs.iter().map(|b| json!({ "workbook": b.name, "file_kib": b.file_kib,
+                "inflated_mib": bomb_mib, "seconds": b.seconds, "peak_mib": b.peak_mib, "outcome": b.outcome }))
+                .collect::<Vec<_>>() }))?;
     } else {
         println!(
             "import: {lines} application lines, {size_mib:.1} MiB xlsx (generated in {generate_secs:.1} s, not timed)"
@@ -154,8 +167,73 @@ async fn import(ctx: &Context, lines: usize) -> anyhow::Result<Outcome> {
         println!(
             "  ratio: {ratio:.2}  (target ≤ 1.5; memory target for 1M lines ≤ 256 MiB; process baseline {base_mib:.0} MiB)"
         );
+        for b in &bombs {
+            println!(
+                "  bomb {:<46} {:>5.0} KiB → {bomb_mib} MiB inflated: {:.2} s, peak {:.0} MiB — {}",
+                b.name, b.file_kib, b.seconds, b.peak_mib, b.outcome
+            );
+        }
+        if !bombs.is_empty() {
+            println!(
+                "  (limits: import.max_inflated_mib = {}, max_cell_chars = {}, max_shared_strings_mib = {}; peak target ≤ 256 MiB)",
+                limits.max_inflated_bytes >> 20,
+                limits.max_cell_chars,
+                limits.max_shared_strings_bytes >> 20
+            );
+        }
     }
     Ok(Outcome::Done)
+}
+
+/// One decompression-bomb-like workbook's import.
+struct BombRun {
+    name: &'static str,
+    file_kib: f64,
+    seconds: f64,
+    peak_mib: f64,
+    outcome: String,
+}
+
+/// Import the bomb-like workbooks of `inflated_mib` MiB one after the other, each with its peak
+/// memory (reset between).
+async fn import_bombs(
+    pool: &sqlx::PgPool,
+    dir: &std::path::Path,
+    inflated_mib: u64,
+    limits: fapiao_pipelines::import::ReadLimits,
+) -> anyhow::Result<Vec<BombRun>> {
+    use fapiao_pipelines::import::sample::{self, Bomb};
+    use fapiao_pipelines::import::{self, ImportOptions};
+    let smaller = import::ReadLimits { max_inflated_bytes: (inflated_mib << 20) / 2, ..limits };
+    let runs = [
+        ("padded, within the limits", Bomb::Padded, limits),
+        ("one cell of it all", Bomb::OneCell, limits),
+        ("padded, max_inflated_mib at half its size", Bomb::Padded, smaller),
+    ];
+    let mut out = Vec::new();
+    for (i, (name, bomb, limits)) in runs.into_iter().enumerate() {
+        let file = dir.join(format!("bomb-{i}.xlsx"));
+        sample::write_bomb_xlsx(&file, bomb, inflated_mib, &format!("BOMB{i}"), 10, SELLER.1, BUYER.1)?;
+        let file_kib = std::fs::metadata(&file)?.len() as f64 / 1024.0;
+        reset_peak();
+        let started = Instant::now();
+        let options =
+            ImportOptions { kind: import::ImportKind::Applications, limits, ..ImportOptions::default() };
+        let outcome = match import::import(pool, &file, &options, &|_| {}).await {
+            Ok(s) => format!("{} ({} lines accepted, {} problems)", s.outcome, s.accepted, s.problems.len()),
+            Err(import::ImportError::Read(e)) => format!("refused {}", e.code()),
+            Err(e) => return Err(e.into()),
+        };
+        out.push(BombRun {
+            name,
+            file_kib,
+            seconds: started.elapsed().as_secs_f64(),
+            peak_mib: peak_mib(),
+            outcome,
+        });
+        let _ = std::fs::remove_file(&file);
+    }
+    Ok(out)
 }
 
 async fn deal_task(ctx: &Context, rows: i64, batch: Option<u32>) -> anyhow::Result<Outcome> {

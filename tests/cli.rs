@@ -237,6 +237,48 @@ async fn import_from_the_cli_exit_codes_and_json_shape() {
     assert_eq!(json(&history)[0]["id"], batch);
 }
 
+/// Issue 14.3: a decompression bomb is refused from the command line with its code, exit 1, and
+/// the `[import]` limits come from the configuration (here an environment override).
+#[tokio::test]
+async fn a_decompression_bomb_is_refused_with_its_code_and_the_configured_limit() {
+    use fapiao_pipelines::import::sample::{Bomb, write_bomb_xlsx};
+    let db = TestDb::new().await;
+    let add = fapiao_on(
+        &db.url,
+        &["enterprise", "add", "--tax-no", "91310000MA1FL2AB09", "--name", "卖方", "--etax-account", "a"],
+    );
+    assert_eq!(code(&add), 0, "{}", stderr(&add));
+    let dir = tempfile::tempdir().unwrap();
+    let one_cell = dir.path().join("one-cell.xlsx");
+    write_bomb_xlsx(&one_cell, Bomb::OneCell, 1, "CLI", 1, "91310000MA1FL2AB09", "92440300MA5DXY7K3W")
+        .unwrap();
+    let out = fapiao_on(&db.url, &["--json", "import", one_cell.to_str().unwrap(), "--kind", "applications"]);
+    assert_eq!(code(&out), 1, "{}", stderr(&out));
+    assert_eq!(json(&out)["error"]["code"], "CELL_TOO_LONG");
+    assert!(
+        json(&out)["error"]["message"].as_str().unwrap().starts_with("单元格 I2 的内容超过 32767 个字符")
+    );
+
+    let padded = dir.path().join("padded.xlsx");
+    write_bomb_xlsx(&padded, Bomb::Padded, 3, "CLI", 10, "91310000MA1FL2AB09", "92440300MA5DXY7K3W").unwrap();
+    let with_limit = |mib: &str| {
+        std::process::Command::new(env!("CARGO_BIN_EXE_fapiao"))
+            .args(["--json", "import", padded.to_str().unwrap(), "--kind", "applications", "--dry-run"])
+            .env("DATABASE_URL", &db.url)
+            .env_remove("FAPIAO_CONFIG")
+            .env("FAPIAO__IMPORT__MAX_INFLATED_MIB", mib)
+            .env("RUST_LOG", "warn")
+            .output()
+            .unwrap()
+    };
+    let out = with_limit("2");
+    assert_eq!(code(&out), 1, "{}", stderr(&out));
+    assert_eq!(json(&out)["error"]["code"], "FILE_PART_TOO_LARGE");
+    let out = with_limit("4");
+    assert_eq!(code(&out), 0, "{}", stderr(&out));
+    assert_eq!(json(&out)["accepted"], 10);
+}
+
 #[tokio::test]
 async fn kill_9_during_a_large_import_leaves_no_partial_batch_and_a_rerun_imports_it_once() {
     let db = TestDb::new().await;

@@ -695,7 +695,6 @@ async fn an_xlsx_report_shows_the_original_cells_merged_ones_filled() {
 /// Issue 14.3: a header and no rows is refused like an empty file, and no batch is created.
 #[tokio::test]
 async fn a_header_without_rows_is_refused_like_an_empty_file() {
-    use fapiao_pipelines::import::ReadError;
     let db = db().await;
     let dir = tempfile::tempdir().unwrap();
     let empty = dir.path().join("empty.csv");
@@ -945,4 +944,200 @@ async fn codes_and_numbers_typed_as_numbers_get_their_zeros_back() {
             ("".into(), "26442000000000000002".into())
         ]
     );
+}
+
+// ---- Issue 14.3: decompression bombs ----
+
+use fapiao_pipelines::import::sample::{self, Bomb};
+use fapiao_pipelines::import::{ReadError, ReadLimits, Refusal};
+
+const SHEET: &str = "xl/worksheets/sheet1.xml";
+
+fn with_limits(limits: ReadLimits) -> ImportOptions {
+    ImportOptions { limits, ..options("applications") }
+}
+
+fn refusal(err: &ImportError) -> &Refusal {
+    match err {
+        ImportError::Read(ReadError::Refused(r)) => r,
+        other => panic!("not a refusal: {other}"),
+    }
+}
+
+/// A sheet that inflates beyond `import.max_inflated_mib` is refused before calamine reads it;
+/// within the limit, the same few KB of padding stream through and the file imports.
+#[tokio::test]
+async fn a_part_inflating_beyond_max_inflated_mib_is_refused_and_nothing_lands() {
+    let db = db().await;
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("padded.xlsx");
+    sample::write_bomb_xlsx(&file, Bomb::Padded, 3, "PAD", 10, SELLER, BUYER).unwrap();
+    assert!(std::fs::metadata(&file).unwrap().len() < 64 << 10, "a bomb: a few KB for 3 MiB");
+    let two_mib = ReadLimits { max_inflated_bytes: 2 << 20, ..ReadLimits::default() };
+    for opts in [with_limits(two_mib), ImportOptions { accept_valid: true, ..with_limits(two_mib) }] {
+        let err = run(&db, &file, &opts).await.unwrap_err();
+        assert_eq!(refusal(&err), &Refusal::PartTooLarge { part: SHEET.into(), limit_mib: 2 });
+        assert_eq!(refusal(&err).code(), "FILE_PART_TOO_LARGE");
+        assert!(
+            err.to_string().starts_with("文件中的 xl/worksheets/sheet1.xml 解压后超过 2 MiB，拒绝导入"),
+            "{err}"
+        );
+    }
+    assert_eq!(count(&db, "SELECT count(*) FROM import_batch").await, 0);
+    // The default limits hold it: padding streams, the ten lines land.
+    let s = run(&db, &file, &options("applications")).await.unwrap();
+    assert_eq!((s.outcome, s.accepted, s.problems.len()), ("imported", 10, 0));
+}
+
+/// A zip header that declares a small size does not let a large part through: the part is
+/// stopped once it inflates beyond what it declared, and refused as a size mismatch (it used to
+/// fail as FILE_UNREADABLE with the zip crate's words) — with the limits or without.
+#[tokio::test]
+async fn a_zip_header_declaring_a_small_size_does_not_let_a_large_part_through() {
+    let db = db().await;
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("lying.xlsx");
+    sample::write_bomb_xlsx(&file, Bomb::Padded, 3, "LIE", 10, SELLER, BUYER).unwrap();
+    sample::lie_about_sizes(&file, 1000).unwrap();
+    let two_mib = ReadLimits { max_inflated_bytes: 2 << 20, ..ReadLimits::default() };
+    for opts in [options("applications"), with_limits(two_mib)] {
+        let err = run(&db, &file, &opts).await.unwrap_err();
+        // [Content_Types].xml comes first and is longer than 1000 bytes.
+        assert!(matches!(refusal(&err), Refusal::SizeMismatch { declared: 1000, .. }), "{err}");
+        assert_eq!(refusal(&err).code(), "FILE_PART_SIZE_MISMATCH");
+    }
+    assert_eq!(count(&db, "SELECT count(*) FROM import_batch").await, 0);
+}
+
+/// A cell beyond `import.max_cell_chars` is refused with the whole file, before the read: it
+/// would have to be buffered whole to be given to its row (and a shared string has no row until
+/// a cell points at it). An inline string is named by its cell; a shared one by its part.
+#[tokio::test]
+async fn a_cell_beyond_max_cell_chars_refuses_the_file_naming_the_cell() {
+    let db = db().await;
+    let dir = tempfile::tempdir().unwrap();
+    // Issue 14.3's shape: one cell (规格型号 of row 2) that is the whole 2 MiB sheet.
+    let file = dir.path().join("one-cell.xlsx");
+    sample::write_bomb_xlsx(&file, Bomb::OneCell, 2, "ONE", 1, SELLER, BUYER).unwrap();
+    let err = run(&db, &file, &options("applications")).await.unwrap_err();
+    assert_eq!(
+        refusal(&err),
+        &Refusal::CellTooLong { part: SHEET.into(), cell: Some("I2".into()), limit: 32767 }
+    );
+    assert_eq!(refusal(&err).code(), "CELL_TOO_LONG");
+    assert!(err.to_string().starts_with("单元格 I2 的内容超过 32767 个字符，拒绝导入"), "{err}");
+
+    // Shared strings (what rust_xlsxwriter and Excel write), counted in characters: 100 Chinese
+    // characters (300 bytes) are within a limit of 100, 101 are not.
+    let limit = ReadLimits { max_cell_chars: 100, ..ReadLimits::default() };
+    for (n, ok) in [(100, true), (101, false)] {
+        let mut cells = line(&format!("LONG{n}"), "100.00", "13.00", "113.00");
+        cells[6] = format!("*计算机配套产品*{}", "键".repeat(n - 9));
+        let file = dir.path().join(format!("shared-{n}.xlsx"));
+        write_xlsx(&file, &[cells]);
+        let got = run(&db, &file, &with_limits(limit)).await;
+        if ok {
+            assert_eq!(got.unwrap().accepted, 1);
+        } else {
+            let err = got.unwrap_err();
+            assert_eq!(
+                refusal(&err),
+                &Refusal::CellTooLong { part: "xl/sharedStrings.xml".into(), cell: None, limit: 100 }
+            );
+        }
+    }
+}
+
+/// The shared strings table is kept whole while a workbook is read (calamine reserves its
+/// `uniqueCount` up front): beyond `import.max_shared_strings_mib` it is refused.
+#[tokio::test]
+async fn a_shared_strings_table_beyond_its_memory_budget_is_refused() {
+    let db = db().await;
+    let dir = tempfile::tempdir().unwrap();
+    let good = dir.path().join("good.xlsx");
+    write_xlsx(&good, &[line("SST1", "100.00", "13.00", "113.00")]);
+    // A count that would reserve 96 GB.
+    let lying = dir.path().join("unique-count.xlsx");
+    rewrite_part(&good, &lying, "xl/sharedStrings.xml", |xml| {
+        let at = xml.find("uniqueCount=\"").expect("a uniqueCount") + "uniqueCount=\"".len();
+        let end = at + xml[at..].find('"').unwrap();
+        format!("{}4000000000{}", &xml[..at], &xml[end..])
+    });
+    let err = run(&db, &lying, &options("applications")).await.unwrap_err();
+    assert_eq!(
+        refusal(&err),
+        &Refusal::SharedStringsTooLarge { part: "xl/sharedStrings.xml".into(), limit_mib: 64 }
+    );
+    assert_eq!(refusal(&err).code(), "SHARED_STRINGS_TOO_LARGE");
+    // Many strings, none long: the budget counts them.
+    let tight = ReadLimits { max_shared_strings_bytes: 1024, ..ReadLimits::default() };
+    let err = run(&db, &good, &with_limits(tight)).await.unwrap_err();
+    assert!(matches!(refusal(&err), Refusal::SharedStringsTooLarge { .. }), "{err}");
+    assert_eq!(run(&db, &good, &options("applications")).await.unwrap().accepted, 1);
+}
+
+/// A merged region as large as a sheet (`A2:XFD1048576`, one region) costs nothing per cell it
+/// claims: the lines under it get the anchor's value, and the read stays quick.
+#[tokio::test]
+async fn a_merged_region_as_large_as_the_sheet_is_read_by_row() {
+    let db = db().await;
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("merged.xlsx");
+    let mut book = Workbook::new();
+    let sheet = book.add_worksheet();
+    for (c, h) in HEADERS.iter().enumerate() {
+        sheet.write_string(0, c as u16, *h).unwrap();
+    }
+    sheet.merge_range(1, 0, 2, 0, "BIG1", &Format::new()).unwrap();
+    for r in 1..4u32 {
+        for (c, v) in line("BIG1", "100.00", "13.00", "113.00").iter().enumerate().skip(1) {
+            sheet.write_string(r, c as u16, v).unwrap();
+        }
+    }
+    book.save(&file).unwrap();
+    let huge = dir.path().join("merged-huge.xlsx");
+    rewrite_part(&file, &huge, SHEET, |xml| xml.replace("ref=\"A2:A3\"", "ref=\"A2:XFD1048576\""));
+    let started = std::time::Instant::now();
+    let s = run(&db, &huge, &options("applications")).await.unwrap();
+    assert_eq!((s.accepted, s.problems.len()), (3, 0));
+    let bills: Vec<String> =
+        sqlx::query_scalar("SELECT DISTINCT bill_no FROM application").fetch_all(&db.pool).await.unwrap();
+    assert_eq!(bills, vec!["BIG1".to_string()]);
+    assert!(started.elapsed() < std::time::Duration::from_secs(30));
+}
+
+/// The rows under the header as an .xlsx of shared strings (as Excel writes them).
+fn write_xlsx(path: &Path, rows: &[Vec<String>]) {
+    let mut book = Workbook::new();
+    let sheet = book.add_worksheet();
+    for (c, h) in HEADERS.iter().enumerate() {
+        sheet.write_string(0, c as u16, *h).unwrap();
+    }
+    for (r, row) in rows.iter().enumerate() {
+        for (c, v) in row.iter().enumerate() {
+            sheet.write_string(r as u32 + 1, c as u16, v).unwrap();
+        }
+    }
+    book.save(path).unwrap();
+}
+
+/// Copy the zip at `from` to `to` with `part`'s text changed by `change`.
+fn rewrite_part(from: &Path, to: &Path, part: &str, change: impl Fn(&str) -> String) {
+    use std::io::{Read, Write};
+    let mut archive = zip::ZipArchive::new(std::fs::File::open(from).unwrap()).unwrap();
+    let mut out = zip::ZipWriter::new(std::fs::File::create(to).unwrap());
+    let options =
+        zip::write::SimpleFileOptions::default().compression_method(zip::CompressionMethod::Deflated);
+    for i in 0..archive.len() {
+        let mut entry = archive.by_index(i).unwrap();
+        let name = entry.name().unwrap().to_string();
+        let mut bytes = Vec::new();
+        entry.read_to_end(&mut bytes).unwrap();
+        if name == part {
+            bytes = change(std::str::from_utf8(&bytes).unwrap()).into_bytes();
+        }
+        out.start_file(name, options).unwrap();
+        out.write_all(&bytes).unwrap();
+    }
+    out.finish().unwrap();
 }

@@ -68,7 +68,27 @@ pub struct Settings {
     pub channel: ChannelSettings,
     pub invoicing: InvoicingSettings,
     pub callbacks: CallbackSettings,
+    pub import: ImportSettings,
     pub limits: Limits,
+}
+
+/// What one imported file may hold (decompression bombs, issue 14.3).
+#[derive(Clone, Debug, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct ImportSettings {
+    /// No part of a zipped workbook (a sheet, the shared strings, …) may inflate beyond this.
+    pub max_inflated_mib: u64,
+    /// No cell may hold more characters (Excel's own limit is 32,767).
+    pub max_cell_chars: u64,
+    /// The memory the shared strings table may take when read (it is kept whole).
+    pub max_shared_strings_mib: u64,
+}
+
+/// The compiled-in defaults of `config/default.toml`.
+impl Default for ImportSettings {
+    fn default() -> ImportSettings {
+        Settings::load_from(None, Vec::new()).expect("the compiled-in defaults load").import
+    }
 }
 
 #[derive(Clone, Debug, Deserialize, Serialize)]
@@ -338,6 +358,16 @@ impl Settings {
                 "jobs",
                 "attempts, batch and page sizes and the backfill chunk must be at least 1".into(),
             ));
+        }
+        let i = &self.import;
+        if i.max_inflated_mib == 0 || i.max_cell_chars == 0 || i.max_shared_strings_mib == 0 {
+            return Err(invalid(
+                "import",
+                "max_inflated_mib, max_cell_chars and max_shared_strings_mib must be at least 1".into(),
+            ));
+        }
+        if i.max_inflated_mib > 1 << 20 || i.max_shared_strings_mib > 1 << 20 {
+            return Err(invalid("import", "sizes in MiB must be at most 1048576 (1 TiB)".into()));
         }
         if self.limits.invoice_tax_tolerance.is_sign_negative() {
             return Err(invalid("limits.invoice_tax_tolerance", "must not be negative".into()));

@@ -60,7 +60,7 @@ impl Error {
             Error::Import(e) => match e {
                 ImportError::AlreadyImported(_) => "DUPLICATE_FILE",
                 ImportError::Template(t) => t.code(),
-                ImportError::Read(_) => "FILE_UNREADABLE",
+                ImportError::Read(r) => r.code(),
                 ImportError::NoChannel => "CONFIG",
                 ImportError::Channel(_) => "VERIFY_PERMISSION",
                 _ => "IMPORT_FAILED",

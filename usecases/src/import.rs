@@ -3,7 +3,7 @@
 
 use std::path::{Path, PathBuf};
 
-use fapiao_pipelines::import::{self, ImportOptions};
+use fapiao_pipelines::import::{self, ImportOptions, ReadLimits};
 use tracing::Instrument;
 
 pub use fapiao_pipelines::import::{BatchRow, ImportKind, Problem, Summary};
@@ -48,6 +48,7 @@ pub async fn file(
         accept_valid: request.accept_valid,
         report: request.report,
         channel: Some(app.channel.clone()),
+        limits: ReadLimits::from_settings(&app.settings.import),
     };
     Ok(import::import(&app.pool, file, &options, progress).instrument(span).await?)
 }

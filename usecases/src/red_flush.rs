@@ -6,7 +6,7 @@
 use std::path::Path;
 
 use fapiao_invoicing::redflush::{self, documents};
-use fapiao_pipelines::import::{self, ImportError, ImportKind, ImportOptions, Problem};
+use fapiao_pipelines::import::{self, ImportError, ImportKind, ImportOptions, Problem, ReadLimits};
 use fapiao_schemas::red_flush::RedFlushRuleError;
 use fapiao_schemas::{Coded, FormState, RedDocumentState, RedFlushRequestState};
 use serde::Serialize;
@@ -141,8 +141,13 @@ pub async fn list(
 /// Import the list (valid rows land); a list imported before resumes. Its batch, and a line per
 /// rejected row.
 async fn import_list(app: &App, file: &Path, sheet: Option<String>) -> Result<(i64, Vec<Line>)> {
-    let options =
-        ImportOptions { kind: ImportKind::RedFlush, sheet, accept_valid: true, ..ImportOptions::default() };
+    let options = ImportOptions {
+        kind: ImportKind::RedFlush,
+        sheet,
+        accept_valid: true,
+        limits: ReadLimits::from_settings(&app.settings.import),
+        ..ImportOptions::default()
+    };
     match import::import(&app.pool, file, &options, &|_| {}).await {
         Ok(summary) => {
             let rejected = summary.problems.iter().map(Line::rejected_row).collect();

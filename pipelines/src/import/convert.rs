@@ -8,7 +8,8 @@ use fapiao_schemas::ImportKind;
 use fapiao_schemas::template::{Cell, ColumnMap, Template, Value};
 use tokio::sync::mpsc;
 
-use super::read::{self, Merges, ReadError};
+use super::guard::ReadLimits;
+use super::read::{self, ReadError};
 use super::rules::{KindRules, Values};
 use super::{ImportError, Problem};
 
@@ -48,8 +49,6 @@ enum Msg {
 /// One pass over the file by the reading thread, as the loader sees it.
 pub(super) struct Reading {
     rx: mpsc::Receiver<Msg>,
-    /// How this pass finds merged cells.
-    pub merges: Merges,
 }
 
 impl Reading {
@@ -58,12 +57,12 @@ impl Reading {
     pub fn start(
         path: PathBuf,
         sheet: Option<String>,
-        merges: Merges,
+        limits: ReadLimits,
         template: Template,
         kind: ImportKind,
         staged: Vec<usize>,
     ) -> Reading {
-        Reading { rx: spawn(path, sheet, merges, template, kind, staged), merges }
+        Reading { rx: spawn(path, sheet, limits, template, kind, staged) }
     }
 
     /// The header row as read and what it maps to: the thread's first message.
@@ -89,7 +88,7 @@ impl Reading {
 fn spawn(
     path: PathBuf,
     sheet: Option<String>,
-    merges: Merges,
+    limits: ReadLimits,
     template: Template,
     kind: ImportKind,
     staged: Vec<usize>,
@@ -99,7 +98,7 @@ fn spawn(
         let fields: Vec<String> = template.columns.iter().map(|c| c.field.clone()).collect();
         let mut columns: Option<ColumnMap> = None;
         let mut chunk = Chunk::default();
-        let result = read::read(&path, sheet.as_deref(), merges, |row_no, cells| match &columns {
+        let result = read::read(&path, sheet.as_deref(), &limits, |row_no, cells| match &columns {
             None => {
                 let headers: Vec<String> = cells.iter().map(Cell::display).collect();
                 match template.resolve(&headers) {

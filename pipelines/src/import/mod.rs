@@ -8,14 +8,14 @@
 //! after the checks.
 //!
 //! How often the file is read: once for its SHA-256, streamed through a small buffer on a thread
-//! of its own while the reading thread starts parsing (the import waits for the hash only before
-//! it looks at the header); once to parse it — for an `.xlsx` the merged-cells probe inflates the
-//! worksheets alongside; once more from the start only when that probe found merged cells
-//! (`Merges::Scan`); once more for the error report only when one was asked for and there are
-//! problems (without probing again). A clean file: hash + parse; the most: four.
+//! of its own while the reading thread starts; a zipped workbook is then inflated once by the
+//! guard (`guard`: decompression bombs are refused before calamine holds anything, and merged
+//! regions are found) and parsed once; once more (guard and parse) for the error report only when
+//! one was asked for and there are problems. A clean file: hash + guard + parse.
 
 mod convert;
 pub mod floor;
+mod guard;
 mod land;
 mod read;
 mod report;
@@ -37,10 +37,10 @@ use sqlx::{PgConnection, PgPool, Postgres, Transaction};
 
 use convert::Reading;
 use land::Lander;
-use read::Merges;
 use rules::KindRules;
 
 pub use fapiao_schemas::ImportKind;
+pub use guard::{MAX_MERGED_REGIONS, MAX_TAG_BYTES, ReadLimits, Refusal};
 pub use read::ReadError;
 pub use report::neutralize;
 
@@ -53,6 +53,8 @@ pub struct ImportOptions {
     pub report: Option<PathBuf>,
     /// The channel, for pool imports that verify (`rim_config_need_check` ≠ 0).
     pub channel: Option<Arc<ChannelClient>>,
+    /// What the file may hold (`[import]` in the configuration).
+    pub limits: ReadLimits,
 }
 
 /// Applications, all or nothing, from the first non-empty sheet, landing, no report, no channel.
@@ -65,6 +67,7 @@ impl Default for ImportOptions {
             accept_valid: false,
             report: None,
             channel: None,
+            limits: ReadLimits::default(),
         }
     }
 }
@@ -128,7 +131,7 @@ pub async fn import(
         let path = path.to_path_buf();
         tokio::task::spawn_blocking(move || read::content_hash(&path))
     };
-    let reading = plan.start_reading(path, options, Merges::Probe);
+    let reading = plan.start_reading(path, options);
     // A file imported before is refused before its header is even looked at, as when the hash
     // was taken first; the reading thread has started meanwhile (and stops when refused).
     let hash = hashing
@@ -137,14 +140,7 @@ pub async fn import(
     if let Some(id) = imported_as(pool, &hash).await? {
         return Err(ImportError::AlreadyImported(id));
     }
-    // A sheet with merged cells is found out only once it was read (see `read`): start again.
-    match run(pool, path, options, progress, &plan, &hash, reading).await {
-        Err(ImportError::Read(ReadError::MergedCells)) => {
-            let again = plan.start_reading(path, options, Merges::Scan);
-            run(pool, path, options, progress, &plan, &hash, again).await
-        }
-        done => done,
-    }
+    run(pool, path, options, progress, &plan, &hash, reading).await
 }
 
 /// What an import was asked to do, settled before the file is read.
@@ -178,7 +174,7 @@ impl Plan {
     }
 
     /// One pass of the reading thread over the file.
-    fn start_reading(&self, path: &Path, options: &ImportOptions, merges: Merges) -> Reading {
+    fn start_reading(&self, path: &Path, options: &ImportOptions) -> Reading {
         let staged = self
             .staged_fields
             .iter()
@@ -187,7 +183,7 @@ impl Plan {
         Reading::start(
             path.to_path_buf(),
             options.sheet.clone(),
-            merges,
+            options.limits,
             self.template.clone(),
             self.kind,
             staged,
@@ -230,7 +226,7 @@ async fn run(
     check_across_rows(&mut db, plan, &mut problems).await?;
     verify_pool_rows(&mut db, plan, &mut problems).await?;
     let rejected = reject_rows_with_problems(&mut db, plan.kind, &mut problems).await?;
-    write_report(path, options, reading.merges.after_a_pass(), &headers, &problems).await?;
+    write_report(path, options, &headers, &problems).await?;
     let summary = Summary {
         batch_id: None,
         kind: plan.kind,
@@ -378,13 +374,13 @@ async fn reject_rows_with_problems(
 async fn write_report(
     path: &Path,
     options: &ImportOptions,
-    merges: Merges,
     headers: &[String],
     problems: &[Problem],
 ) -> Result<(), ImportError> {
     let Some(report_path) = &options.report else { return Ok(()) };
     let raw =
-        original_rows(path, options.sheet.clone(), merges, problems.iter().map(|p| p.row).collect()).await?;
+        original_rows(path, options.sheet.clone(), options.limits, problems.iter().map(|p| p.row).collect())
+            .await?;
     report::write(report_path, headers, &raw, problems).map_err(|e| ImportError::Report(e.to_string()))
 }
 
@@ -519,7 +515,7 @@ async fn record_batch(db: &mut PgConnection, batch_id: i64, summary: &Summary) -
 async fn original_rows(
     path: &Path,
     sheet: Option<String>,
-    merges: Merges,
+    limits: ReadLimits,
     wanted: BTreeSet<u32>,
 ) -> Result<BTreeMap<u32, Vec<String>>, ImportError> {
     if wanted.is_empty() {
@@ -528,7 +524,7 @@ async fn original_rows(
     let path = path.to_path_buf();
     tokio::task::spawn_blocking(move || {
         let mut raw = BTreeMap::new();
-        let _ = read::read(&path, sheet.as_deref(), merges, |row, cells| {
+        let _ = read::read(&path, sheet.as_deref(), &limits, |row, cells| {
             if wanted.contains(&row) {
                 raw.insert(row, cells.iter().map(Cell::display).collect::<Vec<_>>());
             }

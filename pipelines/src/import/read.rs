@@ -5,17 +5,18 @@
 //! or without BOM) or GBK. Merged regions repeat their top-left value in every cell they cover,
 //! so a 单据编号 merged over its lines reaches every line. Entirely empty rows are skipped.
 //!
-//! An xlsx sheet lists its merged regions after all its cells, so knowing them first costs a
-//! whole pass of XML parsing (0.8 s for 200,000 lines, a third of the import). Most files have
-//! none: with [`Merges::Probe`] the rows stream at once while a second thread looks for the bare
-//! word `mergeCells` in the inflated worksheets; if it is there the read ends with
-//! [`ReadError::MergedCells`] and the caller starts again with [`Merges::Scan`].
+//! A zipped workbook is first inflated once by the guard (`guard::inspect`), which refuses
+//! decompression bombs before calamine holds anything of them and tells on the way whether a
+//! worksheet has merged regions — an xlsx sheet lists them after all its cells, so only a sheet
+//! that has them is parsed for them before its rows stream.
 
 use std::collections::HashMap;
 use std::path::Path;
 
-use calamine::{Data, DataRef, Reader, Xlsx, open_workbook, open_workbook_auto};
+use calamine::{Data, DataRef, Dimensions, Reader, Xlsx, open_workbook, open_workbook_auto};
 use fapiao_schemas::template::{Cell, normalize_text};
+
+use super::guard::{self, ReadLimits, Refusal};
 
 #[derive(Debug, thiserror::Error)]
 pub enum ReadError {
@@ -32,28 +33,17 @@ pub enum ReadError {
     UnsupportedType(String),
     #[error("stopped")]
     Stopped,
-    /// The probe found merged regions: read again with [`Merges::Scan`].
-    #[error("the sheet has merged cells; read again with them")]
-    MergedCells,
+    /// Beyond what an import may hold (`[import]` limits): refused before it is read.
+    #[error("{0}")]
+    Refused(Refusal),
 }
 
-/// How merged regions of an xlsx sheet are found.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Merges {
-    /// Stream at once; fail with [`ReadError::MergedCells`] if the file turns out to have any.
-    Probe,
-    /// Read the sheet's merged regions first, then stream with them filled in.
-    Scan,
-    /// A whole pass with [`Merges::Probe`] found none: stream without looking again.
-    Absent,
-}
-
-impl Merges {
-    /// How to read the file again after a whole pass read this way.
-    pub fn after_a_pass(self) -> Merges {
+impl ReadError {
+    /// Stable English code.
+    pub fn code(&self) -> &'static str {
         match self {
-            Merges::Probe | Merges::Absent => Merges::Absent,
-            Merges::Scan => Merges::Scan,
+            ReadError::Refused(r) => r.code(),
+            _ => "FILE_UNREADABLE",
         }
     }
 }
@@ -62,28 +52,25 @@ fn open_err(path: &Path, e: impl std::fmt::Display) -> ReadError {
     ReadError::Open { path: path.display().to_string(), detail: e.to_string() }
 }
 
-/// Call `each(row_no, cells)` for every non-empty row; `each` returns false to stop.
+/// Call `each(row_no, cells)` for every non-empty row; `each` returns false to stop. A zipped
+/// workbook beyond `limits` is refused before it is read.
 pub fn read(
     path: &Path,
     sheet: Option<&str>,
-    merges: Merges,
+    limits: &ReadLimits,
     mut each: impl FnMut(u32, Vec<Cell>) -> bool,
 ) -> Result<(), ReadError> {
     let ext = path.extension().and_then(|e| e.to_str()).unwrap_or("").to_ascii_lowercase();
     match ext.as_str() {
-        "xlsx" | "xlsm" if merges == Merges::Probe => {
-            let probe_path = path.to_path_buf();
-            let probe = std::thread::spawn(move || has_merged_cells(&probe_path));
-            let read = read_xlsx(path, sheet, false, &mut each);
-            match probe.join() {
-                Ok(Ok(false)) => read,
-                // Merged regions, or a probe that could not tell: read them properly.
-                _ if read.is_ok() => Err(ReadError::MergedCells),
-                _ => read,
-            }
+        "xlsx" | "xlsm" => {
+            let inspection = guard::inspect(path, limits)?;
+            read_xlsx(path, sheet, inspection.merged_cells, &mut each)
         }
-        "xlsx" | "xlsm" => read_xlsx(path, sheet, merges == Merges::Scan, &mut each),
-        "xls" | "xlsb" | "ods" => read_range(path, sheet, &mut each),
+        "xlsb" | "ods" => {
+            guard::inspect(path, limits)?;
+            read_range(path, sheet, &mut each)
+        }
+        "xls" => read_range(path, sheet, &mut each),
         "csv" => read_csv(path, &mut each),
         other => Err(ReadError::UnsupportedType(other.into())),
     }
@@ -138,42 +125,6 @@ pub(crate) fn from_data_ref(d: &DataRef<'_>) -> Cell {
     }
 }
 
-/// (row, col) → top-left (row, col) of the merged region covering it.
-type MergeMap = HashMap<(u32, u32), (u32, u32)>;
-
-/// Does any worksheet of the xlsx at `path` mention `mergeCells`? Element names cannot be
-/// escaped, so a sheet with merged regions always holds the word; a cell that merely says it
-/// only costs the slower read.
-fn has_merged_cells(path: &Path) -> std::io::Result<bool> {
-    use std::io::Read;
-    const WORD: &[u8] = b"mergeCells";
-    let mut archive = zip::ZipArchive::new(std::fs::File::open(path)?)?;
-    let finder = memchr::memmem::Finder::new(WORD);
-    for i in 0..archive.len() {
-        let mut entry = archive.by_index(i)?;
-        let name = entry.name().map_err(std::io::Error::other)?;
-        if !(name.starts_with("xl/worksheets/") && name.ends_with(".xml")) {
-            continue;
-        }
-        // Search block by block, keeping the last few bytes so a word split across blocks is seen.
-        let mut buf = vec![0u8; 1 << 16];
-        let mut kept = 0;
-        loop {
-            let n = entry.read(&mut buf[kept..])?;
-            if n == 0 {
-                break;
-            }
-            let filled = kept + n;
-            if finder.find(&buf[..filled]).is_some() {
-                return Ok(true);
-            }
-            kept = filled.min(WORD.len() - 1);
-            buf.copy_within(filled - kept..filled, 0);
-        }
-    }
-    Ok(false)
-}
-
 fn read_xlsx(
     path: &Path,
     sheet: Option<&str>,
@@ -187,29 +138,16 @@ fn read_xlsx(
         }
         None => first_non_empty_xlsx(&mut book)?,
     };
-    let mut merges = MergeMap::new();
-    let regions = if with_merges {
-        book.merge_cells_by_sheet_name(&name).map_err(|e| open_err(path, e))?
+    let mut merged = if with_merges {
+        MergedRegions::new(book.merge_cells_by_sheet_name(&name).map_err(|e| open_err(path, e))?)
     } else {
-        Vec::new()
+        MergedRegions::new(Vec::new())
     };
-    for d in regions {
-        for r in d.start.0..=d.end.0 {
-            for c in d.start.1..=d.end.1 {
-                merges.insert((r, c), d.start);
-            }
-        }
-    }
-    // Values of merge anchors, remembered until the region's last row has passed.
-    let mut anchors: HashMap<(u32, u32), Cell> = HashMap::new();
     let mut reader = book.worksheet_cells_reader(&name).map_err(|e| open_err(path, e))?;
     let mut current: Option<u32> = None;
     let mut row: Vec<Cell> = Vec::new();
-    let finish_row = |r: u32,
-                      row: &mut Vec<Cell>,
-                      anchors: &HashMap<(u32, u32), Cell>,
-                      each: &mut dyn FnMut(u32, Vec<Cell>) -> bool| {
-        fill_merged(r, row, &merges, anchors);
+    let mut finish_row = |r: u32, row: &mut Vec<Cell>, merged: &mut MergedRegions| {
+        merged.fill(r, row);
         let cells = std::mem::take(row);
         if cells.iter().all(|c| matches!(c, Cell::Empty)) { true } else { each(r + 1, cells) }
     };
@@ -217,42 +155,94 @@ fn read_xlsx(
         let (r, c) = cell.get_position();
         if current != Some(r) {
             if let Some(prev) = current
-                && !finish_row(prev, &mut row, &anchors, each)
+                && !finish_row(prev, &mut row, &mut merged)
             {
                 return Err(ReadError::Stopped);
             }
             current = Some(r);
         }
         let value = from_data_ref(cell.get_value());
-        if merges.get(&(r, c)) == Some(&(r, c)) {
-            anchors.insert((r, c), value.clone());
-        }
+        merged.seen(r, c, &value);
         if row.len() <= c as usize {
             row.resize(c as usize + 1, Cell::Empty);
         }
         row[c as usize] = value;
     }
     match current {
-        Some(last) if !finish_row(last, &mut row, &anchors, each) => Err(ReadError::Stopped),
+        Some(last) if !finish_row(last, &mut row, &mut merged) => Err(ReadError::Stopped),
         Some(_) => Ok(()),
         None => Err(ReadError::Empty),
     }
 }
 
-fn fill_merged(r: u32, row: &mut Vec<Cell>, merges: &MergeMap, anchors: &HashMap<(u32, u32), Cell>) {
-    if merges.is_empty() {
-        return;
+/// A sheet's merged regions as its rows stream by (rows in increasing order): the regions a row
+/// is in are the active ones, an anchor's value is kept only while its region lasts, and a
+/// region fills no further right than the widest row read — so neither memory nor time grows
+/// with the area a region claims (`A2:XFD1048576` is one region, not 17 billion cells).
+struct MergedRegions {
+    /// By first row, the next one to start last.
+    pending: Vec<Dimensions>,
+    active: Vec<Dimensions>,
+    /// Values of the active regions' anchors, by anchor.
+    anchors: HashMap<(u32, u32), Cell>,
+    widest: usize,
+}
+
+impl MergedRegions {
+    fn new(mut regions: Vec<Dimensions>) -> MergedRegions {
+        regions.sort_by_key(|d| std::cmp::Reverse(d.start));
+        MergedRegions { pending: regions, active: Vec::new(), anchors: HashMap::new(), widest: 0 }
     }
-    for ((mr, mc), anchor) in merges.iter().filter(|((mr, _), _)| *mr == r) {
-        if let Some(v) = anchors.get(anchor) {
-            let c = *mc as usize;
-            if row.len() <= c {
-                row.resize(c + 1, Cell::Empty);
+
+    /// A cell was read: remember it when it anchors a region.
+    fn seen(&mut self, r: u32, c: u32, value: &Cell) {
+        self.start_rows_to(r);
+        if self.active.iter().any(|d| d.start == (r, c)) {
+            self.anchors.insert((r, c), value.clone());
+        }
+    }
+
+    fn start_rows_to(&mut self, r: u32) {
+        while self.pending.last().is_some_and(|d| d.start.0 <= r) {
+            let d = self.pending.pop().expect("a pending region");
+            self.active.push(d);
+        }
+    }
+
+    /// Row `r` is complete: its empty cells inside a region take the region's anchor value.
+    fn fill(&mut self, r: u32, row: &mut Vec<Cell>) {
+        self.widest = self.widest.max(row.len());
+        if self.pending.is_empty() && self.active.is_empty() {
+            return;
+        }
+        self.start_rows_to(r);
+        for d in &self.active {
+            if d.start.0 > r || d.end.0 < r {
+                continue;
             }
-            if matches!(row[c], Cell::Empty) && (*mr, *mc) != *anchor {
-                row[c] = v.clone();
+            let Some(v) = self.anchors.get(&d.start) else { continue };
+            let last = (d.end.1 as usize).min(self.widest.saturating_sub(1));
+            for c in d.start.1 as usize..=last {
+                if (r, c as u32) == d.start {
+                    continue;
+                }
+                if row.len() <= c {
+                    row.resize(c + 1, Cell::Empty);
+                }
+                if matches!(row[c], Cell::Empty) {
+                    row[c] = v.clone();
+                }
             }
         }
+        // Regions whose last row this was end here, with their anchors.
+        let anchors = &mut self.anchors;
+        self.active.retain(|d| {
+            let lasts = d.end.0 > r;
+            if !lasts {
+                anchors.remove(&d.start);
+            }
+            lasts
+        });
     }
 }
 
@@ -345,5 +335,39 @@ fn csv_cell(field: &[u8], encoding: &'static encoding_rs::Encoding) -> Cell {
     match encoding.decode_without_bom_handling_and_without_replacement(field) {
         Some(text) => Cell::Text(text.into_owned()),
         None => Cell::Undecodable(encoding.decode_without_bom_handling(field).0.into_owned()),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn text(s: &str) -> Cell {
+        Cell::Text(s.into())
+    }
+
+    /// Rows arrive in order, some rows have no cells at all; a region fills only the rows it
+    /// spans, only empty cells, no further right than the widest row read.
+    #[test]
+    fn merged_regions_fill_the_rows_they_span() {
+        let region = |start: (u32, u32), end: (u32, u32)| Dimensions { start, end };
+        let mut m = MergedRegions::new(vec![region((1, 0), (2, 0)), region((4, 1), (4, 16383))]);
+        let mut header = vec![text("a"), text("b"), text("c")];
+        m.fill(0, &mut header);
+        let mut row1 = vec![text("M1"), text("x")];
+        m.seen(1, 0, &row1[0]);
+        m.fill(1, &mut row1);
+        let mut row2 = vec![Cell::Empty, text("y")];
+        m.fill(2, &mut row2);
+        assert_eq!(row2, vec![text("M1"), text("y")]);
+        // Row 3 had no cells; row 5 is past the first region.
+        let mut row4 = vec![Cell::Empty, text("W")];
+        m.seen(4, 1, &row4[1]);
+        m.fill(4, &mut row4);
+        assert_eq!(row4, vec![Cell::Empty, text("W"), text("W")], "as wide as the header, no wider");
+        let mut row5 = vec![Cell::Empty, Cell::Empty, text("z")];
+        m.fill(5, &mut row5);
+        assert_eq!(row5, vec![Cell::Empty, Cell::Empty, text("z")]);
+        assert!(m.active.is_empty() && m.anchors.is_empty());
     }
 }
