@@ -176,13 +176,18 @@ async fn bill_rules_across_rows() {
         outsider,
     ];
     let file = write_csv(dir.path(), "rules.csv", &rows);
-    let s = run(&db, &file, &ImportOptions { accept_valid: true, ..options("applications") }).await.unwrap();
+    let tenant = ImportOptions {
+        accept_valid: true,
+        tenant_id: "366045674239990272".into(),
+        ..options("applications")
+    };
+    let s = run(&db, &file, &tenant).await.unwrap();
     let got: Vec<(u32, &str)> = s.problems.iter().map(|p| (p.row, p.code.as_str())).collect();
+    assert_eq!(got, vec![(5, "DISCOUNT_PLACEMENT"), (6, "BILL_MIXED"), (7, "BILL_MIXED"), (8, "1130")]);
     assert_eq!(
-        got,
-        vec![(5, "DISCOUNT_PLACEMENT"), (6, "BILL_MIXED"), (7, "BILL_MIXED"), (8, "NOT_IN_TENANT")]
+        s.problems[3].message, "税号:91110000600037341L,不在租户:366045674239990272 范围内",
+        "verbatim (seed 004)"
     );
-    assert_eq!(s.problems[3].message, "税号:91110000600037341L,不在租户范围内");
     // Only D1 (discount right after its line) landed, discount line included.
     let lines: Vec<(String, i32, String)> = sqlx::query_as(
         "SELECT bill_no, line_no, line_property FROM application_line ORDER BY bill_no, line_no",
@@ -526,10 +531,12 @@ async fn pool_rows_check_the_tenant_and_duplicates() {
         ",2644200000000000000,2026-11-01,数电普票,卖方,91110000600037341L,买方,92440300MA5DXY7K3W,10.00,0.60,10.60,正常",
     ];
     std::fs::write(&file, format!("{header}\n{}\n", rows.join("\n"))).unwrap();
-    let s = run(&db, &file, &ImportOptions { accept_valid: true, ..options("pool") }).await.unwrap();
+    let tenant =
+        ImportOptions { accept_valid: true, tenant_id: "366045674239990272".into(), ..options("pool") };
+    let s = run(&db, &file, &tenant).await.unwrap();
     let got: Vec<(u32, &str)> = s.problems.iter().map(|p| (p.row, p.code.as_str())).collect();
     assert_eq!(got, vec![(3, "DUPLICATE_IN_FILE"), (4, "1130"), (5, "INVOICE_NUMBER_FORMAT")]);
-    assert_eq!(s.problems[1].message, "税号:91330106MA2CFK4M1B,不在租户范围内");
+    assert_eq!(s.problems[1].message, "税号:91330106MA2CFK4M1B,不在租户:366045674239990272 范围内");
     let pooled: Vec<(String, String, bool, bool)> =
         sqlx::query_as("SELECT invoice_num, source, signed, deductible FROM invoice_pool")
             .fetch_all(&db.pool)

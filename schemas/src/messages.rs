@@ -13,8 +13,9 @@ pub trait Coded {
 
 /// Seed 004 (识别失败 FAQ): an invoice whose buyer is not one of the tenant's enterprises.
 pub const NOT_IN_TENANT_CODE: &str = "1130";
-pub fn not_in_tenant(tax_no: &str) -> String {
-    format!("税号:{tax_no},不在租户范围内")
+/// Verbatim, the space before 范围内 included: `税号:9113100MADNM7JF4N,不在租户:366045674239990272 范围内`.
+pub fn not_in_tenant(tax_no: &str, tenant_id: &str) -> String {
+    format!("税号:{tax_no},不在租户:{tenant_id} 范围内")
 }
 
 /// Seed 004 (必填字段为空 FAQ).
@@ -55,6 +56,9 @@ mod tests {
 
     #[test]
     fn tenant_message_matches_the_documented_shape() {
-        assert_eq!(not_in_tenant("9113100MADNM7JF4N"), "税号:9113100MADNM7JF4N,不在租户范围内");
+        assert_eq!(
+            not_in_tenant("9113100MADNM7JF4N", "366045674239990272"),
+            "税号:9113100MADNM7JF4N,不在租户:366045674239990272 范围内"
+        );
     }
 }

@@ -49,6 +49,7 @@ pub async fn file(
         report: request.report,
         channel: Some(app.channel.clone()),
         limits: ReadLimits::from_settings(&app.settings.import),
+        tenant_id: app.settings.channel.tenant_id.clone(),
     };
     Ok(import::import(&app.pool, file, &options, progress).instrument(span).await?)
 }

@@ -9,6 +9,7 @@
 //! bill sends nothing more. Bills the checks across rows reject afterwards leave again with
 //! [`Lander::drop_rejected`] (`--accept-valid`), or with the whole transaction (the default).
 
+use fapiao_schemas::messages::{NOT_IN_TENANT_CODE, not_in_tenant};
 use std::collections::{HashMap, HashSet};
 
 use sqlx::PgConnection;
@@ -80,6 +81,8 @@ pub(super) struct Lander {
     accept_valid: bool,
     /// Taxpayer numbers of the tenant's enterprises.
     tenant: HashSet<String>,
+    /// The tenant's id, for the 1130 message.
+    tenant_id: String,
     bills: HashMap<String, Bill>,
     /// Positions of the template fields in a staged row.
     bill_no: usize,
@@ -99,6 +102,7 @@ impl Lander {
         fields: &[String],
         header: impl Fn(&str) -> String,
         accept_valid: bool,
+        tenant_id: &str,
     ) -> Result<Lander, sqlx::Error> {
         let at = |name: &str| {
             fields
@@ -116,6 +120,7 @@ impl Lander {
             batch_text: batch_id.to_string(),
             accept_valid,
             tenant,
+            tenant_id: tenant_id.to_string(),
             bills: HashMap::new(),
             bill_no: at("bill_no"),
             seller: at("seller_tax_no"),
@@ -171,8 +176,8 @@ impl Lander {
                 problems.push(Problem {
                     row: row.row_no,
                     column: self.seller_header.clone(),
-                    code: "NOT_IN_TENANT".into(),
-                    message: format!("税号:{seller},不在租户范围内"),
+                    code: NOT_IN_TENANT_CODE.into(),
+                    message: not_in_tenant(seller, &self.tenant_id),
                 });
                 refused = true;
             }

@@ -55,6 +55,8 @@ pub struct ImportOptions {
     pub channel: Option<Arc<ChannelClient>>,
     /// What the file may hold (`[import]` in the configuration).
     pub limits: ReadLimits,
+    /// The tenant's id (`channel.tenant_id`), named by the 1130 refusal (税号:…,不在租户:<id> 范围内).
+    pub tenant_id: String,
 }
 
 /// Applications, all or nothing, from the first non-empty sheet, landing, no report, no channel.
@@ -68,6 +70,7 @@ impl Default for ImportOptions {
             report: None,
             channel: None,
             limits: ReadLimits::default(),
+            tenant_id: String::new(),
         }
     }
 }
@@ -214,10 +217,14 @@ async fn run(
 ) -> Result<Summary, ImportError> {
     let (headers, columns) = reading.header().await?;
     let mut db = pool.begin().await?;
+    // For the checks in SQL that name the tenant (1130); local to this transaction.
+    sqlx::query("SELECT set_config('fapiao.tenant_id', $1, true)")
+        .bind(&options.tenant_id)
+        .execute(&mut *db)
+        .await?;
     create_stage(&mut db, plan).await?;
     let batch_id = open_batch(&mut db, pool, plan.kind, path, hash, &columns.unknown).await?;
-    let landed =
-        stream_and_land(&mut db, &mut reading, plan, batch_id, options.accept_valid, progress).await?;
+    let landed = stream_and_land(&mut db, &mut reading, plan, batch_id, options, progress).await?;
     if landed.rows_read == 0 {
         // A header and no rows: refused like an empty file; dropping the transaction drops the batch.
         return Err(ReadError::NoDataRows.into());
@@ -275,13 +282,21 @@ async fn stream_and_land(
     reading: &mut Reading,
     plan: &Plan,
     batch_id: i64,
-    accept_valid: bool,
+    options: &ImportOptions,
     progress: &(dyn Fn(u64) + Sync),
 ) -> Result<Landed, ImportError> {
     let mut lander = match plan.kind {
-        ImportKind::Applications => {
-            Some(Lander::new(db, batch_id, &plan.fields, |f| plan.header_of(f), accept_valid).await?)
-        }
+        ImportKind::Applications => Some(
+            Lander::new(
+                db,
+                batch_id,
+                &plan.fields,
+                |f| plan.header_of(f),
+                options.accept_valid,
+                &options.tenant_id,
+            )
+            .await?,
+        ),
         _ => None,
     };
     let copy_stage =

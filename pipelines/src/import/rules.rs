@@ -201,7 +201,7 @@ const APPLICATION_CHECKS: &[&str] = &[
 
 const POOL_CHECKS: &[&str] = &[
     // Seed 004 识别失败 FAQ: code 1130.
-    "SELECT row_no, 'buyer_tax_no', '1130', format('税号:%s,不在租户范围内', buyer_tax_no)
+    "SELECT row_no, 'buyer_tax_no', '1130', format('税号:%s,不在租户:%s 范围内', buyer_tax_no, current_setting('fapiao.tenant_id', true))
      FROM import_stage s WHERE buyer_tax_no IS NOT NULL AND NOT EXISTS (SELECT 1 FROM enterprise e WHERE e.tax_no = s.buyer_tax_no)",
     "SELECT row_no, 'invoice_num', 'DUPLICATE_IN_FILE', format('发票%s%s在文件中重复（首次出现在第%s行）', coalesce(invoice_code, ''), invoice_num, first_row)
      FROM (SELECT row_no, invoice_code, invoice_num,
