@@ -45,7 +45,9 @@ pub async fn list(inv: &Invoicing, state: Option<&str>) -> Result<Vec<Applicatio
     Ok(rows)
 }
 
-/// 撤回: only an application that was never pushed (state received).
+/// 撤回: only an application that was never pushed (state received). The bill is gone afterwards
+/// (its number may be imported again); the application and its lines are kept as JSON in
+/// `application_withdrawal`.
 pub async fn withdraw(inv: &Invoicing, bill_no: &str) -> Result<()> {
     let mut tx = inv.pool.begin().await?;
     let state: Option<BillState> =
@@ -56,11 +58,21 @@ pub async fn withdraw(inv: &Invoicing, bill_no: &str) -> Result<()> {
     match state {
         None => Err(InvoicingError::not_found("BILL_NOT_FOUND", format!("开票申请单{bill_no}不存在"))),
         Some(BillState::Received) => {
-            sqlx::query("UPDATE application SET state = $2, state_changed_at = now() WHERE bill_no = $1")
+            // Gone, so the number may come again; what it was is kept in application_withdrawal.
+            sqlx::query(
+                "INSERT INTO application_withdrawal (bill_no, batch_id, application, lines)
+                 SELECT a.bill_no, a.batch_id, to_jsonb(a),
+                        (SELECT coalesce(jsonb_agg(to_jsonb(l) ORDER BY l.line_no), '[]') FROM application_line l WHERE l.bill_no = a.bill_no)
+                   FROM application a WHERE a.bill_no = $1",
+            )
+            .bind(bill_no)
+            .execute(&mut *tx)
+            .await?;
+            sqlx::query("DELETE FROM application_line WHERE bill_no = $1")
                 .bind(bill_no)
-                .bind(BillState::Withdrawn)
                 .execute(&mut *tx)
                 .await?;
+            sqlx::query("DELETE FROM application WHERE bill_no = $1").bind(bill_no).execute(&mut *tx).await?;
             tx.commit().await?;
             Ok(())
         }

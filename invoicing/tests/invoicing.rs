@@ -362,9 +362,25 @@ async fn only_an_application_not_yet_pushed_can_be_withdrawn() {
     push(&w.inv, &Selection::Bills(vec!["W2".into()])).await.unwrap();
     let e = fapiao_invoicing::applications::withdraw(&w.inv, "W2").await.unwrap_err();
     assert!(e.to_string().contains("已推送"), "{e}");
+    // A withdrawn bill is gone (kept in application_withdrawal) …
     let r = push(&w.inv, &Selection::Bills(vec!["W1".into(), "NOPE".into()])).await.unwrap();
     let codes: Vec<&str> = r.refused.iter().map(|r| r.code.as_str()).collect();
-    assert_eq!(codes, ["BILL_NOT_FOUND", "BILL_WITHDRAWN"]);
+    assert_eq!(codes, ["BILL_NOT_FOUND", "BILL_NOT_FOUND"]);
+    let kept: serde_json::Value =
+        sqlx::query_scalar("SELECT lines FROM application_withdrawal WHERE bill_no = 'W1'")
+            .fetch_one(&w.db.pool)
+            .await
+            .unwrap();
+    assert_eq!(kept.as_array().unwrap().len(), 1);
+    // … so the ERP may send it again under its number, corrected.
+    w.import("corrected.csv", &[line("W1", "数电普票", BUYER, 3, "100.00", "正常", "ERP1")]).await;
+    let r = push(&w.inv, &Selection::Bills(vec!["W1".into()])).await.unwrap();
+    assert!(r.refused.is_empty(), "{:?}", r.refused);
+    let total: Decimal = sqlx::query_scalar("SELECT total FROM pending_invoice p JOIN pending_bill b ON b.pending_id = p.id WHERE b.bill_no = 'W1'")
+        .fetch_one(&w.db.pool)
+        .await
+        .unwrap();
+    assert_eq!(total, Decimal::new(33900, 2));
 }
 
 #[tokio::test]
