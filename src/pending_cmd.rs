@@ -57,10 +57,14 @@ pub enum PendingCommand {
         #[arg(long)]
         reason: String,
     },
-    /// 返回开票申请单: only 未开票 and 开票失败 (the channel is asked first); lines reopen on the application.
+    /// 返回开票申请单 (退回): only 未开票 and 开票失败 (the channel is asked first); lines reopen on
+    /// the application and the bill's ERP is told, with the reason (a callback, returnCode 9999).
     Return {
         #[arg(required = true)]
         ids: Vec<i64>,
+        /// Why, for the ERP and the invoice's history.
+        #[arg(long, default_value = "开票异常，退回开票申请单")]
+        reason: String,
     },
     /// Delete failed (abnormal) pending invoices (the channel is asked first).
     Delete {
@@ -202,8 +206,8 @@ pub async fn run(command: PendingCommand, ctx: &Context) -> anyhow::Result<Outco
         PendingCommand::Reject { ids, reason } => {
             report(ctx, pending::approval(&app, &Actor::cli(), &ids, &ApprovalStep::Reject { reason }).await?)
         }
-        PendingCommand::Return { ids } => {
-            report(ctx, pending::return_to_application(&app, &Actor::cli(), &ids).await?)
+        PendingCommand::Return { ids, reason } => {
+            report(ctx, pending::return_to_application(&app, &Actor::cli(), &ids, &reason).await?)
         }
         PendingCommand::Delete { ids } => report(ctx, pending::delete(&app, &Actor::cli(), &ids).await?),
         PendingCommand::Edit { id, seller_address_phone, seller_bank_account } => {

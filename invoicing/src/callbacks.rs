@@ -27,6 +27,34 @@ pub(crate) async fn enqueue(db: &mut PgConnection, bills: &[String]) -> sqlx::Re
     Ok(added)
 }
 
+/// 退回: the bills of a returned pending invoice hear of it with the reason — `returnCode`
+/// "9999" on `INVOICE.OPEN`, as a failed issue is told, with the bill's state `returned` and
+/// `returnReason` in the data — in the caller's transaction, once per return.
+pub(crate) async fn enqueue_returned(
+    db: &mut PgConnection,
+    pending_id: i64,
+    bills: &[String],
+    reason: &str,
+) -> sqlx::Result<usize> {
+    let mut added = 0;
+    for bill in bills {
+        let system: Option<String> =
+            sqlx::query_scalar("SELECT business_system_code FROM application WHERE bill_no = $1")
+                .bind(bill)
+                .fetch_one(&mut *db)
+                .await?;
+        let system = system.filter(|s| !s.is_empty());
+        let body = json!({
+            "returnCode": "9999",
+            "returnMsg": format!("开票申请已退回：{reason}"),
+            "interfaceCode": "INVOICE.OPEN",
+            "data": { "billNo": bill, "businessSystemCode": system, "billState": "returned", "returnReason": reason, "invoices": [] },
+        });
+        added += insert(db, bill, "INVOICE.OPEN", &format!("returned:{pending_id}"), system, &body).await?;
+    }
+    Ok(added)
+}
+
 /// Enqueue one callback; a result already enqueued for the bill (same fingerprint) is not.
 async fn insert(
     db: &mut PgConnection,

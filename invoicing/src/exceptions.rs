@@ -169,18 +169,18 @@ impl ItemResult {
     }
 }
 
-/// 返回开票申请单: only 未开票 and 开票失败 (confirmed by the channel); the invoice's lines are
-/// open on their application again.
-pub async fn return_to_application(inv: &Invoicing, ids: &[i64]) -> Result<Vec<ItemResult>> {
+/// 返回开票申请单 (退回): only 未开票 and 开票失败 (confirmed by the channel); the invoice's lines
+/// are open on their application again, and each of its bills' ERP hears of it with the reason
+/// (a callback with returnCode 9999, in the same transaction).
+pub async fn return_to_application(inv: &Invoicing, ids: &[i64], reason: &str) -> Result<Vec<ItemResult>> {
     let mut out = Vec::new();
+    let allowed = [PendingStatus::NotIssued, PendingStatus::Failed];
     for &id in ids {
-        out.push(
-            match release(inv, id, &[PendingStatus::NotIssued, PendingStatus::Failed], "returned").await {
-                Ok(()) => ItemResult::ok(id, "已返回开票申请单"),
-                Err(e) if e.is_about_the_item() => ItemResult::refused(id, e),
-                Err(e) => return Err(e),
-            },
-        );
+        out.push(match release(inv, id, &allowed, Release::Returned { reason }).await {
+            Ok(()) => ItemResult::ok(id, "已返回开票申请单"),
+            Err(e) if e.is_about_the_item() => ItemResult::refused(id, e),
+            Err(e) => return Err(e),
+        });
     }
     Ok(out)
 }
@@ -189,7 +189,7 @@ pub async fn return_to_application(inv: &Invoicing, ids: &[i64]) -> Result<Vec<I
 pub async fn delete(inv: &Invoicing, ids: &[i64]) -> Result<Vec<ItemResult>> {
     let mut out = Vec::new();
     for &id in ids {
-        out.push(match release(inv, id, &[PendingStatus::Failed], "deleted").await {
+        out.push(match release(inv, id, &[PendingStatus::Failed], Release::Deleted).await {
             Ok(()) => ItemResult::ok(id, "已删除"),
             Err(e) if e.is_about_the_item() => ItemResult::refused(id, e),
             Err(e) => return Err(e),
@@ -198,8 +198,19 @@ pub async fn delete(inv: &Invoicing, ids: &[i64]) -> Result<Vec<ItemResult>> {
     Ok(out)
 }
 
+/// How a pending invoice is taken out.
+#[derive(Clone, Copy)]
+enum Release<'a> {
+    Returned { reason: &'a str },
+    Deleted,
+}
+
 /// Take a pending invoice out (return or delete) once its status allows and the channel confirms.
-async fn release(inv: &Invoicing, id: i64, allowed: &[PendingStatus], event: &str) -> Result<()> {
+async fn release(inv: &Invoicing, id: i64, allowed: &[PendingStatus], how: Release<'_>) -> Result<()> {
+    let event = match how {
+        Release::Returned { .. } => "returned",
+        Release::Deleted => "deleted",
+    };
     let (st, serial, seller): (PendingStatus, Option<String>, String) = sqlx::query_as(
         "SELECT status, serial_no, seller_tax_no FROM pending_invoice WHERE id = $1 AND deleted_at IS NULL",
     )
@@ -235,9 +246,16 @@ async fn release(inv: &Invoicing, id: i64, allowed: &[PendingStatus], event: &st
             format!("待开发票{id}的状态刚刚发生了变化，请重试"),
         ));
     }
-    record::event(&mut tx, id, event, None).await?;
+    let reason = match how {
+        Release::Returned { reason } => Some(reason),
+        Release::Deleted => None,
+    };
+    record::event(&mut tx, id, event, reason).await?;
     let bills = record::bills_of(&mut tx, id).await?;
     record::refresh_bill_states(&mut tx, &bills).await?;
+    if let Some(reason) = reason {
+        crate::callbacks::enqueue_returned(&mut tx, id, &bills, reason).await?;
+    }
     tx.commit().await?;
     Ok(())
 }

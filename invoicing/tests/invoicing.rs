@@ -260,7 +260,7 @@ async fn returning_a_failed_invoice_asks_the_channel_first() {
         .execute(&w.db.pool)
         .await
         .unwrap();
-    let r = exceptions::return_to_application(&w.inv, &[t1, t2, t3]).await.unwrap();
+    let r = exceptions::return_to_application(&w.inv, &[t1, t2, t3], "金额有误，请修改后重推").await.unwrap();
     assert_eq!((r[0].ok, r[0].code.as_deref()), (false, Some("PENDING_ACTUALLY_ISSUED")));
     assert!(r[0].message.contains("已开票成功"), "{}", r[0].message);
     assert!(r[1].ok, "a confirmed failure goes back: {:?}", r[1]);
@@ -277,6 +277,18 @@ async fn returning_a_failed_invoice_asks_the_channel_first() {
     .await
     .unwrap();
     assert_eq!((st1.as_str(), state2.as_str()), ("succeeded", "returned"));
+    // 退回 tells the bill's ERP, with the reason.
+    callbacks::deliver(&w.inv).await.unwrap();
+    let told: Vec<serde_json::Value> = w
+        .erp_received()
+        .await
+        .into_iter()
+        .map(|r| r["body"].clone())
+        .filter(|b| b["data"]["billNo"] == "T2" && b["data"]["billState"] == "returned")
+        .collect();
+    assert_eq!(told.len(), 1, "{told:?}");
+    assert_eq!(told[0]["returnCode"], "9999");
+    assert_eq!(told[0]["data"]["returnReason"], "金额有误，请修改后重推");
     // The returned lines are open again: listed and pushed anew.
     let apps = fapiao_invoicing::applications::list(&w.inv, Some("returned")).await.unwrap();
     assert_eq!((apps.len(), apps[0].open_lines), (1, 1));

@@ -44,9 +44,17 @@ pub struct IssueChosenReport {
 }
 
 /// 返回开票申请单: per id, returned or refused with the reason.
-pub async fn return_to_application(app: &App, actor: &Actor, ids: &[i64]) -> Result<Vec<ItemResult>> {
+pub async fn return_to_application(
+    app: &App,
+    actor: &Actor,
+    ids: &[i64],
+    reason: &str,
+) -> Result<Vec<ItemResult>> {
+    if reason.trim().is_empty() {
+        return Err(Error::bad_input("USAGE", "a return needs --reason (the ERP is told it)"));
+    }
     tracing::info!(actor = %actor, ?ids, "return pending invoices to their applications");
-    Ok(exceptions::return_to_application(&app.invoicing(), ids).await?)
+    Ok(exceptions::return_to_application(&app.invoicing(), ids, reason.trim()).await?)
 }
 
 /// Delete failed pending invoices: per id, deleted or refused with the reason.
