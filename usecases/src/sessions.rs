@@ -52,16 +52,19 @@ pub async fn user(app: &App, token: &str) -> Result<Option<User>> {
     Ok(row.map(User::from))
 }
 
-/// Logout: the session ends (audited).
-pub async fn end(app: &App, actor: &Actor, token: &str) -> Result<()> {
+/// Logout: the session of `user` ends (audited).
+pub async fn end(app: &App, actor: &Actor, user: &User, token: &str) -> Result<()> {
     sqlx::query("DELETE FROM web_session WHERE id_hash = $1").bind(id_hash(token)).execute(&app.pool).await?;
-    let name = match actor {
-        Actor::Console { user, .. } => user.as_str(),
-        _ => "",
-    };
     audit::record(
         &app.pool,
-        Entry { actor, action: "logout", target: name, outcome: Outcome::Ok, detail: "", tax_nos: &[] },
+        Entry {
+            actor,
+            action: "logout",
+            target: &user.name,
+            outcome: Outcome::Ok,
+            detail: "",
+            tax_nos: &user.tax_nos,
+        },
     )
     .await;
     Ok(())

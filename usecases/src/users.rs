@@ -318,6 +318,13 @@ pub fn delay_secs(failures: i32) -> i64 {
 /// checked before the password). Every attempt is audited, never with the password.
 pub async fn login(app: &App, name: &str, password: &str, from: &str) -> Result<User> {
     let actor = Actor::Console { user: name.to_string(), from: from.to_string() };
+    let row: Option<(i64, String, bool, Vec<String>)> =
+        sqlx::query_as("SELECT id, password_hash, disabled, tax_nos FROM app_user WHERE name = $1")
+            .bind(name)
+            .fetch_optional(&app.pool)
+            .await?;
+    // A known user's login rows are about their enterprises (a scoped viewer sees only their own).
+    let scope = row.as_ref().map(|r| r.3.clone()).unwrap_or_default();
     let throttle: Option<(i32, i64)> = sqlx::query_as(
         "SELECT failures, ceil(extract(epoch FROM now() - last_failure))::bigint FROM login_failure WHERE name = $1",
     )
@@ -340,23 +347,18 @@ pub async fn login(app: &App, name: &str, password: &str, from: &str) -> Result<
                     target: name,
                     outcome: Outcome::Refused,
                     detail: &e.to_string(),
-                    tax_nos: &[],
+                    tax_nos: &scope,
                 },
             )
             .await;
             return Err(e);
         }
     }
-    let row: Option<(i64, String, bool)> =
-        sqlx::query_as("SELECT id, password_hash, disabled FROM app_user WHERE name = $1")
-            .bind(name)
-            .fetch_optional(&app.pool)
-            .await?;
     // An unknown name costs the same hash as a known one.
     const DUMMY: &str =
         "$argon2id$v=19$m=19456,t=2,p=1$c29tZXNhbHRzb21lc2FsdA$uvTBQWu9Opc5O3dt2Hrr9Z8lfmxPbx46ebaJrQ5dpnE";
     let ok = match &row {
-        Some((_, phc, disabled)) => verify(password, phc).await && !disabled,
+        Some((_, phc, disabled, _)) => verify(password, phc).await && !disabled,
         None => {
             verify(password, DUMMY).await;
             false
@@ -380,7 +382,7 @@ pub async fn login(app: &App, name: &str, password: &str, from: &str) -> Result<
                 target: name,
                 outcome: Outcome::Refused,
                 detail: &format!("用户名或密码错误（第{failures}次）"),
-                tax_nos: &[],
+                tax_nos: &scope,
             },
         )
         .await;
@@ -397,7 +399,7 @@ pub async fn login(app: &App, name: &str, password: &str, from: &str) -> Result<
             target: name,
             outcome: Outcome::Ok,
             detail: "",
-            tax_nos: &[],
+            tax_nos: &scope,
         },
     )
     .await;

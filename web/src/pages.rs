@@ -202,7 +202,7 @@ pub async fn login(State(c): St, Client(from): Client, Form(f): Form<LoginForm>)
 }
 
 pub async fn logout(State(c): St, v: Viewer) -> Response {
-    if let Err(e) = sessions::end(&c.app, &v.actor, &v.token).await {
+    if let Err(e) = sessions::end(&c.app, &v.actor, &v.user, &v.token).await {
         return internal(e);
     }
     let mut res = see_other("/login");
