@@ -90,7 +90,43 @@ async fn path(b: &Client) -> String {
 }
 
 async fn text(b: &Client, css: &str) -> String {
-    b.find(Locator::Css(css)).await.unwrap().text().await.unwrap()
+    b.wait()
+        .at_most(Duration::from_secs(15))
+        .for_element(Locator::Css(css))
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap()
+}
+
+/// A click that submits a form returns before the next page is there: wait for it.
+async fn wait_path(b: &Client, expected: &str) {
+    let deadline = Instant::now() + Duration::from_secs(15);
+    loop {
+        let now = path(b).await;
+        if now == expected {
+            return;
+        }
+        assert!(Instant::now() < deadline, "at {now}, expected {expected}");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+/// Wait until the element `css` (on the page now, or the next one) contains `needle`.
+async fn wait_text(b: &Client, css: &str, needle: &str) -> String {
+    let deadline = Instant::now() + Duration::from_secs(15);
+    loop {
+        let found = match b.find(Locator::Css(css)).await {
+            Ok(e) => e.text().await.unwrap_or_default(),
+            Err(_) => String::new(),
+        };
+        if found.contains(needle) {
+            return found;
+        }
+        assert!(Instant::now() < deadline, "{css} never contained {needle}: {found:?}");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
 }
 
 /// A page of another site: a form that posts to the console (the session cookie goes along:
@@ -130,10 +166,10 @@ async fn the_console_in_chromium() {
 
     // Login: a wrong password, then the right one.
     login(&b, &base, "ops", "not-the-password").await;
-    assert_eq!(path(&b).await, "/login");
     assert_eq!(text(&b, "#login-error").await, "用户名或密码错误");
+    assert_eq!(path(&b).await, "/login");
     login(&b, &base, "ops", PASSWORD).await;
-    assert_eq!(path(&b).await, "/");
+    wait_path(&b, "/").await;
     assert_eq!(text(&b, "#me").await, "ops");
     assert!(text(&b, "main").await.contains("待开发票"));
 
@@ -142,9 +178,9 @@ async fn the_console_in_chromium() {
     let row = b.find(Locator::Css("#job-fetch")).await.unwrap();
     row.find(Locator::Css("input[name=reason]")).await.unwrap().send_keys("核对税局接口").await.unwrap();
     row.find(Locator::Css("button.pause")).await.unwrap().click().await.unwrap();
+    let status = wait_text(&b, "#job-fetch td.status", "已暂停").await;
+    assert!(status.contains("核对税局接口"), "{status}");
     assert_eq!(path(&b).await, "/jobs");
-    let status = text(&b, "#job-fetch td.status").await;
-    assert!(status.contains("已暂停") && status.contains("核对税局接口"), "{status}");
     // The dashboard lists it with the reason; take its picture.
     b.goto(&format!("{base}/")).await.unwrap();
     assert!(text(&b, "#paused-jobs").await.contains("核对税局接口"));
@@ -153,30 +189,30 @@ async fn the_console_in_chromium() {
     std::fs::write(&shot, png).unwrap();
     b.goto(&format!("{base}/jobs")).await.unwrap();
     b.find(Locator::Css("#job-fetch button.resume")).await.unwrap().click().await.unwrap();
-    assert!(text(&b, "#job-fetch td.status").await.contains("运行中"));
+    wait_text(&b, "#job-fetch td.status", "运行中").await;
 
     // Run now: the run is queued and shows in /runs.
     b.find(Locator::Css("#job-auto-issue button.run")).await.unwrap().click().await.unwrap();
-    assert_eq!(path(&b).await, "/runs?job=auto-issue");
+    wait_path(&b, "/runs?job=auto-issue").await;
     let runs = text(&b, "#runs").await;
     assert!(runs.contains("auto-issue") && runs.contains("排队中") && runs.contains("手动"), "{runs}");
 
     // A form on another site posting to the console with the session cookie: refused.
     b.goto(&evil_site(&base).await).await.unwrap();
     b.find(Locator::Css("#go")).await.unwrap().click().await.unwrap();
-    tokio::time::sleep(Duration::from_millis(300)).await;
-    assert!(b.source().await.unwrap().contains("跨站请求被拒绝"));
+    wait_text(&b, "#message", "跨站请求被拒绝").await;
     assert_eq!(w.scalar("SELECT count(*) FROM job_control WHERE paused").await, 0);
 
     // Logout ends the session.
     b.goto(&format!("{base}/jobs")).await.unwrap();
     b.find(Locator::Css("#logout")).await.unwrap().click().await.unwrap();
-    assert_eq!(path(&b).await, "/login");
+    wait_path(&b, "/login").await;
     b.goto(&format!("{base}/jobs")).await.unwrap();
-    assert_eq!(path(&b).await, "/login");
+    wait_path(&b, "/login").await;
 
     // An auditor: the jobs without buttons; a POST sent anyway is refused.
     login(&b, &base, "auditor", PASSWORD).await;
+    wait_path(&b, "/").await;
     b.goto(&format!("{base}/jobs")).await.unwrap();
     assert!(b.find_all(Locator::Css("button.pause")).await.unwrap().is_empty());
     assert!(b.find_all(Locator::Css("button.run")).await.unwrap().is_empty());
