@@ -35,14 +35,17 @@ pub async fn create(app: &App, user: &User, from: &str) -> Result<String> {
     Ok(token)
 }
 
-/// The user of a live session (and the session is used now), or `None`: unknown, idle too long,
-/// past its absolute end, or its user disabled.
+/// The user of a live session, or `None`: unknown, idle too long, past its absolute end, or
+/// its user disabled. Use is recorded (`last_seen`) at most once a minute: a read-only lookup
+/// otherwise, so a page view costs no commit to disk (idle expiry is exact to that minute).
 pub async fn user(app: &App, token: &str) -> Result<Option<User>> {
     let row: Option<UserRow> = sqlx::query_as(sqlx::AssertSqlSafe(format!(
         "WITH s AS (
+             SELECT user_id FROM web_session
+             WHERE id_hash = $1 AND expires_at > now() AND last_seen > now() - make_interval(mins => $2)),
+         touched AS (
              UPDATE web_session SET last_seen = now()
-             WHERE id_hash = $1 AND expires_at > now() AND last_seen > now() - make_interval(mins => $2)
-             RETURNING user_id)
+             WHERE id_hash = $1 AND last_seen < now() - interval '1 minute' AND EXISTS (SELECT 1 FROM s))
          SELECT {USER_COLUMNS} FROM app_user WHERE id = (SELECT user_id FROM s) AND NOT disabled"
     )))
     .bind(id_hash(token))
