@@ -58,6 +58,17 @@ pub enum BenchCommand {
         #[arg(long, default_value_t = 1_000_000)]
         rows: i64,
     },
+    /// The web console with ROWS job_run rows in a scratch database: p50/p95 of `/runs` (first
+    /// page, a filtered page, a page deep in the ledger) and `/`, each request through the whole
+    /// router in-process (session lookup, use case, template); the floor is the same page's use
+    /// cases (its SQL) alone, timed in the same run. Target: p95 ≤ 3 × the floor's p95.
+    Console {
+        #[arg(long, default_value_t = 1_000_000)]
+        rows: i64,
+        /// Requests per page.
+        #[arg(long, default_value_t = 200)]
+        requests: usize,
+    },
 }
 
 const SELLER: (&str, &str) = ("上海示例贸易有限公司", "91310000MA1FL2AB09");
@@ -71,6 +82,7 @@ pub async fn run(command: BenchCommand, ctx: &Context) -> anyhow::Result<Outcome
         BenchCommand::DealTask { rows, batch } => deal_task(ctx, rows, batch).await,
         BenchCommand::Import { lines, bomb_mib } => import(ctx, lines, bomb_mib).await,
         BenchCommand::Export { rows } => export(ctx, rows).await,
+        BenchCommand::Console { rows, requests } => console(ctx, rows, requests).await,
     }
 }
 
@@ -431,6 +443,136 @@ async fn export(ctx: &Context, rows: i64) -> anyhow::Result<Outcome> {
         println!("  ratio: {ratio:.2}  (target ≤ 3.0)");
         let marks: Vec<String> = steps.iter().map(|(s, t)| format!("{s} @ {t:.1} s")).collect();
         println!("  steps: {}", marks.join(", "));
+    }
+    Ok(Outcome::Done)
+}
+
+/// p50 and p95 of `samples` (seconds), in milliseconds.
+fn p50_p95(mut samples: Vec<f64>) -> (f64, f64) {
+    samples.sort_by(f64::total_cmp);
+    let at =
+        |q: f64| samples[((samples.len() as f64 * q).ceil() as usize).clamp(1, samples.len()) - 1] * 1000.0;
+    (at(0.50), at(0.95))
+}
+
+async fn console(ctx: &Context, rows: i64, requests: usize) -> anyhow::Result<Outcome> {
+    use axum::body::Body;
+    use axum::http::{Request, StatusCode, header};
+    use fapiao_jobs::ledger::{RunFilter, RunState};
+    use fapiao_jobs::{JobContext, Registry, control};
+    use fapiao_usecases::{Actor, App, dashboard, sessions, users};
+    use tower::ServiceExt;
+
+    let scratch = fapiao_store::Scratch::create(&ctx.settings, "fapiao_bench_console").await?;
+    let pool = scratch.pool.clone();
+    let staged = Instant::now();
+    // Seven jobs, one run a minute each going back; one in five failed, most skipped or idle.
+    sqlx::query(
+        "INSERT INTO job_run (job, scheduled_for, trigger, state, started_at, finished_at, rows_read, error, reason)
+         SELECT (ARRAY['apply-cache','download-apply','fetch','deal-task','auto-issue','auto-reissue','red-flush-poll'])[1 + n % 7],
+                t, CASE WHEN n % 50 = 0 THEN 'manual' ELSE 'schedule' END,
+                CASE WHEN n % 5 = 0 THEN 'failed' WHEN n % 5 = 1 THEN 'succeeded' ELSE 'skipped' END,
+                t, t + interval '2 seconds', CASE WHEN n % 5 = 1 THEN n % 100 ELSE 0 END,
+                CASE WHEN n % 5 = 0 THEN 'channel: timeout' END, CASE WHEN n % 5 > 1 THEN 'nothing due' END
+           FROM generate_series(1, $1) n, LATERAL (SELECT now() - (n / 7) * interval '1 minute' AS t) s",
+    )
+    .bind(rows)
+    .execute(&pool)
+    .await?;
+    sqlx::query("VACUUM ANALYZE job_run").execute(&pool).await?;
+    let stage_secs = staged.elapsed().as_secs_f64();
+
+    let app = App::on(pool.clone(), &ctx.settings);
+    let password = users::random_password();
+    users::add(&app, &Actor::Demo, "bench", users::Role::Admin, &[], &password).await?;
+    let jc = JobContext::new(pool.clone(), app.channel.clone(), ctx.settings.clone(), "bench".into());
+    let registry = Registry::from_settings(&ctx.settings)?;
+    let console = Arc::new(fapiao_web::Console::new(app.clone(), jc.clone(), registry.clone()));
+    let router = fapiao_web::router(console);
+    let user = users::login(&app, "bench", &password, "bench").await?;
+    let cookie = format!("fapiao_session={}", sessions::create(&app, &user, "bench").await?);
+
+    // A page deep in the ledger: the keyset cursor of the run 90% of the way back.
+    let deep: (chrono::DateTime<chrono::Utc>, i64) = sqlx::query_as(
+        "SELECT scheduled_for, id FROM job_run ORDER BY scheduled_for DESC, id DESC OFFSET $1 LIMIT 1",
+    )
+    .bind(rows * 9 / 10)
+    .fetch_one(&pool)
+    .await?;
+    let deep_query = format!("/runs?before={}_{}", deep.0.timestamp_micros(), deep.1);
+    let failed =
+        RunFilter { job: Some("fetch".into()), state: Some(RunState::Failed), ..RunFilter::default() };
+    let pages: Vec<(&str, String, RunFilter)> = vec![
+        ("/runs", "/runs".into(), RunFilter::default()),
+        ("/runs?job=fetch&state=failed", "/runs?job=fetch&state=failed".into(), failed),
+        ("/runs (90% deep)", deep_query, RunFilter { before: Some(deep), ..RunFilter::default() }),
+        (
+            "/runs?hide_idle=1",
+            "/runs?hide_idle=1".into(),
+            RunFilter { hide_idle: true, ..RunFilter::default() },
+        ),
+    ];
+    let mut results = Vec::new();
+    for (name, uri, filter) in
+        pages.iter().map(|(n, u, f)| (*n, u.as_str(), Some(f))).chain([("/", "/", None)])
+    {
+        let mut page = Vec::with_capacity(requests);
+        let mut floor = Vec::with_capacity(requests);
+        for i in 0..requests + 10 {
+            let t = Instant::now();
+            let res = router
+                .clone()
+                .oneshot(Request::get(uri).header(header::COOKIE, &cookie).body(Body::empty())?)
+                .await?;
+            anyhow::ensure!(res.status() == StatusCode::OK, "{uri}: {}", res.status());
+            axum::body::to_bytes(res.into_body(), 64 << 20).await?;
+            let page_secs = t.elapsed().as_secs_f64();
+            let t = Instant::now();
+            match filter {
+                Some(f) => {
+                    control::runs(&jc, f, 51).await?;
+                }
+                None => {
+                    control::overview(&jc, &registry).await?;
+                    dashboard::dashboard(&app, None).await?;
+                }
+            }
+            let floor_secs = t.elapsed().as_secs_f64();
+            if i >= 10 {
+                page.push(page_secs);
+                floor.push(floor_secs);
+            }
+        }
+        let (p50, p95) = p50_p95(page);
+        let (f50, f95) = p50_p95(floor);
+        results.push(json!({ "page": name, "p50_ms": p50, "p95_ms": p95, "floor_p50_ms": f50, "floor_p95_ms": f95, "ratio_p95": p95 / f95 }));
+    }
+    scratch.drop().await?;
+    if ctx.json {
+        output::json(
+            &json!({ "rows": rows, "requests": requests, "stage_seconds": stage_secs, "pages": results }),
+        )?;
+    } else {
+        println!(
+            "console: {rows} job_run rows (inserted in {stage_secs:.1} s, not timed), {requests} requests per page after 10 warm-up"
+        );
+        println!(
+            "  {:<32} {:>9} {:>9} {:>11} {:>11} {:>8}",
+            "page", "p50 ms", "p95 ms", "floor p50", "floor p95", "ratio"
+        );
+        for r in &results {
+            let f = |k: &str| r[k].as_f64().unwrap_or(0.0);
+            println!(
+                "  {:<32} {:>9.2} {:>9.2} {:>11.2} {:>11.2} {:>8.2}",
+                r["page"].as_str().unwrap_or(""),
+                f("p50_ms"),
+                f("p95_ms"),
+                f("floor_p50_ms"),
+                f("floor_p95_ms"),
+                f("ratio_p95")
+            );
+        }
+        println!("  target: p95 ≤ 3 × the floor's p95 (the same page's SQL through its use cases alone)");
     }
     Ok(Outcome::Done)
 }

@@ -58,7 +58,41 @@ fn sample_schemes(enterprises: &[Enterprise]) -> Vec<SyncScheme> {
         .collect()
 }
 
-pub async fn run(ctx: &Context) -> anyhow::Result<Outcome> {
+#[derive(clap::Args, Default)]
+pub struct DemoArgs {
+    /// After the demo, keep the web console up (console only, no job workers: the demo's sandbox
+    /// is gone) and print its URL and a new admin password.
+    #[arg(long)]
+    serve: bool,
+    /// Where the console listens (default `[http] listen`, else 127.0.0.1:8080).
+    #[arg(long, value_name = "ADDR", requires = "serve")]
+    http: Option<std::net::SocketAddr>,
+}
+
+pub async fn run(args: DemoArgs, ctx: &Context) -> anyhow::Result<Outcome> {
+    let outcome = demo(ctx).await?;
+    if !args.serve {
+        return Ok(outcome);
+    }
+    // Stage 8 — the console: an admin with a random password, printed once.
+    let app = App::open(&ctx.settings).await?;
+    let password = usecases::users::random_password();
+    usecases::users::set_admin(&app, &Actor::Demo, "admin", &password).await?;
+    let addr = args.http.or(ctx.settings.http.listen).unwrap_or_else(|| ([127, 0, 0, 1], 8080).into());
+    let cancel = tokio_util::sync::CancellationToken::new();
+    crate::jobs_cmd::cancel_on_signals(cancel.clone());
+    let (jc, registry) = crate::jobs_cmd::job_context(ctx, cancel).await?;
+    println!("[8] console");
+    let console = crate::jobs_cmd::start_console(addr, &jc, &registry).await?;
+    println!(
+        "  log in as admin with password {password}  (shown once; `fapiao user passwd admin --password-stdin` changes it)"
+    );
+    println!("  console only, no job workers; Ctrl-C stops it");
+    console.await??;
+    Ok(outcome)
+}
+
+async fn demo(ctx: &Context) -> anyhow::Result<Outcome> {
     // Stage 1 — foundation: database, schema, enterprises, sync schemes, parameters.
     let db = Database::open(&ctx.settings).await?;
     let migrations: i64 =

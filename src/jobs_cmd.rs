@@ -12,7 +12,7 @@ use fapiao_usecases::{Actor, App, tenant};
 use serde_json::json;
 use tokio_util::sync::CancellationToken;
 
-use crate::exit::Outcome;
+use crate::exit::{Outcome, UsageError};
 use crate::{Context, output};
 
 #[derive(Subcommand)]
@@ -30,6 +30,9 @@ pub enum JobsCommand {
     /// Pause a job: its ticks are recorded as skipped until resumed (every process sees it).
     Pause {
         name: String,
+        /// Why (shown on the console and in the audit log).
+        #[arg(long)]
+        reason: Option<String>,
     },
     Resume {
         name: String,
@@ -94,12 +97,59 @@ pub fn cancel_on_signals(token: CancellationToken) {
     });
 }
 
-pub async fn serve_cmd(ctx: &Context) -> anyhow::Result<Outcome> {
+#[derive(clap::Args, Default)]
+pub struct ServeArgs {
+    /// Serve the web console here (overrides `[http] listen`), e.g. 127.0.0.1:8080; port 0 picks one.
+    #[arg(long, value_name = "ADDR")]
+    pub http: Option<std::net::SocketAddr>,
+    /// Serve the web console only: no scheduler, no job workers.
+    #[arg(long)]
+    pub no_jobs: bool,
+}
+
+pub async fn serve_cmd(args: ServeArgs, ctx: &Context) -> anyhow::Result<Outcome> {
     let cancel = CancellationToken::new();
     cancel_on_signals(cancel.clone());
-    let (jc, registry) = job_context(ctx, cancel).await?;
-    serve::serve(jc, registry, Arc::new(Metrics::default())).await?;
+    let (jc, registry) = job_context(ctx, cancel.clone()).await?;
+    let console = match args.http.or(ctx.settings.http.listen) {
+        Some(addr) => Some(start_console(addr, &jc, &registry).await?),
+        None if args.no_jobs => {
+            return Err(UsageError(
+                "--no-jobs serves only the console: give --http ADDR or [http] listen".into(),
+            )
+            .into());
+        }
+        None => None,
+    };
+    if args.no_jobs {
+        cancel.cancelled().await;
+    } else {
+        let served = serve::serve(jc, registry, Arc::new(Metrics::default())).await;
+        cancel.cancel();
+        served?;
+    }
+    if let Some(console) = console {
+        console.await??;
+    }
     Ok(Outcome::Done)
+}
+
+/// Bind the console on `addr`, print where it answers (stdout, one line), and serve it until
+/// the jobs' stop token fires.
+pub async fn start_console(
+    addr: std::net::SocketAddr,
+    jc: &JobContext,
+    registry: &Registry,
+) -> anyhow::Result<tokio::task::JoinHandle<std::io::Result<()>>> {
+    let listener = tokio::net::TcpListener::bind(addr)
+        .await
+        .map_err(|e| anyhow::anyhow!("console: cannot listen on {addr}: {e}"))?;
+    let local = listener.local_addr()?;
+    println!("console: http://{local}/");
+    tracing::info!(addr = %local, "web console");
+    let app = App::new(jc.pool.clone(), jc.channel.clone(), jc.settings.clone());
+    let console = Arc::new(fapiao_web::Console::new(app, jc.clone(), registry.clone()));
+    Ok(tokio::spawn(fapiao_web::serve(listener, console, jc.cancel.clone())))
 }
 
 pub async fn run(command: JobsCommand, ctx: &Context) -> anyhow::Result<Outcome> {
@@ -130,12 +180,13 @@ pub async fn run(command: JobsCommand, ctx: &Context) -> anyhow::Result<Outcome>
                 return Err(failed.into());
             }
         }
-        JobsCommand::Pause { name } => {
-            control::set_paused(&jc, &registry, &actor, &name, true).await?;
+        JobsCommand::Pause { name, reason } => {
+            let reason = reason.unwrap_or_else(|| format!("paused from the command line by {actor}"));
+            control::set_paused(&jc, &registry, &actor, &name, true, Some(&reason)).await?;
             println!("{name} paused");
         }
         JobsCommand::Resume { name } => {
-            control::set_paused(&jc, &registry, &actor, &name, false).await?;
+            control::set_paused(&jc, &registry, &actor, &name, false, None).await?;
             println!("{name} resumed");
         }
         JobsCommand::History { job, limit } => {

@@ -27,6 +27,7 @@ mod progress;
 mod red_flush_cmd;
 mod sandbox_cmd;
 mod scheme;
+mod user_cmd;
 
 use std::process::ExitCode;
 
@@ -60,7 +61,7 @@ enum LogFormat {
 #[derive(Subcommand)]
 enum Command {
     /// Run the whole flow once on the embedded default and print what it did.
-    Demo,
+    Demo(demo::DemoArgs),
     /// The private PostgreSQL cluster under $FAPIAO_HOME/pg.
     #[command(subcommand)]
     Db(db::DbCommand),
@@ -99,8 +100,15 @@ enum Command {
     /// Exports for auditors: `export reconciliation --from D --to D [--tax-no T] --out FILE.zip`.
     #[command(subcommand)]
     Export(export_cmd::ExportCommand),
-    /// Run the scheduler and workers until SIGINT/SIGTERM (any number of processes per database).
-    Serve,
+    /// Run the scheduler and workers, and the web console on `[http] listen`, until SIGINT/SIGTERM
+    /// (any number of processes per database).
+    Serve(jobs_cmd::ServeArgs),
+    /// The web console's users: add, list, disable, passwd.
+    #[command(subcommand)]
+    User(user_cmd::UserCommand),
+    /// The audit log of every change (console and CLI).
+    #[command(subcommand)]
+    Audit(user_cmd::AuditCommand),
     /// The sync jobs: list, run now, pause/resume, history.
     #[command(subcommand)]
     Jobs(jobs_cmd::JobsCommand),
@@ -140,7 +148,7 @@ fn main() -> ExitCode {
 
 async fn run(command: Command, ctx: &Context) -> anyhow::Result<Outcome> {
     match command {
-        Command::Demo => demo::run(ctx).await,
+        Command::Demo(args) => demo::run(args, ctx).await,
         Command::Db(c) => db::run(c, ctx).await,
         Command::Param(c) => param::run(c, ctx).await,
         Command::Enterprise(c) => enterprise::run(c, ctx).await,
@@ -155,7 +163,9 @@ async fn run(command: Command, ctx: &Context) -> anyhow::Result<Outcome> {
         Command::Callbacks(c) => callbacks_cmd::run(c, ctx).await,
         Command::RedFlush(args) => red_flush_cmd::run(args, ctx).await,
         Command::Export(c) => export_cmd::run(c, ctx).await,
-        Command::Serve => jobs_cmd::serve_cmd(ctx).await,
+        Command::Serve(args) => jobs_cmd::serve_cmd(args, ctx).await,
+        Command::User(c) => user_cmd::run(c, ctx).await,
+        Command::Audit(c) => user_cmd::audit(c, ctx).await,
         Command::Jobs(c) => jobs_cmd::run(c, ctx).await,
         Command::Sync(c) => jobs_cmd::sync(c, ctx).await,
         Command::Sandbox(args) => sandbox_cmd::run(args, ctx).await,
@@ -170,7 +180,7 @@ fn json_asked(args: impl Iterator<Item = std::ffi::OsString>) -> bool {
 }
 
 /// The workspace's crates: each logs at info by default.
-const OUR_CRATES: [&str; 9] = [
+const OUR_CRATES: [&str; 10] = [
     "fapiao",
     "fapiao_schemas",
     "fapiao_store",
@@ -180,6 +190,7 @@ const OUR_CRATES: [&str; 9] = [
     "fapiao_export",
     "fapiao_usecases",
     "fapiao_jobs",
+    "fapiao_web",
 ];
 
 /// Logs on stderr: RUST_LOG when set, else warn for everyone and info for our crates; colours

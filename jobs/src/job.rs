@@ -62,6 +62,12 @@ impl JobKind {
         }
     }
 
+    /// Whether a run works for a business date ("today", `jobs run NAME --date D`): the sync
+    /// jobs that apply for a day's invoices.
+    pub fn takes_date(self) -> bool {
+        matches!(self, JobKind::ApplyCache | JobKind::DownloadApply)
+    }
+
     /// The documented task this job is (seed 004).
     pub fn documented_as(self) -> &'static str {
         match self {

@@ -243,3 +243,116 @@ pub async fn set_paused(pool: &PgPool, job: &str, paused: bool) -> sqlx::Result<
     .await?;
     Ok(())
 }
+
+/// A job's operator control: paused or not, and why and by whom when paused.
+#[derive(Debug, Clone, Default, FromRow, Serialize)]
+pub struct Control {
+    pub paused: bool,
+    pub reason: Option<String>,
+    pub paused_by: Option<String>,
+    pub updated_at: Option<DateTime<Utc>>,
+}
+
+pub async fn control(pool: &PgPool, job: &str) -> sqlx::Result<Control> {
+    Ok(sqlx::query_as("SELECT paused, reason, paused_by, updated_at FROM job_control WHERE job = $1")
+        .bind(job)
+        .fetch_optional(pool)
+        .await?
+        .unwrap_or_default())
+}
+
+/// Pause with a reason (and who), or resume (clearing both).
+pub async fn set_control(
+    pool: &PgPool,
+    job: &str,
+    paused: bool,
+    reason: Option<&str>,
+    by: &str,
+) -> sqlx::Result<()> {
+    sqlx::query(
+        "INSERT INTO job_control (job, paused, reason, paused_by) VALUES ($1, $2, $3, $4)
+         ON CONFLICT (job) DO UPDATE SET paused = EXCLUDED.paused, reason = EXCLUDED.reason,
+             paused_by = EXCLUDED.paused_by, updated_at = now()",
+    )
+    .bind(job)
+    .bind(paused)
+    .bind(if paused { reason } else { None })
+    .bind(if paused { Some(by) } else { None })
+    .execute(pool)
+    .await?;
+    Ok(())
+}
+
+/// Failed runs of `job` that ended since `since`.
+pub async fn failures_since(pool: &PgPool, job: &str, since: DateTime<Utc>) -> sqlx::Result<i64> {
+    sqlx::query_scalar(
+        "SELECT count(*) FROM job_run WHERE job = $1 AND state = 'failed' AND finished_at >= $2",
+    )
+    .bind(job)
+    .bind(since)
+    .fetch_one(pool)
+    .await
+}
+
+/// The manual run of `job` waiting for a worker, if any.
+pub async fn queued_manual(pool: &PgPool, job: &str) -> sqlx::Result<Option<i64>> {
+    sqlx::query_scalar(
+        "SELECT id FROM job_run WHERE job = $1 AND trigger = 'manual' AND state = 'due' LIMIT 1",
+    )
+    .bind(job)
+    .fetch_optional(pool)
+    .await
+}
+
+/// Filters of the run ledger's pages; every one optional.
+#[derive(Debug, Clone, Default)]
+pub struct RunFilter {
+    pub job: Option<String>,
+    pub state: Option<RunState>,
+    pub trigger: Option<Trigger>,
+    /// Scheduled at or after.
+    pub from: Option<DateTime<Utc>>,
+    /// Scheduled before.
+    pub to: Option<DateTime<Utc>>,
+    /// Leave out scheduled runs that did nothing (skipped, or succeeded with no rows).
+    pub hide_idle: bool,
+    /// Keyset: only runs before this (scheduled_for, id), newest first.
+    pub before: Option<(DateTime<Utc>, i64)>,
+}
+
+const RUN_COLUMNS: &str =
+    "id, job, scheduled_for, trigger, state, reason, started_at, finished_at, rows_read, rows_written,
+                rows_rejected, error, worker, attempt, business_date";
+
+/// One page of runs, newest first, by keyset on (scheduled_for, id): as fast on the last page of
+/// a million rows as on the first (index `job_run_keyset`).
+pub async fn page(pool: &PgPool, f: &RunFilter, limit: i64) -> sqlx::Result<Vec<RunRow>> {
+    let sql = format!(
+        "SELECT {RUN_COLUMNS} FROM job_run
+         WHERE ($1::text IS NULL OR job = $1) AND ($2::text IS NULL OR state = $2) AND ($3::text IS NULL OR trigger = $3)
+           AND ($4::timestamptz IS NULL OR scheduled_for >= $4) AND ($5::timestamptz IS NULL OR scheduled_for < $5)
+           AND (NOT $6 OR NOT (trigger = 'schedule' AND (state = 'skipped'
+                OR (state = 'succeeded' AND rows_read = 0 AND rows_written = 0 AND rows_rejected = 0))))
+           AND ($7::timestamptz IS NULL OR (scheduled_for, id) < ($7, $8))
+         ORDER BY scheduled_for DESC, id DESC LIMIT $9"
+    );
+    sqlx::query_as(sqlx::AssertSqlSafe(sql))
+        .bind(&f.job)
+        .bind(f.state)
+        .bind(f.trigger)
+        .bind(f.from)
+        .bind(f.to)
+        .bind(f.hide_idle)
+        .bind(f.before.map(|b| b.0))
+        .bind(f.before.map(|b| b.1))
+        .bind(limit)
+        .fetch_all(pool)
+        .await
+}
+
+pub async fn run(pool: &PgPool, id: i64) -> sqlx::Result<Option<RunRow>> {
+    sqlx::query_as(sqlx::AssertSqlSafe(format!("SELECT {RUN_COLUMNS} FROM job_run WHERE id = $1")))
+        .bind(id)
+        .fetch_optional(pool)
+        .await
+}

@@ -65,6 +65,7 @@ pub struct Settings {
     pub schedules: Schedules,
     pub jobs: JobSettings,
     pub metrics: MetricsSettings,
+    pub http: HttpSettings,
     pub channel: ChannelSettings,
     pub invoicing: InvoicingSettings,
     pub callbacks: CallbackSettings,
@@ -221,6 +222,21 @@ pub struct MetricsSettings {
     /// Where `fapiao serve` answers GET /metrics; empty in the file: no endpoint.
     #[serde(with = "optional_addr")]
     pub listen: Option<std::net::SocketAddr>,
+}
+
+/// The web console of `fapiao serve`.
+#[derive(Clone, Debug, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct HttpSettings {
+    /// Where `fapiao serve` answers the console; empty in the file: no console (`--http` overrides).
+    #[serde(with = "optional_addr")]
+    pub listen: Option<std::net::SocketAddr>,
+    /// Session cookies carry `Secure` (on behind TLS).
+    pub secure_cookies: bool,
+    /// A session unused this long ends.
+    pub idle_minutes: u32,
+    /// A session ends this long after login, used or not.
+    pub absolute_hours: u32,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Deserialize, Serialize)]

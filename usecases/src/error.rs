@@ -25,11 +25,25 @@ pub enum Error {
     /// Something the request names does not exist (e.g. an enterprise to export).
     #[error("{message}")]
     NotFound { code: &'static str, message: String },
+    /// A rule said no (a login refused, a password too weak); `code` is stable.
+    #[error("{message}")]
+    Refused { code: &'static str, message: String },
+    /// It exists already (a user name taken).
+    #[error("{message}")]
+    Conflict { code: &'static str, message: String },
+    #[error("password hashing: {0}")]
+    Password(String),
     #[error("report: {0}")]
     Report(#[from] rust_xlsxwriter::XlsxError),
 }
 
 pub type Result<T> = std::result::Result<T, Error>;
+
+impl From<sqlx::Error> for Error {
+    fn from(e: sqlx::Error) -> Error {
+        Error::Store(StoreError::Sql(e))
+    }
+}
 
 impl Error {
     pub(crate) fn bad_input(code: &'static str, message: impl Into<String>) -> Error {
@@ -50,6 +64,9 @@ impl Error {
             Error::Export(_) | Error::Report(_) => ErrorKind::Internal,
             Error::BadInput { .. } => ErrorKind::BadInput,
             Error::NotFound { .. } => ErrorKind::NotFound,
+            Error::Refused { .. } => ErrorKind::Refused,
+            Error::Conflict { .. } => ErrorKind::Conflict,
+            Error::Password(_) => ErrorKind::Internal,
         }
     }
 
@@ -68,7 +85,11 @@ impl Error {
             Error::Invoicing(e) => e.code(),
             Error::Export(ExportError::Invalid(_)) => "INVALID_INPUT",
             Error::Export(_) => "EXPORT_FAILED",
-            Error::BadInput { code, .. } | Error::NotFound { code, .. } => code,
+            Error::BadInput { code, .. }
+            | Error::NotFound { code, .. }
+            | Error::Refused { code, .. }
+            | Error::Conflict { code, .. } => code,
+            Error::Password(_) => "PASSWORD_HASH",
             Error::Report(_) => "REPORT_FAILED",
         }
     }

@@ -10,7 +10,9 @@
 //! operations (run now, pause, resume) live in `fapiao_jobs::control` for that reason.
 
 pub mod applications;
+pub mod audit;
 pub mod callbacks;
+pub mod dashboard;
 mod error;
 pub mod export;
 pub mod import;
@@ -19,7 +21,9 @@ pub mod issuing;
 pub mod params;
 pub mod pending;
 pub mod red_flush;
+pub mod sessions;
 pub mod tenant;
+pub mod users;
 
 use std::fmt;
 use std::sync::Arc;
@@ -70,10 +74,23 @@ pub enum Actor {
     Job { job: String, run_id: i64 },
     /// `fapiao demo`.
     Demo,
+    /// A user of the web console, by name, and the address the request came from.
+    Console { user: String, from: String },
 }
 
 impl Actor {
     /// The person running this process, as the operating system names them.
+    /// Where the action came from, for the audit log: the console's client address, else the
+    /// kind of front door.
+    pub fn source(&self) -> &str {
+        match self {
+            Actor::Cli { .. } => "cli",
+            Actor::Job { .. } => "job",
+            Actor::Demo => "demo",
+            Actor::Console { from, .. } => from,
+        }
+    }
+
     pub fn cli() -> Actor {
         let user = std::env::var("USER").or_else(|_| std::env::var("LOGNAME")).unwrap_or_else(|_| "?".into());
         Actor::Cli { user }
@@ -86,6 +103,7 @@ impl fmt::Display for Actor {
             Actor::Cli { user } => write!(f, "cli:{user}"),
             Actor::Job { job, run_id } => write!(f, "job:{job}#{run_id}"),
             Actor::Demo => f.write_str("demo"),
+            Actor::Console { user, .. } => write!(f, "web:{user}"),
         }
     }
 }
@@ -105,5 +123,7 @@ mod tests {
         assert_eq!(Actor::Cli { user: "wang".into() }.to_string(), "cli:wang");
         assert_eq!(Actor::Job { job: "auto-issue".into(), run_id: 7 }.to_string(), "job:auto-issue#7");
         assert_eq!(Actor::Demo.to_string(), "demo");
+        let web = Actor::Console { user: "li".into(), from: "10.0.0.7".into() };
+        assert_eq!((web.to_string().as_str(), web.source()), ("web:li", "10.0.0.7"));
     }
 }
