@@ -9,6 +9,8 @@ use fapiao_store::{enterprises, input_sync, schemes};
 
 use crate::{Actor, App, Error, Result};
 
+pub use fapiao_store::input_sync::{Scope as SyncScope, SentAgain};
+
 pub async fn enterprises(app: &App) -> Result<Vec<Enterprise>> {
     Ok(enterprises::list(&app.pool).await?)
 }

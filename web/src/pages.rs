@@ -480,6 +480,70 @@ pub async fn run_now(State(c): St, v: Viewer, Path(job): Path<String>, Form(f): 
     after_control(&c, &v, &job, "date", result, &done).await
 }
 
+// ---------- the input sync's given-up work ----------
+
+#[derive(Deserialize)]
+pub struct SyncRetryForm {
+    #[serde(default)]
+    tax_no: Option<String>,
+    #[serde(default)]
+    from: Option<String>,
+    #[serde(default)]
+    to: Option<String>,
+}
+
+/// `POST /sync/retry` (`fapiao sync retry`): failed staged rows and download applications go to
+/// the jobs again. A user scoped to enterprises must name one of theirs.
+pub async fn sync_retry(State(c): St, v: Viewer, Form(f): Form<SyncRetryForm>) -> Response {
+    let tax_no = blank(f.tax_no);
+    let target = tax_no.clone().unwrap_or_else(|| "*".into());
+    if let Err(r) = require_to_change(&c, &v, Perm::ControlJobs, "sync.retry", &target).await {
+        return r;
+    }
+    let refuse = |message: String| {
+        let error = FieldError { job: "sync".into(), field: "retry", message };
+        async { jobs_page(&c, &v, StatusCode::UNPROCESSABLE_ENTITY, Some(error)).await }
+    };
+    let date = |s: Option<String>| blank(s).map(|d| NaiveDate::parse_from_str(&d, "%Y-%m-%d"));
+    let (from, to) = match (date(f.from).transpose(), date(f.to).transpose()) {
+        (Ok(from), Ok(to)) => (from, to),
+        _ => return refuse("日期格式应为 YYYY-MM-DD".into()).await,
+    };
+    let tax_no = match tax_no.map(|t| fapiao_schemas::TaxNo::parse(&t)).transpose() {
+        Ok(t) => t,
+        Err(e) => return refuse(format!("税号无效：{e}")).await,
+    };
+    if let Some(scope) = v.user.scope() {
+        match &tax_no {
+            Some(t) if scope.iter().any(|s| s == t.as_str()) => {}
+            _ => return refuse("请填写您负责的企业税号".into()).await,
+        }
+    }
+    let scope = fapiao_usecases::tenant::SyncScope { tax_no, from, to };
+    let result = fapiao_usecases::tenant::retry_sync(&c.app, &v.actor, &scope).await;
+    let tax_nos: Vec<String> = scope.tax_no.iter().map(|t| t.as_str().to_string()).collect();
+    let detail = match &result {
+        Ok(sent) => format!("{} 条暂存发票、{} 个下载申请重新处理", sent.staged_rows, sent.applications),
+        Err(_) => String::new(),
+    };
+    let entry = Entry {
+        actor: &v.actor,
+        action: "sync.retry",
+        target: &target,
+        outcome: Outcome::Ok,
+        detail: &detail,
+        tax_nos: &tax_nos,
+    };
+    audit::record_result(&c.app.pool, entry, &result, |e| e.kind()).await;
+    match result {
+        Ok(_) => see_other("/jobs"),
+        Err(e) if matches!(e.kind(), ErrorKind::BadInput | ErrorKind::NotFound) => {
+            refuse(e.to_string()).await
+        }
+        Err(e) => internal(e),
+    }
+}
+
 // ---------- runs ----------
 
 #[derive(Deserialize, Default)]

@@ -18,7 +18,8 @@ const GETS: [(&str, &[&str]); 6] = [
     ("/audit", &["admin", "auditor", "auditor_a"]),
 ];
 
-const POSTS: [(&str, &str, &[&str]); 4] = [
+const POSTS: [(&str, &str, &[&str]); 5] = [
+    ("/sync/retry", "tax_no=&from=&to=", &["admin", "ops"]),
     ("/jobs/fetch/pause", "reason=%E7%BB%B4%E6%8A%A4", &["admin", "ops"]),
     ("/jobs/fetch/resume", "", &["admin", "ops"]),
     ("/jobs/auto-issue/run", "", &["admin", "ops"]),
@@ -321,4 +322,44 @@ async fn runs_page_by_keyset_with_filters() {
     let bad = w.send("GET", "/runs?from=yesterday", Some(&ops), None).await;
     assert_eq!(bad.status, StatusCode::UNPROCESSABLE_ENTITY);
     assert!(bad.body.contains("YYYY-MM-DD"));
+}
+
+#[tokio::test]
+async fn ops_sends_the_syncs_given_up_work_again_from_the_jobs_page() {
+    let w = world().await;
+    sqlx::query("INSERT INTO download_application (tax_no, invoice_date, state, attempts) VALUES ($1, '2026-11-03', 'failed', 3), ($2, '2026-11-03', 'failed', 3)")
+        .bind(A)
+        .bind(B)
+        .execute(&w.db.pool)
+        .await
+        .unwrap();
+    let ops = w.login("ops").await;
+    assert!(w.send("GET", "/jobs", Some(&ops), None).await.body.contains(r#"action="/sync/retry""#));
+    let bad = w.send("POST", "/sync/retry", Some(&ops), Some("tax_no=&from=2026-13-01&to=")).await;
+    assert_eq!(bad.status, StatusCode::UNPROCESSABLE_ENTITY);
+    assert!(bad.body.contains("日期格式应为"), "the message beside the form");
+    let a = w
+        .send("POST", "/sync/retry", Some(&ops), Some(&format!("tax_no={A}&from=2026-11-01&to=2026-11-30")))
+        .await;
+    assert_eq!((a.status, a.location.as_str()), (StatusCode::SEE_OTHER, "/jobs"));
+    let open: Vec<String> =
+        sqlx::query_scalar("SELECT tax_no FROM download_application WHERE state = 'open'")
+            .fetch_all(&w.db.pool)
+            .await
+            .unwrap();
+    assert_eq!(open, [A], "only the enterprise asked for");
+    let detail: String =
+        sqlx::query_scalar("SELECT detail FROM audit_log WHERE action = 'sync.retry' AND outcome = 'ok'")
+            .fetch_one(&w.db.pool)
+            .await
+            .unwrap();
+    assert!(detail.contains("1 个下载申请"), "{detail}");
+    // An auditor sees no form, and a forged POST changes nothing.
+    let auditor = w.login("auditor").await;
+    assert!(!w.send("GET", "/jobs", Some(&auditor), None).await.body.contains(r#"action="/sync/retry""#));
+    assert_eq!(
+        w.send("POST", "/sync/retry", Some(&auditor), Some("tax_no=")).await.status,
+        StatusCode::FORBIDDEN
+    );
+    assert_eq!(w.scalar("SELECT count(*) FROM download_application WHERE state = 'failed'").await, 1);
 }
