@@ -74,7 +74,7 @@ pub async fn run(args: DemoArgs, ctx: &Context) -> anyhow::Result<Outcome> {
     if !args.serve {
         return Ok(outcome);
     }
-    // Stage 8 — the console: an admin with a random password, printed once.
+    // Stage 9 — the console: an admin with a random password, printed once.
     let app = App::open(&ctx.settings).await?;
     let password = usecases::users::random_password();
     usecases::users::set_admin(&app, &Actor::Demo, "admin", &password).await?;
@@ -82,7 +82,7 @@ pub async fn run(args: DemoArgs, ctx: &Context) -> anyhow::Result<Outcome> {
     let cancel = tokio_util::sync::CancellationToken::new();
     crate::jobs_cmd::cancel_on_signals(cancel.clone());
     let (jc, registry) = crate::jobs_cmd::job_context(ctx, cancel).await?;
-    println!("[8] console");
+    println!("[9] console");
     let console = crate::jobs_cmd::start_console(addr, &jc, &registry).await?;
     println!(
         "  log in as admin with password {password}  (shown once; `fapiao user passwd admin --password-stdin` changes it)"
