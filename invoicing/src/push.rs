@@ -160,13 +160,7 @@ pub async fn push(inv: &Invoicing, selection: &Selection) -> Result<PushReport> 
         let pieces = match split::split(&lines, limits) {
             Ok(p) => p,
             Err(e) => {
-                for b in &group {
-                    report.refused.push(Refusal {
-                        bill_no: b.bill_no.clone(),
-                        code: e.code().into(),
-                        message: e.message_zh(),
-                    });
-                }
+                refuse_group(&mut report, &group, &e);
                 continue;
             }
         };
@@ -180,13 +174,7 @@ pub async fn push(inv: &Invoicing, selection: &Selection) -> Result<PushReport> 
             check_invoice_tax(&lines, tolerance).err()
         });
         if let Some(e) = over {
-            for b in &group {
-                report.refused.push(Refusal {
-                    bill_no: b.bill_no.clone(),
-                    code: e.code().into(),
-                    message: e.message_zh(),
-                });
-            }
+            refuse_group(&mut report, &group, &e);
             continue;
         }
         let cut = group.len() > 1 || pieces.len() > 1;
@@ -199,6 +187,17 @@ pub async fn push(inv: &Invoicing, selection: &Selection) -> Result<PushReport> 
     crate::record::refresh_bill_states(&mut tx, &report.bills).await?;
     tx.commit().await?;
     Ok(report)
+}
+
+/// Every bill of a group refused with the same rule's answer (the group shares its invoices).
+fn refuse_group(report: &mut PushReport, group: &[Bill], e: &impl Coded) {
+    for b in group {
+        report.refused.push(Refusal {
+            bill_no: b.bill_no.clone(),
+            code: e.code().into(),
+            message: e.message_zh(),
+        });
+    }
 }
 
 /// The bill's lines that no live pending invoice covers, in line order.

@@ -248,9 +248,7 @@ pub async fn disable(app: &App, actor: &Actor, name: &str) -> Result<User> {
         .bind(name)
         .fetch_optional(&app.pool)
         .await?;
-        let user = row.map(User::from).ok_or_else(|| not_found(name))?;
-        sqlx::query("DELETE FROM web_session WHERE user_id = $1").bind(user.id).execute(&app.pool).await?;
-        Ok(user)
+        end_sessions(app, name, row).await
     }
     .await;
     audit_user(app, actor, "user.disable", name, &[], &result).await;
@@ -269,13 +267,18 @@ pub async fn passwd(app: &App, actor: &Actor, name: &str, password: &str) -> Res
         .bind(&phc)
         .fetch_optional(&app.pool)
         .await?;
-        let user = row.map(User::from).ok_or_else(|| not_found(name))?;
-        sqlx::query("DELETE FROM web_session WHERE user_id = $1").bind(user.id).execute(&app.pool).await?;
-        Ok(user)
+        end_sessions(app, name, row).await
     }
     .await;
     audit_user(app, actor, "user.passwd", name, &[], &result).await;
     result
+}
+
+/// The user `row` the update returned (none: no such user) has every session ended.
+async fn end_sessions(app: &App, name: &str, row: Option<UserRow>) -> Result<User> {
+    let user = row.map(User::from).ok_or_else(|| not_found(name))?;
+    sqlx::query("DELETE FROM web_session WHERE user_id = $1").bind(user.id).execute(&app.pool).await?;
+    Ok(user)
 }
 
 /// A random password of 20 letters and digits (the demo's admin).
