@@ -67,6 +67,7 @@ pub fn router(console: Arc<Console>) -> Router {
         .route("/jobs/{job}/resume", post(pages::resume))
         .route("/jobs/{job}/run", post(pages::run_now))
         .route("/sync/retry", post(pages::sync_retry))
+        .route("/sync/reset-start", post(pages::sync_reset_start))
         .route("/runs", get(pages::runs))
         .route("/runs/{id}", get(pages::run_detail))
         .route("/params", get(pages::params).post(pages::set_param))

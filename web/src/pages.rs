@@ -544,6 +544,60 @@ pub async fn sync_retry(State(c): St, v: Viewer, Form(f): Form<SyncRetryForm>) -
     }
 }
 
+#[derive(Deserialize)]
+pub struct ResetStartForm {
+    #[serde(default)]
+    scheme: String,
+    #[serde(default)]
+    start: String,
+}
+
+/// `POST /sync/reset-start` (`fapiao sync reset-start`, the documented updateDownInit): the
+/// scheme starts again at `start`; apply-cache backfills from there. A scoped user only for a
+/// scheme of one of their enterprises.
+pub async fn sync_reset_start(State(c): St, v: Viewer, Form(f): Form<ResetStartForm>) -> Response {
+    let code = f.scheme.trim().to_string();
+    if let Err(r) = require_to_change(&c, &v, Perm::ControlJobs, "sync.reset_start", &code).await {
+        return r;
+    }
+    let refuse = |message: String| {
+        let error = FieldError { job: "sync".into(), field: "reset_start", message };
+        async { jobs_page(&c, &v, StatusCode::UNPROCESSABLE_ENTITY, Some(error)).await }
+    };
+    let Ok(start) = NaiveDate::parse_from_str(f.start.trim(), "%Y-%m-%d") else {
+        return refuse("开始日期格式应为 YYYY-MM-DD".into()).await;
+    };
+    let schemes = match fapiao_usecases::tenant::schemes(&c.app).await {
+        Ok(s) => s,
+        Err(e) => return internal(e),
+    };
+    let Some(scheme) = schemes.iter().find(|s| s.code == code) else {
+        return refuse(format!("同步方案{code}不存在")).await;
+    };
+    let tax_nos = vec![scheme.tax_no.as_str().to_string()];
+    if !v.user.sees(&tax_nos[0]) {
+        return refuse(format!("同步方案{code}不属于您负责的企业")).await;
+    }
+    let result = fapiao_usecases::tenant::reset_start(&c.app, &v.actor, &code, start).await;
+    let detail = format!("从{start}重新同步");
+    let entry = Entry {
+        actor: &v.actor,
+        action: "sync.reset_start",
+        target: &code,
+        outcome: Outcome::Ok,
+        detail: &detail,
+        tax_nos: &tax_nos,
+    };
+    audit::record_result(&c.app.pool, entry, &result, |e| e.kind()).await;
+    match result {
+        Ok(()) => see_other("/jobs"),
+        Err(e) if matches!(e.kind(), ErrorKind::BadInput | ErrorKind::NotFound) => {
+            refuse(e.to_string()).await
+        }
+        Err(e) => internal(e),
+    }
+}
+
 // ---------- runs ----------
 
 #[derive(Deserialize, Default)]

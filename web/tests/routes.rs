@@ -18,7 +18,8 @@ const GETS: [(&str, &[&str]); 6] = [
     ("/audit", &["admin", "auditor", "auditor_a"]),
 ];
 
-const POSTS: [(&str, &str, &[&str]); 5] = [
+const POSTS: [(&str, &str, &[&str]); 6] = [
+    ("/sync/reset-start", "scheme=S-A&start=2026-10-01", &["admin", "ops"]),
     ("/sync/retry", "tax_no=&from=&to=", &["admin", "ops"]),
     ("/jobs/fetch/pause", "reason=%E7%BB%B4%E6%8A%A4", &["admin", "ops"]),
     ("/jobs/fetch/resume", "", &["admin", "ops"]),
@@ -362,4 +363,26 @@ async fn ops_sends_the_syncs_given_up_work_again_from_the_jobs_page() {
         StatusCode::FORBIDDEN
     );
     assert_eq!(w.scalar("SELECT count(*) FROM download_application WHERE state = 'failed'").await, 1);
+}
+
+#[tokio::test]
+async fn ops_restarts_a_sync_scheme_from_the_jobs_page() {
+    let w = world().await;
+    let ops = w.login("ops").await;
+    let bad = w.send("POST", "/sync/reset-start", Some(&ops), Some("scheme=S-A&start=")).await;
+    assert_eq!(bad.status, StatusCode::UNPROCESSABLE_ENTITY);
+    let unknown = w.send("POST", "/sync/reset-start", Some(&ops), Some("scheme=NOPE&start=2026-10-01")).await;
+    assert!(unknown.body.contains("同步方案NOPE不存在"), "{}", unknown.body);
+    let a = w.send("POST", "/sync/reset-start", Some(&ops), Some("scheme=S-A&start=2026-10-01")).await;
+    assert_eq!((a.status, a.location.as_str()), (StatusCode::SEE_OTHER, "/jobs"));
+    let next: Option<chrono::NaiveDate> =
+        sqlx::query_scalar("SELECT backfill_next FROM sync_scheme WHERE code = 'S-A'")
+            .fetch_one(&w.db.pool)
+            .await
+            .unwrap();
+    assert_eq!(next, chrono::NaiveDate::from_ymd_opt(2026, 10, 1));
+    assert_eq!(
+        w.scalar("SELECT count(*) FROM audit_log WHERE action = 'sync.reset_start' AND outcome = 'ok'").await,
+        1
+    );
 }

@@ -52,6 +52,14 @@ pub async fn world() -> World {
             channel: Channel::Etax,
         };
         enterprises::insert(&db.pool, &e).await.unwrap();
+        sqlx::query(
+            "INSERT INTO sync_scheme (code, tax_no, start_date, active) VALUES ($1, $2, '2026-01-01', true)",
+        )
+        .bind(if tax_no == A { "S-A" } else { "S-B" })
+        .bind(tax_no)
+        .execute(&db.pool)
+        .await
+        .unwrap();
     }
     for (tax_no, total) in [(A, "113.00"), (B, "222.22")] {
         sqlx::query(
