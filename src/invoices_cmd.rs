@@ -158,16 +158,17 @@ pub async fn run(command: InvoicesCommand, ctx: &Context) -> anyhow::Result<Outc
                     &d.lines
                         .iter()
                         .map(|l| {
+                            let g = &l.goods;
                             vec![
                                 l.seq.to_string(),
                                 l.bill_no.clone().unwrap_or_default(),
                                 l.bill_line_no.map(|n| n.to_string()).unwrap_or_default(),
-                                l.goods_name.clone(),
-                                l.quantity.map(|q| q.normalize().to_string()).unwrap_or_default(),
-                                l.price.map(|p| p.normalize().to_string()).unwrap_or_default(),
-                                l.amount.to_string(),
-                                l.tax_rate.normalize().to_string(),
-                                l.tax.to_string(),
+                                g.goods_name.clone(),
+                                g.quantity.map(|q| q.normalize().to_string()).unwrap_or_default(),
+                                g.price.map(|p| p.normalize().to_string()).unwrap_or_default(),
+                                g.amount.to_string(),
+                                g.tax_rate.normalize().to_string(),
+                                g.tax.to_string(),
                             ]
                         })
                         .collect::<Vec<_>>(),

@@ -414,11 +414,21 @@ pub struct CallbackRow {
 }
 
 pub async fn list(inv: &Invoicing, failed_only: bool) -> Result<Vec<CallbackRow>> {
+    select(inv, failed_only, None).await
+}
+
+/// The callbacks of these bills (an invoice's, for `invoices show`).
+pub async fn of_bills(inv: &Invoicing, bills: &[String]) -> Result<Vec<CallbackRow>> {
+    select(inv, false, Some(bills)).await
+}
+
+async fn select(inv: &Invoicing, failed_only: bool, bills: Option<&[String]>) -> Result<Vec<CallbackRow>> {
     let rows: Vec<ListedCallback> = sqlx::query_as(
         "SELECT id, bill_no, interface_code, state, attempts, next_attempt_at, last_error, business_system, body->>'returnCode' AS return_code
-           FROM callback WHERE NOT $1 OR state = 'failed' ORDER BY id",
+           FROM callback WHERE (NOT $1 OR state = 'failed') AND ($2::text[] IS NULL OR bill_no = ANY($2)) ORDER BY id",
     )
     .bind(failed_only)
+    .bind(bills)
     .fetch_all(&inv.pool)
     .await?;
     Ok(rows

@@ -4,7 +4,7 @@
 //! callbacks of its bills, its red invoices and red-flush requests, and its deliveries.
 
 use chrono::{DateTime, NaiveDate, Utc};
-use fapiao_schemas::{AttemptOutcome, CallbackState, InvoiceKind, RedFlushRequestState, RedFlushState};
+use fapiao_schemas::{AttemptOutcome, InvoiceKind, RedFlushRequestState, RedFlushState};
 use rust_decimal::Decimal;
 use serde::Serialize;
 
@@ -152,14 +152,9 @@ pub struct LineRow {
     pub seq: i32,
     pub bill_no: Option<String>,
     pub bill_line_no: Option<i32>,
-    pub goods_name: String,
-    pub specification: Option<String>,
-    pub unit: Option<String>,
-    pub quantity: Option<Decimal>,
-    pub price: Option<Decimal>,
-    pub amount: Decimal,
-    pub tax_rate: Decimal,
-    pub tax: Decimal,
+    #[sqlx(flatten)]
+    #[serde(flatten)]
+    pub goods: crate::Goods,
 }
 
 #[derive(Clone, Debug, Serialize, sqlx::FromRow)]
@@ -170,16 +165,6 @@ pub struct AttemptRow {
     pub message: Option<String>,
     pub started_at: DateTime<Utc>,
     pub settled_at: Option<DateTime<Utc>>,
-}
-
-#[derive(Clone, Debug, Serialize, sqlx::FromRow)]
-pub struct CallbackRow {
-    pub id: i64,
-    pub bill_no: String,
-    pub interface_code: String,
-    pub state: CallbackState,
-    pub attempts: i32,
-    pub last_error: Option<String>,
 }
 
 #[derive(Clone, Debug, Serialize, sqlx::FromRow)]
@@ -206,7 +191,7 @@ pub struct Detail {
     pub invoice: IssuedRow,
     pub lines: Vec<LineRow>,
     pub attempts: Vec<AttemptRow>,
-    pub callbacks: Vec<CallbackRow>,
+    pub callbacks: Vec<crate::callbacks::CallbackRow>,
     pub red_invoices: Vec<IssuedRow>,
     pub red_flushes: Vec<RedFlushRow>,
     pub deliveries: Vec<DeliveryRow>,
@@ -219,7 +204,8 @@ pub async fn show(inv: &Invoicing, invoice_num: &str, invoice_code: Option<&str>
         .fetch_one(&inv.pool)
         .await?;
     let lines = sqlx::query_as(
-        "SELECT seq, bill_no, bill_line_no, goods_name, specification, unit, quantity, price, amount, tax_rate, tax
+        "SELECT seq, bill_no, bill_line_no, line_property, goods_name, revenue_code, specification, unit, quantity, price,
+                amount, tax_rate, tax
            FROM pending_line WHERE pending_id = $1 ORDER BY seq",
     )
     .bind(pending_id)
@@ -232,13 +218,7 @@ pub async fn show(inv: &Invoicing, invoice_num: &str, invoice_code: Option<&str>
     .bind(pending_id)
     .fetch_all(&inv.pool)
     .await?;
-    let callbacks = sqlx::query_as(
-        "SELECT id, bill_no, interface_code, state, attempts, last_error FROM callback
-          WHERE bill_no = ANY($1) ORDER BY id",
-    )
-    .bind(&invoice.bills)
-    .fetch_all(&inv.pool)
-    .await?;
+    let callbacks = crate::callbacks::of_bills(inv, &invoice.bills).await?;
     let red_invoices = if invoice.red {
         Vec::new()
     } else {

@@ -154,8 +154,8 @@ pub type Result<T> = std::result::Result<T, InvoicingError>;
 
 /// The goods columns every invoice line carries, in `application_line` and `pending_line` alike;
 /// the line structs read them with `#[sqlx(flatten)]`.
-#[derive(Clone, Debug, sqlx::FromRow)]
-pub(crate) struct Goods {
+#[derive(Clone, Debug, serde::Serialize, sqlx::FromRow)]
+pub struct Goods {
     pub line_property: LineProperty,
     pub goods_name: String,
     pub revenue_code: String,

@@ -495,6 +495,12 @@ impl LineProperty {
     }
 }
 
+impl Serialize for LineProperty {
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.serialize_str(self.as_str())
+    }
+}
+
 sql_text!(LineProperty, "line property");
 
 #[cfg(test)]
