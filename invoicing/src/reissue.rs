@@ -12,6 +12,7 @@ use rust_decimal::Decimal;
 use serde::Serialize;
 
 use crate::issue::{IssueOutcome, record_answer};
+use crate::redflush::HOLDING;
 use crate::{Invoicing, InvoicingError, Result};
 
 #[derive(Clone, Debug, Serialize)]
@@ -234,15 +235,14 @@ async fn reopen(
 /// under a lock on the blue invoice as red-flush requests are. `Some(reason)` when it no
 /// longer fits; `None` for a blue invoice or a red one that fits.
 async fn red_amount_taken(tx: &mut sqlx::PgConnection, id: i64) -> Result<Option<String>> {
-    let row: Option<(Decimal, Decimal, Decimal)> = sqlx::query_as(
+    let row: Option<(Decimal, Decimal, Decimal)> = sqlx::query_as(sqlx::AssertSqlSafe(format!(
         "SELECT abs(p.total), b.remaining,
-                (SELECT coalesce(sum(abs(o.total)), 0) FROM pending_invoice o
-                  WHERE o.blue_invoice_id = b.id AND o.invoice_property = 1 AND o.deleted_at IS NULL
-                    AND o.status NOT IN ('succeeded', 'failed') AND o.id <> p.id)
+                (SELECT coalesce(sum(abs(r.total)), 0) FROM pending_invoice r
+                  WHERE r.blue_invoice_id = b.id AND {HOLDING} AND r.id <> p.id)
            FROM pending_invoice p JOIN issued_invoice b ON b.id = p.blue_invoice_id
           WHERE p.id = $1 AND p.invoice_property = 1
-            FOR UPDATE OF b",
-    )
+            FOR UPDATE OF b"
+    )))
     .bind(id)
     .fetch_optional(&mut *tx)
     .await?;

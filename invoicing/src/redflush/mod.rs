@@ -162,13 +162,12 @@ pub async fn preview(inv: &Invoicing, requests: &[Request]) -> Result<Vec<Previe
         .await?;
     let mut out = Vec::with_capacity(requests.len());
     for req in requests {
-        let before: Option<Decimal> = sqlx::query_scalar(
-            "SELECT b.remaining - coalesce((SELECT sum(abs(p.total)) FROM pending_invoice p
-                                             WHERE p.blue_invoice_id = b.id AND p.invoice_property = 1 AND p.deleted_at IS NULL
-                                               AND p.status NOT IN ('succeeded', 'failed')), 0)
+        let before: Option<Decimal> = sqlx::query_scalar(sqlx::AssertSqlSafe(format!(
+            "SELECT b.remaining - coalesce((SELECT sum(abs(r.total)) FROM pending_invoice r
+                                             WHERE r.blue_invoice_id = b.id AND {HOLDING}), 0)
                FROM issued_invoice b
-              WHERE b.invoice_num = $1 AND ($2::text IS NULL OR $2 = '' OR b.invoice_code = $2) AND b.invoice_property = 0",
-        )
+              WHERE b.invoice_num = $1 AND ($2::text IS NULL OR $2 = '' OR b.invoice_code = $2) AND b.invoice_property = 0"
+        )))
         .bind(&req.invoice_num)
         .bind(&req.invoice_code)
         .fetch_optional(&mut *tx)
@@ -324,6 +323,12 @@ async fn accept_in(tx: &mut PgConnection, batch: i64, req: &Request) -> Result<i
     Ok(id)
 }
 
+/// The red pending invoices (alias `r`) that hold part of their blue invoice's amount: live, not
+/// yet issued (issued ones are out of `remaining` already) and not failed — a failed one reserves
+/// nothing, and reissuing it asks the amount rule again (`reissue`). The one place that says so.
+pub(crate) const HOLDING: &str =
+    "r.invoice_property = 1 AND r.deleted_at IS NULL AND r.status NOT IN ('succeeded', 'failed')";
+
 /// A blue invoice as a red-flush request reads it (locked).
 #[derive(sqlx::FromRow)]
 struct Blue {
@@ -466,12 +471,10 @@ async fn judge(
 ) -> Result<std::result::Result<Accepted, RedFlushRuleError>> {
     let blue_id = b.id;
     let total = money(b.total);
-    // |red already issued| is what `remaining` no longer holds; |red pending in 待开| is counted
-    // here. A failed red invoice reserves nothing: reissuing it asks the amount rule again.
-    let pending: Decimal = sqlx::query_scalar(
-        "SELECT coalesce(sum(abs(total)), 0) FROM pending_invoice
-          WHERE blue_invoice_id = $1 AND invoice_property = 1 AND deleted_at IS NULL AND status NOT IN ('succeeded', 'failed')",
-    )
+    // |red already issued| is what `remaining` no longer holds; |red pending in 待开| is counted here.
+    let pending: Decimal = sqlx::query_scalar(sqlx::AssertSqlSafe(format!(
+        "SELECT coalesce(sum(abs(r.total)), 0) FROM pending_invoice r WHERE r.blue_invoice_id = $1 AND {HOLDING}"
+    )))
     .bind(blue_id)
     .fetch_one(&mut *tx)
     .await?;
@@ -501,10 +504,9 @@ async fn judge(
     // The same-amount refusal is documented for a single red-flush (单张红冲), not for a list.
     let from_a_list = req.request_id.is_some();
     let same: bool = !from_a_list
-        && sqlx::query_scalar(
-        "SELECT EXISTS (SELECT 1 FROM pending_invoice WHERE blue_invoice_id = $1 AND invoice_property = 1 AND deleted_at IS NULL
-                          AND status NOT IN ('succeeded', 'failed') AND total = $2)",
-    )
+        && sqlx::query_scalar(sqlx::AssertSqlSafe(format!(
+            "SELECT EXISTS (SELECT 1 FROM pending_invoice r WHERE r.blue_invoice_id = $1 AND {HOLDING} AND r.total = $2)"
+        )))
     .bind(blue_id)
     .bind(-requested.value())
     .fetch_one(&mut *tx)
