@@ -143,7 +143,7 @@ async fn demo(ctx: &Context) -> anyhow::Result<Outcome> {
     let invoicing = invoicing_stage(&app, &sandbox, batch).await?;
 
     // Stage 6 — issued invoices and the exception loop: approval, a failure edited and issued by hand, found by bill, PDF.
-    let issued = crate::demo_issued::stage(&app, &sandbox, &enterprise_list[0].tax_no, &demo_home()).await?;
+    let issued = crate::demo_issued::stage(&app, &sandbox, &enterprise_list[0].tax_no, &demo_home()?).await?;
 
     // Stage 7 — red-flush: one invoice of each track.
     let red_flush = red_flush_stage(&app, &sandbox, &enterprise_list, batch).await?;
@@ -326,11 +326,14 @@ fn print_text(
     Ok(())
 }
 
-/// Where the demo writes files: `$FAPIAO_HOME` (default `.fapiao`).
-fn demo_home() -> std::path::PathBuf {
-    std::env::var_os("FAPIAO_HOME")
+/// Where the demo writes files: `$FAPIAO_HOME` (default `.fapiao`), made if missing — with a
+/// DATABASE_URL given, nothing else creates it on a fresh machine.
+fn demo_home() -> std::io::Result<std::path::PathBuf> {
+    let home = std::env::var_os("FAPIAO_HOME")
         .map(std::path::PathBuf::from)
-        .unwrap_or_else(|| std::path::PathBuf::from(".fapiao"))
+        .unwrap_or_else(|| std::path::PathBuf::from(".fapiao"));
+    std::fs::create_dir_all(&home)?;
+    Ok(home)
 }
 
 async fn export_stage(app: &App, ctx: &Context) -> anyhow::Result<serde_json::Value> {
@@ -338,7 +341,7 @@ async fn export_stage(app: &App, ctx: &Context) -> anyhow::Result<serde_json::Va
     let tz = ctx.settings.time_zone();
     let today = chrono::Utc::now().with_timezone(&tz).date_naive();
     let from = today.with_day(1).expect("day 1 exists");
-    let home = demo_home();
+    let home = demo_home()?;
     std::fs::create_dir_all(home.join("exports"))?;
     let out = home.join("exports").join(format!("reconciliation-{}.zip", today.format("%Y%m")));
     let request = ReconciliationRequest { from, to: today, tax_nos: Vec::new(), out };

@@ -114,8 +114,18 @@ async fn enterprises_and_schemes_from_the_cli() {
 #[tokio::test]
 async fn demo_runs_twice_on_the_same_database() {
     let db = TestDb::new().await;
+    // A home that does not exist yet, as on a fresh machine: the demo makes it.
+    let dir = tempfile::tempdir().unwrap();
+    let home = dir.path().join("fresh-home");
     for _ in 0..2 {
-        let out = fapiao_on(&db.url, &["demo", "--json"]);
+        let out = std::process::Command::new(env!("CARGO_BIN_EXE_fapiao"))
+            .args(["demo", "--json"])
+            .env("DATABASE_URL", &db.url)
+            .env("FAPIAO_HOME", &home)
+            .env_remove("FAPIAO_CONFIG")
+            .env("RUST_LOG", "warn")
+            .output()
+            .unwrap();
         assert_eq!(code(&out), 0, "{}", stderr(&out));
         let report = json(&out);
         assert_eq!(report["enterprises"][0]["name"], "上海示例贸易有限公司");
