@@ -16,7 +16,7 @@ pub enum ApplyCommand {
     },
     /// 开票申请单发票查询: the invoices of one bill (blue and red), with their file URLs in --json.
     Show { bill_no: String },
-    /// 撤回: only an application that was never pushed.
+    /// 撤回: an application never pushed, or returned (退回); its number may come again.
     Withdraw { bill_no: String },
 }
 

@@ -45,9 +45,10 @@ pub async fn list(inv: &Invoicing, state: Option<&str>) -> Result<Vec<Applicatio
     Ok(rows)
 }
 
-/// 撤回: only an application that was never pushed (state received). The bill is gone afterwards
-/// (its number may be imported again); the application and its lines are kept as JSON in
-/// `application_withdrawal`.
+/// 撤回: an application never pushed (received) or returned (退回: no live pending invoice holds
+/// its lines). The bill is gone afterwards — its number may be imported again — and what it was
+/// is kept as JSON in `application_withdrawal`: the application, its lines, and the lines the
+/// deleted (returned) pending invoices once took from it.
 pub async fn withdraw(inv: &Invoicing, bill_no: &str) -> Result<()> {
     let mut tx = inv.pool.begin().await?;
     let state: Option<BillState> =
@@ -57,28 +58,48 @@ pub async fn withdraw(inv: &Invoicing, bill_no: &str) -> Result<()> {
             .await?;
     match state {
         None => Err(InvoicingError::not_found("BILL_NOT_FOUND", format!("开票申请单{bill_no}不存在"))),
-        Some(BillState::Received) => {
-            // Gone, so the number may come again; what it was is kept in application_withdrawal.
+        Some(BillState::Received | BillState::Returned) => {
+            // The state says no live pending invoice holds a line; the rows say it for certain
+            // (a push between reading the state and here is held off by the row lock).
+            let held: bool = sqlx::query_scalar(
+                "SELECT EXISTS (SELECT 1 FROM pending_bill b JOIN pending_invoice p ON p.id = b.pending_id
+                                 WHERE b.bill_no = $1 AND p.deleted_at IS NULL)",
+            )
+            .bind(bill_no)
+            .fetch_one(&mut *tx)
+            .await?;
+            if held {
+                return Err(already_pushed(bill_no, BillState::Pushed));
+            }
             sqlx::query(
-                "INSERT INTO application_withdrawal (bill_no, batch_id, application, lines)
+                "INSERT INTO application_withdrawal (bill_no, batch_id, application, lines, released)
                  SELECT a.bill_no, a.batch_id, to_jsonb(a),
-                        (SELECT coalesce(jsonb_agg(to_jsonb(l) ORDER BY l.line_no), '[]') FROM application_line l WHERE l.bill_no = a.bill_no)
+                        (SELECT coalesce(jsonb_agg(to_jsonb(l) ORDER BY l.line_no), '[]') FROM application_line l WHERE l.bill_no = a.bill_no),
+                        (SELECT coalesce(jsonb_agg(to_jsonb(pl) ORDER BY pl.pending_id, pl.seq), '[]') FROM pending_line pl WHERE pl.bill_no = a.bill_no)
                    FROM application a WHERE a.bill_no = $1",
             )
             .bind(bill_no)
             .execute(&mut *tx)
             .await?;
-            sqlx::query("DELETE FROM application_line WHERE bill_no = $1")
-                .bind(bill_no)
-                .execute(&mut *tx)
-                .await?;
-            sqlx::query("DELETE FROM application WHERE bill_no = $1").bind(bill_no).execute(&mut *tx).await?;
+            // Children first: the links of the deleted pending invoices, then the bill itself.
+            for delete in [
+                "DELETE FROM pending_line WHERE bill_no = $1",
+                "DELETE FROM pending_bill WHERE bill_no = $1",
+                "DELETE FROM application_line WHERE bill_no = $1",
+                "DELETE FROM application WHERE bill_no = $1",
+            ] {
+                sqlx::query(delete).bind(bill_no).execute(&mut *tx).await?;
+            }
             tx.commit().await?;
             Ok(())
         }
-        Some(other) => Err(InvoicingError::refused(
-            "BILL_ALREADY_PUSHED",
-            format!("开票申请单{bill_no}已推送（状态{other}），只有未推送的申请单可以撤回"),
-        )),
+        Some(other) => Err(already_pushed(bill_no, other)),
     }
+}
+
+fn already_pushed(bill_no: &str, state: BillState) -> InvoicingError {
+    InvoicingError::refused(
+        "BILL_ALREADY_PUSHED",
+        format!("开票申请单{bill_no}已推送（状态{state}），只有未推送或已退回的申请单可以撤回"),
+    )
 }

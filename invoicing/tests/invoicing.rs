@@ -299,9 +299,52 @@ async fn returning_a_failed_invoice_asks_the_channel_first() {
     // Delete only failed ones.
     let d = exceptions::delete(&w.inv, &[again.pending_ids[0]]).await.unwrap();
     assert_eq!(d[0].code.as_deref(), Some("PENDING_STATE"));
+    // T2 is pushed again (held by a live pending invoice): not withdrawn.
+    let e = fapiao_invoicing::applications::withdraw(&w.inv, "T2").await.unwrap_err();
+    assert_eq!(e.code(), "BILL_ALREADY_PUSHED", "{e}");
+    let d = exceptions::delete(&w.inv, &[again.pending_ids[0]]).await.unwrap();
+    assert_eq!(d[0].code.as_deref(), Some("PENDING_STATE"));
     // Edit seller contacts while 无需审批 and not with the channel.
     exceptions::edit(&w.inv, again.pending_ids[0], Some("上海市 021-1234"), None).await.unwrap();
     assert!(exceptions::edit(&w.inv, t3, Some("x"), None).await.is_err());
+}
+
+#[tokio::test]
+async fn a_returned_bill_is_withdrawn_corrected_and_pushed_again_under_its_number() {
+    let w = world("", &[]).await;
+    w.import("bills.csv", &[line("R1", "数电专票", "", 1, "100.00", "正常", "ERP1")]).await;
+    let first = w.push_and_issue().await;
+    assert_eq!(first[0].status, PendingStatus::Failed, "no buyer tax number on a 专票");
+    let r = exceptions::return_to_application(&w.inv, &[first[0].pending_id], "购方税号缺失").await.unwrap();
+    assert!(r[0].ok, "{r:?}");
+    // Withdrawn at once, before the 退回 callback went out: the bill is gone, the callback is not.
+    fapiao_invoicing::applications::withdraw(&w.inv, "R1").await.unwrap();
+    let (apps, released): (i64, serde_json::Value) = sqlx::query_as(
+        "SELECT (SELECT count(*) FROM application WHERE bill_no = 'R1'),
+                (SELECT released FROM application_withdrawal WHERE bill_no = 'R1')",
+    )
+    .fetch_one(&w.db.pool)
+    .await
+    .unwrap();
+    assert_eq!(apps, 0);
+    assert_eq!(released.as_array().unwrap()[0]["pending_id"], first[0].pending_id, "{released}");
+    callbacks::deliver(&w.inv).await.unwrap();
+    let told = w
+        .erp_received()
+        .await
+        .into_iter()
+        .filter(|r| r["body"]["data"]["billNo"] == "R1" && r["body"]["data"]["billState"] == "returned")
+        .count();
+    assert_eq!(told, 1, "the ERP heard of the return");
+    // Corrected in the ERP (a buyer tax number) and sent again under the same number: issued.
+    w.import("corrected.csv", &[line("R1", "数电专票", BUYER, 1, "100.00", "正常", "ERP1")]).await;
+    let again = w.push_and_issue().await;
+    assert_eq!((again.len(), again[0].status), (1, PendingStatus::Succeeded), "{again:?}");
+    let state: String = sqlx::query_scalar("SELECT state FROM application WHERE bill_no = 'R1'")
+        .fetch_one(&w.db.pool)
+        .await
+        .unwrap();
+    assert_eq!(state, "issued");
 }
 
 #[tokio::test]

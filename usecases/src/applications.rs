@@ -1,4 +1,4 @@
-//! 开票申请单: applications with their state and open lines; withdraw one never pushed.
+//! 开票申请单: applications with their state and open lines; withdraw one never pushed or returned.
 
 use fapiao_invoicing::applications;
 
