@@ -27,6 +27,49 @@ pub struct InvoiceLine {
     pub amount: Money,
     pub tax_rate: Decimal,
     pub tax_amount: Money,
+    /// The line's preferential-policy marks (`privilegeFlag`, `privilegeContent`, `zeroRateFlag`).
+    #[serde(flatten)]
+    pub policy: LinePolicy,
+}
+
+/// 税收优惠政策标识, 优惠政策内容 and 零税率标识 of a line, as the body carries them.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct LinePolicy {
+    /// 1: the line uses a preferential policy; 0: not.
+    #[serde(default)]
+    pub privilege_flag: u8,
+    /// 优惠政策内容 (增值税特殊管理), with `privilege_flag` 1.
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub privilege_content: String,
+    /// 零税率标识 0–3 (出口零税, 免税, 不征税, 普通零税率), on 0% lines only.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub zero_rate_flag: Option<String>,
+}
+
+impl LinePolicy {
+    /// The marks as the shared rule reads them (an unknown zero-rate code reads as none, so the
+    /// rule refuses a 0% line that has only that).
+    pub fn marks(&self) -> fapiao_schemas::policy::PolicyMarks<'_> {
+        fapiao_schemas::policy::PolicyMarks {
+            privilege: self.privilege_flag == 1,
+            content: Some(self.privilege_content.as_str()).filter(|c| !c.is_empty()),
+            zero_rate: self.zero_rate_flag.as_deref().and_then(fapiao_schemas::policy::ZeroRateMark::parse),
+        }
+    }
+
+    /// Our stored marks on the wire.
+    pub fn of(
+        privilege: bool,
+        content: Option<String>,
+        zero_rate: Option<fapiao_schemas::policy::ZeroRateMark>,
+    ) -> LinePolicy {
+        LinePolicy {
+            privilege_flag: privilege as u8,
+            privilege_content: content.unwrap_or_default(),
+            zero_rate_flag: zero_rate.map(|m| m.wire().to_string()),
+        }
+    }
 }
 
 /// `ALLE.INVOICE.OPEN`: issue a blue invoice.

@@ -8,7 +8,7 @@
 use fapiao_channel::ChannelError;
 use fapiao_channel::codes::{IssueStatus, error as code};
 use fapiao_channel::error::Disposition;
-use fapiao_channel::wire::{InvoiceLine, IssueResult, OpenInvoice};
+use fapiao_channel::wire::{InvoiceLine, IssueResult, LinePolicy, OpenInvoice};
 use fapiao_schemas::{AttemptOutcome, InvoiceKind, PendingStatus};
 use futures_util::StreamExt;
 use rust_decimal::Decimal;
@@ -328,7 +328,8 @@ async fn open_invoice(inv: &Invoicing, id: i64, serial: &str) -> Result<OpenInvo
     .fetch_one(&inv.pool)
     .await?;
     let lines: Vec<OpenLine> = sqlx::query_as(
-        "SELECT seq, line_property, goods_name, revenue_code, specification, unit, quantity, price, amount, tax_rate, tax
+        "SELECT seq, line_property, goods_name, revenue_code, specification, unit, quantity, price, amount, tax_rate, tax,
+                privilege_flag, privilege_content, zero_rate_mark
            FROM pending_line WHERE pending_id = $1 ORDER BY seq",
     )
     .bind(id)
@@ -373,6 +374,11 @@ async fn open_invoice(inv: &Invoicing, id: i64, serial: &str) -> Result<OpenInvo
                 amount: money(l.goods.amount),
                 tax_rate: l.goods.tax_rate.normalize(),
                 tax_amount: money(l.goods.tax),
+                policy: LinePolicy::of(
+                    l.goods.privilege_flag,
+                    l.goods.privilege_content,
+                    l.goods.zero_rate_mark,
+                ),
             })
             .collect(),
     })

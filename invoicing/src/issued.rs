@@ -205,7 +205,7 @@ pub async fn show(inv: &Invoicing, invoice_num: &str, invoice_code: Option<&str>
         .await?;
     let lines = sqlx::query_as(
         "SELECT seq, bill_no, bill_line_no, line_property, goods_name, revenue_code, specification, unit, quantity, price,
-                amount, tax_rate, tax
+                amount, tax_rate, tax, privilege_flag, privilege_content, zero_rate_mark
            FROM pending_line WHERE pending_id = $1 ORDER BY seq",
     )
     .bind(pending_id)

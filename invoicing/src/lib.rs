@@ -166,4 +166,8 @@ pub struct Goods {
     pub amount: Decimal,
     pub tax_rate: Decimal,
     pub tax: Decimal,
+    /// 税收优惠政策标识, 优惠政策内容, 零税率标识.
+    pub privilege_flag: bool,
+    pub privilege_content: Option<String>,
+    pub zero_rate_mark: Option<fapiao_schemas::policy::ZeroRateMark>,
 }

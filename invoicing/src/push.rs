@@ -6,6 +6,7 @@
 //! crash mid-push leaves nothing (the transaction rolls back).
 
 use fapiao_schemas::config::{MergeField, Settings};
+use fapiao_schemas::policy::ZeroRateMark;
 use fapiao_schemas::split::{self, Limits, Line};
 use fapiao_schemas::tax::{TaxLine, check_invoice_tax};
 use fapiao_schemas::{BillState, Coded, DataSource, InvoiceKind, Money, Quantity, TaxRate, UnitPrice};
@@ -50,6 +51,10 @@ struct LineData {
     revenue_code: String,
     specification: Option<String>,
     unit: Option<String>,
+    /// 税收优惠政策标识, 优惠政策内容, 零税率标识: every piece of the line carries them.
+    privilege_flag: bool,
+    privilege_content: Option<String>,
+    zero_rate_mark: Option<ZeroRateMark>,
 }
 
 #[derive(Clone, Debug, sqlx::FromRow)]
@@ -203,7 +208,8 @@ fn refuse_group(report: &mut PushReport, group: &[Bill], e: &impl Coded) {
 /// The bill's lines that no live pending invoice covers, in line order.
 async fn open_lines(tx: &mut PgConnection, bill_no: &str) -> Result<Vec<Line<LineData>>> {
     let rows: Vec<OpenLine> = sqlx::query_as(
-        "SELECT l.line_no, l.goods_name, l.revenue_code, l.specification, l.unit, l.quantity, l.price, l.amount, l.tax_rate, l.tax, l.line_property
+        "SELECT l.line_no, l.goods_name, l.revenue_code, l.specification, l.unit, l.quantity, l.price, l.amount, l.tax_rate, l.tax, l.line_property,
+                l.privilege_flag, l.privilege_content, l.zero_rate_mark
            FROM application_line l
           WHERE l.bill_no = $1
             AND NOT EXISTS (SELECT 1 FROM pending_line pl JOIN pending_invoice p ON p.id = pl.pending_id
@@ -225,6 +231,9 @@ async fn open_lines(tx: &mut PgConnection, bill_no: &str) -> Result<Vec<Line<Lin
                 revenue_code: r.goods.revenue_code,
                 specification: r.goods.specification,
                 unit: r.goods.unit,
+                privilege_flag: r.goods.privilege_flag,
+                privilege_content: r.goods.privilege_content,
+                zero_rate_mark: r.goods.zero_rate_mark,
             },
             property: r.goods.line_property,
             quantity: r.goods.quantity.map(Quantity::round),
@@ -287,8 +296,8 @@ async fn insert_pending(
     for (seq, l) in piece.iter().enumerate() {
         sqlx::query(
             "INSERT INTO pending_line (pending_id, seq, bill_no, bill_line_no, line_property, goods_name, revenue_code, specification, unit,
-                                       quantity, price, amount, tax_rate, tax)
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14)",
+                                       quantity, price, amount, tax_rate, tax, privilege_flag, privilege_content, zero_rate_mark)
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17)",
         )
         .bind(id)
         .bind(seq as i32 + 1)
@@ -304,6 +313,9 @@ async fn insert_pending(
         .bind(l.amount.value())
         .bind(l.rate.value())
         .bind(l.tax.value())
+        .bind(l.data.privilege_flag)
+        .bind(&l.data.privilege_content)
+        .bind(l.data.zero_rate_mark)
         .execute(&mut *tx)
         .await?;
     }

@@ -14,6 +14,7 @@ pub mod invoice_kind;
 pub mod messages;
 pub mod money;
 pub mod params;
+pub mod policy;
 pub mod red_flush;
 pub mod schedule;
 pub mod split;

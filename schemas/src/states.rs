@@ -22,7 +22,8 @@
 //! | [`RedDocumentState`] ([`FormState`] or [`SheetState`]) | `red_document.state`, `red_document_event.state` |
 //!
 //! Kinds defined next to their rules map here too: [`InvoiceKind`] (`*.invoice_kind`),
-//! [`TaxpayerKind`] and [`Channel`] (`enterprise`), [`LineProperty`] (`*_line.line_property`).
+//! [`TaxpayerKind`] and [`Channel`] (`enterprise`), [`LineProperty`] (`*_line.line_property`),
+//! [`ZeroRateMark`] (`*_line.zero_rate_mark`).
 
 use std::fmt;
 use std::str::FromStr;
@@ -31,6 +32,7 @@ use serde::{Deserialize, Deserializer, Serialize, Serializer};
 
 use crate::enterprise::{Channel, TaxpayerKind};
 use crate::invoice_kind::{InvoiceKind, RedFlushTrack};
+use crate::policy::ZeroRateMark;
 use crate::split::LineProperty;
 
 /// A stored (or received) text that is not one of a type's values.
@@ -502,6 +504,14 @@ impl Serialize for LineProperty {
 }
 
 sql_text!(LineProperty, "line property");
+
+impl Serialize for ZeroRateMark {
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.serialize_str(self.as_str())
+    }
+}
+
+sql_text!(ZeroRateMark, "zero-rate mark");
 
 #[cfg(test)]
 mod tests {

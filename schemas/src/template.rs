@@ -98,6 +98,8 @@ pub enum FieldType {
     LineProperty,
     /// 01–04.
     RedReason,
+    /// 零税率标识: 出口零税 / 免税 / 不征税 / 普通零税率 (or the channel's 0–3).
+    ZeroRateMark,
 }
 
 #[derive(Clone, Debug, Deserialize)]
@@ -344,6 +346,14 @@ impl Column {
                     format!("行性质只能为正常、折扣或被折扣，实际为{}", echo(&text)),
                 )),
             },
+            FieldType::ZeroRateMark => crate::policy::ZeroRateMark::parse(&text)
+                .map(|m| Value::Text(m.as_str().into()))
+                .ok_or_else(|| {
+                    problem(
+                        "ZERO_RATE_MARK_INVALID",
+                        format!("零税率标识只能为出口零税、免税、不征税或普通零税率，实际为{}", echo(&text)),
+                    )
+                }),
             FieldType::RedReason => {
                 let code = match text.as_str() {
                     "01" | "1" | "开票有误" => "01",

@@ -42,6 +42,7 @@ pub fn sample_invoice(
             amount,
             tax_rate: rate.value(),
             tax_amount: fapiao_schemas::tax::tax_of(amount, rate),
+            policy: Default::default(),
         }],
     }
 }

@@ -323,6 +323,9 @@ impl World {
                 use fapiao_schemas::Coded;
                 return Some(format!("第{}行：{}", line.seq, e.message_zh()));
             }
+            if let Some((_, _, message)) = fapiao_schemas::policy::check(rate, line.policy.marks()).first() {
+                return Some(format!("第{}行：{message}", line.seq));
+            }
         }
         None
     }
@@ -504,6 +507,7 @@ impl World {
             amount: req.amount,
             tax_rate: rust_decimal::Decimal::ZERO,
             tax_amount: req.tax_amount,
+            policy: Default::default(),
         };
         let failure = self.issue_failure(kind, &buyer_id, &[], i::INVOICE_RED);
         // A form or sheet is used up by the red invoice issued on it, not by one that failed.

@@ -447,7 +447,7 @@ struct BlueLine {
 async fn blue_lines(tx: &mut PgConnection, blue_pending: i64, blue_id: i64) -> sqlx::Result<Vec<BlueLine>> {
     sqlx::query_as(
         "SELECT l.seq, l.bill_no, l.bill_line_no, l.line_property, l.goods_name, l.revenue_code, l.specification, l.unit,
-                l.quantity, l.price, l.amount, l.tax_rate, l.tax,
+                l.quantity, l.price, l.amount, l.tax_rate, l.tax, l.privilege_flag, l.privilege_content, l.zero_rate_mark,
                 coalesce(u.quantity, 0) AS used_quantity, coalesce(u.amount, 0) AS used_amount, coalesce(u.tax, 0) AS used_tax
            FROM pending_line l
            LEFT JOIN (SELECT rl.blue_seq, sum(abs(rl.quantity)) AS quantity, sum(abs(rl.amount)) AS amount, sum(abs(rl.tax)) AS tax
@@ -558,8 +558,9 @@ async fn red_pending(tx: &mut PgConnection, b: &Blue, a: &Accepted) -> Result<i6
         for (i, l) in a.lines.iter().enumerate() {
             sqlx::query(
                 "INSERT INTO pending_line (pending_id, seq, bill_no, bill_line_no, line_property, goods_name, revenue_code, specification, unit,
-                                           quantity, price, amount, tax_rate, tax, blue_seq)
-                 SELECT $2, $3, bill_no, bill_line_no, 'normal', goods_name, revenue_code, specification, unit, -$4::numeric, price, $5, tax_rate, $6, seq
+                                           quantity, price, amount, tax_rate, tax, blue_seq, privilege_flag, privilege_content, zero_rate_mark)
+                 SELECT $2, $3, bill_no, bill_line_no, 'normal', goods_name, revenue_code, specification, unit, -$4::numeric, price, $5, tax_rate, $6, seq,
+                        privilege_flag, privilege_content, zero_rate_mark
                    FROM pending_line WHERE pending_id = $1 AND seq = $7",
             )
             .bind(blue_pending)
@@ -575,9 +576,9 @@ async fn red_pending(tx: &mut PgConnection, b: &Blue, a: &Accepted) -> Result<i6
     } else if full {
         sqlx::query(
             "INSERT INTO pending_line (pending_id, seq, bill_no, bill_line_no, line_property, goods_name, revenue_code, specification, unit,
-                                       quantity, price, amount, tax_rate, tax, blue_seq)
+                                       quantity, price, amount, tax_rate, tax, blue_seq, privilege_flag, privilege_content, zero_rate_mark)
              SELECT $2, seq, bill_no, bill_line_no, line_property, goods_name, revenue_code, specification, unit,
-                    -quantity, price, -amount, tax_rate, -tax, seq
+                    -quantity, price, -amount, tax_rate, -tax, seq, privilege_flag, privilege_content, zero_rate_mark
                FROM pending_line WHERE pending_id = $1",
         )
         .bind(blue_pending)
@@ -621,8 +622,8 @@ async fn partial_lines(
     for (i, (r, _, _)) in units.iter().enumerate() {
         sqlx::query(
             "INSERT INTO pending_line (pending_id, seq, bill_no, bill_line_no, line_property, goods_name, revenue_code, specification, unit,
-                                       amount, tax_rate, tax, blue_seq)
-             VALUES ($1, $2, $3, $4, 'normal', $5, $6, $7, $8, $9, $10, $11, $12)",
+                                       amount, tax_rate, tax, blue_seq, privilege_flag, privilege_content, zero_rate_mark)
+             VALUES ($1, $2, $3, $4, 'normal', $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15)",
         )
         .bind(red)
         .bind(i as i32 + 1)
@@ -636,6 +637,9 @@ async fn partial_lines(
         .bind(r.goods.tax_rate)
         .bind(-taxes[i].value())
         .bind(r.seq)
+        .bind(r.goods.privilege_flag)
+        .bind(&r.goods.privilege_content)
+        .bind(r.goods.zero_rate_mark)
         .execute(&mut *tx)
         .await?;
     }

@@ -80,9 +80,20 @@ pub fn line(
 
 impl World {
     pub async fn import(&self, name: &str, lines: &[String]) {
+        let s = self.import_with(name, HEADER, lines).await;
+        assert!(s.problems.is_empty(), "{:?}", s.problems);
+    }
+
+    /// Import `lines` under `header`, whatever the outcome.
+    pub async fn import_with(
+        &self,
+        name: &str,
+        header: &str,
+        lines: &[String],
+    ) -> fapiao_pipelines::import::Summary {
         let path: PathBuf = self.dir.path().join(name);
-        std::fs::write(&path, format!("{HEADER}\n{}\n", lines.join("\n"))).unwrap();
-        let s = import(
+        std::fs::write(&path, format!("{header}\n{}\n", lines.join("\n"))).unwrap();
+        import(
             &self.db.pool,
             Path::new(&path),
             &ImportOptions {
@@ -92,8 +103,7 @@ impl World {
             &|_| {},
         )
         .await
-        .unwrap();
-        assert!(s.problems.is_empty(), "{:?}", s.problems);
+        .unwrap()
     }
 
     pub async fn push_and_issue(&self) -> Vec<issue::IssueOutcome> {

@@ -36,7 +36,7 @@ const COPY_BILLS: &str = "COPY application (bill_no, bill_date, seller_tax_no, b
     buyer_bank_account, invoice_kind, remark, auto_issue, business_system_code, source, batch_id) FROM STDIN (FORMAT csv)";
 
 /// `application_line` columns after `bill_no, line_no`, in COPY order; `source_row` follows.
-const LINE_FIELDS: [&str; 12] = [
+const LINE_FIELDS: [&str; 15] = [
     "goods_name",
     "revenue_code",
     "specification",
@@ -49,15 +49,19 @@ const LINE_FIELDS: [&str; 12] = [
     "total",
     "tax_included",
     "line_property",
+    "privilege_flag",
+    "privilege_content",
+    "zero_rate_mark",
 ];
 const COPY_LINES: &str =
     "COPY application_line (bill_no, line_no, goods_name, revenue_code, specification, unit, quantity, price,
-    amount, tax_rate, tax, total, tax_included, line_property, source_row) FROM STDIN (FORMAT csv)";
+    amount, tax_rate, tax, total, tax_included, line_property, privilege_flag, privilege_content, zero_rate_mark,
+    source_row) FROM STDIN (FORMAT csv)";
 
 /// What an empty optional cell lands as.
 fn default_of(field: &str) -> Option<&'static str> {
     match field {
-        "auto_issue" | "tax_included" => Some("false"),
+        "auto_issue" | "tax_included" | "privilege_flag" => Some("false"),
         "line_property" => Some("normal"),
         _ => None,
     }

@@ -4,6 +4,7 @@
 
 use std::collections::BTreeMap;
 
+use fapiao_schemas::policy::{self, PolicyMarks, ZeroRateMark};
 use fapiao_schemas::template::Value;
 use fapiao_schemas::{Coded, ImportKind, InvoiceKind, Money, Quantity, TaxRate, UnitPrice, tax};
 use rust_decimal::Decimal;
@@ -127,6 +128,14 @@ fn application_line(v: &Values<'_>) -> Vec<RowProblem> {
         && let Err(e) = tax::check_quantity_price(q, p, a)
     {
         out.push(("amount", e.code(), e.message_zh()));
+    }
+    if let Some(rate) = rate {
+        let marks = PolicyMarks {
+            privilege: matches!(v.get("privilege_flag"), Some(Value::Bool(true))),
+            content: text(v, "privilege_content"),
+            zero_rate: text(v, "zero_rate_mark").and_then(ZeroRateMark::from_db),
+        };
+        out.extend(policy::check(rate, marks).into_iter().map(|(f, code, msg)| (f, code, msg.to_string())));
     }
     if text(v, "line_property") == Some("discount") && money(v, "amount").is_some_and(|a| !a.is_negative()) {
         out.push(("amount", "DISCOUNT_NOT_NEGATIVE", "折扣行金额必须小于0".into()));
