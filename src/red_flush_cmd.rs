@@ -230,10 +230,10 @@ async fn forms(c: FormsCommand, ctx: &Context, app: &App, actor: &Actor) -> anyh
             Ok(Exit::Done)
         }
         FormsCommand::Confirm { id } => {
-            said(format!("{id}: {}", red_flush::decide_form(app, actor, &id, true).await?.label_zh()))
+            decided(ctx, &id, red_flush::decide_form(app, actor, &id, true).await?)
         }
         FormsCommand::Reject { id } => {
-            said(format!("{id}: {}", red_flush::decide_form(app, actor, &id, false).await?.label_zh()))
+            decided(ctx, &id, red_flush::decide_form(app, actor, &id, false).await?)
         }
         FormsCommand::Revoke { id } => {
             said(format!("{id}: {}", red_flush::revoke_form(app, actor, &id).await?))
@@ -242,6 +242,25 @@ async fn forms(c: FormsCommand, ctx: &Context, app: &App, actor: &Actor) -> anyh
             said(format!("{} forms downloaded", red_flush::download_forms(app, actor).await?))
         }
     }
+}
+
+/// A form decided: its state, and for a buyer's form confirmed, the red invoice issued on it
+/// (exit 3 when that failed).
+fn decided(ctx: &Context, id: &str, d: red_flush::Decided) -> anyhow::Result<Exit> {
+    if ctx.json {
+        output::json(&d)?;
+    } else {
+        println!("{id}: {}", d.state.label_zh());
+        if let Some(o) = &d.red_flush {
+            match &o.red_invoice_num {
+                Some(num) => {
+                    println!("red invoice {num} issued on the form for {}", o.requested.unwrap_or_default())
+                }
+                None => println!("red-flush {}: {}", o.state, o.message.clone().unwrap_or_default()),
+            }
+        }
+    }
+    Ok(if d.red_flush.as_ref().is_some_and(|o| o.failed()) { Exit::SomeRejected } else { Exit::Done })
 }
 
 fn print_preview(ctx: &Context, previews: &[red_flush::Preview]) -> anyhow::Result<Exit> {

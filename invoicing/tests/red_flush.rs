@@ -568,3 +568,36 @@ async fn a_red_info_sheet_number_entered_by_hand_is_used_as_is() {
     assert_eq!(source, "手工新增红字信息表编号");
     assert_eq!(blue_state(&w, &nums["H1"]).await.0, "full");
 }
+
+#[tokio::test]
+async fn a_form_the_buyer_entered_and_we_confirm_is_red_flushed_with_exactly_its_amount_and_tax() {
+    let w = world("", &[]).await;
+    let nums = blue(&w, &[("F1", "数电普票", BUYER, "100.00")]).await;
+    let num = &nums["F1"];
+    // The buyer enters a form (03) for 50.00 + 6.51 — a cent off the invoice's 13% share (6.50).
+    let form = w
+        .sandbox
+        .world()
+        .inbound_form(num, Money::parse("-50.00").unwrap(), Money::parse("-6.51").unwrap(), "04")
+        .unwrap();
+    assert_eq!(form.confirm_state, "03");
+    assert_eq!(documents::download(&w.inv).await.unwrap(), 1);
+    let decided = documents::decide(&w.inv, &form.bill_uuid, true).await.unwrap();
+    assert_eq!(decided.state, fapiao_schemas::FormState::Confirmed);
+    let outcome = decided.red_flush.expect("a confirmed buyer's form is red-flushed");
+    assert_eq!(outcome.state, RedFlushRequestState::Succeeded, "{outcome:?}");
+    assert_eq!(outcome.document_id.as_deref(), Some(form.bill_uuid.as_str()));
+    let red = outcome.red_invoice_num.expect("issued");
+    let (amount, tax): (Decimal, Decimal) =
+        sqlx::query_as("SELECT amount, tax FROM issued_invoice WHERE invoice_num = $1")
+            .bind(&red)
+            .fetch_one(&w.db.pool)
+            .await
+            .unwrap();
+    assert_eq!((amount, tax), (Decimal::new(-5000, 2), Decimal::new(-651, 2)), "the form's figures exactly");
+    assert_eq!(blue_state(&w, num).await, ("partial".to_string(), Decimal::new(5649, 2)));
+    // The form is used up: confirming it again does not red-flush twice.
+    let again = documents::decide(&w.inv, &form.bill_uuid, true).await;
+    assert!(again.is_err() || again.unwrap().red_flush.is_none());
+    assert_eq!(blue_state(&w, num).await.1, Decimal::new(5649, 2));
+}

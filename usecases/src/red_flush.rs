@@ -8,11 +8,11 @@ use std::path::Path;
 use fapiao_invoicing::redflush::{self, documents};
 use fapiao_pipelines::import::{self, ImportError, ImportKind, ImportOptions, Problem, ReadLimits};
 use fapiao_schemas::red_flush::RedFlushRuleError;
-use fapiao_schemas::{Coded, FormState, RedDocumentState, RedFlushRequestState};
+use fapiao_schemas::{Coded, RedDocumentState, RedFlushRequestState};
 use serde::Serialize;
 use tracing::Instrument;
 
-pub use fapiao_invoicing::redflush::documents::{DocumentRow, PollReport};
+pub use fapiao_invoicing::redflush::documents::{Decided, DocumentRow, PollReport};
 pub use fapiao_invoicing::redflush::{BATCH, LineRequest, Outcome, Preview, Request};
 
 use crate::{Actor, App, Error, Progress, Result};
@@ -211,8 +211,9 @@ pub async fn forms(app: &App) -> Result<Vec<DocumentRow>> {
     Ok(documents::list(&app.invoicing()).await?)
 }
 
-/// Confirm (`true`) or reject a form the other party entered; its new state.
-pub async fn decide_form(app: &App, actor: &Actor, id: &str, confirm: bool) -> Result<FormState> {
+/// Confirm (`true`) or reject a form the other party entered: its new state, and for a form the
+/// buyer entered and we confirmed, the red invoice issued on it.
+pub async fn decide_form(app: &App, actor: &Actor, id: &str, confirm: bool) -> Result<Decided> {
     tracing::info!(actor = %actor, form = id, confirm, "decide red confirmation form");
     Ok(documents::decide(&app.invoicing(), id, confirm).await?)
 }

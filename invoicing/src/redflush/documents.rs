@@ -353,8 +353,19 @@ async fn kind_of(inv: &Invoicing, id: &str) -> Result<(RedDocumentKind, Option<i
         })
 }
 
-/// Confirm (`true`) or reject a form the other party entered; its request goes on accordingly.
-pub async fn decide(inv: &Invoicing, id: &str, confirm: bool) -> Result<FormState> {
+/// What deciding on a form did.
+#[derive(Clone, Debug, Serialize)]
+pub struct Decided {
+    pub state: FormState,
+    /// A form the buyer entered, confirmed: the red invoice issued on it (its exact amount and
+    /// tax), or why not.
+    pub red_flush: Option<super::Outcome>,
+}
+
+/// Confirm (`true`) or reject a form the other party entered. A form of our own request lets
+/// that request go on; a form the buyer entered (03), once confirmed, is red-flushed now with
+/// exactly its amount and tax, on the form.
+pub async fn decide(inv: &Invoicing, id: &str, confirm: bool) -> Result<Decided> {
     let (kind, red_flush, ..) = kind_of(inv, id).await?;
     if kind != RedDocumentKind::Form {
         return Err(InvoicingError::refused("RED_DOCUMENT_KIND", "只有红字确认单可以确认或拒绝"));
@@ -363,11 +374,30 @@ pub async fn decide(inv: &Invoicing, id: &str, confirm: bool) -> Result<FormStat
     let doc = Document::from_form(&form)?;
     let mut db = inv.pool.acquire().await?;
     store(&mut db, &doc, None).await?;
-    if let Some(rf) = red_flush {
-        advance(inv, rf).await?;
-    }
+    drop(db);
     let RedDocumentState::Form(state) = doc.state else { unreachable!("a form has a form state") };
-    Ok(state)
+    let outcome = match red_flush {
+        Some(rf) => {
+            advance(inv, rf).await?;
+            None
+        }
+        None if state == FormState::Confirmed => {
+            let request = super::Request {
+                invoice_num: form.invoice_num.clone(),
+                amount: Some(form.amount.abs() + form.tax_amount.abs()),
+                reason: Some(form.red_reason.clone()),
+                confirmed_form: Some(super::ConfirmedForm {
+                    id: form.bill_uuid.clone(),
+                    amount: form.amount.abs(),
+                    tax: form.tax_amount.abs(),
+                }),
+                ..super::Request::default()
+            };
+            super::red_flush(inv, None, &[request], &|_| {}).await?.pop()
+        }
+        None => None,
+    };
+    Ok(Decided { state, red_flush: outcome })
 }
 
 /// Revoke a form or a sheet; its request ends and the amount is free again.
@@ -397,7 +427,8 @@ pub async fn revoke(inv: &Invoicing, id: &str) -> Result<RedDocumentState> {
 pub async fn download(inv: &Invoicing) -> Result<usize> {
     let tax_nos: Vec<String> =
         sqlx::query_scalar("SELECT tax_no FROM enterprise ORDER BY tax_no").fetch_all(&inv.pool).await?;
-    let mut n = 0;
+    // A form between two of the tenant's enterprises comes once for each: counted once.
+    let mut seen = std::collections::HashSet::new();
     let mut db = inv.pool.acquire().await?;
     for tax_no in tax_nos {
         let mut page_no = 0;
@@ -405,7 +436,7 @@ pub async fn download(inv: &Invoicing) -> Result<usize> {
             let page = inv.channel.red_confirm_download(&tax_no, page_no, 100).await?;
             for f in &page.list {
                 store(&mut db, &Document::from_form(f)?, None).await?;
-                n += 1;
+                seen.insert(f.bill_uuid.clone());
             }
             if page.list.is_empty() || u64::from(page_no + 1) * 100 >= page.total {
                 break;
@@ -413,5 +444,5 @@ pub async fn download(inv: &Invoicing) -> Result<usize> {
             page_no += 1;
         }
     }
-    Ok(n)
+    Ok(seen.len())
 }

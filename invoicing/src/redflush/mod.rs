@@ -42,6 +42,19 @@ pub struct Request {
     /// special invoices): no sheet is applied for; the red invoice is issued on this one once the
     /// channel shows it approved and matching.
     pub red_info_no: Option<String>,
+    /// A confirmation form the other party entered and we confirmed: red-flush exactly its
+    /// amount and tax, issued on it (no form is applied for).
+    pub confirmed_form: Option<ConfirmedForm>,
+}
+
+/// A red confirmation form entered by the buyer (state 03) that we confirmed (04).
+#[derive(Clone, Debug)]
+pub struct ConfirmedForm {
+    /// The form's uuid (`billUuid`).
+    pub id: String,
+    /// Its amount and tax, as positive figures; the red invoice carries exactly these.
+    pub amount: Money,
+    pub tax: Money,
 }
 
 /// One blue line to red-flush: its quantity when the line has one (the price stays), else its
@@ -298,6 +311,14 @@ async fn accept_in(tx: &mut PgConnection, batch: i64, req: &Request) -> Result<i
             .bind(pending)
             .execute(&mut *tx)
             .await?;
+        if let Some(form) = &req.confirmed_form {
+            // Issued on the form itself: `documents::step` finds it confirmed and issues.
+            sqlx::query("UPDATE red_flush SET document_id = $2 WHERE id = $1")
+                .bind(id)
+                .bind(&form.id)
+                .execute(&mut *tx)
+                .await?;
+        }
         if let Some(no) = &req.red_info_no {
             // The sheet is the one given: `documents::step` asks the channel about it (approved,
             // for this invoice and amount) instead of applying for one.
@@ -352,6 +373,8 @@ struct Accepted {
     track: RedFlushTrack,
     /// By line: the red lines; empty: by amount.
     lines: Vec<RedLine>,
+    /// The tax exactly (a confirmed form's), instead of the blue invoice's proportion.
+    exact_tax: Option<Money>,
 }
 
 /// A line request refused, with the code and the message shown.
@@ -515,7 +538,8 @@ async fn judge(
         return Ok(Err(RedFlushRuleError::DuplicatePending(requested)));
     }
     let track = b.invoice_kind.red_flush_track();
-    Ok(Ok(Accepted { blue_id, requested, reason, track, lines }))
+    let exact_tax = req.confirmed_form.as_ref().map(|f| f.tax);
+    Ok(Ok(Accepted { blue_id, requested, reason, track, lines, exact_tax }))
 }
 
 fn money(d: Decimal) -> Money {
@@ -527,8 +551,11 @@ fn money(d: Decimal) -> Money {
 async fn red_pending(tx: &mut PgConnection, b: &Blue, a: &Accepted) -> Result<i64> {
     let blue_pending = b.pending_id;
     let (total, tax) = (money(b.total), money(b.tax));
-    let full = a.requested == total.abs() && a.lines.is_empty();
-    let red_tax = if !a.lines.is_empty() {
+    // A form's exact tax may differ from the blue invoice's by a cent: then its lines are shared.
+    let full = a.requested == total.abs() && a.lines.is_empty() && a.exact_tax.is_none_or(|t| t == tax.abs());
+    let red_tax = if let Some(tax) = a.exact_tax {
+        tax
+    } else if !a.lines.is_empty() {
         a.lines.iter().map(|l| l.tax).sum()
     } else if full {
         tax
@@ -820,10 +847,9 @@ pub async fn requests_of_import(inv: &Invoicing, import_batch: i64) -> Result<Ve
             invoice_num: r.invoice_num,
             amount: r.red_amount.map(money),
             reason: Some(r.red_reason),
-            lines: Vec::new(),
             request_id: Some(r.id),
             row_no: Some(r.row_no),
-            red_info_no: None,
+            ..Request::default()
         })
         .collect())
 }
