@@ -5,7 +5,7 @@ use std::path::PathBuf;
 use chrono::NaiveDate;
 use clap::{Args, Subcommand};
 use fapiao_schemas::invoice_file::{DEFAULT_TEMPLATE, FileFormat, NameTemplate};
-use fapiao_schemas::{InvoiceKind, RedFlushState, TaxNo};
+use fapiao_schemas::{InvoiceKind, InvoiceStatus, RedFlushState, TaxNo};
 use fapiao_usecases::invoices::{self, Colour, DownloadRequest, Filter, IssuedRow, Pick, Recipient};
 use fapiao_usecases::{Actor, App};
 
@@ -33,6 +33,17 @@ pub enum InvoicesCommand {
         email: Option<String>,
         #[arg(long)]
         phone: Option<String>,
+    },
+    /// 作废: void a paper tax-control invoice of this month with no red invoice (正常 → 作废中 →
+    /// 作废); again on one still 作废中, asks the channel again. Exit 3 while still 作废中.
+    Void {
+        number: String,
+        /// The invoice code, where the number alone is not unique.
+        #[arg(long)]
+        code: Option<String>,
+        /// Why (kept with the invoice).
+        #[arg(long)]
+        reason: String,
     },
 }
 
@@ -65,9 +76,9 @@ pub struct ListArgs {
     /// Red-flush state of blue invoices: none|partial|full (未红冲/部分红冲/全额红冲).
     #[arg(long = "red-flush", value_parser = parse_red_flush)]
     red_flush: Option<RedFlushState>,
-    /// 正常 or 作废.
-    #[arg(long, value_parser = ["正常", "作废"])]
-    status: Option<String>,
+    /// 正常, 作废中 or 作废.
+    #[arg(long, value_parser = parse_status)]
+    status: Option<InvoiceStatus>,
     #[arg(long, default_value_t = 100, value_parser = clap::value_parser!(i64).range(1..))]
     limit: i64,
 }
@@ -115,6 +126,10 @@ fn parse_red_flush(s: &str) -> Result<RedFlushState, String> {
         "full" | "全额红冲" => Ok(RedFlushState::Full),
         _ => Err(format!("{s:?}: none, partial or full (未红冲/部分红冲/全额红冲)")),
     }
+}
+
+fn parse_status(s: &str) -> Result<InvoiceStatus, String> {
+    s.parse().map_err(|_| format!("{s:?}: 正常, 作废中 or 作废"))
 }
 
 fn parse_format(s: &str) -> Result<FileFormat, String> {
@@ -268,6 +283,21 @@ pub async fn run(command: InvoicesCommand, ctx: &Context) -> anyhow::Result<Outc
                 println!("{number} sent by {} to {}", done.channel, done.address);
             }
         }
+        InvoicesCommand::Void { number, code, reason } => {
+            let done = invoices::void(&app, &Actor::cli(), &number, code.as_deref(), &reason).await?;
+            if ctx.json {
+                output::json(&done)?;
+            } else {
+                println!(
+                    "{number}: {}{}",
+                    done.status,
+                    done.message.as_deref().map(|m| format!("（{m}）")).unwrap_or_default()
+                );
+            }
+            if done.status != fapiao_schemas::InvoiceStatus::Voided {
+                return Ok(Outcome::SomeRejected);
+            }
+        }
     }
     Ok(Outcome::Done)
 }
@@ -303,7 +333,7 @@ pub fn print_rows(json: bool, rows: &[IssuedRow]) -> anyhow::Result<()> {
                 },
                 r.buyer_name.clone(),
                 r.total.to_string(),
-                r.status.clone(),
+                r.status.to_string(),
                 if r.red { String::new() } else { red_flush_zh(r.red_flush_state).into() },
                 if r.red { String::new() } else { r.remaining.to_string() },
                 r.bills.join(","),

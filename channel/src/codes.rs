@@ -26,6 +26,9 @@ pub mod interface {
     pub const VERIFY: &str = "RIM.INVOICE.VERIFY";
     /// 交付: an issued invoice to the buyer by e-mail or SMS (no public code found).
     pub const INVOICE_DELIVER: &str = "ALLE.INVOICE.DELIVER";
+    /// 作废: void a paper tax-control invoice of the current month (1.1.05 批量作废 is
+    /// documented, its code is not). Asking again about the same invoice answers its state.
+    pub const INVOICE_VOID: &str = "ALLE.INVOICE.VOID";
 
     /// Input-invoice calls go to the `rim` gateway; everything else to `sim`.
     pub fn is_rim(code: &str) -> bool {

@@ -156,4 +156,10 @@ impl ChannelClient {
     pub async fn deliver(&self, d: &Deliver) -> Result<Delivered, ChannelError> {
         self.call(i::INVOICE_DELIVER, d, false).await
     }
+
+    /// 作废. Idempotent (the same invoice again answers its state), so retried like a query:
+    /// a lost answer is settled by asking again.
+    pub async fn void(&self, v: &VoidInvoice) -> Result<VoidState, ChannelError> {
+        self.call(i::INVOICE_VOID, v, true).await
+    }
 }

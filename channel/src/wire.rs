@@ -427,3 +427,24 @@ pub struct Delivered {
     /// `email` or `sms`.
     pub channel: String,
 }
+
+/// `ALLE.INVOICE.VOID` (ours; 作废): void an issued invoice. Idempotent: asking again about the
+/// same invoice answers where the void stands.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct VoidInvoice {
+    pub seller_taxpayer_id: String,
+    #[serde(default)]
+    pub invoice_code: String,
+    pub invoice_num: String,
+    #[serde(default)]
+    pub reason: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct VoidState {
+    pub invoice_num: String,
+    /// `voiding` (作废中) until the bureau has it, then `voided` (作废).
+    pub void_state: String,
+}

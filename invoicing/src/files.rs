@@ -206,7 +206,7 @@ pub enum Recipient {
 /// 交付: send an issued invoice to its buyer through the channel, and remember it.
 pub async fn send(inv: &Invoicing, invoice_num: &str, to: &Recipient) -> Result<DeliveryRow> {
     let row = issued::find(inv, invoice_num, None).await?;
-    if row.status != "正常" {
+    if row.status != fapiao_schemas::InvoiceStatus::Normal {
         return Err(InvoicingError::refused(
             "INVOICE_NOT_NORMAL",
             format!("发票{invoice_num}状态为{}，不能交付", row.status),

@@ -4,7 +4,7 @@
 //! callbacks of its bills, its red invoices and red-flush requests, and its deliveries.
 
 use chrono::{DateTime, NaiveDate, Utc};
-use fapiao_schemas::{AttemptOutcome, InvoiceKind, RedFlushRequestState, RedFlushState};
+use fapiao_schemas::{AttemptOutcome, InvoiceKind, InvoiceStatus, RedFlushRequestState, RedFlushState};
 use rust_decimal::Decimal;
 use serde::Serialize;
 
@@ -40,8 +40,8 @@ pub struct Filter {
     pub kind: Option<InvoiceKind>,
     pub colour: Option<Colour>,
     pub red_flush: Option<RedFlushState>,
-    /// 正常 or 作废.
-    pub status: Option<String>,
+    /// 正常, 作废中 or 作废.
+    pub status: Option<InvoiceStatus>,
     /// Only these sellers (a user's tenant scope); `None`: all.
     pub scope: Option<Vec<String>>,
     pub limit: i64,
@@ -61,7 +61,7 @@ pub struct IssuedRow {
     pub amount: Decimal,
     pub tax: Decimal,
     pub total: Decimal,
-    pub status: String,
+    pub status: InvoiceStatus,
     pub red_flush_state: RedFlushState,
     /// What can still be red-flushed (blue invoices).
     pub remaining: Decimal,

@@ -17,6 +17,7 @@ pub mod push;
 mod record;
 pub mod redflush;
 pub mod reissue;
+pub mod void;
 
 use std::sync::Arc;
 use std::time::Duration;

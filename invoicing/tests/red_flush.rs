@@ -601,3 +601,74 @@ async fn a_form_the_buyer_entered_and_we_confirm_is_red_flushed_with_exactly_its
     assert!(again.is_err() || again.unwrap().red_flush.is_none());
     assert_eq!(blue_state(&w, num).await.1, Decimal::new(5649, 2));
 }
+
+#[tokio::test]
+async fn a_paper_invoice_of_the_month_is_voided_through_voiding_and_other_kinds_are_refused() {
+    use fapiao_invoicing::void::void;
+    use fapiao_schemas::{Coded, InvoiceStatus};
+    let w = world("", &[]).await;
+    let nums = blue(
+        &w,
+        &[
+            ("V1", "增值税普通发票", BUYER, "100.00"),
+            ("V2", "增值税普通发票", BUYER, "200.00"),
+            ("V3", "数电普票", BUYER, "300.00"),
+            ("V4", "增值税普通发票", BUYER, "400.00"),
+        ],
+    )
+    .await;
+    let status = |num: String| {
+        let pool = w.db.pool.clone();
+        async move {
+            sqlx::query_scalar::<_, String>("SELECT status FROM issued_invoice WHERE invoice_num = $1")
+                .bind(num)
+                .fetch_one(&pool)
+                .await
+                .unwrap()
+        }
+    };
+    // 正常 → 作废中 → 作废; the bill's lines are open again; the channel has it void.
+    let done = void(&w.inv, &nums["V1"], None, "开错购方").await.unwrap();
+    assert_eq!((done.status, done.message), (InvoiceStatus::Voided, None));
+    assert_eq!(status(nums["V1"].clone()).await, "作废");
+    assert!(w.sandbox.world().voided(&nums["V1"]));
+    let events: Vec<String> = sqlx::query_scalar(
+        "SELECT e.event FROM pending_event e JOIN issued_invoice i ON i.pending_id = e.pending_id WHERE i.invoice_num = $1 ORDER BY e.id",
+    )
+    .bind(&nums["V1"])
+    .fetch_all(&w.db.pool)
+    .await
+    .unwrap();
+    assert!(events.ends_with(&["voiding".to_string(), "voided".to_string()]), "{events:?}");
+    let open = push(&w.inv, &Selection::Bills(vec!["V1".into()])).await.unwrap();
+    assert_eq!(open.pending_ids.len(), 1, "a voided invoice's bill can be invoiced again");
+    // A void invoice is neither voided again nor red-flushed.
+    let again = void(&w.inv, &nums["V1"], None, "x").await.unwrap_err();
+    assert_eq!(again.code(), "INVOICE_NOT_VOIDABLE");
+    let red = flush(&w, &[req(&nums["V1"], None, None)]).await;
+    assert_eq!(red[0].code.as_deref(), Some("RED_FLUSH_NOT_ELIGIBLE"), "{red:?}");
+    // 数电 and partly red-flushed invoices are refused here, before any call.
+    let e = void(&w.inv, &nums["V3"], None, "x").await.unwrap_err();
+    assert!(e.to_string().contains("不能作废，请开具红字发票"), "{e}");
+    let partly = flush(&w, &[req(&nums["V2"], Some("50.00"), Some("04"))]).await;
+    assert_eq!(partly[0].state, RedFlushRequestState::Succeeded, "{partly:?}");
+    let e = void(&w.inv, &nums["V2"], None, "x").await.unwrap_err();
+    assert!(e.to_string().contains("已开具红字发票"), "{e}");
+    // Where our books are behind, the channel's refusal puts the invoice back to 正常.
+    sqlx::query("UPDATE issued_invoice SET red_flush_state = 'none' WHERE invoice_num = $1")
+        .bind(&nums["V2"])
+        .execute(&w.db.pool)
+        .await
+        .unwrap();
+    let e = void(&w.inv, &nums["V2"], None, "x").await.unwrap_err();
+    assert_eq!(e.code(), "INVOICE_VOID_REFUSED", "{e}");
+    assert_eq!(status(nums["V2"].clone()).await, "正常");
+    // Every answer lost: it stays 作废中, and voiding again settles it (never a second void).
+    w.sandbox.world().dice.set_plan(FaultPlan::parse("drop@ALLE.INVOICE.VOID=1").unwrap());
+    let lost = void(&w.inv, &nums["V4"], None, "重复开具").await.unwrap();
+    assert_eq!(lost.status, InvoiceStatus::Voiding, "{lost:?}");
+    assert_eq!(status(nums["V4"].clone()).await, "作废中");
+    w.sandbox.world().dice.set_plan(FaultPlan::none());
+    let settled = void(&w.inv, &nums["V4"], None, "重复开具").await.unwrap();
+    assert_eq!(settled.status, InvoiceStatus::Voided);
+}

@@ -135,6 +135,12 @@ impl InvoiceKind {
         matches!(self, InvoiceKind::DigitalSpecial | InvoiceKind::DigitalOrdinary)
     }
 
+    /// 作废 is for paper tax-control invoices (of the month); 数电 and electronic invoices are
+    /// corrected by a red invoice only.
+    pub fn is_voidable(self) -> bool {
+        matches!(self, InvoiceKind::TaxctlSpecial | InvoiceKind::TaxctlOrdinary | InvoiceKind::TaxctlRoll)
+    }
+
     pub fn is_special(self) -> bool {
         matches!(self, InvoiceKind::DigitalSpecial | InvoiceKind::TaxctlSpecial | InvoiceKind::TaxctlESpecial)
     }

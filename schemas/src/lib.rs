@@ -28,9 +28,9 @@ pub use invoice_kind::InvoiceKind;
 pub use messages::Coded;
 pub use money::{Money, Quantity, TaxRate, UnitPrice};
 pub use states::{
-    ApprovalState, AttemptOutcome, BillState, CallbackState, DataSource, FormState, PendingStatus,
-    RedDocumentKind, RedDocumentState, RedFlushRequestState, RedFlushState, RunState, RunTrigger, SheetState,
-    UnknownValue,
+    ApprovalState, AttemptOutcome, BillState, CallbackState, DataSource, FormState, InvoiceStatus,
+    PendingStatus, RedDocumentKind, RedDocumentState, RedFlushRequestState, RedFlushState, RunState,
+    RunTrigger, SheetState, UnknownValue,
 };
 pub use taxpayer_id::TaxNo;
 pub use template::ImportKind;

@@ -12,6 +12,7 @@
 //! | [`ApprovalState`] (审批状态) | `pending_invoice.approval_state` |
 //! | [`AttemptOutcome`] | `issue_attempt.outcome` |
 //! | [`BillState`] (开票申请单状态) | `application.state` |
+//! | [`InvoiceStatus`] (发票状态) | `issued_invoice.status` |
 //! | [`CallbackState`] | `callback.state` |
 //! | [`RedFlushState`] (红冲状态) | `issued_invoice.red_flush_state` |
 //! | [`RedFlushRequestState`] | `red_flush.state` |
@@ -278,6 +279,17 @@ text_enum! {
 }
 
 text_enum! {
+    /// 发票状态 of an issued invoice (seed 002: 正常、作废、作废中), stored in the documents' words.
+    pub enum InvoiceStatus ("invoice status") {
+        Normal = "正常",
+        /// 作废中: the void is with the channel.
+        Voiding = "作废中",
+        /// 作废
+        Voided = "作废",
+    }
+}
+
+text_enum! {
     /// 开票申请单状态, recomputed from the application's live pending invoices.
     pub enum BillState ("bill state") {
         Received = "received",
@@ -537,6 +549,7 @@ mod tests {
         round_trips(ApprovalState::ALL);
         round_trips(AttemptOutcome::ALL);
         round_trips(BillState::ALL);
+        round_trips(InvoiceStatus::ALL);
         round_trips(CallbackState::ALL);
         round_trips(RedFlushState::ALL);
         round_trips(RedFlushRequestState::ALL);

@@ -1,10 +1,11 @@
 //! 已开发票: search issued invoices, see one whole, download their files under a name template,
-//! send one to its buyer (交付), and a bill's invoices (开票申请单发票查询).
+//! send one to its buyer (交付), void one (作废), and a bill's invoices (开票申请单发票查询).
 
 use fapiao_invoicing::{files, issued};
 
 pub use fapiao_invoicing::files::{DownloadReport, DownloadRequest, Pick, Recipient};
 pub use fapiao_invoicing::issued::{Colour, DeliveryRow, Detail, Filter, IssuedRow};
+pub use fapiao_invoicing::void::VoidOutcome;
 
 use crate::{Actor, App, Result};
 
@@ -35,4 +36,17 @@ pub async fn send(app: &App, actor: &Actor, invoice_num: &str, to: &Recipient) -
     // The address is the buyer's personal data: the log says how, not where.
     tracing::info!(actor = %actor, invoice_num, channel = %done.channel, "invoice delivered");
     Ok(done)
+}
+
+/// 作废: a paper tax-control invoice of the month without red invoices; 作废中 until the
+/// channel has it, then 作废 (its bills' lines open again). Again on a 作废中 one: asks again.
+pub async fn void(
+    app: &App,
+    actor: &Actor,
+    invoice_num: &str,
+    invoice_code: Option<&str>,
+    reason: &str,
+) -> Result<VoidOutcome> {
+    tracing::info!(actor = %actor, invoice_num, "void invoice");
+    Ok(fapiao_invoicing::void::void(&app.invoicing(), invoice_num, invoice_code, reason).await?)
 }

@@ -70,6 +70,8 @@ pub struct World {
     app_tokens: HashMap<String, Instant>,
     tokens: HashMap<String, Instant>,
     invoices: HashMap<String, Issued>,
+    /// Invoices voided (作废), by number: when the bureau has it.
+    voids: HashMap<String, Instant>,
     serial_by_number: HashMap<String, String>,
     forms: BTreeMap<String, RedConfirmForm>,
     used_forms: std::collections::HashSet<String>,
@@ -93,6 +95,7 @@ impl World {
             app_tokens: HashMap::new(),
             tokens: HashMap::new(),
             invoices: HashMap::new(),
+            voids: HashMap::new(),
             serial_by_number: HashMap::new(),
             forms: BTreeMap::new(),
             used_forms: Default::default(),
@@ -211,6 +214,7 @@ impl World {
             i::VERIFY => answer(self.verify(parse(body)?)),
             i::ACCOUNT_CHECK => answer(self.account_check(parse(body)?)),
             i::INVOICE_DELIVER => answer(self.deliver(parse(body)?)),
+            i::INVOICE_VOID => answer(self.void(parse(body)?, now)),
             other => Err(err(code::BAD_REQUEST, format!("未知的接口编码：{other}"))),
         }
     }
@@ -257,6 +261,45 @@ impl World {
         };
         self.deliveries.push(req.clone());
         Ok(Delivered { invoice_num: req.invoice_num, channel: channel.into() })
+    }
+
+    /// 作废: paper tax-control invoices of this month (Asia/Shanghai) with no red invoice; the
+    /// bureau takes `issue_delay` (作废中), then it is void. Asking again answers the state.
+    fn void(&mut self, req: VoidInvoice, now: Instant) -> Result<VoidState, ApiError> {
+        let not_found = || err(code::NOT_FOUND, format!("发票{}不存在", req.invoice_num));
+        let serial = self.serial_by_number.get(&req.invoice_num).ok_or_else(not_found)?;
+        let issued = &self.invoices[serial];
+        if issued.seller_taxpayer_id != req.seller_taxpayer_id
+            || (!req.invoice_code.is_empty() && issued.result.invoice_code != req.invoice_code)
+            || issued.result.issue_status != IssueStatus::Succeeded
+        {
+            return Err(not_found());
+        }
+        if let Some(at) = self.voids.get(&req.invoice_num) {
+            let state = if now >= *at { "voided" } else { "voiding" };
+            return Ok(VoidState { invoice_num: req.invoice_num, void_state: state.into() });
+        }
+        let r = &issued.result;
+        if r.invoice_property != 0 || !r.invoice_kind.is_voidable() {
+            return Err(err(code::BAD_REQUEST, "数电发票、电子发票及红字发票不能作废，请开具红字发票"));
+        }
+        let today = chrono::Utc::now().with_timezone(&chrono_tz::Asia::Shanghai).date_naive();
+        if r.invoice_date.is_none_or(|d| (d.year(), d.month()) != (today.year(), today.month())) {
+            return Err(err(code::STATE_CONFLICT, "跨月发票不能作废，请开具红字发票"));
+        }
+        let reds = self.invoices.values().any(|x| {
+            x.result.original_invoice_num == req.invoice_num && x.result.issue_status != IssueStatus::Failed
+        });
+        if reds {
+            return Err(err(code::STATE_CONFLICT, "已开具红字发票的发票不能作废"));
+        }
+        self.voids.insert(req.invoice_num.clone(), now + self.config.issue_delay);
+        Ok(VoidState { invoice_num: req.invoice_num, void_state: "voiding".into() })
+    }
+
+    /// Whether an invoice was voided (作废 accepted).
+    pub fn voided(&self, invoice_num: &str) -> bool {
+        self.voids.contains_key(invoice_num)
     }
 
     // ---- issuing ----
@@ -440,6 +483,9 @@ impl World {
             .and_then(|s| self.invoices.get(s))
             .filter(|b| b.seller_taxpayer_id == seller && b.result.invoice_property == 0 && now >= b.ready_at)
             .ok_or_else(|| err(code::NOT_FOUND, format!("蓝字发票{invoice_num}不存在")))?;
+        if self.voids.contains_key(invoice_num) {
+            return Err(err(code::STATE_CONFLICT, format!("发票{invoice_num}已作废，不能红冲")));
+        }
         let red: Money = self
             .invoices
             .values()

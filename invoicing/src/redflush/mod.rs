@@ -14,7 +14,9 @@ use fapiao_channel::wire::RedInvoice;
 use fapiao_schemas::invoice_kind::RedFlushTrack;
 use fapiao_schemas::red_flush::{self as rule, RedFlushRuleError};
 use fapiao_schemas::split::LineProperty;
-use fapiao_schemas::{Coded, DataSource, InvoiceKind, Money, RedFlushRequestState, RedFlushState};
+use fapiao_schemas::{
+    Coded, DataSource, InvoiceKind, InvoiceStatus, Money, RedFlushRequestState, RedFlushState,
+};
 use rust_decimal::Decimal;
 use serde::Serialize;
 use sqlx::PgConnection;
@@ -248,7 +250,7 @@ async fn accept_in(tx: &mut PgConnection, batch: i64, req: &Request) -> Result<i
             "RED_FLUSH_INVOICE_NOT_FOUND",
             format!("发票{}不存在或不是本系统开具的蓝字发票", req.invoice_num),
         )),
-        Some(b) if b.status != "正常" => Err(refuse(
+        Some(b) if b.status != InvoiceStatus::Normal => Err(refuse(
             "RED_FLUSH_NOT_ELIGIBLE",
             format!("发票状态为{}，只有正常状态的发票可以红冲", b.status),
         )),
@@ -358,8 +360,8 @@ struct Blue {
     invoice_kind: InvoiceKind,
     invoice_code: String,
     invoice_num: String,
-    /// 发票状态 (正常, …).
-    status: String,
+    /// 发票状态 (正常, 作废中, 作废).
+    status: InvoiceStatus,
     red_flush_state: RedFlushState,
     total: Decimal,
     tax: Decimal,
