@@ -60,8 +60,12 @@ enum FormsCommand {
     Reject { id: String },
     /// Revoke a form or a sheet (its request ends; the amount is free again).
     Revoke { id: String },
-    /// Fetch every form concerning the tenant's enterprises from the channel.
-    Download,
+    /// 下载: fetch every form concerning the tenant's enterprises and every red info sheet they are
+    /// the seller of from the channel; --out FILE.xlsx also writes all forms and sheets there.
+    Download {
+        #[arg(long)]
+        out: Option<PathBuf>,
+    },
 }
 
 pub async fn run(args: RedFlushArgs, ctx: &Context) -> anyhow::Result<Exit> {
@@ -238,8 +242,10 @@ async fn forms(c: FormsCommand, ctx: &Context, app: &App, actor: &Actor) -> anyh
         FormsCommand::Revoke { id } => {
             said(format!("{id}: {}", red_flush::revoke_form(app, actor, &id).await?))
         }
-        FormsCommand::Download => {
-            said(format!("{} forms downloaded", red_flush::download_forms(app, actor).await?))
+        FormsCommand::Download { out } => {
+            let got = red_flush::download_forms(app, actor, out.as_deref()).await?;
+            let file = out.map(|o| format!(", written to {}", o.display())).unwrap_or_default();
+            said(format!("{} forms and {} red info sheets downloaded{file}", got.forms, got.sheets))
         }
     }
 }

@@ -319,3 +319,36 @@ async fn a_red_flush_dry_run_shows_the_lines_and_what_remains_and_changes_nothin
     assert_eq!(w.sandbox.world().calls.get("ALLE.INVOICE.RED"), None, "nothing sent");
     assert_eq!(w.ok(&["invoices", "show", &num])["invoice"]["remaining"], "226.00");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn forms_the_buyer_entered_are_downloaded_into_a_workbook_and_confirmed_into_a_red_invoice() {
+    use calamine::Reader;
+    let w = World::new().await;
+    w.issue(&[("B1", "深圳示例科技有限公司", 1)]);
+    let num = numbers(&w.ok(&["invoices", "list", "--bill", "B1"]))[0].clone();
+    let money = |s: &str| fapiao_schemas::Money::parse(s).unwrap();
+    let form = w.sandbox.world().inbound_form(&num, money("-20.00"), money("-2.60"), "04").unwrap();
+    let out = w.dir.path().join("documents.xlsx");
+    let got = w.ok(&["red-flush", "forms", "download", "--out", out.to_str().unwrap()]);
+    assert!(got["result"].as_str().unwrap().starts_with("1 forms and 0 red info sheets"), "{got}");
+    let mut book: calamine::Xlsx<_> = calamine::open_workbook(&out).unwrap();
+    let sheet = book.worksheet_range_at(0).unwrap().unwrap();
+    let rows: Vec<Vec<String>> = sheet.rows().map(|r| r.iter().map(|c| c.to_string()).collect()).collect();
+    assert_eq!(rows[0][..4], ["类型", "编号", "ID", "状态"]);
+    assert_eq!(rows.len(), 2, "{rows:?}");
+    assert_eq!(
+        (rows[1][0].as_str(), rows[1][2].as_str(), rows[1][3].as_str()),
+        ("红字确认单", form.bill_uuid.as_str(), "购方录入待销方确认")
+    );
+    assert_eq!((rows[1][6].as_str(), rows[1][10].as_str()), (num.as_str(), "-22.60"));
+    // Confirmed here, it is red-flushed on the form at once: exactly 20.00 + 2.60.
+    let decided = w.ok(&["red-flush", "forms", "confirm", &form.bill_uuid]);
+    assert_eq!(decided["state"], "04", "{decided}");
+    let red = decided["red_flush"]["red_invoice_num"].as_str().expect("a red invoice").to_string();
+    let shown = w.ok(&["invoices", "show", &red]);
+    assert_eq!(
+        (shown["invoice"]["amount"].as_str(), shown["invoice"]["tax"].as_str()),
+        (Some("-20.00"), Some("-2.60"))
+    );
+    assert_eq!(w.ok(&["invoices", "show", &num])["invoice"]["remaining"], "90.40");
+}

@@ -18,6 +18,7 @@ pub mod interface {
     pub const RED_CONFIRM_DOWNLOAD: &str = "REDCONFIRMBILL.DOWNLOAD";
     pub const QUICK_RED: &str = "TAXCTL.INVOICE.QUICKRED";
     pub const RED_INFO_APPLY: &str = "TAXCTL.REDINFO.APPLY";
+    pub const RED_INFO_DOWNLOAD: &str = "TAXCTL.REDINFO.DOWNLOAD";
     pub const RED_INFO_QUERY: &str = "TAXCTL.REDINFO.QUERY";
     pub const RED_INFO_REVOKE: &str = "TAXCTL.REDINFO.REVOKE";
     pub const DOWNLOAD_APPLY: &str = "RIM.DOWNLOAD.APPLY";

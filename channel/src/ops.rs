@@ -103,6 +103,17 @@ impl ChannelClient {
         self.call(i::RED_INFO_APPLY, apply, true).await
     }
 
+    /// 下载红字信息表: a seller's sheets, one page.
+    pub async fn red_info_download(
+        &self,
+        taxpayer_id: &str,
+        page_no: u32,
+        page_size: u32,
+    ) -> Result<Page<RedInfoListed>, ChannelError> {
+        let d = RedInfoDownload { taxpayer_id: taxpayer_id.into(), page_no, page_size };
+        self.call(i::RED_INFO_DOWNLOAD, &d, true).await
+    }
+
     pub async fn red_info_query(&self, sheet_id: &str) -> Result<RedInfoSheet, ChannelError> {
         self.call(i::RED_INFO_QUERY, &RedInfoRef { sheet_id: sheet_id.into() }, true).await
     }

@@ -292,6 +292,29 @@ pub struct RedInfoRef {
     pub sheet_id: String,
 }
 
+/// `TAXCTL.REDINFO.DOWNLOAD` (ours; 下载红字信息表): the red info sheets of a seller, however
+/// they were applied for (here, the buyer, the e-tax website), pageNo 0-based.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct RedInfoDownload {
+    pub taxpayer_id: String,
+    pub page_no: u32,
+    pub page_size: u32,
+}
+
+/// A red info sheet as listed: the sheet and what it red-flushes.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct RedInfoListed {
+    #[serde(flatten)]
+    pub sheet: RedInfoSheet,
+    pub seller_taxpayer_id: String,
+    pub invoice_num: String,
+    pub red_reason: String,
+    pub amount: Money,
+    pub tax_amount: Money,
+}
+
 /// `RIM.DOWNLOAD.APPLY` (ours): download the input invoices of one tax number and day.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]

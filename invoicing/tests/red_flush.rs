@@ -542,6 +542,14 @@ async fn a_red_info_sheet_number_entered_by_hand_is_used_as_is() {
     .unwrap();
     assert_eq!(approved.state, "approved");
     let number = approved.red_info_bill_no;
+    // 下载红字信息表: the sheet applied for elsewhere comes with what it red-flushes.
+    let got = documents::download(&w.inv).await.unwrap();
+    assert_eq!((got.forms, got.sheets), (0, 1));
+    let listed = documents::list(&w.inv).await.unwrap();
+    assert_eq!(
+        (listed[0].number.as_deref(), listed[0].state_zh.as_str(), listed[0].amount),
+        (Some(number.as_str()), "审核通过", Decimal::new(-10000, 2))
+    );
 
     let by_hand =
         |num: &str, no: &str| Request { red_info_no: Some(no.into()), ..req(num, None, Some("01")) };
@@ -581,7 +589,7 @@ async fn a_form_the_buyer_entered_and_we_confirm_is_red_flushed_with_exactly_its
         .inbound_form(num, Money::parse("-50.00").unwrap(), Money::parse("-6.51").unwrap(), "04")
         .unwrap();
     assert_eq!(form.confirm_state, "03");
-    assert_eq!(documents::download(&w.inv).await.unwrap(), 1);
+    assert_eq!(documents::download(&w.inv).await.unwrap().forms, 1);
     let decided = documents::decide(&w.inv, &form.bill_uuid, true).await.unwrap();
     assert_eq!(decided.state, fapiao_schemas::FormState::Confirmed);
     let outcome = decided.red_flush.expect("a confirmed buyer's form is red-flushed");

@@ -403,6 +403,27 @@ text_enum! {
     }
 }
 
+impl SheetState {
+    pub fn label_zh(self) -> &'static str {
+        match self {
+            SheetState::Submitted => "待税局审核",
+            SheetState::Approved => "审核通过",
+            SheetState::Rejected => "审核不通过",
+            SheetState::Revoked => "已撤销",
+        }
+    }
+}
+
+impl RedDocumentState {
+    /// The state in the documents' words.
+    pub fn label_zh(self) -> &'static str {
+        match self {
+            RedDocumentState::Form(f) => f.label_zh(),
+            RedDocumentState::Sheet(s) => s.label_zh(),
+        }
+    }
+}
+
 /// The state of a red document: a form's code or a sheet's word (the two never share a text).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub enum RedDocumentState {

@@ -12,7 +12,7 @@ use fapiao_schemas::{Coded, RedDocumentState, RedFlushRequestState};
 use serde::Serialize;
 use tracing::Instrument;
 
-pub use fapiao_invoicing::redflush::documents::{Decided, DocumentRow, PollReport};
+pub use fapiao_invoicing::redflush::documents::{Decided, DocumentRow, Downloaded, PollReport};
 pub use fapiao_invoicing::redflush::{BATCH, LineRequest, Outcome, Preview, Request};
 
 use crate::{Actor, App, Error, Progress, Result};
@@ -224,8 +224,69 @@ pub async fn revoke_form(app: &App, actor: &Actor, id: &str) -> Result<RedDocume
     Ok(documents::revoke(&app.invoicing(), id).await?)
 }
 
-/// Fetch every form concerning the tenant's enterprises from the channel; how many.
-pub async fn download_forms(app: &App, actor: &Actor) -> Result<usize> {
-    tracing::info!(actor = %actor, "download red confirmation forms");
-    Ok(documents::download(&app.invoicing()).await?)
+/// 下载红字确认单/红字信息表: fetch every form concerning the tenant's enterprises and every sheet
+/// they are the seller of from the channel; with `out`, also write every stored form and sheet
+/// into that xlsx (written beside and renamed when complete).
+pub async fn download_forms(app: &App, actor: &Actor, out: Option<&Path>) -> Result<Downloaded> {
+    tracing::info!(actor = %actor, "download red confirmation forms and red info sheets");
+    let inv = app.invoicing();
+    let fetched = documents::download(&inv).await?;
+    if let Some(out) = out {
+        write_documents(out, &documents::list(&inv).await?)?;
+    }
+    Ok(fetched)
+}
+
+/// Forms and sheets as xlsx, one row each, strings kept strings (formula characters neutralized).
+fn write_documents(path: &Path, rows: &[DocumentRow]) -> Result<()> {
+    let mut book = rust_xlsxwriter::Workbook::new();
+    let sheet = book.add_worksheet();
+    let headers = [
+        "类型",
+        "编号",
+        "ID",
+        "状态",
+        "销方税号",
+        "购方税号",
+        "蓝字发票号码",
+        "冲红原因",
+        "金额",
+        "税额",
+        "价税合计",
+        "录入方",
+        "红冲请求",
+        "更新时间",
+    ];
+    for (c, h) in headers.iter().enumerate() {
+        sheet.write_string(0, c as u16, *h)?;
+    }
+    for (i, d) in rows.iter().enumerate() {
+        let kind = match d.kind {
+            fapiao_schemas::RedDocumentKind::Form => "红字确认单",
+            fapiao_schemas::RedDocumentKind::Sheet => "红字信息表",
+        };
+        let cells = [
+            kind.to_string(),
+            d.number.clone().unwrap_or_default(),
+            d.id.clone(),
+            d.state_zh.clone(),
+            d.seller_tax_no.clone(),
+            d.buyer_tax_no.clone(),
+            d.invoice_num.clone(),
+            d.red_reason.clone(),
+            d.amount.to_string(),
+            d.tax.to_string(),
+            (d.amount + d.tax).to_string(),
+            d.entered_by.clone(),
+            d.red_flush_id.map(|id| id.to_string()).unwrap_or_default(),
+            d.updated_at.to_rfc3339(),
+        ];
+        for (c, v) in cells.iter().enumerate() {
+            sheet.write_string(i as u32 + 1, c as u16, import::neutralize(v))?;
+        }
+    }
+    let part = path.with_extension("xlsx.part");
+    book.save(&part)?;
+    std::fs::rename(&part, path).map_err(rust_xlsxwriter::XlsxError::IoError)?;
+    Ok(())
 }

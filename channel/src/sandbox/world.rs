@@ -43,6 +43,9 @@ struct Sheet {
     sheet: RedInfoSheet,
     seller_taxpayer_id: String,
     invoice_num: String,
+    red_reason: String,
+    amount: Money,
+    tax_amount: Money,
     approve_at: Instant,
     used: bool,
 }
@@ -208,6 +211,7 @@ impl World {
             i::RED_INFO_APPLY => answer(self.sheet_apply(parse(body)?, now)),
             i::RED_INFO_QUERY => answer(self.sheet(&parse::<RedInfoRef>(body)?.sheet_id, now)),
             i::RED_INFO_REVOKE => answer(self.sheet_revoke(parse(body)?, now)),
+            i::RED_INFO_DOWNLOAD => answer(self.sheet_download(parse(body)?, now)),
             i::DOWNLOAD_APPLY => answer(self.download_apply(parse(body)?, now)),
             i::DOWNLOAD_POLL => answer(self.download_poll(parse(body)?, now)),
             i::DOWNLOAD_FETCH => answer(self.download_fetch(parse(body)?, now)),
@@ -814,6 +818,9 @@ impl World {
                 sheet: sheet.clone(),
                 seller_taxpayer_id: req.seller_taxpayer_id,
                 invoice_num: req.invoice_num,
+                red_reason: req.red_reason,
+                amount: req.amount,
+                tax_amount: req.tax_amount,
                 approve_at,
                 used: false,
             },
@@ -841,6 +848,31 @@ impl World {
             .or_else(|| self.sheets.values().find(|s| !id.is_empty() && s.sheet.red_info_bill_no == id))
             .map(|s| s.sheet.clone())
             .ok_or_else(|| err(code::NOT_FOUND, format!("红字信息表{id}不存在")))
+    }
+
+    fn sheet_download(
+        &mut self,
+        req: RedInfoDownload,
+        now: Instant,
+    ) -> Result<Page<RedInfoListed>, ApiError> {
+        let ids: Vec<String> = self.sheets.keys().cloned().collect();
+        for id in &ids {
+            self.settle_sheet(id, now);
+        }
+        let sheets: Vec<RedInfoListed> = self
+            .sheets
+            .values()
+            .filter(|s| s.seller_taxpayer_id == req.taxpayer_id)
+            .map(|s| RedInfoListed {
+                sheet: s.sheet.clone(),
+                seller_taxpayer_id: s.seller_taxpayer_id.clone(),
+                invoice_num: s.invoice_num.clone(),
+                red_reason: s.red_reason.clone(),
+                amount: s.amount,
+                tax_amount: s.tax_amount,
+            })
+            .collect();
+        Ok(page(sheets, req.page_no, req.page_size))
     }
 
     fn sheet_revoke(&mut self, req: RedInfoRef, now: Instant) -> Result<RedInfoSheet, ApiError> {

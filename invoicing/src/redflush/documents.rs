@@ -315,10 +315,12 @@ pub struct DocumentRow {
     pub id: String,
     pub kind: RedDocumentKind,
     pub state: RedDocumentState,
-    /// A form's state in Chinese; a sheet's state as it is.
+    /// The state in the documents' words.
     #[sqlx(skip)]
     pub state_zh: String,
     pub number: Option<String>,
+    pub seller_tax_no: String,
+    pub buyer_tax_no: String,
     pub invoice_num: String,
     pub amount: Decimal,
     pub tax: Decimal,
@@ -332,10 +334,7 @@ pub async fn list(inv: &Invoicing) -> Result<Vec<DocumentRow>> {
     let mut rows: Vec<DocumentRow> =
         sqlx::query_as("SELECT * FROM red_document ORDER BY updated_at, id").fetch_all(&inv.pool).await?;
     for r in &mut rows {
-        r.state_zh = match r.state {
-            RedDocumentState::Form(f) => f.label_zh().to_string(),
-            RedDocumentState::Sheet(s) => s.to_string(),
-        };
+        r.state_zh = r.state.label_zh().to_string();
     }
     Ok(rows)
 }
@@ -423,26 +422,54 @@ pub async fn revoke(inv: &Invoicing, id: &str) -> Result<RedDocumentState> {
     Ok(doc.state)
 }
 
-/// Fetch every form concerning the tenant's enterprises (as seller or buyer) from the channel.
-pub async fn download(inv: &Invoicing) -> Result<usize> {
+/// What a download fetched.
+#[derive(Clone, Debug, Default, Serialize)]
+pub struct Downloaded {
+    /// Forms concerning the tenant's enterprises (as seller or buyer), each counted once.
+    pub forms: usize,
+    /// Red info sheets of the tenant's enterprises as sellers.
+    pub sheets: usize,
+}
+
+/// 下载红字确认单 and 下载红字信息表: fetch every form concerning the tenant's enterprises and
+/// every sheet they are the seller of, page by page, and keep them (state changes in the history).
+pub async fn download(inv: &Invoicing) -> Result<Downloaded> {
+    const PAGE: u32 = 100;
     let tax_nos: Vec<String> =
         sqlx::query_scalar("SELECT tax_no FROM enterprise ORDER BY tax_no").fetch_all(&inv.pool).await?;
     // A form between two of the tenant's enterprises comes once for each: counted once.
-    let mut seen = std::collections::HashSet::new();
+    let mut forms = std::collections::HashSet::new();
+    let mut sheets = 0;
     let mut db = inv.pool.acquire().await?;
     for tax_no in tax_nos {
-        let mut page_no = 0;
-        loop {
-            let page = inv.channel.red_confirm_download(&tax_no, page_no, 100).await?;
+        for page_no in 0.. {
+            let page = inv.channel.red_confirm_download(&tax_no, page_no, PAGE).await?;
             for f in &page.list {
                 store(&mut db, &Document::from_form(f)?, None).await?;
-                seen.insert(f.bill_uuid.clone());
+                forms.insert(f.bill_uuid.clone());
             }
-            if page.list.is_empty() || u64::from(page_no + 1) * 100 >= page.total {
+            if page.list.is_empty() || u64::from(page_no + 1) * u64::from(PAGE) >= page.total {
                 break;
             }
-            page_no += 1;
+        }
+        for page_no in 0.. {
+            let page = inv.channel.red_info_download(&tax_no, page_no, PAGE).await?;
+            for l in &page.list {
+                let amounts = (l.amount.value(), l.tax_amount.value());
+                let doc = Document::from_sheet(
+                    &l.sheet,
+                    &l.seller_taxpayer_id,
+                    &l.invoice_num,
+                    &l.red_reason,
+                    amounts,
+                )?;
+                store(&mut db, &doc, None).await?;
+                sheets += 1;
+            }
+            if page.list.is_empty() || u64::from(page_no + 1) * u64::from(PAGE) >= page.total {
+                break;
+            }
         }
     }
-    Ok(seen.len())
+    Ok(Downloaded { forms: forms.len(), sheets })
 }
