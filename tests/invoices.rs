@@ -271,6 +271,19 @@ async fn each_enterprise_has_its_drawer_payee_and_reviewer_on_its_invoices() {
             ("王开票", "李收款", "赵复核")
         );
     }
+    // A red invoice carries them too.
+    let num = after[0]["invoice_num"].as_str().unwrap().to_string();
+    w.ok(&["red-flush", "--invoice", &format!("{num}:113.00")]);
+    let red_serial =
+        w.ok(&["invoices", "list", "--colour", "red"])[0]["serial_no"].as_str().unwrap().to_string();
+    {
+        let world = w.sandbox.world();
+        let body = world.red_opened(&red_serial).expect("the red body");
+        assert_eq!(
+            (body.drawer.as_str(), body.payee.as_str(), body.reviewer.as_str()),
+            ("王开票", "李收款", "赵复核")
+        );
+    }
     for args in [
         &["enterprise", "issuers", "--tax-no", "91440300MA5FXXXX0X", "--drawer", "x"][..],
         &["enterprise", "issuers", "--tax-no", "91110000600037341L", "--drawer", "x"][..],

@@ -187,6 +187,13 @@ pub struct RedInvoice {
     pub gov_red_confirm_bill_uuid: String,
     #[serde(default)]
     pub red_info_bill_no: String,
+    /// 开票人 (required on an invoice, red ones too), 收款人, 复核人.
+    #[serde(default)]
+    pub drawer: String,
+    #[serde(default)]
+    pub payee: String,
+    #[serde(default)]
+    pub reviewer: String,
 }
 
 /// `TAXCTL.INVOICE.QUICKRED` (ours): full red-flush of a tax-control ordinary invoice.

@@ -19,6 +19,9 @@ fn red(serial: &str, blue: &str, amount: &str, tax: &str) -> RedInvoice {
         tax_amount: money(tax),
         gov_red_confirm_bill_uuid: String::new(),
         red_info_bill_no: String::new(),
+        drawer: String::new(),
+        payee: String::new(),
+        reviewer: String::new(),
     }
 }
 

@@ -303,9 +303,33 @@ struct OpenHead {
     remark: Option<String>,
     seller_address_phone: Option<String>,
     seller_bank_account: Option<String>,
-    drawer: Option<String>,
-    payee: Option<String>,
-    reviewer: Option<String>,
+}
+
+/// 开票人, 收款人, 复核人 of an invoice about to be sent.
+pub(crate) struct Issuers {
+    pub drawer: String,
+    pub payee: String,
+    pub reviewer: String,
+}
+
+/// The seller's issuers (`enterprise issuers`), else the configured drawer; kept on the pending
+/// invoice as sent — blue and red alike.
+pub(crate) async fn issuers(inv: &Invoicing, pending_id: i64) -> Result<Issuers> {
+    let (drawer, payee, reviewer): (Option<String>, Option<String>, Option<String>) = sqlx::query_as(
+        "UPDATE pending_invoice p SET drawer = coalesce(i.drawer, $2), payee = i.payee, reviewer = i.reviewer
+           FROM pending_invoice q LEFT JOIN enterprise_issuer i ON i.tax_no = q.seller_tax_no
+          WHERE p.id = $1 AND q.id = p.id
+         RETURNING p.drawer, p.payee, p.reviewer",
+    )
+    .bind(pending_id)
+    .bind(&inv.settings.invoicing.drawer)
+    .fetch_one(&inv.pool)
+    .await?;
+    Ok(Issuers {
+        drawer: drawer.unwrap_or_default(),
+        payee: payee.unwrap_or_default(),
+        reviewer: reviewer.unwrap_or_default(),
+    })
 }
 
 /// A pending line as it goes to the channel.
@@ -320,9 +344,8 @@ struct OpenLine {
 async fn open_invoice(inv: &Invoicing, id: i64, serial: &str) -> Result<OpenInvoice> {
     let head: OpenHead = sqlx::query_as(
         "SELECT p.invoice_kind, p.invoice_property, e.name AS seller_name, p.seller_tax_no, p.buyer_name, p.buyer_tax_no, p.remark,
-                p.seller_address_phone, p.seller_bank_account, i.drawer, i.payee, i.reviewer
-           FROM pending_invoice p JOIN enterprise e ON e.tax_no = p.seller_tax_no
-           LEFT JOIN enterprise_issuer i ON i.tax_no = p.seller_tax_no WHERE p.id = $1",
+                p.seller_address_phone, p.seller_bank_account
+           FROM pending_invoice p JOIN enterprise e ON e.tax_no = p.seller_tax_no WHERE p.id = $1",
     )
     .bind(id)
     .fetch_one(&inv.pool)
@@ -336,15 +359,7 @@ async fn open_invoice(inv: &Invoicing, id: i64, serial: &str) -> Result<OpenInvo
     .fetch_all(&inv.pool)
     .await?;
     let money = |d: Decimal| fapiao_schemas::Money::exact(d).expect("stored at scale 2");
-    // The enterprise's issuers, else the configured drawer; kept on the invoice as sent.
-    let drawer = head.drawer.unwrap_or_else(|| inv.settings.invoicing.drawer.clone());
-    sqlx::query("UPDATE pending_invoice SET drawer = $2, payee = $3, reviewer = $4 WHERE id = $1")
-        .bind(id)
-        .bind(&drawer)
-        .bind(&head.payee)
-        .bind(&head.reviewer)
-        .execute(&inv.pool)
-        .await?;
+    let Issuers { drawer, payee, reviewer } = issuers(inv, id).await?;
     Ok(OpenInvoice {
         serial_no: serial.to_string(),
         invoice_kind: head.invoice_kind,
@@ -357,8 +372,8 @@ async fn open_invoice(inv: &Invoicing, id: i64, serial: &str) -> Result<OpenInvo
         seller_address_and_tel: head.seller_address_phone.unwrap_or_default(),
         seller_bank_and_account: head.seller_bank_account.unwrap_or_default(),
         drawer,
-        payee: head.payee.unwrap_or_default(),
-        reviewer: head.reviewer.unwrap_or_default(),
+        payee,
+        reviewer,
         remark: head.remark.unwrap_or_default(),
         invoice_detail: lines
             .into_iter()

@@ -86,6 +86,8 @@ pub struct World {
     pub deliveries: Vec<Deliver>,
     /// The body of every blue invoice accepted for issuing, by serial: what the channel was told.
     opened: HashMap<String, OpenInvoice>,
+    /// Every red invoice body accepted, by serial number.
+    reds_opened: HashMap<String, RedInvoice>,
 }
 
 impl World {
@@ -107,6 +109,7 @@ impl World {
             verify_index: HashMap::new(),
             deliveries: Vec::new(),
             opened: HashMap::new(),
+            reds_opened: HashMap::new(),
             // Numbers continue across restarts (a database outlives a sandbox): start from the clock.
             counter: (Utc::now().timestamp_micros().unsigned_abs()) % 100_000_000_000_000,
         }
@@ -131,6 +134,11 @@ impl World {
     /// The `ALLE.INVOICE.OPEN` body accepted under `serial_no`, as received.
     pub fn opened(&self, serial_no: &str) -> Option<&OpenInvoice> {
         self.opened.get(serial_no)
+    }
+
+    /// The red invoice body accepted under `serial_no`, as received.
+    pub fn red_opened(&self, serial_no: &str) -> Option<&RedInvoice> {
+        self.reds_opened.get(serial_no)
     }
 
     /// Every serial number the channel accepted for issuing.
@@ -578,6 +586,7 @@ impl World {
         }
         let serial = req.serial_no.clone();
         let seller = req.seller_taxpayer_id.clone();
+        self.reds_opened.insert(serial.clone(), req.clone());
         self.record_issue(
             serial.clone(),
             kind,
@@ -616,6 +625,9 @@ impl World {
             tax_amount: tax,
             gov_red_confirm_bill_uuid: String::new(),
             red_info_bill_no: String::new(),
+            drawer: String::new(),
+            payee: String::new(),
+            reviewer: String::new(),
         };
         self.red(red, now)
     }

@@ -734,6 +734,7 @@ pub(crate) async fn red_body(inv: &Invoicing, id: i64, serial: &str) -> Result<R
     .await?;
     let document = r.red_document_no.unwrap_or_default();
     let track = r.invoice_kind.red_flush_track();
+    let crate::issue::Issuers { drawer, payee, reviewer } = crate::issue::issuers(inv, id).await?;
     Ok(RedInvoice {
         serial_no: serial.to_string(),
         seller_taxpayer_id: r.seller_tax_no,
@@ -748,6 +749,9 @@ pub(crate) async fn red_body(inv: &Invoicing, id: i64, serial: &str) -> Result<R
             String::new()
         },
         red_info_bill_no: if track == RedFlushTrack::RedInfoSheet { document } else { String::new() },
+        drawer,
+        payee,
+        reviewer,
     })
 }
 
