@@ -146,7 +146,7 @@ async fn demo(ctx: &Context) -> anyhow::Result<Outcome> {
     let issued = crate::demo_issued::stage(&app, &sandbox, &enterprise_list[0].tax_no, &demo_home()?).await?;
 
     // Stage 7 — red-flush: one invoice of each track.
-    let red_flush = red_flush_stage(&app, &sandbox, &enterprise_list, batch).await?;
+    let red_flush = crate::demo_red_flush::stage(&app, &sandbox, &enterprise_list, batch).await?;
 
     // Stage 8 — reconciliation export of this month.
     let export = export_stage(&app, ctx).await?;
@@ -289,7 +289,7 @@ fn print_text(
     println!("    e.g. {}", inv["erp_sample"].as_str().unwrap_or("-"));
     crate::demo_issued::print(&r["issued_invoices"]);
     println!(
-        "[7] red-flush, one invoice of each track (issued for the purpose: 税控普票, 税控专票, 数电专票, and a 数电普票 from [5])"
+        "[7] red-flush, one invoice of each track (issued for the purpose: 税控普票, 税控专票, 数电专票, a 税控专票 on a red info sheet entered by hand, and a 数电普票 from [5])"
     );
     for r in r["red_flush"]["results"].as_array().into_iter().flatten() {
         println!(
@@ -356,96 +356,6 @@ fn demo_app(ctx: &Context, db: &Database, sandbox: &Sandbox, client: Arc<Channel
     settings.callbacks.url = format!("{}/erp/callback/{{system}}", sandbox.base_url());
     settings.invoicing.settle_poll_ms = 50;
     App::new(db.pool.clone(), client, Arc::new(settings))
-}
-
-async fn red_flush_stage(
-    app: &App,
-    sandbox: &Sandbox,
-    enterprises: &[Enterprise],
-    stage4_batch: Option<i64>,
-) -> anyhow::Result<serde_json::Value> {
-    use fapiao_usecases::red_flush::{self, Request};
-    // Three bills of the other kinds, imported and issued now.
-    let prefix = format!("RF{}{}-", chrono::Utc::now().format("%Y%m%d%H%M%S%3f"), std::process::id());
-    let (seller, buyer) = (enterprises[0].tax_no.as_str(), enterprises[1].tax_no.as_str());
-    let mut csv = String::from(
-        "单据编号,单据日期,销方税号,购方名称,购方税号,发票种类,商品名称,税收分类编码,数量,单价,金额,税率,税额,价税合计\n",
-    );
-    for (n, kind) in ["增值税普通发票", "增值税专用发票", "数电专票"].iter().enumerate() {
-        csv.push_str(&format!("{prefix}{n},2026-11-01,{seller},{},{buyer},{kind},*信息技术服务*软件维护,3040201000000000000,2,500,1000.00,6%,60.00,1060.00\n", enterprises[1].name));
-    }
-    let dir = std::env::temp_dir().join(format!("fapiao-demo-rf-{}", std::process::id()));
-    std::fs::create_dir_all(&dir)?;
-    let file = dir.join("bills.csv");
-    std::fs::write(&file, csv)?;
-    let request = ImportRequest::new(ImportKind::Applications);
-    usecases::import::file(app, &Actor::Demo, &file, request, &|_| {}).await?;
-    let _ = std::fs::remove_dir_all(&dir);
-    let bills: Vec<String> = (0..3).map(|n| format!("{prefix}{n}")).collect();
-    let issued = issuing::issue(app, &Actor::Demo, &Selection::Bills(bills), &quiet).await?;
-    let mut numbers: Vec<(String, String)> = sqlx::query_as(
-        "SELECT i.invoice_kind, i.invoice_num FROM issued_invoice i WHERE i.pending_id = ANY($1) ORDER BY i.pending_id",
-    )
-    .bind(&issued.pushed.pending_ids)
-    .fetch_all(&app.pool)
-    .await?;
-    // And one 数电普票 from stage 5, partially (销售折让).
-    let ordinary: Option<(String, String)> = sqlx::query_as(
-        "SELECT i.invoice_kind, i.invoice_num FROM issued_invoice i JOIN pending_bill b ON b.pending_id = i.pending_id
-           JOIN application a ON a.bill_no = b.bill_no WHERE a.batch_id = $1 AND i.red_flush_state = 'none' ORDER BY i.id LIMIT 1",
-    )
-    .bind(stage4_batch)
-    .fetch_optional(&app.pool)
-    .await?;
-    numbers.extend(ordinary);
-    let requests: Vec<Request> = numbers
-        .iter()
-        .map(|(kind, num)| Request {
-            invoice_num: num.clone(),
-            amount: (kind == "digital_ordinary").then(|| fapiao_schemas::Money::from_cents(1_000)),
-            reason: Some(if kind == "digital_ordinary" { "04" } else { "01" }.into()),
-            ..Request::default()
-        })
-        .collect();
-    let first = red_flush::invoices(app, &Actor::Demo, &requests, &quiet).await?.results;
-    // The 数电专票's form waits for the buyer (02); the buyer (played by the sandbox) confirms.
-    let first: Vec<_> = first.into_iter().map(|l| l.outcome).collect();
-    let mut path: Vec<String> = first.iter().map(|o| o.state.to_string()).collect();
-    for (i, o) in first.iter().enumerate() {
-        if let (true, Some(uuid)) = (o.state == fapiao_schemas::RedFlushRequestState::Waiting, &o.document_id)
-        {
-            let _ = sandbox.world().counterparty(uuid, "confirm");
-            path[i] = "waiting (02 销方录入待购方确认) → buyer confirms (04) → ".to_string();
-        }
-    }
-    red_flush::poll(app, &Actor::Demo).await?;
-    // The bills' ERPs hear of the red invoices (INVOICE.RED).
-    let red_callbacks = usecases::callbacks::deliver(app, &Actor::Demo).await?;
-    let mut results = Vec::new();
-    for (i, ((kind, _), o)) in numbers.iter().zip(&first).enumerate() {
-        let now = red_flush::request(app, o.red_flush_id.expect("stored")).await?;
-        let mut p = path[i].clone();
-        if !p.ends_with("→ ") {
-            p.clear();
-        }
-        p.push_str(&format!(
-            "{}{}",
-            now.state,
-            now.red_invoice_num.map(|n| format!(" red invoice {n}")).unwrap_or_default()
-        ));
-        results.push(
-            json!({ "kind": kind, "track": now.track, "requested": now.requested, "reason": now.reason,
-            "state": now.state, "path": p }),
-        );
-    }
-    let states: Vec<(String, String)> = sqlx::query_as(
-        "SELECT invoice_num, red_flush_state FROM issued_invoice WHERE invoice_num = ANY($1) ORDER BY id",
-    )
-    .bind(numbers.iter().map(|(_, n)| n.clone()).collect::<Vec<_>>())
-    .fetch_all(&app.pool)
-    .await?;
-    let blue_states: Vec<String> = states.iter().map(|(n, s)| format!("{n}: {s}")).collect();
-    Ok(json!({ "results": results, "blue_states": blue_states.join(", "), "callbacks": red_callbacks }))
 }
 
 async fn invoicing_stage(

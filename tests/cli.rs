@@ -134,9 +134,11 @@ async fn demo_runs_twice_on_the_same_database() {
         assert_eq!(inv["issued_once"], true, "{inv}");
         assert_eq!(inv["reissue"]["still_failing"], 0);
         assert_eq!(inv["erp_received_ok"], inv["bills"]);
-        // One of each red-flush track succeeded, and the month's export reconciles.
+        // One of each red-flush track succeeded (one on a sheet entered by hand), and the month's
+        // export reconciles.
         let reds = report["red_flush"]["results"].as_array().unwrap();
-        assert_eq!(reds.len(), 4);
+        assert_eq!(reds.len(), 5);
+        assert!(reds[3]["path"].as_str().unwrap().contains("entered by hand"), "{reds:?}");
         assert!(reds.iter().all(|r| r["state"] == "succeeded"), "{reds:?}");
         let checks = report["export"]["checks"].as_array().unwrap();
         assert_eq!(checks.len(), 4);
