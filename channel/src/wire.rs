@@ -410,6 +410,40 @@ pub struct VerifiedInvoice {
     pub lines: Vec<VerifiedLine>,
 }
 
+impl InvoiceHeader {
+    /// The invoice as the deductibility rule reads it, with `lines` (none: the header alone).
+    pub fn deductibility(&self, lines: &[VerifiedLine]) -> fapiao_schemas::deductibility::Invoice {
+        use fapiao_schemas::deductibility::{Invoice, InvoiceStatus, Line, SpecialBusiness};
+        Invoice {
+            kind: self.invoice_kind,
+            is_blue: self.invoice_property == 0,
+            is_blockchain: self.blockchain,
+            status: InvoiceStatus::from_channel(&self.status),
+            issue_date: self.invoice_date,
+            special_business: SpecialBusiness::parse(&self.special_business),
+            lines: lines
+                .iter()
+                .filter_map(|l| {
+                    Some(Line {
+                        goods_name: l.goods_name.clone(),
+                        rate: fapiao_schemas::TaxRate::try_from(l.tax_rate).ok()?,
+                        business_type: Some(l.business_type.clone()).filter(|b| !b.is_empty()),
+                    })
+                })
+                .collect(),
+        }
+    }
+}
+
+impl VerifiedInvoice {
+    /// The deductibility rule on the verified header and lines: `None` when deductible, else
+    /// the reason's code.
+    pub fn not_deductible(&self) -> Option<&'static str> {
+        use fapiao_schemas::Coded;
+        fapiao_schemas::deductibility::assess(&self.header.deductibility(&self.lines)).err().map(|e| e.code())
+    }
+}
+
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct VerifiedLine {

@@ -433,15 +433,7 @@ async fn header_only_deductibility_in_sql_matches_the_rust_rule() {
                     .fetch_one(&w.db.pool)
                     .await
                     .unwrap();
-            let rust = fapiao_schemas::deductibility::assess(&fapiao_schemas::deductibility::Invoice {
-                kind: h.invoice_kind,
-                is_blue: h.invoice_property == 0,
-                is_blockchain: h.blockchain,
-                status: fapiao_jobs::sync::deal_task::status_of(&h.status),
-                issue_date: h.invoice_date,
-                special_business: fapiao_jobs::sync::deal_task::special_business_of(&h.special_business),
-                lines: vec![],
-            });
+            let rust = fapiao_schemas::deductibility::assess(&h.deductibility(&[]));
             use fapiao_schemas::Coded;
             assert_eq!(sql.as_deref(), rust.err().map(|e| e.code()), "{h:?}");
             checked += 1;

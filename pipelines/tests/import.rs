@@ -1148,3 +1148,73 @@ fn rewrite_part(from: &Path, to: &Path, part: &str, change: impl Fn(&str) -> Str
     }
     out.finish().unwrap();
 }
+
+#[tokio::test]
+async fn an_imported_e_ordinary_invoice_is_deductible_by_its_verified_transport_line() {
+    use fapiao_channel::sandbox::{Sandbox, SandboxConfig, sample_invoice};
+    let db = db().await;
+    let sandbox = Sandbox::start(
+        SandboxConfig { issue_delay: std::time::Duration::ZERO, ..SandboxConfig::default() },
+        "127.0.0.1:0",
+    )
+    .await
+    .unwrap();
+    let settings = fapiao_schemas::config::Settings::load_from(None, Vec::new()).unwrap();
+    let mut cc = fapiao_channel::ClientConfig::from_settings(&settings.channel);
+    cc.base_url = sandbox.base_url();
+    let channel = std::sync::Arc::new(fapiao_channel::ChannelClient::new(cc));
+    // Two 电子普票 the bureau knows: a ride (运输服务) and a keyboard.
+    let outside = ("出租车公司", "91110000600037341L");
+    let mut known = Vec::new();
+    for (serial, goods) in [("T1", "*运输服务*客运服务费"), ("T2", "*计算机配套产品*键盘")]
+    {
+        let mut invoice = sample_invoice(
+            serial,
+            "taxctl_e_ordinary",
+            outside,
+            ("买方", BUYER),
+            fapiao_schemas::Money::from_cents(10_000),
+        );
+        invoice.invoice_detail[0].goods_name = goods.into();
+        channel.issue(&invoice).await.unwrap();
+        let every = std::time::Duration::from_millis(5);
+        known.push(
+            channel.wait_final(serial, outside.1, every, std::time::Duration::from_secs(5)).await.unwrap(),
+        );
+    }
+    let header =
+        "发票代码,发票号码,开票日期,发票种类,销方名称,销方税号,购方名称,购方税号,金额,税额,价税合计,发票状态";
+    let rows: Vec<String> = known
+        .iter()
+        .map(|k| {
+            format!(
+                "{},{},{},电子普票,出租车公司,91110000600037341L,买方,{BUYER},100.00,13.00,113.00,正常",
+                k.invoice_code,
+                k.invoice_num,
+                k.invoice_date.unwrap()
+            )
+        })
+        .collect();
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("pool.csv");
+    std::fs::write(&file, format!("{header}\n{}\n", rows.join("\n"))).unwrap();
+    let opts = ImportOptions { channel: Some(channel.clone()), ..options("pool") };
+    let s = run(&db, &file, &opts).await.unwrap();
+    assert!(s.problems.is_empty(), "{:?}", s.problems);
+    let pooled: Vec<(String, bool, Option<String>, i64)> = sqlx::query_as(
+        "SELECT p.invoice_num, p.deductible, p.deductible_reason,
+                (SELECT count(*) FROM invoice_pool_line l WHERE l.invoice_num = p.invoice_num)
+           FROM invoice_pool p ORDER BY p.invoice_num",
+    )
+    .fetch_all(&db.pool)
+    .await
+    .unwrap();
+    let of = |num: &str| pooled.iter().find(|p| p.0 == num).unwrap().clone();
+    let ride = of(&known[0].invoice_num);
+    assert_eq!((ride.1, ride.2, ride.3), (true, None, 1), "the transport line decides");
+    let keyboard = of(&known[1].invoice_num);
+    assert_eq!(
+        (keyboard.1, keyboard.2.as_deref(), keyboard.3),
+        (false, Some("NOT_DEDUCTIBLE_NO_TRANSPORT_LINE"), 1)
+    );
+}

@@ -29,6 +29,33 @@ pub enum InvoiceStatus {
     OutOfControl,
 }
 
+impl InvoiceStatus {
+    /// The channel's status words (`normal`, `void`, …); anything else reads as abnormal.
+    pub fn from_channel(status: &str) -> InvoiceStatus {
+        match status {
+            "normal" => InvoiceStatus::Normal,
+            "partially_red_flushed" => InvoiceStatus::PartiallyRedFlushed,
+            "red_flushed" => InvoiceStatus::RedFlushed,
+            "fully_red_flushed" => InvoiceStatus::FullyRedFlushed,
+            "void" => InvoiceStatus::Void,
+            "out_of_control" => InvoiceStatus::OutOfControl,
+            _ => InvoiceStatus::Abnormal,
+        }
+    }
+}
+
+impl SpecialBusiness {
+    /// 特定业务类型 as printed; empty: none.
+    pub fn parse(text: &str) -> Option<SpecialBusiness> {
+        match text.trim() {
+            "" => None,
+            "农产品收购" => Some(SpecialBusiness::AgriculturalPurchase),
+            "资产农产品销售" => Some(SpecialBusiness::AgriculturalSale),
+            _ => Some(SpecialBusiness::Other),
+        }
+    }
+}
+
 /// 特定业务类型 that make an ordinary invoice deductible on their own.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum SpecialBusiness {

@@ -14,9 +14,8 @@
 use chrono::NaiveDate;
 use fapiao_channel::codes::error as code;
 use fapiao_channel::wire::VerifiedInvoice;
-use fapiao_schemas::deductibility::{self, InvoiceStatus, Line, SpecialBusiness};
+use fapiao_schemas::Money;
 use fapiao_schemas::params::{KEY_ELEMENT_CHECK, RIM_CONFIG, TAX_FILE_AUTO_SIGN};
-use fapiao_schemas::{Coded, InvoiceKind, Money, TaxRate};
 use fapiao_store::params;
 use rust_decimal::Decimal;
 
@@ -112,10 +111,6 @@ struct Staged {
     invoice_date: NaiveDate,
     total: Decimal,
     amount: Decimal,
-    status: String,
-    invoice_property: i16,
-    blockchain: bool,
-    special_business: String,
     handle_num: i32,
 }
 
@@ -146,7 +141,7 @@ async fn verified_batch(
                         WHERE id > $4 AND state = 'pending' AND (claimed_until IS NULL OR claimed_until < now())
                         ORDER BY id LIMIT $1 FOR UPDATE SKIP LOCKED)
          RETURNING s.id, s.tax_no, s.invoice_kind, s.invoice_code, s.invoice_num, s.invoice_date, s.total, s.amount,
-                   s.status, s.invoice_property, s.blockchain, s.special_business, s.handle_num",
+                   s.handle_num",
     )
     .bind(batch)
     .bind(&ctx.worker)
@@ -165,7 +160,7 @@ async fn verified_batch(
         let fate =
             match ctx.channel.verify(&row.invoice_code, &row.invoice_num, row.invoice_date, amount).await {
                 Ok(v) => {
-                    let reason = assess(row, &v).err().map(|e| e.code());
+                    let reason = v.not_deductible();
                     Fate::Pooled(Box::new(v), reason)
                 }
                 Err(e) => {
@@ -291,51 +286,4 @@ async fn pool_verified(
         }
     }
     Ok(())
-}
-
-/// The full deductibility rule (lines included) for a verified invoice.
-fn assess(row: &Staged, v: &VerifiedInvoice) -> Result<(), deductibility::NotDeductible> {
-    let kind: InvoiceKind = row.invoice_kind.parse().unwrap_or(InvoiceKind::TaxctlOrdinary);
-    let lines = v
-        .lines
-        .iter()
-        .filter_map(|l| {
-            Some(Line {
-                goods_name: l.goods_name.clone(),
-                rate: TaxRate::try_from(l.tax_rate).ok()?,
-                business_type: Some(l.business_type.clone()).filter(|b| !b.is_empty()),
-            })
-        })
-        .collect();
-    deductibility::assess(&deductibility::Invoice {
-        kind,
-        is_blue: row.invoice_property == 0,
-        is_blockchain: row.blockchain,
-        status: status_of(&row.status),
-        issue_date: row.invoice_date,
-        special_business: special_business_of(&row.special_business),
-        lines,
-    })
-}
-
-/// The channel's status words (`InvoiceHeader::status`).
-pub fn status_of(status: &str) -> InvoiceStatus {
-    match status {
-        "normal" => InvoiceStatus::Normal,
-        "partially_red_flushed" => InvoiceStatus::PartiallyRedFlushed,
-        "red_flushed" => InvoiceStatus::RedFlushed,
-        "fully_red_flushed" => InvoiceStatus::FullyRedFlushed,
-        "void" => InvoiceStatus::Void,
-        "out_of_control" => InvoiceStatus::OutOfControl,
-        _ => InvoiceStatus::Abnormal,
-    }
-}
-
-pub fn special_business_of(text: &str) -> Option<SpecialBusiness> {
-    match text.trim() {
-        "" => None,
-        "农产品收购" => Some(SpecialBusiness::AgriculturalPurchase),
-        "资产农产品销售" => Some(SpecialBusiness::AgriculturalSale),
-        _ => Some(SpecialBusiness::Other),
-    }
 }

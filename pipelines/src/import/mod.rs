@@ -261,7 +261,8 @@ async fn create_stage(db: &mut PgConnection, plan: &Plan) -> Result<(), sqlx::Er
         plan.staged_fields.iter().map(|f| format!("{f} text")).collect::<Vec<_>>().join(", ");
     sqlx::query(sqlx::AssertSqlSafe(format!(
         "CREATE TEMP TABLE import_stage (row_no integer PRIMARY KEY, {stage_columns},
-             verified boolean NOT NULL DEFAULT false, rejected boolean NOT NULL DEFAULT false) ON COMMIT DROP"
+             verified boolean NOT NULL DEFAULT false, verified_lines jsonb, verified_reason text,
+             rejected boolean NOT NULL DEFAULT false) ON COMMIT DROP"
     )))
     .execute(&mut *db)
     .await?;

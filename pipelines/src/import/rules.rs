@@ -226,7 +226,10 @@ const POOL_MERGE: &[&str] = &["INSERT INTO invoice_pool (tax_no, invoice_code, i
          deductible, deductible_reason, signed, signed_at)
      SELECT buyer_tax_no, coalesce(invoice_code, ''), invoice_num, invoice_kind, invoice_date::date, seller_name, seller_tax_no,
          buyer_name, amount::numeric, tax::numeric, total::numeric, coalesce(check_code, ''), st.status,
-         CASE WHEN total::numeric < 0 THEN 1 ELSE 0 END, 'import', verified, d.reason IS NULL, d.reason, $2, CASE WHEN $2 THEN now() END
+         CASE WHEN total::numeric < 0 THEN 1 ELSE 0 END, 'import', verified,
+         -- Verified: the rule on the bureau's lines (verify.rs); else the header alone.
+         CASE WHEN verified THEN verified_reason ELSE d.reason END IS NULL, CASE WHEN verified THEN verified_reason ELSE d.reason END,
+         $2, CASE WHEN $2 THEN now() END
      FROM import_stage s
      CROSS JOIN LATERAL (SELECT CASE coalesce(s.status, '正常') WHEN '正常' THEN 'normal' WHEN '作废' THEN 'void'
                                   WHEN '红冲' THEN 'red_flushed' WHEN '全额红冲' THEN 'fully_red_flushed'
@@ -234,7 +237,13 @@ const POOL_MERGE: &[&str] = &["INSERT INTO invoice_pool (tax_no, invoice_code, i
                                   ELSE 'abnormal' END AS status) st
      CROSS JOIN LATERAL (SELECT deductibility_without_lines(s.invoice_kind, CASE WHEN s.total::numeric < 0 THEN 1 ELSE 0 END::smallint,
                                   false, st.status, s.invoice_date::date, '') AS reason) d
-     WHERE NOT rejected AND $1::bigint IS NOT NULL"];
+     WHERE NOT rejected AND $1::bigint IS NOT NULL",
+    // The verified lines, kept as deal-task keeps them ($2 is bound to every pool statement).
+    "INSERT INTO invoice_pool_line (tax_no, invoice_code, invoice_num, seq, goods_name, tax_rate, amount, tax, business_type)
+     SELECT s.buyer_tax_no, coalesce(s.invoice_code, ''), s.invoice_num, l.seq, l.v->>'goodsName', (l.v->>'taxRate')::numeric,
+            (l.v->>'amount')::numeric, (l.v->>'taxAmount')::numeric, coalesce(l.v->>'businessType', '')
+       FROM import_stage s CROSS JOIN LATERAL jsonb_array_elements(s.verified_lines) WITH ORDINALITY AS l(v, seq)
+      WHERE NOT s.rejected AND s.verified AND $1::bigint IS NOT NULL AND $2::boolean IS NOT NULL"];
 
 const RED_FLUSH_CHECKS: &[&str] = &["SELECT row_no, 'invoice_num', 'DUPLICATE_IN_FILE', format('发票%s%s在文件中重复（首次出现在第%s行）', coalesce(invoice_code, ''), invoice_num, first_row)
      FROM (SELECT row_no, invoice_code, invoice_num,

@@ -28,7 +28,8 @@ struct Candidate {
 }
 
 /// Verify every row not already refused; failures become problems on their rows. Marks the
-/// verified rows in the staging table. 该应用查验权限过期 stops the import.
+/// verified rows in the staging table with what the bureau returned — its lines and the
+/// deductibility rule's answer on them, which the merge lands. 该应用查验权限过期 stops the import.
 pub async fn verify_rows(
     db: &mut PgConnection,
     channel: &Arc<ChannelClient>,
@@ -57,7 +58,7 @@ pub async fn verify_rows(
         while let Some(joined) = calls.join_next().await {
             let (row, result) = joined.map_err(|e| ImportError::Report(e.to_string()))?;
             match result {
-                Ok(_) => verified.push(row),
+                Ok(v) => verified.push((row, v)),
                 Err(e) if e.api_code() == Some(code::VERIFY_PERMISSION_EXPIRED) => {
                     return Err(ImportError::Channel(e));
                 }
@@ -70,10 +71,19 @@ pub async fn verify_rows(
             }
         }
     }
-    sqlx::query("UPDATE import_stage SET verified = true WHERE row_no = ANY($1)")
-        .bind(&verified)
-        .execute(&mut *db)
-        .await?;
+    let rows: Vec<i32> = verified.iter().map(|(r, _)| *r).collect();
+    let lines: Vec<serde_json::Value> =
+        verified.iter().map(|(_, v)| serde_json::to_value(&v.lines).expect("lines serialize")).collect();
+    let reasons: Vec<Option<&str>> = verified.iter().map(|(_, v)| v.not_deductible()).collect();
+    sqlx::query(
+        "UPDATE import_stage s SET verified = true, verified_lines = v.lines, verified_reason = v.reason
+           FROM unnest($1::int[], $2::jsonb[], $3::text[]) AS v(row_no, lines, reason) WHERE s.row_no = v.row_no",
+    )
+    .bind(&rows)
+    .bind(&lines)
+    .bind(&reasons)
+    .execute(&mut *db)
+    .await?;
     Ok(())
 }
 
