@@ -107,7 +107,7 @@ pub struct DownloadArgs {
     out: PathBuf,
 }
 
-fn parse_kind(s: &str) -> Result<InvoiceKind, String> {
+pub fn parse_kind(s: &str) -> Result<InvoiceKind, String> {
     s.parse().map_err(|e: fapiao_schemas::invoice_kind::InvoiceNumberError| e.to_string())
 }
 

@@ -24,6 +24,7 @@ mod jobs_cmd;
 mod output;
 mod param;
 mod pending_cmd;
+mod pool_cmd;
 mod progress;
 mod red_flush_cmd;
 mod sandbox_cmd;
@@ -85,6 +86,9 @@ enum Command {
     Apply(apply_cmd::ApplyCommand),
     /// Push bills into pending invoices (split/merge) and issue them; settle unfinished ones; send callbacks.
     Issue(issue_cmd::IssueArgs),
+    /// 全票池: input invoices with their deductibility; one whole with lines and its log.
+    #[command(subcommand)]
+    Pool(pool_cmd::PoolCommand),
     /// 自动重开: reissue failed invoices whose message matches sim_auto_issue_config (not before their time).
     Reissue(issue_cmd::ReissueArgs),
     /// Issued invoices (已开发票): list with filters, show one whole, download files, send (交付).
@@ -157,6 +161,7 @@ async fn run(command: Command, ctx: &Context) -> anyhow::Result<Outcome> {
         Command::Config(c) => config_cmd::run(c, ctx),
         Command::Import(args) => import_cmd::run(args, ctx).await,
         Command::Apply(c) => apply_cmd::run(c, ctx).await,
+        Command::Pool(c) => pool_cmd::run(c, ctx).await,
         Command::Issue(args) => issue_cmd::run(args, ctx).await,
         Command::Reissue(args) => issue_cmd::reissue(args, ctx).await,
         Command::Invoices(c) => invoices_cmd::run(c, ctx).await,

@@ -466,6 +466,8 @@ async fn unknown_names_and_ids_exit_2_with_a_message() {
         (&["jobs", "history", "--job", "no-such-job"][..], "no-such-job"),
         (&["callbacks", "retry", "999999"], "999999"),
         (&["apply", "withdraw", "NO-SUCH-BILL"], "NO-SUCH-BILL"),
+        (&["pool", "show", "12345678"], "12345678"),
+        (&["invoices", "void", "26310000000000000009", "--reason", "x"], "26310000000000000009"),
         (&["pending", "edit", "999999", "--seller-address-phone", "x"], "999999"),
         (&["pending", "show", "999999"], "999999"),
         (&["pending", "issue", "999999"], "999999"),

@@ -441,3 +441,59 @@ async fn header_only_deductibility_in_sql_matches_the_rust_rule() {
     }
     assert!(checked > 100);
 }
+
+#[tokio::test]
+async fn a_pooled_invoice_red_flushed_later_turns_not_deductible_with_its_history() {
+    let w = world("").await;
+    params::set(&w.db.pool, "rim_config", "key_element_check", "0").await.unwrap();
+    let today = date(18);
+    for job in ["apply-cache", "download-apply", "fetch", "deal-task"] {
+        assert_eq!(w.run(job, today).await.state.as_str(), "succeeded");
+    }
+    let (staging_id, tax_no, code, num): (i64, String, String, String) = sqlx::query_as(
+        "SELECT staging_id, tax_no, invoice_code, invoice_num FROM invoice_pool WHERE deductible ORDER BY invoice_num LIMIT 1",
+    )
+    .fetch_one(&w.db.pool)
+    .await
+    .unwrap();
+    // The bureau reports it again, red-flushed (a later download carries the changed invoice).
+    sqlx::query(
+        "UPDATE download_staging SET state = 'pending', status = 'red_flushed', handle_num = 0 WHERE id = $1",
+    )
+    .bind(staging_id)
+    .execute(&w.db.pool)
+    .await
+    .unwrap();
+    assert_eq!(w.run("deal-task", today).await.state.as_str(), "succeeded");
+    let detail = fapiao_store::pool::show(&w.db.pool, &num, Some(&code), Some(&tax_no)).await.unwrap();
+    assert_eq!(detail.invoice.status, "red_flushed");
+    assert_eq!(
+        (detail.invoice.deductible, detail.invoice.deductible_reason.as_deref()),
+        (false, Some("NOT_DEDUCTIBLE_STATUS"))
+    );
+    assert_eq!(detail.log.len(), 1, "{:?}", detail.log);
+    assert!(
+        detail.log[0].detail.contains("normal → red_flushed；可抵扣 → 不可抵扣"),
+        "{}",
+        detail.log[0].detail
+    );
+    // Reported the same again: nothing changes, nothing more is logged.
+    sqlx::query("UPDATE download_staging SET state = 'pending', handle_num = 0 WHERE id = $1")
+        .bind(staging_id)
+        .execute(&w.db.pool)
+        .await
+        .unwrap();
+    assert_eq!(w.run("deal-task", today).await.state.as_str(), "succeeded");
+    let again = fapiao_store::pool::show(&w.db.pool, &num, Some(&code), Some(&tax_no)).await.unwrap();
+    assert_eq!(again.log.len(), 1);
+    // The list finds it by its new state.
+    let filter = fapiao_store::pool::PoolFilter {
+        status: Some("red_flushed".into()),
+        deductible: Some(false),
+        limit: 10,
+        ..Default::default()
+    };
+    let listed = fapiao_store::pool::list(&w.db.pool, &filter).await.unwrap();
+    assert!(listed.iter().all(|r| r.status == "red_flushed" && !r.deductible));
+    assert!(listed.iter().any(|r| r.invoice_num == num), "{listed:?}");
+}

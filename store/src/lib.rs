@@ -6,6 +6,7 @@ pub mod cluster;
 pub mod enterprises;
 pub mod input_sync;
 pub mod params;
+pub mod pool;
 pub mod schemes;
 pub mod testing;
 

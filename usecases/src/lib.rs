@@ -20,6 +20,7 @@ pub mod invoices;
 pub mod issuing;
 pub mod params;
 pub mod pending;
+pub mod pool;
 pub mod red_flush;
 pub mod sessions;
 pub mod tenant;

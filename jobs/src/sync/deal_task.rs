@@ -10,13 +10,17 @@
 //!   deductibility rule) land and the states change in one transaction fenced by the claim.
 //!   Faults of the moment (token, 5xx, lost answer, 局端…请稍后再试) go back to pending without
 //!   counting; other failures count, and fail the row with the reason after `deal_max_attempts`.
+//!
+//! An invoice already in the pool that comes again with another status (voided, red-flushed,
+//! abnormal, out of control after it entered) updates the pool row: `pool::status_changed`
+//! decides deductibility again on its stored lines and logs the change.
 
 use chrono::NaiveDate;
 use fapiao_channel::codes::error as code;
 use fapiao_channel::wire::VerifiedInvoice;
 use fapiao_schemas::Money;
 use fapiao_schemas::params::{KEY_ELEMENT_CHECK, RIM_CONFIG, TAX_FILE_AUTO_SIGN};
-use fapiao_store::params;
+use fapiao_store::{params, pool};
 use rust_decimal::Decimal;
 
 use super::fail_if_permanent;
@@ -89,6 +93,7 @@ async fn unverified_batch(
          WHERE s.id = ANY (ARRAY (SELECT id FROM claimed))
          RETURNING s.id"
     );
+    let mut tx = ctx.pool.begin().await?;
     // Not a prepared statement: a generic plan for `id > $4` would not know the cursor's selectivity.
     let ids: Vec<i64> = sqlx::query_scalar(sqlx::AssertSqlSafe(sql))
         .persistent(false)
@@ -96,8 +101,22 @@ async fn unverified_batch(
         .bind(auto_sign)
         .bind(&ctx.worker)
         .bind(cursor)
-        .fetch_all(&ctx.pool)
+        .fetch_all(&mut *tx)
         .await?;
+    // Invoices already in the pool that the bureau now reports otherwise (voided, red-flushed,
+    // …): their status reaches the pool row, in the same transaction as the batch.
+    let changed: Vec<(String, String, String, String)> = sqlx::query_as(
+        "SELECT s.tax_no, s.invoice_code, s.invoice_num, s.status FROM download_staging s
+           JOIN invoice_pool p ON p.tax_no = s.tax_no AND p.invoice_code = s.invoice_code AND p.invoice_num = s.invoice_num
+          WHERE s.id = ANY($1) AND p.status <> s.status",
+    )
+    .bind(&ids)
+    .fetch_all(&mut *tx)
+    .await?;
+    for (tax_no, code, num, status) in &changed {
+        pool::status_changed(&mut tx, (tax_no, code, num), status, "发票下载").await?;
+    }
+    tx.commit().await?;
     Ok((ids.len() as u64, ids.into_iter().max()))
 }
 
@@ -266,7 +285,11 @@ async fn pool_verified(
         .execute(&mut *tx)
         .await?
         .rows_affected();
-    if inserted == 1 {
+    if inserted == 0 {
+        // In the pool already: the verification's status is the news.
+        let key = (row.tax_no.as_str(), h.invoice_code.as_str(), h.invoice_num.as_str());
+        pool::status_changed(&mut *tx, key, &h.status, "查验").await?;
+    } else {
         for (seq, l) in v.lines.iter().enumerate() {
             sqlx::query(
                 "INSERT INTO invoice_pool_line (tax_no, invoice_code, invoice_num, seq, goods_name, tax_rate, amount, tax, business_type)

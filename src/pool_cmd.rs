@@ -1,0 +1,145 @@
+//! `fapiao pool list|show`: 全票池, the invoices the tenant's enterprises received.
+
+use chrono::NaiveDate;
+use clap::{Args, Subcommand};
+use fapiao_schemas::{InvoiceKind, TaxNo};
+use fapiao_usecases::App;
+use fapiao_usecases::pool::{self, PoolFilter};
+
+use crate::exit::Outcome;
+use crate::{Context, output};
+
+#[derive(Subcommand)]
+pub enum PoolCommand {
+    /// Pool invoices, newest first, with their deductibility (and why not).
+    List(ListArgs),
+    /// One invoice whole: header, verified lines, and its log (status changes after it entered).
+    Show {
+        number: String,
+        #[arg(long)]
+        code: Option<String>,
+        /// The receiving enterprise, where two hold the same invoice.
+        #[arg(long, value_parser = crate::enterprise::parse_tax_no)]
+        tax_no: Option<TaxNo>,
+    },
+}
+
+#[derive(Args)]
+pub struct ListArgs {
+    /// The receiving enterprise (购方税号).
+    #[arg(long, value_parser = crate::enterprise::parse_tax_no)]
+    tax_no: Option<TaxNo>,
+    /// Seller: part of the name, or the tax number.
+    #[arg(long)]
+    seller: Option<String>,
+    /// yes or no.
+    #[arg(long, value_parser = parse_yes_no)]
+    deductible: Option<bool>,
+    /// yes or no.
+    #[arg(long, value_parser = parse_yes_no)]
+    verified: Option<bool>,
+    #[arg(long)]
+    from: Option<NaiveDate>,
+    #[arg(long)]
+    to: Option<NaiveDate>,
+    #[arg(long, value_parser = crate::invoices_cmd::parse_kind)]
+    kind: Option<InvoiceKind>,
+    /// The bureau's status: normal, void, red_flushed, partially_red_flushed, fully_red_flushed, abnormal, out_of_control.
+    #[arg(long, value_parser = ["normal", "void", "red_flushed", "partially_red_flushed", "fully_red_flushed", "abnormal", "out_of_control"])]
+    status: Option<String>,
+    #[arg(long, default_value_t = 100, value_parser = clap::value_parser!(i64).range(1..))]
+    limit: i64,
+}
+
+fn parse_yes_no(s: &str) -> Result<bool, String> {
+    match s {
+        "yes" | "是" | "true" | "1" => Ok(true),
+        "no" | "否" | "false" | "0" => Ok(false),
+        _ => Err(format!("{s:?}: yes or no")),
+    }
+}
+
+pub async fn run(command: PoolCommand, ctx: &Context) -> anyhow::Result<Outcome> {
+    let app = App::open(&ctx.settings).await?;
+    match command {
+        PoolCommand::List(a) => {
+            let filter = PoolFilter {
+                tax_no: a.tax_no.map(|t| t.as_str().to_string()),
+                seller: a.seller,
+                deductible: a.deductible,
+                verified: a.verified,
+                from: a.from,
+                to: a.to,
+                kind: a.kind,
+                status: a.status,
+                limit: a.limit,
+            };
+            let rows = pool::list(&app, &filter).await?;
+            output::list(
+                ctx.json,
+                &rows,
+                &[
+                    "BUYER TAX NO",
+                    "CODE",
+                    "NUMBER",
+                    "DATE",
+                    "KIND",
+                    "SELLER",
+                    "TOTAL",
+                    "STATUS",
+                    "VERIFIED",
+                    "DEDUCTIBLE",
+                ],
+                |r| {
+                    vec![
+                        r.tax_no.clone(),
+                        r.invoice_code.clone(),
+                        r.invoice_num.clone(),
+                        r.invoice_date.to_string(),
+                        r.invoice_kind.clone(),
+                        r.seller_name.clone(),
+                        r.total.to_string(),
+                        r.status.clone(),
+                        if r.verified { "是" } else { "否" }.into(),
+                        match &r.deductible_reason {
+                            None => "可抵扣".into(),
+                            Some(why) => format!("否 {why}"),
+                        },
+                    ]
+                },
+            )?;
+        }
+        PoolCommand::Show { number, code, tax_no } => {
+            let d = pool::show(&app, &number, code.as_deref(), tax_no.as_ref().map(TaxNo::as_str)).await?;
+            if ctx.json {
+                output::json(&d)?;
+            } else {
+                let i = &d.invoice;
+                println!(
+                    "{} {} {} {} total {} ({})",
+                    i.invoice_code, i.invoice_num, i.invoice_date, i.invoice_kind, i.total, i.status
+                );
+                println!(
+                    "seller {} {} → buyer {} {}",
+                    i.seller_name, i.seller_tax_no, i.buyer_name, i.tax_no
+                );
+                println!(
+                    "source {}, verified {}, {}",
+                    i.source,
+                    i.verified,
+                    i.deductible_reason
+                        .as_deref()
+                        .map(|r| format!("not deductible: {r}"))
+                        .unwrap_or("deductible".into())
+                );
+                for l in &d.lines {
+                    println!("  {:>3} {} {} {} {}", l.seq, l.goods_name, l.tax_rate, l.amount, l.tax);
+                }
+                for e in &d.log {
+                    println!("  {} {} {}", e.at, e.event, e.detail);
+                }
+            }
+        }
+    }
+    Ok(Outcome::Done)
+}

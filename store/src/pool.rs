@@ -1,0 +1,242 @@
+//! 全票池 as a receiving-side user sees it — invoices with filters, one whole with its lines and
+//! its log — and the one place a later status reaches a pooled invoice (seed 004: an invoice
+//! voided, red-flushed, made abnormal or out of control after it entered): the row takes the new
+//! status, deductibility is decided again by the one rule on its stored lines, and the change is
+//! kept in `invoice_pool_log` (rim_invoice_log).
+
+use chrono::{DateTime, NaiveDate, Utc};
+use fapiao_schemas::deductibility::{self, InvoiceStatus, Line, SpecialBusiness};
+use fapiao_schemas::{Coded, InvoiceKind, TaxRate};
+use rust_decimal::Decimal;
+use serde::Serialize;
+use sqlx::{PgConnection, PgPool};
+
+use crate::StoreError;
+
+/// Which pool invoices to list; every field narrows.
+#[derive(Clone, Debug, Default)]
+pub struct PoolFilter {
+    /// The receiving enterprise (购方).
+    pub tax_no: Option<String>,
+    /// Seller: part of the name, or the tax number.
+    pub seller: Option<String>,
+    pub deductible: Option<bool>,
+    pub verified: Option<bool>,
+    pub from: Option<NaiveDate>,
+    pub to: Option<NaiveDate>,
+    pub kind: Option<InvoiceKind>,
+    /// The channel's status word (normal, void, red_flushed, …).
+    pub status: Option<String>,
+    pub limit: i64,
+}
+
+#[derive(Clone, Debug, Serialize, sqlx::FromRow)]
+pub struct PoolRow {
+    pub tax_no: String,
+    pub invoice_code: String,
+    pub invoice_num: String,
+    pub invoice_kind: String,
+    pub invoice_date: NaiveDate,
+    pub seller_name: String,
+    pub seller_tax_no: String,
+    pub buyer_name: String,
+    pub amount: Decimal,
+    pub tax: Decimal,
+    pub total: Decimal,
+    pub status: String,
+    /// tax_bureau (downloaded) or import.
+    pub source: String,
+    pub verified: bool,
+    pub deductible: bool,
+    pub deductible_reason: Option<String>,
+    pub signed: bool,
+    pub created_at: DateTime<Utc>,
+}
+
+#[derive(Clone, Debug, Serialize, sqlx::FromRow)]
+pub struct PoolLine {
+    pub seq: i32,
+    pub goods_name: String,
+    pub tax_rate: Decimal,
+    pub amount: Decimal,
+    pub tax: Decimal,
+    pub business_type: String,
+}
+
+#[derive(Clone, Debug, Serialize, sqlx::FromRow)]
+pub struct PoolLog {
+    pub at: DateTime<Utc>,
+    pub event: String,
+    pub detail: String,
+}
+
+/// One pool invoice whole.
+#[derive(Clone, Debug, Serialize)]
+pub struct PoolDetail {
+    pub invoice: PoolRow,
+    pub lines: Vec<PoolLine>,
+    pub log: Vec<PoolLog>,
+}
+
+const ROW: &str = "SELECT tax_no, invoice_code, invoice_num, invoice_kind, invoice_date, seller_name, seller_tax_no, buyer_name,
+        amount, tax, total, status, source, verified, deductible, deductible_reason, signed, created_at FROM invoice_pool";
+
+/// Newest first.
+pub async fn list(pool: &PgPool, f: &PoolFilter) -> Result<Vec<PoolRow>, StoreError> {
+    let sql = format!(
+        "{ROW} WHERE ($1::text IS NULL OR tax_no = $1)
+            AND ($2::text IS NULL OR seller_tax_no = $2 OR seller_name LIKE '%' || $2 || '%')
+            AND ($3::boolean IS NULL OR deductible = $3) AND ($4::boolean IS NULL OR verified = $4)
+            AND ($5::date IS NULL OR invoice_date >= $5) AND ($6::date IS NULL OR invoice_date <= $6)
+            AND ($7::text IS NULL OR invoice_kind = $7) AND ($8::text IS NULL OR status = $8)
+          ORDER BY invoice_date DESC, invoice_num DESC LIMIT $9"
+    );
+    Ok(sqlx::query_as(sqlx::AssertSqlSafe(sql))
+        .bind(&f.tax_no)
+        .bind(&f.seller)
+        .bind(f.deductible)
+        .bind(f.verified)
+        .bind(f.from)
+        .bind(f.to)
+        .bind(f.kind.map(InvoiceKind::as_str))
+        .bind(&f.status)
+        .bind(f.limit)
+        .fetch_all(pool)
+        .await?)
+}
+
+/// One invoice by number (and code / receiving enterprise where the number alone is ambiguous).
+pub async fn show(
+    pool: &PgPool,
+    invoice_num: &str,
+    invoice_code: Option<&str>,
+    tax_no: Option<&str>,
+) -> Result<PoolDetail, StoreError> {
+    let sql = format!(
+        "{ROW} WHERE invoice_num = $1 AND ($2::text IS NULL OR invoice_code = $2) AND ($3::text IS NULL OR tax_no = $3)
+          ORDER BY tax_no LIMIT 1"
+    );
+    let invoice: PoolRow = sqlx::query_as(sqlx::AssertSqlSafe(sql))
+        .bind(invoice_num)
+        .bind(invoice_code)
+        .bind(tax_no)
+        .fetch_optional(pool)
+        .await?
+        .ok_or_else(|| StoreError::NotFound(format!("票池中没有发票{invoice_num}")))?;
+    let key = (&invoice.tax_no, &invoice.invoice_code, &invoice.invoice_num);
+    let lines = sqlx::query_as(
+        "SELECT seq, goods_name, tax_rate, amount, tax, business_type FROM invoice_pool_line
+          WHERE tax_no = $1 AND invoice_code = $2 AND invoice_num = $3 ORDER BY seq",
+    )
+    .bind(key.0)
+    .bind(key.1)
+    .bind(key.2)
+    .fetch_all(pool)
+    .await?;
+    let log = sqlx::query_as(
+        "SELECT at, event, detail FROM invoice_pool_log WHERE tax_no = $1 AND invoice_code = $2 AND invoice_num = $3 ORDER BY id",
+    )
+    .bind(key.0)
+    .bind(key.1)
+    .bind(key.2)
+    .fetch_all(pool)
+    .await?;
+    Ok(PoolDetail { invoice, lines, log })
+}
+
+/// A pooled invoice as the rule needs it.
+#[derive(sqlx::FromRow)]
+struct Judged {
+    invoice_kind: String,
+    invoice_property: i16,
+    blockchain: bool,
+    invoice_date: NaiveDate,
+    special_business: String,
+    status: String,
+    deductible: bool,
+}
+
+/// The bureau reports `status` for a pooled invoice: if it differs, the row takes it, its
+/// deductibility is decided again on its stored lines, and the change is logged. `false` when
+/// nothing changed (or the invoice is not in the pool).
+pub async fn status_changed(
+    db: &mut PgConnection,
+    key: (&str, &str, &str),
+    status: &str,
+    source: &str,
+) -> Result<bool, sqlx::Error> {
+    let (tax_no, code, num) = key;
+    let Some(was): Option<Judged> = sqlx::query_as(
+        "SELECT invoice_kind, invoice_property, blockchain, invoice_date, special_business, status, deductible
+           FROM invoice_pool WHERE tax_no = $1 AND invoice_code = $2 AND invoice_num = $3 FOR UPDATE",
+    )
+    .bind(tax_no)
+    .bind(code)
+    .bind(num)
+    .fetch_optional(&mut *db)
+    .await?
+    else {
+        return Ok(false);
+    };
+    if was.status == status {
+        return Ok(false);
+    }
+    let lines: Vec<(String, Decimal, String)> = sqlx::query_as(
+        "SELECT goods_name, tax_rate, business_type FROM invoice_pool_line
+          WHERE tax_no = $1 AND invoice_code = $2 AND invoice_num = $3 ORDER BY seq",
+    )
+    .bind(tax_no)
+    .bind(code)
+    .bind(num)
+    .fetch_all(&mut *db)
+    .await?;
+    let invoice = deductibility::Invoice {
+        kind: was.invoice_kind.parse().unwrap_or(InvoiceKind::TaxctlOrdinary),
+        is_blue: was.invoice_property == 0,
+        is_blockchain: was.blockchain,
+        status: InvoiceStatus::from_channel(status),
+        issue_date: was.invoice_date,
+        special_business: SpecialBusiness::parse(&was.special_business),
+        lines: lines
+            .into_iter()
+            .filter_map(|(goods_name, rate, business)| {
+                Some(Line {
+                    goods_name,
+                    rate: TaxRate::try_from(rate).ok()?,
+                    business_type: Some(business).filter(|b| !b.is_empty()),
+                })
+            })
+            .collect(),
+    };
+    let reason = deductibility::assess(&invoice).err().map(|e| e.code());
+    sqlx::query(
+        "UPDATE invoice_pool SET status = $4, deductible = $5, deductible_reason = $6
+          WHERE tax_no = $1 AND invoice_code = $2 AND invoice_num = $3",
+    )
+    .bind(tax_no)
+    .bind(code)
+    .bind(num)
+    .bind(status)
+    .bind(reason.is_none())
+    .bind(reason)
+    .execute(&mut *db)
+    .await?;
+    let yes_no = |d: bool| if d { "可抵扣" } else { "不可抵扣" };
+    let detail = format!(
+        "{source}：发票状态 {} → {status}；{} → {}{}",
+        was.status,
+        yes_no(was.deductible),
+        yes_no(reason.is_none()),
+        reason.map(|r| format!("（{r}）")).unwrap_or_default()
+    );
+    sqlx::query(
+        "INSERT INTO invoice_pool_log (tax_no, invoice_code, invoice_num, event, detail) VALUES ($1, $2, $3, 'status_changed', $4)",
+    )
+    .bind(tax_no)
+    .bind(code)
+    .bind(num)
+    .bind(detail)
+    .execute(&mut *db)
+    .await?;
+    Ok(true)
+}
