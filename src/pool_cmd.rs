@@ -3,8 +3,8 @@
 use chrono::NaiveDate;
 use clap::{Args, Subcommand};
 use fapiao_schemas::{InvoiceKind, TaxNo};
-use fapiao_usecases::App;
 use fapiao_usecases::pool::{self, PoolFilter};
+use fapiao_usecases::{Actor, App};
 
 use crate::exit::Outcome;
 use crate::{Context, output};
@@ -21,6 +21,26 @@ pub enum PoolCommand {
         /// The receiving enterprise, where two hold the same invoice.
         #[arg(long, value_parser = crate::enterprise::parse_tax_no)]
         tax_no: Option<TaxNo>,
+    },
+    /// A document (单据) uses part of an invoice's amount, with its voucher number (凭证号).
+    Use {
+        number: String,
+        #[arg(long)]
+        document: String,
+        /// The amount used (元, at most 2 decimals).
+        #[arg(long)]
+        amount: rust_decimal::Decimal,
+        #[arg(long)]
+        voucher: Option<String>,
+        #[arg(long)]
+        code: Option<String>,
+        #[arg(long, value_parser = crate::enterprise::parse_tax_no)]
+        tax_no: Option<TaxNo>,
+    },
+    /// The document was deleted: every invoice amount it used is free again.
+    Release {
+        #[arg(long)]
+        document: String,
     },
 }
 
@@ -135,9 +155,37 @@ pub async fn run(command: PoolCommand, ctx: &Context) -> anyhow::Result<Outcome>
                 for l in &d.lines {
                     println!("  {:>3} {} {} {} {}", l.seq, l.goods_name, l.tax_rate, l.amount, l.tax);
                 }
+                for u in &d.uses {
+                    let released = u.released_at.map(|at| format!(" (released {at})")).unwrap_or_default();
+                    let voucher = u.voucher_no.as_deref().unwrap_or("-");
+                    println!("  used by {} voucher {voucher}: {}{released}", u.document_no, u.amount);
+                }
+                println!("available {}", d.available);
                 for e in &d.log {
                     println!("  {} {} {}", e.at, e.event, e.detail);
                 }
+            }
+        }
+        PoolCommand::Use { number, document, amount, voucher, code, tax_no } => {
+            let invoice = pool::InvoiceRef {
+                invoice_num: &number,
+                invoice_code: code.as_deref(),
+                tax_no: tax_no.as_ref().map(TaxNo::as_str),
+            };
+            let used = pool::use_invoice(&app, &Actor::cli(), invoice, &document, voucher.as_deref(), amount)
+                .await?;
+            if ctx.json {
+                output::json(&used)?;
+            } else {
+                println!("{number}: {} used by {document}", used.amount);
+            }
+        }
+        PoolCommand::Release { document } => {
+            let n = pool::release_document(&app, &Actor::cli(), &document).await?;
+            if ctx.json {
+                output::json(&serde_json::json!({ "document": document, "released": n }))?;
+            } else {
+                println!("{document}: {n} invoice use(s) released");
             }
         }
     }

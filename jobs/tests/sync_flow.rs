@@ -497,3 +497,46 @@ async fn a_pooled_invoice_red_flushed_later_turns_not_deductible_with_its_histor
     assert!(listed.iter().all(|r| r.status == "red_flushed" && !r.deductible));
     assert!(listed.iter().any(|r| r.invoice_num == num), "{listed:?}");
 }
+
+#[tokio::test]
+async fn documents_use_parts_of_an_invoice_never_beyond_its_total_and_release_them() {
+    use fapiao_store::pool::{InvoiceRef, release_document, show, use_invoice};
+    use rust_decimal::Decimal;
+    let w = world("").await;
+    params::set(&w.db.pool, "rim_config", "key_element_check", "0").await.unwrap();
+    for job in ["apply-cache", "download-apply", "fetch", "deal-task"] {
+        assert_eq!(w.run(job, date(18)).await.state.as_str(), "succeeded");
+    }
+    let (num, total): (String, Decimal) = sqlx::query_as(
+        "SELECT invoice_num, total FROM invoice_pool WHERE status = 'normal' ORDER BY invoice_num LIMIT 1",
+    )
+    .fetch_one(&w.db.pool)
+    .await
+    .unwrap();
+    let at = InvoiceRef { invoice_num: &num, invoice_code: None, tax_no: None };
+    let cents = |c: i64| Decimal::new(c, 2);
+    use_invoice(&w.db.pool, at, "BX-001", Some("记-0001"), cents(100_00)).await.unwrap();
+    // The same document called again keeps both voucher numbers.
+    use_invoice(&w.db.pool, at, "BX-001", Some("记-0002"), cents(50)).await.unwrap();
+    let free = total - cents(100_50);
+    let over = use_invoice(&w.db.pool, at, "FK-002", None, free + cents(1)).await.unwrap_err();
+    assert_eq!(over.code(), "INVOICE_USE_EXCEEDS_AVAILABLE");
+    assert_eq!(
+        over.to_string(),
+        format!("保存发票关系失败，发票{num}使用金额超出剩余可用金额{free}元，保存失败")
+    );
+    use_invoice(&w.db.pool, at, "FK-002", None, free).await.unwrap();
+    let full = use_invoice(&w.db.pool, at, "FK-003", None, cents(1)).await.unwrap_err();
+    assert!(full.to_string().contains("剩余可用金额0.00元"), "{full}");
+    let d = show(&w.db.pool, &num, None, None).await.unwrap();
+    assert_eq!((d.uses.len(), d.available), (3, Decimal::ZERO));
+    // Deleting the first document frees what it used; the log keeps every step.
+    assert_eq!(release_document(&w.db.pool, "BX-001").await.unwrap(), 2);
+    let d = show(&w.db.pool, &num, None, None).await.unwrap();
+    assert_eq!(d.available, cents(100_50));
+    let events: Vec<&str> = d.log.iter().map(|l| l.event.as_str()).collect();
+    assert_eq!(events, ["used", "used", "used", "released", "released"]);
+    assert_eq!(release_document(&w.db.pool, "BX-001").await.unwrap_err().code(), "NOT_FOUND");
+    let bad = use_invoice(&w.db.pool, at, "X", None, Decimal::new(1, 3)).await.unwrap_err();
+    assert_eq!(bad.code(), "INVALID_INPUT");
+}

@@ -42,6 +42,9 @@ pub enum StoreError {
     Invalid(String),
     #[error("{0}")]
     NotFound(String),
+    /// A rule said no; `code` is stable, the message is the documented one.
+    #[error("{message}")]
+    Refused { code: &'static str, message: String },
 }
 
 impl StoreError {
@@ -49,6 +52,7 @@ impl StoreError {
         match self {
             StoreError::Param(_) | StoreError::Invalid(_) => ErrorKind::BadInput,
             StoreError::NotFound(_) => ErrorKind::NotFound,
+            StoreError::Refused { .. } => ErrorKind::Refused,
             StoreError::Cluster(_) | StoreError::Sql(_) | StoreError::Migrate(_) => ErrorKind::Internal,
         }
     }
@@ -59,6 +63,7 @@ impl StoreError {
             StoreError::Param(p) => p.code(),
             StoreError::Invalid(_) => "INVALID_INPUT",
             StoreError::NotFound(_) => "NOT_FOUND",
+            StoreError::Refused { code, .. } => code,
             StoreError::Cluster(_) => "DATABASE_CLUSTER",
             StoreError::Sql(_) | StoreError::Migrate(_) => "DATABASE",
         }

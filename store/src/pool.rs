@@ -2,7 +2,8 @@
 //! its log — and the one place a later status reaches a pooled invoice (seed 004: an invoice
 //! voided, red-flushed, made abnormal or out of control after it entered): the row takes the new
 //! status, deductibility is decided again by the one rule on its stored lines, and the change is
-//! kept in `invoice_pool_log` (rim_invoice_log).
+//! kept in `invoice_pool_log` (rim_invoice_log). Documents (单据) use parts of an invoice's amount
+//! and release them (`use_invoice`, `release_document`).
 
 use chrono::{DateTime, NaiveDate, Utc};
 use fapiao_schemas::deductibility::{self, InvoiceStatus, Line, SpecialBusiness};
@@ -70,11 +71,26 @@ pub struct PoolLog {
     pub detail: String,
 }
 
+/// A document's use of part of an invoice.
+#[derive(Clone, Debug, Serialize, sqlx::FromRow)]
+pub struct PoolUse {
+    pub id: i64,
+    pub document_no: String,
+    pub voucher_no: Option<String>,
+    pub amount: Decimal,
+    pub used_at: DateTime<Utc>,
+    pub released_at: Option<DateTime<Utc>>,
+}
+
 /// One pool invoice whole.
 #[derive(Clone, Debug, Serialize)]
 pub struct PoolDetail {
     pub invoice: PoolRow,
     pub lines: Vec<PoolLine>,
+    /// Documents using it (released ones too, with when).
+    pub uses: Vec<PoolUse>,
+    /// What is still free to use: the total less the uses not released.
+    pub available: Decimal,
     pub log: Vec<PoolLog>,
 }
 
@@ -141,7 +157,130 @@ pub async fn show(
     .bind(key.2)
     .fetch_all(pool)
     .await?;
-    Ok(PoolDetail { invoice, lines, log })
+    let uses: Vec<PoolUse> = sqlx::query_as(
+        "SELECT id, document_no, voucher_no, amount, used_at, released_at FROM invoice_use
+          WHERE tax_no = $1 AND invoice_code = $2 AND invoice_num = $3 ORDER BY id",
+    )
+    .bind(key.0)
+    .bind(key.1)
+    .bind(key.2)
+    .fetch_all(pool)
+    .await?;
+    let used: Decimal = uses.iter().filter(|u| u.released_at.is_none()).map(|u| u.amount).sum();
+    let available = invoice.total.abs() - used;
+    Ok(PoolDetail { invoice, lines, uses, available, log })
+}
+
+/// Which pool invoice: its number, with code and receiving enterprise where needed.
+#[derive(Clone, Copy, Debug)]
+pub struct InvoiceRef<'a> {
+    pub invoice_num: &'a str,
+    pub invoice_code: Option<&'a str>,
+    pub tax_no: Option<&'a str>,
+}
+
+/// A document (单据) uses `amount` of an invoice, under its voucher number. Refused verbatim
+/// when more than what is free (保存发票关系失败，发票…使用金额超出剩余可用金额…元，保存失败);
+/// checked under a lock on the invoice, so two documents cannot both take the last of it.
+pub async fn use_invoice(
+    pool: &PgPool,
+    invoice: InvoiceRef<'_>,
+    document_no: &str,
+    voucher_no: Option<&str>,
+    amount: Decimal,
+) -> Result<PoolUse, StoreError> {
+    if document_no.trim().is_empty() {
+        return Err(StoreError::Invalid("单据编号不能为空".into()));
+    }
+    if amount <= Decimal::ZERO || amount.scale() > 2 {
+        return Err(StoreError::Invalid(format!("使用金额须为大于0、最多两位小数的金额，实际为{amount}")));
+    }
+    let mut tx = pool.begin().await?;
+    let found: Option<(String, String, String, Decimal, String)> = sqlx::query_as(
+        "SELECT tax_no, invoice_code, invoice_num, total, status FROM invoice_pool
+          WHERE invoice_num = $1 AND ($2::text IS NULL OR invoice_code = $2) AND ($3::text IS NULL OR tax_no = $3)
+          ORDER BY tax_no LIMIT 1 FOR UPDATE",
+    )
+    .bind(invoice.invoice_num)
+    .bind(invoice.invoice_code)
+    .bind(invoice.tax_no)
+    .fetch_optional(&mut *tx)
+    .await?;
+    let Some((tax_no, code, num, total, status)) = found else {
+        return Err(StoreError::NotFound(format!("票池中没有发票{}", invoice.invoice_num)));
+    };
+    if !matches!(status.as_str(), "normal" | "partially_red_flushed") {
+        return Err(StoreError::Refused {
+            code: "INVOICE_NOT_USABLE",
+            message: format!("发票{num}状态为{status}，不能被单据使用"),
+        });
+    }
+    let used: Decimal = sqlx::query_scalar(
+        "SELECT coalesce(sum(amount), 0) FROM invoice_use
+          WHERE tax_no = $1 AND invoice_code = $2 AND invoice_num = $3 AND released_at IS NULL",
+    )
+    .bind(&tax_no)
+    .bind(&code)
+    .bind(&num)
+    .fetch_one(&mut *tx)
+    .await?;
+    let available = total.abs() - used;
+    if amount > available {
+        return Err(StoreError::Refused {
+            code: "INVOICE_USE_EXCEEDS_AVAILABLE",
+            message: format!("保存发票关系失败，发票{num}使用金额超出剩余可用金额{available}元，保存失败"),
+        });
+    }
+    let row: PoolUse = sqlx::query_as(
+        "INSERT INTO invoice_use (tax_no, invoice_code, invoice_num, document_no, voucher_no, amount)
+         VALUES ($1, $2, $3, $4, $5, $6) RETURNING id, document_no, voucher_no, amount, used_at, released_at",
+    )
+    .bind(&tax_no)
+    .bind(&code)
+    .bind(&num)
+    .bind(document_no)
+    .bind(voucher_no)
+    .bind(amount)
+    .fetch_one(&mut *tx)
+    .await?;
+    let voucher = voucher_no.map(|v| format!("，凭证号{v}")).unwrap_or_default();
+    log(&mut tx, (&tax_no, &code, &num), "used", &format!("单据{document_no}使用{amount}元{voucher}"))
+        .await?;
+    tx.commit().await?;
+    Ok(row)
+}
+
+/// A document was deleted: every invoice amount it used is free again. How many uses ended.
+pub async fn release_document(pool: &PgPool, document_no: &str) -> Result<u64, StoreError> {
+    let mut tx = pool.begin().await?;
+    let released: Vec<(String, String, String, Decimal)> = sqlx::query_as(
+        "UPDATE invoice_use SET released_at = now() WHERE document_no = $1 AND released_at IS NULL
+         RETURNING tax_no, invoice_code, invoice_num, amount",
+    )
+    .bind(document_no)
+    .fetch_all(&mut *tx)
+    .await?;
+    if released.is_empty() {
+        return Err(StoreError::NotFound(format!("单据{document_no}没有占用任何发票")));
+    }
+    for (tax_no, code, num, amount) in &released {
+        log(&mut tx, (tax_no, code, num), "released", &format!("单据{document_no}删除，释放{amount}元"))
+            .await?;
+    }
+    tx.commit().await?;
+    Ok(released.len() as u64)
+}
+
+async fn log(db: &mut PgConnection, key: (&str, &str, &str), event: &str, detail: &str) -> sqlx::Result<()> {
+    sqlx::query("INSERT INTO invoice_pool_log (tax_no, invoice_code, invoice_num, event, detail) VALUES ($1, $2, $3, $4, $5)")
+        .bind(key.0)
+        .bind(key.1)
+        .bind(key.2)
+        .bind(event)
+        .bind(detail)
+        .execute(db)
+        .await?;
+    Ok(())
 }
 
 /// A pooled invoice as the rule needs it.
@@ -229,14 +368,6 @@ pub async fn status_changed(
         yes_no(reason.is_none()),
         reason.map(|r| format!("（{r}）")).unwrap_or_default()
     );
-    sqlx::query(
-        "INSERT INTO invoice_pool_log (tax_no, invoice_code, invoice_num, event, detail) VALUES ($1, $2, $3, 'status_changed', $4)",
-    )
-    .bind(tax_no)
-    .bind(code)
-    .bind(num)
-    .bind(detail)
-    .execute(&mut *db)
-    .await?;
+    log(db, key, "status_changed", &detail).await?;
     Ok(true)
 }
