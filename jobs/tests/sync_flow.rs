@@ -539,4 +539,16 @@ async fn documents_use_parts_of_an_invoice_never_beyond_its_total_and_release_th
     assert_eq!(release_document(&w.db.pool, "BX-001").await.unwrap_err().code(), "NOT_FOUND");
     let bad = use_invoice(&w.db.pool, at, "X", None, Decimal::new(1, 3)).await.unwrap_err();
     assert_eq!(bad.code(), "INVALID_INPUT");
+    // 合规性校验: past the enterprise's reimbursement period it is refused verbatim.
+    let tax_no: String = sqlx::query_scalar("SELECT tax_no FROM invoice_pool WHERE invoice_num = $1")
+        .bind(&num)
+        .fetch_one(&w.db.pool)
+        .await
+        .unwrap();
+    params::set(&w.db.pool, "rim_compliance_reimburse_days", &tax_no, "1").await.unwrap();
+    let late = use_invoice(&w.db.pool, at, "BX-009", None, cents(1)).await.unwrap_err();
+    assert_eq!(
+        (late.code(), late.to_string()),
+        ("REIMBURSEMENT_PERIOD_EXCEEDED", "超过企业设置的报销期限".to_string())
+    );
 }

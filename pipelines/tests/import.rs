@@ -1218,3 +1218,53 @@ async fn an_imported_e_ordinary_invoice_is_deductible_by_its_verified_transport_
         (false, Some("NOT_DEDUCTIBLE_NO_TRANSPORT_LINE"), 1)
     );
 }
+
+#[tokio::test]
+async fn an_invoice_past_the_reimbursement_period_is_refused_unverified_and_not_charged() {
+    use fapiao_channel::sandbox::{Sandbox, SandboxConfig, sample_invoice};
+    let db = db().await;
+    fapiao_store::params::set(&db.pool, "rim_compliance_reimburse_days", BUYER, "30").await.unwrap();
+    let sandbox = Sandbox::start(
+        SandboxConfig { issue_delay: std::time::Duration::ZERO, ..SandboxConfig::default() },
+        "127.0.0.1:0",
+    )
+    .await
+    .unwrap();
+    let settings = fapiao_schemas::config::Settings::load_from(None, Vec::new()).unwrap();
+    let mut cc = fapiao_channel::ClientConfig::from_settings(&settings.channel);
+    cc.base_url = sandbox.base_url();
+    let channel = std::sync::Arc::new(fapiao_channel::ChannelClient::new(cc));
+    let outside = ("卖方", "91110000600037341L");
+    let money = fapiao_schemas::Money::from_cents(10_000);
+    channel.issue(&sample_invoice("P1", "digital_special", outside, ("买方", BUYER), money)).await.unwrap();
+    let every = std::time::Duration::from_millis(5);
+    let fresh = channel.wait_final("P1", outside.1, every, std::time::Duration::from_secs(5)).await.unwrap();
+    let old_date = chrono::Local::now().date_naive() - chrono::Duration::days(45);
+    let header =
+        "发票代码,发票号码,开票日期,发票种类,销方名称,销方税号,购方名称,购方税号,金额,税额,价税合计,发票状态";
+    let row = |num: &str, date: String| {
+        format!(",{num},{date},数电专票,卖方,91110000600037341L,买方,{BUYER},100.00,13.00,113.00,正常")
+    };
+    let rows = [
+        row(&fresh.invoice_num, fresh.invoice_date.unwrap().to_string()),
+        row("26442000000000000077", old_date.to_string()),
+    ];
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("pool.csv");
+    std::fs::write(&file, format!("{header}\n{}\n", rows.join("\n"))).unwrap();
+    let opts = ImportOptions { accept_valid: true, channel: Some(channel.clone()), ..options("pool") };
+    let s = run(&db, &file, &opts).await.unwrap();
+    let got: Vec<(u32, &str, &str, &str)> =
+        s.problems.iter().map(|p| (p.row, p.column.as_str(), p.code.as_str(), p.message.as_str())).collect();
+    assert_eq!(got, [(3, "开票日期", "REIMBURSEMENT_PERIOD_EXCEEDED", "超过企业设置的报销期限")]);
+    assert_eq!(
+        sandbox.world().calls.get("RIM.INVOICE.VERIFY").copied(),
+        Some(1),
+        "the old one was never verified"
+    );
+    assert_eq!(
+        count(&db, "SELECT count(*) FROM billing_unit WHERE invoice_num = '26442000000000000077'").await,
+        0
+    );
+    assert_eq!(count(&db, "SELECT count(*) FROM invoice_pool").await, 1);
+}

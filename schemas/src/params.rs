@@ -22,6 +22,8 @@ pub enum ValueRule {
     Fragment,
     /// An invoice file format: `pdf`, `ofd` or `xml`.
     FileFormat,
+    /// A whole number of days, 1–36500.
+    Days,
 }
 
 impl ValueRule {
@@ -32,6 +34,7 @@ impl ValueRule {
             ValueRule::TaxNoList => "a comma-separated list of valid taxpayer ids (15, 18 or 20 characters)",
             ValueRule::Fragment => "non-empty text: a fragment of a failure message",
             ValueRule::FileFormat => "pdf, ofd or xml",
+            ValueRule::Days => "a whole number of days, 1-36500",
         }
     }
 
@@ -67,6 +70,10 @@ impl ValueRule {
                 }
                 Ok(ids.into_iter().collect::<Vec<_>>().join(","))
             }
+            ValueRule::Days => match value.parse::<u32>() {
+                Ok(d @ 1..=36500) => Ok(d.to_string()),
+                _ => Err(format!("{value:?} is not a number of days 1-36500")),
+            },
             ValueRule::Fragment => {
                 if value.is_empty() {
                     Err("the fragment is empty".into())
@@ -109,6 +116,9 @@ pub const SIM_CHOOSE_INVOICE_TYPE: &str = "sim_choose_invoice_type";
 /// system code; `1` for either makes the invoices of a push start 暂存.
 pub const SIM_ISSUE_APPROVAL: &str = "sim_issue_approval";
 pub const FILE_TYPE: &str = "file_type";
+/// Ours (合规性校验配置, seed 004 超过企业设置的报销期限): an enterprise's reimbursement period in
+/// days, keyed by its tax number; an invoice older than that is refused at import and at use.
+pub const RIM_COMPLIANCE_REIMBURSE_DAYS: &str = "rim_compliance_reimburse_days";
 
 /// The documented keys (SPEC.md "Parameters"; seed 004 for each one's meaning).
 pub const CATALOG: &[ParamSpec] = &[
@@ -174,6 +184,13 @@ pub const CATALOG: &[ParamSpec] = &[
         default: None,
         rule: ValueRule::Flag,
         doc: "key = a seller tax number or a business system code; 1: its pushed invoices need approval (暂存 → 已提交 → 已审核) before they are issued, 0 or unset: 无需审批",
+    },
+    ParamSpec {
+        ptype: RIM_COMPLIANCE_REIMBURSE_DAYS,
+        key: None,
+        default: None,
+        rule: ValueRule::Days,
+        doc: "合规性校验 报销期限: key = the receiving enterprise's tax number, value = days; an invoice issued more days ago is refused entering the pool by import (not charged) and when a document uses it: 超过企业设置的报销期限",
     },
     ParamSpec {
         ptype: SIM_CHOOSE_INVOICE_TYPE,

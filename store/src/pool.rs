@@ -196,19 +196,29 @@ pub async fn use_invoice(
         return Err(StoreError::Invalid(format!("使用金额须为大于0、最多两位小数的金额，实际为{amount}")));
     }
     let mut tx = pool.begin().await?;
-    let found: Option<(String, String, String, Decimal, String)> = sqlx::query_as(
-        "SELECT tax_no, invoice_code, invoice_num, total, status FROM invoice_pool
-          WHERE invoice_num = $1 AND ($2::text IS NULL OR invoice_code = $2) AND ($3::text IS NULL OR tax_no = $3)
-          ORDER BY tax_no LIMIT 1 FOR UPDATE",
+    // 合规性校验 报销期限 (`rim_compliance_reimburse_days`, keyed by the receiving enterprise).
+    let found: Option<(String, String, String, Decimal, String, bool)> = sqlx::query_as(
+        "SELECT i.tax_no, i.invoice_code, i.invoice_num, i.total, i.status,
+                coalesce(i.invoice_date < current_date - p.value::int, false)
+           FROM invoice_pool i
+           LEFT JOIN sys_param p ON p.type = 'rim_compliance_reimburse_days' AND p.key = i.tax_no
+          WHERE i.invoice_num = $1 AND ($2::text IS NULL OR i.invoice_code = $2) AND ($3::text IS NULL OR i.tax_no = $3)
+          ORDER BY i.tax_no LIMIT 1 FOR UPDATE OF i",
     )
     .bind(invoice.invoice_num)
     .bind(invoice.invoice_code)
     .bind(invoice.tax_no)
     .fetch_optional(&mut *tx)
     .await?;
-    let Some((tax_no, code, num, total, status)) = found else {
+    let Some((tax_no, code, num, total, status, past_period)) = found else {
         return Err(StoreError::NotFound(format!("票池中没有发票{}", invoice.invoice_num)));
     };
+    if past_period {
+        return Err(StoreError::Refused {
+            code: "REIMBURSEMENT_PERIOD_EXCEEDED",
+            message: fapiao_schemas::messages::REIMBURSEMENT_PERIOD_EXCEEDED.into(),
+        });
+    }
     if !matches!(status.as_str(), "normal" | "partially_red_flushed") {
         return Err(StoreError::Refused {
             code: "INVOICE_NOT_USABLE",

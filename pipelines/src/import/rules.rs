@@ -209,6 +209,11 @@ const APPLICATION_CHECKS: &[&str] = &[
 ];
 
 const POOL_CHECKS: &[&str] = &[
+    // 合规性校验 报销期限 (seed 004 超过企业设置的报销期限): before verification, so a refused
+    // invoice is neither verified nor charged.
+    "SELECT s.row_no, 'invoice_date', 'REIMBURSEMENT_PERIOD_EXCEEDED', '超过企业设置的报销期限'
+     FROM import_stage s JOIN sys_param p ON p.type = 'rim_compliance_reimburse_days' AND p.key = s.buyer_tax_no
+     WHERE s.invoice_date IS NOT NULL AND s.invoice_date::date < current_date - p.value::int",
     // Seed 004 识别失败 FAQ: code 1130.
     "SELECT row_no, 'buyer_tax_no', '1130', format('税号:%s,不在租户:%s 范围内', buyer_tax_no, current_setting('fapiao.tenant_id', true))
      FROM import_stage s WHERE buyer_tax_no IS NOT NULL AND NOT EXISTS (SELECT 1 FROM enterprise e WHERE e.tax_no = s.buyer_tax_no)",
