@@ -70,6 +70,18 @@ pub enum SyncCommand {
         #[arg(long)]
         to: Option<NaiveDate>,
     },
+    /// 数据同步日志: each download application (enterprise, invoice day) with its state, attempts
+    /// and last error, and its staged invoices by state with the last reason one failed.
+    Log {
+        #[arg(long = "tax-no", value_parser = crate::enterprise::parse_tax_no)]
+        tax_no: Option<fapiao_schemas::TaxNo>,
+        #[arg(long)]
+        from: Option<NaiveDate>,
+        #[arg(long)]
+        to: Option<NaiveDate>,
+        #[arg(long, default_value_t = 100, value_parser = clap::value_parser!(i64).range(1..))]
+        limit: i64,
+    },
 }
 
 /// What jobs run with: the database, a channel client, this worker's id, and a stop token.
@@ -261,6 +273,27 @@ pub async fn sync(command: SyncCommand, ctx: &Context) -> anyhow::Result<Outcome
                     sent.staged_rows, sent.applications
                 );
             }
+        }
+        SyncCommand::Log { tax_no, from, to, limit } => {
+            let scope = input_sync::Scope { tax_no, from, to };
+            let rows = tenant::sync_log(&app, &scope, limit).await?;
+            output::list(
+                ctx.json,
+                &rows,
+                &["TAX NO", "DAY", "STATE", "ATTEMPTS", "PENDING", "DONE", "FAILED", "LAST ERROR"],
+                |r| {
+                    vec![
+                        r.tax_no.clone(),
+                        r.invoice_date.to_string(),
+                        r.state.clone(),
+                        r.attempts.to_string(),
+                        r.pending.to_string(),
+                        r.done.to_string(),
+                        r.failed.to_string(),
+                        r.last_error.clone().or(r.last_row_error.clone()).unwrap_or_default(),
+                    ]
+                },
+            )?;
         }
     }
     Ok(Outcome::Done)

@@ -297,6 +297,15 @@ async fn given_up_work_is_sent_again_within_its_scope_and_history_says_why() {
         "{reason}"
     );
     assert_eq!(w.count("SELECT count(*) FROM download_staging WHERE state = 'failed'").await, staged);
+    // The sync log shows each day's failures and why.
+    let log = fapiao_store::input_sync::log(&w.db.pool, &Default::default(), 100).await.unwrap();
+    assert_eq!(log.iter().map(|r| r.failed).sum::<i64>(), staged);
+    assert!(
+        log.iter()
+            .filter(|r| r.failed > 0)
+            .all(|r| r.last_row_error.as_deref().is_some_and(|e| e.contains("查验信息不一致"))),
+        "{log:?}"
+    );
     sqlx::query("UPDATE download_application SET state = 'failed'").execute(&w.db.pool).await.unwrap();
 
     // The data is put right; one enterprise's work of one day is sent again, nothing else.

@@ -9,7 +9,7 @@ use fapiao_store::{enterprises, input_sync, schemes};
 
 use crate::{Actor, App, Error, Result};
 
-pub use fapiao_store::input_sync::{Scope as SyncScope, SentAgain};
+pub use fapiao_store::input_sync::{Scope as SyncScope, SentAgain, SyncLogRow};
 
 pub async fn enterprises(app: &App) -> Result<Vec<Enterprise>> {
     Ok(enterprises::list(&app.pool).await?)
@@ -115,4 +115,13 @@ pub async fn set_issuers(
     enterprises::set_issuers(&app.pool, tax_no, &issuers).await?;
     tracing::info!(actor = %actor, tax_no = %tax_no.as_str(), "issuers set");
     Ok(())
+}
+
+/// `fapiao sync log`: each download application (enterprise, day) with its state and last error,
+/// and its staged invoices by state with the last reason one failed.
+pub async fn sync_log(app: &App, scope: &input_sync::Scope, limit: i64) -> Result<Vec<SyncLogRow>> {
+    if let Some(tax_no) = &scope.tax_no {
+        require_enterprise(app, tax_no).await?;
+    }
+    Ok(input_sync::log(&app.pool, scope, limit).await?)
 }
