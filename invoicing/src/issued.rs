@@ -113,7 +113,7 @@ pub async fn list(inv: &Invoicing, filter: &Filter) -> Result<Vec<IssuedRow>> {
         .bind(filter.kind)
         .bind(filter.colour.map(Colour::property))
         .bind(filter.red_flush)
-        .bind(&filter.status)
+        .bind(filter.status)
         .bind(&filter.scope)
         .bind(filter.limit)
         .fetch_all(&inv.pool)

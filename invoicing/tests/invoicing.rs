@@ -688,14 +688,14 @@ async fn a_zero_rate_line_needs_its_mark_and_the_mark_reaches_the_invoice() {
         .fetch_all(&w.db.pool)
         .await
         .unwrap();
-    let world = w.sandbox.world();
-    let policies: Vec<_> =
-        serials.iter().map(|s| world.opened(s).unwrap().invoice_detail[0].policy.clone()).collect();
+    let policies: Vec<_> = {
+        let world = w.sandbox.world();
+        serials.iter().map(|s| world.opened(s).unwrap().invoice_detail[0].policy.clone()).collect()
+    };
     let zero = policies.iter().find(|p| p.zero_rate_flag.is_some()).expect("the 0% line");
     assert_eq!((zero.zero_rate_flag.as_deref(), zero.privilege_flag), (Some("1"), 0));
     let simple = policies.iter().find(|p| p.privilege_flag == 1).expect("the policy line");
     assert_eq!(simple.privilege_content, "简易征收");
-    drop(world);
     // The channel refuses a 0% line that reaches it without a mark (here: taken off after push).
     w.import_with("z7.csv", &header, &[row("Z7", "0%", "0.00", "免税,,")]).await;
     push(&w.inv, &Selection::All).await.unwrap();

@@ -524,10 +524,10 @@ async fn documents_use_parts_of_an_invoice_never_beyond_its_total_and_release_th
     .unwrap();
     let at = InvoiceRef { invoice_num: &num, invoice_code: None, tax_no: None };
     let cents = |c: i64| Decimal::new(c, 2);
-    use_invoice(&w.db.pool, at, "BX-001", Some("记-0001"), cents(100_00)).await.unwrap();
+    use_invoice(&w.db.pool, at, "BX-001", Some("记-0001"), cents(10_000)).await.unwrap();
     // The same document called again keeps both voucher numbers.
     use_invoice(&w.db.pool, at, "BX-001", Some("记-0002"), cents(50)).await.unwrap();
-    let free = total - cents(100_50);
+    let free = total - cents(10_050);
     let over = use_invoice(&w.db.pool, at, "FK-002", None, free + cents(1)).await.unwrap_err();
     assert_eq!(over.code(), "INVOICE_USE_EXCEEDS_AVAILABLE");
     assert_eq!(
@@ -542,7 +542,7 @@ async fn documents_use_parts_of_an_invoice_never_beyond_its_total_and_release_th
     // Deleting the first document frees what it used; the log keeps every step.
     assert_eq!(release_document(&w.db.pool, "BX-001").await.unwrap(), 2);
     let d = show(&w.db.pool, &num, None, None).await.unwrap();
-    assert_eq!(d.available, cents(100_50));
+    assert_eq!(d.available, cents(10_050));
     let events: Vec<&str> = d.log.iter().map(|l| l.event.as_str()).collect();
     assert_eq!(events, ["used", "used", "used", "released", "released"]);
     assert_eq!(release_document(&w.db.pool, "BX-001").await.unwrap_err().code(), "NOT_FOUND");
