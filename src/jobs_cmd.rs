@@ -60,28 +60,34 @@ pub enum SyncCommand {
     /// Send the sync's given-up work through again: staged invoices whose verification failed
     /// (deal-task takes them, attempts from zero) and failed download applications
     /// (download-apply sends them). Within one enterprise and an invoice-date range if given.
-    Retry {
-        #[arg(long = "tax-no", value_parser = crate::enterprise::parse_tax_no)]
-        tax_no: Option<fapiao_schemas::TaxNo>,
-        /// First invoice date (inclusive).
-        #[arg(long)]
-        from: Option<NaiveDate>,
-        /// Last invoice date (inclusive).
-        #[arg(long)]
-        to: Option<NaiveDate>,
-    },
+    Retry(SyncScopeArgs),
     /// 数据同步日志: each download application (enterprise, invoice day) with its state, attempts
     /// and last error, and its staged invoices by state with the last reason one failed.
     Log {
-        #[arg(long = "tax-no", value_parser = crate::enterprise::parse_tax_no)]
-        tax_no: Option<fapiao_schemas::TaxNo>,
-        #[arg(long)]
-        from: Option<NaiveDate>,
-        #[arg(long)]
-        to: Option<NaiveDate>,
+        #[command(flatten)]
+        scope: SyncScopeArgs,
         #[arg(long, default_value_t = 100, value_parser = clap::value_parser!(i64).range(1..))]
         limit: i64,
     },
+}
+
+/// One enterprise or all, invoice dates in a range or all.
+#[derive(clap::Args)]
+pub struct SyncScopeArgs {
+    #[arg(long = "tax-no", value_parser = crate::enterprise::parse_tax_no)]
+    tax_no: Option<fapiao_schemas::TaxNo>,
+    /// First invoice date (inclusive).
+    #[arg(long)]
+    from: Option<NaiveDate>,
+    /// Last invoice date (inclusive).
+    #[arg(long)]
+    to: Option<NaiveDate>,
+}
+
+impl SyncScopeArgs {
+    fn scope(self) -> input_sync::Scope {
+        input_sync::Scope { tax_no: self.tax_no, from: self.from, to: self.to }
+    }
 }
 
 /// What jobs run with: the database, a channel client, this worker's id, and a stop token.
@@ -262,9 +268,8 @@ pub async fn sync(command: SyncCommand, ctx: &Context) -> anyhow::Result<Outcome
                 ctx.settings.jobs.backfill_chunk_days
             );
         }
-        SyncCommand::Retry { tax_no, from, to } => {
-            let scope = input_sync::Scope { tax_no, from, to };
-            let sent = tenant::retry_sync(&app, &Actor::cli(), &scope).await?;
+        SyncCommand::Retry(args) => {
+            let sent = tenant::retry_sync(&app, &Actor::cli(), &args.scope()).await?;
             if ctx.json {
                 println!("{}", json!(sent));
             } else {
@@ -274,9 +279,8 @@ pub async fn sync(command: SyncCommand, ctx: &Context) -> anyhow::Result<Outcome
                 );
             }
         }
-        SyncCommand::Log { tax_no, from, to, limit } => {
-            let scope = input_sync::Scope { tax_no, from, to };
-            let rows = tenant::sync_log(&app, &scope, limit).await?;
+        SyncCommand::Log { scope, limit } => {
+            let rows = tenant::sync_log(&app, &scope.scope(), limit).await?;
             output::list(
                 ctx.json,
                 &rows,

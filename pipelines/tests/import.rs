@@ -89,6 +89,17 @@ fn write_csv(dir: &Path, name: &str, rows: &[Vec<String>]) -> PathBuf {
     path
 }
 
+/// The sandbox playing the bureau (issuing at once) and a channel client pointed at it.
+async fn bureau() -> (fapiao_channel::sandbox::Sandbox, std::sync::Arc<fapiao_channel::ChannelClient>) {
+    use fapiao_channel::sandbox::{Sandbox, SandboxConfig};
+    let config = SandboxConfig { issue_delay: std::time::Duration::ZERO, ..SandboxConfig::default() };
+    let sandbox = Sandbox::start(config, "127.0.0.1:0").await.unwrap();
+    let settings = fapiao_schemas::config::Settings::load_from(None, Vec::new()).unwrap();
+    let mut cc = fapiao_channel::ClientConfig::from_settings(&settings.channel);
+    cc.base_url = sandbox.base_url();
+    (sandbox, std::sync::Arc::new(fapiao_channel::ChannelClient::new(cc)))
+}
+
 async fn count(db: &TestDb, sql: &'static str) -> i64 {
     sqlx::query_scalar(sql).fetch_one(&db.pool).await.unwrap()
 }
@@ -547,18 +558,9 @@ async fn pool_rows_check_the_tenant_and_duplicates() {
 
 #[tokio::test]
 async fn pool_imports_verify_each_invoice_and_charge_billing_units_once() {
-    use fapiao_channel::sandbox::{Sandbox, SandboxConfig, sample_invoice};
+    use fapiao_channel::sandbox::sample_invoice;
     let db = db().await;
-    let sandbox = Sandbox::start(
-        SandboxConfig { issue_delay: std::time::Duration::ZERO, ..SandboxConfig::default() },
-        "127.0.0.1:0",
-    )
-    .await
-    .unwrap();
-    let settings = fapiao_schemas::config::Settings::load_from(None, Vec::new()).unwrap();
-    let mut cc = fapiao_channel::ClientConfig::from_settings(&settings.channel);
-    cc.base_url = sandbox.base_url();
-    let channel = std::sync::Arc::new(fapiao_channel::ChannelClient::new(cc));
+    let (_sandbox, channel) = bureau().await;
     // Two invoices the bureau knows: issued through the sandbox to our enterprise.
     let outside = ("卖方", "91110000600037341L");
     let mut known = Vec::new();
@@ -1151,18 +1153,9 @@ fn rewrite_part(from: &Path, to: &Path, part: &str, change: impl Fn(&str) -> Str
 
 #[tokio::test]
 async fn an_imported_e_ordinary_invoice_is_deductible_by_its_verified_transport_line() {
-    use fapiao_channel::sandbox::{Sandbox, SandboxConfig, sample_invoice};
+    use fapiao_channel::sandbox::sample_invoice;
     let db = db().await;
-    let sandbox = Sandbox::start(
-        SandboxConfig { issue_delay: std::time::Duration::ZERO, ..SandboxConfig::default() },
-        "127.0.0.1:0",
-    )
-    .await
-    .unwrap();
-    let settings = fapiao_schemas::config::Settings::load_from(None, Vec::new()).unwrap();
-    let mut cc = fapiao_channel::ClientConfig::from_settings(&settings.channel);
-    cc.base_url = sandbox.base_url();
-    let channel = std::sync::Arc::new(fapiao_channel::ChannelClient::new(cc));
+    let (_sandbox, channel) = bureau().await;
     // Two 电子普票 the bureau knows: a ride (运输服务) and a keyboard.
     let outside = ("出租车公司", "91110000600037341L");
     let mut known = Vec::new();
@@ -1221,19 +1214,10 @@ async fn an_imported_e_ordinary_invoice_is_deductible_by_its_verified_transport_
 
 #[tokio::test]
 async fn an_invoice_past_the_reimbursement_period_is_refused_unverified_and_not_charged() {
-    use fapiao_channel::sandbox::{Sandbox, SandboxConfig, sample_invoice};
+    use fapiao_channel::sandbox::sample_invoice;
     let db = db().await;
     fapiao_store::params::set(&db.pool, "rim_compliance_reimburse_days", BUYER, "30").await.unwrap();
-    let sandbox = Sandbox::start(
-        SandboxConfig { issue_delay: std::time::Duration::ZERO, ..SandboxConfig::default() },
-        "127.0.0.1:0",
-    )
-    .await
-    .unwrap();
-    let settings = fapiao_schemas::config::Settings::load_from(None, Vec::new()).unwrap();
-    let mut cc = fapiao_channel::ClientConfig::from_settings(&settings.channel);
-    cc.base_url = sandbox.base_url();
-    let channel = std::sync::Arc::new(fapiao_channel::ChannelClient::new(cc));
+    let (sandbox, channel) = bureau().await;
     let outside = ("卖方", "91110000600037341L");
     let money = fapiao_schemas::Money::from_cents(10_000);
     channel.issue(&sample_invoice("P1", "digital_special", outside, ("买方", BUYER), money)).await.unwrap();
