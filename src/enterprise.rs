@@ -28,6 +28,19 @@ pub enum EnterpriseCommand {
         #[arg(long, default_value = "etax", value_parser = parse_channel)]
         channel: Channel,
     },
+    /// Change an enterprise: name, 纳税人性质, 电子税局账号 or 收票通道 (what is not given stays).
+    Set {
+        #[arg(long, value_parser = parse_tax_no)]
+        tax_no: TaxNo,
+        #[arg(long)]
+        name: Option<String>,
+        #[arg(long, value_parser = parse_kind)]
+        kind: Option<TaxpayerKind>,
+        #[arg(long)]
+        etax_account: Option<String>,
+        #[arg(long, value_parser = parse_channel)]
+        channel: Option<Channel>,
+    },
     /// List the enterprises.
     List,
     /// 开票人 (required), 收款人 and 复核人 on the enterprise's invoices from now on (without one,
@@ -72,6 +85,11 @@ pub async fn run(command: EnterpriseCommand, ctx: &Context) -> anyhow::Result<Ou
             } else {
                 println!("added {} {}", e.tax_no, e.name);
             }
+        }
+        EnterpriseCommand::Set { tax_no, name, kind, etax_account, channel } => {
+            let change = tenant::EnterpriseChange { name, taxpayer_kind: kind, etax_account, channel };
+            let e = tenant::change_enterprise(&app, &Actor::cli(), &tax_no, change).await?;
+            print(std::slice::from_ref(&e), ctx.json)?;
         }
         EnterpriseCommand::List => print(&tenant::enterprises(&app).await?, ctx.json)?,
         EnterpriseCommand::Issuers { tax_no, drawer, payee, reviewer } => {

@@ -94,6 +94,27 @@ async fn enterprises_and_schemes_from_the_cli() {
     assert_eq!(list.as_array().unwrap().len(), 1);
     assert_eq!(list[0]["taxpayer_kind"], "small_scale");
     assert_eq!(list[0]["channel"], "leqi");
+    // Moved to 电子税局 and grown to a general taxpayer; the rest stays.
+    let set = [
+        "--json",
+        "enterprise",
+        "set",
+        "--tax-no",
+        "91310000MA1FL2AB09",
+        "--channel",
+        "etax",
+        "--kind",
+        "一般纳税人",
+    ];
+    let changed = json(&fapiao_on(&db.url, &set));
+    assert_eq!(
+        (&changed[0]["channel"], &changed[0]["taxpayer_kind"], &changed[0]["etax_account"]),
+        (&serde_json::json!("etax"), &serde_json::json!("general"), &serde_json::json!("acct-1"))
+    );
+    assert_eq!(
+        code(&fapiao_on(&db.url, &["enterprise", "set", "--tax-no", "92440300MA5DXY7K3W", "--name", "x"])),
+        2
+    );
 
     let out = fapiao_on(
         &db.url,

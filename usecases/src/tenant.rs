@@ -25,6 +25,44 @@ pub async fn add_enterprise(app: &App, actor: &Actor, enterprise: &Enterprise) -
     Ok(())
 }
 
+/// What `enterprise set` changes; `None` keeps the field.
+#[derive(Clone, Debug, Default)]
+pub struct EnterpriseChange {
+    pub name: Option<String>,
+    pub taxpayer_kind: Option<fapiao_schemas::enterprise::TaxpayerKind>,
+    pub etax_account: Option<String>,
+    pub channel: Option<fapiao_schemas::enterprise::Channel>,
+}
+
+/// Change an enterprise's name, taxpayer kind, e-tax account or receiving channel (乐企/电子税局);
+/// the enterprise as it is now.
+pub async fn change_enterprise(
+    app: &App,
+    actor: &Actor,
+    tax_no: &TaxNo,
+    change: EnterpriseChange,
+) -> Result<Enterprise> {
+    require_enterprise(app, tax_no).await?;
+    let mut e = enterprises::get(&app.pool, tax_no).await?.expect("checked above");
+    if let Some(name) = change.name {
+        if name.trim().is_empty() {
+            return Err(Error::bad_input("USAGE", "--name is empty"));
+        }
+        e.name = name.trim().to_string();
+    }
+    if let Some(account) = change.etax_account {
+        if account.trim().is_empty() {
+            return Err(Error::bad_input("USAGE", "--etax-account is empty"));
+        }
+        e.etax_account = account.trim().to_string();
+    }
+    e.taxpayer_kind = change.taxpayer_kind.unwrap_or(e.taxpayer_kind);
+    e.channel = change.channel.unwrap_or(e.channel);
+    enterprises::upsert(&app.pool, &e).await?;
+    tracing::info!(actor = %actor, tax_no = %e.tax_no, kind = ?e.taxpayer_kind, channel = ?e.channel, "enterprise changed");
+    Ok(e)
+}
+
 /// `tax_no` must be one of the tenant's enterprises: a filter on an unknown one would find
 /// nothing and look like a quiet month, so it is refused, naming it.
 pub async fn require_enterprise(app: &App, tax_no: &TaxNo) -> Result<()> {
