@@ -135,6 +135,10 @@ async fn demo(ctx: &Context) -> anyhow::Result<Outcome> {
     // Stages 4–8 go through the use cases, as the CLI and the jobs do; callbacks go to the sandbox's ERP.
     let app = demo_app(ctx, &db, &sandbox, client.clone());
 
+    // Stage 3, continued — the pool in use: a document uses an invoice; over-use and an invoice
+    // past the reimbursement period are refused verbatim.
+    let pool_use = crate::demo_pool::stage(&app).await?;
+
     // Stage 4 — Excel import: a generated applications workbook with three bad lines.
     let import = import_stage(&app, &enterprise_list).await?;
     let batch = import["batch_id"].as_i64();
@@ -158,6 +162,7 @@ async fn demo(ctx: &Context) -> anyhow::Result<Outcome> {
         "parameters": { "rim_config_sync_his": sync, "download_days": day_rule.to_string() },
         "channel": channel,
         "jobs": jobs,
+        "pool_use": pool_use,
         "import": import,
         "invoicing": invoicing,
         "issued_invoices": issued,
@@ -233,6 +238,7 @@ fn print_text(
         r["jobs"]["pool"]["deductible"],
         r["jobs"]["staging"]
     );
+    crate::demo_pool::print(&r["pool_use"]);
     println!(
         "[4] import of a generated applications workbook ({}), --accept-valid",
         r["import"]["file"].as_str().unwrap_or("?")

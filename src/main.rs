@@ -13,6 +13,7 @@ mod config_cmd;
 mod db;
 mod demo;
 mod demo_issued;
+mod demo_pool;
 mod demo_red_flush;
 mod enterprise;
 mod exit;

@@ -150,6 +150,13 @@ async fn demo_runs_twice_on_the_same_database() {
         assert_eq!(code(&out), 0, "{}", stderr(&out));
         let report = json(&out);
         assert_eq!(report["enterprises"][0]["name"], "上海示例贸易有限公司");
+        // The pool in use: over-use and the reimbursement period refused verbatim.
+        let pool_use = &report["pool_use"];
+        assert!(
+            pool_use["over_use_refused"].as_str().unwrap().contains("使用金额超出剩余可用金额"),
+            "{pool_use}"
+        );
+        assert_eq!(pool_use["past_period_refused"], "超过企业设置的报销期限", "{pool_use}");
         // The imported bills are issued, each once by the sandbox's ledger, and every bill's ERP heard.
         let inv = &report["invoicing"];
         assert_eq!(inv["issued_once"], true, "{inv}");
