@@ -27,6 +27,7 @@ mod progress;
 mod red_flush_cmd;
 mod sandbox_cmd;
 mod scheme;
+mod system_cmd;
 mod user_cmd;
 
 use std::process::ExitCode;
@@ -106,6 +107,12 @@ enum Command {
     /// The web console's users: add, list, disable, passwd.
     #[command(subcommand)]
     User(user_cmd::UserCommand),
+    /// Business systems (业务系统) that call the ERP API: add, list, disable, rotate-secret, set-callback.
+    #[command(subcommand)]
+    System(system_cmd::SystemCommand),
+    /// The ERP API: `api log` lists its calls.
+    #[command(subcommand)]
+    Api(system_cmd::ApiCommand),
     /// The audit log of every change (console and CLI).
     #[command(subcommand)]
     Audit(user_cmd::AuditCommand),
@@ -166,6 +173,8 @@ async fn run(command: Command, ctx: &Context) -> anyhow::Result<Outcome> {
         Command::Serve(args) => jobs_cmd::serve_cmd(args, ctx).await,
         Command::User(c) => user_cmd::run(c, ctx).await,
         Command::Audit(c) => user_cmd::audit(c, ctx).await,
+        Command::System(c) => system_cmd::run(c, ctx).await,
+        Command::Api(c) => system_cmd::api(c, ctx).await,
         Command::Jobs(c) => jobs_cmd::run(c, ctx).await,
         Command::Sync(c) => jobs_cmd::sync(c, ctx).await,
         Command::Sandbox(args) => sandbox_cmd::run(args, ctx).await,
@@ -180,7 +189,7 @@ fn json_asked(args: impl Iterator<Item = std::ffi::OsString>) -> bool {
 }
 
 /// The workspace's crates: each logs at info by default.
-const OUR_CRATES: [&str; 10] = [
+const OUR_CRATES: [&str; 11] = [
     "fapiao",
     "fapiao_schemas",
     "fapiao_store",
@@ -191,6 +200,7 @@ const OUR_CRATES: [&str; 10] = [
     "fapiao_usecases",
     "fapiao_jobs",
     "fapiao_web",
+    "fapiao_api",
 ];
 
 /// Logs on stderr: RUST_LOG when set, else warn for everyone and info for our crates; colours

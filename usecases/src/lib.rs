@@ -22,6 +22,8 @@ pub mod params;
 pub mod pending;
 pub mod red_flush;
 pub mod sessions;
+pub mod systems;
+pub mod erp;
 pub mod tenant;
 pub mod users;
 
@@ -76,6 +78,8 @@ pub enum Actor {
     Demo,
     /// A user of the web console, by name, and the address the request came from.
     Console { user: String, from: String },
+    /// A business system calling the ERP API, by its code, and the request's address.
+    Erp { system: String, from: String },
 }
 
 impl Actor {
@@ -87,7 +91,7 @@ impl Actor {
             Actor::Cli { .. } => "cli",
             Actor::Job { .. } => "job",
             Actor::Demo => "demo",
-            Actor::Console { from, .. } => from,
+            Actor::Console { from, .. } | Actor::Erp { from, .. } => from,
         }
     }
 
@@ -104,6 +108,7 @@ impl fmt::Display for Actor {
             Actor::Job { job, run_id } => write!(f, "job:{job}#{run_id}"),
             Actor::Demo => f.write_str("demo"),
             Actor::Console { user, .. } => write!(f, "web:{user}"),
+            Actor::Erp { system, .. } => write!(f, "erp:{system}"),
         }
     }
 }

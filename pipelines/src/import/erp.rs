@@ -30,6 +30,9 @@ pub struct ErpBill {
     pub bill_no: String,
     pub header: Vec<(&'static str, Cell)>,
     pub lines: Vec<Vec<(&'static str, Cell)>>,
+    /// What the wire found already (a field of the wrong shape, a bill total that does not add
+    /// up): the bill is refused with these besides the rules' own.
+    pub problems: Vec<BillProblem>,
 }
 
 /// Why a bill was refused: the line (from 1; `None`: the bill's header), the template field,
@@ -62,7 +65,7 @@ fn template() -> &'static Template {
 /// importer's 必填字段为空 message).
 pub fn check(bill: &ErpBill) -> CheckedBill {
     let template = template();
-    let mut problems = Vec::new();
+    let mut problems = bill.problems.clone();
     let mut seen_header_problems = BTreeSet::new();
     let mut lines = Vec::with_capacity(bill.lines.len());
     let mut seller = None;
@@ -260,6 +263,7 @@ mod tests {
                 ("invoice_kind", Cell::Text("10xdp".into())),
             ],
             lines,
+            problems: Vec::new(),
         }
     }
 
