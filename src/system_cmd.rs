@@ -83,17 +83,22 @@ pub async fn run(command: SystemCommand, ctx: &Context) -> anyhow::Result<Outcom
         }
         SystemCommand::List => {
             let all = systems::list(&app).await?;
-            output::list(ctx.json, &all, &["CODE", "NAME", "APP ID", "DATA", "SELLERS", "CALLBACK", "DISABLED"], |s| {
-                vec![
-                    s.code.clone(),
-                    s.name.clone(),
-                    s.app_id.clone(),
-                    if s.aes { "aes".into() } else { "base64".into() },
-                    s.tax_nos.join(","),
-                    s.callback_url.clone().unwrap_or_else(|| "(callbacks.url)".into()),
-                    if s.disabled { "yes".into() } else { "no".into() },
-                ]
-            })?;
+            output::list(
+                ctx.json,
+                &all,
+                &["CODE", "NAME", "APP ID", "DATA", "SELLERS", "CALLBACK", "DISABLED"],
+                |s| {
+                    vec![
+                        s.code.clone(),
+                        s.name.clone(),
+                        s.app_id.clone(),
+                        if s.aes { "aes".into() } else { "base64".into() },
+                        s.tax_nos.join(","),
+                        s.callback_url.clone().unwrap_or_else(|| "(callbacks.url)".into()),
+                        if s.disabled { "yes".into() } else { "no".into() },
+                    ]
+                },
+            )?;
         }
         SystemCommand::Disable { code } => {
             systems::disable(&app, &actor, &code).await?;
@@ -122,7 +127,19 @@ pub async fn api(command: ApiCommand, ctx: &Context) -> anyhow::Result<Outcome> 
             output::list(
                 ctx.json,
                 &rows,
-                &["ID", "AT", "SYSTEM", "INTERFACE", "REQUEST", "BILLS", "OK", "REFUSED", "OUTCOME", "MS", "MESSAGE"],
+                &[
+                    "ID",
+                    "AT",
+                    "SYSTEM",
+                    "INTERFACE",
+                    "REQUEST",
+                    "BILLS",
+                    "OK",
+                    "REFUSED",
+                    "OUTCOME",
+                    "MS",
+                    "MESSAGE",
+                ],
                 |r| {
                     vec![
                         r.id.to_string(),

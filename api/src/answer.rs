@@ -71,7 +71,9 @@ pub fn token(result: Result<(String, i64), Refusal>, app: bool) -> Response {
             error_code: code::OK.into(),
             error_desc: String::new(),
         },
-        Err(r) => TokenData { success: false, error_code: r.code, error_desc: r.message, ..TokenData::default() },
+        Err(r) => {
+            TokenData { success: false, error_code: r.code, error_desc: r.message, ..TokenData::default() }
+        }
     };
     let status = data.success;
     Json(TokenReply { data, status }).into_response()

@@ -185,7 +185,8 @@ async fn open_api(
     body: Body,
 ) -> Response {
     let started = Instant::now();
-    let token = headers.get("access_token").and_then(|v| v.to_str().ok()).map(str::to_string).or(q.access_token);
+    let token =
+        headers.get("access_token").and_then(|v| v.to_str().ok()).map(str::to_string).or(q.access_token);
     let mut entry = LogEntry { remote: remote(&ext), ..LogEntry::default() };
     let mut codec = Codec::Base64;
     let result = async {
@@ -204,7 +205,8 @@ async fn open_api(
         let data = codec
             .decode(&request.data)
             .map_err(|e| Refusal::new(code::BAD_REQUEST, format!("data解码失败：{e}")))?;
-        let actor = Actor::Erp { system: caller.code.clone(), from: entry.remote.clone().unwrap_or_default() };
+        let actor =
+            Actor::Erp { system: caller.code.clone(), from: entry.remote.clone().unwrap_or_default() };
         dispatch(&api, &actor, &caller, &request.interface_code, &data).await
     }
     .await;
@@ -235,7 +237,13 @@ async fn open_api(
     response
 }
 
-async fn dispatch(api: &Api, actor: &Actor, caller: &Caller, interface: &str, data: &str) -> Result<Done, Refusal> {
+async fn dispatch(
+    api: &Api,
+    actor: &Actor,
+    caller: &Caller,
+    interface: &str,
+    data: &str,
+) -> Result<Done, Refusal> {
     let unreadable = |e: wire::Unreadable| Refusal::new(code::BAD_REQUEST, e.0);
     match interface {
         interface::BILL_PUSH => {
@@ -255,14 +263,22 @@ async fn dispatch(api: &Api, actor: &Actor, caller: &Caller, interface: &str, da
                 ));
             }
             let pushed = bills.into_iter().map(|(bill, body_hash)| PushedBill { bill, body_hash }).collect();
-            let answers =
-                erp::push(&api.app, actor, caller, pushed, &wire::wire_name).await.map_err(|e| Refusal::of(&e))?;
+            let answers = erp::push(&api.app, actor, caller, pushed, &wire::wire_name)
+                .await
+                .map_err(|e| Refusal::of(&e))?;
             let accepted = answers.iter().filter(|a| a.success).count() as u32;
             let bills = answers.len() as u32;
             let first_refused = answers.iter().find(|a| !a.success);
             let json = serde_json::to_string(&answers).expect("plain JSON");
             Ok(match first_refused {
-                None => Done { json, success: true, code: code::OK.into(), message: "推单成功".into(), bills, accepted },
+                None => Done {
+                    json,
+                    success: true,
+                    code: code::OK.into(),
+                    message: "推单成功".into(),
+                    bills,
+                    accepted,
+                },
                 Some(r) => Done {
                     json,
                     success: false,
@@ -281,18 +297,37 @@ async fn dispatch(api: &Api, actor: &Actor, caller: &Caller, interface: &str, da
                     .await
                     .map_err(|e| Refusal::of(&e))?;
             }
-            let json = serde_json::to_string(&refs.iter().map(|r| &r.bill_no).collect::<Vec<_>>()).expect("plain JSON");
-            Ok(Done { json, success: true, code: code::OK.into(), message: "撤销成功".into(), bills: count, accepted: count })
+            let json = serde_json::to_string(&refs.iter().map(|r| &r.bill_no).collect::<Vec<_>>())
+                .expect("plain JSON");
+            Ok(Done {
+                json,
+                success: true,
+                code: code::OK.into(),
+                message: "撤销成功".into(),
+                bills: count,
+                accepted: count,
+            })
         }
         interface::BILL_INVOICE_QUERY => {
             let refs = wire::bill_refs(data).map_err(unreadable)?;
             let mut found = Vec::with_capacity(refs.len());
             for r in &refs {
-                found.push(erp::query(&api.app, caller, &r.bill_no, &r.seller_taxpayer_id).await.map_err(|e| Refusal::of(&e))?);
+                found.push(
+                    erp::query(&api.app, caller, &r.bill_no, &r.seller_taxpayer_id)
+                        .await
+                        .map_err(|e| Refusal::of(&e))?,
+                );
             }
             let count = refs.len() as u32;
             let json = serde_json::to_string(&found).expect("plain JSON");
-            Ok(Done { json, success: true, code: code::OK.into(), message: "成功".into(), bills: count, accepted: count })
+            Ok(Done {
+                json,
+                success: true,
+                code: code::OK.into(),
+                message: "成功".into(),
+                bills: count,
+                accepted: count,
+            })
         }
         other => Err(Refusal::new(code::BAD_REQUEST, format!("不支持的接口编码：{other}"))),
     }

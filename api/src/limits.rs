@@ -15,7 +15,11 @@ pub struct RateLimiter {
 impl RateLimiter {
     /// `per_sec` = 0: no limit.
     pub fn new(per_sec: u32, burst: u32) -> RateLimiter {
-        RateLimiter { per_sec: per_sec as f64, burst: burst.max(1) as f64, buckets: Mutex::new(HashMap::new()) }
+        RateLimiter {
+            per_sec: per_sec as f64,
+            burst: burst.max(1) as f64,
+            buckets: Mutex::new(HashMap::new()),
+        }
     }
 
     /// Take one call from `system`'s bucket, if there is one.

@@ -230,8 +230,9 @@ mod tests {
 
     #[test]
     fn numbers_are_read_from_the_text_never_through_f64() {
-        let (bill, _) = &bills(r#"[{"billNo":"B1","billDetail":[{"amount":1234567890123.10,"taxAmount":"0.1"}]}]"#)
-            .unwrap()[0];
+        let (bill, _) =
+            &bills(r#"[{"billNo":"B1","billDetail":[{"amount":1234567890123.10,"taxAmount":"0.1"}]}]"#)
+                .unwrap()[0];
         let amount = bill.lines[0].iter().find(|(f, _)| *f == "amount").unwrap();
         assert_eq!(amount.1, Cell::Number("1234567890123.10".into()));
         let total = bill.lines[0].iter().find(|(f, _)| *f == "total").unwrap();
@@ -241,7 +242,8 @@ mod tests {
     #[test]
     fn gross_amounts_are_split_when_tax_is_included() {
         let (bill, _) =
-            &bills(r#"{"billNo":"B1","includeTaxFlag":"1","billDetail":[{"amount":"106","taxAmount":"6"}]}"#).unwrap()[0];
+            &bills(r#"{"billNo":"B1","includeTaxFlag":"1","billDetail":[{"amount":"106","taxAmount":"6"}]}"#)
+                .unwrap()[0];
         let get = |f: &str| bill.lines[0].iter().find(|(g, _)| *g == f).unwrap().1.clone();
         assert_eq!((get("amount"), get("total")), (Cell::Text("100".into()), Cell::Text("106".into())));
     }
@@ -249,7 +251,9 @@ mod tests {
     #[test]
     fn spacing_and_key_order_do_not_change_the_body_a_value_does() {
         let a = &bills(r#"[{"billNo":"B1","buyerName":"甲","billDetail":[{"amount":"1"}]}]"#).unwrap()[0].1;
-        let b = &bills(r#"[ { "buyerName" : "甲", "billNo":"B1", "billDetail":[{"amount":"1"}]} ]"#).unwrap()[0].1;
+        let b = &bills(r#"[ { "buyerName" : "甲", "billNo":"B1", "billDetail":[{"amount":"1"}]} ]"#).unwrap()
+            [0]
+        .1;
         let c = &bills(r#"[{"billNo":"B1","buyerName":"乙","billDetail":[{"amount":"1"}]}]"#).unwrap()[0].1;
         assert_eq!(a, b);
         assert_ne!(a, c);
@@ -267,7 +271,8 @@ mod tests {
 
     #[test]
     fn a_field_of_the_wrong_shape_is_named() {
-        let (bill, _) = &bills(r#"[{"billNo":"B1","buyerName":{"x":1},"billDetail":[{"amount":[1]}]}]"#).unwrap()[0];
+        let (bill, _) =
+            &bills(r#"[{"billNo":"B1","buyerName":{"x":1},"billDetail":[{"amount":[1]}]}]"#).unwrap()[0];
         let named: Vec<_> = bill.problems.iter().map(|p| (p.line, p.field.as_str())).collect();
         assert_eq!(named, vec![(None, "buyerName"), (Some(1), "billDetail.amount")]);
     }

@@ -30,7 +30,8 @@ struct World {
 
 async fn world(env: &[(&str, &str)]) -> World {
     let db = TestDb::with_enterprises(&[SELLER, OTHER_SELLER]).await;
-    let config = SandboxConfig { issue_delay: Duration::from_millis(20), seed: 3, ..SandboxConfig::default() };
+    let config =
+        SandboxConfig { issue_delay: Duration::from_millis(20), seed: 3, ..SandboxConfig::default() };
     let sandbox = Sandbox::start(config, "127.0.0.1:0").await.unwrap();
     let mut vars: Vec<(String, String)> = vec![
         ("FAPIAO__CALLBACKS__URL".into(), format!("{}/erp/callback/{{system}}", sandbox.base_url())),
@@ -100,7 +101,13 @@ impl World {
     }
 
     /// A business call: the envelope with `data` encoded; the answer and its decoded data.
-    async fn call(&self, token: &str, interface: &str, data: &Value, codec: &Codec) -> (Value, Option<Value>) {
+    async fn call(
+        &self,
+        token: &str,
+        interface: &str,
+        data: &Value,
+        codec: &Codec,
+    ) -> (Value, Option<Value>) {
         let body = json!({
             "requestId": fapiao_channel::envelope::request_id(),
             "businessSystemCode": "ignored",
@@ -188,13 +195,18 @@ async fn token_flow_and_every_auth_error_in_the_envelope() {
     refused(&w.app_token(&rotated).await, "9403", "已停用");
 
     // The log has every call, never a secret or a token.
-    let log: Vec<String> = sqlx::query_scalar("SELECT concat_ws(' ', interface_code, request_id, outcome, message, remote) FROM api_request_log")
-        .fetch_all(&w.db.pool)
-        .await
-        .unwrap();
+    let log: Vec<String> = sqlx::query_scalar(
+        "SELECT concat_ws(' ', interface_code, request_id, outcome, message, remote) FROM api_request_log",
+    )
+    .fetch_all(&w.db.pool)
+    .await
+    .unwrap();
     assert!(log.len() >= 15, "{log:?}");
     for line in &log {
-        assert!(!line.contains(&c.app_secret) && !line.contains(&rotated.app_secret) && !line.contains(&token), "{line}");
+        assert!(
+            !line.contains(&c.app_secret) && !line.contains(&rotated.app_secret) && !line.contains(&token),
+            "{line}"
+        );
     }
     assert!(log.iter().any(|l| l.starts_with("BILL.INVOICE.QUERY") && l.contains("9401")));
 }
@@ -253,11 +265,18 @@ async fn a_thousand_bills_in_one_push_land_with_their_source_and_system() {
     );
     assert_eq!(w.count("SELECT count(*) FROM application_line").await, 3000);
     // Amounts arrived as JSON numbers and strings: stored exactly.
-    assert_eq!(w.count("SELECT count(*) FROM application_line WHERE amount = 100.00 AND tax = 6.00 AND total = 106.00").await, 3000);
-    let logged: (i32, i32) = sqlx::query_as("SELECT bills, accepted FROM api_request_log WHERE interface_code = 'BILL.PUSH'")
-        .fetch_one(&w.db.pool)
-        .await
-        .unwrap();
+    assert_eq!(
+        w.count(
+            "SELECT count(*) FROM application_line WHERE amount = 100.00 AND tax = 6.00 AND total = 106.00"
+        )
+        .await,
+        3000
+    );
+    let logged: (i32, i32) =
+        sqlx::query_as("SELECT bills, accepted FROM api_request_log WHERE interface_code = 'BILL.PUSH'")
+            .fetch_one(&w.db.pool)
+            .await
+            .unwrap();
     assert_eq!(logged, (1000, 1000));
 }
 
@@ -276,9 +295,11 @@ async fn the_same_push_twice_also_at_once_makes_one_set_and_a_changed_body_is_re
     assert_eq!(w.count("SELECT count(*) FROM application_line").await, 3);
 
     // Eight at once, the same new bills: one set.
-    let many = json!([bill("C-1", SELLER, 2, false), bill("C-2", SELLER, 2, false), bill("C-3", SELLER, 1, false)]);
+    let many =
+        json!([bill("C-1", SELLER, 2, false), bill("C-2", SELLER, 2, false), bill("C-3", SELLER, 1, false)]);
     let call = || w.call(&token, "BILL.PUSH", &many, &Codec::Base64);
-    let (r1, r2, r3, r4, r5, r6, r7, r8) = tokio::join!(call(), call(), call(), call(), call(), call(), call(), call());
+    let (r1, r2, r3, r4, r5, r6, r7, r8) =
+        tokio::join!(call(), call(), call(), call(), call(), call(), call(), call());
     for (a, _) in [r1, r2, r3, r4, r5, r6, r7, r8] {
         assert_eq!(a["success"], true, "{a}");
     }
@@ -300,7 +321,8 @@ async fn the_same_push_twice_also_at_once_makes_one_set_and_a_changed_body_is_re
     // The same number from another system is taken (bill numbers are the tenant's).
     let other = w.system("ERP2", &[SELLER], false).await;
     let other_token = w.token(&other).await;
-    let (a, _) = w.call(&other_token, "BILL.PUSH", &json!([bill("D-1", SELLER, 2, false)]), &Codec::Base64).await;
+    let (a, _) =
+        w.call(&other_token, "BILL.PUSH", &json!([bill("D-1", SELLER, 2, false)]), &Codec::Base64).await;
     assert_eq!(a["errorCode"], "BILL_EXISTS", "{a}");
 }
 
@@ -314,10 +336,24 @@ async fn withdraw_before_push_and_after_and_the_query_after_issuing_and_the_call
     let own = format!("{}/erp/callback/own-url", w.sandbox.base_url());
     systems::set_callback(&w.app, &Actor::Demo, "ERP1", Some(&own)).await.unwrap();
 
-    let (a, _) = w.call(&token, "BILL.PUSH", &json!([bill("W-1", SELLER, 1, false), bill("W-2", SELLER, 1, true)]), &codec).await;
+    let (a, _) = w
+        .call(
+            &token,
+            "BILL.PUSH",
+            &json!([bill("W-1", SELLER, 1, false), bill("W-2", SELLER, 1, true)]),
+            &codec,
+        )
+        .await;
     assert_eq!(a["success"], true, "{a}");
     // AES data: Base64 alone is not accepted for this system.
-    let (plain, _) = w.call(&token, "BILL.INVOICE.QUERY", &json!({"billNo": "W-1", "sellerTaxpayerId": SELLER}), &Codec::Base64).await;
+    let (plain, _) = w
+        .call(
+            &token,
+            "BILL.INVOICE.QUERY",
+            &json!({"billNo": "W-1", "sellerTaxpayerId": SELLER}),
+            &Codec::Base64,
+        )
+        .await;
     assert_eq!(plain["errorCode"], "9400", "{plain}");
 
     // Before push: gone; its query answers 无记录; the number may come again.
@@ -333,7 +369,10 @@ async fn withdraw_before_push_and_after_and_the_query_after_issuing_and_the_call
     // The auto-issue job's pass issues the 自动开票 bill against the sandbox.
     let report = issuing::issue(&w.app, &Actor::Demo, &Selection::AutoIssue, &|_| {}).await.unwrap();
     assert_eq!(report.succeeded, 1, "{report:?}");
-    assert_eq!(w.count("SELECT count(*) FROM application WHERE bill_no = 'W-1' AND state = 'received'").await, 1);
+    assert_eq!(
+        w.count("SELECT count(*) FROM application WHERE bill_no = 'W-1' AND state = 'received'").await,
+        1
+    );
 
     let w2 = json!({"billNo": "W-2", "sellerTaxpayerId": SELLER});
     let (a, data) = w.call(&token, "BILL.INVOICE.QUERY", &w2, &codec).await;
@@ -354,7 +393,8 @@ async fn withdraw_before_push_and_after_and_the_query_after_issuing_and_the_call
     let received = w.sandbox.world().erp.received.clone();
     assert_eq!(received.len(), 1, "{received:?}");
     assert_eq!(received[0]["system"], "own-url");
-    let logged: String = sqlx::query_scalar("SELECT url FROM callback_log").fetch_one(&w.db.pool).await.unwrap();
+    let logged: String =
+        sqlx::query_scalar("SELECT url FROM callback_log").fetch_one(&w.db.pool).await.unwrap();
     assert_eq!(logged, own);
 }
 
@@ -363,11 +403,19 @@ async fn a_system_cannot_act_for_a_seller_outside_its_list() {
     let w = world(&[]).await;
     let c = w.system("ERP1", &[SELLER], false).await;
     let token = w.token(&c).await;
-    let (a, data) = w.call(&token, "BILL.PUSH", &json!([bill("O-1", OTHER_SELLER, 1, false)]), &Codec::Base64).await;
+    let (a, data) =
+        w.call(&token, "BILL.PUSH", &json!([bill("O-1", OTHER_SELLER, 1, false)]), &Codec::Base64).await;
     assert_eq!(a["errorCode"], "1130", "{a}");
     assert_eq!(data.unwrap()[0]["message"], format!("税号:{OTHER_SELLER},不在租户:T-1 范围内"));
     assert_eq!(w.count("SELECT count(*) FROM application").await, 0);
-    let (a, _) = w.call(&token, "BILL.INVOICE.QUERY", &json!({"billNo": "O-1", "sellerTaxpayerId": OTHER_SELLER}), &Codec::Base64).await;
+    let (a, _) = w
+        .call(
+            &token,
+            "BILL.INVOICE.QUERY",
+            &json!({"billNo": "O-1", "sellerTaxpayerId": OTHER_SELLER}),
+            &Codec::Base64,
+        )
+        .await;
     assert_eq!(a["errorCode"], "1130", "{a}");
 }
 

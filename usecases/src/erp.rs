@@ -64,7 +64,11 @@ fn accepted(bill_no: &str) -> BillAnswer {
     }
 }
 
-fn refused(bill_no: &str, problems: Vec<BillProblem>, wire_name: &(dyn Fn(&str) -> String + Sync)) -> BillAnswer {
+fn refused(
+    bill_no: &str,
+    problems: Vec<BillProblem>,
+    wire_name: &(dyn Fn(&str) -> String + Sync),
+) -> BillAnswer {
     let first = problems.first().cloned().expect("a refusal has a problem");
     let at = first.line.map(|l| format!("第{l}行：")).unwrap_or_default();
     BillAnswer {
@@ -74,7 +78,12 @@ fn refused(bill_no: &str, problems: Vec<BillProblem>, wire_name: &(dyn Fn(&str) 
         message: format!("{at}{}", first.message),
         problems: problems
             .into_iter()
-            .map(|p| AnswerProblem { line: p.line, field: wire_name(&p.field), code: p.code, message: p.message })
+            .map(|p| AnswerProblem {
+                line: p.line,
+                field: wire_name(&p.field),
+                code: p.code,
+                message: p.message,
+            })
             .collect(),
     }
 }
@@ -150,7 +159,8 @@ pub async fn push(
         }
         if let Some((hash, answer)) = earlier.get(&b.bill.bill_no) {
             answers[i] = Some(if *hash == b.body_hash {
-                serde_json::from_value(answer.clone()).map_err(|e| Error::bad_input("ANSWER", e.to_string()))?
+                serde_json::from_value(answer.clone())
+                    .map_err(|e| Error::bad_input("ANSWER", e.to_string()))?
             } else {
                 refused(
                     &b.bill.bill_no,
@@ -168,10 +178,10 @@ pub async fn push(
     }
 
     // The fresh bills land (or are refused by the checks against the data: their keys go).
-    let mut landing: Vec<CheckedBill> =
-        checked.into_iter().filter(|c| fresh.contains(&c.bill_no)).collect();
+    let mut landing: Vec<CheckedBill> = checked.into_iter().filter(|c| fresh.contains(&c.bill_no)).collect();
     let tenant_id = app.settings.channel.tenant_id.clone();
-    let who = erp::Lander { system_code: &caller.code, allowed_sellers: &caller.tax_nos, tenant_id: &tenant_id };
+    let who =
+        erp::Lander { system_code: &caller.code, allowed_sellers: &caller.tax_nos, tenant_id: &tenant_id };
     erp::land(&mut tx, &who, &mut landing).await?;
     let dropped: Vec<String> =
         landing.iter().filter(|c| !c.problems.is_empty()).map(|c| c.bill_no.clone()).collect();

@@ -13,6 +13,7 @@ pub mod applications;
 pub mod audit;
 pub mod callbacks;
 pub mod dashboard;
+pub mod erp;
 mod error;
 pub mod export;
 pub mod import;
@@ -23,7 +24,6 @@ pub mod pending;
 pub mod red_flush;
 pub mod sessions;
 pub mod systems;
-pub mod erp;
 pub mod tenant;
 pub mod users;
 

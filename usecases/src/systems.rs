@@ -79,7 +79,9 @@ fn token_hash(token: &str) -> String {
 }
 
 fn check_code(code: &str) -> Result<()> {
-    let ok = !code.is_empty() && code.len() <= 64 && code.chars().all(|c| c.is_ascii_alphanumeric() || "._-".contains(c));
+    let ok = !code.is_empty()
+        && code.len() <= 64
+        && code.chars().all(|c| c.is_ascii_alphanumeric() || "._-".contains(c));
     if !ok {
         return Err(Error::bad_input("SYSTEM_CODE", "业务系统编码须为1–64个字母、数字或 . _ -"));
     }
@@ -125,7 +127,10 @@ pub async fn add(app: &App, actor: &Actor, new: &NewSystem) -> Result<Credential
     .execute(&app.pool)
     .await?;
     if inserted.rows_affected() == 0 {
-        return Err(Error::Conflict { code: "SYSTEM_EXISTS", message: format!("业务系统{}已存在", new.code) });
+        return Err(Error::Conflict {
+            code: "SYSTEM_EXISTS",
+            message: format!("业务系统{}已存在", new.code),
+        });
     }
     audit_system(app, actor, "system.add", &new.code, &format!("name={}", new.name), &tax_nos).await;
     Ok(Credentials {
@@ -195,11 +200,12 @@ pub async fn set_callback(app: &App, actor: &Actor, code: &str, url: Option<&str
     if let Some(url) = url {
         check_url(url)?;
     }
-    let done = sqlx::query("UPDATE business_system SET callback_url = $2, updated_at = now() WHERE code = $1")
-        .bind(code)
-        .bind(url)
-        .execute(&app.pool)
-        .await?;
+    let done =
+        sqlx::query("UPDATE business_system SET callback_url = $2, updated_at = now() WHERE code = $1")
+            .bind(code)
+            .bind(url)
+            .execute(&app.pool)
+            .await?;
     if done.rows_affected() == 0 {
         return Err(no_such(code));
     }
@@ -244,13 +250,17 @@ pub async fn app_token(app: &App, app_id: &str, app_secret: &str, account_id: &s
             .fetch_optional(&app.pool)
             .await?;
     // A wrong appId still costs one hash check, so the two refusals take as long.
-    const DUMMY: &str = "$argon2id$v=19$m=19456,t=2,p=1$c29tZXNhbHRzb21lc2FsdA$uvTBQWu9Opc5O3dt2Hrr9Z8lfmxPbx46ebaJrQ5dpnE";
+    const DUMMY: &str =
+        "$argon2id$v=19$m=19456,t=2,p=1$c29tZXNhbHRzb21lc2FsdA$uvTBQWu9Opc5O3dt2Hrr9Z8lfmxPbx46ebaJrQ5dpnE";
     let phc = row.as_ref().map_or(DUMMY, |(_, h, _)| h.as_str());
     let ok = verify(app_secret, phc).await;
     match row {
         Some((code, _, disabled)) if ok => {
             if disabled {
-                return Err(refused(code::CREDENTIALS_REJECTED, format!("{NOT_AUTHORIZED}：业务系统{code}已停用")));
+                return Err(refused(
+                    code::CREDENTIALS_REJECTED,
+                    format!("{NOT_AUTHORIZED}：业务系统{code}已停用"),
+                ));
             }
             give_token(app, &code, "app", app.settings.api.app_token_secs).await
         }
@@ -282,7 +292,9 @@ pub async fn login(app: &App, app_token: &str, account_id: &str, user: &str) -> 
 /// A business call's token → its system; 9401 (renew the token) when missing, unknown, expired
 /// or its system disabled — seed 001's 未进行接口授权.
 pub async fn authorize(app: &App, access_token: Option<&str>) -> Result<Caller> {
-    let expired = || refused(code::TOKEN_INVALID, format!("{NOT_AUTHORIZED}：access_token无效或已过期，请重新获取授权"));
+    let expired = || {
+        refused(code::TOKEN_INVALID, format!("{NOT_AUTHORIZED}：access_token无效或已过期，请重新获取授权"))
+    };
     let Some(token) = access_token.filter(|t| !t.is_empty()) else { return Err(expired()) };
     let row: Option<(String, Vec<String>, Option<String>)> = sqlx::query_as(
         "SELECT s.code, s.tax_nos, s.data_password FROM api_token t JOIN business_system s ON s.code = t.system_code

@@ -16,9 +16,9 @@ use serde::Serialize;
 use sqlx::PgConnection;
 
 use super::convert::{check_row, write_csv_record};
+use super::copy_in;
 use super::land::{BILL_FIELDS, COPY_BILLS, COPY_LINES, LINE_FIELDS, default_of};
 use super::rules::{APPLICATION_CHECKS, KindRules};
-use super::copy_in;
 
 /// The source an API bill lands with (数据来源).
 const SOURCE: &str = "直接开票接口";
@@ -72,11 +72,7 @@ pub fn check(bill: &ErpBill) -> CheckedBill {
     let empty = Cell::Empty;
     for (i, line) in bill.lines.iter().enumerate() {
         let cell_of = |field: &str| {
-            line.iter()
-                .chain(bill.header.iter())
-                .find(|(f, _)| *f == field)
-                .map(|(_, c)| c)
-                .unwrap_or(&empty)
+            line.iter().chain(bill.header.iter()).find(|(f, _)| *f == field).map(|(_, c)| c).unwrap_or(&empty)
         };
         let present = template.columns.iter().map(|c| (c.field.as_str(), c, cell_of(&c.field)));
         let (mut values, found) = check_row(present, ImportKind::Applications);
@@ -97,7 +93,11 @@ pub fn check(bill: &ErpBill) -> CheckedBill {
             seller = Some(t.clone());
         }
         lines.push(
-            template.columns.iter().map(|c| values.remove(c.field.as_str()).and_then(Value::into_copy_text)).collect(),
+            template
+                .columns
+                .iter()
+                .map(|c| values.remove(c.field.as_str()).and_then(Value::into_copy_text))
+                .collect(),
         );
     }
     if bill.lines.is_empty() {
@@ -131,8 +131,11 @@ pub async fn land(
     let at = |name: &str| fields.iter().position(|f| f == name).expect("an applications template field");
 
     // Sellers: one of the tenant's enterprises and one of the system's (1130 otherwise).
-    let tenant: HashSet<String> =
-        sqlx::query_scalar::<_, String>("SELECT tax_no FROM enterprise").fetch_all(&mut *db).await?.into_iter().collect();
+    let tenant: HashSet<String> = sqlx::query_scalar::<_, String>("SELECT tax_no FROM enterprise")
+        .fetch_all(&mut *db)
+        .await?
+        .into_iter()
+        .collect();
     for bill in bills.iter_mut() {
         if let Some(seller) = bill.seller_tax_no.clone()
             && (!tenant.contains(&seller) || !who.allowed_sellers.contains(&seller))
@@ -147,13 +150,15 @@ pub async fn land(
     }
 
     // A number taken already (an imported bill, or another system's) is refused.
-    let wanted: Vec<String> = bills.iter().filter(|b| b.problems.is_empty()).map(|b| b.bill_no.clone()).collect();
-    let taken: HashSet<String> = sqlx::query_scalar("SELECT bill_no FROM application WHERE bill_no = ANY($1)")
-        .bind(&wanted)
-        .fetch_all(&mut *db)
-        .await?
-        .into_iter()
-        .collect();
+    let wanted: Vec<String> =
+        bills.iter().filter(|b| b.problems.is_empty()).map(|b| b.bill_no.clone()).collect();
+    let taken: HashSet<String> =
+        sqlx::query_scalar("SELECT bill_no FROM application WHERE bill_no = ANY($1)")
+            .bind(&wanted)
+            .fetch_all(&mut *db)
+            .await?
+            .into_iter()
+            .collect();
     for bill in bills.iter_mut().filter(|b| taken.contains(&b.bill_no)) {
         bill.problems.push(BillProblem {
             line: None,
@@ -224,7 +229,8 @@ async fn check_across_lines(
     )))
     .execute(&mut *db)
     .await?;
-    copy_in(db, &format!("COPY import_stage (row_no, {}) FROM STDIN (FORMAT csv)", staged.join(", ")), csv).await?;
+    copy_in(db, &format!("COPY import_stage (row_no, {}) FROM STDIN (FORMAT csv)", staged.join(", ")), csv)
+        .await?;
     for check in APPLICATION_CHECKS {
         let found: Vec<(i32, String, String, String)> = sqlx::query_as(*check).fetch_all(&mut *db).await?;
         for (row, field, code, message) in found {
