@@ -455,3 +455,34 @@ async fn limits_and_malformed_requests_are_refused_in_the_envelope() {
     assert_eq!(resp.status(), 200);
     assert_eq!(resp.json::<Value>().await.unwrap()["errorCode"], "9400");
 }
+
+#[tokio::test]
+async fn the_channels_own_client_as_an_erp_pushes_and_queries() {
+    use fapiao_channel::sandbox::erp_client::{ErpClient, ErpCredentials, sample_bills};
+    let w = world(&[]).await;
+    let c = w.system("ERP1", &[SELLER], true).await;
+    let erp = ErpClient::new(&ErpCredentials {
+        base_url: w.base.clone(),
+        app_id: c.app_id.clone(),
+        app_secret: c.app_secret.clone(),
+        account_id: c.account_id.clone(),
+        system_code: c.code.clone(),
+        data_password: c.data_password.clone(),
+    });
+    let bills = sample_bills("E", SELLER, "深圳示例便利店", 20, 2, true);
+    let answers = erp.push(&bills).await.unwrap();
+    assert_eq!(answers.len(), 20);
+    // Sent again (a retry after a lost answer): the same answers, nothing new.
+    assert_eq!(erp.push(&bills).await.unwrap(), answers);
+    assert_eq!(w.count("SELECT count(*) FROM application").await, 20);
+    // Its token expires: the client renews it on 9401 and goes on.
+    sqlx::query("UPDATE api_token SET expires_at = now() - interval '1 second'").execute(&w.db.pool).await.unwrap();
+    let report = issuing::issue(&w.app, &Actor::Demo, &Selection::AutoIssue, &|_| {}).await.unwrap();
+    assert_eq!(report.succeeded, 20, "{report:?}");
+    let found = erp.query("E-000001", SELLER).await.unwrap();
+    assert_eq!(found[0]["invoiceList"].as_array().unwrap().len(), 1, "{found:?}");
+    match erp.withdraw("E-000002", SELLER).await {
+        Err(fapiao_channel::ChannelError::Api { code, .. }) => assert_eq!(code, "BILL_ALREADY_PUSHED"),
+        other => panic!("{other:?}"),
+    }
+}
