@@ -8,6 +8,7 @@ static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
 mod apply_cmd;
 mod bench;
+mod bench_api;
 mod callbacks_cmd;
 mod config_cmd;
 mod db;

@@ -476,7 +476,10 @@ async fn the_channels_own_client_as_an_erp_pushes_and_queries() {
     assert_eq!(erp.push(&bills).await.unwrap(), answers);
     assert_eq!(w.count("SELECT count(*) FROM application").await, 20);
     // Its token expires: the client renews it on 9401 and goes on.
-    sqlx::query("UPDATE api_token SET expires_at = now() - interval '1 second'").execute(&w.db.pool).await.unwrap();
+    sqlx::query("UPDATE api_token SET expires_at = now() - interval '1 second'")
+        .execute(&w.db.pool)
+        .await
+        .unwrap();
     let report = issuing::issue(&w.app, &Actor::Demo, &Selection::AutoIssue, &|_| {}).await.unwrap();
     assert_eq!(report.succeeded, 20, "{report:?}");
     let found = erp.query("E-000001", SELLER).await.unwrap();

@@ -55,18 +55,29 @@ impl ErpClient {
     }
 
     pub async fn withdraw(&self, bill_no: &str, seller: &str) -> Result<Value, ChannelError> {
-        self.client.call("BILL.WITHDRAW", &json!({"billNo": bill_no, "sellerTaxpayerId": seller}), false).await
+        self.client
+            .call("BILL.WITHDRAW", &json!({"billNo": bill_no, "sellerTaxpayerId": seller}), false)
+            .await
     }
 
     /// BILL.INVOICE.QUERY: `[{billNo, invoiceList: [...]}]`.
     pub async fn query(&self, bill_no: &str, seller: &str) -> Result<Vec<Value>, ChannelError> {
-        self.client.call("BILL.INVOICE.QUERY", &json!({"billNo": bill_no, "sellerTaxpayerId": seller}), true).await
+        self.client
+            .call("BILL.INVOICE.QUERY", &json!({"billNo": bill_no, "sellerTaxpayerId": seller}), true)
+            .await
     }
 }
 
 /// `count` bills of `lines` lines each (6%, 100.00 + 6.00 a line), numbered `PREFIX-000001`…,
 /// in the documented field names, amounts as strings the way most senders write them.
-pub fn sample_bills(prefix: &str, seller: &str, buyer_name: &str, count: usize, lines: usize, auto: bool) -> Value {
+pub fn sample_bills(
+    prefix: &str,
+    seller: &str,
+    buyer_name: &str,
+    count: usize,
+    lines: usize,
+    auto: bool,
+) -> Value {
     let bills: Vec<Value> = (1..=count)
         .map(|n| {
             let detail: Vec<Value> = (1..=lines)
