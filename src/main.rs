@@ -13,6 +13,7 @@ mod callbacks_cmd;
 mod config_cmd;
 mod db;
 mod demo;
+mod demo_erp;
 mod demo_issued;
 mod enterprise;
 mod exit;

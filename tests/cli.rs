@@ -135,6 +135,14 @@ async fn demo_runs_twice_on_the_same_database() {
         assert_eq!(inv["reissue"]["still_failing"], 0);
         assert_eq!(inv["erp_received_ok"], inv["bills"]);
         // One of each red-flush track succeeded, and the month's export reconciles.
+        // Bills pushed through the ERP API are issued and called back at the system's own URL.
+        let erp = &report["erp_push"];
+        assert_eq!(
+            (erp["bills"].clone(), erp["resent_same_answers"].clone()),
+            (serde_json::json!(3), serde_json::json!(true)),
+            "{erp}"
+        );
+        assert!(erp["callbacks_at_own_url"].as_u64().unwrap() >= 1, "{erp}");
         let reds = report["red_flush"]["results"].as_array().unwrap();
         assert_eq!(reds.len(), 4);
         assert!(reds.iter().all(|r| r["state"] == "succeeded"), "{reds:?}");
