@@ -155,6 +155,9 @@ async fn demo(ctx: &Context) -> anyhow::Result<Outcome> {
     // Stage 8 — reconciliation export of this month.
     let export = export_stage(&app, ctx).await?;
 
+    // Stage 8b — ERP push: bills through the ERP API, issued by the auto-issue pass, queried, called back.
+    let erp_push = crate::demo_erp::stage(&app, &sandbox, &enterprise_list[0].tax_no).await?;
+
     let report = json!({
         "database": { "origin": where_, "url": url, "migrations_applied": migrations },
         "enterprises": enterprise_list,
@@ -168,6 +171,7 @@ async fn demo(ctx: &Context) -> anyhow::Result<Outcome> {
         "issued_invoices": issued,
         "red_flush": red_flush,
         "export": export,
+        "erp_push": erp_push,
     });
     if ctx.json {
         output::json(&report)?;
@@ -328,6 +332,7 @@ fn print_text(
             if c["ok"] == true { "ok".to_string() } else { format!("FAILED: {}", c["examples"]) }
         );
     }
+    crate::demo_erp::print(r);
     println!("done.");
     Ok(())
 }

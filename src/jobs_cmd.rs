@@ -165,9 +165,18 @@ pub async fn start_console(
     let local = listener.local_addr()?;
     println!("console: http://{local}/");
     tracing::info!(addr = %local, "web console");
+    println!("ERP API: http://{local}/api/getAppToken.do, /api/login.do, /kapi/app/sim/openApi");
     let app = App::new(jc.pool.clone(), jc.channel.clone(), jc.settings.clone());
+    let api = Arc::new(fapiao_api::Api::new(app.clone()));
     let console = Arc::new(fapiao_web::Console::new(app, jc.clone(), registry.clone()));
-    Ok(tokio::spawn(fapiao_web::serve(listener, console, jc.cancel.clone())))
+    // One listener, two doors: the ERP API's routes (the envelope, no console middleware) and
+    // the console's.
+    let router = fapiao_api::router(api).merge(fapiao_web::router(console));
+    let cancel = jc.cancel.clone();
+    Ok(tokio::spawn(async move {
+        let service = router.into_make_service_with_connect_info::<std::net::SocketAddr>();
+        axum::serve(listener, service).with_graceful_shutdown(async move { cancel.cancelled().await }).await
+    }))
 }
 
 pub async fn run(command: JobsCommand, ctx: &Context) -> anyhow::Result<Outcome> {

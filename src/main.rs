@@ -8,10 +8,12 @@ static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
 mod apply_cmd;
 mod bench;
+mod bench_api;
 mod callbacks_cmd;
 mod config_cmd;
 mod db;
 mod demo;
+mod demo_erp;
 mod demo_issued;
 mod demo_pool;
 mod demo_red_flush;
@@ -30,6 +32,7 @@ mod progress;
 mod red_flush_cmd;
 mod sandbox_cmd;
 mod scheme;
+mod system_cmd;
 mod user_cmd;
 
 use std::process::ExitCode;
@@ -112,6 +115,12 @@ enum Command {
     /// The web console's users: add, list, disable, passwd.
     #[command(subcommand)]
     User(user_cmd::UserCommand),
+    /// Business systems (业务系统) that call the ERP API: add, list, disable, rotate-secret, set-callback.
+    #[command(subcommand)]
+    System(system_cmd::SystemCommand),
+    /// The ERP API: `api log` lists its calls.
+    #[command(subcommand)]
+    Api(system_cmd::ApiCommand),
     /// The audit log of every change (console and CLI).
     #[command(subcommand)]
     Audit(user_cmd::AuditCommand),
@@ -173,6 +182,8 @@ async fn run(command: Command, ctx: &Context) -> anyhow::Result<Outcome> {
         Command::Serve(args) => jobs_cmd::serve_cmd(args, ctx).await,
         Command::User(c) => user_cmd::run(c, ctx).await,
         Command::Audit(c) => user_cmd::audit(c, ctx).await,
+        Command::System(c) => system_cmd::run(c, ctx).await,
+        Command::Api(c) => system_cmd::api(c, ctx).await,
         Command::Jobs(c) => jobs_cmd::run(c, ctx).await,
         Command::Sync(c) => jobs_cmd::sync(c, ctx).await,
         Command::Sandbox(args) => sandbox_cmd::run(args, ctx).await,
@@ -187,7 +198,7 @@ fn json_asked(args: impl Iterator<Item = std::ffi::OsString>) -> bool {
 }
 
 /// The workspace's crates: each logs at info by default.
-const OUR_CRATES: [&str; 10] = [
+const OUR_CRATES: [&str; 11] = [
     "fapiao",
     "fapiao_schemas",
     "fapiao_store",
@@ -198,6 +209,7 @@ const OUR_CRATES: [&str; 10] = [
     "fapiao_usecases",
     "fapiao_jobs",
     "fapiao_web",
+    "fapiao_api",
 ];
 
 /// Logs on stderr: RUST_LOG when set, else warn for everyone and info for our crates; colours

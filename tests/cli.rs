@@ -162,6 +162,14 @@ async fn demo_runs_twice_on_the_same_database() {
         assert_eq!(inv["issued_once"], true, "{inv}");
         assert_eq!(inv["reissue"]["still_failing"], 0);
         assert_eq!(inv["erp_received_ok"], inv["bills"]);
+        // Bills pushed through the ERP API are issued and called back at the system's own URL.
+        let erp = &report["erp_push"];
+        assert_eq!(
+            (erp["bills"].clone(), erp["resent_same_answers"].clone()),
+            (serde_json::json!(3), serde_json::json!(true)),
+            "{erp}"
+        );
+        assert!(erp["callbacks_at_own_url"].as_u64().unwrap() >= 1, "{erp}");
         // One of each red-flush track succeeded (one on a sheet entered by hand), and the month's
         // export reconciles.
         let reds = report["red_flush"]["results"].as_array().unwrap();

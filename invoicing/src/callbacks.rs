@@ -190,8 +190,12 @@ pub(crate) async fn enqueue_red(db: &mut PgConnection, red_pending: i64) -> sqlx
     Ok(added)
 }
 
-/// Where a bill's callback goes: `callbacks.url` with its system code.
-fn url_for(inv: &Invoicing, system: Option<&str>) -> String {
+/// Where a bill's callback goes: its business system's own URL (系统管理 → 业务系统列表, set
+/// with `fapiao system set-callback`), else `callbacks.url` with its system code.
+fn url_for(inv: &Invoicing, system: Option<&str>, own_url: Option<&str>) -> String {
+    if let Some(url) = own_url.filter(|u| !u.is_empty()) {
+        return url.to_string();
+    }
     let system = system.filter(|s| !s.is_empty()).unwrap_or(&inv.settings.channel.business_system_code);
     inv.settings.callbacks.url.replace("{system}", system)
 }
@@ -304,7 +308,8 @@ pub async fn deliver(inv: &Invoicing) -> Result<DeliveryReport> {
         "UPDATE callback SET next_attempt_at = now() + interval '5 minutes'
           WHERE id IN (SELECT id FROM callback WHERE state = 'pending' AND next_attempt_at <= now()
                         ORDER BY id FOR UPDATE SKIP LOCKED LIMIT 500)
-          RETURNING id, business_system, body, attempts",
+          RETURNING id, business_system, body, attempts,
+                    (SELECT s.callback_url FROM business_system s WHERE s.code = callback.business_system) AS own_url",
     )
     .fetch_all(&inv.pool)
     .await?;
@@ -317,7 +322,7 @@ pub async fn deliver(inv: &Invoicing) -> Result<DeliveryReport> {
             let client = client.clone();
             async move {
                 let id = r.id;
-                let url = url_for(inv, r.business_system.as_deref());
+                let url = url_for(inv, r.business_system.as_deref(), r.own_url.as_deref());
                 let attempts = r.attempts + 1;
                 let (http_status, response, ok) = post(&client, &url, &r.body).await;
                 let mut tx = inv.pool.begin().await?;
@@ -382,6 +387,8 @@ struct Due {
     business_system: Option<String>,
     body: Value,
     attempts: i32,
+    /// The business system's own callback URL, if it has one.
+    own_url: Option<String>,
 }
 
 /// One POST; success is a 2xx answer whose body says `{"success": true}`.
@@ -424,7 +431,8 @@ pub async fn of_bills(inv: &Invoicing, bills: &[String]) -> Result<Vec<CallbackR
 
 async fn select(inv: &Invoicing, failed_only: bool, bills: Option<&[String]>) -> Result<Vec<CallbackRow>> {
     let rows: Vec<ListedCallback> = sqlx::query_as(
-        "SELECT id, bill_no, interface_code, state, attempts, next_attempt_at, last_error, business_system, body->>'returnCode' AS return_code
+        "SELECT id, bill_no, interface_code, state, attempts, next_attempt_at, last_error, business_system, body->>'returnCode' AS return_code,
+                (SELECT s.callback_url FROM business_system s WHERE s.code = callback.business_system) AS own_url
            FROM callback WHERE (NOT $1 OR state = 'failed') AND ($2::text[] IS NULL OR bill_no = ANY($2)) ORDER BY id",
     )
     .bind(failed_only)
@@ -434,7 +442,7 @@ async fn select(inv: &Invoicing, failed_only: bool, bills: Option<&[String]>) ->
     Ok(rows
         .into_iter()
         .map(|r| CallbackRow {
-            url: url_for(inv, r.business_system.as_deref()),
+            url: url_for(inv, r.business_system.as_deref(), r.own_url.as_deref()),
             id: r.id,
             bill_no: r.bill_no,
             interface_code: r.interface_code,
@@ -458,6 +466,7 @@ struct ListedCallback {
     last_error: Option<String>,
     business_system: Option<String>,
     return_code: Option<String>,
+    own_url: Option<String>,
 }
 
 /// Failed callbacks (all, or these ids) start over with a fresh allowance of attempts, due now.

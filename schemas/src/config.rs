@@ -66,6 +66,7 @@ pub struct Settings {
     pub jobs: JobSettings,
     pub metrics: MetricsSettings,
     pub http: HttpSettings,
+    pub api: ApiSettings,
     pub channel: ChannelSettings,
     pub invoicing: InvoicingSettings,
     pub callbacks: CallbackSettings,
@@ -239,6 +240,28 @@ pub struct HttpSettings {
     pub absolute_hours: u32,
 }
 
+/// The inbound ERP API (issue 17), served by `fapiao serve` on the console's listener.
+#[derive(Clone, Debug, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct ApiSettings {
+    /// The 数据中心 id an ERP must send as `accountId` (getAppToken.do / login.do).
+    pub account_id: String,
+    /// Lifetime of an app token (getAppToken.do), seconds.
+    pub app_token_secs: u64,
+    /// Lifetime of an access token (login.do), seconds (2 h like the invoice cloud's).
+    pub access_token_secs: u64,
+    /// Largest request body, KiB; a larger one is refused in the envelope (9413).
+    pub max_body_kib: u64,
+    /// Bills per BILL.PUSH request.
+    pub max_bills: u32,
+    /// Lines per BILL.PUSH request, all bills together.
+    pub max_lines: u32,
+    /// Business calls per system per second (a token bucket of `rate_burst`); 0: no limit.
+    pub rate_per_sec: u32,
+    /// Calls a system may make at once after a quiet spell.
+    pub rate_burst: u32,
+}
+
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Deserialize, Serialize)]
 #[serde(rename_all = "snake_case")]
 pub enum DataEncoding {
@@ -338,6 +361,9 @@ impl Settings {
         let invalid = |key: &str, message: String| ConfigError::Invalid { key: key.into(), message };
         if self.database.max_connections == 0 {
             return Err(invalid("database.max_connections", "must be at least 1".into()));
+        }
+        if self.api.max_bills == 0 || self.api.max_lines == 0 || self.api.max_body_kib == 0 {
+            return Err(invalid("api", "max_bills, max_lines and max_body_kib must be at least 1".into()));
         }
         if self.channel.max_in_flight == 0 {
             return Err(invalid("channel.max_in_flight", "must be at least 1".into()));

@@ -50,6 +50,19 @@ pub const SMALL_SCALE_NO_DEDUCTION_DOWNLOAD: &str =
 /// Seed 000/001: the bureau is repairing an issuing request; the message carries a time.
 pub const BUREAU_REPAIRING_PREFIX: &str = "局端内部错误，该开票请求修复中";
 
+/// Seed 001 (开票申请单异构对接, 常见报错1 and 2): the answer to a call without a valid
+/// authorization — interface not authorized, or the access_token expired. Our answers add why.
+pub const NOT_AUTHORIZED: &str = "未进行接口授权";
+
+/// Seed 001 (获取接口授权, 常见异常): the accountId (数据中心) is wrong.
+pub const ACCOUNT_ID_WRONG: &str = "数据中心accountId参数不对";
+
+/// Seed 001 (获取接口授权, 常见异常): appId or appSecret is wrong.
+pub const APP_CREDENTIALS_WRONG: &str = "appid/appsecuret参数不对";
+
+/// Seed 001 (开票申请单撤回): a withdrawn bill's query answers 无记录.
+pub const NO_RECORD: &str = "无记录";
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -13,6 +13,7 @@ pub mod applications;
 pub mod audit;
 pub mod callbacks;
 pub mod dashboard;
+pub mod erp;
 mod error;
 pub mod export;
 pub mod import;
@@ -23,6 +24,7 @@ pub mod pending;
 pub mod pool;
 pub mod red_flush;
 pub mod sessions;
+pub mod systems;
 pub mod tenant;
 pub mod users;
 
@@ -77,6 +79,8 @@ pub enum Actor {
     Demo,
     /// A user of the web console, by name, and the address the request came from.
     Console { user: String, from: String },
+    /// A business system calling the ERP API, by its code, and the request's address.
+    Erp { system: String, from: String },
 }
 
 impl Actor {
@@ -88,7 +92,7 @@ impl Actor {
             Actor::Cli { .. } => "cli",
             Actor::Job { .. } => "job",
             Actor::Demo => "demo",
-            Actor::Console { from, .. } => from,
+            Actor::Console { from, .. } | Actor::Erp { from, .. } => from,
         }
     }
 
@@ -105,6 +109,7 @@ impl fmt::Display for Actor {
             Actor::Job { job, run_id } => write!(f, "job:{job}#{run_id}"),
             Actor::Demo => f.write_str("demo"),
             Actor::Console { user, .. } => write!(f, "web:{user}"),
+            Actor::Erp { system, .. } => write!(f, "erp:{system}"),
         }
     }
 }

@@ -133,7 +133,7 @@ fn check_name(name: &str) -> Result<()> {
 }
 
 /// Argon2id with the crate's defaults (19 MiB, 2 passes), off the async threads.
-async fn hash(password: &str) -> Result<String> {
+pub(crate) async fn hash(password: &str) -> Result<String> {
     let password = password.to_owned();
     tokio::task::spawn_blocking(move || {
         Argon2::default().hash_password(password.as_bytes()).map(|h| h.to_string())
@@ -143,7 +143,7 @@ async fn hash(password: &str) -> Result<String> {
     .map_err(|e| Error::Password(e.to_string()))
 }
 
-async fn verify(password: &str, phc: &str) -> bool {
+pub(crate) async fn verify(password: &str, phc: &str) -> bool {
     let (password, phc) = (password.to_owned(), phc.to_owned());
     tokio::task::spawn_blocking(move || {
         PasswordHash::new(&phc)

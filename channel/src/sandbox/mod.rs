@@ -5,6 +5,7 @@
 //! `POST /erp/callback/{system}` (the ERP), and test controls under `/sandbox/…` (see
 //! `schemas/channel.md`).
 
+pub mod erp_client;
 mod faults;
 mod generate;
 mod samples;

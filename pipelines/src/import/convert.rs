@@ -5,7 +5,7 @@
 use std::path::PathBuf;
 
 use fapiao_schemas::ImportKind;
-use fapiao_schemas::template::{Cell, ColumnMap, Template, Value};
+use fapiao_schemas::template::{Cell, Column, ColumnMap, Template, Value};
 use tokio::sync::mpsc;
 
 use super::guard::ReadLimits;
@@ -144,23 +144,13 @@ fn stage_row(
     kind: ImportKind,
     problems: &mut Vec<Problem>,
 ) -> StagedRow {
-    let before = problems.len();
-    let mut values = Values::new();
-    for (field, (index, column)) in &columns.fields {
-        let cell = cells.get(*index).unwrap_or(&Cell::Empty);
-        match column.convert(cell) {
-            Ok(v) => {
-                values.insert(field.as_str(), v);
-            }
-            Err(p) => problems.push(Problem {
-                row: row_no,
-                column: column.header.clone(),
-                code: p.code.into(),
-                message: p.message,
-            }),
-        }
-    }
-    for (field, code, message) in kind.row_rules(&values) {
+    let present = columns
+        .fields
+        .iter()
+        .map(|(field, (index, column))| (field.as_str(), column, cells.get(*index).unwrap_or(&Cell::Empty)));
+    let (mut values, found) = check_row(present, kind);
+    let refused = !found.is_empty();
+    for (field, code, message) in found {
         let column =
             columns.fields.get(field).map(|(_, c)| c.header.clone()).unwrap_or_else(|| field.to_string());
         problems.push(Problem { row: row_no, column, code: code.into(), message });
@@ -168,8 +158,29 @@ fn stage_row(
     StagedRow {
         row_no,
         values: fields.iter().map(|f| values.remove(f.as_str()).and_then(Value::into_copy_text)).collect(),
-        refused: problems.len() > before,
+        refused,
     }
+}
+
+/// The one rule set of a row, whether it came from a sheet or from an ERP (`erp`, issue 17):
+/// each present field converted by its template column (`Column::convert`, NULL when refused),
+/// then the kind's row rules on what converted. Problems name the template field.
+pub(super) fn check_row<'f>(
+    present: impl Iterator<Item = (&'f str, &'f Column, &'f Cell)>,
+    kind: ImportKind,
+) -> (Values<'f>, Vec<(&'f str, &'static str, String)>) {
+    let mut values = Values::new();
+    let mut problems = Vec::new();
+    for (field, column, cell) in present {
+        match column.convert(cell) {
+            Ok(v) => {
+                values.insert(field, v);
+            }
+            Err(p) => problems.push((field, p.code, p.message)),
+        }
+    }
+    problems.extend(kind.row_rules(&values));
+    (values, problems)
 }
 
 /// One CSV line for COPY: NULL (or an empty value) stays an unquoted empty field, any other

@@ -19,7 +19,7 @@ use super::{Problem, copy_in};
 
 /// `application` columns taken from a bill's first line, in COPY order; `source` and
 /// `batch_id` follow.
-const BILL_FIELDS: [&str; 11] = [
+pub(super) const BILL_FIELDS: [&str; 11] = [
     "bill_no",
     "bill_date",
     "seller_tax_no",
@@ -32,11 +32,11 @@ const BILL_FIELDS: [&str; 11] = [
     "auto_issue",
     "business_system_code",
 ];
-const COPY_BILLS: &str = "COPY application (bill_no, bill_date, seller_tax_no, buyer_name, buyer_tax_no, buyer_address_phone,
+pub(super) const COPY_BILLS: &str = "COPY application (bill_no, bill_date, seller_tax_no, buyer_name, buyer_tax_no, buyer_address_phone,
     buyer_bank_account, invoice_kind, remark, auto_issue, business_system_code, source, batch_id) FROM STDIN (FORMAT csv)";
 
 /// `application_line` columns after `bill_no, line_no`, in COPY order; `source_row` follows.
-const LINE_FIELDS: [&str; 15] = [
+pub(super) const LINE_FIELDS: [&str; 15] = [
     "goods_name",
     "revenue_code",
     "specification",
@@ -53,13 +53,13 @@ const LINE_FIELDS: [&str; 15] = [
     "privilege_content",
     "zero_rate_mark",
 ];
-const COPY_LINES: &str =
+pub(super) const COPY_LINES: &str =
     "COPY application_line (bill_no, line_no, goods_name, revenue_code, specification, unit, quantity, price,
     amount, tax_rate, tax, total, tax_included, line_property, privilege_flag, privilege_content, zero_rate_mark,
     source_row) FROM STDIN (FORMAT csv)";
 
 /// What an empty optional cell lands as.
-fn default_of(field: &str) -> Option<&'static str> {
+pub(super) fn default_of(field: &str) -> Option<&'static str> {
     match field {
         "auto_issue" | "tax_included" | "privilege_flag" => Some("false"),
         "line_property" => Some("normal"),

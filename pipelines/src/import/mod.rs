@@ -14,6 +14,7 @@
 //! one was asked for and there are problems. A clean file: hash + guard + parse.
 
 mod convert;
+pub mod erp;
 pub mod floor;
 mod guard;
 mod land;

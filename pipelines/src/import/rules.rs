@@ -183,7 +183,7 @@ fn red_flush_row(v: &Values<'_>) -> Vec<RowProblem> {
 }
 
 /// The seller in the tenant and a bill number not taken are checked as the bills land (`land`).
-const APPLICATION_CHECKS: &[&str] = &[
+pub(super) const APPLICATION_CHECKS: &[&str] = &[
     // One seller, buyer and invoice kind per bill.
     "SELECT row_no, 'bill_no', 'BILL_MIXED', format('单据%s的销方、购方或发票种类不一致', bill_no)
      FROM import_stage WHERE bill_no IN (

@@ -1,0 +1,160 @@
+//! `fapiao bench api-push`: BILL.PUSH of LINES lines in requests of BILLS bills, IN_FLIGHT at
+//! once, through the ERP API on a real listener (the sandbox's ERP client: tokens, envelope,
+//! Base64), into a scratch database; the floor is COPY of the same lines as CSV into a plain
+//! table, timed in the same run. Prints bills/s, lines/s, p50/p95 per request and the ratio.
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use fapiao_channel::sandbox::erp_client::{ErpClient, ErpCredentials, sample_bills};
+use fapiao_usecases::systems::{self, NewSystem};
+use fapiao_usecases::{Actor, App};
+use serde_json::{Value, json};
+
+use crate::exit::Outcome;
+use crate::{Context, output};
+
+const SELLER: &str = "91310000MA1FL2AB09";
+const LINES_PER_BILL: usize = 5;
+
+pub async fn api_push(
+    ctx: &Context,
+    lines: usize,
+    bills_per_request: usize,
+    in_flight: usize,
+) -> anyhow::Result<Outcome> {
+    let scratch =
+        fapiao_store::Scratch::create(&ctx.settings, &format!("fapiao_bench_api_{}", std::process::id()))
+            .await?;
+    let pool = scratch.pool.clone();
+    let seller = fapiao_schemas::enterprise::Enterprise {
+        tax_no: fapiao_schemas::TaxNo::parse(SELLER)?,
+        name: "基准企业".into(),
+        taxpayer_kind: fapiao_schemas::enterprise::TaxpayerKind::General,
+        etax_account: "bench".into(),
+        channel: fapiao_schemas::enterprise::Channel::Etax,
+    };
+    fapiao_store::enterprises::insert(&pool, &seller).await?;
+    let mut settings = ctx.settings.clone();
+    settings.api.rate_per_sec = 0; // the bench measures throughput, not the limit
+    let app = App::on(pool.clone(), &settings);
+    let new = NewSystem {
+        code: "BENCH".into(),
+        name: "bench".into(),
+        callback_url: None,
+        tax_nos: vec![fapiao_schemas::TaxNo::parse(SELLER)?],
+        aes: false,
+    };
+    let creds = systems::add(&app, &Actor::Demo, &new).await?;
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
+    let base_url = format!("http://{}", listener.local_addr()?);
+    let router = fapiao_api::router(Arc::new(fapiao_api::Api::new(app)));
+    let server = tokio::spawn(async move { axum::serve(listener, router).await });
+
+    let bills_total = lines.div_ceil(LINES_PER_BILL);
+    let requests: Vec<Value> = (0..bills_total.div_ceil(bills_per_request))
+        .map(|r| {
+            let count = bills_per_request.min(bills_total - r * bills_per_request);
+            sample_bills(&format!("R{r:04}"), SELLER, "深圳示例便利店", count, LINES_PER_BILL, false)
+        })
+        .collect();
+    let floor_secs = floor(&pool, &requests).await?;
+
+    let erp = Arc::new(ErpClient::new(&ErpCredentials {
+        base_url,
+        app_id: creds.app_id,
+        app_secret: creds.app_secret,
+        account_id: creds.account_id,
+        system_code: creds.code,
+        data_password: None,
+    }));
+    erp.query("warm-up", SELLER).await.ok(); // the token round trip is not the bench
+    let gate = Arc::new(tokio::sync::Semaphore::new(in_flight));
+    let started = Instant::now();
+    let mut tasks = tokio::task::JoinSet::new();
+    for body in requests {
+        let (erp, gate) = (erp.clone(), gate.clone());
+        tasks.spawn(async move {
+            let _slot = gate.acquire_owned().await.expect("open semaphore");
+            let t = Instant::now();
+            erp.push(&body).await.map(|answers| (answers.len(), t.elapsed()))
+        });
+    }
+    let mut latencies: Vec<Duration> = Vec::new();
+    let mut accepted = 0usize;
+    while let Some(done) = tasks.join_next().await {
+        let (n, took) = done??;
+        accepted += n;
+        latencies.push(took);
+    }
+    let api_secs = started.elapsed().as_secs_f64();
+    server.abort();
+    let landed: i64 = sqlx::query_scalar("SELECT count(*) FROM application_line").fetch_one(&pool).await?;
+    scratch.drop().await?;
+    latencies.sort();
+    let pct =
+        |p: f64| latencies[((latencies.len() as f64 * p).ceil() as usize).clamp(1, latencies.len()) - 1];
+    let (p50, p95) = (pct(0.50).as_secs_f64() * 1000.0, pct(0.95).as_secs_f64() * 1000.0);
+    let ratio = floor_secs / api_secs;
+    let figures = json!({
+        "lines": landed, "bills": accepted, "requests": latencies.len(), "bills_per_request": bills_per_request,
+        "in_flight": in_flight, "api_seconds": api_secs, "bills_per_second": accepted as f64 / api_secs,
+        "lines_per_second": landed as f64 / api_secs, "p50_ms": p50, "p95_ms": p95,
+        "floor_seconds": floor_secs, "ratio_to_floor": ratio,
+    });
+    if ctx.json {
+        output::json(&figures)?;
+    } else {
+        println!(
+            "BILL.PUSH: {landed} lines in {accepted} bills, {} requests of {bills_per_request} bills, {in_flight} in flight",
+            latencies.len()
+        );
+        println!(
+            "  api    {api_secs:.2} s  ({:.0} bills/s, {:.0} lines/s)  p50 {p50:.0} ms  p95 {p95:.0} ms",
+            accepted as f64 / api_secs,
+            landed as f64 / api_secs
+        );
+        println!("  floor  {floor_secs:.2} s  (COPY of the same lines as CSV)");
+        println!("  ratio  {ratio:.2} of the floor's throughput (target ≥ 0.5)");
+    }
+    Ok(Outcome::Done)
+}
+
+/// The same lines, their fields as CSV, COPYed into a plain table: no envelope, no rules.
+async fn floor(pool: &sqlx::PgPool, requests: &[Value]) -> anyhow::Result<f64> {
+    const FIELDS: [&str; 9] = [
+        "goodsName",
+        "revenueCode",
+        "units",
+        "quantity",
+        "price",
+        "amount",
+        "taxRate",
+        "taxAmount",
+        "lineProperty",
+    ];
+    let started = Instant::now();
+    let mut csv = Vec::new();
+    for bill in requests.iter().flat_map(|r| r.as_array().into_iter().flatten()) {
+        let head = [&bill["billNo"], &bill["billDate"], &bill["sellerTaxpayerId"], &bill["buyerName"]];
+        for line in bill["billDetail"].as_array().into_iter().flatten() {
+            let fields: Vec<String> = head
+                .iter()
+                .copied()
+                .chain(FIELDS.iter().map(|f| &line[*f]))
+                .map(|v| format!("\"{}\"", v.as_str().unwrap_or_default().replace('"', "\"\"")))
+                .collect();
+            csv.extend_from_slice(fields.join(",").as_bytes());
+            csv.push(b'\n');
+        }
+    }
+    let mut conn = pool.acquire().await?;
+    let cols: Vec<String> = (1..=13).map(|i| format!("c{i} text")).collect();
+    sqlx::query(sqlx::AssertSqlSafe(format!("CREATE TABLE api_floor_lines ({})", cols.join(", "))))
+        .execute(&mut *conn)
+        .await?;
+    let mut copy = conn.copy_in_raw("COPY api_floor_lines FROM STDIN (FORMAT csv)").await?;
+    copy.send(csv).await?;
+    copy.finish().await?;
+    Ok(started.elapsed().as_secs_f64())
+}
