@@ -124,6 +124,25 @@ unsafe extern "C" {
     safe fn mi_collect(force: bool);
 }
 
+/// A scratch database (dropped with it) holding one enterprise, `seller`, to issue or import for.
+pub(crate) async fn scratch_with_seller(
+    ctx: &Context,
+    prefix: &str,
+    seller: &str,
+) -> anyhow::Result<fapiao_store::Scratch> {
+    let scratch =
+        fapiao_store::Scratch::create(&ctx.settings, &format!("{prefix}_{}", std::process::id())).await?;
+    let enterprise = fapiao_schemas::enterprise::Enterprise {
+        tax_no: fapiao_schemas::TaxNo::parse(seller)?,
+        name: "基准企业".into(),
+        taxpayer_kind: fapiao_schemas::enterprise::TaxpayerKind::General,
+        etax_account: "bench".into(),
+        channel: fapiao_schemas::enterprise::Channel::Etax,
+    };
+    fapiao_store::enterprises::insert(&scratch.pool, &enterprise).await?;
+    Ok(scratch)
+}
+
 async fn import(ctx: &Context, lines: usize, bomb_mib: u64) -> anyhow::Result<Outcome> {
     use fapiao_pipelines::import::{self, ImportOptions, floor, sample};
     const SELLER: &str = "91310000MA1FL2AB09";
@@ -135,17 +154,8 @@ async fn import(ctx: &Context, lines: usize, bomb_mib: u64) -> anyhow::Result<Ou
     let generate_secs = generated.elapsed().as_secs_f64();
     let size_mib = std::fs::metadata(&file)?.len() as f64 / 1048576.0;
 
-    let scratch =
-        fapiao_store::Scratch::create(&ctx.settings, &format!("fapiao_bench_{}", std::process::id())).await?;
+    let scratch = scratch_with_seller(ctx, "fapiao_bench", SELLER).await?;
     let pool = scratch.pool.clone();
-    let seller = fapiao_schemas::enterprise::Enterprise {
-        tax_no: fapiao_schemas::TaxNo::parse(SELLER)?,
-        name: "基准企业".into(),
-        taxpayer_kind: fapiao_schemas::enterprise::TaxpayerKind::General,
-        etax_account: "bench".into(),
-        channel: fapiao_schemas::enterprise::Channel::Etax,
-    };
-    fapiao_store::enterprises::insert(&pool, &seller).await?;
 
     reset_peak();
     let base_mib = peak_mib();

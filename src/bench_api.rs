@@ -23,18 +23,8 @@ pub async fn api_push(
     bills_per_request: usize,
     in_flight: usize,
 ) -> anyhow::Result<Outcome> {
-    let scratch =
-        fapiao_store::Scratch::create(&ctx.settings, &format!("fapiao_bench_api_{}", std::process::id()))
-            .await?;
+    let scratch = crate::bench::scratch_with_seller(ctx, "fapiao_bench_api", SELLER).await?;
     let pool = scratch.pool.clone();
-    let seller = fapiao_schemas::enterprise::Enterprise {
-        tax_no: fapiao_schemas::TaxNo::parse(SELLER)?,
-        name: "基准企业".into(),
-        taxpayer_kind: fapiao_schemas::enterprise::TaxpayerKind::General,
-        etax_account: "bench".into(),
-        channel: fapiao_schemas::enterprise::Channel::Etax,
-    };
-    fapiao_store::enterprises::insert(&pool, &seller).await?;
     let mut settings = ctx.settings.clone();
     settings.api.rate_per_sec = 0; // the bench measures throughput, not the limit
     let app = App::on(pool.clone(), &settings);
