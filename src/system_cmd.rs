@@ -40,6 +40,13 @@ pub enum SystemCommand {
         #[arg(long, conflicts_with = "url")]
         clear: bool,
     },
+    /// Also call back when a pushed bill is received (seed 001: 开票接收到开票请求时), not only
+    /// once it is invoiced: on or off.
+    CallbackOnReceipt {
+        code: String,
+        #[arg(value_parser = ["on", "off"])]
+        state: String,
+    },
 }
 
 #[derive(Subcommand)]
@@ -113,6 +120,10 @@ pub async fn run(command: SystemCommand, ctx: &Context) -> anyhow::Result<Outcom
             }
             systems::set_callback(&app, &actor, &code, url.as_deref()).await?;
             println!("business system {code}: callbacks to {}", url.as_deref().unwrap_or("callbacks.url"));
+        }
+        SystemCommand::CallbackOnReceipt { code, state } => {
+            systems::set_callback_on_receipt(&app, &actor, &code, state == "on").await?;
+            println!("business system {code}: callback on receipt {state}");
         }
     }
     Ok(Outcome::Done)

@@ -489,3 +489,37 @@ async fn the_channels_own_client_as_an_erp_pushes_and_queries() {
         other => panic!("{other:?}"),
     }
 }
+
+#[tokio::test]
+async fn a_system_that_asks_hears_of_receipt_by_callback_before_any_invoice() {
+    let w = world(&[]).await;
+    let c = w.system("ERP1", &[SELLER], false).await;
+    let token = w.token(&c).await;
+    let own = format!("{}/erp/callback/on-receipt", w.sandbox.base_url());
+    systems::set_callback(&w.app, &Actor::Demo, "ERP1", Some(&own)).await.unwrap();
+    // Not asked: a push enqueues nothing.
+    let (a, _) = w.call(&token, "BILL.PUSH", &json!([bill("R-0", SELLER, 1, false)]), &Codec::Base64).await;
+    assert_eq!(a["success"], true, "{a}");
+    assert_eq!(w.count("SELECT count(*) FROM callback").await, 0);
+    systems::set_callback_on_receipt(&w.app, &Actor::Demo, "ERP1", true).await.unwrap();
+    let bad = {
+        let mut b = bill("R-2", SELLER, 1, false);
+        b["billDetail"][0]["taxAmount"] = json!("9.99");
+        b
+    };
+    let (a, _) =
+        w.call(&token, "BILL.PUSH", &json!([bill("R-1", SELLER, 1, false), bad]), &Codec::Base64).await;
+    assert_eq!(a["success"], false, "one bill refused: {a}");
+    // Only the bill that landed is acknowledged; the same push again acknowledges nothing new.
+    fapiao_usecases::callbacks::deliver(&w.app, &Actor::Demo).await.unwrap();
+    let told: Vec<Value> = w.sandbox.world().erp.received.iter().map(|r| r["body"].clone()).collect();
+    assert_eq!(told.len(), 1, "{told:?}");
+    assert_eq!(
+        (told[0]["data"]["billNo"].clone(), told[0]["data"]["billState"].clone()),
+        (json!("R-1"), json!("received"))
+    );
+    assert_eq!(told[0]["interfaceCode"], "BILL.PUSH");
+    w.call(&token, "BILL.PUSH", &json!([bill("R-1", SELLER, 1, false)]), &Codec::Base64).await;
+    assert_eq!(w.count("SELECT count(*) FROM callback").await, 1);
+    assert!(systems::set_callback_on_receipt(&w.app, &Actor::Demo, "NOPE", true).await.is_err());
+}

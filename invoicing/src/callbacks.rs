@@ -55,6 +55,22 @@ pub(crate) async fn enqueue_returned(
     Ok(added)
 }
 
+/// 按单回调 on receipt (seed 001: 开票接收到开票请求时触发): each bill a business system pushed
+/// was received, in the push's own transaction; delivered like every callback.
+pub async fn enqueue_received(db: &mut PgConnection, bills: &[String], system: &str) -> sqlx::Result<usize> {
+    let mut added = 0;
+    for bill in bills {
+        let body = json!({
+            "returnCode": "0",
+            "returnMsg": "开票申请单已接收",
+            "interfaceCode": "BILL.PUSH",
+            "data": { "billNo": bill, "businessSystemCode": system, "billState": "received", "invoices": [] },
+        });
+        added += insert(db, bill, "BILL.PUSH", "received", Some(system.to_string()), &body).await?;
+    }
+    Ok(added)
+}
+
 /// Enqueue one callback; a result already enqueued for the bill (same fingerprint) is not.
 async fn insert(
     db: &mut PgConnection,

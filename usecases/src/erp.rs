@@ -192,6 +192,17 @@ pub async fn push(
             .execute(&mut *tx)
             .await?;
     }
+    // A system that asks to hear of receipt: a callback per bill that landed, with the bills.
+    let on_receipt: bool =
+        sqlx::query_scalar("SELECT callback_on_receipt FROM business_system WHERE code = $1")
+            .bind(&caller.code)
+            .fetch_one(&mut *tx)
+            .await?;
+    if on_receipt {
+        let received: Vec<String> =
+            landing.iter().filter(|c| c.problems.is_empty()).map(|c| c.bill_no.clone()).collect();
+        fapiao_invoicing::callbacks::enqueue_received(&mut tx, &received, &caller.code).await?;
+    }
     tx.commit().await?;
 
     let landed: HashMap<String, CheckedBill> = landing.into_iter().map(|c| (c.bill_no.clone(), c)).collect();

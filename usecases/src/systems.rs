@@ -213,6 +213,23 @@ pub async fn set_callback(app: &App, actor: &Actor, code: &str, url: Option<&str
     Ok(())
 }
 
+/// Whether the system also hears, by callback, that each pushed bill was received (seed 001).
+pub async fn set_callback_on_receipt(app: &App, actor: &Actor, code: &str, on: bool) -> Result<()> {
+    let done = sqlx::query(
+        "UPDATE business_system SET callback_on_receipt = $2, updated_at = now() WHERE code = $1",
+    )
+    .bind(code)
+    .bind(on)
+    .execute(&app.pool)
+    .await?;
+    if done.rows_affected() == 0 {
+        return Err(no_such(code));
+    }
+    let value = if on { "on" } else { "off" };
+    audit_system(app, actor, "system.callback-on-receipt", code, value, &[]).await;
+    Ok(())
+}
+
 fn refused(code: &'static str, message: String) -> Error {
     Error::Refused { code, message }
 }
