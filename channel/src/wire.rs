@@ -423,13 +423,7 @@ impl InvoiceHeader {
             special_business: SpecialBusiness::parse(&self.special_business),
             lines: lines
                 .iter()
-                .filter_map(|l| {
-                    Some(Line {
-                        goods_name: l.goods_name.clone(),
-                        rate: fapiao_schemas::TaxRate::try_from(l.tax_rate).ok()?,
-                        business_type: Some(l.business_type.clone()).filter(|b| !b.is_empty()),
-                    })
-                })
+                .filter_map(|l| Line::of(&l.goods_name, l.tax_rate, &l.business_type))
                 .collect(),
         }
     }

@@ -55,6 +55,24 @@ pub(crate) async fn refresh_bill_states(db: &mut PgConnection, bills: &[String])
     Ok(())
 }
 
+/// A pending invoice no longer holds its application lines (its invoice was fully red-flushed
+/// or voided): `event` is kept with `detail`, and its bills' states follow, so the lines can be
+/// pushed and invoiced again.
+pub(crate) async fn release(
+    db: &mut PgConnection,
+    pending_id: i64,
+    event_name: &str,
+    detail: &str,
+) -> sqlx::Result<()> {
+    sqlx::query("UPDATE pending_invoice SET released_at = now() WHERE id = $1")
+        .bind(pending_id)
+        .execute(&mut *db)
+        .await?;
+    event(&mut *db, pending_id, event_name, Some(detail)).await?;
+    let bills = bills_of(&mut *db, pending_id).await?;
+    refresh_bill_states(db, &bills).await
+}
+
 /// The bills a pending invoice serves.
 pub(crate) async fn bills_of(db: &mut PgConnection, pending_id: i64) -> sqlx::Result<Vec<String>> {
     sqlx::query_scalar("SELECT bill_no FROM pending_bill WHERE pending_id = $1 ORDER BY bill_no")

@@ -134,13 +134,7 @@ async fn voided(inv: &Invoicing, id: i64) -> Result<()> {
     .fetch_optional(&mut *tx)
     .await?;
     if let Some(pending) = pending {
-        sqlx::query("UPDATE pending_invoice SET released_at = now() WHERE id = $1")
-            .bind(pending)
-            .execute(&mut *tx)
-            .await?;
-        record::event(&mut tx, pending, "voided", Some("发票已作废：开票申请单明细可重新推送开票")).await?;
-        let bills = record::bills_of(&mut tx, pending).await?;
-        record::refresh_bill_states(&mut tx, &bills).await?;
+        record::release(&mut tx, pending, "voided", "发票已作废：开票申请单明细可重新推送开票").await?;
     }
     tx.commit().await?;
     Ok(())

@@ -76,6 +76,18 @@ pub struct Line {
     pub business_type: Option<String>,
 }
 
+impl Line {
+    /// A line as stored or verified: the rate as a fraction (0.06), the business type empty when
+    /// none. `None` for a rate that is not a VAT rate (such a line cannot qualify anyway).
+    pub fn of(goods_name: &str, rate: rust_decimal::Decimal, business_type: &str) -> Option<Line> {
+        Some(Line {
+            goods_name: goods_name.to_string(),
+            rate: TaxRate::try_from(rate).ok()?,
+            business_type: Some(business_type.to_string()).filter(|b| !b.is_empty()),
+        })
+    }
+}
+
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Invoice {
     pub kind: InvoiceKind,

@@ -7,7 +7,7 @@
 
 use chrono::{DateTime, NaiveDate, Utc};
 use fapiao_schemas::deductibility::{self, InvoiceStatus, Line, SpecialBusiness};
-use fapiao_schemas::{Coded, InvoiceKind, TaxRate};
+use fapiao_schemas::{Coded, InvoiceKind};
 use rust_decimal::Decimal;
 use serde::Serialize;
 use sqlx::{PgConnection, PgPool};
@@ -139,36 +139,38 @@ pub async fn show(
         .fetch_optional(pool)
         .await?
         .ok_or_else(|| StoreError::NotFound(format!("票池中没有发票{invoice_num}")))?;
-    let key = (&invoice.tax_no, &invoice.invoice_code, &invoice.invoice_num);
-    let lines = sqlx::query_as(
+    let key = (invoice.tax_no.as_str(), invoice.invoice_code.as_str(), invoice.invoice_num.as_str());
+    let lines = of_invoice(
+        pool,
+        key,
         "SELECT seq, goods_name, tax_rate, amount, tax, business_type FROM invoice_pool_line
           WHERE tax_no = $1 AND invoice_code = $2 AND invoice_num = $3 ORDER BY seq",
     )
-    .bind(key.0)
-    .bind(key.1)
-    .bind(key.2)
-    .fetch_all(pool)
     .await?;
-    let log = sqlx::query_as(
+    let log = of_invoice(
+        pool,
+        key,
         "SELECT at, event, detail FROM invoice_pool_log WHERE tax_no = $1 AND invoice_code = $2 AND invoice_num = $3 ORDER BY id",
     )
-    .bind(key.0)
-    .bind(key.1)
-    .bind(key.2)
-    .fetch_all(pool)
     .await?;
-    let uses: Vec<PoolUse> = sqlx::query_as(
+    let uses: Vec<PoolUse> = of_invoice(
+        pool,
+        key,
         "SELECT id, document_no, voucher_no, amount, used_at, released_at FROM invoice_use
           WHERE tax_no = $1 AND invoice_code = $2 AND invoice_num = $3 ORDER BY id",
     )
-    .bind(key.0)
-    .bind(key.1)
-    .bind(key.2)
-    .fetch_all(pool)
     .await?;
     let used: Decimal = uses.iter().filter(|u| u.released_at.is_none()).map(|u| u.amount).sum();
     let available = invoice.total.abs() - used;
     Ok(PoolDetail { invoice, lines, uses, available, log })
+}
+
+/// The rows of one invoice's table (`$1..$3` = tax number, code, number).
+async fn of_invoice<T>(pool: &PgPool, key: (&str, &str, &str), sql: &'static str) -> sqlx::Result<Vec<T>>
+where
+    T: for<'r> sqlx::FromRow<'r, sqlx::postgres::PgRow> + Send + Unpin,
+{
+    sqlx::query_as(sql).bind(key.0).bind(key.1).bind(key.2).fetch_all(pool).await
 }
 
 /// Which pool invoice: its number, with code and receiving enterprise where needed.
@@ -346,16 +348,7 @@ pub async fn status_changed(
         status: InvoiceStatus::from_channel(status),
         issue_date: was.invoice_date,
         special_business: SpecialBusiness::parse(&was.special_business),
-        lines: lines
-            .into_iter()
-            .filter_map(|(goods_name, rate, business)| {
-                Some(Line {
-                    goods_name,
-                    rate: TaxRate::try_from(rate).ok()?,
-                    business_type: Some(business).filter(|b| !b.is_empty()),
-                })
-            })
-            .collect(),
+        lines: lines.iter().filter_map(|(goods, rate, business)| Line::of(goods, *rate, business)).collect(),
     };
     let reason = deductibility::assess(&invoice).err().map(|e| e.code());
     sqlx::query(

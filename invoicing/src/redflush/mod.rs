@@ -788,13 +788,7 @@ pub(crate) async fn red_issued(db: &mut PgConnection, red_pending: i64) -> sqlx:
         .execute(&mut *db)
         .await?;
     if state == RedFlushState::Full {
-        sqlx::query("UPDATE pending_invoice SET released_at = now() WHERE id = $1")
-            .bind(blue_pending)
-            .execute(&mut *db)
-            .await?;
-        record::event(db, blue_pending, "released", Some("全额红冲：开票申请单明细可重新推送开票")).await?;
-        let bills = record::bills_of(db, blue_pending).await?;
-        record::refresh_bill_states(db, &bills).await?;
+        record::release(db, blue_pending, "released", "全额红冲：开票申请单明细可重新推送开票").await?;
     }
     Ok(())
 }
