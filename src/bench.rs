@@ -493,7 +493,7 @@ async fn console(ctx: &Context, rows: i64, requests: usize) -> anyhow::Result<Ou
     // Seven jobs, one run a minute each going back; one in five failed, most skipped or idle.
     sqlx::query(
         "INSERT INTO job_run (job, scheduled_for, trigger, state, started_at, finished_at, rows_read, error, reason)
-         SELECT (ARRAY['apply-cache','download-apply','fetch','deal-task','auto-issue','auto-reissue','red-flush-poll'])[1 + n % 7],
+         SELECT (ARRAY['apply-cache','download-apply','fetch','deal-task','auto-issue','auto-reissue','red-flush-poll','deduct-poll'])[1 + n % 8],
                 t, CASE WHEN n % 50 = 0 THEN 'manual' ELSE 'schedule' END,
                 CASE WHEN n % 5 = 0 THEN 'failed' WHEN n % 5 = 1 THEN 'succeeded' ELSE 'skipped' END,
                 t, t + interval '2 seconds', CASE WHEN n % 5 = 1 THEN n % 100 ELSE 0 END,

@@ -12,6 +12,7 @@ mod bench_api;
 mod callbacks_cmd;
 mod config_cmd;
 mod db;
+mod deduct_cmd;
 mod demo;
 mod demo_erp;
 mod demo_issued;
@@ -93,6 +94,9 @@ enum Command {
     /// 全票池: input invoices with their deductibility; one whole with lines and its log.
     #[command(subcommand)]
     Pool(pool_cmd::PoolCommand),
+    /// 抵扣类勾选: select / unselect pool invoices for a tax period, batches, stop, an invoice's state.
+    #[command(subcommand)]
+    Deduct(deduct_cmd::DeductCommand),
     /// 自动重开: reissue failed invoices whose message matches sim_auto_issue_config (not before their time).
     Reissue(issue_cmd::ReissueArgs),
     /// Issued invoices (已开发票): list with filters, show one whole, download files, send (交付).
@@ -172,6 +176,7 @@ async fn run(command: Command, ctx: &Context) -> anyhow::Result<Outcome> {
         Command::Import(args) => import_cmd::run(args, ctx).await,
         Command::Apply(c) => apply_cmd::run(c, ctx).await,
         Command::Pool(c) => pool_cmd::run(c, ctx).await,
+        Command::Deduct(c) => deduct_cmd::run(c, ctx).await,
         Command::Issue(args) => issue_cmd::run(args, ctx).await,
         Command::Reissue(args) => issue_cmd::reissue(args, ctx).await,
         Command::Invoices(c) => invoices_cmd::run(c, ctx).await,

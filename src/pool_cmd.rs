@@ -67,6 +67,9 @@ pub struct ListArgs {
     /// The bureau's status: normal, void, red_flushed, partially_red_flushed, fully_red_flushed, abnormal, out_of_control.
     #[arg(long, value_parser = ["normal", "void", "red_flushed", "partially_red_flushed", "fully_red_flushed", "abnormal", "out_of_control"])]
     status: Option<String>,
+    /// 已勾选 for deduction: yes or no.
+    #[arg(long, value_parser = parse_yes_no)]
+    selected: Option<bool>,
     #[arg(long, default_value_t = 100, value_parser = clap::value_parser!(i64).range(1..))]
     limit: i64,
 }
@@ -92,6 +95,7 @@ pub async fn run(command: PoolCommand, ctx: &Context) -> anyhow::Result<Outcome>
                 to: a.to,
                 kind: a.kind,
                 status: a.status,
+                selected: a.selected,
                 limit: a.limit,
             };
             let rows = pool::list(&app, &filter).await?;
@@ -109,6 +113,7 @@ pub async fn run(command: PoolCommand, ctx: &Context) -> anyhow::Result<Outcome>
                     "STATUS",
                     "VERIFIED",
                     "DEDUCTIBLE",
+                    "SELECTED",
                 ],
                 |r| {
                     vec![
@@ -124,6 +129,10 @@ pub async fn run(command: PoolCommand, ctx: &Context) -> anyhow::Result<Outcome>
                         match &r.deductible_reason {
                             None => "可抵扣".into(),
                             Some(why) => format!("否 {why}"),
+                        },
+                        match &r.select_period {
+                            Some(p) => format!("{} {p}", r.select_state.label_zh()),
+                            None => r.select_state.label_zh().into(),
                         },
                     ]
                 },
@@ -160,7 +169,12 @@ pub async fn run(command: PoolCommand, ctx: &Context) -> anyhow::Result<Outcome>
                     let voucher = u.voucher_no.as_deref().unwrap_or("-");
                     println!("  used by {} voucher {voucher}: {}{released}", u.document_no, u.amount);
                 }
-                println!("available {}", d.available);
+                println!(
+                    "available {}; {}{}",
+                    d.available,
+                    i.select_state.label_zh(),
+                    i.select_period.as_deref().map(|p| format!(" 所属期{p}")).unwrap_or_default()
+                );
                 for e in &d.log {
                     println!("  {} {} {}", e.at, e.event, e.detail);
                 }

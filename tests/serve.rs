@@ -126,6 +126,7 @@ async fn two_serve_processes_record_each_nominal_tick_once() {
             "AUTO_ISSUE",
             "AUTO_REISSUE",
             "RED_FLUSH_POLL",
+            "DEDUCT_POLL",
         ] {
             c.env(format!("FAPIAO__SCHEDULES__{job}"), every_2s);
         }
@@ -156,7 +157,7 @@ async fn two_serve_processes_record_each_nominal_tick_once() {
     )
     .await;
     assert_eq!(off_schedule, 0, "ticks fall on the schedule's even seconds");
-    for job in ["apply-cache", "fetch", "deal-task", "auto-issue", "red-flush-poll"] {
+    for job in ["apply-cache", "fetch", "deal-task", "auto-issue", "red-flush-poll", "deduct-poll"] {
         let ticks: i64 =
             sqlx::query_scalar("SELECT count(*) FROM job_run WHERE job = $1 AND trigger = 'schedule'")
                 .bind(job)

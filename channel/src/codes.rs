@@ -11,6 +11,8 @@ pub mod interface {
     pub const INVOICE_RED: &str = "ALLE.INVOICE.RED";
     pub const RED_CONFIRM_APPLY: &str = "REDCONFIRMBILL.APPLY";
     pub const ACCOUNT_CHECK: &str = "ALLE.ACCOUNT.CHECK";
+    /// 4.05 勾选/取消勾选 (rim, public name; its body is ours).
+    pub const INVOICE_SELECT: &str = "invoiceSelect";
     // Ours (no public code found).
     pub const RED_CONFIRM_CONFIRM: &str = "REDCONFIRMBILL.CONFIRM";
     pub const RED_CONFIRM_REVOKE: &str = "REDCONFIRMBILL.REVOKE";
@@ -31,9 +33,16 @@ pub mod interface {
     /// documented, its code is not). Asking again about the same invoice answers its state.
     pub const INVOICE_VOID: &str = "ALLE.INVOICE.VOID";
 
+    /// A selection batch by number: its state and, once done, each invoice's result.
+    pub const SELECT_QUERY: &str = "RIM.SELECT.QUERY";
+    /// 强制停止 a selection batch the bureau has not started (seed 004: 通道提供作废接口…).
+    pub const SELECT_STOP: &str = "RIM.SELECT.STOP";
+    /// The enterprise's current tax period (税款所属期) for selection, when the channel knows it.
+    pub const SELECT_PERIOD: &str = "RIM.SELECT.PERIOD";
+
     /// Input-invoice calls go to the `rim` gateway; everything else to `sim`.
     pub fn is_rim(code: &str) -> bool {
-        code.starts_with("RIM.")
+        code.starts_with("RIM.") || code == INVOICE_SELECT
     }
 }
 
@@ -60,6 +69,8 @@ pub mod error {
     pub const ACCOUNT_LOGGED_OUT: &str = "9604";
     /// 小规模纳税人不支持抵扣类勾选数据下载.
     pub const SMALL_SCALE_NO_DEDUCTION: &str = "9605";
+    /// 无预勾选权限，请配置发票主表的提交预勾选权限 (the account may not select).
+    pub const NO_PRESELECT_PERMISSION: &str = "9606";
     /// The token-service answer for wrong credentials (`error_code` in getAppToken/login).
     pub const CREDENTIALS_REJECTED: &str = "9403";
 

@@ -61,7 +61,10 @@ impl ChannelError {
                     Disposition::Retry
                 }
                 code::BUSY => Disposition::RetryAfter(Duration::from_secs(1)),
-                code::BAD_REQUEST | code::NOT_FOUND | code::SMALL_SCALE_NO_DEDUCTION => Disposition::BadInput,
+                code::BAD_REQUEST
+                | code::NOT_FOUND
+                | code::SMALL_SCALE_NO_DEDUCTION
+                | code::NO_PRESELECT_PERMISSION => Disposition::BadInput,
                 code::DUPLICATE_SERIAL | code::STATE_CONFLICT | code::VERIFY_PERMISSION_EXPIRED => {
                     Disposition::NeverRetry
                 }

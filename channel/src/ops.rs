@@ -173,4 +173,24 @@ impl ChannelClient {
     pub async fn void(&self, v: &VoidInvoice) -> Result<VoidState, ChannelError> {
         self.call(i::INVOICE_VOID, v, true).await
     }
+
+    /// 勾选 / 取消勾选 (`invoiceSelect`). Idempotent by `batchNo` (ours, stored before the call):
+    /// asking again answers the batch already made.
+    pub async fn select(&self, s: &InvoiceSelect) -> Result<SelectBatch, ChannelError> {
+        self.call(i::INVOICE_SELECT, s, true).await
+    }
+
+    pub async fn select_query(&self, batch_no: &str) -> Result<SelectBatch, ChannelError> {
+        self.call(i::SELECT_QUERY, &SelectBatchRef { batch_no: batch_no.into() }, true).await
+    }
+
+    /// 强制停止: only a batch the bureau has not started; asking again answers its state.
+    pub async fn select_stop(&self, batch_no: &str) -> Result<SelectBatch, ChannelError> {
+        self.call(i::SELECT_STOP, &SelectBatchRef { batch_no: batch_no.into() }, true).await
+    }
+
+    /// The enterprise's tax period for selection, when the channel knows it.
+    pub async fn select_period(&self, taxpayer_id: &str) -> Result<PeriodAnswer, ChannelError> {
+        self.call(i::SELECT_PERIOD, &PeriodQuery { taxpayer_id: taxpayer_id.into() }, true).await
+    }
 }

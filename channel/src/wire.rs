@@ -5,6 +5,8 @@
 use chrono::NaiveDate;
 use fapiao_schemas::InvoiceKind;
 use fapiao_schemas::Money;
+use fapiao_schemas::deduction::TaxPeriod;
+use fapiao_schemas::{SelectAction, SelectBatchState};
 use rust_decimal::Decimal;
 use serde::{Deserialize, Serialize};
 
@@ -505,4 +507,72 @@ pub struct VoidState {
     pub invoice_num: String,
     /// `voiding` (作废中) until the bureau has it, then `voided` (作废).
     pub void_state: String,
+}
+
+/// `invoiceSelect` (4.05, public name; body ours): 勾选 or 取消勾选 invoices for deduction in a
+/// tax period. `batchNo` is ours, stored before the call: the same number again answers the
+/// batch already made (no second selection), so a lost answer is settled by asking again.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct InvoiceSelect {
+    pub batch_no: String,
+    pub taxpayer_id: String,
+    pub period: TaxPeriod,
+    pub action: SelectAction,
+    /// `true` (rpa_select_syn = 1): answered with each invoice's result; otherwise the batch is
+    /// queued and answered `pending`.
+    pub sync: bool,
+    pub invoices: Vec<SelectInvoice>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct SelectInvoice {
+    #[serde(default)]
+    pub invoice_code: String,
+    pub invoice_num: String,
+}
+
+/// A selection batch as the bureau has it.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct SelectBatch {
+    pub batch_no: String,
+    pub state: SelectBatchState,
+    #[serde(default)]
+    pub message: String,
+    /// Each invoice's result, once the batch is done (empty before).
+    #[serde(default)]
+    pub results: Vec<SelectResult>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct SelectResult {
+    #[serde(default)]
+    pub invoice_code: String,
+    pub invoice_num: String,
+    pub success: bool,
+    #[serde(default)]
+    pub message: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct SelectBatchRef {
+    pub batch_no: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct PeriodQuery {
+    pub taxpayer_id: String,
+}
+
+/// The enterprise's tax period for selection; absent when the channel cannot tell.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct PeriodAnswer {
+    #[serde(default)]
+    pub period: Option<TaxPeriod>,
 }

@@ -10,7 +10,8 @@ use fapiao_schemas::invoice_kind::RedFlushTrack;
 use fapiao_schemas::split::LineProperty;
 use fapiao_schemas::{
     ApprovalState, BillState, CallbackState, Coded, DataSource, FormState, InvoiceKind, PendingStatus,
-    RedDocumentKind, RedDocumentState, RedFlushRequestState, RedFlushState, SheetState,
+    RedDocumentKind, RedDocumentState, RedFlushRequestState, RedFlushState, SelectAction, SelectBatchState,
+    SelectOutcome, SelectState, SheetState,
 };
 use fapiao_store::testing::TestDb;
 use sqlx::postgres::{PgHasArrayType, PgPool};
@@ -109,6 +110,21 @@ async fn states_and_kinds_round_trip_through_text_and_match_the_checks() {
         .await;
     same_values(pool, "enterprise", "taxpayer_kind", texts(&["general", "small_scale"])).await;
     same_values(pool, "pending_line", "line_property", texts(&["normal", "discount", "discounted"])).await;
+    same_values(pool, "invoice_pool", "select_state", SelectState::ALL.iter().map(|v| v.as_str()).collect())
+        .await;
+    same_values(pool, "select_batch", "action", SelectAction::ALL.iter().map(|v| v.as_str()).collect()).await;
+    same_values(pool, "select_batch", "state", SelectBatchState::ALL.iter().map(|v| v.as_str()).collect())
+        .await;
+    same_values(
+        pool,
+        "select_batch_item",
+        "outcome",
+        SelectOutcome::ALL.iter().map(|v| v.as_str()).collect(),
+    )
+    .await;
+    same_values(pool, "select_log", "outcome", SelectOutcome::ALL.iter().map(|v| v.as_str()).collect()).await;
+    round_trip(pool, SelectState::ALL, |v| v.as_str()).await;
+    round_trip(pool, SelectBatchState::ALL, |v| v.as_str()).await;
 }
 
 #[tokio::test]

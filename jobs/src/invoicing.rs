@@ -4,7 +4,7 @@
 //! sheets, red invoices still 开票中).
 
 use fapiao_usecases::issuing::{self, Selection};
-use fapiao_usecases::{Actor, App, quiet, red_flush};
+use fapiao_usecases::{Actor, App, deduct, quiet, red_flush};
 
 use crate::job::{JobContext, JobError, RunInfo, RunReport};
 
@@ -62,6 +62,18 @@ pub async fn red_flush_poll(ctx: &JobContext, run: &RunInfo) -> Result<RunReport
         rejected: r.failed as i64,
         skipped: r.polled == 0,
         reason: Some(format!("{} still waiting", r.waiting)),
+        ..RunReport::default()
+    })
+}
+
+/// deduct-poll: ask the bureau about every open asynchronous selection batch (rpa_select_syn ≠ 1).
+pub async fn deduct_poll(ctx: &JobContext, run: &RunInfo) -> Result<RunReport, JobError> {
+    let r = deduct::poll(&app(ctx), &actor("deduct-poll", run)).await?;
+    Ok(RunReport {
+        read: r.polled as i64,
+        written: r.finished as i64,
+        skipped: r.polled == 0,
+        reason: Some(format!("{} still open, {} sent again", r.still_open, r.resent)),
         ..RunReport::default()
     })
 }

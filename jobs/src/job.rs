@@ -27,10 +27,11 @@ pub enum JobKind {
     AutoIssue,
     AutoReissue,
     RedFlushPoll,
+    DeductPoll,
 }
 
 impl JobKind {
-    pub const ALL: [JobKind; 7] = [
+    pub const ALL: [JobKind; 8] = [
         JobKind::ApplyCache,
         JobKind::DownloadApply,
         JobKind::Fetch,
@@ -38,6 +39,7 @@ impl JobKind {
         JobKind::AutoIssue,
         JobKind::AutoReissue,
         JobKind::RedFlushPoll,
+        JobKind::DeductPoll,
     ];
 
     pub fn name(self) -> &'static str {
@@ -49,6 +51,7 @@ impl JobKind {
             JobKind::AutoIssue => "auto-issue",
             JobKind::AutoReissue => "auto-reissue",
             JobKind::RedFlushPoll => "red-flush-poll",
+            JobKind::DeductPoll => "deduct-poll",
         }
     }
 
@@ -58,7 +61,7 @@ impl JobKind {
     pub fn under_sync_switch(self) -> bool {
         match self {
             JobKind::ApplyCache | JobKind::DownloadApply | JobKind::Fetch | JobKind::DealTask => true,
-            JobKind::AutoIssue | JobKind::AutoReissue | JobKind::RedFlushPoll => false,
+            JobKind::AutoIssue | JobKind::AutoReissue | JobKind::RedFlushPoll | JobKind::DeductPoll => false,
         }
     }
 
@@ -78,6 +81,7 @@ impl JobKind {
             JobKind::AutoIssue => "自动开票（按单据自动开票标志）",
             JobKind::AutoReissue => "自动重开（sim_auto_issue_config）",
             JobKind::RedFlushPoll => "红冲：待确认的红字确认单、待审核的红字信息表",
+            JobKind::DeductPoll => "抵扣类勾选：异步勾选批次的处理结果",
         }
     }
 
@@ -90,6 +94,7 @@ impl JobKind {
             JobKind::AutoIssue => crate::invoicing::auto_issue(ctx, run).await,
             JobKind::AutoReissue => crate::invoicing::auto_reissue(ctx, run).await,
             JobKind::RedFlushPoll => crate::invoicing::red_flush_poll(ctx, run).await,
+            JobKind::DeductPoll => crate::invoicing::deduct_poll(ctx, run).await,
         }
     }
 }
@@ -116,7 +121,7 @@ pub enum RegistryError {
     #[error("job {0} registered twice")]
     Duplicate(&'static str),
     #[error(
-        "unknown job {0:?}; jobs: apply-cache, download-apply, fetch, deal-task, auto-issue, auto-reissue, red-flush-poll"
+        "unknown job {0:?}; jobs: apply-cache, download-apply, fetch, deal-task, auto-issue, auto-reissue, red-flush-poll, deduct-poll"
     )]
     Unknown(String),
 }
@@ -140,7 +145,7 @@ impl Registry {
         Ok(())
     }
 
-    /// The seven jobs with the schedules, time zone and policies of `settings`.
+    /// The eight jobs with the schedules, time zone and policies of `settings`.
     pub fn from_settings(settings: &Settings) -> Result<Registry, RegistryError> {
         let tz: Tz = settings.time_zone();
         let s = &settings.schedules;
@@ -154,6 +159,7 @@ impl Registry {
             (JobKind::AutoIssue, &s.auto_issue, &j.auto_issue_misfire),
             (JobKind::AutoReissue, &s.auto_reissue, &j.auto_reissue_misfire),
             (JobKind::RedFlushPoll, &s.red_flush_poll, &j.red_flush_poll_misfire),
+            (JobKind::DeductPoll, &s.deduct_poll, &j.deduct_poll_misfire),
         ] {
             registry.register(JobSpec {
                 kind,

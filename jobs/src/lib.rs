@@ -1,7 +1,7 @@
 //! The scheduled side of fapiao: schedules and misfire policies, the durable run ledger, the
 //! runner that claims and executes runs, `serve` (tokio-cron-scheduler records due ticks; a
 //! worker loop executes them), metrics, the four input-invoice sync jobs and the three invoicing
-//! jobs (auto-issue, auto-reissue, red-flush-poll).
+//! jobs (auto-issue, auto-reissue, red-flush-poll) and deduct-poll (asynchronous selection batches).
 
 pub mod control;
 pub mod invoicing;

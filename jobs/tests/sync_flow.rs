@@ -406,7 +406,7 @@ async fn the_kill_switch_skips_runs_and_pause_is_seen_by_every_process() {
             Some("rim_config_sync_his = 0 (kill switch)")
         );
     }
-    for job in ["auto-issue", "auto-reissue", "red-flush-poll"] {
+    for job in ["auto-issue", "auto-reissue", "red-flush-poll", "deduct-poll"] {
         // They ran (with nothing to do, they say so as "skipped" with what they did).
         let o = w.run(job, date(18)).await;
         assert_ne!(o.state, fapiao_schemas::RunState::Failed, "{job}: {:?}", o.error);
@@ -560,4 +560,235 @@ async fn documents_use_parts_of_an_invoice_never_beyond_its_total_and_release_th
         (late.code(), late.to_string()),
         ("REIMBURSEMENT_PERIOD_EXCEEDED", "超过企业设置的报销期限".to_string())
     );
+}
+
+/// The use cases on the world's database and channel.
+fn app(w: &World) -> fapiao_usecases::App {
+    fapiao_usecases::App::new(w.db.pool.clone(), w.ctx.channel.clone(), w.ctx.settings.clone())
+}
+
+/// Pool the syncs of a few download days unverified and give back `n` deductible normal
+/// invoices of A.
+async fn pooled_deductible(w: &World, n: i64) -> Vec<String> {
+    params::set(&w.db.pool, "rim_config", "key_element_check", "0").await.unwrap();
+    for day in [9, 12, 15, 18] {
+        for job in ["apply-cache", "download-apply", "fetch", "deal-task"] {
+            assert_eq!(w.run(job, date(day)).await.state.as_str(), "succeeded");
+        }
+    }
+    sqlx::query_scalar(
+        "SELECT invoice_num FROM invoice_pool WHERE tax_no = $1 AND deductible AND status = 'normal'
+          ORDER BY invoice_num LIMIT $2",
+    )
+    .bind(A)
+    .bind(n)
+    .fetch_all(&w.db.pool)
+    .await
+    .unwrap()
+}
+
+fn selecting(action: fapiao_schemas::SelectAction, numbers: &[String]) -> fapiao_usecases::deduct::Request {
+    fapiao_usecases::deduct::Request { action, numbers: numbers.to_vec(), tax_no: None, period: None }
+}
+
+async fn select_states(w: &World, numbers: &[String]) -> Vec<(String, Option<String>)> {
+    sqlx::query_as("SELECT select_state, select_period FROM invoice_pool WHERE invoice_num = ANY($1) ORDER BY invoice_num")
+        .bind(numbers)
+        .fetch_all(&w.db.pool)
+        .await
+        .unwrap()
+}
+
+#[tokio::test]
+async fn an_async_selection_batch_is_polled_to_done_and_a_stopped_batch_stops() {
+    use fapiao_schemas::deduction::TaxPeriod;
+    use fapiao_schemas::{SelectAction, SelectBatchState};
+    use fapiao_usecases::{Actor, deduct};
+    let w = world("").await;
+    let numbers = pooled_deductible(&w, 6).await;
+    assert_eq!(numbers.len(), 6);
+    let app = app(&w);
+    let actor = Actor::Demo;
+    // The bureau voided one invoice since it was pooled (ours still says normal): it fails alone.
+    let voided = numbers[2].clone();
+    w.sandbox.world().set_input_status(&voided, "void");
+    w.sandbox.world().selection.set_period(A, Some(TaxPeriod::parse("202611").unwrap()));
+
+    // rpa_select_syn unset: asynchronous — the batch is pending, its invoices 勾选中.
+    let sent = deduct::submit(&app, &actor, &selecting(SelectAction::Select, &numbers[..3])).await.unwrap();
+    assert_eq!(sent.len(), 1);
+    let b = &sent[0].batch;
+    assert_eq!(
+        (b.state, b.sync, b.period.as_str(), b.total),
+        (SelectBatchState::Pending, false, "202611", 3)
+    );
+    assert!(sent[0].period_fixed);
+    assert!(select_states(&w, &numbers[..3]).await.iter().all(|s| s.0 == "selecting"));
+    // Polled before the bureau finished: still open, nothing moved.
+    let early = deduct::poll(&app, &actor).await.unwrap();
+    assert_eq!((early.polled, early.still_open), (1, 1));
+    tokio::time::sleep(Duration::from_millis(500)).await; // pending 200 ms, processing 200 ms
+    let run = w.run("deduct-poll", date(18)).await;
+    assert_eq!((run.state.as_str(), run.rows_read, run.rows_written), ("succeeded", 1, 1), "{run:?}");
+    let done = deduct::batches(&app, Some(A), false, 10).await.unwrap();
+    assert_eq!((done[0].state, done[0].succeeded, done[0].failed), (SelectBatchState::Done, 2, 1));
+    // Each invoice as the bureau reports it: two selected for 202611, the voided one back.
+    let states = select_states(&w, &numbers[..3]).await;
+    for (num, (state, period)) in numbers[..3].iter().zip(&states) {
+        if *num == voided {
+            assert_eq!((state.as_str(), period.as_deref()), ("unselected", None));
+            assert_eq!(w.sandbox.world().selection.selected(A, num), None);
+        } else {
+            assert_eq!((state.as_str(), period.as_deref()), ("selected", Some("202611")));
+            assert_eq!(
+                w.sandbox.world().selection.selected(A, num),
+                Some(TaxPeriod::parse("202611").unwrap())
+            );
+        }
+    }
+    // The selection log keeps each step with who did it; the pool's own log the success.
+    let status = deduct::status(&app, &numbers[0], None).await.unwrap();
+    let steps: Vec<(&str, &str)> =
+        status.log.iter().map(|l| (l.outcome.as_str(), l.actor.as_str())).collect();
+    assert_eq!(steps.len(), 2, "{steps:?}");
+    assert_eq!(steps[0], ("pending", "demo"));
+    assert!(steps[1].0 == "succeeded" && steps[1].1.starts_with("job:deduct-poll#"), "{steps:?}");
+    let failed = deduct::status(&app, &voided, None).await.unwrap();
+    assert_eq!(failed.log.last().unwrap().outcome.as_str(), "failed");
+    assert!(failed.log.last().unwrap().message.contains("不可勾选"), "{:?}", failed.log);
+    let pooled = fapiao_store::pool::show(&w.db.pool, &numbers[0], None, None).await.unwrap();
+    assert_eq!(pooled.log.last().unwrap().event, "selected");
+
+    // A batch stopped while pending stops: nothing reaches the bureau, the invoices go back.
+    w.sandbox.world().config.select_delay = Duration::from_secs(600);
+    let sent = deduct::submit(&app, &actor, &selecting(SelectAction::Select, &numbers[3..5])).await.unwrap();
+    let batch_no = sent[0].batch.batch_no.clone();
+    let stopped = deduct::stop(&app, &actor, &batch_no).await.unwrap();
+    assert_eq!((stopped.state, stopped.total), (SelectBatchState::Stopped, 2));
+    assert!(select_states(&w, &numbers[3..5]).await.iter().all(|s| s.0 == "unselected"));
+    assert!(numbers[3..5].iter().all(|n| w.sandbox.world().selection.selected(A, n).is_none()));
+    let again = deduct::stop(&app, &actor, &batch_no).await.unwrap_err();
+    assert_eq!(again.code(), "SELECT_STOP_REFUSED");
+    let unknown = deduct::stop(&app, &actor, "SEL-NOPE").await.unwrap_err();
+    assert_eq!(unknown.kind(), fapiao_usecases::ErrorKind::NotFound);
+    // A batch the bureau already works on cannot be stopped: refused with the bureau's words.
+    let sent = deduct::submit(&app, &actor, &selecting(SelectAction::Unselect, &numbers[..1])).await.unwrap();
+    let batch_no = &sent[0].batch.batch_no;
+    w.sandbox.world().selection.begin(batch_no);
+    let refused = deduct::stop(&app, &actor, batch_no).await.unwrap_err();
+    assert_eq!(
+        (refused.code(), refused.to_string()),
+        (
+            "SELECT_STOP_REFUSED",
+            format!(
+                "批次{batch_no}处理中，不能停止：正在操作税局、已经成功完成、或明确失败终止的批次不能作废"
+            )
+        )
+    );
+    // … and the refusal brought our copy up to date: processing, the invoice still 取消勾选中.
+    assert_eq!(deduct::batches(&app, Some(A), true, 1).await.unwrap()[0].state, SelectBatchState::Processing);
+    assert_eq!(select_states(&w, &numbers[..1]).await[0].0, "unselecting");
+}
+
+#[tokio::test]
+async fn synchronous_selection_answers_at_once_and_every_refusal_is_kept_verbatim() {
+    use fapiao_schemas::deduction::TaxPeriod;
+    use fapiao_schemas::{SelectAction, SelectBatchState};
+    use fapiao_usecases::{Actor, deduct};
+    let w = world("").await;
+    let numbers = pooled_deductible(&w, 4).await;
+    let app = app(&w);
+    let actor = Actor::Demo;
+    params::set(&w.db.pool, "rim_config", "rpa_select_syn", "1").await.unwrap();
+    let p = |s: &str| TaxPeriod::parse(s).unwrap();
+    let batches = || async {
+        sqlx::query_scalar::<_, i64>("SELECT count(*) FROM select_batch").fetch_one(&w.db.pool).await.unwrap()
+    };
+    let select_calls = || w.sandbox.world().calls.get("invoiceSelect").copied().unwrap_or(0);
+
+    // The channel reports 202611: fixed. Asking for another period is refused, nothing sent.
+    w.sandbox.world().selection.set_period(A, Some(p("202611")));
+    let mut req = selecting(SelectAction::Select, &numbers[..2]);
+    req.period = Some(p("202610"));
+    let fixed = deduct::submit(&app, &actor, &req).await.unwrap_err();
+    assert_eq!(
+        (fixed.code(), fixed.to_string().as_str()),
+        ("TAX_PERIOD_FIXED", "税款所属期由税局确定为202611，不可修改为202610")
+    );
+    assert_eq!((batches().await, select_calls()), (0, 0));
+    // Synchronous (rpa_select_syn = 1): each invoice's result at once.
+    req.period = None;
+    let sent = deduct::submit(&app, &actor, &req).await.unwrap();
+    let b = &sent[0].batch;
+    assert_eq!((b.state, b.sync, b.succeeded, b.failed), (SelectBatchState::Done, true, 2, 0));
+    assert!(select_states(&w, &numbers[..2]).await.iter().all(|s| s.0 == "selected"));
+    // Selecting them again is refused on our side, naming each.
+    let twice =
+        deduct::submit(&app, &actor, &selecting(SelectAction::Select, &numbers[..2])).await.unwrap_err();
+    assert_eq!(twice.code(), "SELECT_NOT_ALLOWED");
+    assert!(twice.to_string().contains(&format!("发票{}已勾选（所属期202611）", numbers[0])), "{twice}");
+    // The channel cannot tell the period: the current month or the one asked for (editable).
+    w.sandbox.world().selection.set_period(A, None);
+    let mut req = selecting(SelectAction::Select, &numbers[2..3]);
+    req.period = Some(p("202609"));
+    let sent = deduct::submit(&app, &actor, &req).await.unwrap();
+    assert!(!sent[0].period_fixed);
+    assert_eq!(select_states(&w, &numbers[2..3]).await[0], ("selected".into(), Some("202609".into())));
+    // Unselecting in another period than the one selected is refused; in its own, done.
+    let mut req = selecting(SelectAction::Unselect, &numbers[2..3]);
+    req.period = Some(p("202610"));
+    let other = deduct::submit(&app, &actor, &req).await.unwrap_err();
+    assert!(other.to_string().contains("勾选所属期为202609，与202610不一致"), "{other}");
+    req.period = Some(p("202609"));
+    deduct::submit(&app, &actor, &req).await.unwrap();
+    assert_eq!(select_states(&w, &numbers[2..3]).await[0], ("unselected".into(), None));
+
+    // 无预勾选权限: the bureau refuses the account; the batch is failed, the invoice back.
+    w.sandbox.world().selection.deny(A);
+    let denied =
+        deduct::submit(&app, &actor, &selecting(SelectAction::Select, &numbers[3..4])).await.unwrap_err();
+    assert_eq!(
+        (denied.code(), denied.to_string().as_str()),
+        ("NO_PRESELECT_PERMISSION", "无预勾选权限，请配置发票主表的提交预勾选权限")
+    );
+    assert_eq!(select_states(&w, &numbers[3..4]).await[0].0, "unselected");
+    let last = &deduct::batches(&app, Some(A), false, 1).await.unwrap()[0];
+    assert_eq!(
+        (last.state, last.message.as_str()),
+        (SelectBatchState::Failed, "无预勾选权限，请配置发票主表的提交预勾选权限")
+    );
+
+    // A small-scale enterprise: refused verbatim, never sent.
+    let small: String = sqlx::query_scalar("SELECT invoice_num FROM invoice_pool WHERE tax_no = $1 LIMIT 1")
+        .bind(B)
+        .fetch_one(&w.db.pool)
+        .await
+        .unwrap();
+    let (before, calls) = (batches().await, select_calls());
+    let refused = deduct::submit(&app, &actor, &selecting(SelectAction::Select, &[small])).await.unwrap_err();
+    assert_eq!(
+        (refused.code(), refused.to_string().as_str()),
+        (
+            "SMALL_SCALE_NO_DEDUCTION",
+            "小规模纳税人不支持抵扣类勾选数据下载，可根据企业在税局的信息，在星瀚发票云企业基础资料修改。"
+        )
+    );
+    assert_eq!((batches().await, select_calls()), (before, calls));
+    // Unknown invoices and not-deductible ones: nothing done.
+    let unknown = deduct::submit(&app, &actor, &selecting(SelectAction::Select, &["99999999".into()]))
+        .await
+        .unwrap_err();
+    assert_eq!((unknown.code(), unknown.kind()), ("NOT_FOUND", fapiao_usecases::ErrorKind::NotFound));
+    let not_deductible: String = sqlx::query_scalar(
+        "SELECT invoice_num FROM invoice_pool WHERE tax_no = $1 AND NOT deductible LIMIT 1",
+    )
+    .bind(A)
+    .fetch_one(&w.db.pool)
+    .await
+    .unwrap();
+    let no =
+        deduct::submit(&app, &actor, &selecting(SelectAction::Select, &[not_deductible])).await.unwrap_err();
+    assert_eq!(no.code(), "SELECT_NOT_ALLOWED");
+    assert!(no.to_string().contains("不可抵扣"), "{no}");
+    assert_eq!((batches().await, select_calls()), (before, calls));
 }

@@ -194,6 +194,7 @@ pub struct Schedules {
     pub auto_issue: CronExpr,
     pub auto_reissue: CronExpr,
     pub red_flush_poll: CronExpr,
+    pub deduct_poll: CronExpr,
 }
 
 #[derive(Clone, Debug, Deserialize, Serialize)]
@@ -210,6 +211,7 @@ pub struct JobSettings {
     pub auto_issue_misfire: Misfire,
     pub auto_reissue_misfire: Misfire,
     pub red_flush_poll_misfire: Misfire,
+    pub deduct_poll_misfire: Misfire,
     pub backfill_chunk_days: u32,
     pub fetch_page_size: u32,
     pub deal_batch_size: u32,

@@ -7,6 +7,7 @@
 pub mod billing_units;
 pub mod config;
 pub mod deductibility;
+pub mod deduction;
 pub mod enterprise;
 pub mod error_kind;
 pub mod invoice_file;
@@ -30,7 +31,7 @@ pub use money::{Money, Quantity, TaxRate, UnitPrice};
 pub use states::{
     ApprovalState, AttemptOutcome, BillState, CallbackState, DataSource, FormState, InvoiceStatus,
     PendingStatus, RedDocumentKind, RedDocumentState, RedFlushRequestState, RedFlushState, RunState,
-    RunTrigger, SheetState, UnknownValue,
+    RunTrigger, SelectAction, SelectBatchState, SelectOutcome, SelectState, SheetState, UnknownValue,
 };
 pub use taxpayer_id::TaxNo;
 pub use template::ImportKind;

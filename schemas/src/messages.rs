@@ -47,6 +47,9 @@ pub const VERIFY_PERMISSION_EXPIRED: &str = "该应用查验权限过期";
 pub const SMALL_SCALE_NO_DEDUCTION_DOWNLOAD: &str =
     "小规模纳税人不支持抵扣类勾选数据下载，可根据企业在税局的信息，在星瀚发票云企业基础资料修改。";
 
+/// Seed 004: the account may not submit pre-selections (预勾选) for deduction.
+pub const NO_PRESELECT_PERMISSION: &str = "无预勾选权限，请配置发票主表的提交预勾选权限";
+
 /// Seed 000/001: the bureau is repairing an issuing request; the message carries a time.
 pub const BUREAU_REPAIRING_PREFIX: &str = "局端内部错误，该开票请求修复中";
 

@@ -116,6 +116,9 @@ pub const SIM_CHOOSE_INVOICE_TYPE: &str = "sim_choose_invoice_type";
 /// system code; `1` for either makes the invoices of a push start 暂存.
 pub const SIM_ISSUE_APPROVAL: &str = "sim_issue_approval";
 pub const FILE_TYPE: &str = "file_type";
+/// Seed 004 发票同步勾选: `rim_config/rpa_select_syn = 1` selects synchronously; any other
+/// value (or none) makes a selection an asynchronous batch that the `deduct-poll` job follows.
+pub const RPA_SELECT_SYN: &str = "rpa_select_syn";
 /// Ours (合规性校验配置, seed 004 超过企业设置的报销期限): an enterprise's reimbursement period in
 /// days, keyed by its tax number; an invoice older than that is refused at import and at use.
 pub const RIM_COMPLIANCE_REIMBURSE_DAYS: &str = "rim_compliance_reimburse_days";
@@ -163,6 +166,13 @@ pub const CATALOG: &[ParamSpec] = &[
         default: None,
         rule: ValueRule::DaysOfMonth,
         doc: "days of month on which download-apply runs; unset: only when day-of-month % 3 == 0",
+    },
+    ParamSpec {
+        ptype: RIM_CONFIG,
+        key: Some(RPA_SELECT_SYN),
+        default: Some("0"),
+        rule: ValueRule::Flag,
+        doc: "1: deduction selection (勾选) is synchronous, each invoice's result at once; otherwise an asynchronous batch polled by deduct-poll (seed 004 发票同步勾选)",
     },
     ParamSpec {
         ptype: RIM_DOWN_ASYNC,

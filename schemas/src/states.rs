@@ -21,6 +21,10 @@
 //! | [`RunState`] | `job_run.state` |
 //! | [`RunTrigger`] | `job_run.trigger` |
 //! | [`RedDocumentState`] ([`FormState`] or [`SheetState`]) | `red_document.state`, `red_document_event.state` |
+//! | [`SelectState`] (勾选状态) | `invoice_pool.select_state` |
+//! | [`SelectAction`] | `select_batch.action`, `select_log.action` |
+//! | [`SelectBatchState`] (批次状态) | `select_batch.state` |
+//! | [`SelectOutcome`] | `select_batch_item.outcome`, `select_log.outcome` |
 //!
 //! Kinds defined next to their rules map here too: [`InvoiceKind`] (`*.invoice_kind`),
 //! [`TaxpayerKind`] and [`Channel`] (`enterprise`), [`LineProperty`] (`*_line.line_property`),
@@ -166,6 +170,100 @@ text_enum! {
         Skipped = "skipped",
         /// A tick that passed while no process served, beyond the misfire policy.
         Missed = "missed",
+    }
+}
+
+text_enum! {
+    /// 勾选状态 of a pool invoice (抵扣类勾选, seed 004): where it stands with the bureau.
+    pub enum SelectState ("select state") {
+        /// 未勾选
+        Unselected = "unselected",
+        /// 勾选中: in a batch the bureau has not finished.
+        Selecting = "selecting",
+        /// 已勾选 for a tax period.
+        Selected = "selected",
+        /// 取消勾选中
+        Unselecting = "unselecting",
+    }
+}
+
+text_enum! {
+    /// 勾选 or 取消勾选.
+    pub enum SelectAction ("select action") {
+        Select = "select",
+        Unselect = "unselect",
+    }
+}
+
+text_enum! {
+    /// Where a selection batch stands at the bureau. Only a pending batch can be stopped
+    /// (seed 004: 正在操作税局、已经成功完成、或明确失败终止的批次不能作废).
+    pub enum SelectBatchState ("select batch state") {
+        /// 待处理
+        Pending = "pending",
+        /// 处理中: the channel is operating the bureau.
+        Processing = "processing",
+        /// 已完成: every invoice has its result.
+        Done = "done",
+        /// 失败终止
+        Failed = "failed",
+        /// 已停止 (作废) before the bureau was touched.
+        Stopped = "stopped",
+    }
+}
+
+text_enum! {
+    /// One invoice's result in a selection batch.
+    pub enum SelectOutcome ("select outcome") {
+        /// The batch is not finished.
+        Pending = "pending",
+        Succeeded = "succeeded",
+        Failed = "failed",
+        /// The batch was stopped before the bureau was touched.
+        Stopped = "stopped",
+    }
+}
+
+impl SelectAction {
+    pub fn label_zh(self) -> &'static str {
+        match self {
+            SelectAction::Select => "勾选",
+            SelectAction::Unselect => "取消勾选",
+        }
+    }
+    /// The invoice's state while a batch of this action runs, and once it succeeded.
+    pub fn states(self) -> (SelectState, SelectState) {
+        match self {
+            SelectAction::Select => (SelectState::Selecting, SelectState::Selected),
+            SelectAction::Unselect => (SelectState::Unselecting, SelectState::Unselected),
+        }
+    }
+}
+
+impl SelectState {
+    pub fn label_zh(self) -> &'static str {
+        match self {
+            SelectState::Unselected => "未勾选",
+            SelectState::Selecting => "勾选中",
+            SelectState::Selected => "已勾选",
+            SelectState::Unselecting => "取消勾选中",
+        }
+    }
+}
+
+impl SelectBatchState {
+    pub fn label_zh(self) -> &'static str {
+        match self {
+            SelectBatchState::Pending => "待处理",
+            SelectBatchState::Processing => "处理中",
+            SelectBatchState::Done => "已完成",
+            SelectBatchState::Failed => "失败终止",
+            SelectBatchState::Stopped => "已停止",
+        }
+    }
+    /// Whether the bureau may still change it (a poll is due).
+    pub fn is_open(self) -> bool {
+        matches!(self, SelectBatchState::Pending | SelectBatchState::Processing)
     }
 }
 
@@ -577,6 +675,10 @@ mod tests {
         round_trips(RedDocumentKind::ALL);
         round_trips(FormState::ALL);
         round_trips(SheetState::ALL);
+        round_trips(SelectState::ALL);
+        round_trips(SelectAction::ALL);
+        round_trips(SelectBatchState::ALL);
+        round_trips(SelectOutcome::ALL);
         assert!("Failed".parse::<PendingStatus>().is_err());
         assert_eq!("nope".parse::<BillState>().unwrap_err().to_string(), "unknown bill state \"nope\"");
     }

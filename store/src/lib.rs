@@ -3,6 +3,7 @@
 
 pub mod binaries;
 pub mod cluster;
+pub mod deduct;
 pub mod enterprises;
 pub mod input_sync;
 pub mod params;

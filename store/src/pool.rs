@@ -7,7 +7,7 @@
 
 use chrono::{DateTime, NaiveDate, Utc};
 use fapiao_schemas::deductibility::{self, InvoiceStatus, Line, SpecialBusiness};
-use fapiao_schemas::{Coded, InvoiceKind};
+use fapiao_schemas::{Coded, InvoiceKind, SelectState};
 use rust_decimal::Decimal;
 use serde::Serialize;
 use sqlx::{PgConnection, PgPool};
@@ -28,6 +28,8 @@ pub struct PoolFilter {
     pub kind: Option<InvoiceKind>,
     /// The channel's status word (normal, void, red_flushed, …).
     pub status: Option<String>,
+    /// 已勾选 (selected for deduction) or not.
+    pub selected: Option<bool>,
     pub limit: i64,
 }
 
@@ -52,6 +54,9 @@ pub struct PoolRow {
     pub deductible_reason: Option<String>,
     pub signed: bool,
     pub created_at: DateTime<Utc>,
+    /// 勾选状态 and the tax period it is selected for.
+    pub select_state: SelectState,
+    pub select_period: Option<String>,
 }
 
 #[derive(Clone, Debug, Serialize, sqlx::FromRow)]
@@ -95,7 +100,8 @@ pub struct PoolDetail {
 }
 
 const ROW: &str = "SELECT tax_no, invoice_code, invoice_num, invoice_kind, invoice_date, seller_name, seller_tax_no, buyer_name,
-        amount, tax, total, status, source, verified, deductible, deductible_reason, signed, created_at FROM invoice_pool";
+        amount, tax, total, status, source, verified, deductible, deductible_reason, signed, created_at,
+        select_state, select_period FROM invoice_pool";
 
 /// Newest first.
 pub async fn list(pool: &PgPool, f: &PoolFilter) -> Result<Vec<PoolRow>, StoreError> {
@@ -105,6 +111,7 @@ pub async fn list(pool: &PgPool, f: &PoolFilter) -> Result<Vec<PoolRow>, StoreEr
             AND ($3::boolean IS NULL OR deductible = $3) AND ($4::boolean IS NULL OR verified = $4)
             AND ($5::date IS NULL OR invoice_date >= $5) AND ($6::date IS NULL OR invoice_date <= $6)
             AND ($7::text IS NULL OR invoice_kind = $7) AND ($8::text IS NULL OR status = $8)
+            AND ($10::boolean IS NULL OR (select_state = 'selected') = $10)
           ORDER BY invoice_date DESC, invoice_num DESC LIMIT $9"
     );
     Ok(sqlx::query_as(sqlx::AssertSqlSafe(sql))
@@ -117,6 +124,7 @@ pub async fn list(pool: &PgPool, f: &PoolFilter) -> Result<Vec<PoolRow>, StoreEr
         .bind(f.kind.map(InvoiceKind::as_str))
         .bind(&f.status)
         .bind(f.limit)
+        .bind(f.selected)
         .fetch_all(pool)
         .await?)
 }
@@ -283,7 +291,12 @@ pub async fn release_document(pool: &PgPool, document_no: &str) -> Result<u64, S
     Ok(released.len() as u64)
 }
 
-async fn log(db: &mut PgConnection, key: (&str, &str, &str), event: &str, detail: &str) -> sqlx::Result<()> {
+pub(crate) async fn log(
+    db: &mut PgConnection,
+    key: (&str, &str, &str),
+    event: &str,
+    detail: &str,
+) -> sqlx::Result<()> {
     sqlx::query("INSERT INTO invoice_pool_log (tax_no, invoice_code, invoice_num, event, detail) VALUES ($1, $2, $3, $4, $5)")
         .bind(key.0)
         .bind(key.1)

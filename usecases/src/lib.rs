@@ -13,6 +13,7 @@ pub mod applications;
 pub mod audit;
 pub mod callbacks;
 pub mod dashboard;
+pub mod deduct;
 pub mod erp;
 mod error;
 pub mod export;

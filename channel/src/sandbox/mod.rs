@@ -9,6 +9,7 @@ pub mod erp_client;
 mod faults;
 mod generate;
 mod samples;
+mod selection;
 mod world;
 
 use std::net::SocketAddr;
@@ -27,6 +28,7 @@ use serde_json::{Value, json};
 pub use faults::{Fault, FaultPlan, FaultSpecError};
 pub use generate::invoices_for;
 pub use samples::sample_invoice;
+pub use selection::Selections;
 pub use world::{ApiError, World};
 
 use crate::codec::Codec;
@@ -48,6 +50,8 @@ pub struct SandboxConfig {
     pub download_delay: Duration,
     /// How long the bureau takes to approve a red info sheet.
     pub red_info_delay: Duration,
+    /// An asynchronous selection batch is pending this long, then processing as long again.
+    pub select_delay: Duration,
     pub app_id: String,
     pub app_secret: String,
     pub codec: Codec,
@@ -65,6 +69,7 @@ impl Default for SandboxConfig {
             repair_after: Duration::from_secs(600),
             download_delay: Duration::from_millis(200),
             red_info_delay: Duration::from_millis(200),
+            select_delay: Duration::from_millis(200),
             app_id: "sandbox-app".into(),
             app_secret: "sandbox-secret".into(),
             codec: Codec::Base64,

@@ -15,6 +15,7 @@ use serde::de::DeserializeOwned;
 use super::SandboxConfig;
 use super::faults::{Dice, Fault};
 use super::generate;
+use super::selection::Selections;
 use crate::codes::{IssueStatus, error as code, interface as i};
 use crate::wire::*;
 
@@ -88,6 +89,8 @@ pub struct World {
     opened: HashMap<String, OpenInvoice>,
     /// Every red invoice body accepted, by serial number.
     reds_opened: HashMap<String, RedInvoice>,
+    /// 抵扣类勾选: periods, permissions, what is selected, batches.
+    pub selection: Selections,
 }
 
 impl World {
@@ -110,6 +113,7 @@ impl World {
             deliveries: Vec::new(),
             opened: HashMap::new(),
             reds_opened: HashMap::new(),
+            selection: Selections::default(),
             // Numbers continue across restarts (a database outlives a sandbox): start from the clock.
             counter: (Utc::now().timestamp_micros().unsigned_abs()) % 100_000_000_000_000,
         }
@@ -227,6 +231,12 @@ impl World {
             i::ACCOUNT_CHECK => answer(self.account_check(parse(body)?)),
             i::INVOICE_DELIVER => answer(self.deliver(parse(body)?)),
             i::INVOICE_VOID => answer(self.void(parse(body)?, now)),
+            i::INVOICE_SELECT => answer(self.select(parse(body)?, now)),
+            i::SELECT_QUERY => answer(self.select_query(parse(body)?, now)),
+            i::SELECT_STOP => answer(self.select_stop(parse(body)?, now)),
+            i::SELECT_PERIOD => answer(Ok(PeriodAnswer {
+                period: self.selection.period(&parse::<PeriodQuery>(body)?.taxpayer_id),
+            })),
             other => Err(err(code::BAD_REQUEST, format!("未知的接口编码：{other}"))),
         }
     }
@@ -911,6 +921,35 @@ impl World {
         }
         let now = Instant::now();
         self.sheet(id, now)
+    }
+
+    /// The bureau changes the status of an input invoice it holds (voided, red-flushed … after
+    /// it was downloaded).
+    pub fn set_input_status(&mut self, invoice_num: &str, status: &str) {
+        if let Some(v) = self.verify_index.get_mut(invoice_num) {
+            v.header.status = status.to_string();
+        }
+    }
+
+    // ---- deduction selection (rim) ----
+
+    fn select(&mut self, req: InvoiceSelect, now: Instant) -> Result<SelectBatch, ApiError> {
+        if self.dice.roll(Fault::Unstable, i::INVOICE_SELECT) {
+            return Err(err(code::BUREAU_UNSTABLE, fapiao_schemas::messages::LOCAL_BUREAU_UNSTABLE));
+        }
+        let index = &self.verify_index;
+        self.selection.select(req, now, self.config.select_delay, |n| index.get(n).map(|v| &v.header))
+    }
+
+    fn select_query(&mut self, req: SelectBatchRef, now: Instant) -> Result<SelectBatch, ApiError> {
+        let index = &self.verify_index;
+        self.selection
+            .query(&req.batch_no, now, self.config.select_delay, |n| index.get(n).map(|v| &v.header))
+    }
+
+    fn select_stop(&mut self, req: SelectBatchRef, now: Instant) -> Result<SelectBatch, ApiError> {
+        let index = &self.verify_index;
+        self.selection.stop(&req.batch_no, now, self.config.select_delay, |n| index.get(n).map(|v| &v.header))
     }
 
     // ---- downloads and verification (rim) ----
