@@ -331,7 +331,8 @@ pub struct DownloadApply {
     pub taxpayer_id: String,
     pub etax_account: String,
     pub invoice_date: NaiveDate,
-    /// `all` (进项发票) or `deduction` (抵扣类勾选数据; refused for small-scale taxpayers).
+    /// `all` (进项发票) or `deduction` (抵扣类勾选数据: the same invoices with the period each is
+    /// selected for; refused for small-scale taxpayers).
     pub scope: String,
     /// Small-scale taxpayers cannot download deduction data; the channel knows the enterprise.
     #[serde(default)]
@@ -391,6 +392,10 @@ pub struct InvoiceHeader {
     /// 特定业务类型, e.g. 农产品收购; empty when none.
     #[serde(default)]
     pub special_business: String,
+    /// With scope `deduction` (抵扣类勾选数据): the tax period the invoice is selected for at the
+    /// bureau; absent when it is not selected (or the download was scope `all`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub select_period: Option<TaxPeriod>,
 }
 
 /// `RIM.INVOICE.VERIFY` (ours): full data of an invoice by its key fields.

@@ -792,3 +792,115 @@ async fn synchronous_selection_answers_at_once_and_every_refusal_is_kept_verbati
     assert!(no.to_string().contains("不可抵扣"), "{no}");
     assert_eq!((batches().await, select_calls()), (before, calls));
 }
+
+#[tokio::test]
+async fn a_lost_selection_answer_is_settled_by_its_number_and_nothing_is_selected_twice() {
+    use fapiao_channel::sandbox::FaultPlan;
+    use fapiao_schemas::SelectAction;
+    use fapiao_usecases::{Actor, deduct};
+    let w = world("").await;
+    let numbers = pooled_deductible(&w, 2).await;
+    let app = app(&w);
+    params::set(&w.db.pool, "rim_config", "rpa_select_syn", "1").await.unwrap();
+    let faults = |spec: &str| w.sandbox.world().dice.set_plan(FaultPlan::parse(spec).unwrap());
+
+    // The bureau selects, every answer is cut off: the batch stays open, the invoice 勾选中.
+    faults("drop@invoiceSelect=1");
+    let sent =
+        deduct::submit(&app, &Actor::Demo, &selecting(SelectAction::Select, &numbers[..1])).await.unwrap();
+    assert!(sent[0].answer_lost);
+    assert!(sent[0].batch.state.is_open() && !sent[0].batch.acknowledged);
+    assert_eq!(select_states(&w, &numbers[..1]).await[0].0, "selecting");
+    assert!(w.sandbox.world().calls["invoiceSelect"] > 1, "retried under the same number");
+    assert!(w.sandbox.world().selection.selected(A, &numbers[0]).is_some());
+    // The poll asks by number: the bureau's one batch, selected once (a second selection
+    // would have failed as 已勾选).
+    faults("");
+    let polled = deduct::poll(&app, &Actor::Demo).await.unwrap();
+    assert_eq!((polled.finished, polled.resent), (1, 0));
+    let b = &deduct::batches(&app, Some(A), false, 1).await.unwrap()[0];
+    assert_eq!((b.succeeded, b.failed, b.acknowledged), (1, 0, true));
+    assert_eq!(select_states(&w, &numbers[..1]).await[0].0, "selected");
+
+    // The request never reached the bureau (gateway failures): the poll sends it again under
+    // the same number.
+    faults("http5xx@invoiceSelect=1");
+    let sent =
+        deduct::submit(&app, &Actor::Demo, &selecting(SelectAction::Select, &numbers[1..2])).await.unwrap();
+    assert!(sent[0].answer_lost);
+    assert!(w.sandbox.world().selection.selected(A, &numbers[1]).is_none());
+    faults("");
+    let polled = deduct::poll(&app, &Actor::Demo).await.unwrap();
+    assert_eq!((polled.finished, polled.resent), (1, 1));
+    assert_eq!(select_states(&w, &numbers[1..2]).await[0].0, "selected");
+    let again = deduct::batches(&app, Some(A), false, 1).await.unwrap();
+    assert_eq!((again[0].batch_no.as_str(), again[0].succeeded), (sent[0].batch.batch_no.as_str(), 1));
+}
+
+#[tokio::test]
+async fn deduction_data_reaches_the_pool_and_small_scale_enterprises_download_input_invoices_only() {
+    use fapiao_schemas::deduction::TaxPeriod;
+    let w = world("").await;
+    params::set(&w.db.pool, "rim_config", "key_element_check", "0").await.unwrap();
+    let today = date(18);
+    // Selected on the e-tax website, not here: the bureau holds it selected for 202611.
+    let elsewhere = invoices_for(A, today - chrono::Duration::days(1), 1)
+        .into_iter()
+        .find(|i| i.header.status == "normal")
+        .unwrap()
+        .header
+        .invoice_num;
+    let p = TaxPeriod::parse("202611").unwrap();
+    w.sandbox.world().selection.mark_selected(A, &elsewhere, p);
+    let mut outcomes = Vec::new();
+    for job in ["apply-cache", "download-apply", "fetch", "deal-task"] {
+        let o = w.run(job, today).await;
+        assert_eq!(o.state.as_str(), "succeeded", "{job}: {o:?}");
+        outcomes.push(o);
+    }
+    // The general taxpayer asked for deduction data, the small-scale one for input invoices
+    // only — and the run says why, verbatim.
+    let scopes: Vec<(String, String)> =
+        sqlx::query_as("SELECT DISTINCT tax_no, scope FROM download_log ORDER BY 1")
+            .fetch_all(&w.db.pool)
+            .await
+            .unwrap();
+    assert_eq!(scopes, [(A.to_string(), "deduction".to_string()), (B.to_string(), "all".to_string())]);
+    let reason = outcomes[1].reason.clone().unwrap_or_default();
+    assert!(
+        reason.contains(&format!("深圳示例便利店 ({B}): 小规模纳税人不支持抵扣类勾选数据下载，可根据企业在税局的信息，在星瀚发票云企业基础资料修改。")),
+        "{reason}"
+    );
+    // What the bureau reported reached the pool: selected there, selected here.
+    let state = |num: String| {
+        let pool = w.db.pool.clone();
+        async move {
+            sqlx::query_as::<_, (String, Option<String>)>(
+                "SELECT select_state, select_period FROM invoice_pool WHERE invoice_num = $1",
+            )
+            .bind(num)
+            .fetch_one(&pool)
+            .await
+            .unwrap()
+        }
+    };
+    assert_eq!(state(elsewhere.clone()).await, ("selected".into(), Some("202611".into())));
+    let selected: i64 = w.count("SELECT count(*) FROM invoice_pool WHERE select_state = 'selected'").await;
+    assert_eq!(selected, 1);
+    // Unselected there later: the next download of that invoice says so, the pool follows and
+    // the selection log keeps where it came from.
+    sqlx::query(
+        "UPDATE download_staging SET state = 'pending', handle_num = 0, select_period = NULL WHERE invoice_num = $1",
+    )
+    .bind(&elsewhere)
+    .execute(&w.db.pool)
+    .await
+    .unwrap();
+    assert_eq!(w.run("deal-task", today).await.state.as_str(), "succeeded");
+    assert_eq!(state(elsewhere.clone()).await, ("unselected".into(), None));
+    let app = app(&w);
+    let log = fapiao_usecases::deduct::status(&app, &elsewhere, None).await.unwrap().log;
+    assert_eq!(log.len(), 1, "{log:?}");
+    assert_eq!((log[0].actor.as_str(), log[0].action.as_str()), ("发票下载", "unselect"));
+    assert!(log[0].message.contains("未勾选"), "{:?}", log[0]);
+}

@@ -408,3 +408,61 @@ pub async fn status(
     .await?;
     Ok(InvoiceSelection { invoice, log })
 }
+
+/// A download with deduction data reports an invoice selected for `period` (`None`: not
+/// selected) — selected on the e-tax website, say. Where the pool says otherwise and no batch of
+/// ours is in flight for it, the pool takes the bureau's word and both logs say so. `false` when
+/// nothing changed.
+pub async fn bureau_reports(
+    db: &mut PgConnection,
+    key: (&str, &str, &str),
+    period: Option<&str>,
+    source: &str,
+) -> sqlx::Result<bool> {
+    let (tax_no, code, num) = key;
+    let was: Option<(SelectState, Option<String>)> = sqlx::query_as(
+        "SELECT select_state, select_period FROM invoice_pool
+          WHERE tax_no = $1 AND invoice_code = $2 AND invoice_num = $3 FOR UPDATE",
+    )
+    .bind(tax_no)
+    .bind(code)
+    .bind(num)
+    .fetch_optional(&mut *db)
+    .await?;
+    let Some((state, was_period)) = was else { return Ok(false) };
+    if matches!(state, SelectState::Selecting | SelectState::Unselecting) || was_period.as_deref() == period {
+        return Ok(false);
+    }
+    let now = if period.is_some() { SelectState::Selected } else { SelectState::Unselected };
+    sqlx::query(
+        "UPDATE invoice_pool SET select_state = $4, select_period = $5
+          WHERE tax_no = $1 AND invoice_code = $2 AND invoice_num = $3",
+    )
+    .bind(tax_no)
+    .bind(code)
+    .bind(num)
+    .bind(now)
+    .bind(period)
+    .execute(&mut *db)
+    .await?;
+    let (action, event, shown) = match period {
+        Some(p) => (SelectAction::Select, "selected", p),
+        None => (SelectAction::Unselect, "unselected", was_period.as_deref().unwrap_or("")),
+    };
+    let words = format!("{source}：税局勾选数据为{}（所属期{shown}）", now.label_zh());
+    sqlx::query(
+        "INSERT INTO select_log (tax_no, invoice_code, invoice_num, batch_no, action, period, outcome, message, actor)
+         VALUES ($1, $2, $3, '', $4, $5, 'succeeded', $6, $7)",
+    )
+    .bind(tax_no)
+    .bind(code)
+    .bind(num)
+    .bind(action)
+    .bind(shown)
+    .bind(&words)
+    .bind(source)
+    .execute(&mut *db)
+    .await?;
+    crate::pool::log(db, key, event, &words).await?;
+    Ok(true)
+}

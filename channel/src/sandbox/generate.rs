@@ -113,6 +113,7 @@ fn one(rng: &mut ChaCha8Rng, buyer: &str, date: NaiveDate, index: u32) -> Verifi
             invoice_property: u8::from(red),
             blockchain,
             special_business: special_business.into(),
+            select_period: None,
         },
         lines,
     }

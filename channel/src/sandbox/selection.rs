@@ -47,6 +47,11 @@ impl Selections {
         self.denied.insert(tax_no.to_string());
     }
 
+    /// Selected elsewhere (on the e-tax website): the bureau holds it selected for `period`.
+    pub fn mark_selected(&mut self, tax_no: &str, invoice_num: &str, period: TaxPeriod) {
+        self.selected.insert((tax_no.to_string(), invoice_num.to_string()), period);
+    }
+
     /// The period `invoice_num` of `tax_no` is selected for, if it is.
     pub fn selected(&self, tax_no: &str, invoice_num: &str) -> Option<TaxPeriod> {
         self.selected.get(&(tax_no.to_string(), invoice_num.to_string())).copied()

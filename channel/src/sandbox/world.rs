@@ -1010,10 +1010,26 @@ impl World {
             return Err(err(code::STATE_CONFLICT, "下载任务处理中"));
         }
         let all = self.generated(d);
+        let deduction = d.task.scope == "deduction";
         for inv in &all {
             self.verify_index.entry(inv.header.invoice_num.clone()).or_insert_with(|| inv.clone());
         }
-        Ok(page(all.into_iter().map(|v| v.header).collect(), req.page_no, req.page_size))
+        // What the bureau holds now (a status changed since), and with scope `deduction` the
+        // period each invoice is selected for.
+        let headers = all
+            .into_iter()
+            .map(|v| {
+                let mut h = self
+                    .verify_index
+                    .get(&v.header.invoice_num)
+                    .map_or(v.header, |known| known.header.clone());
+                if deduction {
+                    h.select_period = self.selection.selected(&h.buyer_taxpayer_id, &h.invoice_num);
+                }
+                h
+            })
+            .collect();
+        Ok(page(headers, req.page_no, req.page_size))
     }
 
     fn verify(&mut self, req: VerifyRequest) -> Result<VerifiedInvoice, ApiError> {
@@ -1064,6 +1080,7 @@ impl World {
                 invoice_property: r.invoice_property,
                 blockchain: false,
                 special_business: String::new(),
+                select_period: None,
             },
             lines: issued
                 .lines

@@ -20,7 +20,7 @@ use fapiao_channel::codes::error as code;
 use fapiao_channel::wire::VerifiedInvoice;
 use fapiao_schemas::Money;
 use fapiao_schemas::params::{KEY_ELEMENT_CHECK, RIM_CONFIG, TAX_FILE_AUTO_SIGN};
-use fapiao_store::{params, pool};
+use fapiao_store::{deduct, params, pool};
 use rust_decimal::Decimal;
 
 use super::fail_if_permanent;
@@ -61,7 +61,7 @@ pub async fn run(ctx: &JobContext, _run: &RunInfo) -> Result<RunReport, JobError
 /// Columns of `invoice_pool` filled from a staged row `s` (shared by both paths).
 const POOL_COLUMNS: &str = "tax_no, invoice_code, invoice_num, invoice_kind, invoice_date, seller_name, seller_tax_no,
     buyer_name, amount, tax, total, check_code, status, invoice_property, blockchain, special_business, source,
-    verified, deductible, deductible_reason, signed, signed_at, staging_id";
+    verified, deductible, deductible_reason, signed, signed_at, staging_id, select_state, select_period";
 
 /// One batch after `cursor`: (rows handled, highest id claimed — `None` when nothing was left).
 async fn unverified_batch(
@@ -79,7 +79,8 @@ async fn unverified_batch(
              SELECT s.tax_no, s.invoice_code, s.invoice_num, s.invoice_kind, s.invoice_date, s.seller_name, s.seller_tax_no,
                     s.buyer_name, s.amount, s.tax, s.total, s.check_code, s.status, s.invoice_property, s.blockchain,
                     s.special_business, 'tax_bureau', false, d.reason IS NULL, d.reason, $2,
-                    CASE WHEN $2 THEN now() END, s.id
+                    CASE WHEN $2 THEN now() END, s.id,
+                    CASE WHEN s.select_period IS NULL THEN 'unselected' ELSE 'selected' END, s.select_period
              FROM download_staging s
              CROSS JOIN LATERAL (SELECT deductibility_without_lines(s.invoice_kind, s.invoice_property, s.blockchain,
                                         s.status, s.invoice_date, s.special_business) AS reason) d
@@ -104,20 +105,38 @@ async fn unverified_batch(
         .fetch_all(&mut *tx)
         .await?;
     // Invoices already in the pool that the bureau now reports otherwise (voided, red-flushed,
-    // …): their status reaches the pool row, in the same transaction as the batch.
-    let changed: Vec<(String, String, String, String)> = sqlx::query_as(
-        "SELECT s.tax_no, s.invoice_code, s.invoice_num, s.status FROM download_staging s
+    // …; selected or not, where the download carried deduction data): the news reaches the pool
+    // row, in the same transaction as the batch.
+    let changed: Vec<Reported> = sqlx::query_as(
+        "SELECT s.tax_no, s.invoice_code, s.invoice_num, s.status, s.select_known, s.select_period
+           FROM download_staging s
            JOIN invoice_pool p ON p.tax_no = s.tax_no AND p.invoice_code = s.invoice_code AND p.invoice_num = s.invoice_num
-          WHERE s.id = ANY($1) AND p.status <> s.status",
+          WHERE s.id = ANY($1)
+            AND (p.status <> s.status OR (s.select_known AND p.select_period IS DISTINCT FROM s.select_period))",
     )
     .bind(&ids)
     .fetch_all(&mut *tx)
     .await?;
-    for (tax_no, code, num, status) in &changed {
-        pool::status_changed(&mut tx, (tax_no, code, num), status, "发票下载").await?;
+    for r in &changed {
+        let key = (r.tax_no.as_str(), r.invoice_code.as_str(), r.invoice_num.as_str());
+        pool::status_changed(&mut tx, key, &r.status, "发票下载").await?;
+        if r.select_known {
+            deduct::bureau_reports(&mut tx, key, r.select_period.as_deref(), "发票下载").await?;
+        }
     }
     tx.commit().await?;
     Ok((ids.len() as u64, ids.into_iter().max()))
+}
+
+/// A staged row about an invoice already pooled: what the bureau says of it now.
+#[derive(sqlx::FromRow)]
+struct Reported {
+    tax_no: String,
+    invoice_code: String,
+    invoice_num: String,
+    status: String,
+    select_known: bool,
+    select_period: Option<String>,
 }
 
 #[derive(sqlx::FromRow, Clone)]
@@ -131,6 +150,8 @@ struct Staged {
     total: Decimal,
     amount: Decimal,
     handle_num: i32,
+    select_known: bool,
+    select_period: Option<String>,
 }
 
 /// What became of one claimed row.
@@ -160,7 +181,7 @@ async fn verified_batch(
                         WHERE id > $4 AND state = 'pending' AND (claimed_until IS NULL OR claimed_until < now())
                         ORDER BY id LIMIT $1 FOR UPDATE SKIP LOCKED)
          RETURNING s.id, s.tax_no, s.invoice_kind, s.invoice_code, s.invoice_num, s.invoice_date, s.total, s.amount,
-                   s.handle_num",
+                   s.handle_num, s.select_known, s.select_period",
     )
     .bind(batch)
     .bind(&ctx.worker)
@@ -258,7 +279,7 @@ async fn pool_verified(
     let sql = format!(
         "INSERT INTO invoice_pool ({POOL_COLUMNS})
          VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, 'tax_bureau', true, $17, $18, $19,
-                 CASE WHEN $19 THEN now() END, $20)
+                 CASE WHEN $19 THEN now() END, $20, CASE WHEN $21::text IS NULL THEN 'unselected' ELSE 'selected' END, $21)
          ON CONFLICT (tax_no, invoice_code, invoice_num) DO NOTHING"
     );
     let inserted = sqlx::query(sqlx::AssertSqlSafe(sql))
@@ -282,6 +303,7 @@ async fn pool_verified(
         .bind(deductible_reason)
         .bind(auto_sign)
         .bind(row.id)
+        .bind(&row.select_period)
         .execute(&mut *tx)
         .await?
         .rows_affected();
@@ -289,6 +311,9 @@ async fn pool_verified(
         // In the pool already: the verification's status is the news.
         let key = (row.tax_no.as_str(), h.invoice_code.as_str(), h.invoice_num.as_str());
         pool::status_changed(&mut *tx, key, &h.status, "查验").await?;
+        if row.select_known {
+            deduct::bureau_reports(&mut *tx, key, row.select_period.as_deref(), "发票下载").await?;
+        }
     } else {
         for (seq, l) in v.lines.iter().enumerate() {
             sqlx::query(

@@ -58,6 +58,7 @@ pub async fn run(ctx: &JobContext, run: &RunInfo) -> Result<RunReport, JobError>
             .collect();
     let mut report = RunReport::default();
     let mut deferred = 0;
+    let mut input_only: Vec<String> = Vec::new();
     for app in open {
         if let Some(reason) = ctx.should_stop(JobKind::DownloadApply).await? {
             report.reason = Some(reason);
@@ -68,25 +69,33 @@ pub async fn run(ctx: &JobContext, run: &RunInfo) -> Result<RunReport, JobError>
             deferred += 1;
             continue;
         }
+        // 抵扣类勾选数据 where the enterprise may have it; a small-scale taxpayer never asks
+        // (the bureau refuses it, seed 004): input invoices only, and the run says why.
+        let small_scale = app.taxpayer_kind == "small_scale";
+        let scope = if small_scale { "all" } else { "deduction" };
+        if small_scale {
+            input_only.push(format!("{} ({})", app.name, app.tax_no));
+        }
         let request = DownloadApply {
             taxpayer_id: app.tax_no.clone(),
             etax_account: app.etax_account.clone(),
             invoice_date: app.invoice_date,
-            scope: "all".into(),
-            small_scale: app.taxpayer_kind == "small_scale",
+            scope: scope.into(),
+            small_scale,
         };
         match ctx.channel.download_apply(&request).await {
             Ok(task) => {
                 let mut tx = ctx.pool.begin().await?;
                 sqlx::query(
-                    "INSERT INTO download_log (application_id, tax_no, etax_account, invoice_date, task_id)
-                     VALUES ($1, $2, $3, $4, $5)",
+                    "INSERT INTO download_log (application_id, tax_no, etax_account, invoice_date, task_id, scope)
+                     VALUES ($1, $2, $3, $4, $5, $6)",
                 )
                 .bind(app.id)
                 .bind(&app.tax_no)
                 .bind(&app.etax_account)
                 .bind(app.invoice_date)
                 .bind(&task.task_id)
+                .bind(scope)
                 .execute(&mut *tx)
                 .await?;
                 sqlx::query("UPDATE download_application SET state = 'applied', attempts = attempts + 1, last_error = NULL, updated_at = now() WHERE id = $1")
@@ -126,10 +135,20 @@ pub async fn run(ctx: &JobContext, run: &RunInfo) -> Result<RunReport, JobError>
             }
         }
     }
-    if deferred > 0 && report.reason.is_none() {
-        report.reason =
-            Some(format!("{deferred} application(s) wait for a running download on the same e-tax account"));
+    let mut notes: Vec<String> = report.reason.take().into_iter().collect();
+    if deferred > 0 {
+        notes
+            .push(format!("{deferred} application(s) wait for a running download on the same e-tax account"));
     }
+    input_only.dedup();
+    if !input_only.is_empty() {
+        notes.push(format!(
+            "{}: {}（进项发票 only）",
+            input_only.join(", "),
+            fapiao_schemas::messages::SMALL_SCALE_NO_DEDUCTION_DOWNLOAD
+        ));
+    }
+    report.reason = (!notes.is_empty()).then(|| notes.join("; "));
     Ok(report)
 }
 

@@ -16,11 +16,13 @@ struct Log {
     task_id: String,
     state: String,
     pages_fetched: i32,
+    /// `deduction`: the pages carry each invoice's selection at the bureau.
+    scope: String,
 }
 
 pub async fn run(ctx: &JobContext, _run: &RunInfo) -> Result<RunReport, JobError> {
     let logs: Vec<Log> = sqlx::query_as(
-        "SELECT id, application_id, tax_no, task_id, state, pages_fetched FROM download_log
+        "SELECT id, application_id, tax_no, task_id, state, pages_fetched, scope FROM download_log
          WHERE state IN ('processing', 'ready') ORDER BY id",
     )
     .fetch_all(&ctx.pool)
@@ -92,9 +94,10 @@ async fn land_page(pool: &PgPool, log: &Log, page_no: u32, list: &[InvoiceHeader
     let landed = sqlx::query(
         "INSERT INTO download_staging (tax_no, download_log_id, invoice_kind, invoice_code, invoice_num, invoice_date,
              seller_name, seller_tax_no, buyer_name, amount, tax, total, check_code, status, invoice_property,
-             blockchain, special_business)
-         SELECT $1, $2, * FROM unnest($3::text[], $4::text[], $5::text[], $6::date[], $7::text[], $8::text[], $9::text[],
-             $10::numeric[], $11::numeric[], $12::numeric[], $13::text[], $14::text[], $15::smallint[], $16::bool[], $17::text[])
+             blockchain, special_business, select_period, select_known)
+         SELECT $1, $2, *, $19 FROM unnest($3::text[], $4::text[], $5::text[], $6::date[], $7::text[], $8::text[], $9::text[],
+             $10::numeric[], $11::numeric[], $12::numeric[], $13::text[], $14::text[], $15::smallint[], $16::bool[], $17::text[],
+             $18::text[])
          ON CONFLICT (download_log_id, invoice_code, invoice_num) DO NOTHING",
     )
     .bind(&log.tax_no)
@@ -114,6 +117,8 @@ async fn land_page(pool: &PgPool, log: &Log, page_no: u32, list: &[InvoiceHeader
     .bind(list.iter().map(|h| i16::from(h.invoice_property)).collect::<Vec<_>>())
     .bind(list.iter().map(|h| h.blockchain).collect::<Vec<_>>())
     .bind(col(|h| h.special_business.clone()))
+    .bind(list.iter().map(|h| h.select_period.map(|p| p.to_string())).collect::<Vec<_>>())
+    .bind(log.scope == "deduction")
     .execute(&mut *tx)
     .await?
     .rows_affected();
