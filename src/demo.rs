@@ -138,6 +138,7 @@ async fn demo(ctx: &Context) -> anyhow::Result<Outcome> {
     // Stage 3, continued — the pool in use: a document uses an invoice; over-use and an invoice
     // past the reimbursement period are refused verbatim.
     let pool_use = crate::demo_pool::stage(&app).await?;
+    let selection = crate::demo_pool::selection(&app, &enterprise_list).await?;
 
     // Stage 4 — Excel import: a generated applications workbook with three bad lines.
     let import = import_stage(&app, &enterprise_list).await?;
@@ -166,6 +167,7 @@ async fn demo(ctx: &Context) -> anyhow::Result<Outcome> {
         "channel": channel,
         "jobs": jobs,
         "pool_use": pool_use,
+        "selection": selection,
         "import": import,
         "invoicing": invoicing,
         "issued_invoices": issued,
@@ -243,6 +245,7 @@ fn print_text(
         r["jobs"]["staging"]
     );
     crate::demo_pool::print(&r["pool_use"]);
+    crate::demo_pool::print_selection(&r["selection"]);
     println!(
         "[4] import of a generated applications workbook ({}), --accept-valid",
         r["import"]["file"].as_str().unwrap_or("?")

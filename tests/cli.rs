@@ -157,6 +157,15 @@ async fn demo_runs_twice_on_the_same_database() {
             "{pool_use}"
         );
         assert_eq!(pool_use["past_period_refused"], "超过企业设置的报销期限", "{pool_use}");
+        // 抵扣类勾选: a batch for the reported period polled to done; the small-scale one refused.
+        let selection = &report["selection"];
+        assert_eq!(selection["selected"]["batch"]["state"], "done", "{selection}");
+        assert_eq!(selection["selected"]["first_state"], "pending", "{selection}");
+        assert_eq!(
+            selection["refused"]["message"],
+            "小规模纳税人不支持抵扣类勾选数据下载，可根据企业在税局的信息，在星瀚发票云企业基础资料修改。",
+            "{selection}"
+        );
         // The imported bills are issued, each once by the sandbox's ledger, and every bill's ERP heard.
         let inv = &report["invoicing"];
         assert_eq!(inv["issued_once"], true, "{inv}");
