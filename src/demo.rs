@@ -54,6 +54,7 @@ fn sample_schemes(enterprises: &[Enterprise]) -> Vec<SyncScheme> {
             tax_no: e.tax_no.clone(),
             start_date: start,
             active: true,
+            verify_changed: false,
         })
         .collect()
 }

@@ -37,6 +37,14 @@ pub enum PoolCommand {
         #[arg(long, value_parser = crate::enterprise::parse_tax_no)]
         tax_no: Option<TaxNo>,
     },
+    /// Ask the channel about the invoice now (查验 again): its status and lines replace the stored ones.
+    Refresh {
+        number: String,
+        #[arg(long)]
+        code: Option<String>,
+        #[arg(long, value_parser = crate::enterprise::parse_tax_no)]
+        tax_no: Option<TaxNo>,
+    },
     /// The document was deleted: every invoice amount it used is free again.
     Release {
         #[arg(long)]
@@ -74,7 +82,7 @@ pub struct ListArgs {
     limit: i64,
 }
 
-fn parse_yes_no(s: &str) -> Result<bool, String> {
+pub fn parse_yes_no(s: &str) -> Result<bool, String> {
     match s {
         "yes" | "是" | "true" | "1" => Ok(true),
         "no" | "否" | "false" | "0" => Ok(false),
@@ -192,6 +200,32 @@ pub async fn run(command: PoolCommand, ctx: &Context) -> anyhow::Result<Outcome>
                 output::json(&used)?;
             } else {
                 println!("{number}: {} used by {document}", used.amount);
+            }
+        }
+        PoolCommand::Refresh { number, code, tax_no } => {
+            let at = pool::InvoiceRef {
+                invoice_num: &number,
+                invoice_code: code.as_deref(),
+                tax_no: tax_no.as_ref().map(TaxNo::as_str),
+            };
+            let d = pool::verify_again(&app, &Actor::cli(), at, "状态查询").await?;
+            if ctx.json {
+                output::json(&d)?;
+            } else {
+                let i = &d.invoice;
+                println!(
+                    "{} {}: {}, {}",
+                    i.invoice_code,
+                    i.invoice_num,
+                    i.status,
+                    i.deductible_reason
+                        .as_deref()
+                        .map(|r| format!("not deductible: {r}"))
+                        .unwrap_or("deductible".into())
+                );
+                if let Some(last) = d.log.last() {
+                    println!("  {} {}", last.at, last.detail);
+                }
             }
         }
         PoolCommand::Release { document } => {

@@ -25,20 +25,30 @@ pub enum SchemeCommand {
         /// Create it switched off.
         #[arg(long)]
         inactive: bool,
+        /// 进项状态更新的发票是否查验入库: verify again a pooled invoice a download reports with another status.
+        #[arg(long)]
+        verify_changed: bool,
     },
     /// List the schemes.
     List,
+    /// Change a scheme's switches.
+    Set {
+        code: String,
+        /// 进项状态更新的发票是否查验入库: yes or no.
+        #[arg(long, value_parser = crate::pool_cmd::parse_yes_no)]
+        verify_changed: bool,
+    },
 }
 
 pub async fn run(command: SchemeCommand, ctx: &Context) -> anyhow::Result<Outcome> {
     let app = App::open(&ctx.settings).await?;
     match command {
-        SchemeCommand::Add { code, tax_no, start, inactive } => {
+        SchemeCommand::Add { code, tax_no, start, inactive, verify_changed } => {
             let code = code.trim().to_string();
             if code.is_empty() {
                 return Err(crate::exit::UsageError("--code is empty".into()).into());
             }
-            let s = SyncScheme { code, tax_no, start_date: start, active: !inactive };
+            let s = SyncScheme { code, tax_no, start_date: start, active: !inactive, verify_changed };
             tenant::add_scheme(&app, &Actor::cli(), &s).await?;
             if ctx.json {
                 output::json(&s)?;
@@ -47,6 +57,14 @@ pub async fn run(command: SchemeCommand, ctx: &Context) -> anyhow::Result<Outcom
             }
         }
         SchemeCommand::List => print(&tenant::schemes(&app).await?, ctx.json)?,
+        SchemeCommand::Set { code, verify_changed } => {
+            tenant::set_verify_changed(&app, &Actor::cli(), &code, verify_changed).await?;
+            if !ctx.json {
+                println!("scheme {code}: verify changed invoices again = {verify_changed}");
+            } else {
+                output::json(&serde_json::json!({ "code": code, "verify_changed": verify_changed }))?;
+            }
+        }
     }
     Ok(Outcome::Done)
 }
@@ -63,9 +81,10 @@ pub fn print(list: &[SyncScheme], json: bool) -> anyhow::Result<()> {
                 s.tax_no.to_string(),
                 s.start_date.to_string(),
                 if s.active { "yes" } else { "no" }.into(),
+                if s.verify_changed { "yes" } else { "no" }.into(),
             ]
         })
         .collect();
-    output::table(&["CODE", "TAX_NO", "START", "ACTIVE"], &rows);
+    output::table(&["CODE", "TAX_NO", "START", "ACTIVE", "VERIFY CHANGED"], &rows);
     Ok(())
 }

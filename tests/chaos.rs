@@ -45,6 +45,7 @@ impl Chaos {
                 tax_no: TaxNo::parse(tax_no).unwrap(),
                 start_date: NaiveDate::from_ymd_opt(2026, 11, 1).unwrap(),
                 active: true,
+                verify_changed: false,
             };
             fapiao_store::schemes::insert(&w.db.pool, &scheme).await.unwrap();
         }

@@ -58,6 +58,7 @@ async fn world(faults: &str) -> World {
             tax_no: e.tax_no.clone(),
             start_date: NaiveDate::from_ymd_opt(2026, 1, 1).unwrap(),
             active: true,
+            verify_changed: false,
         };
         schemes::insert(&db.pool, &s).await.unwrap();
     }
@@ -903,4 +904,68 @@ async fn deduction_data_reaches_the_pool_and_small_scale_enterprises_download_in
     assert_eq!(log.len(), 1, "{log:?}");
     assert_eq!((log[0].actor.as_str(), log[0].action.as_str()), ("发票下载", "unselect"));
     assert!(log[0].message.contains("未勾选"), "{:?}", log[0]);
+}
+
+#[tokio::test]
+async fn changed_invoices_are_verified_again_where_the_scheme_says_so_and_a_status_query_renews_one() {
+    use fapiao_usecases::Actor;
+    let w = world("").await;
+    params::set(&w.db.pool, "rim_config", "key_element_check", "0").await.unwrap();
+    let today = date(18);
+    for job in ["apply-cache", "download-apply", "fetch", "deal-task"] {
+        assert_eq!(w.run(job, today).await.state.as_str(), "succeeded");
+    }
+    let normal: Vec<(i64, String)> = sqlx::query_as(
+        "SELECT staging_id, invoice_num FROM invoice_pool WHERE tax_no = $1 AND status = 'normal' AND NOT verified
+          ORDER BY invoice_num LIMIT 3",
+    )
+    .bind(A)
+    .fetch_all(&w.db.pool)
+    .await
+    .unwrap();
+    assert_eq!(normal.len(), 3);
+    // The bureau red-flushes part of an invoice; a later download carries it.
+    let report_again = |(staging_id, num): (i64, String)| {
+        let w = &w;
+        async move {
+            w.sandbox.world().set_input_status(&num, "partially_red_flushed");
+            sqlx::query(
+                "UPDATE download_staging SET state = 'pending', status = 'partially_red_flushed', handle_num = 0 WHERE id = $1",
+            )
+            .bind(staging_id)
+            .execute(&w.db.pool)
+            .await
+            .unwrap();
+            assert_eq!(w.run("deal-task", today).await.state.as_str(), "succeeded");
+            fapiao_store::pool::show(&w.db.pool, &num, None, Some(A)).await.unwrap()
+        }
+    };
+    let events =
+        |d: &fapiao_store::pool::PoolDetail| d.log.iter().map(|l| l.event.clone()).collect::<Vec<_>>();
+    // Switch off (the default): the new status only.
+    let off = report_again(normal[0].clone()).await;
+    assert_eq!(events(&off), ["status_changed"]);
+    assert!(!off.invoice.verified && off.lines.is_empty());
+    // 进项状态更新的发票是否查验入库 on: verified again, its lines stored.
+    fapiao_store::schemes::set_verify_changed(&w.db.pool, &format!("S-{A}"), true).await.unwrap();
+    let on = report_again(normal[1].clone()).await;
+    assert_eq!(events(&on), ["status_changed", "verified"], "{:?}", on.log);
+    let bureau_lines = w.sandbox.world().verified_lines(&normal[1].1);
+    assert!(on.invoice.verified && on.lines.len() == bureau_lines && bureau_lines > 0, "{:?}", on.lines);
+    assert!(on.log[1].detail.contains("进项状态更新：重新查验"), "{}", on.log[1].detail);
+    // A status query (pool refresh): the bureau voided the third; the pool learns it now.
+    w.sandbox.world().set_input_status(&normal[2].1, "void");
+    let at =
+        fapiao_store::pool::InvoiceRef { invoice_num: &normal[2].1, invoice_code: None, tax_no: Some(A) };
+    let d = fapiao_usecases::pool::verify_again(&app(&w), &Actor::Demo, at, "状态查询").await.unwrap();
+    assert_eq!(
+        (d.invoice.status.as_str(), d.invoice.deductible, d.invoice.deductible_reason.as_deref()),
+        ("void", false, Some("NOT_DEDUCTIBLE_STATUS"))
+    );
+    assert!(d.log.last().unwrap().detail.starts_with("状态查询：重新查验"), "{:?}", d.log);
+    let unknown =
+        fapiao_store::pool::InvoiceRef { invoice_num: "00000000", invoice_code: None, tax_no: None };
+    let err =
+        fapiao_usecases::pool::verify_again(&app(&w), &Actor::Demo, unknown, "状态查询").await.unwrap_err();
+    assert_eq!(err.kind(), fapiao_usecases::ErrorKind::NotFound);
 }

@@ -9,3 +9,11 @@ ALTER TABLE download_log ADD COLUMN scope text NOT NULL DEFAULT 'all' CHECK (sco
 ALTER TABLE download_staging
     ADD COLUMN select_known  boolean NOT NULL DEFAULT false,
     ADD COLUMN select_period text;
+
+-- 进项状态更新的发票是否查验入库 (seed 004, a switch of the sync scheme): a pooled invoice that
+-- a download reports with another status is verified again (its lines and deductibility renewed).
+ALTER TABLE sync_scheme ADD COLUMN verify_changed boolean NOT NULL DEFAULT false;
+
+ALTER TABLE invoice_pool_log DROP CONSTRAINT invoice_pool_log_event_check;
+ALTER TABLE invoice_pool_log ADD CONSTRAINT invoice_pool_log_event_check
+    CHECK (event IN ('status_changed', 'verified', 'used', 'released', 'selected', 'unselected'));

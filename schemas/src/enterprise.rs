@@ -85,6 +85,11 @@ pub struct SyncScheme {
     pub tax_no: TaxNo,
     pub start_date: NaiveDate,
     pub active: bool,
+    /// 进项状态更新的发票是否查验入库: a pooled invoice a download reports with another status
+    /// is verified again (its lines and deductibility renewed), even when downloads are pooled
+    /// unverified (`key_element_check = 0`).
+    #[serde(default)]
+    pub verify_changed: bool,
 }
 
 #[cfg(test)]

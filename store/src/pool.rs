@@ -320,6 +320,16 @@ struct Judged {
     deductible: bool,
 }
 
+/// A line as a verification returned it, to be stored.
+#[derive(Clone, Debug)]
+pub struct VerifiedLineIn {
+    pub goods_name: String,
+    pub tax_rate: Decimal,
+    pub amount: Decimal,
+    pub tax: Decimal,
+    pub business_type: String,
+}
+
 /// The bureau reports `status` for a pooled invoice: if it differs, the row takes it, its
 /// deductibility is decided again on its stored lines, and the change is logged. `false` when
 /// nothing changed (or the invoice is not in the pool).
@@ -327,6 +337,29 @@ pub async fn status_changed(
     db: &mut PgConnection,
     key: (&str, &str, &str),
     status: &str,
+    source: &str,
+) -> Result<bool, sqlx::Error> {
+    news(db, key, status, None, source).await
+}
+
+/// A pooled invoice verified again (查验: the sync scheme's 进项状态更新的发票是否查验入库, or a
+/// status query): its status and lines replace what was stored, deductibility is decided again
+/// on them, and it is logged. `false` when the invoice is not in the pool.
+pub async fn reverified(
+    db: &mut PgConnection,
+    key: (&str, &str, &str),
+    status: &str,
+    lines: &[VerifiedLineIn],
+    source: &str,
+) -> Result<bool, sqlx::Error> {
+    news(db, key, status, Some(lines), source).await
+}
+
+async fn news(
+    db: &mut PgConnection,
+    key: (&str, &str, &str),
+    status: &str,
+    verified_lines: Option<&[VerifiedLineIn]>,
     source: &str,
 ) -> Result<bool, sqlx::Error> {
     let (tax_no, code, num) = key;
@@ -342,8 +375,35 @@ pub async fn status_changed(
     else {
         return Ok(false);
     };
-    if was.status == status {
+    if was.status == status && verified_lines.is_none() {
         return Ok(false);
+    }
+    if let Some(lines) = verified_lines {
+        sqlx::query(
+            "DELETE FROM invoice_pool_line WHERE tax_no = $1 AND invoice_code = $2 AND invoice_num = $3",
+        )
+        .bind(tax_no)
+        .bind(code)
+        .bind(num)
+        .execute(&mut *db)
+        .await?;
+        for (seq, l) in lines.iter().enumerate() {
+            sqlx::query(
+                "INSERT INTO invoice_pool_line (tax_no, invoice_code, invoice_num, seq, goods_name, tax_rate, amount, tax, business_type)
+                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
+            )
+            .bind(tax_no)
+            .bind(code)
+            .bind(num)
+            .bind(seq as i32 + 1)
+            .bind(&l.goods_name)
+            .bind(l.tax_rate)
+            .bind(l.amount)
+            .bind(l.tax)
+            .bind(&l.business_type)
+            .execute(&mut *db)
+            .await?;
+        }
     }
     let lines: Vec<(String, Decimal, String)> = sqlx::query_as(
         "SELECT goods_name, tax_rate, business_type FROM invoice_pool_line
@@ -365,7 +425,7 @@ pub async fn status_changed(
     };
     let reason = deductibility::assess(&invoice).err().map(|e| e.code());
     sqlx::query(
-        "UPDATE invoice_pool SET status = $4, deductible = $5, deductible_reason = $6
+        "UPDATE invoice_pool SET status = $4, deductible = $5, deductible_reason = $6, verified = verified OR $7
           WHERE tax_no = $1 AND invoice_code = $2 AND invoice_num = $3",
     )
     .bind(tax_no)
@@ -374,16 +434,19 @@ pub async fn status_changed(
     .bind(status)
     .bind(reason.is_none())
     .bind(reason)
+    .bind(verified_lines.is_some())
     .execute(&mut *db)
     .await?;
     let yes_no = |d: bool| if d { "可抵扣" } else { "不可抵扣" };
+    let again = verified_lines.map(|l| format!("重新查验（{}行）；", l.len())).unwrap_or_default();
     let detail = format!(
-        "{source}：发票状态 {} → {status}；{} → {}{}",
+        "{source}：{again}发票状态 {} → {status}；{} → {}{}",
         was.status,
         yes_no(was.deductible),
         yes_no(reason.is_none()),
         reason.map(|r| format!("（{r}）")).unwrap_or_default()
     );
-    log(db, key, "status_changed", &detail).await?;
+    let event = if verified_lines.is_some() { "verified" } else { "status_changed" };
+    log(db, key, event, &detail).await?;
     Ok(true)
 }

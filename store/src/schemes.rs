@@ -17,11 +17,13 @@ fn map_missing_enterprise(e: sqlx::Error, scheme: &SyncScheme) -> StoreError {
     }
 }
 
-const INSERT: &str = "INSERT INTO sync_scheme (code, tax_no, start_date, active) VALUES ($1, $2, $3, $4)
+const INSERT: &str =
+    "INSERT INTO sync_scheme (code, tax_no, start_date, active, verify_changed) VALUES ($1, $2, $3, $4, $5)
      ON CONFLICT (code) DO NOTHING";
-const UPSERT: &str = "INSERT INTO sync_scheme (code, tax_no, start_date, active) VALUES ($1, $2, $3, $4)
+const UPSERT: &str =
+    "INSERT INTO sync_scheme (code, tax_no, start_date, active, verify_changed) VALUES ($1, $2, $3, $4, $5)
      ON CONFLICT (code) DO UPDATE SET tax_no = EXCLUDED.tax_no, start_date = EXCLUDED.start_date,
-         active = EXCLUDED.active, updated_at = now()";
+         active = EXCLUDED.active, verify_changed = EXCLUDED.verify_changed, updated_at = now()";
 
 async fn write(db: impl PgExecutor<'_>, sql: &'static str, s: &SyncScheme) -> Result<u64, StoreError> {
     let done = sqlx::query(sql)
@@ -29,6 +31,7 @@ async fn write(db: impl PgExecutor<'_>, sql: &'static str, s: &SyncScheme) -> Re
         .bind(s.tax_no.as_str())
         .bind(s.start_date)
         .bind(s.active)
+        .bind(s.verify_changed)
         .execute(db)
         .await
         .map_err(|e| map_missing_enterprise(e, s))?;
@@ -65,16 +68,32 @@ pub async fn reset_start(db: impl PgExecutor<'_>, code: &str, start: NaiveDate) 
     Ok(())
 }
 
+/// 进项状态更新的发票是否查验入库, switched on or off for one scheme. An unknown code is `NotFound`.
+pub async fn set_verify_changed(db: impl PgExecutor<'_>, code: &str, on: bool) -> Result<(), StoreError> {
+    let updated =
+        sqlx::query("UPDATE sync_scheme SET verify_changed = $2, updated_at = now() WHERE code = $1")
+            .bind(code)
+            .bind(on)
+            .execute(db)
+            .await?
+            .rows_affected();
+    if updated == 0 {
+        return Err(StoreError::NotFound(format!("no sync scheme with code {code}")));
+    }
+    Ok(())
+}
+
 pub async fn list(db: impl PgExecutor<'_>) -> Result<Vec<SyncScheme>, StoreError> {
-    let rows: Vec<(String, String, NaiveDate, bool)> =
-        sqlx::query_as("SELECT code, tax_no, start_date, active FROM sync_scheme ORDER BY code")
-            .fetch_all(db)
-            .await?;
+    let rows: Vec<(String, String, NaiveDate, bool, bool)> = sqlx::query_as(
+        "SELECT code, tax_no, start_date, active, verify_changed FROM sync_scheme ORDER BY code",
+    )
+    .fetch_all(db)
+    .await?;
     rows.into_iter()
-        .map(|(code, tax_no, start_date, active)| {
+        .map(|(code, tax_no, start_date, active, verify_changed)| {
             let tax_no = TaxNo::parse(&tax_no)
                 .map_err(|e| StoreError::Invalid(format!("stored sync scheme row: {e}")))?;
-            Ok(SyncScheme { code, tax_no, start_date, active })
+            Ok(SyncScheme { code, tax_no, start_date, active, verify_changed })
         })
         .collect()
 }

@@ -35,6 +35,9 @@ pub enum Error {
     Password(String),
     #[error("report: {0}")]
     Report(#[from] rust_xlsxwriter::XlsxError),
+    /// The channel failed or refused a call made for the user (a status query, say).
+    #[error("{0}")]
+    Channel(fapiao_channel::ChannelError),
 }
 
 pub type Result<T> = std::result::Result<T, Error>;
@@ -67,6 +70,11 @@ impl Error {
             Error::Refused { .. } => ErrorKind::Refused,
             Error::Conflict { .. } => ErrorKind::Conflict,
             Error::Password(_) => ErrorKind::Internal,
+            Error::Channel(e) => match e.disposition() {
+                fapiao_channel::error::Disposition::BadInput => ErrorKind::BadInput,
+                fapiao_channel::error::Disposition::NeverRetry => ErrorKind::Refused,
+                _ => ErrorKind::Unavailable,
+            },
         }
     }
 
@@ -91,6 +99,7 @@ impl Error {
             | Error::Conflict { code, .. } => code,
             Error::Password(_) => "PASSWORD_HASH",
             Error::Report(_) => "REPORT_FAILED",
+            Error::Channel(_) => "CHANNEL",
         }
     }
 }

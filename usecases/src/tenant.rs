@@ -86,6 +86,13 @@ pub async fn add_scheme(app: &App, actor: &Actor, scheme: &SyncScheme) -> Result
     Ok(())
 }
 
+/// The scheme's switch 进项状态更新的发票是否查验入库.
+pub async fn set_verify_changed(app: &App, actor: &Actor, code: &str, on: bool) -> Result<()> {
+    schemes::set_verify_changed(&app.pool, code, on).await?;
+    tracing::info!(actor = %actor, code, on, "sync scheme: verify changed invoices again");
+    Ok(())
+}
+
 /// Insert or update enterprises and their schemes together, in one transaction.
 pub async fn upsert(app: &App, actor: &Actor, list: &[Enterprise], schemes: &[SyncScheme]) -> Result<()> {
     let mut tx = app.pool.begin().await.map_err(fapiao_store::StoreError::from)?;

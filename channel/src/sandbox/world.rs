@@ -931,6 +931,11 @@ impl World {
         }
     }
 
+    /// How many lines the bureau holds for an input invoice (0 when unknown).
+    pub fn verified_lines(&self, invoice_num: &str) -> usize {
+        self.verify_index.get(invoice_num).map_or(0, |v| v.lines.len())
+    }
+
     // ---- deduction selection (rim) ----
 
     fn select(&mut self, req: InvoiceSelect, now: Instant) -> Result<SelectBatch, ApiError> {

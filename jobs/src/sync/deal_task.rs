@@ -26,7 +26,7 @@ use rust_decimal::Decimal;
 use super::fail_if_permanent;
 use crate::job::{JobContext, JobError, JobKind, RunInfo, RunReport};
 
-pub async fn run(ctx: &JobContext, _run: &RunInfo) -> Result<RunReport, JobError> {
+pub async fn run(ctx: &JobContext, run: &RunInfo) -> Result<RunReport, JobError> {
     let verify = params::value(&ctx.pool, RIM_CONFIG, KEY_ELEMENT_CHECK).await?.as_deref() == Some("1");
     let auto_sign = params::value(&ctx.pool, RIM_CONFIG, TAX_FILE_AUTO_SIGN).await?.as_deref() == Some("1");
     let mut report = RunReport::default();
@@ -42,7 +42,7 @@ pub async fn run(ctx: &JobContext, _run: &RunInfo) -> Result<RunReport, JobError
         let (moved, last_id) = if verify {
             verified_batch(ctx, auto_sign, cursor, &mut report).await?
         } else {
-            unverified_batch(ctx, auto_sign, cursor).await?
+            unverified_batch(ctx, run, auto_sign, cursor).await?
         };
         match last_id {
             Some(id) => cursor = id,
@@ -66,6 +66,7 @@ const POOL_COLUMNS: &str = "tax_no, invoice_code, invoice_num, invoice_kind, inv
 /// One batch after `cursor`: (rows handled, highest id claimed — `None` when nothing was left).
 async fn unverified_batch(
     ctx: &JobContext,
+    run: &RunInfo,
     auto_sign: bool,
     cursor: i64,
 ) -> Result<(u64, Option<i64>), JobError> {
@@ -117,15 +118,56 @@ async fn unverified_batch(
     .bind(&ids)
     .fetch_all(&mut *tx)
     .await?;
+    let mut status_news = Vec::new();
     for r in &changed {
         let key = (r.tax_no.as_str(), r.invoice_code.as_str(), r.invoice_num.as_str());
-        pool::status_changed(&mut tx, key, &r.status, "发票下载").await?;
+        if pool::status_changed(&mut tx, key, &r.status, "发票下载").await? {
+            status_news.push(r);
+        }
         if r.select_known {
             deduct::bureau_reports(&mut tx, key, r.select_period.as_deref(), "发票下载").await?;
         }
     }
     tx.commit().await?;
+    verify_changed_again(ctx, run, &status_news).await?;
     Ok((ids.len() as u64, ids.into_iter().max()))
+}
+
+/// 进项状态更新的发票是否查验入库 (the sync scheme's switch): invoices whose status changed are
+/// verified again — their lines and deductibility renewed from what the bureau says now. A
+/// verification that fails leaves the new status in place (logged); a permanent refusal fails
+/// the run like any verification.
+async fn verify_changed_again(
+    ctx: &JobContext,
+    run: &RunInfo,
+    changed: &[&Reported],
+) -> Result<(), JobError> {
+    if changed.is_empty() {
+        return Ok(());
+    }
+    let tax_nos: Vec<&str> = changed.iter().map(|r| r.tax_no.as_str()).collect();
+    let switched: Vec<String> = sqlx::query_scalar(
+        "SELECT DISTINCT tax_no FROM sync_scheme WHERE active AND verify_changed AND tax_no = ANY($1)",
+    )
+    .bind(&tax_nos)
+    .fetch_all(&ctx.pool)
+    .await?;
+    let app = fapiao_usecases::App::new(ctx.pool.clone(), ctx.channel.clone(), ctx.settings.clone());
+    let actor = fapiao_usecases::Actor::Job { job: "deal-task".into(), run_id: run.run_id };
+    for r in changed.iter().filter(|r| switched.contains(&r.tax_no)) {
+        let at = pool::InvoiceRef {
+            invoice_num: &r.invoice_num,
+            invoice_code: Some(&r.invoice_code),
+            tax_no: Some(&r.tax_no),
+        };
+        if let Err(e) = fapiao_usecases::pool::verify_again(&app, &actor, at, "进项状态更新").await {
+            if let fapiao_usecases::Error::Channel(c) = &e {
+                fail_if_permanent(c, &r.tax_no, &r.tax_no)?;
+            }
+            tracing::warn!(invoice_num = %r.invoice_num, error = %e, "changed invoice not verified again");
+        }
+    }
+    Ok(())
 }
 
 /// A staged row about an invoice already pooled: what the bureau says of it now.
