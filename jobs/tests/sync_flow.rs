@@ -481,11 +481,16 @@ async fn a_pooled_invoice_red_flushed_later_turns_not_deductible_with_its_histor
         (detail.invoice.deductible, detail.invoice.deductible_reason.as_deref()),
         (false, Some("NOT_DEDUCTIBLE_STATUS"))
     );
-    assert_eq!(detail.log.len(), 1, "{:?}", detail.log);
+    // How it entered (from the pool row), then the change.
+    assert_eq!(detail.log.len(), 2, "{:?}", detail.log);
+    assert_eq!(
+        (detail.log[0].event.as_str(), detail.log[0].detail.as_str()),
+        ("entered", format!("税局下载入池（下载暂存行{staging_id}），未查验").as_str())
+    );
     assert!(
-        detail.log[0].detail.contains("normal → red_flushed；可抵扣 → 不可抵扣"),
+        detail.log[1].detail.contains("normal → red_flushed；可抵扣 → 不可抵扣"),
         "{}",
-        detail.log[0].detail
+        detail.log[1].detail
     );
     // Reported the same again: nothing changes, nothing more is logged.
     sqlx::query("UPDATE download_staging SET state = 'pending', handle_num = 0 WHERE id = $1")
@@ -495,7 +500,7 @@ async fn a_pooled_invoice_red_flushed_later_turns_not_deductible_with_its_histor
         .unwrap();
     assert_eq!(w.run("deal-task", today).await.state.as_str(), "succeeded");
     let again = fapiao_store::pool::show(&w.db.pool, &num, Some(&code), Some(&tax_no)).await.unwrap();
-    assert_eq!(again.log.len(), 1);
+    assert_eq!(again.log.len(), 2);
     // The list finds it by its new state.
     let filter = fapiao_store::pool::PoolFilter {
         status: Some("red_flushed".into()),
@@ -545,7 +550,7 @@ async fn documents_use_parts_of_an_invoice_never_beyond_its_total_and_release_th
     let d = show(&w.db.pool, &num, None, None).await.unwrap();
     assert_eq!(d.available, cents(10_050));
     let events: Vec<&str> = d.log.iter().map(|l| l.event.as_str()).collect();
-    assert_eq!(events, ["used", "used", "used", "released", "released"]);
+    assert_eq!(events, ["entered", "used", "used", "used", "released", "released"]);
     assert_eq!(release_document(&w.db.pool, "BX-001").await.unwrap_err().code(), "NOT_FOUND");
     let bad = use_invoice(&w.db.pool, at, "X", None, Decimal::new(1, 3)).await.unwrap_err();
     assert_eq!(bad.code(), "INVALID_INPUT");
@@ -944,15 +949,15 @@ async fn changed_invoices_are_verified_again_where_the_scheme_says_so_and_a_stat
         |d: &fapiao_store::pool::PoolDetail| d.log.iter().map(|l| l.event.clone()).collect::<Vec<_>>();
     // Switch off (the default): the new status only.
     let off = report_again(normal[0].clone()).await;
-    assert_eq!(events(&off), ["status_changed"]);
+    assert_eq!(events(&off), ["entered", "status_changed"]);
     assert!(!off.invoice.verified && off.lines.is_empty());
     // 进项状态更新的发票是否查验入库 on: verified again, its lines stored.
     fapiao_store::schemes::set_verify_changed(&w.db.pool, &format!("S-{A}"), true).await.unwrap();
     let on = report_again(normal[1].clone()).await;
-    assert_eq!(events(&on), ["status_changed", "verified"], "{:?}", on.log);
+    assert_eq!(events(&on), ["entered", "status_changed", "verified"], "{:?}", on.log);
     let bureau_lines = w.sandbox.world().verified_lines(&normal[1].1);
     assert!(on.invoice.verified && on.lines.len() == bureau_lines && bureau_lines > 0, "{:?}", on.lines);
-    assert!(on.log[1].detail.contains("进项状态更新：重新查验"), "{}", on.log[1].detail);
+    assert!(on.log[2].detail.contains("进项状态更新：重新查验"), "{}", on.log[2].detail);
     // A status query (pool refresh): the bureau voided the third; the pool learns it now.
     w.sandbox.world().set_input_status(&normal[2].1, "void");
     let at =

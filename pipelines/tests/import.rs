@@ -1210,6 +1210,9 @@ async fn an_imported_e_ordinary_invoice_is_deductible_by_its_verified_transport_
         (keyboard.1, keyboard.2.as_deref(), keyboard.3),
         (false, Some("NOT_DEDUCTIBLE_NO_TRANSPORT_LINE"), 1)
     );
+    // Its log begins with how it entered: this import batch, verified.
+    let d = fapiao_store::pool::show(&db.pool, &known[0].invoice_num, None, None).await.unwrap();
+    assert_eq!(d.log[0].detail, format!("Excel导入入池（导入批次{}），已查验", s.batch_id.unwrap()));
 }
 
 #[tokio::test]

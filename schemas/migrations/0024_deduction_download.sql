@@ -17,3 +17,6 @@ ALTER TABLE sync_scheme ADD COLUMN verify_changed boolean NOT NULL DEFAULT false
 ALTER TABLE invoice_pool_log DROP CONSTRAINT invoice_pool_log_event_check;
 ALTER TABLE invoice_pool_log ADD CONSTRAINT invoice_pool_log_event_check
     CHECK (event IN ('status_changed', 'verified', 'used', 'released', 'selected', 'unselected'));
+
+-- How an imported invoice entered: its import batch (downloads keep their staging row).
+ALTER TABLE invoice_pool ADD COLUMN import_batch_id bigint;

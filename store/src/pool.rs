@@ -161,6 +161,7 @@ pub async fn show(
         "SELECT at, event, detail FROM invoice_pool_log WHERE tax_no = $1 AND invoice_code = $2 AND invoice_num = $3 ORDER BY id",
     )
     .await?;
+    let log = with_entry(pool, key, log).await?;
     let uses: Vec<PoolUse> = of_invoice(
         pool,
         key,
@@ -171,6 +172,48 @@ pub async fn show(
     let used: Decimal = uses.iter().filter(|u| u.released_at.is_none()).map(|u| u.amount).sum();
     let available = invoice.total.abs() - used;
     Ok(PoolDetail { invoice, lines, uses, available, log })
+}
+
+/// The log with how the invoice entered the pool, how it was verified and signed — read from
+/// the pool row (written once there, so deal-task adds no log row per invoice) — in time order
+/// with the stored events.
+async fn with_entry(
+    pool: &PgPool,
+    key: (&str, &str, &str),
+    stored: Vec<PoolLog>,
+) -> sqlx::Result<Vec<PoolLog>> {
+    #[derive(sqlx::FromRow)]
+    struct Entry {
+        source: String,
+        verified: bool,
+        created_at: DateTime<Utc>,
+        signed_at: Option<DateTime<Utc>>,
+        staging_id: Option<i64>,
+        import_batch_id: Option<i64>,
+    }
+    let e: Entry = sqlx::query_as(
+        "SELECT source, verified, created_at, signed_at, staging_id, import_batch_id FROM invoice_pool
+          WHERE tax_no = $1 AND invoice_code = $2 AND invoice_num = $3",
+    )
+    .bind(key.0)
+    .bind(key.1)
+    .bind(key.2)
+    .fetch_one(pool)
+    .await?;
+    let checked = if e.verified { "，已查验" } else { "，未查验" };
+    let entered = match (e.source.as_str(), e.import_batch_id, e.staging_id) {
+        ("import", Some(b), _) => format!("Excel导入入池（导入批次{b}）{checked}"),
+        ("import", None, _) => format!("导入入池{checked}"),
+        (_, _, Some(s)) => format!("税局下载入池（下载暂存行{s}）{checked}"),
+        _ => format!("税局下载入池{checked}"),
+    };
+    let mut all = vec![PoolLog { at: e.created_at, event: "entered".into(), detail: entered }];
+    if let Some(at) = e.signed_at {
+        all.push(PoolLog { at, event: "signed".into(), detail: "自动签收".into() });
+    }
+    all.extend(stored);
+    all.sort_by_key(|l| l.at);
+    Ok(all)
 }
 
 /// The rows of one invoice's table (`$1..$3` = tax number, code, number).

@@ -228,13 +228,13 @@ const POOL_CHECKS: &[&str] = &[
 
 const POOL_MERGE: &[&str] = &["INSERT INTO invoice_pool (tax_no, invoice_code, invoice_num, invoice_kind, invoice_date, seller_name,
          seller_tax_no, buyer_name, amount, tax, total, check_code, status, invoice_property, source, verified,
-         deductible, deductible_reason, signed, signed_at)
+         deductible, deductible_reason, signed, signed_at, import_batch_id)
      SELECT buyer_tax_no, coalesce(invoice_code, ''), invoice_num, invoice_kind, invoice_date::date, seller_name, seller_tax_no,
          buyer_name, amount::numeric, tax::numeric, total::numeric, coalesce(check_code, ''), st.status,
          CASE WHEN total::numeric < 0 THEN 1 ELSE 0 END, 'import', verified,
          -- Verified: the rule on the bureau's lines (verify.rs); else the header alone.
          CASE WHEN verified THEN verified_reason ELSE d.reason END IS NULL, CASE WHEN verified THEN verified_reason ELSE d.reason END,
-         $2, CASE WHEN $2 THEN now() END
+         $2, CASE WHEN $2 THEN now() END, $1
      FROM import_stage s
      CROSS JOIN LATERAL (SELECT CASE coalesce(s.status, '正常') WHEN '正常' THEN 'normal' WHEN '作废' THEN 'void'
                                   WHEN '红冲' THEN 'red_flushed' WHEN '全额红冲' THEN 'fully_red_flushed'
