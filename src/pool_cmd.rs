@@ -186,6 +186,10 @@ pub async fn run(command: PoolCommand, ctx: &Context) -> anyhow::Result<Outcome>
                 for e in &d.log {
                     println!("  {} {} {}", e.at, e.event, e.detail);
                 }
+                for c in &d.compliance {
+                    let verdict = if c.passed { "通过" } else { "不通过" };
+                    println!("  合规性校验 {} {} {} {verdict}: {}", c.at, c.stage, c.rule, c.detail);
+                }
             }
         }
         PoolCommand::Use { number, document, amount, voucher, code, tax_no } => {

@@ -566,6 +566,24 @@ async fn documents_use_parts_of_an_invoice_never_beyond_its_total_and_release_th
         (late.code(), late.to_string()),
         ("REIMBURSEMENT_PERIOD_EXCEEDED", "超过企业设置的报销期限".to_string())
     );
+    // 重复报销: with single use on, a second document is refused verbatim while the first holds
+    // part of it; each rule's outcome is traced, the refusals too.
+    params::unset(&w.db.pool, "rim_compliance_reimburse_days", &tax_no).await.unwrap();
+    params::set(&w.db.pool, "rim_compliance_single_use", &tax_no, "1").await.unwrap();
+    let other = use_invoice(&w.db.pool, at, "BX-010", None, cents(1)).await.unwrap_err();
+    assert_eq!(
+        (other.code(), other.to_string()),
+        ("INVOICE_ALREADY_USED", "发票已被单据使用（单据FK-002）".to_string())
+    );
+    release_document(&w.db.pool, "FK-002").await.unwrap();
+    use_invoice(&w.db.pool, at, "BX-010", None, cents(1)).await.unwrap();
+    let d = show(&w.db.pool, &num, None, None).await.unwrap();
+    let rules: Vec<(&str, &str, bool)> =
+        d.compliance.iter().map(|c| (c.stage.as_str(), c.rule.as_str(), c.passed)).collect();
+    assert_eq!(
+        rules,
+        [("use", "REIMBURSEMENT_PERIOD", false), ("use", "SINGLE_USE", false), ("use", "SINGLE_USE", true)]
+    );
 }
 
 /// The use cases on the world's database and channel.

@@ -1255,3 +1255,54 @@ async fn an_invoice_past_the_reimbursement_period_is_refused_unverified_and_not_
     );
     assert_eq!(count(&db, "SELECT count(*) FROM invoice_pool").await, 1);
 }
+
+#[tokio::test]
+async fn a_buyer_named_otherwise_is_refused_unverified_and_the_rules_passed_are_traced() {
+    use fapiao_channel::sandbox::sample_invoice;
+    let db = db().await;
+    for (ptype, value) in [("rim_compliance_reimburse_days", "30"), ("rim_compliance_buyer_name", "1")] {
+        fapiao_store::params::set(&db.pool, ptype, BUYER, value).await.unwrap();
+    }
+    let (sandbox, channel) = bureau().await;
+    let outside = ("卖方", "91110000600037341L");
+    let money = fapiao_schemas::Money::from_cents(10_000);
+    let mut issued = Vec::new();
+    for serial in ["N1", "N2"] {
+        channel
+            .issue(&sample_invoice(serial, "digital_special", outside, ("买方", BUYER), money))
+            .await
+            .unwrap();
+        let every = std::time::Duration::from_millis(5);
+        issued.push(
+            channel.wait_final(serial, outside.1, every, std::time::Duration::from_secs(5)).await.unwrap(),
+        );
+    }
+    let header =
+        "发票代码,发票号码,开票日期,发票种类,销方名称,销方税号,购方名称,购方税号,金额,税额,价税合计,发票状态";
+    let row = |i: &fapiao_channel::wire::IssueResult, buyer: &str| {
+        format!(
+            ",{},{},数电专票,卖方,91110000600037341L,{buyer},{BUYER},100.00,13.00,113.00,正常",
+            i.invoice_num,
+            i.invoice_date.unwrap()
+        )
+    };
+    let rows = [row(&issued[0], &format!("企业{BUYER}")), row(&issued[1], "别的公司")];
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("pool.csv");
+    std::fs::write(&file, format!("{header}\n{}\n", rows.join("\n"))).unwrap();
+    let opts = ImportOptions { accept_valid: true, channel: Some(channel.clone()), ..options("pool") };
+    let s = run(&db, &file, &opts).await.unwrap();
+    let got: Vec<(u32, &str, &str)> =
+        s.problems.iter().map(|p| (p.row, p.column.as_str(), p.code.as_str())).collect();
+    assert_eq!(got, [(3, "购方名称", "BUYER_NAME_MISMATCH")]);
+    assert_eq!(s.problems[0].message, format!("购买方名称别的公司与企业名称企业{BUYER}不一致"));
+    // Refused before verification: one VERIFY call, one billing unit, one invoice in the pool.
+    assert_eq!(sandbox.world().calls.get("RIM.INVOICE.VERIFY").copied(), Some(1));
+    let charged = count(&db, "SELECT count(*) FROM billing_unit").await;
+    assert_eq!((charged, count(&db, "SELECT count(*) FROM invoice_pool").await), (1, 1));
+    // The landed one carries the rules it passed.
+    let d = fapiao_store::pool::show(&db.pool, &issued[0].invoice_num, None, None).await.unwrap();
+    let rules: Vec<(&str, &str, bool)> =
+        d.compliance.iter().map(|c| (c.stage.as_str(), c.rule.as_str(), c.passed)).collect();
+    assert_eq!(rules, [("import", "REIMBURSEMENT_PERIOD", true), ("import", "BUYER_NAME", true)]);
+}

@@ -27,6 +27,9 @@ pub const NO_DATA_ROWS: &str = "文件中没有数据行";
 /// Seed 004 (超过企业设置的报销期限 FAQ): compliance rejection from the pool.
 pub const REIMBURSEMENT_PERIOD_EXCEEDED: &str = "超过企业设置的报销期限";
 
+/// Seed 004 (发票使用): the invoice is used by a document already (合规性校验 重复报销).
+pub const INVOICE_ALREADY_USED: &str = "发票已被单据使用";
+
 /// Seed 002 (red-flush amount rule).
 pub const RED_FLUSH_REMAINING_INSUFFICIENT: &str =
     "剩余可红冲金额不足。开票管理→待开发票页面中可能存在本发票的未开票的数据，请先处理。";

@@ -122,6 +122,12 @@ pub const RPA_SELECT_SYN: &str = "rpa_select_syn";
 /// Ours (合规性校验配置, seed 004 超过企业设置的报销期限): an enterprise's reimbursement period in
 /// days, keyed by its tax number; an invoice older than that is refused at import and at use.
 pub const RIM_COMPLIANCE_REIMBURSE_DAYS: &str = "rim_compliance_reimburse_days";
+/// Ours (合规性校验配置): `1` for a receiving enterprise: an invoice's buyer name must be the
+/// enterprise's name (the tax number always must: 税号…不在租户范围内).
+pub const RIM_COMPLIANCE_BUYER_NAME: &str = "rim_compliance_buyer_name";
+/// Ours (合规性校验配置, 重复报销): `1` for a receiving enterprise: an invoice a document uses
+/// cannot be used by another document (发票已被单据使用).
+pub const RIM_COMPLIANCE_SINGLE_USE: &str = "rim_compliance_single_use";
 
 /// The documented keys (SPEC.md "Parameters"; seed 004 for each one's meaning).
 pub const CATALOG: &[ParamSpec] = &[
@@ -201,6 +207,20 @@ pub const CATALOG: &[ParamSpec] = &[
         default: None,
         rule: ValueRule::Days,
         doc: "合规性校验 报销期限: key = the receiving enterprise's tax number, value = days; an invoice issued more days ago is refused entering the pool by import (not charged) and when a document uses it: 超过企业设置的报销期限",
+    },
+    ParamSpec {
+        ptype: RIM_COMPLIANCE_BUYER_NAME,
+        key: None,
+        default: None,
+        rule: ValueRule::Flag,
+        doc: "合规性校验 购买方名称: key = the receiving enterprise's tax number; 1: an imported invoice whose buyer name is not the enterprise's name is refused before verification (BUYER_NAME_MISMATCH, not charged)",
+    },
+    ParamSpec {
+        ptype: RIM_COMPLIANCE_SINGLE_USE,
+        key: None,
+        default: None,
+        rule: ValueRule::Flag,
+        doc: "合规性校验 重复报销: key = the receiving enterprise's tax number; 1: an invoice a document uses cannot be used by another document (INVOICE_ALREADY_USED 发票已被单据使用)",
     },
     ParamSpec {
         ptype: SIM_CHOOSE_INVOICE_TYPE,

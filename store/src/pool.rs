@@ -7,6 +7,7 @@
 
 use chrono::{DateTime, NaiveDate, Utc};
 use fapiao_schemas::deductibility::{self, InvoiceStatus, Line, SpecialBusiness};
+use fapiao_schemas::params::{RIM_COMPLIANCE_REIMBURSE_DAYS, RIM_COMPLIANCE_SINGLE_USE};
 use fapiao_schemas::{Coded, InvoiceKind, SelectState};
 use rust_decimal::Decimal;
 use serde::Serialize;
@@ -97,6 +98,18 @@ pub struct PoolDetail {
     /// What is still free to use: the total less the uses not released.
     pub available: Decimal,
     pub log: Vec<PoolLog>,
+    /// 合规性校验: each configured rule's outcome, where it was applied.
+    pub compliance: Vec<ComplianceTrace>,
+}
+
+#[derive(Clone, Debug, Serialize, sqlx::FromRow)]
+pub struct ComplianceTrace {
+    pub at: DateTime<Utc>,
+    /// `import` or `use`.
+    pub stage: String,
+    pub rule: String,
+    pub passed: bool,
+    pub detail: String,
 }
 
 const ROW: &str = "SELECT tax_no, invoice_code, invoice_num, invoice_kind, invoice_date, seller_name, seller_tax_no, buyer_name,
@@ -169,9 +182,16 @@ pub async fn show(
           WHERE tax_no = $1 AND invoice_code = $2 AND invoice_num = $3 ORDER BY id",
     )
     .await?;
+    let compliance = of_invoice(
+        pool,
+        key,
+        "SELECT at, stage, rule, passed, detail FROM compliance_trace
+          WHERE tax_no = $1 AND invoice_code = $2 AND invoice_num = $3 ORDER BY id",
+    )
+    .await?;
     let used: Decimal = uses.iter().filter(|u| u.released_at.is_none()).map(|u| u.amount).sum();
     let available = invoice.total.abs() - used;
-    Ok(PoolDetail { invoice, lines, uses, available, log })
+    Ok(PoolDetail { invoice, lines, uses, available, log, compliance })
 }
 
 /// The log with how the invoice entered the pool, how it was verified and signed — read from
@@ -249,29 +269,31 @@ pub async fn use_invoice(
         return Err(StoreError::Invalid(format!("使用金额须为大于0、最多两位小数的金额，实际为{amount}")));
     }
     let mut tx = pool.begin().await?;
-    // 合规性校验 报销期限 (`rim_compliance_reimburse_days`, keyed by the receiving enterprise).
-    let found: Option<(String, String, String, Decimal, String, bool)> = sqlx::query_as(
-        "SELECT i.tax_no, i.invoice_code, i.invoice_num, i.total, i.status,
-                coalesce(i.invoice_date < current_date - p.value::int, false)
-           FROM invoice_pool i
-           LEFT JOIN sys_param p ON p.type = 'rim_compliance_reimburse_days' AND p.key = i.tax_no
-          WHERE i.invoice_num = $1 AND ($2::text IS NULL OR i.invoice_code = $2) AND ($3::text IS NULL OR i.tax_no = $3)
-          ORDER BY i.tax_no LIMIT 1 FOR UPDATE OF i",
+    let found: Option<(String, String, String, Decimal, String, NaiveDate)> = sqlx::query_as(
+        "SELECT tax_no, invoice_code, invoice_num, total, status, invoice_date FROM invoice_pool
+          WHERE invoice_num = $1 AND ($2::text IS NULL OR invoice_code = $2) AND ($3::text IS NULL OR tax_no = $3)
+          ORDER BY tax_no LIMIT 1 FOR UPDATE",
     )
     .bind(invoice.invoice_num)
     .bind(invoice.invoice_code)
     .bind(invoice.tax_no)
     .fetch_optional(&mut *tx)
     .await?;
-    let Some((tax_no, code, num, total, status, past_period)) = found else {
+    let Some((tax_no, code, num, total, status, invoice_date)) = found else {
         return Err(StoreError::NotFound(format!("票池中没有发票{}", invoice.invoice_num)));
     };
-    if past_period {
-        return Err(StoreError::Refused {
-            code: "REIMBURSEMENT_PERIOD_EXCEEDED",
-            message: fapiao_schemas::messages::REIMBURSEMENT_PERIOD_EXCEEDED.into(),
-        });
+    let key = (tax_no.as_str(), code.as_str(), num.as_str());
+    // 合规性校验: each rule the enterprise configured, traced whether it passes or not.
+    let trace = use_rules(&mut tx, key, invoice_date, document_no).await?;
+    if let Some(failed) = trace.iter().find(|t| !t.passed) {
+        let refusal = StoreError::Refused { code: failed.code, message: failed.message.clone() };
+        drop(tx);
+        // The refusal's trace outlives the refused use.
+        let mut db = pool.acquire().await?;
+        write_trace(&mut db, key, "use", &trace).await?;
+        return Err(refusal);
     }
+    write_trace(&mut tx, key, "use", &trace).await?;
     if !matches!(status.as_str(), "normal" | "partially_red_flushed") {
         return Err(StoreError::Refused {
             code: "INVOICE_NOT_USABLE",
@@ -311,6 +333,87 @@ pub async fn use_invoice(
         .await?;
     tx.commit().await?;
     Ok(row)
+}
+
+/// One compliance rule's outcome.
+struct RuleOutcome {
+    rule: &'static str,
+    passed: bool,
+    /// The refusal's code and message (when not passed), or what was checked.
+    code: &'static str,
+    message: String,
+}
+
+/// The rules an enterprise configured that apply when a document uses an invoice.
+async fn use_rules(
+    db: &mut PgConnection,
+    key: (&str, &str, &str),
+    invoice_date: NaiveDate,
+    document_no: &str,
+) -> Result<Vec<RuleOutcome>, StoreError> {
+    let (tax_no, code, num) = key;
+    let mut out = Vec::new();
+    let days: Option<String> = crate::params::value(&mut *db, RIM_COMPLIANCE_REIMBURSE_DAYS, tax_no).await?;
+    if let Some(days) = days.and_then(|d| d.parse::<i64>().ok()) {
+        let today: NaiveDate = sqlx::query_scalar("SELECT current_date").fetch_one(&mut *db).await?;
+        let passed = invoice_date >= today - chrono::Duration::days(days);
+        out.push(RuleOutcome {
+            rule: "REIMBURSEMENT_PERIOD",
+            passed,
+            code: "REIMBURSEMENT_PERIOD_EXCEEDED",
+            message: if passed {
+                format!("报销期限{days}天：开票日期{invoice_date}")
+            } else {
+                fapiao_schemas::messages::REIMBURSEMENT_PERIOD_EXCEEDED.into()
+            },
+        });
+    }
+    if crate::params::value(&mut *db, RIM_COMPLIANCE_SINGLE_USE, tax_no).await?.as_deref() == Some("1") {
+        let other: Option<String> = sqlx::query_scalar(
+            "SELECT document_no FROM invoice_use WHERE tax_no = $1 AND invoice_code = $2 AND invoice_num = $3
+                AND released_at IS NULL AND document_no <> $4 ORDER BY id LIMIT 1",
+        )
+        .bind(tax_no)
+        .bind(code)
+        .bind(num)
+        .bind(document_no)
+        .fetch_optional(&mut *db)
+        .await?;
+        out.push(RuleOutcome {
+            rule: "SINGLE_USE",
+            passed: other.is_none(),
+            code: "INVOICE_ALREADY_USED",
+            message: match other {
+                Some(d) => format!("{}（单据{d}）", fapiao_schemas::messages::INVOICE_ALREADY_USED),
+                None => "未被其他单据使用".into(),
+            },
+        });
+    }
+    Ok(out)
+}
+
+async fn write_trace(
+    db: &mut PgConnection,
+    key: (&str, &str, &str),
+    stage: &str,
+    trace: &[RuleOutcome],
+) -> sqlx::Result<()> {
+    for t in trace {
+        sqlx::query(
+            "INSERT INTO compliance_trace (tax_no, invoice_code, invoice_num, stage, rule, passed, detail)
+             VALUES ($1, $2, $3, $4, $5, $6, $7)",
+        )
+        .bind(key.0)
+        .bind(key.1)
+        .bind(key.2)
+        .bind(stage)
+        .bind(t.rule)
+        .bind(t.passed)
+        .bind(&t.message)
+        .execute(&mut *db)
+        .await?;
+    }
+    Ok(())
 }
 
 /// A document was deleted: every invoice amount it used is free again. How many uses ended.

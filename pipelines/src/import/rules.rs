@@ -214,6 +214,11 @@ const POOL_CHECKS: &[&str] = &[
     "SELECT s.row_no, 'invoice_date', 'REIMBURSEMENT_PERIOD_EXCEEDED', '超过企业设置的报销期限'
      FROM import_stage s JOIN sys_param p ON p.type = 'rim_compliance_reimburse_days' AND p.key = s.buyer_tax_no
      WHERE s.invoice_date IS NOT NULL AND s.invoice_date::date < current_date - p.value::int",
+    // 合规性校验 购买方名称 (ours): the buyer named as the enterprise is named.
+    "SELECT s.row_no, 'buyer_name', 'BUYER_NAME_MISMATCH', format('购买方名称%s与企业名称%s不一致', s.buyer_name, e.name)
+     FROM import_stage s JOIN enterprise e ON e.tax_no = s.buyer_tax_no
+     JOIN sys_param p ON p.type = 'rim_compliance_buyer_name' AND p.key = s.buyer_tax_no AND p.value = '1'
+     WHERE btrim(coalesce(s.buyer_name, '')) <> e.name",
     // Seed 004 识别失败 FAQ: code 1130.
     "SELECT row_no, 'buyer_tax_no', '1130', format('税号:%s,不在租户:%s 范围内', buyer_tax_no, current_setting('fapiao.tenant_id', true))
      FROM import_stage s WHERE buyer_tax_no IS NOT NULL AND NOT EXISTS (SELECT 1 FROM enterprise e WHERE e.tax_no = s.buyer_tax_no)",
@@ -243,6 +248,18 @@ const POOL_MERGE: &[&str] = &["INSERT INTO invoice_pool (tax_no, invoice_code, i
      CROSS JOIN LATERAL (SELECT deductibility_without_lines(s.invoice_kind, CASE WHEN s.total::numeric < 0 THEN 1 ELSE 0 END::smallint,
                                   false, st.status, s.invoice_date::date, '') AS reason) d
      WHERE NOT rejected AND $1::bigint IS NOT NULL",
+    // The compliance rules each landed invoice passed (refused ones are the import's problems).
+    "INSERT INTO compliance_trace (tax_no, invoice_code, invoice_num, stage, rule, passed, detail)
+     SELECT s.buyer_tax_no, coalesce(s.invoice_code, ''), s.invoice_num, 'import', r.rule, true, r.detail
+       FROM import_stage s
+       JOIN LATERAL (
+           SELECT 'REIMBURSEMENT_PERIOD' AS rule, format('报销期限%s天：开票日期%s', p.value, s.invoice_date) AS detail
+             FROM sys_param p WHERE p.type = 'rim_compliance_reimburse_days' AND p.key = s.buyer_tax_no
+           UNION ALL
+           SELECT 'BUYER_NAME', format('购买方名称%s与企业名称一致', s.buyer_name)
+             FROM sys_param p WHERE p.type = 'rim_compliance_buyer_name' AND p.key = s.buyer_tax_no AND p.value = '1'
+       ) r ON true
+      WHERE NOT s.rejected AND $1::bigint IS NOT NULL AND $2::boolean IS NOT NULL",
     // The verified lines, kept as deal-task keeps them ($2 is bound to every pool statement).
     "INSERT INTO invoice_pool_line (tax_no, invoice_code, invoice_num, seq, goods_name, tax_rate, amount, tax, business_type)
      SELECT s.buyer_tax_no, coalesce(s.invoice_code, ''), s.invoice_num, l.seq, l.v->>'goodsName', (l.v->>'taxRate')::numeric,
