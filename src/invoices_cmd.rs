@@ -132,7 +132,37 @@ fn parse_status(s: &str) -> Result<InvoiceStatus, String> {
     s.parse().map_err(|_| format!("{s:?}: 正常, 作废中 or 作废"))
 }
 
-fn parse_format(s: &str) -> Result<FileFormat, String> {
+/// What a file download wrote and could not.
+pub struct Files<'a> {
+    pub written: &'a [fapiao_usecases::invoices::Written],
+    pub failed: &'a [fapiao_usecases::invoices::NotWritten],
+    pub format: FileFormat,
+    pub out: &'a std::path::Path,
+}
+
+/// A download's report: JSON, or a line per file and a summary; some failed → exit 1.
+pub fn print_files(ctx: &Context, report: &impl serde::Serialize, f: &Files<'_>) -> anyhow::Result<Outcome> {
+    if ctx.json {
+        output::json(report)?;
+    } else {
+        for w in f.written {
+            println!("{}  {}", w.invoice_num, w.file);
+        }
+        for n in f.failed {
+            eprintln!("{}  {} {}", n.invoice_num, n.code, n.message);
+        }
+        println!(
+            "{} {} file(s) written to {}, {} failed",
+            f.written.len(),
+            f.format,
+            f.out.display(),
+            f.failed.len()
+        );
+    }
+    Ok(if f.failed.is_empty() { Outcome::Done } else { Outcome::SomeRejected })
+}
+
+pub fn parse_format(s: &str) -> Result<FileFormat, String> {
     s.to_ascii_lowercase().parse().map_err(|e: fapiao_schemas::invoice_file::UnknownFormat| e.to_string())
 }
 
@@ -249,26 +279,13 @@ pub async fn run(command: InvoicesCommand, ctx: &Context) -> anyhow::Result<Outc
             let name = NameTemplate::parse(&a.name).map_err(|e| UsageError(e.to_string()))?;
             let request = DownloadRequest { pick, format: a.format, name, out: a.out, scope: None };
             let report = invoices::download(&app, &Actor::cli(), &request).await?;
-            if ctx.json {
-                output::json(&report)?;
-            } else {
-                for w in &report.written {
-                    println!("{}  {}", w.invoice_num, w.file);
-                }
-                for f in &report.failed {
-                    eprintln!("{}  {} {}", f.invoice_num, f.code, f.message);
-                }
-                println!(
-                    "{} {} file(s) written to {}, {} failed",
-                    report.written.len(),
-                    report.format,
-                    report.out.display(),
-                    report.failed.len()
-                );
-            }
-            if !report.failed.is_empty() {
-                return Ok(Outcome::SomeRejected);
-            }
+            let files = Files {
+                written: &report.written,
+                failed: &report.failed,
+                format: report.format,
+                out: &report.out,
+            };
+            return print_files(ctx, &report, &files);
         }
         InvoicesCommand::Send { number, email, phone } => {
             let to = match (email, phone) {

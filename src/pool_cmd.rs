@@ -45,6 +45,24 @@ pub enum PoolCommand {
         #[arg(long, value_parser = crate::enterprise::parse_tax_no)]
         tax_no: Option<TaxNo>,
     },
+    /// 下载: the invoices' files (pdf/ofd/xml) from the channel into a folder or one .zip.
+    Download {
+        /// Invoice numbers.
+        #[arg(required = true)]
+        numbers: Vec<String>,
+        #[arg(long, value_parser = crate::enterprise::parse_tax_no)]
+        tax_no: Option<TaxNo>,
+        /// pdf, ofd or xml; default: the parameter rim_filetype_selected/file_type.
+        #[arg(long, value_parser = crate::invoices_cmd::parse_format)]
+        format: Option<fapiao_schemas::invoice_file::FileFormat>,
+        /// File names from the invoice's fields, e.g. '{开票日期}_{发票号码}'. Fields: 发票号码, 发票代码,
+        /// 开票日期, 购方名称, 购方税号, 销方税号, 价税合计, 单据编号 (the documents using it).
+        #[arg(long, default_value = fapiao_schemas::invoice_file::DEFAULT_TEMPLATE)]
+        name: String,
+        /// A folder (created if missing) or a FILE.zip.
+        #[arg(long)]
+        out: std::path::PathBuf,
+    },
     /// The document was deleted: every invoice amount it used is free again.
     Release {
         #[arg(long)]
@@ -231,6 +249,25 @@ pub async fn run(command: PoolCommand, ctx: &Context) -> anyhow::Result<Outcome>
                     println!("  {} {}", last.at, last.detail);
                 }
             }
+        }
+        PoolCommand::Download { numbers, tax_no, format, name, out } => {
+            let name = fapiao_schemas::invoice_file::NameTemplate::parse(&name)
+                .map_err(|e| crate::exit::UsageError(e.to_string()))?;
+            let request = pool::DownloadRequest {
+                numbers,
+                tax_no: tax_no.map(|t| t.as_str().to_string()),
+                format,
+                name,
+                out,
+            };
+            let report = pool::download(&app, &Actor::cli(), &request).await?;
+            let files = crate::invoices_cmd::Files {
+                written: &report.written,
+                failed: &report.failed,
+                format: report.format,
+                out: &report.out,
+            };
+            return crate::invoices_cmd::print_files(ctx, &report, &files);
         }
         PoolCommand::Release { document } => {
             let n = pool::release_document(&app, &Actor::cli(), &document).await?;

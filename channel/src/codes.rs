@@ -27,6 +27,8 @@ pub mod interface {
     pub const DOWNLOAD_POLL: &str = "RIM.DOWNLOAD.POLL";
     pub const DOWNLOAD_FETCH: &str = "RIM.DOWNLOAD.FETCH";
     pub const VERIFY: &str = "RIM.INVOICE.VERIFY";
+    /// The file (pdf/ofd/xml) of an input invoice the bureau holds: its URL.
+    pub const INPUT_FILE: &str = "RIM.INVOICE.FILE";
     /// 交付: an issued invoice to the buyer by e-mail or SMS (no public code found).
     pub const INVOICE_DELIVER: &str = "ALLE.INVOICE.DELIVER";
     /// 作废: void a paper tax-control invoice of the current month (1.1.05 批量作废 is

@@ -193,4 +193,9 @@ impl ChannelClient {
     pub async fn select_period(&self, taxpayer_id: &str) -> Result<PeriodAnswer, ChannelError> {
         self.call(i::SELECT_PERIOD, &PeriodQuery { taxpayer_id: taxpayer_id.into() }, true).await
     }
+
+    /// Where the file of an input invoice is (`RIM.INVOICE.FILE`), for its buyer.
+    pub async fn input_file(&self, request: &InputFileRequest) -> Result<InputFile, ChannelError> {
+        self.call(i::INPUT_FILE, request, true).await
+    }
 }

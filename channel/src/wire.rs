@@ -581,3 +581,22 @@ pub struct PeriodAnswer {
     #[serde(default)]
     pub period: Option<TaxPeriod>,
 }
+
+/// `RIM.INVOICE.FILE` (ours): where the file of an input invoice is, for its buyer.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct InputFileRequest {
+    #[serde(default)]
+    pub invoice_code: String,
+    pub invoice_num: String,
+    /// The receiving enterprise (购方).
+    pub taxpayer_id: String,
+    /// `pdf`, `ofd` or `xml`.
+    pub file_type: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct InputFile {
+    pub file_url: String,
+}

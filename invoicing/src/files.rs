@@ -62,8 +62,7 @@ pub async fn download(inv: &Invoicing, request: &DownloadRequest) -> Result<Down
         Some(f) => f,
         None => default_format(inv).await?,
     };
-    let zip = request.out.extension().is_some_and(|e| e.eq_ignore_ascii_case("zip"));
-    check_target(&request.out, zip)?;
+    check_target(&request.out)?;
     let rows = invoices(inv, &request.pick, request.scope.as_ref()).await?;
     let mut names = UniqueNames::default();
     let mut fetched = Vec::new();
@@ -94,11 +93,7 @@ pub async fn download(inv: &Invoicing, request: &DownloadRequest) -> Result<Down
             }),
         }
     }
-    let written = if zip { write_zip(&request.out, &fetched) } else { write_folder(&request.out, &fetched) }
-        .map_err(|e| InvoicingError::Invalid {
-            code: "OUT_NOT_WRITABLE",
-            message: format!("{}: {e}", request.out.display()),
-        })?;
+    let written = write_out(&request.out, &fetched)?;
     Ok(DownloadReport { format, out: request.out.clone(), written, failed })
 }
 
@@ -109,8 +104,13 @@ async fn default_format(inv: &Invoicing) -> Result<FileFormat> {
     Ok(value.as_deref().unwrap_or("pdf").parse().unwrap_or(FileFormat::Pdf))
 }
 
+fn is_zip(out: &Path) -> bool {
+    out.extension().is_some_and(|e| e.eq_ignore_ascii_case("zip"))
+}
+
 /// A refused target changes nothing: its folder must exist before anything is fetched.
-fn check_target(out: &Path, zip: bool) -> Result<()> {
+pub fn check_target(out: &Path) -> Result<()> {
+    let zip = is_zip(out);
     let folder = if zip { out.parent().filter(|p| !p.as_os_str().is_empty()) } else { out.parent() };
     match folder {
         Some(p) if !p.as_os_str().is_empty() && !p.is_dir() => Err(InvoicingError::Invalid {
@@ -167,6 +167,14 @@ fn template_values(row: &IssuedRow) -> HashMap<&'static str, String> {
         ("价税合计", row.total.to_string()),
         ("单据编号", row.bills.join(",")),
     ])
+}
+
+/// Fetched files `(invoice number, file name, bytes)` into a folder, or a `.zip` (written beside
+/// and renamed into place when complete).
+pub fn write_out(out: &Path, files: &[(String, String, Vec<u8>)]) -> Result<Vec<Written>> {
+    if is_zip(out) { write_zip(out, files) } else { write_folder(out, files) }.map_err(|e| {
+        InvoicingError::Invalid { code: "OUT_NOT_WRITABLE", message: format!("{}: {e}", out.display()) }
+    })
 }
 
 fn write_folder(dir: &Path, files: &[(String, String, Vec<u8>)]) -> std::io::Result<Vec<Written>> {

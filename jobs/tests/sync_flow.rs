@@ -992,3 +992,42 @@ async fn changed_invoices_are_verified_again_where_the_scheme_says_so_and_a_stat
         fapiao_usecases::pool::verify_again(&app(&w), &Actor::Demo, unknown, "状态查询").await.unwrap_err();
     assert_eq!(err.kind(), fapiao_usecases::ErrorKind::NotFound);
 }
+
+#[tokio::test]
+async fn pool_invoice_files_download_in_the_configured_format_under_a_name_template() {
+    use fapiao_schemas::invoice_file::NameTemplate;
+    use fapiao_usecases::{Actor, pool};
+    let w = world("").await;
+    let numbers = pooled_deductible(&w, 2).await;
+    let app = app(&w);
+    let out = std::env::temp_dir().join(format!("fapiao-pool-files-{}", std::process::id()));
+    let request = |format, out: std::path::PathBuf| pool::DownloadRequest {
+        numbers: numbers.clone(),
+        tax_no: None,
+        format,
+        name: NameTemplate::parse("{开票日期}_{发票号码}").unwrap(),
+        out,
+    };
+    // rim_filetype_selected/file_type decides the format when none is asked for.
+    params::set(&w.db.pool, "rim_filetype_selected", "file_type", "xml").await.unwrap();
+    let r = pool::download(&app, &Actor::Demo, &request(None, out.clone())).await.unwrap();
+    assert_eq!((r.written.len(), r.failed.len()), (2, 0), "{:?}", r.failed);
+    for (w_, num) in r.written.iter().zip(&numbers) {
+        let date: chrono::NaiveDate =
+            sqlx::query_scalar("SELECT invoice_date FROM invoice_pool WHERE invoice_num = $1")
+                .bind(num)
+                .fetch_one(&w.db.pool)
+                .await
+                .unwrap();
+        assert_eq!(w_.file, format!("{date}_{num}.xml"));
+        let text = std::fs::read_to_string(out.join(&w_.file)).unwrap();
+        assert!(text.contains(&format!("<InvoiceNum>{num}</InvoiceNum>")), "{text}");
+    }
+    // A number not in the pool refuses the request; nothing more is written.
+    let mut bad = request(Some(fapiao_schemas::invoice_file::FileFormat::Pdf), out.join("more"));
+    bad.numbers.push("00000000".into());
+    let err = pool::download(&app, &Actor::Demo, &bad).await.unwrap_err();
+    assert_eq!(err.kind(), fapiao_usecases::ErrorKind::NotFound);
+    assert!(!out.join("more").exists());
+    std::fs::remove_dir_all(&out).unwrap();
+}

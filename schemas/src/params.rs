@@ -116,6 +116,8 @@ pub const SIM_CHOOSE_INVOICE_TYPE: &str = "sim_choose_invoice_type";
 /// system code; `1` for either makes the invoices of a push start 暂存.
 pub const SIM_ISSUE_APPROVAL: &str = "sim_issue_approval";
 pub const FILE_TYPE: &str = "file_type";
+/// Seed 004: the file format pool downloads default to (the rim_filetype_selected form).
+pub const RIM_FILETYPE_SELECTED: &str = "rim_filetype_selected";
 /// Seed 004 发票同步勾选: `rim_config/rpa_select_syn = 1` selects synchronously; any other
 /// value (or none) makes a selection an asynchronous batch that the `deduct-poll` job follows.
 pub const RPA_SELECT_SYN: &str = "rpa_select_syn";
@@ -228,6 +230,13 @@ pub const CATALOG: &[ParamSpec] = &[
         default: Some("pdf"),
         rule: ValueRule::FileFormat,
         doc: "the file format `fapiao invoices download` fetches when no --format is given: pdf, ofd or xml",
+    },
+    ParamSpec {
+        ptype: RIM_FILETYPE_SELECTED,
+        key: Some(FILE_TYPE),
+        default: Some("pdf"),
+        rule: ValueRule::FileFormat,
+        doc: "the file format `fapiao pool download` fetches when no --format is given: pdf, ofd or xml",
     },
 ];
 

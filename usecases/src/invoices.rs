@@ -3,7 +3,7 @@
 
 use fapiao_invoicing::{files, issued};
 
-pub use fapiao_invoicing::files::{DownloadReport, DownloadRequest, Pick, Recipient};
+pub use fapiao_invoicing::files::{DownloadReport, DownloadRequest, NotWritten, Pick, Recipient, Written};
 pub use fapiao_invoicing::issued::{Colour, DeliveryRow, Detail, Filter, IssuedRow};
 pub use fapiao_invoicing::void::VoidOutcome;
 

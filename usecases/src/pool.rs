@@ -2,7 +2,15 @@
 //! using it and its operation log; a document (单据) uses part of an invoice, or lets go of all
 //! it used when it is deleted.
 
+use std::collections::HashMap;
+use std::path::PathBuf;
+
+use fapiao_channel::wire::InputFileRequest;
+use fapiao_invoicing::files::{NotWritten, Written};
+use fapiao_schemas::invoice_file::{FileFormat, NameTemplate, UniqueNames};
+use fapiao_schemas::params::{FILE_TYPE, RIM_FILETYPE_SELECTED};
 use rust_decimal::Decimal;
+use serde::Serialize;
 
 pub use fapiao_store::pool::{InvoiceRef, PoolDetail, PoolFilter, PoolRow, PoolUse, VerifiedLineIn};
 
@@ -77,4 +85,88 @@ pub async fn verify_again(
     fapiao_store::pool::reverified(&mut tx, key, &verified.header.status, &lines, source).await?;
     tx.commit().await?;
     Ok(fapiao_store::pool::show(&app.pool, &i.invoice_num, Some(&i.invoice_code), Some(&i.tax_no)).await?)
+}
+
+/// Pool invoice files to fetch.
+#[derive(Clone, Debug)]
+pub struct DownloadRequest {
+    pub numbers: Vec<String>,
+    /// The receiving enterprise, where a number alone is ambiguous.
+    pub tax_no: Option<String>,
+    /// `None`: the configured default (`rim_filetype_selected/file_type`).
+    pub format: Option<FileFormat>,
+    pub name: NameTemplate,
+    /// A folder, or a `.zip` file.
+    pub out: PathBuf,
+}
+
+#[derive(Clone, Debug, Serialize)]
+pub struct DownloadReport {
+    pub format: FileFormat,
+    pub out: PathBuf,
+    pub written: Vec<Written>,
+    pub failed: Vec<NotWritten>,
+}
+
+/// 进项全票池 下载: each invoice's file from the channel, named by the template, into a folder or
+/// a zip. An unknown number refuses the whole request before anything is fetched; a file the
+/// channel cannot give is reported with its invoice, the others are written.
+pub async fn download(app: &App, actor: &Actor, request: &DownloadRequest) -> Result<DownloadReport> {
+    let format = match request.format {
+        Some(f) => f,
+        None => fapiao_store::params::value(&app.pool, RIM_FILETYPE_SELECTED, FILE_TYPE)
+            .await?
+            .and_then(|v| v.parse().ok())
+            .unwrap_or(FileFormat::Pdf),
+    };
+    fapiao_invoicing::files::check_target(&request.out)?;
+    let mut details = Vec::new();
+    for n in &request.numbers {
+        details.push(fapiao_store::pool::show(&app.pool, n, None, request.tax_no.as_deref()).await?);
+    }
+    let mut names = UniqueNames::default();
+    let (mut fetched, mut failed) = (Vec::new(), Vec::new());
+    for d in &details {
+        let i = &d.invoice;
+        let ask = InputFileRequest {
+            invoice_code: i.invoice_code.clone(),
+            invoice_num: i.invoice_num.clone(),
+            taxpayer_id: i.tax_no.clone(),
+            file_type: format.as_str().into(),
+        };
+        let bytes = match app.channel.input_file(&ask).await {
+            Ok(f) => app.channel.file(&f.file_url).await,
+            Err(e) => Err(e),
+        };
+        match bytes {
+            Ok(bytes) => {
+                let file = names.take(&request.name.render(&template_values(d)), format);
+                fetched.push((i.invoice_num.clone(), file, bytes));
+            }
+            Err(e) => failed.push(NotWritten {
+                invoice_num: i.invoice_num.clone(),
+                code: "FILE_DOWNLOAD_FAILED",
+                message: format!("发票{}的{format}文件下载失败：{e}", i.invoice_num),
+            }),
+        }
+    }
+    let written = fapiao_invoicing::files::write_out(&request.out, &fetched)?;
+    tracing::info!(actor = %actor, out = %request.out.display(), written = written.len(), failed = failed.len(), "pool invoice files downloaded");
+    Ok(DownloadReport { format, out: request.out.clone(), written, failed })
+}
+
+fn template_values(d: &PoolDetail) -> HashMap<&'static str, String> {
+    let i = &d.invoice;
+    let documents: Vec<&str> =
+        d.uses.iter().filter(|u| u.released_at.is_none()).map(|u| u.document_no.as_str()).collect();
+    HashMap::from([
+        ("发票号码", i.invoice_num.clone()),
+        ("发票代码", i.invoice_code.clone()),
+        ("开票日期", i.invoice_date.to_string()),
+        ("购方名称", i.buyer_name.clone()),
+        ("购方税号", i.tax_no.clone()),
+        ("销方税号", i.seller_tax_no.clone()),
+        ("价税合计", i.total.to_string()),
+        ("单据编号", documents.join(",")),
+    ])
 }

@@ -228,6 +228,7 @@ impl World {
             i::DOWNLOAD_POLL => answer(self.download_poll(parse(body)?, now)),
             i::DOWNLOAD_FETCH => answer(self.download_fetch(parse(body)?, now)),
             i::VERIFY => answer(self.verify(parse(body)?)),
+            i::INPUT_FILE => answer(self.input_file(parse(body)?)),
             i::ACCOUNT_CHECK => answer(self.account_check(parse(body)?)),
             i::INVOICE_DELIVER => answer(self.deliver(parse(body)?)),
             i::INVOICE_VOID => answer(self.void(parse(body)?, now)),
@@ -246,9 +247,11 @@ impl World {
     /// An issued invoice's file in `format` (pdf, ofd, xml): made up, but the right kind of file
     /// and naming its invoice, so a download can be checked. `None` for an unknown invoice.
     pub fn file(&self, invoice_num: &str, format: &str) -> Option<Vec<u8>> {
-        let serial = self.serial_by_number.get(invoice_num)?;
-        let r = &self.invoices.get(serial)?.result;
-        let total = r.total_amount;
+        // An issued invoice, or an input invoice the bureau holds.
+        let total = match self.serial_by_number.get(invoice_num) {
+            Some(serial) => self.invoices.get(serial)?.result.total_amount,
+            None => self.verify_index.get(invoice_num)?.header.total_amount,
+        };
         Some(match format {
             "pdf" => format!("%PDF-1.4\n% sandbox invoice {invoice_num}, total {total}\n%%EOF\n").into_bytes(),
             "ofd" => format!("PK OFD sandbox invoice {invoice_num}, total {total}").into_bytes(),
@@ -929,6 +932,21 @@ impl World {
         if let Some(v) = self.verify_index.get_mut(invoice_num) {
             v.header.status = status.to_string();
         }
+    }
+
+    fn input_file(&self, req: InputFileRequest) -> Result<InputFile, ApiError> {
+        let known = self
+            .verify_index
+            .get(&req.invoice_num)
+            .filter(|v| {
+                v.header.buyer_taxpayer_id == req.taxpayer_id && v.header.invoice_code == req.invoice_code
+            })
+            .ok_or_else(|| err(code::NOT_FOUND, "查无此票"))?;
+        if !matches!(req.file_type.as_str(), "pdf" | "ofd" | "xml") {
+            return Err(err(code::BAD_REQUEST, format!("文件类型{}无效", req.file_type)));
+        }
+        let num = &known.header.invoice_num;
+        Ok(InputFile { file_url: format!("{}/files/{num}.{}", self.config.public_url, req.file_type) })
     }
 
     /// How many lines the bureau holds for an input invoice (0 when unknown).
