@@ -450,6 +450,44 @@ async fn header_only_deductibility_in_sql_matches_the_rust_rule() {
         }
     }
     assert!(checked > 100);
+    // And every kind (the transport tickets too) in every state, on both sides of 2019-04-01.
+    use fapiao_schemas::deductibility::{Invoice, InvoiceStatus};
+    for kind in fapiao_schemas::InvoiceKind::ALL {
+        for property in [0i16, 1] {
+            for status in ["normal", "partially_red_flushed", "red_flushed", "void", "abnormal"] {
+                for date in [
+                    NaiveDate::from_ymd_opt(2019, 3, 31).unwrap(),
+                    NaiveDate::from_ymd_opt(2026, 3, 1).unwrap(),
+                ] {
+                    for special in ["", "农产品收购"] {
+                        let sql: Option<String> = sqlx::query_scalar(
+                            "SELECT deductibility_without_lines($1, $2, false, $3, $4, $5)",
+                        )
+                        .bind(kind)
+                        .bind(property)
+                        .bind(status)
+                        .bind(date)
+                        .bind(special)
+                        .fetch_one(&w.db.pool)
+                        .await
+                        .unwrap();
+                        let invoice = Invoice {
+                            kind,
+                            is_blue: property == 0,
+                            is_blockchain: false,
+                            status: InvoiceStatus::from_channel(status),
+                            issue_date: date,
+                            special_business: fapiao_schemas::deductibility::SpecialBusiness::parse(special),
+                            lines: Vec::new(),
+                        };
+                        use fapiao_schemas::Coded;
+                        let rust = fapiao_schemas::deductibility::assess(&invoice).err().map(|e| e.code());
+                        assert_eq!(sql.as_deref(), rust, "{kind} {property} {status} {date} {special}");
+                    }
+                }
+            }
+        }
+    }
 }
 
 #[tokio::test]

@@ -1306,3 +1306,48 @@ async fn a_buyer_named_otherwise_is_refused_unverified_and_the_rules_passed_are_
         d.compliance.iter().map(|c| (c.stage.as_str(), c.rule.as_str(), c.passed)).collect();
     assert_eq!(rules, [("import", "REIMBURSEMENT_PERIOD", true), ("import", "BUYER_NAME", true)]);
 }
+
+#[tokio::test]
+async fn transport_tickets_enter_the_pool_deductible_and_are_never_issued() {
+    let db = db().await;
+    fapiao_store::params::set(&db.pool, "rim_config", "rim_config_need_check", "0").await.unwrap();
+    let header =
+        "发票代码,发票号码,开票日期,发票种类,销方名称,销方税号,购方名称,购方税号,金额,税额,价税合计,发票状态";
+    let rows = [
+        format!(
+            ",26112000000000000001,2026-10-08,铁路电子客票,中国铁路,91110000600037341L,企业{BUYER},{BUYER},100.00,9.00,109.00,正常"
+        ),
+        format!(
+            ",26612000000000000002,2026-10-09,航空运输电子客票行程单,航空公司,91110000600037341L,企业{BUYER},{BUYER},1000.00,90.00,1090.00,正常"
+        ),
+        format!(
+            ",26442000000000000003,2026-10-09,数电普票,某公司,91110000600037341L,企业{BUYER},{BUYER},100.00,6.00,106.00,正常"
+        ),
+    ];
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("pool.csv");
+    std::fs::write(&file, format!("{header}\n{}\n", rows.join("\n"))).unwrap();
+    let s = run(&db, &file, &options("pool")).await.unwrap();
+    assert!(s.problems.is_empty(), "{:?}", s.problems);
+    let pooled: Vec<(String, bool, Option<String>)> = sqlx::query_as(
+        "SELECT invoice_kind, deductible, deductible_reason FROM invoice_pool ORDER BY invoice_num",
+    )
+    .fetch_all(&db.pool)
+    .await
+    .unwrap();
+    assert_eq!(
+        pooled,
+        [
+            ("digital_rail_ticket".to_string(), true, None),
+            ("digital_ordinary".to_string(), false, Some("NOT_DEDUCTIBLE_NO_TRANSPORT_LINE".to_string())),
+            ("digital_air_ticket".to_string(), true, None),
+        ]
+    );
+    // An application for a ticket kind is refused at its row: we never issue them.
+    let mut cells = line("B-T1", "100.00", "13.00", "113.00");
+    cells[5] = "铁路电子客票".into();
+    let file = write_csv(dir.path(), "apps.csv", &[cells]);
+    let s = run(&db, &file, &options("applications")).await.unwrap();
+    let got: Vec<(&str, &str)> = s.problems.iter().map(|p| (p.column.as_str(), p.code.as_str())).collect();
+    assert_eq!(got, [("发票种类", "INVOICE_KIND_NOT_ISSUABLE")]);
+}

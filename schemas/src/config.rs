@@ -311,6 +311,9 @@ impl<T: Copy> PerKind<T> {
             TaxctlRoll => self.taxctl_roll,
             TaxctlEOrdinary => self.taxctl_e_ordinary,
             TaxctlESpecial => self.taxctl_e_special,
+            // Received only, never issued (refused before any limit is read): the 数电 ordinary
+            // invoice's limits stand for them.
+            DigitalAirTicket | DigitalRailTicket => self.digital_ordinary,
         }
     }
 }
@@ -416,7 +419,7 @@ impl Settings {
         if self.limits.invoice_tax_tolerance.is_sign_negative() {
             return Err(invalid("limits.invoice_tax_tolerance", "must not be negative".into()));
         }
-        for kind in crate::InvoiceKind::ALL {
+        for kind in crate::InvoiceKind::ISSUABLE {
             if !self.limits.max_total.get(kind).is_positive() {
                 return Err(invalid(&format!("limits.max_total.{kind}"), "must be positive".into()));
             }

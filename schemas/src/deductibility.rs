@@ -8,7 +8,9 @@
 //! qualify; rebooking fees at 9% do.
 //!
 //! Our reading for kinds the FAQ does not cover: special invoices (专票) are deductible when
-//! blue and in a normal state; paper ordinary and roll invoices are not.
+//! blue and in a normal state; paper ordinary and roll invoices are not; the 数电 transport
+//! tickets (航空运输电子客票行程单, 铁路电子客票) are deductible passenger transport on their own —
+//! blue, in a normal state, issued on or after 2019-04-01 — with no line needed.
 
 use chrono::NaiveDate;
 use rust_decimal::Decimal;
@@ -168,6 +170,10 @@ pub fn assess(invoice: &Invoice) -> Result<(), NotDeductible> {
     if invoice.issue_date < policy_start() {
         return Err(NotDeductible::BeforePolicy);
     }
+    // 航空运输电子客票行程单 / 铁路电子客票 are passenger transport documents themselves.
+    if invoice.kind.is_transport_ticket() {
+        return Ok(());
+    }
     let special = matches!(
         invoice.special_business,
         Some(SpecialBusiness::AgriculturalPurchase | SpecialBusiness::AgriculturalSale)
@@ -223,6 +229,20 @@ mod tests {
         assert_eq!(assess(&deductible_invoice()), Ok(()));
         let e = Invoice { kind: InvoiceKind::TaxctlEOrdinary, ..deductible_invoice() };
         assert_eq!(assess(&e), Ok(()));
+    }
+
+    #[test]
+    fn transport_tickets_are_deductible_without_lines_while_blue_and_normal() {
+        for kind in [InvoiceKind::DigitalAirTicket, InvoiceKind::DigitalRailTicket] {
+            let ticket = Invoice { kind, lines: Vec::new(), ..deductible_invoice() };
+            assert_eq!(assess(&ticket), Ok(()), "{kind:?}");
+            assert_eq!(assess(&Invoice { is_blue: false, ..ticket.clone() }), Err(NotDeductible::NotBlue));
+            let refunded = Invoice { status: InvoiceStatus::RedFlushed, ..ticket.clone() };
+            assert_eq!(assess(&refunded), Err(NotDeductible::Status(InvoiceStatus::RedFlushed)));
+        }
+        // An ordinary 数电 invoice still needs its transport line.
+        let ordinary = Invoice { lines: Vec::new(), ..deductible_invoice() };
+        assert_eq!(assess(&ordinary), Err(NotDeductible::NoQualifyingLine));
     }
 
     #[test]

@@ -27,6 +27,10 @@ pub enum InvoiceKind {
     TaxctlEOrdinary,
     /// 增值税电子专用发票
     TaxctlESpecial,
+    /// 电子发票（航空运输电子客票行程单）: an input kind only (we never issue it).
+    DigitalAirTicket,
+    /// 电子发票（铁路电子客票）: an input kind only (we never issue it).
+    DigitalRailTicket,
 }
 
 /// How an invoice of this kind is red-flushed (SPEC.md "Red-flush", three tracks).
@@ -77,7 +81,20 @@ impl Coded for InvoiceNumberError {
 }
 
 impl InvoiceKind {
-    pub const ALL: [InvoiceKind; 7] = [
+    pub const ALL: [InvoiceKind; 9] = [
+        InvoiceKind::DigitalSpecial,
+        InvoiceKind::DigitalOrdinary,
+        InvoiceKind::TaxctlSpecial,
+        InvoiceKind::TaxctlOrdinary,
+        InvoiceKind::TaxctlRoll,
+        InvoiceKind::TaxctlEOrdinary,
+        InvoiceKind::TaxctlESpecial,
+        InvoiceKind::DigitalAirTicket,
+        InvoiceKind::DigitalRailTicket,
+    ];
+
+    /// The kinds fapiao issues (the output side); the 数电 transport tickets are received only.
+    pub const ISSUABLE: [InvoiceKind; 7] = [
         InvoiceKind::DigitalSpecial,
         InvoiceKind::DigitalOrdinary,
         InvoiceKind::TaxctlSpecial,
@@ -97,6 +114,8 @@ impl InvoiceKind {
             InvoiceKind::TaxctlRoll => "taxctl_roll",
             InvoiceKind::TaxctlEOrdinary => "taxctl_e_ordinary",
             InvoiceKind::TaxctlESpecial => "taxctl_e_special",
+            InvoiceKind::DigitalAirTicket => "digital_air_ticket",
+            InvoiceKind::DigitalRailTicket => "digital_rail_ticket",
         }
     }
 
@@ -110,6 +129,8 @@ impl InvoiceKind {
             InvoiceKind::TaxctlRoll => "增值税普通发票（卷式）",
             InvoiceKind::TaxctlEOrdinary => "增值税电子普通发票",
             InvoiceKind::TaxctlESpecial => "增值税电子专用发票",
+            InvoiceKind::DigitalAirTicket => "电子发票（航空运输电子客票行程单）",
+            InvoiceKind::DigitalRailTicket => "电子发票（铁路电子客票）",
         }
     }
 
@@ -128,11 +149,30 @@ impl InvoiceKind {
             InvoiceKind::TaxctlRoll => &["卷票", "卷式发票", "025"],
             InvoiceKind::TaxctlEOrdinary => &["电子普票", "电普", "026"],
             InvoiceKind::TaxctlESpecial => &["电子专票", "电专", "028"],
+            InvoiceKind::DigitalAirTicket => &["航空运输电子客票行程单", "数电机票", "电子行程单", "61"],
+            InvoiceKind::DigitalRailTicket => &["铁路电子客票", "数电火车票", "电子火车票", "51"],
         }
     }
 
     pub fn is_digital(self) -> bool {
-        matches!(self, InvoiceKind::DigitalSpecial | InvoiceKind::DigitalOrdinary)
+        matches!(
+            self,
+            InvoiceKind::DigitalSpecial
+                | InvoiceKind::DigitalOrdinary
+                | InvoiceKind::DigitalAirTicket
+                | InvoiceKind::DigitalRailTicket
+        )
+    }
+
+    /// 航空运输电子客票行程单 and 铁路电子客票: passenger transport documents of the 数电 era,
+    /// deductible as such (公告2019年第39号), received only.
+    pub fn is_transport_ticket(self) -> bool {
+        matches!(self, InvoiceKind::DigitalAirTicket | InvoiceKind::DigitalRailTicket)
+    }
+
+    /// Whether fapiao issues this kind (applications of another kind are refused).
+    pub fn is_issuable(self) -> bool {
+        !self.is_transport_ticket()
     }
 
     /// 作废 is for paper tax-control invoices (of the month); 数电 and electronic invoices are

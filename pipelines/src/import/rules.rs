@@ -113,6 +113,15 @@ fn total_rule(v: &Values<'_>, out: &mut Vec<RowProblem>) {
 
 fn application_line(v: &Values<'_>) -> Vec<RowProblem> {
     let mut out = Vec::new();
+    if let Some(kind) = text(v, "invoice_kind").and_then(|k| k.parse::<InvoiceKind>().ok())
+        && !kind.is_issuable()
+    {
+        out.push((
+            "invoice_kind",
+            "INVOICE_KIND_NOT_ISSUABLE",
+            format!("{}为收票票种，不能开具", kind.label_zh()),
+        ));
+    }
     let rate = decimal(v, "tax_rate").and_then(|r| TaxRate::try_from(r).ok());
     if let (Some(a), Some(r), Some(t)) = (money(v, "amount"), rate, money(v, "tax"))
         && let Err(e) = tax::check_line_tax(a, r, t)
