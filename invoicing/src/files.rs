@@ -64,9 +64,7 @@ pub async fn download(inv: &Invoicing, request: &DownloadRequest) -> Result<Down
     };
     check_target(&request.out)?;
     let rows = invoices(inv, &request.pick, request.scope.as_ref()).await?;
-    let mut names = UniqueNames::default();
-    let mut fetched = Vec::new();
-    let mut failed = Vec::new();
+    let mut fetched = Fetched::default();
     for row in &rows {
         let url = match format {
             FileFormat::Pdf => &row.invoice_file_url,
@@ -74,27 +72,18 @@ pub async fn download(inv: &Invoicing, request: &DownloadRequest) -> Result<Down
             FileFormat::Xml => &row.xml_file_url,
         };
         let Some(url) = url.as_deref().filter(|u| !u.is_empty()) else {
-            failed.push(NotWritten {
+            fetched.failed.push(NotWritten {
                 invoice_num: row.invoice_num.clone(),
                 code: "NO_FILE_URL",
                 message: format!("发票{}没有{format}文件地址", row.invoice_num),
             });
             continue;
         };
-        match inv.channel.file(url).await {
-            Ok(bytes) => {
-                let file = names.take(&request.name.render(&template_values(row)), format);
-                fetched.push((row.invoice_num.clone(), file, bytes));
-            }
-            Err(e) => failed.push(NotWritten {
-                invoice_num: row.invoice_num.clone(),
-                code: "FILE_DOWNLOAD_FAILED",
-                message: format!("发票{}的{format}文件下载失败：{e}", row.invoice_num),
-            }),
-        }
+        let stem = request.name.render(&template_values(row));
+        fetched.add(&row.invoice_num, &stem, format, inv.channel.file(url).await);
     }
-    let written = write_out(&request.out, &fetched)?;
-    Ok(DownloadReport { format, out: request.out.clone(), written, failed })
+    let written = write_out(&request.out, &fetched.files)?;
+    Ok(DownloadReport { format, out: request.out.clone(), written, failed: fetched.failed })
 }
 
 async fn default_format(inv: &Invoicing) -> Result<FileFormat> {
@@ -102,6 +91,38 @@ async fn default_format(inv: &Invoicing) -> Result<FileFormat> {
         .await
         .map_err(InvoicingError::Param)?;
     Ok(value.as_deref().unwrap_or("pdf").parse().unwrap_or(FileFormat::Pdf))
+}
+
+/// The files of a download as they are fetched, each named once from its template, and the
+/// invoices whose file could not be had.
+#[derive(Default)]
+pub struct Fetched {
+    names: UniqueNames,
+    /// (invoice number, file name, bytes)
+    pub files: Vec<(String, String, Vec<u8>)>,
+    pub failed: Vec<NotWritten>,
+}
+
+impl Fetched {
+    pub fn add(
+        &mut self,
+        invoice_num: &str,
+        stem: &str,
+        format: FileFormat,
+        bytes: std::result::Result<Vec<u8>, fapiao_channel::ChannelError>,
+    ) {
+        match bytes {
+            Ok(bytes) => {
+                let file = self.names.take(stem, format);
+                self.files.push((invoice_num.to_string(), file, bytes));
+            }
+            Err(e) => self.failed.push(NotWritten {
+                invoice_num: invoice_num.to_string(),
+                code: "FILE_DOWNLOAD_FAILED",
+                message: format!("发票{invoice_num}的{format}文件下载失败：{e}"),
+            }),
+        }
+    }
 }
 
 fn is_zip(out: &Path) -> bool {

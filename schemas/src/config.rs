@@ -419,7 +419,7 @@ impl Settings {
         if self.limits.invoice_tax_tolerance.is_sign_negative() {
             return Err(invalid("limits.invoice_tax_tolerance", "must not be negative".into()));
         }
-        for kind in crate::InvoiceKind::ISSUABLE {
+        for &kind in crate::InvoiceKind::ISSUABLE {
             if !self.limits.max_total.get(kind).is_positive() {
                 return Err(invalid(&format!("limits.max_total.{kind}"), "must be positive".into()));
             }

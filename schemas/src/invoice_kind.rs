@@ -93,16 +93,9 @@ impl InvoiceKind {
         InvoiceKind::DigitalRailTicket,
     ];
 
-    /// The kinds fapiao issues (the output side); the 数电 transport tickets are received only.
-    pub const ISSUABLE: [InvoiceKind; 7] = [
-        InvoiceKind::DigitalSpecial,
-        InvoiceKind::DigitalOrdinary,
-        InvoiceKind::TaxctlSpecial,
-        InvoiceKind::TaxctlOrdinary,
-        InvoiceKind::TaxctlRoll,
-        InvoiceKind::TaxctlEOrdinary,
-        InvoiceKind::TaxctlESpecial,
-    ];
+    /// The kinds fapiao issues (the output side): all but the 数电 transport tickets, which are
+    /// received only.
+    pub const ISSUABLE: &'static [InvoiceKind] = InvoiceKind::ALL.split_at(7).0;
 
     /// The identifier used in code, config and the database.
     pub fn as_str(self) -> &'static str {
@@ -254,6 +247,16 @@ mod tests {
         assert_eq!("数电票(普通发票)".parse::<InvoiceKind>().unwrap(), InvoiceKind::DigitalOrdinary);
         assert_eq!("028".parse::<InvoiceKind>().unwrap(), InvoiceKind::TaxctlESpecial);
         assert!("机动车发票".parse::<InvoiceKind>().is_err());
+    }
+
+    #[test]
+    fn every_kind_but_the_transport_tickets_is_issued() {
+        let received_only: Vec<_> =
+            InvoiceKind::ALL.into_iter().filter(|k| !InvoiceKind::ISSUABLE.contains(k)).collect();
+        assert_eq!(received_only, [InvoiceKind::DigitalAirTicket, InvoiceKind::DigitalRailTicket]);
+        assert!(InvoiceKind::ISSUABLE.iter().all(|k| k.is_issuable() && !k.is_transport_ticket()));
+        assert_eq!("铁路电子客票".parse::<InvoiceKind>().unwrap(), InvoiceKind::DigitalRailTicket);
+        assert_eq!("61".parse::<InvoiceKind>().unwrap(), InvoiceKind::DigitalAirTicket);
     }
 
     #[test]

@@ -54,14 +54,13 @@ pub async fn upsert(db: impl PgExecutor<'_>, s: &SyncScheme) -> Result<(), Store
 /// The documented updateDownInit: the scheme starts again at `start`, and apply-cache backfills
 /// from there. An unknown code is `NotFound`.
 pub async fn reset_start(db: impl PgExecutor<'_>, code: &str, start: NaiveDate) -> Result<(), StoreError> {
-    let updated = sqlx::query(
-        "UPDATE sync_scheme SET start_date = $2, backfill_next = $2, updated_at = now() WHERE code = $1",
-    )
-    .bind(code)
-    .bind(start)
-    .execute(db)
-    .await?
-    .rows_affected();
+    let sql =
+        "UPDATE sync_scheme SET start_date = $2, backfill_next = $2, updated_at = now() WHERE code = $1";
+    found(code, sqlx::query(sql).bind(code).bind(start).execute(db).await?.rows_affected())
+}
+
+/// An update by code that touched nothing named no scheme.
+fn found(code: &str, updated: u64) -> Result<(), StoreError> {
     if updated == 0 {
         return Err(StoreError::NotFound(format!("no sync scheme with code {code}")));
     }

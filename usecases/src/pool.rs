@@ -6,8 +6,8 @@ use std::collections::HashMap;
 use std::path::PathBuf;
 
 use fapiao_channel::wire::InputFileRequest;
-use fapiao_invoicing::files::{NotWritten, Written};
-use fapiao_schemas::invoice_file::{FileFormat, NameTemplate, UniqueNames};
+use fapiao_invoicing::files::{Fetched, NotWritten, Written};
+use fapiao_schemas::invoice_file::{FileFormat, NameTemplate};
 use fapiao_schemas::params::{FILE_TYPE, RIM_FILETYPE_SELECTED};
 use rust_decimal::Decimal;
 use serde::Serialize;
@@ -124,8 +124,7 @@ pub async fn download(app: &App, actor: &Actor, request: &DownloadRequest) -> Re
     for n in &request.numbers {
         details.push(fapiao_store::pool::show(&app.pool, n, None, request.tax_no.as_deref()).await?);
     }
-    let mut names = UniqueNames::default();
-    let (mut fetched, mut failed) = (Vec::new(), Vec::new());
+    let mut fetched = Fetched::default();
     for d in &details {
         let i = &d.invoice;
         let ask = InputFileRequest {
@@ -138,19 +137,10 @@ pub async fn download(app: &App, actor: &Actor, request: &DownloadRequest) -> Re
             Ok(f) => app.channel.file(&f.file_url).await,
             Err(e) => Err(e),
         };
-        match bytes {
-            Ok(bytes) => {
-                let file = names.take(&request.name.render(&template_values(d)), format);
-                fetched.push((i.invoice_num.clone(), file, bytes));
-            }
-            Err(e) => failed.push(NotWritten {
-                invoice_num: i.invoice_num.clone(),
-                code: "FILE_DOWNLOAD_FAILED",
-                message: format!("发票{}的{format}文件下载失败：{e}", i.invoice_num),
-            }),
-        }
+        fetched.add(&i.invoice_num, &request.name.render(&template_values(d)), format, bytes);
     }
-    let written = fapiao_invoicing::files::write_out(&request.out, &fetched)?;
+    let written = fapiao_invoicing::files::write_out(&request.out, &fetched.files)?;
+    let failed = fetched.failed;
     tracing::info!(actor = %actor, out = %request.out.display(), written = written.len(), failed = failed.len(), "pool invoice files downloaded");
     Ok(DownloadReport { format, out: request.out.clone(), written, failed })
 }
