@@ -131,9 +131,21 @@ pub(crate) async fn drive(inv: &Invoicing, id: i64) -> Result<()> {
 
 /// 未开票 → 已提交 with the serial to send, stored and committed before any call. A serial the
 /// channel never accepted is kept; otherwise a new attempt gets a new one. `None` when another
-/// worker claimed it first.
+/// worker claimed it first or holds it now.
 async fn claim(inv: &Invoicing, id: i64, kept: Option<&str>) -> Result<Option<String>> {
     let mut tx = inv.pool.begin().await?;
+    // The invoice first, skipped when another worker holds it: two passes over the same
+    // candidates (a second process, `fapiao issue` beside the auto-issue job) would otherwise
+    // both number an attempt and one would fail on the other's serial.
+    let free: Option<i64> = sqlx::query_scalar(
+        "SELECT id FROM pending_invoice WHERE id = $1 AND status = 'not_issued' FOR UPDATE SKIP LOCKED",
+    )
+    .bind(id)
+    .fetch_optional(&mut *tx)
+    .await?;
+    if free.is_none() {
+        return Ok(None);
+    }
     let serial = match kept {
         Some(s) => {
             sqlx::query("UPDATE issue_attempt SET outcome = $2, started_at = clock_timestamp(), settled_at = NULL WHERE serial_no = $1")
