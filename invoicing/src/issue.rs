@@ -105,8 +105,19 @@ async fn current(inv: &Invoicing, id: i64) -> Result<Current> {
     .ok_or_else(|| crate::InvoicingError::not_found("PENDING_NOT_FOUND", format!("待开发票{id}不存在")))
 }
 
-/// Take one pending invoice as far as it goes now.
+/// Take one pending invoice as far as it goes now — unless another worker (another process, a
+/// second pass beside this one) is driving it: then it is left to that one, and this pass
+/// reports it as it stands. Two workers on one invoice would settle each other's call in
+/// flight.
 pub(crate) async fn drive(inv: &Invoicing, id: i64) -> Result<()> {
+    let Some(hold) = inv.hold(id).await? else { return Ok(()) };
+    let driven = drive_held(inv, id).await;
+    // Ends the transaction, and with it the lock (so does a drop or a dead connection).
+    hold.rollback().await?;
+    driven
+}
+
+async fn drive_held(inv: &Invoicing, id: i64) -> Result<()> {
     for _ in 0..MAX_SENDS_PER_RUN {
         let cur = current(inv, id).await?;
         match cur.status {

@@ -35,11 +35,34 @@ pub struct Invoicing {
     pub pool: PgPool,
     pub channel: Arc<ChannelClient>,
     pub settings: Arc<Settings>,
+    /// Connections that hold, for each invoice being driven, a transaction-scoped advisory lock
+    /// (`issue::drive`): one worker drives an invoice at a time, and a worker that dies or drops
+    /// the drive lets go at once. Opened lazily, at most `issue_concurrency` (+1).
+    locks: PgPool,
 }
 
 impl Invoicing {
     pub fn new(pool: PgPool, channel: Arc<ChannelClient>, settings: Arc<Settings>) -> Invoicing {
-        Invoicing { pool, channel, settings }
+        let locks = sqlx::postgres::PgPoolOptions::new()
+            .max_connections(settings.invoicing.issue_concurrency + 1)
+            .min_connections(0)
+            .connect_lazy_with((*pool.connect_options()).clone());
+        Invoicing { pool, channel, settings, locks }
+    }
+
+    /// Hold invoice `id` for this worker while the transaction lives; `None` when another
+    /// worker holds it.
+    pub(crate) async fn hold(&self, id: i64) -> Result<Option<sqlx::Transaction<'static, sqlx::Postgres>>> {
+        /// The advisory-lock namespace of pending invoices (ASCII "FPPI").
+        const PENDING: i32 = 0x4650_5049;
+        let mut tx = self.locks.begin().await?;
+        // Two int4 keys: ids past 2^31 wrap onto others, which only makes a rare invoice wait.
+        let held: bool = sqlx::query_scalar("SELECT pg_try_advisory_xact_lock($1, $2)")
+            .bind(PENDING)
+            .bind(id as i32)
+            .fetch_one(&mut *tx)
+            .await?;
+        Ok(held.then_some(tx))
     }
 
     /// Ask the channel about `serial` until it is final, every `invoicing.settle_poll_ms`, for

@@ -709,3 +709,29 @@ async fn a_zero_rate_line_needs_its_mark_and_the_mark_reaches_the_invoice() {
     let error: String = w.scalar("SELECT error_message FROM pending_invoice p JOIN pending_bill b ON b.pending_id = p.id WHERE b.bill_no = 'Z7'").await;
     assert!(error.contains("零税率标识或税收优惠政策标识"), "{error}");
 }
+
+#[tokio::test]
+async fn two_issuing_passes_at_once_never_fail_and_issue_each_invoice_exactly_once() {
+    // Two workers (two Invoicing values hold their invoices apart, as two processes do) driving
+    // the same candidates, as `fapiao issue --all` beside the auto-issue job would.
+    let w = world("latency=5ms", &[]).await;
+    let lines: Vec<String> =
+        (0..30).map(|n| line(&format!("P{n:03}"), "数电普票", BUYER, 1, "100.00", "正常", "ERP1")).collect();
+    w.import("bills.csv", &lines).await;
+    let pushed = push(&w.inv, &Selection::All).await.unwrap();
+    assert!(pushed.refused.is_empty());
+    let ids = issue::candidates(&w.inv, false).await.unwrap();
+    assert_eq!(ids.len(), 30);
+    let other =
+        fapiao_invoicing::Invoicing::new(w.inv.pool.clone(), w.inv.channel.clone(), w.inv.settings.clone());
+    let (a, b) = tokio::join!(issue::issue(&w.inv, &ids, &|_| {}), issue::issue(&other, &ids, &|_| {}));
+    let (a, b) = (a.expect("the first pass"), b.expect("the second pass"));
+    assert_eq!((a.len(), b.len()), (30, 30));
+    // Whatever each pass saw, every invoice ends issued, once by the channel's own ledger.
+    assert_eq!(w.scalar::<i64>("SELECT count(*) FROM pending_invoice WHERE status = 'succeeded'").await, 30);
+    let per = w.succeeded_at_channel().await;
+    assert!(per.len() == 30 && per.values().all(|n| *n == 1), "{per:?}");
+    assert_eq!(w.scalar::<i64>("SELECT count(*) FROM issued_invoice").await, 30);
+    // No pass settled the other's call in flight: every attempt was accepted by the channel.
+    assert_eq!(w.scalar::<i64>("SELECT count(*) FROM issue_attempt").await, 30);
+}
