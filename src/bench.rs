@@ -26,6 +26,19 @@ pub enum BenchCommand {
         #[arg(long)]
         in_flight: Option<usize>,
     },
+    /// Issue the same pushed invoices with 1, 2, 4 … `fapiao issue --all` processes side by side
+    /// against one in-process sandbox with latency (a fresh scratch database per round); prints
+    /// throughput per process count and whether every invoice was issued exactly once.
+    IssueProcesses {
+        /// Process counts, comma-separated.
+        #[arg(long, value_delimiter = ',', default_value = "1,2,4")]
+        processes: Vec<usize>,
+        /// Lines of the generated applications workbook (about five per bill).
+        #[arg(long, default_value_t = 2000)]
+        lines: usize,
+        #[arg(long, default_value_t = 20)]
+        latency_ms: u64,
+    },
     /// Generate an applications workbook of LINES lines, then time (a) the floor — calamine's
     /// streaming reader + COPY of the same rows as CSV — and (b) `import --kind applications`, each
     /// with its peak memory (the process's high-water mark, reset between the two).
@@ -93,6 +106,9 @@ pub async fn run(command: BenchCommand, ctx: &Context) -> anyhow::Result<Outcome
         BenchCommand::DealTask { rows, batch } => deal_task(ctx, rows, batch).await,
         BenchCommand::Import { lines, bomb_mib } => import(ctx, lines, bomb_mib).await,
         BenchCommand::Export { rows } => export(ctx, rows).await,
+        BenchCommand::IssueProcesses { processes, lines, latency_ms } => {
+            crate::bench_processes::issue_processes(ctx, &processes, lines, latency_ms).await
+        }
         BenchCommand::Console { rows, requests } => console(ctx, rows, requests).await,
         BenchCommand::ApiPush { lines, bills_per_request, in_flight } => {
             crate::bench_api::api_push(ctx, lines, bills_per_request, in_flight).await

@@ -202,6 +202,8 @@ async fn start_embedded(cluster: &Cluster) -> Result<bool, StoreError> {
 /// A throwaway, migrated database beside the configured one (for benchmarks); dropped by `drop`.
 pub struct Scratch {
     pub pool: PgPool,
+    /// The scratch database's URL, for processes a benchmark starts.
+    pub url: String,
     admin: PgConnectOptions,
     name: String,
 }
@@ -226,7 +228,7 @@ impl Scratch {
             .connect_with(options.database(name))
             .await?;
         MIGRATOR.run(&pool).await?;
-        Ok(Scratch { pool, admin, name: name.into() })
+        Ok(Scratch { pool, url: with_database(&url, name), admin, name: name.into() })
     }
 
     pub async fn drop(self) -> Result<(), StoreError> {
@@ -239,6 +241,20 @@ impl Scratch {
         .execute(&mut conn)
         .await?;
         Ok(())
+    }
+}
+
+/// `url` naming database `name` instead of its own (`postgresql://u@h:p/db?q` → `…/name?q`).
+pub fn with_database(url: &str, name: &str) -> String {
+    let (base, query) = url.split_once('?').map_or((url, None), |(b, q)| (b, Some(q)));
+    let authority_start = base.find("://").map_or(0, |i| i + 3);
+    let root = match base[authority_start..].find('/') {
+        Some(slash) => &base[..authority_start + slash],
+        None => base,
+    };
+    match query {
+        Some(q) => format!("{root}/{name}?{q}"),
+        None => format!("{root}/{name}"),
     }
 }
 
@@ -301,5 +317,19 @@ mod tests {
         );
         let local = "postgresql://postgres@localhost/fapiao?host=/tmp/x";
         assert_eq!(redact_url(local), local);
+    }
+}
+
+#[cfg(test)]
+mod url_tests {
+    #[test]
+    fn a_url_names_another_database() {
+        use super::with_database;
+        assert_eq!(
+            with_database("postgresql://postgres@localhost/fapiao?host=/tmp/x/run", "scratch"),
+            "postgresql://postgres@localhost/scratch?host=/tmp/x/run"
+        );
+        assert_eq!(with_database("postgres://u:p@db:5432/app", "s"), "postgres://u:p@db:5432/s");
+        assert_eq!(with_database("postgres://db", "s"), "postgres://db/s");
     }
 }
