@@ -25,6 +25,7 @@ mod exports;
 mod files;
 mod guard;
 mod imports;
+mod invoices;
 mod pages;
 mod pending;
 mod view;
@@ -86,6 +87,7 @@ pub fn router(console: Arc<Console>) -> Router {
         .merge(exports::routes())
         .merge(pending::routes())
         .merge(callbacks::routes())
+        .merge(invoices::routes())
         .route("/static/htmx.min.js", get(pages::htmx))
         .route("/static/console.css", get(pages::css))
         .fallback(pages::not_found)

@@ -485,3 +485,48 @@ async fn failed_callbacks_by_role_and_scope() {
         .await;
     assert_eq!(refused, 2);
 }
+
+#[tokio::test]
+async fn issued_invoices_are_searched_and_shown_in_scope() {
+    let w = world().await;
+    sqlx::query(
+        "INSERT INTO issued_invoice (pending_id, serial_no, invoice_kind, invoice_property, invoice_num, invoice_date,
+                                     seller_tax_no, buyer_name, amount, tax, total, remaining)
+         SELECT id, 'SN-' || id, invoice_kind, 0, CASE WHEN total = 113.00 THEN '26310000000000000001' ELSE '26440000000000000002' END,
+                '2026-11-03', seller_tax_no, buyer_name, total - 13, 13, total, total
+           FROM pending_invoice",
+    )
+    .execute(&w.db.pool)
+    .await
+    .unwrap();
+    let (a_num, b_num) = ("26310000000000000001", "26440000000000000002");
+    let may_view = ["admin", "finance", "auditor", "auditor_a", "finance_b"];
+    for (name, _, _) in USERS {
+        let cookie = w.login(name).await;
+        let expected = if may_view.contains(&name) { StatusCode::OK } else { StatusCode::FORBIDDEN };
+        assert_eq!(w.send("GET", "/invoices", Some(&cookie), None).await.status, expected, "as {name}");
+        let detail = w.send("GET", &format!("/invoices/{a_num}"), Some(&cookie), None).await.status;
+        let expected = match name {
+            "ops" => StatusCode::FORBIDDEN,
+            "finance_b" => StatusCode::NOT_FOUND,
+            _ => StatusCode::OK,
+        };
+        assert_eq!(detail, expected, "/invoices/{a_num} as {name}");
+    }
+    let finance_b = w.login("finance_b").await;
+    let page = w.send("GET", "/invoices", Some(&finance_b), None).await.body;
+    assert!(page.contains(b_num) && !page.contains(a_num), "{page}");
+    // Naming A's invoice in the search does not show it either.
+    let page = w.send("GET", &format!("/invoices?num={a_num}"), Some(&finance_b), None).await.body;
+    assert!(!page.contains(&format!(r#"value="{a_num}"><"#)) && page.contains("没有符合条件的发票"));
+    let finance = w.login("finance").await;
+    let page = w.send("GET", &format!("/invoices?seller={A}"), Some(&finance), None).await.body;
+    assert!(page.contains(a_num) && !page.contains(b_num));
+    let page = w.send("GET", &format!("/invoices/{a_num}"), Some(&finance), None).await.body;
+    assert!(page.contains(r#"<dd id="remaining">113.00</dd>"#), "{page}");
+    let bad = w.send("GET", "/invoices?from=11/03", Some(&finance), None).await;
+    assert_eq!(bad.status, StatusCode::UNPROCESSABLE_ENTITY);
+    // A download of another enterprise's invoice fetches nothing.
+    let a = w.send("POST", "/invoices/download", Some(&finance_b), Some(&format!("num={a_num}"))).await;
+    assert_eq!(a.status, StatusCode::UNPROCESSABLE_ENTITY, "{}", a.body);
+}
