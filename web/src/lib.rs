@@ -28,6 +28,7 @@ mod imports;
 mod invoices;
 mod pages;
 mod pending;
+mod pool;
 mod view;
 
 use std::net::SocketAddr;
@@ -88,6 +89,7 @@ pub fn router(console: Arc<Console>) -> Router {
         .merge(pending::routes())
         .merge(callbacks::routes())
         .merge(invoices::routes())
+        .merge(pool::routes())
         .route("/static/htmx.min.js", get(pages::htmx))
         .route("/static/console.css", get(pages::css))
         .fallback(pages::not_found)

@@ -530,3 +530,46 @@ async fn issued_invoices_are_searched_and_shown_in_scope() {
     let a = w.send("POST", "/invoices/download", Some(&finance_b), Some(&format!("num={a_num}"))).await;
     assert_eq!(a.status, StatusCode::UNPROCESSABLE_ENTITY, "{}", a.body);
 }
+
+#[tokio::test]
+async fn the_pool_is_listed_and_shown_in_scope() {
+    let w = world().await;
+    for (tax_no, num, total) in [(A, "25310000000000000011", "530.00"), (B, "25440000000000000022", "880.00")]
+    {
+        sqlx::query(
+            "INSERT INTO invoice_pool (tax_no, invoice_num, invoice_kind, invoice_date, seller_name, seller_tax_no,
+                                       buyer_name, amount, tax, total, status, invoice_property, source, deductible)
+             VALUES ($1, $2, 'digital_special', '2026-11-02', '供应商', '91440300MA5G0000X1', '我方', $3::numeric - 30, 30, $3::numeric, 'normal', 0, 'import', true)",
+        )
+        .bind(tax_no)
+        .bind(num)
+        .bind(total)
+        .execute(&w.db.pool)
+        .await
+        .unwrap();
+    }
+    let may_view = ["admin", "finance", "auditor", "auditor_a", "finance_b"];
+    for (name, _, _) in USERS {
+        let cookie = w.login(name).await;
+        let expected = if may_view.contains(&name) { StatusCode::OK } else { StatusCode::FORBIDDEN };
+        assert_eq!(w.send("GET", "/pool", Some(&cookie), None).await.status, expected, "as {name}");
+        let detail = w.send("GET", "/pool/25310000000000000011", Some(&cookie), None).await.status;
+        let expected = match name {
+            "ops" => StatusCode::FORBIDDEN,
+            "finance_b" => StatusCode::NOT_FOUND,
+            _ => StatusCode::OK,
+        };
+        assert_eq!(detail, expected, "detail as {name}");
+    }
+    let auditor_a = w.login("auditor_a").await;
+    let page = w.send("GET", "/pool", Some(&auditor_a), None).await.body;
+    assert!(page.contains("530.00") && !page.contains("880.00"), "{page}");
+    let other = w.send("GET", &format!("/pool?tax_no={B}"), Some(&auditor_a), None).await;
+    assert_eq!(other.status, StatusCode::UNPROCESSABLE_ENTITY);
+    assert!(!other.body.contains("880.00"));
+    let auditor = w.login("auditor").await;
+    let page = w.send("GET", "/pool", Some(&auditor), None).await.body;
+    assert!(page.contains("530.00") && page.contains("880.00"));
+    let detail = w.send("GET", "/pool/25310000000000000011", Some(&auditor), None).await.body;
+    assert!(detail.contains(r#"<dd id="available">530.00</dd>"#), "{detail}");
+}
