@@ -15,6 +15,7 @@ use axum::routing::{get, post};
 use axum::{Form, Router};
 use chrono::NaiveDate;
 use fapiao_usecases::audit::{self, Entry, Outcome};
+use fapiao_usecases::issuing;
 use fapiao_usecases::pending::{self, ItemResult, PendingFilter, PendingRow};
 use fapiao_usecases::{ErrorKind, quiet};
 use serde::Deserialize;
@@ -34,6 +35,7 @@ pub fn routes() -> Router<Arc<Console>> {
         .route("/pending", get(list))
         .route("/pending/{id}", get(show))
         .route("/pending/act", post(act))
+        .route("/pending/reissue", get(reissue_preview).post(reissue_run))
 }
 
 #[derive(Deserialize, Default)]
@@ -412,6 +414,136 @@ pub async fn act(State(c): St, v: Viewer, Form(fields): Form<Vec<(String, String
         {
             again(e.to_string()).await
         }
+        Err(e) => internal(e),
+    }
+}
+
+pub struct ReissueView {
+    pub id: i64,
+    pub bills: String,
+    pub message: String,
+    pub reason: String,
+}
+
+#[derive(Template, WebTemplate)]
+#[template(path = "reissue.html")]
+struct ReissuePage {
+    me: Me,
+    dry_run: bool,
+    reissued: Vec<ReissueView>,
+    skipped: Vec<ReissueView>,
+    still_failing: Vec<ReissueView>,
+    left_alone: Vec<ReissueView>,
+}
+
+fn reissue_views(items: &[issuing::ReissueItem]) -> Vec<ReissueView> {
+    items
+        .iter()
+        .map(|i| ReissueView {
+            id: i.pending_id,
+            bills: i.bills.join("、"),
+            message: i.message.clone().unwrap_or_default(),
+            reason: i.reason.clone(),
+        })
+        .collect()
+}
+
+/// The failed invoices a scoped user may have reissued (all, `None`, for users who see all).
+async fn reissue_scope(c: &Console, v: &Viewer) -> Result<Option<Vec<i64>>, Response> {
+    if v.scope().is_none() {
+        return Ok(None);
+    }
+    let filter = PendingFilter { status: Some("failed".into()), ..PendingFilter::default() };
+    let rows = pending::list(&c.app, &filter).await.map_err(internal)?;
+    Ok(Some(rows.iter().filter(|p| v.user.sees(&p.seller_tax_no)).map(|p| p.id).collect()))
+}
+
+/// `GET /pending/reissue`: 自动重开 as a dry run — what would go now, what waits and why, what no
+/// fragment matches — with the button to run it on exactly those.
+pub async fn reissue_preview(State(c): St, v: Viewer) -> Response {
+    if let Err(r) = v.require(Perm::Invoicing) {
+        return r;
+    }
+    let only = match reissue_scope(&c, &v).await {
+        Ok(o) => o,
+        Err(r) => return r,
+    };
+    let now = chrono::Utc::now();
+    match issuing::reissue(&c.app, &v.actor, now, true, only.as_deref(), &quiet).await {
+        Ok(r) => ReissuePage {
+            me: Me::of(&v),
+            dry_run: true,
+            reissued: reissue_views(&r.report.reissued),
+            skipped: reissue_views(&r.report.skipped),
+            still_failing: reissue_views(&r.report.still_failing),
+            left_alone: reissue_views(&r.report.left_alone),
+        }
+        .into_response(),
+        Err(e) => internal(e),
+    }
+}
+
+/// `POST /pending/reissue` (`id` repeated: the previewed ones): 自动重开 on those, under the same
+/// rules (each in the user's scope); the report.
+pub async fn reissue_run(State(c): St, v: Viewer, Form(fields): Form<Vec<(String, String)>>) -> Response {
+    let ids: Vec<i64> =
+        fields.iter().filter(|(f, _)| f == "id").filter_map(|(_, v)| v.trim().parse().ok()).collect();
+    let target: String = ids.iter().map(i64::to_string).collect::<Vec<_>>().join(",");
+    if let Err(r) = require_to_change(&c, &v, Perm::Invoicing, "pending.reissue", &target).await {
+        return r;
+    }
+    let allowed = match reissue_scope(&c, &v).await {
+        Ok(o) => o,
+        Err(r) => return r,
+    };
+    if let Some(allowed) = &allowed
+        && let Some(id) = ids.iter().find(|id| !allowed.contains(id))
+    {
+        let detail = format!("待开发票{id}不存在或不在您负责的企业范围内");
+        fapiao_usecases::tasks::refused(&c.app, &v.actor, "pending.reissue", &target, &detail, &[]).await;
+        return error_page(StatusCode::FORBIDDEN, &detail);
+    }
+    if ids.is_empty() {
+        return pending_page(
+            &c,
+            &v,
+            StatusCode::UNPROCESSABLE_ENTITY,
+            ListQuery::default(),
+            Some("没有可重开的发票".into()),
+            Vec::new(),
+        )
+        .await;
+    }
+    let result = issuing::reissue(&c.app, &v.actor, chrono::Utc::now(), false, Some(&ids), &quiet).await;
+    let detail = match &result {
+        Ok(r) => format!(
+            "重开{}张，仍失败{}张，暂缓{}张",
+            r.report.reissued.len(),
+            r.report.still_failing.len(),
+            r.report.skipped.len()
+        ),
+        Err(_) => String::new(),
+    };
+    let tax_nos: Vec<String> = v.scope().map(|s| s.to_vec()).unwrap_or_default();
+    let entry = Entry {
+        actor: &v.actor,
+        action: "pending.reissue",
+        target: &target,
+        outcome: Outcome::Ok,
+        detail: &detail,
+        tax_nos: &tax_nos,
+    };
+    audit::record_result(&c.app.pool, entry, &result, |e| e.kind()).await;
+    match result {
+        Ok(r) => ReissuePage {
+            me: Me::of(&v),
+            dry_run: false,
+            reissued: reissue_views(&r.report.reissued),
+            skipped: reissue_views(&r.report.skipped),
+            still_failing: reissue_views(&r.report.still_failing),
+            left_alone: reissue_views(&r.report.left_alone),
+        }
+        .into_response(),
         Err(e) => internal(e),
     }
 }

@@ -573,3 +573,56 @@ async fn the_pool_is_listed_and_shown_in_scope() {
     let detail = w.send("GET", "/pool/25310000000000000011", Some(&auditor), None).await.body;
     assert!(detail.contains(r#"<dd id="available">530.00</dd>"#), "{detail}");
 }
+
+#[tokio::test]
+async fn auto_reissue_is_previewed_in_scope_before_it_runs() {
+    let w = world().await;
+    let a_id = w.scalar("SELECT id FROM pending_invoice WHERE total = 113.00").await;
+    sqlx::query(
+        "UPDATE pending_invoice SET status = 'failed', error_message = '局端内部错误，该开票请求修复中，请稍后再试！' WHERE id = $1",
+    )
+    .bind(a_id)
+    .execute(&w.db.pool)
+    .await
+    .unwrap();
+    let app = &w.console.app;
+    fapiao_usecases::params::set(
+        app,
+        &fapiao_usecases::Actor::Demo,
+        "sim_auto_issue_config",
+        "repair",
+        "修复中",
+    )
+    .await
+    .unwrap();
+    for (name, allowed) in
+        [("finance", true), ("admin", true), ("finance_b", true), ("auditor", false), ("ops", false)]
+    {
+        let cookie = w.login(name).await;
+        let a = w.send("GET", "/pending/reissue", Some(&cookie), None).await;
+        let expected = if allowed { StatusCode::OK } else { StatusCode::FORBIDDEN };
+        assert_eq!(a.status, expected, "preview as {name}: {}", a.body);
+    }
+    let finance = w.login("finance").await;
+    let preview = w.send("GET", "/pending/reissue", Some(&finance), None).await.body;
+    let reissued = preview.split(r#"id="reissued""#).nth(1).unwrap().split("</table>").next().unwrap();
+    assert!(reissued.contains(&format!(r#"href="/pending/{a_id}""#)), "{preview}");
+    assert!(preview.contains(&format!(r#"<input type="hidden" name="id" value="{a_id}">"#)));
+    // finance_b's scope holds no failed invoice: nothing to reissue, no button.
+    let finance_b = w.login("finance_b").await;
+    let preview = w.send("GET", "/pending/reissue", Some(&finance_b), None).await.body;
+    assert!(!preview.contains(&format!(r#"href="/pending/{a_id}""#)) && !preview.contains("run-reissue"));
+    let a = w.send("POST", "/pending/reissue", Some(&finance_b), Some(&format!("id={a_id}"))).await;
+    assert_eq!(a.status, StatusCode::FORBIDDEN);
+    let auditor = w.login("auditor").await;
+    let a = w.send("POST", "/pending/reissue", Some(&auditor), Some(&format!("id={a_id}"))).await;
+    assert_eq!(a.status, StatusCode::FORBIDDEN);
+    // The preview changed nothing.
+    let status: String = sqlx::query_scalar("SELECT status FROM pending_invoice WHERE id = $1")
+        .bind(a_id)
+        .fetch_one(&w.db.pool)
+        .await
+        .unwrap();
+    assert_eq!(status, "failed");
+    assert_eq!(w.scalar("SELECT count(*) FROM issue_attempt").await, 0);
+}
