@@ -19,6 +19,7 @@
 // large, and boxing it on every refusal buys nothing here.
 #![allow(clippy::result_large_err)]
 
+mod applications;
 mod auth;
 mod callbacks;
 mod exports;
@@ -90,6 +91,7 @@ pub fn router(console: Arc<Console>) -> Router {
         .merge(callbacks::routes())
         .merge(invoices::routes())
         .merge(pool::routes())
+        .merge(applications::routes())
         .route("/static/htmx.min.js", get(pages::htmx))
         .route("/static/console.css", get(pages::css))
         .fallback(pages::not_found)

@@ -626,3 +626,61 @@ async fn auto_reissue_is_previewed_in_scope_before_it_runs() {
     assert_eq!(status, "failed");
     assert_eq!(w.scalar("SELECT count(*) FROM issue_attempt").await, 0);
 }
+
+#[tokio::test]
+async fn applications_are_listed_and_withdrawn_in_scope() {
+    let w = world().await;
+    for (bill, seller) in [("AP-A", A), ("AP-B", B)] {
+        sqlx::query(
+            "INSERT INTO application (bill_no, bill_date, seller_tax_no, buyer_name, invoice_kind, source)
+             VALUES ($1, '2026-11-01', $2, '购方', 'digital_ordinary', '批量导入')",
+        )
+        .bind(bill)
+        .bind(seller)
+        .execute(&w.db.pool)
+        .await
+        .unwrap();
+        sqlx::query(
+            "INSERT INTO application_line (bill_no, line_no, goods_name, revenue_code, amount, tax_rate, tax, total)
+             VALUES ($1, 1, '键盘', '1090511030000000000', 100, 0.13, 13, 113)",
+        )
+        .bind(bill)
+        .execute(&w.db.pool)
+        .await
+        .unwrap();
+    }
+    let may_view = ["admin", "finance", "auditor", "auditor_a", "finance_b"];
+    for (name, _, _) in USERS {
+        let cookie = w.login(name).await;
+        let expected = if may_view.contains(&name) { StatusCode::OK } else { StatusCode::FORBIDDEN };
+        assert_eq!(w.send("GET", "/applications", Some(&cookie), None).await.status, expected, "as {name}");
+    }
+    let auditor_a = w.login("auditor_a").await;
+    let page = w.send("GET", "/applications", Some(&auditor_a), None).await.body;
+    assert!(
+        page.contains("AP-A") && !page.contains("AP-B") && !page.contains("class=\"withdraw\""),
+        "{page}"
+    );
+    assert_eq!(
+        w.send("POST", "/applications/withdraw", Some(&auditor_a), Some("bill=AP-A")).await.status,
+        StatusCode::FORBIDDEN
+    );
+    let finance_b = w.login("finance_b").await;
+    let a = w.send("POST", "/applications/withdraw", Some(&finance_b), Some("bill=AP-A")).await;
+    assert_eq!(a.status, StatusCode::FORBIDDEN, "another enterprise's bill");
+    let a = w.send("POST", "/applications/withdraw", Some(&finance_b), Some("bill=AP-B")).await;
+    assert_eq!(a.status, StatusCode::OK, "{}", a.body);
+    assert!(a.body.contains("开票申请单AP-B已撤回"));
+    let states: Vec<(String, String)> =
+        sqlx::query_as("SELECT bill_no, state FROM application ORDER BY bill_no")
+            .fetch_all(&w.db.pool)
+            .await
+            .unwrap();
+    // A withdrawn bill is gone (kept as JSON in application_withdrawal); A's is untouched.
+    assert_eq!(states, [("AP-A".to_string(), "received".to_string())]);
+    assert_eq!(
+        w.scalar("SELECT count(*) FROM audit_log WHERE action = 'application.withdraw' AND outcome = 'ok'")
+            .await,
+        1
+    );
+}
