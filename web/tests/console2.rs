@@ -684,3 +684,73 @@ async fn applications_are_listed_and_withdrawn_in_scope() {
         1
     );
 }
+
+/// The resident set size of this process, KiB.
+fn rss_kib() -> u64 {
+    let status = std::fs::read_to_string("/proc/self/status").unwrap_or_default();
+    status
+        .lines()
+        .find_map(|l| l.strip_prefix("VmRSS:"))
+        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
+        .unwrap_or(0)
+}
+
+/// A measurement, run alone (other tests in the process would move its RSS):
+/// `cargo test --workspace --test console2 -- --ignored --exact a_100_mib_upload_streams_to_disk`.
+/// 100 MiB sent as a stream through the Router; the process's RSS, sampled every 5 ms, must not
+/// grow by 64 MiB (the bound) — the upload goes to disk chunk by chunk.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "a memory measurement: run alone"]
+async fn a_100_mib_upload_streams_to_disk() {
+    use std::sync::Arc;
+    use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+
+    use axum::body::Body;
+    use axum::http::{Request, header};
+    use tokio::io::AsyncReadExt;
+    use tower::ServiceExt;
+
+    let w = world().await;
+    let finance = w.login("finance").await;
+    const SIZE: u64 = 100 << 20;
+    let boundary = "----fapiao-memory";
+    let head = format!(
+        "--{boundary}\r\nContent-Disposition: form-data; name=\"kind\"\r\n\r\napplications\r\n--{boundary}\r\nContent-Disposition: form-data; name=\"file\"; filename=\"big.bin\"\r\nContent-Type: application/octet-stream\r\n\r\n"
+    );
+    let tail = format!("\r\n--{boundary}--\r\n");
+    let body = std::io::Cursor::new(head.into_bytes())
+        .chain(tokio::io::repeat(b'x').take(SIZE))
+        .chain(std::io::Cursor::new(tail.into_bytes()));
+    let stream = tokio_util::io::ReaderStream::with_capacity(body, 64 << 10);
+    let req = Request::builder()
+        .method("POST")
+        .uri("/imports")
+        .header(header::COOKIE, &finance)
+        .header(header::CONTENT_TYPE, format!("multipart/form-data; boundary={boundary}"))
+        .body(Body::from_stream(stream))
+        .unwrap();
+    let (done, peak) = (Arc::new(AtomicBool::new(false)), Arc::new(AtomicU64::new(0)));
+    let base = rss_kib();
+    let sampler = {
+        let (done, peak) = (done.clone(), peak.clone());
+        std::thread::spawn(move || {
+            while !done.load(Ordering::Relaxed) {
+                peak.fetch_max(rss_kib(), Ordering::Relaxed);
+                std::thread::sleep(std::time::Duration::from_millis(5));
+            }
+        })
+    };
+    let res = w.router.clone().oneshot(req).await.unwrap();
+    done.store(true, Ordering::Relaxed);
+    sampler.join().unwrap();
+    assert_eq!(res.status(), StatusCode::SEE_OTHER);
+    let grew_mib = peak.load(Ordering::Relaxed).saturating_sub(base) as f64 / 1024.0;
+    eprintln!("100 MiB upload: RSS {base} KiB before, peak grew by {grew_mib:.1} MiB");
+    let stored: u64 = std::fs::read_dir(w.files.path().join("uploads"))
+        .unwrap()
+        .flat_map(|d| std::fs::read_dir(d.unwrap().path()).unwrap())
+        .map(|f| f.unwrap().metadata().unwrap().len())
+        .sum();
+    assert_eq!(stored, SIZE, "the whole file is on disk");
+    assert!(grew_mib < 64.0, "the upload grew the process by {grew_mib:.1} MiB");
+}
