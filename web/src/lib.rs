@@ -30,6 +30,7 @@ mod invoices;
 mod pages;
 mod pending;
 mod pool;
+mod red_flush;
 mod view;
 
 use std::net::SocketAddr;
@@ -92,6 +93,7 @@ pub fn router(console: Arc<Console>) -> Router {
         .merge(invoices::routes())
         .merge(pool::routes())
         .merge(applications::routes())
+        .merge(red_flush::routes())
         .route("/static/htmx.min.js", get(pages::htmx))
         .route("/static/console.css", get(pages::css))
         .fallback(pages::not_found)

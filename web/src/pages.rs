@@ -40,6 +40,7 @@ pub struct Me {
     pub imports: bool,
     pub exports: bool,
     pub pending: bool,
+    pub red_flush: bool,
 }
 
 impl Me {
@@ -54,6 +55,7 @@ impl Me {
             imports: v.may(Perm::ViewImports),
             exports: v.may(Perm::Export),
             pending: v.may(Perm::ViewInvoicing),
+            red_flush: v.may(Perm::Invoicing),
         }
     }
 }

@@ -754,3 +754,61 @@ async fn a_100_mib_upload_streams_to_disk() {
     assert_eq!(stored, SIZE, "the whole file is on disk");
     assert!(grew_mib < 64.0, "the upload grew the process by {grew_mib:.1} MiB");
 }
+
+#[tokio::test]
+async fn a_red_flush_over_the_remaining_amount_shows_the_documented_refusal() {
+    let w = world().await;
+    sqlx::query(
+        "INSERT INTO issued_invoice (pending_id, serial_no, invoice_kind, invoice_property, invoice_num, invoice_date,
+                                     seller_tax_no, buyer_name, amount, tax, total, remaining)
+         SELECT id, 'SN-' || id, invoice_kind, 0, CASE WHEN total = 113.00 THEN '26310000000000000001' ELSE '26440000000000000002' END,
+                '2026-11-03', seller_tax_no, buyer_name, total - 13, 13, total, total
+           FROM pending_invoice",
+    )
+    .execute(&w.db.pool)
+    .await
+    .unwrap();
+    let a_num = "26310000000000000001";
+    for (name, allowed) in [("finance", true), ("admin", true), ("auditor", false), ("ops", false)] {
+        let cookie = w.login(name).await;
+        let expected = if allowed { StatusCode::OK } else { StatusCode::FORBIDDEN };
+        assert_eq!(w.send("GET", "/red-flush", Some(&cookie), None).await.status, expected, "as {name}");
+        if !allowed {
+            let a =
+                w.send("POST", "/red-flush", Some(&cookie), Some(&format!("num={a_num}&action=run"))).await;
+            assert_eq!(a.status, StatusCode::FORBIDDEN);
+        }
+    }
+    let finance = w.login("finance").await;
+    let over = w
+        .send(
+            "POST",
+            "/red-flush",
+            Some(&finance),
+            Some(&format!("num={a_num}&amount=200.00&action=preview")),
+        )
+        .await;
+    assert_eq!(over.status, StatusCode::UNPROCESSABLE_ENTITY, "{}", over.body);
+    assert!(
+        over.body
+            .contains("剩余可红冲金额不足。开票管理→待开发票页面中可能存在本发票的未开票的数据，请先处理。"),
+        "verbatim: {}",
+        over.body
+    );
+    assert!(!over.body.contains(r#"id="run""#), "no button to go ahead");
+    let part = w
+        .send("POST", "/red-flush", Some(&finance), Some(&format!("num={a_num}&amount=13.00&action=preview")))
+        .await;
+    assert_eq!(part.status, StatusCode::OK, "{}", part.body);
+    assert!(
+        part.body.contains(r#"<td class="num" id="before">113.00</td>"#) && part.body.contains(r#"id="run""#)
+    );
+    assert!(part.body.contains(r#"<td class="num" id="after">100.00</td>"#), "{}", part.body);
+    // Another enterprise's invoice: not even previewed.
+    let finance_b = w.login("finance_b").await;
+    let a =
+        w.send("POST", "/red-flush", Some(&finance_b), Some(&format!("num={a_num}&action=preview"))).await;
+    assert_eq!(a.status, StatusCode::UNPROCESSABLE_ENTITY);
+    assert!(a.body.contains("不在您负责的企业范围内"));
+    assert_eq!(w.scalar("SELECT count(*) FROM red_flush").await, 0, "previews change nothing");
+}
