@@ -269,6 +269,8 @@ struct ExportPage {
     id: i64,
     export: ExportView,
     running: bool,
+    /// Running, but not in this process (another server's, or a restart cut it short).
+    elsewhere: bool,
     step: String,
     error: String,
     finished: String,
@@ -305,6 +307,7 @@ pub async fn show(State(c): St, v: Viewer, Path(id): Path<String>) -> Response {
         me: Me::of(&v),
         id: t.id,
         running: t.state == "running",
+        elsewhere: t.state == "running" && c.running.get(t.id).is_none(),
         step: c.running.get(t.id).map(|l| l.step()).unwrap_or_default(),
         error: t.error.clone().unwrap_or_default(),
         finished: opt_time(t.finished_at.as_ref(), c.tz),

@@ -339,6 +339,8 @@ struct ImportPage {
     dry_run: bool,
     accept_valid: bool,
     running: bool,
+    /// Running, but not in this process (another server's, or a restart cut it short).
+    elsewhere: bool,
     step: String,
     error: String,
     duplicate_of: Option<i64>,
@@ -424,6 +426,7 @@ pub async fn show(State(c): St, v: Viewer, Path(id): Path<String>, Query(q): Que
         dry_run: t.request.get("dry_run").and_then(Value::as_bool).unwrap_or(false),
         accept_valid: t.request.get("accept_valid").and_then(Value::as_bool).unwrap_or(false),
         running,
+        elsewhere: running && live.is_none(),
         id: t.id,
         rows: live.as_ref().map(|l| l.rows.load(Ordering::Relaxed)).unwrap_or(0),
         step: live.as_ref().map(|l| l.step()).unwrap_or_default(),

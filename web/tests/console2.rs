@@ -812,3 +812,23 @@ async fn a_red_flush_over_the_remaining_amount_shows_the_documented_refusal() {
     assert!(a.body.contains("不在您负责的企业范围内"));
     assert_eq!(w.scalar("SELECT count(*) FROM red_flush").await, 0, "previews change nothing");
 }
+
+#[tokio::test]
+async fn a_task_left_running_by_another_process_says_so() {
+    let w = world().await;
+    let id = w
+        .scalar(
+            "INSERT INTO console_task (kind, actor, request, file_path)
+             VALUES ('import', 'finance', '{\"kind\": \"applications\", \"file_name\": \"x.xlsx\"}', '/nonexistent') RETURNING id",
+        )
+        .await;
+    let finance = w.login("finance").await;
+    let page = w.send("GET", &format!("/imports/{id}"), Some(&finance), None).await.body;
+    assert!(page.contains(r#"id="elsewhere""#) && page.contains(r#"id="progress""#), "{page}");
+    // One this process runs does not say so: a fresh upload, while it runs or once done.
+    let book = workbook(&w, "here.xlsx", "HERE", A, &[]);
+    let a = w.upload("/imports", &finance, &[("kind", "applications")], Some(("here.xlsx", &book))).await;
+    let page = w.send("GET", &a.location, Some(&finance), None).await.body;
+    assert!(!page.contains(r#"id="elsewhere""#), "{page}");
+    w.finished(task_of(&a.location)).await;
+}
