@@ -296,6 +296,8 @@ async fn finance_imports_and_an_auditor_exports_in_chromium() {
     assert_eq!(seen, ["3", "4", "9"]);
     let report = b.find(Locator::Css("#report")).await.unwrap().attr("href").await.unwrap().unwrap();
     assert!(report.ends_with("/report"), "{report}");
+    // Tall enough for the summary and the three problems in one picture.
+    b.set_window_size(1400, 1250).await.unwrap();
     std::fs::write(shot("console-import.png"), b.screenshot().await.unwrap()).unwrap();
     assert_eq!(w.scalar("SELECT count(*) FROM application").await, 0);
 
