@@ -12,9 +12,10 @@ use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::{Form, Router};
-use fapiao_usecases::ErrorKind;
 use fapiao_usecases::applications;
 use fapiao_usecases::audit::{self, Entry, Outcome};
+use fapiao_usecases::issuing::{self, Selection};
+use fapiao_usecases::{ErrorKind, quiet};
 use serde::Deserialize;
 
 use crate::Console;
@@ -26,7 +27,10 @@ type St = State<Arc<Console>>;
 const SHOWN: usize = 200;
 
 pub fn routes() -> Router<Arc<Console>> {
-    Router::new().route("/applications", get(list)).route("/applications/withdraw", post(withdraw))
+    Router::new()
+        .route("/applications", get(list))
+        .route("/applications/withdraw", post(withdraw))
+        .route("/applications/issue", post(issue))
 }
 
 #[derive(Deserialize, Default)]
@@ -167,4 +171,93 @@ pub async fn withdraw(State(c): St, v: Viewer, Form(f): Form<WithdrawForm>) -> R
         }
         Err(e) => internal(e),
     }
+}
+
+/// `POST /applications/issue` (`bill` repeated): the issuing pass over the chosen bills — pushed
+/// into pending invoices (merged and split by the rules) and issued (`fapiao issue --bill`); the
+/// list again with each invoice's state (开票成功 with its number, or why not).
+pub async fn issue(State(c): St, v: Viewer, Form(fields): Form<Vec<(String, String)>>) -> Response {
+    let bills: Vec<String> = fields
+        .iter()
+        .filter(|(f, b)| f == "bill" && !b.trim().is_empty())
+        .map(|(_, b)| b.trim().to_string())
+        .collect();
+    let target = bills.join(",");
+    if let Err(r) = require_to_change(&c, &v, Perm::Invoicing, "application.issue", &target).await {
+        return r;
+    }
+    if bills.is_empty() {
+        return page(
+            &c,
+            &v,
+            StatusCode::UNPROCESSABLE_ENTITY,
+            ListQuery::default(),
+            Some("请先勾选开票申请单".into()),
+        )
+        .await;
+    }
+    let rows = match applications::list(&c.app, None).await {
+        Ok(r) => r,
+        Err(e) => return internal(e),
+    };
+    let mut tax_nos = Vec::new();
+    for bill in &bills {
+        match rows.iter().find(|a| &a.bill_no == bill) {
+            Some(a) if v.user.sees(&a.seller_tax_no) => tax_nos.push(a.seller_tax_no.clone()),
+            _ => {
+                let detail = format!("开票申请单{bill}不存在或不在您负责的企业范围内");
+                fapiao_usecases::tasks::refused(&c.app, &v.actor, "application.issue", &target, &detail, &[])
+                    .await;
+                return error_page(StatusCode::FORBIDDEN, &detail);
+            }
+        }
+    }
+    tax_nos.sort();
+    tax_nos.dedup();
+    let result = issuing::issue(&c.app, &v.actor, &Selection::Bills(bills.clone()), &quiet).await;
+    let detail = match &result {
+        Ok(r) => r
+            .invoices
+            .iter()
+            .map(|o| match &o.invoice_num {
+                Some(n) => format!("待开发票{}：{}，发票号码{n}", o.pending_id, o.status_zh),
+                None => format!(
+                    "待开发票{}：{}{}",
+                    o.pending_id,
+                    o.status_zh,
+                    o.message.clone().map(|m| format!("（{m}）")).unwrap_or_default()
+                ),
+            })
+            .chain(r.pushed.refused.iter().map(|x| format!("单据{}未推送：{}", x.bill_no, x.message)))
+            .collect::<Vec<_>>()
+            .join("；"),
+        Err(_) => String::new(),
+    };
+    let entry = Entry {
+        actor: &v.actor,
+        action: "application.issue",
+        target: &target,
+        outcome: Outcome::Ok,
+        detail: &detail,
+        tax_nos: &tax_nos,
+    };
+    audit::record_result(&c.app.pool, entry, &result, |e| e.kind()).await;
+    match result {
+        Ok(r) => {
+            let message = if r.invoices.is_empty() && r.pushed.refused.is_empty() {
+                "没有可开票的内容".to_string()
+            } else {
+                detail
+            };
+            page(&c, &v, StatusCode::OK, ListQuery::default(), Some(message)).await
+        }
+        Err(e) if e.kind() != ErrorKind::Internal => {
+            page(&c, &v, status_of(e.kind()), ListQuery::default(), Some(e.to_string())).await
+        }
+        Err(e) => internal(e),
+    }
+}
+
+fn status_of(kind: ErrorKind) -> StatusCode {
+    StatusCode::from_u16(kind.http_status()).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR)
 }

@@ -832,3 +832,29 @@ async fn a_task_left_running_by_another_process_says_so() {
     assert!(!page.contains(r#"id="elsewhere""#), "{page}");
     w.finished(task_of(&a.location)).await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn finance_pushes_and_issues_chosen_bills_against_the_sandbox() {
+    use fapiao_channel::sandbox::{Sandbox, SandboxConfig};
+    let sandbox = Sandbox::start(SandboxConfig::default(), "127.0.0.1:0").await.unwrap();
+    let url = sandbox.base_url();
+    let w = world_with(move |s| s.channel.base_url = url).await;
+    let finance = w.login("finance").await;
+    let book = workbook(&w, "issue.xlsx", "ISS", A, &[]);
+    let a = w.upload("/imports", &finance, &[("kind", "applications")], Some(("issue.xlsx", &book))).await;
+    assert_eq!(w.finished(task_of(&a.location)).await, "done");
+    let page = w.send("GET", "/applications", Some(&finance), None).await.body;
+    assert!(page.contains(r#"name="bill" value="ISS0000000""#), "{page}");
+    // Another enterprise's finance user may not issue A's bill; an auditor has no button.
+    let finance_b = w.login("finance_b").await;
+    let a = w.send("POST", "/applications/issue", Some(&finance_b), Some("bill=ISS0000000")).await;
+    assert_eq!(a.status, StatusCode::FORBIDDEN);
+    let auditor = w.login("auditor").await;
+    assert!(!w.send("GET", "/applications", Some(&auditor), None).await.body.contains("issue-bills"));
+    let a = w.send("POST", "/applications/issue", Some(&finance), Some("bill=ISS0000000")).await;
+    assert_eq!(a.status, StatusCode::OK, "{}", a.body);
+    assert!(a.body.contains("开票成功") && a.body.contains("发票号码"), "{}", a.body);
+    assert_eq!(w.scalar("SELECT count(*) FROM issued_invoice").await, 1);
+    let page = w.send("GET", "/invoices", Some(&finance), None).await.body;
+    assert!(page.contains("ISS0000000"), "{page}");
+}
