@@ -17,7 +17,7 @@ use chrono::NaiveDate;
 use fapiao_schemas::invoice_file::{DEFAULT_TEMPLATE, NameTemplate};
 use fapiao_usecases::ErrorKind;
 use fapiao_usecases::audit::{self, Entry, Outcome};
-use fapiao_usecases::invoices::{self, DownloadRequest, Filter, IssuedRow, Pick};
+use fapiao_usecases::invoices::{self, DownloadRequest, Filter, IssuedRow, Pick, Recipient};
 use serde::Deserialize;
 
 use crate::Console;
@@ -36,6 +36,7 @@ pub fn routes() -> Router<Arc<Console>> {
         .route("/invoices", get(list))
         .route("/invoices/download", post(download))
         .route("/invoices/{num}", get(show))
+        .route("/invoices/{num}/send", post(send))
 }
 
 #[derive(Deserialize, Default)]
@@ -180,6 +181,9 @@ struct InvoicePage {
     attempts: Vec<(i32, String, String, String, String)>,
     callbacks: Vec<(i64, String, String, String)>,
     reds: Vec<InvoiceView>,
+    deliveries: Vec<(String, String, String)>,
+    can_send: bool,
+    message: Option<String>,
 }
 
 #[derive(Deserialize, Default)]
@@ -191,9 +195,19 @@ pub async fn show(State(c): St, v: Viewer, Path(num): Path<String>, Query(q): Qu
     if let Err(r) = v.require(Perm::ViewInvoicing) {
         return r;
     }
+    invoice_page(&c, &v, StatusCode::OK, &num, blank(q.code), None).await
+}
+
+async fn invoice_page(
+    c: &Console,
+    v: &Viewer,
+    status: StatusCode,
+    num: &str,
+    code: Option<String>,
+    message: Option<String>,
+) -> Response {
     let missing = || error_page(StatusCode::NOT_FOUND, "没有这张发票");
-    let code = blank(q.code);
-    let d = match invoices::show(&c.app, &num, code.as_deref()).await {
+    let d = match invoices::show(&c.app, num, code.as_deref()).await {
         Ok(d) if v.user.sees(&d.invoice.seller_tax_no) => d,
         Ok(_) => return missing(),
         Err(e) if e.kind() == ErrorKind::NotFound => return missing(),
@@ -202,8 +216,15 @@ pub async fn show(State(c): St, v: Viewer, Path(num): Path<String>, Query(q): Qu
         }
         Err(e) => return internal(e),
     };
-    InvoicePage {
-        me: Me::of(&v),
+    let page = InvoicePage {
+        me: Me::of(v),
+        can_send: v.may(Perm::Invoicing),
+        message,
+        deliveries: d
+            .deliveries
+            .iter()
+            .map(|x| (time(&x.delivered_at, c.tz), x.channel.clone(), x.address.clone()))
+            .collect(),
         serial: d.invoice.serial_no.clone(),
         file_url: d.invoice.invoice_file_url.clone().unwrap_or_default(),
         lines: d
@@ -248,8 +269,63 @@ pub async fn show(State(c): St, v: Viewer, Path(num): Path<String>, Query(q): Qu
             .collect(),
         reds: d.red_invoices.iter().map(InvoiceView::of).collect(),
         i: InvoiceView::of(&d.invoice),
+    };
+    (status, page).into_response()
+}
+
+#[derive(Deserialize)]
+pub struct SendForm {
+    #[serde(default)]
+    email: String,
+    #[serde(default)]
+    phone: String,
+}
+
+/// `POST /invoices/{num}/send` (`email` or `phone`): 交付 to the buyer through the channel
+/// (`fapiao invoices send`); the invoice page again with the outcome. The address is the
+/// buyer's personal data: the audit row says how, not where.
+pub async fn send(State(c): St, v: Viewer, Path(num): Path<String>, Form(f): Form<SendForm>) -> Response {
+    if let Err(r) = crate::pages::require_to_change(&c, &v, Perm::Invoicing, "invoices.send", &num).await {
+        return r;
     }
-    .into_response()
+    let seller = match invoices::show(&c.app, &num, None).await {
+        Ok(d) if v.user.sees(&d.invoice.seller_tax_no) => d.invoice.seller_tax_no,
+        Ok(_) => return error_page(StatusCode::NOT_FOUND, "没有这张发票"),
+        Err(e) if e.kind() == ErrorKind::NotFound => {
+            return error_page(StatusCode::NOT_FOUND, "没有这张发票");
+        }
+        Err(e) => return internal(e),
+    };
+    let to = match (f.email.trim(), f.phone.trim()) {
+        (e, "") if !e.is_empty() => Recipient::Email(e.to_string()),
+        ("", p) if !p.is_empty() => Recipient::Phone(p.to_string()),
+        _ => {
+            let m = "请填写邮箱或手机号（二选一）".to_string();
+            return invoice_page(&c, &v, StatusCode::UNPROCESSABLE_ENTITY, &num, None, Some(m)).await;
+        }
+    };
+    let how = if matches!(to, Recipient::Email(_)) { "邮件" } else { "短信" };
+    let result = invoices::send(&c.app, &v.actor, &num, &to).await;
+    let detail = format!("以{how}交付");
+    let tax_nos = vec![seller];
+    let entry = Entry {
+        actor: &v.actor,
+        action: "invoices.send",
+        target: &num,
+        outcome: Outcome::Ok,
+        detail: &detail,
+        tax_nos: &tax_nos,
+    };
+    audit::record_result(&c.app.pool, entry, &result, |e| e.kind()).await;
+    match result {
+        Ok(_) => invoice_page(&c, &v, StatusCode::OK, &num, None, Some(format!("已{how}交付给购方"))).await,
+        Err(e) if e.kind() != ErrorKind::Internal => {
+            let status =
+                StatusCode::from_u16(e.kind().http_status()).unwrap_or(StatusCode::UNPROCESSABLE_ENTITY);
+            invoice_page(&c, &v, status, &num, None, Some(e.to_string())).await
+        }
+        Err(e) => internal(e),
+    }
 }
 
 /// `POST /invoices/download` (`num` repeated): the chosen invoices' files (the configured format)

@@ -857,4 +857,24 @@ async fn finance_pushes_and_issues_chosen_bills_against_the_sandbox() {
     assert_eq!(w.scalar("SELECT count(*) FROM issued_invoice").await, 1);
     let page = w.send("GET", "/invoices", Some(&finance), None).await.body;
     assert!(page.contains("ISS0000000"), "{page}");
+    // 交付 by e-mail: done through the channel, shown, audited without the address.
+    let num: String =
+        sqlx::query_scalar("SELECT invoice_num FROM issued_invoice").fetch_one(&w.db.pool).await.unwrap();
+    let a = w
+        .send("POST", &format!("/invoices/{num}/send"), Some(&auditor), Some("email=li%40example.com"))
+        .await;
+    assert_eq!(a.status, StatusCode::FORBIDDEN);
+    let a = w.send("POST", &format!("/invoices/{num}/send"), Some(&finance), Some("email=&phone=")).await;
+    assert_eq!(a.status, StatusCode::UNPROCESSABLE_ENTITY);
+    let a = w
+        .send("POST", &format!("/invoices/{num}/send"), Some(&finance), Some("email=li%40example.com"))
+        .await;
+    assert_eq!(a.status, StatusCode::OK, "{}", a.body);
+    assert!(a.body.contains("已邮件交付给购方") && a.body.contains("li@example.com"), "{}", a.body);
+    let detail: String =
+        sqlx::query_scalar("SELECT detail FROM audit_log WHERE action = 'invoices.send' AND outcome = 'ok'")
+            .fetch_one(&w.db.pool)
+            .await
+            .unwrap();
+    assert!(!detail.contains("li@example.com"), "{detail}");
 }
