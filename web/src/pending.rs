@@ -36,6 +36,7 @@ pub fn routes() -> Router<Arc<Console>> {
         .route("/pending/{id}", get(show))
         .route("/pending/act", post(act))
         .route("/pending/reissue", get(reissue_preview).post(reissue_run))
+        .route("/pending/{id}/edit", post(edit))
 }
 
 #[derive(Deserialize, Default)]
@@ -217,6 +218,8 @@ pub struct CallbackView {
 #[template(path = "pending_detail.html")]
 struct DetailPage {
     me: Me,
+    can_edit: bool,
+    message: Option<String>,
     p: PendingView,
     serial: String,
     lines: Vec<LineView>,
@@ -229,6 +232,16 @@ pub async fn show(State(c): St, v: Viewer, Path(id): Path<String>) -> Response {
     if let Err(r) = v.require(Perm::ViewInvoicing) {
         return r;
     }
+    detail_page(&c, &v, StatusCode::OK, &id, None).await
+}
+
+async fn detail_page(
+    c: &Console,
+    v: &Viewer,
+    status: StatusCode,
+    id: &str,
+    message: Option<String>,
+) -> Response {
     let missing = || error_page(StatusCode::NOT_FOUND, "没有这张待开发票");
     let Ok(id) = id.parse::<i64>() else { return missing() };
     let d = match pending::show(&c.app, id).await {
@@ -242,8 +255,10 @@ pub async fn show(State(c): St, v: Viewer, Path(id): Path<String>) -> Response {
             (Ok(a), Ok(cb)) => (a, cb),
             (Err(e), _) | (_, Err(e)) => return internal(e),
         };
-    DetailPage {
-        me: Me::of(&v),
+    let page = DetailPage {
+        me: Me::of(v),
+        can_edit: v.may(Perm::Invoicing),
+        message,
         serial: d.pending.serial_no.clone().unwrap_or_else(|| "—".into()),
         p: PendingView::of(&d.pending, c.tz),
         lines: d
@@ -289,8 +304,71 @@ pub async fn show(State(c): St, v: Viewer, Path(id): Path<String>) -> Response {
                 created: time(&cb.created_at, c.tz),
             })
             .collect(),
+    };
+    (status, page).into_response()
+}
+
+#[derive(Deserialize)]
+pub struct EditForm {
+    #[serde(default)]
+    address_phone: String,
+    #[serde(default)]
+    bank_account: String,
+}
+
+/// `POST /pending/{id}/edit` (`address_phone`, `bank_account`; an empty one stays as it is): the
+/// seller's fields of a pending invoice not yet with the channel (`fapiao pending edit`).
+pub async fn edit(State(c): St, v: Viewer, Path(id): Path<String>, Form(f): Form<EditForm>) -> Response {
+    if let Err(r) = require_to_change(&c, &v, Perm::Invoicing, "pending.edit", &id).await {
+        return r;
     }
-    .into_response()
+    let missing = || error_page(StatusCode::NOT_FOUND, "没有这张待开发票");
+    let Ok(n) = id.parse::<i64>() else { return missing() };
+    let seller = match pending::show(&c.app, n).await {
+        Ok(d) if v.user.sees(&d.pending.seller_tax_no) => d.pending.seller_tax_no,
+        Ok(_) => return missing(),
+        Err(e) if e.kind() == ErrorKind::NotFound => return missing(),
+        Err(e) => return internal(e),
+    };
+    let change = pending::SellerEdit {
+        address_phone: blank(Some(f.address_phone)),
+        bank_account: blank(Some(f.bank_account)),
+    };
+    if change.address_phone.is_none() && change.bank_account.is_none() {
+        return detail_page(
+            &c,
+            &v,
+            StatusCode::UNPROCESSABLE_ENTITY,
+            &id,
+            Some("请填写销方地址电话或开户行及账号".into()),
+        )
+        .await;
+    }
+    let result = pending::edit(&c.app, &v.actor, n, &change).await;
+    let detail = [("地址电话", &change.address_phone), ("开户行及账号", &change.bank_account)]
+        .iter()
+        .filter_map(|(k, v)| v.as_ref().map(|v| format!("{k}：{v}")))
+        .collect::<Vec<_>>()
+        .join("；");
+    let tax_nos = vec![seller];
+    let entry = Entry {
+        actor: &v.actor,
+        action: "pending.edit",
+        target: &id,
+        outcome: Outcome::Ok,
+        detail: &detail,
+        tax_nos: &tax_nos,
+    };
+    audit::record_result(&c.app.pool, entry, &result, |e| e.kind()).await;
+    match result {
+        Ok(()) => detail_page(&c, &v, StatusCode::OK, &id, Some("已修改销方信息".into())).await,
+        Err(e) if e.kind() != ErrorKind::Internal => {
+            let status =
+                StatusCode::from_u16(e.kind().http_status()).unwrap_or(StatusCode::UNPROCESSABLE_ENTITY);
+            detail_page(&c, &v, status, &id, Some(e.to_string())).await
+        }
+        Err(e) => internal(e),
+    }
 }
 
 /// `POST /pending/act` (fields `action` = issue | return | delete, `id` repeated, `reason` for a

@@ -878,3 +878,37 @@ async fn finance_pushes_and_issues_chosen_bills_against_the_sandbox() {
             .unwrap();
     assert!(!detail.contains("li@example.com"), "{detail}");
 }
+
+#[tokio::test]
+async fn finance_edits_a_pending_invoices_seller_fields_in_scope() {
+    let w = world().await;
+    let a_id = w.scalar("SELECT id FROM pending_invoice WHERE total = 113.00").await;
+    let auditor = w.login("auditor").await;
+    let page = w.send("GET", &format!("/pending/{a_id}"), Some(&auditor), None).await.body;
+    assert!(!page.contains("edit-form"));
+    let form = Some("address_phone=%E4%B8%8A%E6%B5%B7%E5%B8%82+021-1234&bank_account=");
+    assert_eq!(
+        w.send("POST", &format!("/pending/{a_id}/edit"), Some(&auditor), form).await.status,
+        StatusCode::FORBIDDEN
+    );
+    let finance_b = w.login("finance_b").await;
+    assert_eq!(
+        w.send("POST", &format!("/pending/{a_id}/edit"), Some(&finance_b), form).await.status,
+        StatusCode::NOT_FOUND
+    );
+    let finance = w.login("finance").await;
+    let empty = w
+        .send("POST", &format!("/pending/{a_id}/edit"), Some(&finance), Some("address_phone=&bank_account="))
+        .await;
+    assert_eq!(empty.status, StatusCode::UNPROCESSABLE_ENTITY);
+    let a = w.send("POST", &format!("/pending/{a_id}/edit"), Some(&finance), form).await;
+    assert_eq!(a.status, StatusCode::OK, "{}", a.body);
+    assert!(a.body.contains("已修改销方信息"), "{}", a.body);
+    let stored: Option<String> =
+        sqlx::query_scalar("SELECT seller_address_phone FROM pending_invoice WHERE id = $1")
+            .bind(a_id)
+            .fetch_one(&w.db.pool)
+            .await
+            .unwrap();
+    assert_eq!(stored.as_deref(), Some("上海市 021-1234"));
+}
