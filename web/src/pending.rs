@@ -16,7 +16,7 @@ use axum::{Form, Router};
 use chrono::NaiveDate;
 use fapiao_usecases::audit::{self, Entry, Outcome};
 use fapiao_usecases::issuing;
-use fapiao_usecases::pending::{self, ItemResult, PendingFilter, PendingRow};
+use fapiao_usecases::pending::{self, ApprovalStep, ItemResult, PendingFilter, PendingRow};
 use fapiao_usecases::{ErrorKind, quiet};
 use serde::Deserialize;
 
@@ -448,6 +448,15 @@ pub async fn act(State(c): St, v: Viewer, Form(fields): Form<Vec<(String, String
             pending::return_to_application(&c.app, &v.actor, &ids, &reason).await
         }
         "delete" => pending::delete(&c.app, &v.actor, &ids).await,
+        "submit" => pending::approval(&c.app, &v.actor, &ids, &ApprovalStep::Submit).await,
+        "approve" => pending::approval(&c.app, &v.actor, &ids, &ApprovalStep::Approve).await,
+        "reject" => {
+            let reason = field("reason");
+            if reason.is_empty() {
+                return again("驳回须填写原因".into()).await;
+            }
+            pending::approval(&c.app, &v.actor, &ids, &ApprovalStep::Reject { reason }).await
+        }
         _ => return again("未知操作".into()).await,
     };
     let detail = match &results {

@@ -912,3 +912,37 @@ async fn finance_edits_a_pending_invoices_seller_fields_in_scope() {
             .unwrap();
     assert_eq!(stored.as_deref(), Some("上海市 021-1234"));
 }
+
+#[tokio::test]
+async fn approval_steps_from_the_pending_list() {
+    let w = world().await;
+    let a_id = w.scalar("SELECT id FROM pending_invoice WHERE total = 113.00").await;
+    sqlx::query("UPDATE pending_invoice SET approval_state = '暂存' WHERE id = $1")
+        .bind(a_id)
+        .execute(&w.db.pool)
+        .await
+        .unwrap();
+    let state = || async {
+        sqlx::query_scalar::<_, String>("SELECT approval_state FROM pending_invoice WHERE id = $1")
+            .bind(a_id)
+            .fetch_one(&w.db.pool)
+            .await
+            .unwrap()
+    };
+    let finance = w.login("finance").await;
+    let a = w.send("POST", "/pending/act", Some(&finance), Some(&format!("action=submit&id={a_id}"))).await;
+    assert_eq!(a.status, StatusCode::OK, "{}", a.body);
+    assert_eq!(state().await, "已提交");
+    let a = w
+        .send("POST", "/pending/act", Some(&finance), Some(&format!("action=reject&id={a_id}&reason=")))
+        .await;
+    assert_eq!(a.status, StatusCode::UNPROCESSABLE_ENTITY);
+    assert!(a.body.contains("驳回须填写原因"));
+    let a = w.send("POST", "/pending/act", Some(&finance), Some(&format!("action=approve&id={a_id}"))).await;
+    assert_eq!(a.status, StatusCode::OK);
+    assert_eq!(state().await, "已审核");
+    let auditor = w.login("auditor").await;
+    let a = w.send("POST", "/pending/act", Some(&auditor), Some(&format!("action=submit&id={a_id}"))).await;
+    assert_eq!(a.status, StatusCode::FORBIDDEN);
+    assert_eq!(w.scalar("SELECT count(*) FROM audit_log WHERE action IN ('pending.submit', 'pending.approve') AND outcome = 'ok'").await, 2);
+}
