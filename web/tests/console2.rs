@@ -179,6 +179,8 @@ async fn finance_sees_the_problems_of_a_workbook_then_imports_its_valid_bills_on
         page.contains(&format!(r#"此文件已导入过，为批次 <a href="/imports/batches/{batch}""#)),
         "{page}"
     );
+    let dash = w.send("GET", "/", Some(&finance), None).await.body;
+    assert!(dash.contains(&format!(r#"href="/imports/batches/{batch}""#)), "the dashboard links the batch");
     let link = w.send("GET", &format!("/imports/batches/{batch}"), Some(&finance), None).await;
     assert_eq!(link.location, format!("/imports/{id}"));
     assert_eq!(w.scalar("SELECT count(*) FROM application").await, 2);
