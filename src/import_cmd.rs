@@ -83,6 +83,7 @@ pub async fn run(args: ImportArgs, ctx: &Context) -> anyhow::Result<Outcome> {
         dry_run: args.dry_run,
         accept_valid: args.accept_valid,
         report: args.report.clone(),
+        scope: None,
     };
     let bar = progress::spinner(ctx);
     bar.set_message("reading");

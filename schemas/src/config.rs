@@ -240,6 +240,8 @@ pub struct HttpSettings {
     pub idle_minutes: u32,
     /// A session ends this long after login, used or not.
     pub absolute_hours: u32,
+    /// The largest workbook the console accepts for upload (MiB); it streams to disk.
+    pub max_upload_mib: u32,
 }
 
 /// The inbound ERP API (issue 17), served by `fapiao serve` on the console's listener.

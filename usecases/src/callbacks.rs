@@ -28,3 +28,13 @@ pub async fn retry(app: &App, actor: &Actor, ids: &[i64]) -> Result<RetryReport>
     let restarted = callbacks::retry(&inv, ids).await?;
     Ok(RetryReport { restarted, delivery: callbacks::deliver(&inv).await? })
 }
+
+/// The seller of each of these bills (for a console user's scope): bill number → tax number.
+pub async fn sellers(app: &App, bills: &[String]) -> Result<std::collections::HashMap<String, String>> {
+    let rows: Vec<(String, String)> =
+        sqlx::query_as("SELECT bill_no, seller_tax_no FROM application WHERE bill_no = ANY($1)")
+            .bind(bills)
+            .fetch_all(&app.pool)
+            .await?;
+    Ok(rows.into_iter().collect())
+}

@@ -22,12 +22,15 @@ pub struct ImportRequest {
     pub accept_valid: bool,
     /// Write the xlsx error report here: the original columns plus 行号 and 错误原因.
     pub report: Option<PathBuf>,
+    /// The enterprises the importing user acts for (a scoped console user); `None`: all. An
+    /// application whose seller lies outside is refused row by row (`SELLER_NOT_IN_SCOPE`).
+    pub scope: Option<Vec<String>>,
 }
 
 impl ImportRequest {
     /// All or nothing, no report: the defaults of `fapiao import FILE --kind KIND`.
     pub fn new(kind: ImportKind) -> ImportRequest {
-        ImportRequest { kind, sheet: None, dry_run: false, accept_valid: false, report: None }
+        ImportRequest { kind, sheet: None, dry_run: false, accept_valid: false, report: None, scope: None }
     }
 }
 
@@ -50,6 +53,7 @@ pub async fn file(
         channel: Some(app.channel.clone()),
         limits: ReadLimits::from_settings(&app.settings.import),
         tenant_id: app.settings.channel.tenant_id.clone(),
+        scope: request.scope,
     };
     Ok(import::import(&app.pool, file, &options, progress).instrument(span).await?)
 }

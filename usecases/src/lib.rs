@@ -26,6 +26,7 @@ pub mod pool;
 pub mod red_flush;
 pub mod sessions;
 pub mod systems;
+pub mod tasks;
 pub mod tenant;
 pub mod users;
 

@@ -93,3 +93,51 @@ pub async fn approval(app: &App, actor: &Actor, ids: &[i64], step: &ApprovalStep
     tracing::info!(actor = %actor, ?ids, ?step, "approval step");
     Ok(exceptions::approval(&app.invoicing(), ids, step, &actor.to_string()).await?)
 }
+
+/// One issuing attempt (a serial number sent to the channel) of a pending invoice.
+#[derive(Clone, Debug, serde::Serialize, sqlx::FromRow)]
+pub struct AttemptRow {
+    pub serial_no: String,
+    pub attempt: i32,
+    /// sending, accepted, lost, refused, succeeded, failed, never_accepted.
+    pub outcome: String,
+    pub message: Option<String>,
+    pub started_at: chrono::DateTime<chrono::Utc>,
+    pub settled_at: Option<chrono::DateTime<chrono::Utc>>,
+}
+
+/// The attempts (serials) of one pending invoice, in order.
+pub async fn attempts(app: &App, id: i64) -> Result<Vec<AttemptRow>> {
+    Ok(sqlx::query_as(
+        "SELECT serial_no, attempt, outcome, message, started_at, settled_at
+           FROM issue_attempt WHERE pending_id = $1 ORDER BY attempt",
+    )
+    .bind(id)
+    .fetch_all(&app.pool)
+    .await?)
+}
+
+/// A callback (按单回调) to the ERP of one of a pending invoice's bills.
+#[derive(Clone, Debug, serde::Serialize, sqlx::FromRow)]
+pub struct BillCallback {
+    pub id: i64,
+    pub bill_no: String,
+    pub interface_code: String,
+    /// pending, succeeded, failed.
+    pub state: String,
+    pub attempts: i32,
+    pub last_error: Option<String>,
+    pub created_at: chrono::DateTime<chrono::Utc>,
+}
+
+/// The callbacks of the bills a pending invoice carries, oldest first.
+pub async fn callbacks(app: &App, id: i64) -> Result<Vec<BillCallback>> {
+    Ok(sqlx::query_as(
+        "SELECT c.id, c.bill_no, c.interface_code, c.state, c.attempts, c.last_error, c.created_at
+           FROM callback c WHERE c.bill_no IN (SELECT bill_no FROM pending_bill WHERE pending_id = $1)
+          ORDER BY c.id",
+    )
+    .bind(id)
+    .fetch_all(&app.pool)
+    .await?)
+}

@@ -27,6 +27,16 @@ pub enum Perm {
     ViewParams,
     EditParams,
     ViewAudit,
+    /// `/imports` and each import's page: finance works there, auditors read.
+    ViewImports,
+    /// Upload a workbook (`POST /imports`).
+    Import,
+    /// `/exports`: see and build reconciliation exports (auditors pull them; admin).
+    Export,
+    /// `/pending` and an invoice's page: finance works there, auditors read.
+    ViewInvoicing,
+    /// Issue chosen pending invoices, return them, delete failed ones.
+    Invoicing,
 }
 
 impl Perm {
@@ -38,6 +48,11 @@ impl Perm {
             Perm::ControlJobs => matches!(role, Admin | Ops),
             Perm::EditParams => role == Admin,
             Perm::ViewAudit => matches!(role, Admin | Auditor),
+            Perm::ViewImports => matches!(role, Admin | Finance | Auditor),
+            Perm::Import => matches!(role, Admin | Finance),
+            Perm::Export => matches!(role, Admin | Auditor),
+            Perm::ViewInvoicing => matches!(role, Admin | Finance | Auditor),
+            Perm::Invoicing => matches!(role, Admin | Finance),
         }
     }
 }
@@ -141,6 +156,11 @@ mod tests {
         assert_eq!(table(Perm::ViewParams), vec![Admin, Ops, Auditor]);
         assert_eq!(table(Perm::EditParams), vec![Admin]);
         assert_eq!(table(Perm::ViewAudit), vec![Admin, Auditor]);
+        assert_eq!(table(Perm::ViewImports), vec![Admin, Finance, Auditor]);
+        assert_eq!(table(Perm::Import), vec![Admin, Finance]);
+        assert_eq!(table(Perm::Export), vec![Admin, Auditor]);
+        assert_eq!(table(Perm::ViewInvoicing), vec![Admin, Finance, Auditor]);
+        assert_eq!(table(Perm::Invoicing), vec![Admin, Finance]);
     }
 
     #[test]

@@ -19,12 +19,22 @@
 // large, and boxing it on every refusal buys nothing here.
 #![allow(clippy::result_large_err)]
 
+mod applications;
 mod auth;
+mod callbacks;
+mod exports;
+mod files;
 mod guard;
+mod imports;
+mod invoices;
 mod pages;
+mod pending;
+mod pool;
+mod red_flush;
 mod view;
 
 use std::net::SocketAddr;
+use std::path::PathBuf;
 use std::sync::Arc;
 
 use axum::Router;
@@ -42,12 +52,16 @@ pub struct Console {
     pub jobs: JobContext,
     pub registry: Registry,
     pub tz: Tz,
+    /// Where uploads and exports are written: `$FAPIAO_HOME/console` (`uploads/`, `exports/`).
+    pub root: PathBuf,
+    /// Imports and exports running in this process, and how far they are.
+    pub running: files::Running,
 }
 
 impl Console {
     pub fn new(app: App, jobs: JobContext, registry: Registry) -> Console {
         let tz = app.settings.time_zone();
-        Console { app, jobs, registry, tz }
+        Console { app, jobs, registry, tz, root: files::default_root(), running: files::Running::default() }
     }
 
     fn secure_cookies(&self) -> bool {
@@ -72,6 +86,14 @@ pub fn router(console: Arc<Console>) -> Router {
         .route("/runs/{id}", get(pages::run_detail))
         .route("/params", get(pages::params).post(pages::set_param))
         .route("/audit", get(pages::audit))
+        .merge(imports::routes(&console))
+        .merge(exports::routes())
+        .merge(pending::routes())
+        .merge(callbacks::routes())
+        .merge(invoices::routes())
+        .merge(pool::routes())
+        .merge(applications::routes())
+        .merge(red_flush::routes())
         .route("/static/htmx.min.js", get(pages::htmx))
         .route("/static/console.css", get(pages::css))
         .fallback(pages::not_found)

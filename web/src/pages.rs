@@ -37,10 +37,14 @@ pub struct Me {
     pub jobs: bool,
     pub params: bool,
     pub audit: bool,
+    pub imports: bool,
+    pub exports: bool,
+    pub pending: bool,
+    pub red_flush: bool,
 }
 
 impl Me {
-    fn of(v: &Viewer) -> Me {
+    pub fn of(v: &Viewer) -> Me {
         Me {
             name: v.user.name.clone(),
             role: v.user.role.label(),
@@ -48,6 +52,10 @@ impl Me {
             jobs: v.may(Perm::ViewJobs),
             params: v.may(Perm::ViewParams),
             audit: v.may(Perm::ViewAudit),
+            imports: v.may(Perm::ViewImports),
+            exports: v.may(Perm::Export),
+            pending: v.may(Perm::ViewInvoicing),
+            red_flush: v.may(Perm::Invoicing),
         }
     }
 }
@@ -63,7 +71,7 @@ pub fn error_page(status: StatusCode, message: &str) -> Response {
     (status, ErrorPage { message, code: status.as_u16() }).into_response()
 }
 
-fn internal(e: impl std::fmt::Display) -> Response {
+pub fn internal(e: impl std::fmt::Display) -> Response {
     tracing::error!(error = %e, "console request failed");
     error_page(StatusCode::INTERNAL_SERVER_ERROR, "内部错误，请查看服务日志")
 }
@@ -72,12 +80,12 @@ fn status_of(kind: ErrorKind) -> StatusCode {
     StatusCode::from_u16(kind.http_status()).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR)
 }
 
-fn see_other(to: &str) -> Response {
+pub fn see_other(to: &str) -> Response {
     Redirect::to(to).into_response()
 }
 
 /// Refuse a state-changing request the role does not allow: 403, and a row in the audit log.
-async fn require_to_change(
+pub async fn require_to_change(
     c: &Console,
     v: &Viewer,
     perm: Perm,
@@ -113,12 +121,12 @@ impl<S: Send + Sync> FromRequestParts<S> for Client {
     }
 }
 
-fn blank(s: Option<String>) -> Option<String> {
+pub fn blank(s: Option<String>) -> Option<String> {
     s.map(|s| s.trim().to_string()).filter(|s| !s.is_empty())
 }
 
 /// Percent-encode a query value (links built from filters).
-fn enc(s: &str) -> String {
+pub fn enc(s: &str) -> String {
     s.bytes()
         .map(|b| match b {
             b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' => (b as char).to_string(),

@@ -3,6 +3,11 @@
 //! cross-site form POST refused, logout; an auditor sees no pause button and a forged POST is
 //! refused. Writes a screenshot of the dashboard to target/console-dashboard.png.
 //!
+//! Part 2 (`finance_imports_and_an_auditor_exports_in_chromium`): finance uploads a workbook
+//! with 3 bad rows and sees the 3 problems (row, column, message), then a scoped finance user does
+//! not see that upload; an auditor builds an export, sees its checks and downloads the zip, whose
+//! SHA-256 is the one listed. Screenshots: target/console-import.png, target/console-export.png.
+//!
 //! Without /usr/bin/chromedriver the test says so and passes, unless FAPIAO_REQUIRE_BROWSER=1
 //! (`.ci/run` installs the packages and sets it).
 
@@ -144,14 +149,26 @@ async fn evil_site(console: &str) -> String {
     format!("http://{addr}/")
 }
 
+/// Whether the browser is here; without it the test is skipped, unless it is required.
+fn have_browser() -> bool {
+    if std::path::Path::new(DRIVER).exists() {
+        return true;
+    }
+    assert!(
+        std::env::var("FAPIAO_REQUIRE_BROWSER").is_err(),
+        "{DRIVER} missing (apt-get install chromium chromium-driver)"
+    );
+    eprintln!("skipped: {DRIVER} missing (apt-get install chromium chromium-driver)");
+    false
+}
+
+fn shot(name: &str) -> std::path::PathBuf {
+    std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../target").join(name)
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_console_in_chromium() {
-    if !std::path::Path::new(DRIVER).exists() {
-        assert!(
-            std::env::var("FAPIAO_REQUIRE_BROWSER").is_err(),
-            "{DRIVER} missing (apt-get install chromium chromium-driver)"
-        );
-        eprintln!("skipped: {DRIVER} missing (apt-get install chromium chromium-driver)");
+    if !have_browser() {
         return;
     }
     let w = world().await;
@@ -184,9 +201,7 @@ async fn the_console_in_chromium() {
     // The dashboard lists it with the reason; take its picture.
     b.goto(&format!("{base}/")).await.unwrap();
     assert!(text(&b, "#paused-jobs").await.contains("核对税局接口"));
-    let png = b.screenshot().await.unwrap();
-    let shot = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../target/console-dashboard.png");
-    std::fs::write(&shot, png).unwrap();
+    std::fs::write(shot("console-dashboard.png"), b.screenshot().await.unwrap()).unwrap();
     b.goto(&format!("{base}/jobs")).await.unwrap();
     b.find(Locator::Css("#job-fetch button.resume")).await.unwrap().click().await.unwrap();
     wait_text(&b, "#job-fetch td.status", "运行中").await;
@@ -230,6 +245,114 @@ async fn the_console_in_chromium() {
     let refused =
         w.scalar("SELECT count(*) FROM audit_log WHERE actor = 'auditor' AND outcome = 'refused'").await;
     assert_eq!(refused, 1);
+
+    b.close().await.unwrap();
+    stop.cancel();
+    server.await.unwrap().unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn finance_imports_and_an_auditor_exports_in_chromium() {
+    if !have_browser() {
+        return;
+    }
+    let w = world().await;
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let base = format!("http://{}", listener.local_addr().unwrap());
+    let stop = CancellationToken::new();
+    let server = tokio::spawn(fapiao_web::serve(listener, w.console.clone(), stop.clone()));
+    let driver = start_driver().await;
+    let b = browser(&driver).await;
+
+    // A workbook of 20 lines whose lines 2, 3 and 8 (sheet rows 3, 4, 9) carry a wrong tax.
+    let book = w.files.path().join("开票申请-十一月.xlsx");
+    fapiao_pipelines::import::sample::write_xlsx(&book, "CHR", 20, common::A, common::B, &[1, 2, 7]).unwrap();
+
+    // Finance uploads it (all or nothing) and sees the three problems.
+    login(&b, &base, "finance", PASSWORD).await;
+    wait_path(&b, "/").await;
+    b.find(Locator::Css("nav a[href='/imports']")).await.unwrap().click().await.unwrap();
+    wait_path(&b, "/imports").await;
+    b.find(Locator::Css("#file")).await.unwrap().send_keys(&book.display().to_string()).await.unwrap();
+    b.find(Locator::Css("#upload")).await.unwrap().click().await.unwrap();
+    // The page polls while the import runs, then shows the summary.
+    let outcome = wait_text(&b, "#outcome", "全部拒绝").await;
+    assert!(outcome.contains("未入库"), "{outcome}");
+    assert_eq!(text(&b, "#rows").await, "20");
+    assert_eq!(text(&b, "#rejected").await, "20");
+    let rows = b.find_all(Locator::Css("#problems tbody tr")).await.unwrap();
+    assert_eq!(rows.len(), 3);
+    let mut seen = Vec::new();
+    for row in rows {
+        let cells = row.find_all(Locator::Css("td")).await.unwrap();
+        let mut texts = Vec::new();
+        for c in cells {
+            texts.push(c.text().await.unwrap());
+        }
+        assert_eq!(texts[1], "税额", "the column: {texts:?}");
+        assert!(!texts[3].is_empty(), "a message: {texts:?}");
+        seen.push(texts[0].clone());
+    }
+    assert_eq!(seen, ["3", "4", "9"]);
+    let report = b.find(Locator::Css("#report")).await.unwrap().attr("href").await.unwrap().unwrap();
+    assert!(report.ends_with("/report"), "{report}");
+    // Tall enough for the summary and the three problems in one picture.
+    b.set_window_size(1400, 1250).await.unwrap();
+    std::fs::write(shot("console-import.png"), b.screenshot().await.unwrap()).unwrap();
+    assert_eq!(w.scalar("SELECT count(*) FROM application").await, 0);
+
+    // A finance user of the other enterprise does not see that upload.
+    let upload = path(&b).await;
+    b.find(Locator::Css("#logout")).await.unwrap().click().await.unwrap();
+    wait_path(&b, "/login").await;
+    login(&b, &base, "finance_b", PASSWORD).await;
+    wait_path(&b, "/").await;
+    b.goto(&format!("{base}/imports")).await.unwrap();
+    assert!(text(&b, "#uploads").await.contains("暂无上传"));
+    b.goto(&format!("{base}{upload}")).await.unwrap();
+    wait_text(&b, "#message", "没有这次导入").await;
+    b.goto(&format!("{base}/")).await.unwrap();
+    b.find(Locator::Css("#logout")).await.unwrap().click().await.unwrap();
+    wait_path(&b, "/login").await;
+
+    // An auditor builds an export of the month, sees every check, downloads the zip.
+    login(&b, &base, "auditor", PASSWORD).await;
+    wait_path(&b, "/").await;
+    b.goto(&format!("{base}/exports")).await.unwrap();
+    assert!(b.find_all(Locator::Css("#upload-form")).await.unwrap().is_empty());
+    b.find(Locator::Css("#build-export")).await.unwrap().click().await.unwrap();
+    wait_text(&b, "#task-state", "完成").await;
+    let checks = text(&b, "#checks").await;
+    for check in
+        ["net_matches_ledger", "red_points_to_blue", "remaining_agrees", "issued_bills_have_callback"]
+    {
+        assert!(checks.contains(check), "{check}: {checks}");
+    }
+    let listed = text(&b, "#sha256").await;
+    assert_eq!(listed.len(), 64, "{listed}");
+    std::fs::write(shot("console-export.png"), b.screenshot().await.unwrap()).unwrap();
+    // Download it as the page's link does (same session), and hash what arrived.
+    let href = b.find(Locator::Css("#download")).await.unwrap().attr("href").await.unwrap().unwrap();
+    let digest = b
+        .execute_async(
+            "const [href, done] = [arguments[0], arguments[arguments.length - 1]];
+             fetch(href).then(r => r.ok ? r.arrayBuffer() : Promise.reject(r.status))
+               .then(b => crypto.subtle.digest('SHA-256', b))
+               .then(d => done(Array.from(new Uint8Array(d)).map(x => x.toString(16).padStart(2, '0')).join('')),
+                     e => done('failed: ' + e));",
+            vec![json!(href)],
+        )
+        .await
+        .unwrap();
+    assert_eq!(digest, json!(listed), "the zip downloaded is the one listed");
+    let stored: String = sqlx::query_scalar("SELECT sha256 FROM console_task WHERE kind = 'export'")
+        .fetch_one(&w.db.pool)
+        .await
+        .unwrap();
+    assert_eq!(stored, listed);
+    b.goto(&format!("{base}/exports")).await.unwrap();
+    let list = text(&b, "#exports").await;
+    assert!(list.contains(&listed) && list.contains("auditor"), "{list}");
 
     b.close().await.unwrap();
     stop.cancel();

@@ -87,6 +87,8 @@ pub(super) struct Lander {
     tenant: HashSet<String>,
     /// The tenant's id, for the 1130 message.
     tenant_id: String,
+    /// The importing user's enterprises, when limited to some.
+    scope: Option<HashSet<String>>,
     bills: HashMap<String, Bill>,
     /// Positions of the template fields in a staged row.
     bill_no: usize,
@@ -107,6 +109,7 @@ impl Lander {
         header: impl Fn(&str) -> String,
         accept_valid: bool,
         tenant_id: &str,
+        scope: Option<&[String]>,
     ) -> Result<Lander, sqlx::Error> {
         let at = |name: &str| {
             fields
@@ -125,6 +128,7 @@ impl Lander {
             accept_valid,
             tenant,
             tenant_id: tenant_id.to_string(),
+            scope: scope.map(|s| s.iter().cloned().collect()),
             bills: HashMap::new(),
             bill_no: at("bill_no"),
             seller: at("seller_tax_no"),
@@ -182,6 +186,16 @@ impl Lander {
                     column: self.seller_header.clone(),
                     code: NOT_IN_TENANT_CODE.into(),
                     message: not_in_tenant(seller, &self.tenant_id),
+                });
+                refused = true;
+            } else if let (Some(seller), Some(scope)) = (row.values[self.seller].as_deref(), &self.scope)
+                && !scope.contains(seller)
+            {
+                problems.push(Problem {
+                    row: row.row_no,
+                    column: self.seller_header.clone(),
+                    code: "SELLER_NOT_IN_SCOPE".into(),
+                    message: format!("销方税号{seller}不在您负责的企业范围内"),
                 });
                 refused = true;
             }

@@ -58,6 +58,9 @@ pub struct ImportOptions {
     pub limits: ReadLimits,
     /// The tenant's id (`channel.tenant_id`), named by the 1130 refusal (税号:…,不在租户:<id> 范围内).
     pub tenant_id: String,
+    /// The enterprises the importing user acts for (a console user scoped to some); `None`: all.
+    /// An applications row whose seller lies outside is refused (`SELLER_NOT_IN_SCOPE`).
+    pub scope: Option<Vec<String>>,
 }
 
 /// Applications, all or nothing, from the first non-empty sheet, landing, no report, no channel.
@@ -72,6 +75,7 @@ impl Default for ImportOptions {
             channel: None,
             limits: ReadLimits::default(),
             tenant_id: String::new(),
+            scope: None,
         }
     }
 }
@@ -296,6 +300,7 @@ async fn stream_and_land(
                 |f| plan.header_of(f),
                 options.accept_valid,
                 &options.tenant_id,
+                options.scope.as_deref(),
             )
             .await?,
         ),

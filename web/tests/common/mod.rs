@@ -38,11 +38,19 @@ pub struct World {
     pub db: TestDb,
     pub console: Arc<Console>,
     pub router: Router,
+    /// The console's uploads and exports (its `root`).
+    pub files: tempfile::TempDir,
 }
 
 pub async fn world() -> World {
+    world_with(|_| {}).await
+}
+
+/// A world whose settings `change` adjusts first.
+pub async fn world_with(change: impl FnOnce(&mut Settings)) -> World {
     let db = TestDb::new().await;
-    let settings = Settings::load_from(None, Vec::new()).unwrap();
+    let mut settings = Settings::load_from(None, Vec::new()).unwrap();
+    change(&mut settings);
     for (tax_no, name) in [(A, "上海示例贸易有限公司"), (B, "深圳示例便利店")] {
         let e = Enterprise {
             tax_no: TaxNo::parse(tax_no).unwrap(),
@@ -64,7 +72,7 @@ pub async fn world() -> World {
     for (tax_no, total) in [(A, "113.00"), (B, "222.22")] {
         sqlx::query(
             "INSERT INTO pending_invoice (seller_tax_no, buyer_name, invoice_kind, data_source, amount, tax, total)
-             VALUES ($1, '购方', '数电普票', '批量导入', 0, 0, $2::numeric)",
+             VALUES ($1, '购方', 'digital_ordinary', '批量导入', 0, 0, $2::numeric)",
         )
         .bind(tax_no)
         .bind(total)
@@ -79,9 +87,12 @@ pub async fn world() -> World {
     }
     let jobs = JobContext::new(db.pool.clone(), app.channel.clone(), settings.clone(), "test-worker".into());
     let registry = Registry::from_settings(&settings).unwrap();
-    let console = Arc::new(Console::new(app, jobs, registry));
+    let files = tempfile::tempdir().unwrap();
+    let mut console = Console::new(app, jobs, registry);
+    console.root = files.path().to_path_buf();
+    let console = Arc::new(console);
     let router = fapiao_web::router(console.clone());
-    World { db, console, router }
+    World { db, console, router, files }
 }
 
 pub struct Answer {
@@ -131,6 +142,78 @@ impl World {
             self.send("POST", "/login", None, Some(&format!("username={name}&password={PASSWORD}"))).await;
         assert_eq!(a.status, StatusCode::SEE_OTHER, "login of {name}: {}", a.body);
         a.set_cookie.split(';').next().unwrap().to_string()
+    }
+
+    /// A multipart POST: text `fields`, then a `file` field named `file_name` holding `bytes`.
+    pub async fn upload(
+        &self,
+        path: &str,
+        cookie: &str,
+        fields: &[(&str, &str)],
+        file: Option<(&str, &[u8])>,
+    ) -> Answer {
+        const BOUNDARY: &str = "----fapiao-test-boundary-7d3a";
+        let mut body = Vec::new();
+        for (k, v) in fields {
+            body.extend_from_slice(
+                format!("--{BOUNDARY}\r\nContent-Disposition: form-data; name=\"{k}\"\r\n\r\n{v}\r\n")
+                    .as_bytes(),
+            );
+        }
+        if let Some((name, bytes)) = file {
+            body.extend_from_slice(
+                format!(
+                    "--{BOUNDARY}\r\nContent-Disposition: form-data; name=\"file\"; filename=\"{name}\"\r\nContent-Type: application/octet-stream\r\n\r\n"
+                )
+                .as_bytes(),
+            );
+            body.extend_from_slice(bytes);
+            body.extend_from_slice(b"\r\n");
+        }
+        body.extend_from_slice(format!("--{BOUNDARY}--\r\n").as_bytes());
+        let req = Request::builder()
+            .method("POST")
+            .uri(path)
+            .header(header::COOKIE, cookie)
+            .header(header::CONTENT_TYPE, format!("multipart/form-data; boundary={BOUNDARY}"))
+            .body(Body::from(body))
+            .unwrap();
+        self.answer(req).await
+    }
+
+    async fn answer(&self, req: Request<Body>) -> Answer {
+        let res = self.router.clone().oneshot(req).await.unwrap();
+        let status = res.status();
+        let headers = res.headers().clone();
+        let get = |h| headers.get(h).and_then(|v| v.to_str().ok()).unwrap_or("").to_string();
+        let (location, set_cookie) = (get(header::LOCATION), get(header::SET_COOKIE));
+        let bytes = axum::body::to_bytes(res.into_body(), 64 << 20).await.unwrap();
+        Answer { status, location, set_cookie, headers, body: String::from_utf8_lossy(&bytes).into_owned() }
+    }
+
+    /// The raw bytes of a GET (downloads).
+    pub async fn bytes(&self, path: &str, cookie: &str) -> (StatusCode, axum::http::HeaderMap, Vec<u8>) {
+        let req = Request::builder().uri(path).header(header::COOKIE, cookie).body(Body::empty()).unwrap();
+        let res = self.router.clone().oneshot(req).await.unwrap();
+        let (status, headers) = (res.status(), res.headers().clone());
+        let bytes = axum::body::to_bytes(res.into_body(), 256 << 20).await.unwrap();
+        (status, headers, bytes.to_vec())
+    }
+
+    /// Wait for console task `id` to leave `running`; its state.
+    pub async fn finished(&self, id: i64) -> String {
+        for _ in 0..1200 {
+            let state: String = sqlx::query_scalar("SELECT state FROM console_task WHERE id = $1")
+                .bind(id)
+                .fetch_one(&self.db.pool)
+                .await
+                .unwrap();
+            if state != "running" {
+                return state;
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+        }
+        panic!("task {id} still running after a minute");
     }
 
     pub async fn scalar(&self, sql: &'static str) -> i64 {
