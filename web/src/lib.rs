@@ -22,6 +22,7 @@
 mod auth;
 mod guard;
 mod pages;
+mod receipt;
 mod view;
 
 use std::net::SocketAddr;
@@ -74,6 +75,7 @@ pub fn router(console: Arc<Console>) -> Router {
         .route("/audit", get(pages::audit))
         .route("/static/htmx.min.js", get(pages::htmx))
         .route("/static/console.css", get(pages::css))
+        .merge(receipt::routes(console.app.clone()))
         .fallback(pages::not_found)
         .layer(axum::middleware::from_fn(guard::cross_site))
         .layer(axum::middleware::from_fn(guard::headers))
