@@ -344,7 +344,7 @@ fn print_text(
 
 /// Where the demo writes files: `$FAPIAO_HOME` (default `.fapiao`), made if missing — with a
 /// DATABASE_URL given, nothing else creates it on a fresh machine.
-fn demo_home() -> std::io::Result<std::path::PathBuf> {
+pub(crate) fn demo_home() -> std::io::Result<std::path::PathBuf> {
     let home = std::env::var_os("FAPIAO_HOME")
         .map(std::path::PathBuf::from)
         .unwrap_or_else(|| std::path::PathBuf::from(".fapiao"));

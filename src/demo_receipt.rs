@@ -83,7 +83,10 @@ pub async fn stage(app: &App, seller: &fapiao_schemas::TaxNo) -> anyhow::Result<
         }),
         Err(_) => json!({ "refused": true }),
     };
+    let printed = crate::receipt_print::print(&detail, &crate::demo::demo_home()?.join("receipts"))?;
     Ok(json!({
+        "qr_png": printed.png,
+        "pdf": printed.pdf,
         "receipt_id": id,
         "serial": serial,
         "total": detail.receipt.total.to_string(),
@@ -95,12 +98,17 @@ pub async fn stage(app: &App, seller: &fapiao_schemas::TaxNo) -> anyhow::Result<
 pub fn print(r: &Value) {
     let s = &r["receipt_code"];
     println!(
-        "receipt code (动态小票码) {} · serial {} · 价税合计 {}",
+        "[9] receipt code (动态小票码) {} · serial {} · 价税合计 {}",
         s["receipt_id"],
         s["serial"].as_str().unwrap_or(""),
         s["total"].as_str().unwrap_or("")
     );
     println!("    link: {}", s["link"].as_str().unwrap_or(""));
+    println!(
+        "    QR code: {} · PDF: {}",
+        s["qr_png"].as_str().unwrap_or(""),
+        s["pdf"].as_str().unwrap_or("")
+    );
     println!(
         "    (serve it with `fapiao serve --http 127.0.0.1:8080`; the link opens the consumer's page /r)"
     );

@@ -31,6 +31,7 @@ mod pending_cmd;
 mod pool_cmd;
 mod progress;
 mod receipt_cmd;
+mod receipt_print;
 mod red_flush_cmd;
 mod sandbox_cmd;
 mod scheme;

@@ -115,6 +115,13 @@ pub enum ReceiptCommand {
     },
     /// One code: its fields, lines, link and invoice.
     Show { id: i64 },
+    /// 打印: the code's QR as a PNG and a PDF page (QR, totals, bottom remark) in --out
+    /// (default `$FAPIAO_HOME/receipts`).
+    Print {
+        id: i64,
+        #[arg(long)]
+        out: Option<std::path::PathBuf>,
+    },
     /// A mode-1 link as the merchant's till builds it (to test an integration).
     Link {
         #[arg(long)]
@@ -326,6 +333,22 @@ pub async fn run(command: ReceiptCommand, ctx: &Context) -> anyhow::Result<Outco
             )?;
         }
         ReceiptCommand::Show { id } => print_detail(ctx, &receipts::show(&app, id).await?)?,
+        ReceiptCommand::Print { id, out } => {
+            let detail = receipts::show(&app, id).await?;
+            let dir = match out {
+                Some(d) => d,
+                None => crate::demo::demo_home()?.join("receipts"),
+            };
+            let printed = crate::receipt_print::print(&detail, &dir)?;
+            if ctx.json {
+                output::json(
+                    &serde_json::json!({ "png": printed.png, "pdf": printed.pdf, "link": detail.link }),
+                )?;
+            } else {
+                println!("PNG: {}", printed.png.display());
+                println!("PDF: {}", printed.pdf.display());
+            }
+        }
         ReceiptCommand::Link { tax_no, order, amount } => {
             let amount = decimal("--amount", &amount)?;
             println!("{}", receipts::sign_order_link(&app, &tax_no, &order, amount, Utc::now()).await?);

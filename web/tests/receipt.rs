@@ -495,3 +495,159 @@ async fn a_rotated_key_keeps_old_links_until_retired_and_the_kingdee_format_need
         sqlx::query_scalar("SELECT mode FROM receipt_claim").fetch_one(&w.db.pool).await.unwrap();
     assert_eq!(mode, "kingdee");
 }
+
+// ---------------------------------------------------------------------------------------------
+// A phone in headless Chromium (Debian's chromium and chromium-driver over WebDriver, as in
+// tests/browser.rs): skipped without /usr/bin/chromedriver unless FAPIAO_REQUIRE_BROWSER=1.
+
+mod phone {
+    use std::process::{Child, Command, Stdio};
+    use std::time::{Duration, Instant};
+
+    use fantoccini::{Client, ClientBuilder, Locator};
+    use serde_json::json;
+
+    pub const DRIVER: &str = "/usr/bin/chromedriver";
+
+    pub struct Driver {
+        child: Child,
+        pub url: String,
+        profile: tempfile::TempDir,
+    }
+
+    impl Drop for Driver {
+        fn drop(&mut self) {
+            let _ = self.child.kill();
+            let _ = self.child.wait();
+        }
+    }
+
+    pub async fn start() -> Driver {
+        let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+        let child = Command::new(DRIVER)
+            .arg(format!("--port={port}"))
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("start chromedriver");
+        let deadline = Instant::now() + Duration::from_secs(20);
+        while tokio::net::TcpStream::connect(("127.0.0.1", port)).await.is_err() {
+            assert!(Instant::now() < deadline, "chromedriver did not listen on {port}");
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+        Driver { child, url: format!("http://127.0.0.1:{port}"), profile: tempfile::tempdir().unwrap() }
+    }
+
+    /// A 360 × 740 phone (mobile emulation: the viewport, not only the window).
+    pub async fn browser(driver: &Driver) -> Client {
+        let profile = driver.profile.path().display().to_string();
+        let caps = json!({
+            "browserName": "chrome",
+            "goog:chromeOptions": {
+                "binary": "/usr/bin/chromium",
+                "mobileEmulation": { "deviceMetrics": { "width": 360, "height": 740, "pixelRatio": 2.0 } },
+                "args": [
+                    "--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
+                    "--disable-component-update", "--disable-sync", "--no-first-run", "--disable-quic",
+                    "--disable-dev-shm-usage", format!("--user-data-dir={profile}"),
+                ]
+            }
+        });
+        let serde_json::Value::Object(caps) = caps else { unreachable!() };
+        ClientBuilder::new(hyper_util::client::legacy::connect::HttpConnector::new())
+            .capabilities(caps)
+            .connect(&driver.url)
+            .await
+            .expect("WebDriver session")
+    }
+
+    /// Wait until `css` (on this page or the next) contains `needle`.
+    pub async fn wait_text(b: &Client, css: &str, needle: &str) -> String {
+        let deadline = Instant::now() + Duration::from_secs(20);
+        loop {
+            let found = match b.find(Locator::Css(css)).await {
+                Ok(e) => e.text().await.unwrap_or_default(),
+                Err(_) => String::new(),
+            };
+            if found.contains(needle) {
+                return found;
+            }
+            assert!(Instant::now() < deadline, "{css} never contained {needle}: {found:?}");
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    }
+
+    pub async fn shot(b: &Client, name: &str) {
+        let png = b.screenshot().await.unwrap();
+        let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../target").join(name);
+        std::fs::write(path, png).unwrap();
+    }
+}
+
+#[tokio::test]
+async fn on_a_phone_a_printed_code_switch_kind_wrong_then_right_tax_number_and_the_invoice() {
+    use fantoccini::Locator;
+    if !std::path::Path::new(phone::DRIVER).exists() {
+        assert!(std::env::var("FAPIAO_REQUIRE_BROWSER").is_err(), "{} is missing", phone::DRIVER);
+        eprintln!("skipped: no {}", phone::DRIVER);
+        return;
+    }
+    let w = world(&[]).await;
+    let goods = receipts::add_goods(
+        &w.app,
+        &Actor::Demo,
+        &GoodsRequest {
+            tax_no: A.into(),
+            name: "拿铁咖啡".into(),
+            revenue_code: "3070401000000000000".into(),
+            tax_rate: "0.06".parse().unwrap(),
+            specification: Some("大杯".into()),
+            unit: Some("杯".into()),
+            price: Some("32.00".parse().unwrap()),
+        },
+    )
+    .await
+    .unwrap();
+    let req = receipt("RC-PHONE", goods, vec![LineRequest::Discount { amount: "-6.00".parse().unwrap() }]);
+    let id = receipts::add(&w.app, &Actor::Demo, &req, Utc::now()).await.unwrap();
+    let link = receipts::show(&w.app, id).await.unwrap().link;
+
+    let driver = phone::start().await;
+    let b = phone::browser(&driver).await;
+    b.goto(&link).await.unwrap();
+    phone::wait_text(&b, "#amount", "¥90.00").await;
+    // Nothing is wider than the phone.
+    let width = b.execute("return document.documentElement.scrollWidth", vec![]).await.unwrap();
+    assert!(width.as_i64().unwrap() <= 360, "page is {width} px wide");
+    // The default kind is checked; switch to the special invoice.
+    let checked =
+        b.find(Locator::Css("input[name=kind]:checked")).await.unwrap().attr("value").await.unwrap();
+    assert_eq!(checked.as_deref(), Some("digital_ordinary"));
+    b.find(Locator::Css("input[name=kind][value=digital_special]")).await.unwrap().click().await.unwrap();
+    b.find(Locator::Css("input[name=title_type][value=company]")).await.unwrap().click().await.unwrap();
+    b.find(Locator::Css("#name")).await.unwrap().send_keys("深圳示例便利店").await.unwrap();
+    b.find(Locator::Css("#tax_no")).await.unwrap().send_keys(BAD_BUYER).await.unwrap();
+    b.find(Locator::Css("#email")).await.unwrap().send_keys("buyer@example.com").await.unwrap();
+    b.find(Locator::Css("#submit")).await.unwrap().click().await.unwrap();
+    // The next page's message under the field (the GB 32100-2015 check character).
+    phone::wait_text(&b, "#error-tax_no", "校验位").await;
+    phone::shot(&b, "receipt-form.png").await;
+    // The form kept what was typed, the special kind included.
+    let kind = b.find(Locator::Css("input[name=kind]:checked")).await.unwrap().attr("value").await.unwrap();
+    assert_eq!(kind.as_deref(), Some("digital_special"));
+    assert_eq!(w.serials(), 0);
+    let tax = b.find(Locator::Css("#tax_no")).await.unwrap();
+    tax.clear().await.unwrap();
+    tax.send_keys(BUYER).await.unwrap();
+    b.find(Locator::Css("#submit")).await.unwrap().click().await.unwrap();
+    phone::wait_text(&b, "#state", "开票成功").await;
+    phone::wait_text(&b, "#total", "¥90.00").await;
+    phone::shot(&b, "receipt-result.png").await;
+    let width = b.execute("return document.documentElement.scrollWidth", vec![]).await.unwrap();
+    assert!(width.as_i64().unwrap() <= 360, "result page is {width} px wide");
+    assert_eq!(w.serials(), 1);
+    let kind: String =
+        sqlx::query_scalar("SELECT invoice_kind FROM pending_invoice").fetch_one(&w.db.pool).await.unwrap();
+    assert_eq!(kind, "digital_special");
+    b.close().await.unwrap();
+}
