@@ -160,6 +160,9 @@ async fn demo(ctx: &Context) -> anyhow::Result<Outcome> {
     // Stage 8b — ERP push: bills through the ERP API, issued by the auto-issue pass, queried, called back.
     let erp_push = crate::demo_erp::stage(&app, &sandbox, &enterprise_list[0].tax_no).await?;
 
+    // Stage 8c — a receipt code (动态小票码): its link, and a consumer's title issued at once.
+    let receipt_code = crate::demo_receipt::stage(&app, &enterprise_list[0].tax_no).await?;
+
     let report = json!({
         "database": { "origin": where_, "url": url, "migrations_applied": migrations },
         "enterprises": enterprise_list,
@@ -175,6 +178,7 @@ async fn demo(ctx: &Context) -> anyhow::Result<Outcome> {
         "red_flush": red_flush,
         "export": export,
         "erp_push": erp_push,
+        "receipt_code": receipt_code,
     });
     if ctx.json {
         output::json(&report)?;
@@ -337,13 +341,14 @@ fn print_text(
         );
     }
     crate::demo_erp::print(r);
+    crate::demo_receipt::print(r);
     println!("done.");
     Ok(())
 }
 
 /// Where the demo writes files: `$FAPIAO_HOME` (default `.fapiao`), made if missing — with a
 /// DATABASE_URL given, nothing else creates it on a fresh machine.
-fn demo_home() -> std::io::Result<std::path::PathBuf> {
+pub(crate) fn demo_home() -> std::io::Result<std::path::PathBuf> {
     let home = std::env::var_os("FAPIAO_HOME")
         .map(std::path::PathBuf::from)
         .unwrap_or_else(|| std::path::PathBuf::from(".fapiao"));

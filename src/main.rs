@@ -18,6 +18,7 @@ mod demo;
 mod demo_erp;
 mod demo_issued;
 mod demo_pool;
+mod demo_receipt;
 mod demo_red_flush;
 mod enterprise;
 mod exit;
@@ -31,6 +32,8 @@ mod param;
 mod pending_cmd;
 mod pool_cmd;
 mod progress;
+mod receipt_cmd;
+mod receipt_print;
 mod red_flush_cmd;
 mod sandbox_cmd;
 mod scheme;
@@ -126,6 +129,12 @@ enum Command {
     /// The ERP API: `api log` lists its calls.
     #[command(subcommand)]
     Api(system_cmd::ApiCommand),
+    /// Dynamic receipt codes (动态小票码): settings, keys, add, copy, disable, list, show, link, stats.
+    #[command(subcommand)]
+    Receipt(receipt_cmd::ReceiptCommand),
+    /// The goods catalogue (开票项) receipt-code lines pick from: add, list, disable.
+    #[command(subcommand)]
+    Goods(receipt_cmd::GoodsCommand),
     /// The audit log of every change (console and CLI).
     #[command(subcommand)]
     Audit(user_cmd::AuditCommand),
@@ -190,6 +199,8 @@ async fn run(command: Command, ctx: &Context) -> anyhow::Result<Outcome> {
         Command::Audit(c) => user_cmd::audit(c, ctx).await,
         Command::System(c) => system_cmd::run(c, ctx).await,
         Command::Api(c) => system_cmd::api(c, ctx).await,
+        Command::Receipt(c) => receipt_cmd::run(c, ctx).await,
+        Command::Goods(c) => receipt_cmd::goods(c, ctx).await,
         Command::Jobs(c) => jobs_cmd::run(c, ctx).await,
         Command::Sync(c) => jobs_cmd::sync(c, ctx).await,
         Command::Sandbox(args) => sandbox_cmd::run(args, ctx).await,

@@ -30,6 +30,7 @@ use fapiao_channel::codec::Codec;
 use fapiao_channel::codes::error as code;
 use fapiao_channel::envelope;
 use fapiao_usecases::erp::{self, LogEntry, PushedBill};
+use fapiao_usecases::receipts;
 use fapiao_usecases::systems::{self, Caller};
 use fapiao_usecases::{Actor, App};
 use serde::Deserialize;
@@ -42,6 +43,8 @@ pub mod interface {
     pub const BILL_PUSH: &str = "BILL.PUSH";
     pub const BILL_WITHDRAW: &str = "BILL.WITHDRAW";
     pub const BILL_INVOICE_QUERY: &str = "BILL.INVOICE.QUERY";
+    /// Ours for 3.2.01 上传销售单获取二维码链接 (receipt codes, mode 2; no public code found).
+    pub const RECEIPT_UPLOAD: &str = "RECEIPT.UPLOAD";
 }
 
 /// What every handler works with.
@@ -327,6 +330,33 @@ async fn dispatch(
                 message: "成功".into(),
                 bills: count,
                 accepted: count,
+            })
+        }
+        interface::RECEIPT_UPLOAD => {
+            let value: serde_json::Value = serde_json::from_str(data)
+                .map_err(|e| Refusal::new(code::BAD_REQUEST, format!("data不是JSON：{e}")))?;
+            let orders = match value {
+                serde_json::Value::Array(a) => a,
+                o => vec![o],
+            };
+            let now = chrono::Utc::now();
+            let mut answers = Vec::with_capacity(orders.len());
+            for o in &orders {
+                answers.push(
+                    receipts::upload_order(&api.app, actor, &caller.tax_nos, o, now)
+                        .await
+                        .map_err(|e| Refusal::of(&e))?,
+                );
+            }
+            let accepted = answers.iter().filter(|a| a.success).count() as u32;
+            let first_refused = answers.iter().find(|a| !a.success);
+            Ok(Done {
+                json: serde_json::to_string(&answers).expect("plain JSON"),
+                success: first_refused.is_none(),
+                code: first_refused.map(|a| a.error_code.clone()).unwrap_or_else(|| code::OK.into()),
+                message: first_refused.map(|a| a.message.clone()).unwrap_or_else(|| "成功".into()),
+                bills: answers.len() as u32,
+                accepted,
             })
         }
         other => Err(Refusal::new(code::BAD_REQUEST, format!("不支持的接口编码：{other}"))),

@@ -67,6 +67,7 @@ pub struct Settings {
     pub metrics: MetricsSettings,
     pub http: HttpSettings,
     pub api: ApiSettings,
+    pub receipt: ReceiptSettings,
     pub channel: ChannelSettings,
     pub invoicing: InvoicingSettings,
     pub callbacks: CallbackSettings,
@@ -264,6 +265,18 @@ pub struct ApiSettings {
     pub rate_per_sec: u32,
     /// Calls a system may make at once after a quiet spell.
     pub rate_burst: u32,
+}
+
+/// The consumer pages of receipt codes (动态小票码开票, issue 20): limits per process.
+#[derive(Clone, Debug, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct ReceiptSettings {
+    /// Requests per minute one link may make (opening and submitting); 0: no limit.
+    pub per_link_per_minute: u32,
+    /// Requests per minute one client address may make; 0: no limit.
+    pub per_address_per_minute: u32,
+    /// How long the merchant's order query (GET.ORDER) may take, milliseconds.
+    pub order_query_timeout_ms: u64,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Deserialize, Serialize)]

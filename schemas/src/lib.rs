@@ -16,6 +16,7 @@ pub mod messages;
 pub mod money;
 pub mod params;
 pub mod policy;
+pub mod receipt_link;
 pub mod red_flush;
 pub mod schedule;
 pub mod split;

@@ -8,6 +8,7 @@ pub mod enterprises;
 pub mod input_sync;
 pub mod params;
 pub mod pool;
+pub mod receipts;
 pub mod schemes;
 pub mod testing;
 

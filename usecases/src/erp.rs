@@ -6,6 +6,7 @@ use std::collections::{HashMap, HashSet};
 
 use chrono::{DateTime, NaiveDate, Utc};
 use fapiao_pipelines::import::erp::{self, BillProblem, CheckedBill, ErpBill};
+use fapiao_schemas::DataSource;
 use fapiao_schemas::messages::{NO_RECORD, NOT_IN_TENANT_CODE, not_in_tenant};
 use rust_decimal::Decimal;
 use serde::Serialize;
@@ -180,8 +181,12 @@ pub async fn push(
     // The fresh bills land (or are refused by the checks against the data: their keys go).
     let mut landing: Vec<CheckedBill> = checked.into_iter().filter(|c| fresh.contains(&c.bill_no)).collect();
     let tenant_id = app.settings.channel.tenant_id.clone();
-    let who =
-        erp::Lander { system_code: &caller.code, allowed_sellers: &caller.tax_nos, tenant_id: &tenant_id };
+    let who = erp::Lander {
+        source: DataSource::DirectApi,
+        system_code: Some(&caller.code),
+        allowed_sellers: &caller.tax_nos,
+        tenant_id: &tenant_id,
+    };
     erp::land(&mut tx, &who, &mut landing).await?;
     let dropped: Vec<String> =
         landing.iter().filter(|c| !c.problems.is_empty()).map(|c| c.bill_no.clone()).collect();

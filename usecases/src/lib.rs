@@ -23,6 +23,7 @@ pub mod issuing;
 pub mod params;
 pub mod pending;
 pub mod pool;
+pub mod receipts;
 pub mod red_flush;
 pub mod sessions;
 pub mod systems;
@@ -83,6 +84,8 @@ pub enum Actor {
     Console { user: String, from: String },
     /// A business system calling the ERP API, by its code, and the request's address.
     Erp { system: String, from: String },
+    /// A consumer on a receipt code's page (no login), by the request's address.
+    Consumer { from: String },
 }
 
 impl Actor {
@@ -94,7 +97,7 @@ impl Actor {
             Actor::Cli { .. } => "cli",
             Actor::Job { .. } => "job",
             Actor::Demo => "demo",
-            Actor::Console { from, .. } | Actor::Erp { from, .. } => from,
+            Actor::Console { from, .. } | Actor::Erp { from, .. } | Actor::Consumer { from } => from,
         }
     }
 
@@ -112,6 +115,7 @@ impl fmt::Display for Actor {
             Actor::Demo => f.write_str("demo"),
             Actor::Console { user, .. } => write!(f, "web:{user}"),
             Actor::Erp { system, .. } => write!(f, "erp:{system}"),
+            Actor::Consumer { from } => write!(f, "receipt:{from}"),
         }
     }
 }

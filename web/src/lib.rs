@@ -30,6 +30,7 @@ mod invoices;
 mod pages;
 mod pending;
 mod pool;
+mod receipt;
 mod red_flush;
 mod view;
 
@@ -96,6 +97,7 @@ pub fn router(console: Arc<Console>) -> Router {
         .merge(red_flush::routes())
         .route("/static/htmx.min.js", get(pages::htmx))
         .route("/static/console.css", get(pages::css))
+        .merge(receipt::routes(console.app.clone()))
         .fallback(pages::not_found)
         .layer(axum::middleware::from_fn(guard::cross_site))
         .layer(axum::middleware::from_fn(guard::headers))

@@ -60,6 +60,13 @@ impl ErpClient {
             .await
     }
 
+    /// RECEIPT.UPLOAD (receipt codes, mode 2): orders in the GET.ORDER shape → per order
+    /// `{billNo, success, errorCode, message, qrLink}`. Safe to resend: an order the service has
+    /// answers its link again.
+    pub async fn upload_receipt_orders(&self, orders: &Value) -> Result<Vec<Value>, ChannelError> {
+        self.client.call("RECEIPT.UPLOAD", orders, true).await
+    }
+
     /// BILL.INVOICE.QUERY: `[{billNo, invoiceList: [...]}]`.
     pub async fn query(&self, bill_no: &str, seller: &str) -> Result<Vec<Value>, ChannelError> {
         self.client

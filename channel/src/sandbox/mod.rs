@@ -29,7 +29,7 @@ pub use faults::{Fault, FaultPlan, FaultSpecError};
 pub use generate::invoices_for;
 pub use samples::sample_invoice;
 pub use selection::Selections;
-pub use world::{ApiError, World};
+pub use world::{ApiError, Merchant, World};
 
 use crate::codec::Codec;
 use crate::codes::error as code;
@@ -149,6 +149,8 @@ fn router(world: Shared) -> Router {
         .route("/sandbox/red-confirm/inbound", post(inbound_form))
         .route("/sandbox/red-info/{id}/{action}", post(bureau_decides))
         .route("/sandbox/stats", get(stats))
+        .route("/merchant/order", post(merchant_order))
+        .route("/sandbox/merchant/orders", post(merchant_add_order))
         .route("/files/{name}", get(invoice_file))
         .with_state(world)
 }
@@ -280,6 +282,27 @@ async fn erp_callback(
 
 async fn erp_received(State(world): State<Shared>) -> Json<Value> {
     Json(Value::Array(lock(&world).erp.received.clone()))
+}
+
+/// The merchant's order query (GET.ORDER, 3.1.02): `{interfaceCode: "GET.ORDER", data:
+/// {billNo, sellerTaxpayerId}}` → `{code: "0", data: {billNo, …, billAmount, billDetail[]}}`, or
+/// `{code: "404", message}` for an order it does not know.
+async fn merchant_order(State(world): State<Shared>, Json(body): Json<Value>) -> Json<Value> {
+    let mut w = lock(&world);
+    w.merchant.queries += 1;
+    *w.calls.entry("GET.ORDER".into()).or_default() += 1;
+    let bill_no = body["data"]["billNo"].as_str().unwrap_or_default();
+    match w.merchant.orders.get(bill_no) {
+        Some(order) => Json(json!({ "code": "0", "message": "ok", "data": order })),
+        None => Json(json!({ "code": "404", "message": "订单不存在" })),
+    }
+}
+
+/// Test control: the merchant knows this order (`data` of its GET.ORDER answer).
+async fn merchant_add_order(State(world): State<Shared>, Json(order): Json<Value>) -> StatusCode {
+    let Some(bill_no) = order["billNo"].as_str().map(String::from) else { return StatusCode::BAD_REQUEST };
+    lock(&world).merchant.orders.insert(bill_no, order);
+    StatusCode::NO_CONTENT
 }
 
 #[derive(Deserialize)]

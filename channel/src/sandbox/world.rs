@@ -65,10 +65,20 @@ pub struct Erp {
     pub fail_next: u32,
 }
 
+/// The merchant of receipt codes: its orders, answered to GET.ORDER (3.1.02 查询订单).
+#[derive(Default)]
+pub struct Merchant {
+    /// The `data` of each order's answer, by order number (billNo).
+    pub orders: HashMap<String, serde_json::Value>,
+    /// Order queries received (known or not).
+    pub queries: u64,
+}
+
 pub struct World {
     pub config: SandboxConfig,
     pub dice: Dice,
     pub erp: Erp,
+    pub merchant: Merchant,
     /// Calls received per interface code, refused ones included (token calls under their path).
     pub calls: BTreeMap<String, u64>,
     app_tokens: HashMap<String, Instant>,
@@ -99,6 +109,7 @@ impl World {
             dice: Dice::new(config.faults.clone(), config.seed),
             config,
             erp: Erp::default(),
+            merchant: Merchant::default(),
             calls: BTreeMap::new(),
             app_tokens: HashMap::new(),
             tokens: HashMap::new(),

@@ -9,9 +9,9 @@
 
 use std::collections::{BTreeSet, HashMap, HashSet};
 
-use fapiao_schemas::ImportKind;
 use fapiao_schemas::messages::{NOT_IN_TENANT_CODE, not_in_tenant};
 use fapiao_schemas::template::{Cell, Template, Value};
+use fapiao_schemas::{DataSource, ImportKind};
 use serde::Serialize;
 use sqlx::PgConnection;
 
@@ -19,9 +19,6 @@ use super::convert::{check_row, write_csv_record};
 use super::copy_in;
 use super::land::{BILL_FIELDS, COPY_BILLS, COPY_LINES, LINE_FIELDS, default_of};
 use super::rules::{APPLICATION_CHECKS, KindRules};
-
-/// The source an API bill lands with (数据来源).
-const SOURCE: &str = "直接开票接口";
 
 /// One bill as the ERP sent it, its fields already named by template field (the wire names are
 /// the API's business): header cells once, and each line's cells.
@@ -112,9 +109,12 @@ pub fn check(bill: &ErpBill) -> CheckedBill {
 }
 
 /// Who is landing: the business system's code, the sellers it may act for, and the tenant's id
-/// (named by the 1130 message).
+/// (named by the 1130 message); the source the bills land with (数据来源: 直接开票接口 for the
+/// ERP API, 小票码开票 for a consumer's receipt).
 pub struct Lander<'a> {
-    pub system_code: &'a str,
+    pub source: DataSource,
+    /// `None`: no business system (a consumer's receipt: no callback).
+    pub system_code: Option<&'a str>,
     pub allowed_sellers: &'a [String],
     pub tenant_id: &'a str,
 }
@@ -178,10 +178,10 @@ pub async fn land(
             let value = |i: usize, field: &str| line[i].as_deref().or_else(|| default_of(field));
             if n == 0 {
                 let head = bill_at.iter().zip(BILL_FIELDS).map(|(&i, f)| match f {
-                    "business_system_code" => Some(who.system_code),
+                    "business_system_code" => who.system_code,
                     _ => value(i, f),
                 });
-                write_csv_record(&mut bills_csv, head.chain([Some(SOURCE), None]));
+                write_csv_record(&mut bills_csv, head.chain([Some(who.source.as_str()), None]));
             }
             let line_no = (n + 1).to_string();
             let body = line_at.iter().zip(LINE_FIELDS).map(|(&i, f)| value(i, f));
