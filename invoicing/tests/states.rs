@@ -96,7 +96,7 @@ async fn states_and_kinds_round_trip_through_text_and_match_the_checks() {
     )
     .await;
     same_values(pool, "application", "state", BillState::ALL.iter().map(|v| v.as_str()).collect()).await;
-    same_values(pool, "application", "source", texts(&["批量导入", "直接开票接口"])).await;
+    same_values(pool, "application", "source", texts(&["批量导入", "直接开票接口", "小票码开票"])).await;
     same_values(pool, "callback", "state", CallbackState::ALL.iter().map(|v| v.as_str()).collect()).await;
     same_values(
         pool,

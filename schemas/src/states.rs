@@ -314,7 +314,7 @@ impl PendingStatus {
 }
 
 text_enum! {
-    /// 数据来源 of a pending invoice (and of an application: only 批量导入 or 直接开票接口).
+    /// 数据来源 of a pending invoice (and of an application: 批量导入, 直接开票接口 or 小票码开票).
     pub enum DataSource ("data source") {
         /// 单张开票 (a red invoice of a red-flush is one too)
         Single = "单张开票",
