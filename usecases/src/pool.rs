@@ -6,11 +6,11 @@ use std::collections::HashMap;
 use std::path::PathBuf;
 
 use fapiao_channel::wire::InputFileRequest;
-use fapiao_invoicing::files::{Fetched, NotWritten, Written};
+pub use fapiao_invoicing::files::DownloadReport;
+use fapiao_invoicing::files::Fetched;
 use fapiao_schemas::invoice_file::{FileFormat, NameTemplate};
 use fapiao_schemas::params::{FILE_TYPE, RIM_FILETYPE_SELECTED};
 use rust_decimal::Decimal;
-use serde::Serialize;
 
 pub use fapiao_store::pool::{InvoiceRef, PoolDetail, PoolFilter, PoolRow, PoolUse, VerifiedLineIn};
 
@@ -98,14 +98,6 @@ pub struct DownloadRequest {
     pub name: NameTemplate,
     /// A folder, or a `.zip` file.
     pub out: PathBuf,
-}
-
-#[derive(Clone, Debug, Serialize)]
-pub struct DownloadReport {
-    pub format: FileFormat,
-    pub out: PathBuf,
-    pub written: Vec<Written>,
-    pub failed: Vec<NotWritten>,
 }
 
 /// 进项全票池 下载: each invoice's file from the channel, named by the template, into a folder or
