@@ -11,73 +11,16 @@
 //! Without /usr/bin/chromedriver the test says so and passes, unless FAPIAO_REQUIRE_BROWSER=1
 //! (`.ci/run` installs the packages and sets it).
 
+mod chromium;
 mod common;
 
-use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
+use chromium::Screen;
 use common::{PASSWORD, world};
-use fantoccini::{Client, ClientBuilder, Locator};
+use fantoccini::{Client, Locator};
 use serde_json::json;
 use tokio_util::sync::CancellationToken;
-
-const DRIVER: &str = "/usr/bin/chromedriver";
-const CHROMIUM: &str = "/usr/bin/chromium";
-
-/// chromedriver on a free loopback port, killed (by its own handle) when dropped.
-struct Driver {
-    child: Child,
-    url: String,
-    _profile: tempfile::TempDir,
-}
-
-impl Drop for Driver {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
-}
-
-async fn start_driver() -> Driver {
-    let port = free_port();
-    let child = Command::new(DRIVER)
-        .arg(format!("--port={port}"))
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .expect("start chromedriver");
-    let deadline = Instant::now() + Duration::from_secs(20);
-    while tokio::net::TcpStream::connect(("127.0.0.1", port)).await.is_err() {
-        assert!(Instant::now() < deadline, "chromedriver did not listen on {port}");
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
-    Driver { child, url: format!("http://127.0.0.1:{port}"), _profile: tempfile::tempdir().unwrap() }
-}
-
-async fn browser(driver: &Driver) -> Client {
-    let profile = driver._profile.path().display().to_string();
-    let caps = json!({
-        "browserName": "chrome",
-        "goog:chromeOptions": {
-            "binary": CHROMIUM,
-            "args": [
-                "--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
-                "--disable-component-update", "--disable-sync", "--no-first-run", "--disable-quic",
-                "--disable-dev-shm-usage", "--window-size=1400,900", format!("--user-data-dir={profile}"),
-            ]
-        }
-    });
-    let serde_json::Value::Object(caps) = caps else { unreachable!() };
-    ClientBuilder::new(hyper_util::client::legacy::connect::HttpConnector::new())
-        .capabilities(caps)
-        .connect(&driver.url)
-        .await
-        .expect("WebDriver session")
-}
 
 async fn login(b: &Client, base: &str, name: &str, password: &str) {
     b.goto(&format!("{base}/login")).await.unwrap();
@@ -149,26 +92,9 @@ async fn evil_site(console: &str) -> String {
     format!("http://{addr}/")
 }
 
-/// Whether the browser is here; without it the test is skipped, unless it is required.
-fn have_browser() -> bool {
-    if std::path::Path::new(DRIVER).exists() {
-        return true;
-    }
-    assert!(
-        std::env::var("FAPIAO_REQUIRE_BROWSER").is_err(),
-        "{DRIVER} missing (apt-get install chromium chromium-driver)"
-    );
-    eprintln!("skipped: {DRIVER} missing (apt-get install chromium chromium-driver)");
-    false
-}
-
-fn shot(name: &str) -> std::path::PathBuf {
-    std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../target").join(name)
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_console_in_chromium() {
-    if !have_browser() {
+    if !chromium::available() {
         return;
     }
     let w = world().await;
@@ -178,8 +104,8 @@ async fn the_console_in_chromium() {
     let base = format!("http://{}", listener.local_addr().unwrap());
     let stop = CancellationToken::new();
     let server = tokio::spawn(fapiao_web::serve(listener, w.console.clone(), stop.clone()));
-    let driver = start_driver().await;
-    let b = browser(&driver).await;
+    let driver = chromium::start().await;
+    let b = chromium::browser(&driver, Screen::Desktop).await;
 
     // Login: a wrong password, then the right one.
     login(&b, &base, "ops", "not-the-password").await;
@@ -201,7 +127,7 @@ async fn the_console_in_chromium() {
     // The dashboard lists it with the reason; take its picture.
     b.goto(&format!("{base}/")).await.unwrap();
     assert!(text(&b, "#paused-jobs").await.contains("核对税局接口"));
-    std::fs::write(shot("console-dashboard.png"), b.screenshot().await.unwrap()).unwrap();
+    std::fs::write(chromium::shot("console-dashboard.png"), b.screenshot().await.unwrap()).unwrap();
     b.goto(&format!("{base}/jobs")).await.unwrap();
     b.find(Locator::Css("#job-fetch button.resume")).await.unwrap().click().await.unwrap();
     wait_text(&b, "#job-fetch td.status", "运行中").await;
@@ -253,7 +179,7 @@ async fn the_console_in_chromium() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn finance_imports_and_an_auditor_exports_in_chromium() {
-    if !have_browser() {
+    if !chromium::available() {
         return;
     }
     let w = world().await;
@@ -261,8 +187,8 @@ async fn finance_imports_and_an_auditor_exports_in_chromium() {
     let base = format!("http://{}", listener.local_addr().unwrap());
     let stop = CancellationToken::new();
     let server = tokio::spawn(fapiao_web::serve(listener, w.console.clone(), stop.clone()));
-    let driver = start_driver().await;
-    let b = browser(&driver).await;
+    let driver = chromium::start().await;
+    let b = chromium::browser(&driver, Screen::Desktop).await;
 
     // A workbook of 20 lines whose lines 2, 3 and 8 (sheet rows 3, 4, 9) carry a wrong tax.
     let book = w.files.path().join("开票申请-十一月.xlsx");
@@ -298,7 +224,7 @@ async fn finance_imports_and_an_auditor_exports_in_chromium() {
     assert!(report.ends_with("/report"), "{report}");
     // Tall enough for the summary and the three problems in one picture.
     b.set_window_size(1400, 1250).await.unwrap();
-    std::fs::write(shot("console-import.png"), b.screenshot().await.unwrap()).unwrap();
+    std::fs::write(chromium::shot("console-import.png"), b.screenshot().await.unwrap()).unwrap();
     assert_eq!(w.scalar("SELECT count(*) FROM application").await, 0);
 
     // A finance user of the other enterprise does not see that upload.
@@ -330,7 +256,7 @@ async fn finance_imports_and_an_auditor_exports_in_chromium() {
     }
     let listed = text(&b, "#sha256").await;
     assert_eq!(listed.len(), 64, "{listed}");
-    std::fs::write(shot("console-export.png"), b.screenshot().await.unwrap()).unwrap();
+    std::fs::write(chromium::shot("console-export.png"), b.screenshot().await.unwrap()).unwrap();
     // Download it as the page's link does (same session), and hash what arrived.
     let href = b.find(Locator::Css("#download")).await.unwrap().attr("href").await.unwrap().unwrap();
     let digest = b

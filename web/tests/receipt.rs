@@ -3,6 +3,8 @@
 //! every refusal with nothing created, one invoice per receipt (two submits at once included, by
 //! the sandbox's own ledger), CSRF, headers, rate limits, key rotation, the Kingdee format.
 
+mod chromium;
+
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
@@ -501,65 +503,9 @@ async fn a_rotated_key_keeps_old_links_until_retired_and_the_kingdee_format_need
 // tests/browser.rs): skipped without /usr/bin/chromedriver unless FAPIAO_REQUIRE_BROWSER=1.
 
 mod phone {
-    use std::process::{Child, Command, Stdio};
     use std::time::{Duration, Instant};
 
-    use fantoccini::{Client, ClientBuilder, Locator};
-    use serde_json::json;
-
-    pub const DRIVER: &str = "/usr/bin/chromedriver";
-
-    pub struct Driver {
-        child: Child,
-        pub url: String,
-        profile: tempfile::TempDir,
-    }
-
-    impl Drop for Driver {
-        fn drop(&mut self) {
-            let _ = self.child.kill();
-            let _ = self.child.wait();
-        }
-    }
-
-    pub async fn start() -> Driver {
-        let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
-        let child = Command::new(DRIVER)
-            .arg(format!("--port={port}"))
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .expect("start chromedriver");
-        let deadline = Instant::now() + Duration::from_secs(20);
-        while tokio::net::TcpStream::connect(("127.0.0.1", port)).await.is_err() {
-            assert!(Instant::now() < deadline, "chromedriver did not listen on {port}");
-            tokio::time::sleep(Duration::from_millis(100)).await;
-        }
-        Driver { child, url: format!("http://127.0.0.1:{port}"), profile: tempfile::tempdir().unwrap() }
-    }
-
-    /// A 360 × 740 phone (mobile emulation: the viewport, not only the window).
-    pub async fn browser(driver: &Driver) -> Client {
-        let profile = driver.profile.path().display().to_string();
-        let caps = json!({
-            "browserName": "chrome",
-            "goog:chromeOptions": {
-                "binary": "/usr/bin/chromium",
-                "mobileEmulation": { "deviceMetrics": { "width": 360, "height": 740, "pixelRatio": 2.0 } },
-                "args": [
-                    "--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
-                    "--disable-component-update", "--disable-sync", "--no-first-run", "--disable-quic",
-                    "--disable-dev-shm-usage", format!("--user-data-dir={profile}"),
-                ]
-            }
-        });
-        let serde_json::Value::Object(caps) = caps else { unreachable!() };
-        ClientBuilder::new(hyper_util::client::legacy::connect::HttpConnector::new())
-            .capabilities(caps)
-            .connect(&driver.url)
-            .await
-            .expect("WebDriver session")
-    }
+    use fantoccini::{Client, Locator};
 
     /// Wait until `css` (on this page or the next) contains `needle`.
     pub async fn wait_text(b: &Client, css: &str, needle: &str) -> String {
@@ -578,18 +524,14 @@ mod phone {
     }
 
     pub async fn shot(b: &Client, name: &str) {
-        let png = b.screenshot().await.unwrap();
-        let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../target").join(name);
-        std::fs::write(path, png).unwrap();
+        std::fs::write(crate::chromium::shot(name), b.screenshot().await.unwrap()).unwrap();
     }
 }
 
 #[tokio::test]
 async fn on_a_phone_a_printed_code_switch_kind_wrong_then_right_tax_number_and_the_invoice() {
     use fantoccini::Locator;
-    if !std::path::Path::new(phone::DRIVER).exists() {
-        assert!(std::env::var("FAPIAO_REQUIRE_BROWSER").is_err(), "{} is missing", phone::DRIVER);
-        eprintln!("skipped: no {}", phone::DRIVER);
+    if !chromium::available() {
         return;
     }
     let w = world(&[]).await;
@@ -612,8 +554,8 @@ async fn on_a_phone_a_printed_code_switch_kind_wrong_then_right_tax_number_and_t
     let id = receipts::add(&w.app, &Actor::Demo, &req, Utc::now()).await.unwrap();
     let link = receipts::show(&w.app, id).await.unwrap().link;
 
-    let driver = phone::start().await;
-    let b = phone::browser(&driver).await;
+    let driver = chromium::start().await;
+    let b = chromium::browser(&driver, chromium::Screen::Phone).await;
     b.goto(&link).await.unwrap();
     phone::wait_text(&b, "#amount", "¥90.00").await;
     // Nothing is wider than the phone.
