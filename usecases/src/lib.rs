@@ -48,11 +48,14 @@ pub struct App {
     pub pool: PgPool,
     pub channel: Arc<ChannelClient>,
     pub settings: Arc<Settings>,
+    /// Built once, so every use case of this App shares its pool of drive locks.
+    invoicing: Invoicing,
 }
 
 impl App {
     pub fn new(pool: PgPool, channel: Arc<ChannelClient>, settings: Arc<Settings>) -> App {
-        App { pool, channel, settings }
+        let invoicing = Invoicing::new(pool.clone(), channel.clone(), settings.clone());
+        App { pool, channel, settings, invoicing }
     }
 
     /// The configured database (embedded cluster or `DATABASE_URL`) and channel.
@@ -67,7 +70,7 @@ impl App {
     }
 
     pub(crate) fn invoicing(&self) -> Invoicing {
-        Invoicing::new(self.pool.clone(), self.channel.clone(), self.settings.clone())
+        self.invoicing.clone()
     }
 }
 
