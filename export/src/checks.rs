@@ -21,15 +21,30 @@ pub struct Check {
     pub examples: Vec<String>,
 }
 
-fn check(name: &'static str, description: &'static str, bad: Vec<String>) -> Check {
-    Check {
-        name,
-        description,
-        ok: bad.is_empty(),
-        failures: bad.len(),
-        examples: bad.into_iter().take(20).collect(),
+/// Disagreements found so far, chunk by chunk: how many, and the first twenty named.
+#[derive(Clone, Debug, Default)]
+pub struct Tally {
+    failures: usize,
+    examples: Vec<String>,
+}
+
+impl Tally {
+    pub fn push(&mut self, bad: String) {
+        self.failures += 1;
+        if self.examples.len() < 20 {
+            self.examples.push(bad);
+        }
+    }
+
+    pub fn check(self, name: &'static str, description: &'static str) -> Check {
+        Check { name, description, ok: self.failures == 0, failures: self.failures, examples: self.examples }
     }
 }
+
+pub const RED_POINTS_TO_BLUE: (&str, &str) =
+    ("red_points_to_blue", "every red invoice points at an existing blue invoice");
+pub const REMAINING_AGREES: (&str, &str) =
+    ("remaining_agrees", "every blue invoice's remaining red-flushable amount = |total| − its red invoices");
 
 fn strs(df: &DataFrame, c: &str) -> PolarsResult<Vec<Option<String>>> {
     Ok(df.column(c)?.str()?.iter().map(|s| s.map(str::to_string)).collect())
@@ -60,7 +75,7 @@ pub async fn net_matches_ledger(
         ints(summary, "blue_count")?,
     );
     let reds = ints(summary, "red_count")?;
-    let mut bad = Vec::new();
+    let mut bad = Tally::default();
     let mut seen = 0;
     for i in 0..summary.height() {
         if counts[i].unwrap_or(0) + reds[i].unwrap_or(0) == 0 {
@@ -77,51 +92,44 @@ pub async fn net_matches_ledger(
     if seen != ledger.len() {
         bad.push(format!("汇总有{seen}个销方日期，发票台账有{}个", ledger.len()));
     }
-    Ok(check(
+    Ok(bad.check(
         "net_matches_ledger",
         "blue − red = net for every seller and day, as the invoice ledger sums it",
-        bad,
     ))
 }
 
-/// Every red invoice points at an existing blue invoice.
-pub fn red_points_to_blue(red_flushes: &DataFrame) -> PolarsResult<Check> {
-    let (reds, blues) = (strs(red_flushes, "red_invoice_num")?, strs(red_flushes, "blue_invoice_num")?);
-    let bad = reds
-        .iter()
-        .zip(&blues)
-        .filter(|(_, b)| b.is_none())
-        .map(|(r, _)| format!("红字发票{}没有对应的蓝字发票", r.clone().unwrap_or_default()))
-        .collect();
-    Ok(check("red_points_to_blue", "every red invoice points at an existing blue invoice", bad))
+/// Every red invoice of this chunk of the red-flush ledger points at an existing blue invoice.
+pub fn red_points_to_blue(red_flushes: &DataFrame, bad: &mut Tally) -> PolarsResult<()> {
+    let (reds, blues) =
+        (red_flushes.column("red_invoice_num")?.str()?, red_flushes.column("blue_invoice_num")?.str()?);
+    for (r, _) in reds.iter().zip(blues.iter()).filter(|(_, b)| b.is_none()) {
+        bad.push(format!("红字发票{}没有对应的蓝字发票", r.unwrap_or_default()));
+    }
+    Ok(())
 }
 
-/// The remaining red-flushable amount of every blue invoice = |total| − the red ledger against it.
-pub fn remaining_agrees(issued: &DataFrame) -> PolarsResult<Check> {
+/// The remaining red-flushable amount of every blue invoice of this chunk of the invoice ledger
+/// = |total| − the red ledger against it.
+pub fn remaining_agrees(issued: &DataFrame, bad: &mut Tally) -> PolarsResult<()> {
     let blue = issued.clone().lazy().filter(col("invoice_property").eq(lit(0i64))).collect()?;
     let (nums, totals, reds, remaining) = (
-        strs(&blue, "invoice_num")?,
-        ints(&blue, "total")?,
-        ints(&blue, "red_total_all")?,
-        ints(&blue, "remaining")?,
+        blue.column("invoice_num")?.str()?,
+        blue.column("total")?.i64()?,
+        blue.column("red_total_all")?.i64()?,
+        blue.column("remaining")?.i64()?,
     );
-    let mut bad = Vec::new();
-    for i in 0..blue.height() {
-        let expected = totals[i].unwrap_or(0).abs() - reds[i].unwrap_or(0);
-        if remaining[i].unwrap_or(0) != expected {
+    for (((num, total), red), left) in nums.iter().zip(totals.iter()).zip(reds.iter()).zip(remaining.iter()) {
+        let expected = total.unwrap_or(0).abs() - red.unwrap_or(0);
+        if left.unwrap_or(0) != expected {
             bad.push(format!(
                 "发票{}：剩余可红冲{} ≠ 价税合计−已红冲 {}",
-                nums[i].clone().unwrap_or_default(),
-                yuan(remaining[i].unwrap_or(0)),
+                num.unwrap_or_default(),
+                yuan(left.unwrap_or(0)),
                 yuan(expected)
             ));
         }
     }
-    Ok(check(
-        "remaining_agrees",
-        "every blue invoice's remaining red-flushable amount = |total| − its red invoices",
-        bad,
-    ))
+    Ok(())
 }
 
 /// Every issued bill (with an invoice in the period) has a successful callback enqueued.
@@ -138,6 +146,9 @@ pub async fn issued_bills_have_callback(pool: &PgPool, filter: &Filter) -> Resul
         to = filter.to
     );
     let bills: Vec<String> = sqlx::query_scalar(sqlx::AssertSqlSafe(sql)).fetch_all(pool).await?;
-    let bad = bills.into_iter().map(|b| format!("单据{b}已开票但没有回调")).collect();
-    Ok(check("issued_bills_have_callback", "every issued bill has a callback with its result", bad))
+    let mut bad = Tally::default();
+    for b in bills {
+        bad.push(format!("单据{b}已开票但没有回调"));
+    }
+    Ok(bad.check("issued_bills_have_callback", "every issued bill has a callback with its result"))
 }

@@ -1,15 +1,16 @@
 //! Reconciliation export for auditors (SPEC.md "Reconciliation export"): every ledger of a period
-//! moves PostgreSQL → polars in bulk (`COPY … TO STDOUT` into polars' CSV reader), the summary is
+//! streams PostgreSQL → polars in chunks (`COPY … TO STDOUT` into polars' CSV reader), the summary is
 //! shaped and summed in polars over integer cents, the checks compare what must agree, and one
 //! zip holds `reconciliation.xlsx` (summary with a chart first, then a sheet per ledger), the same
 //! ledgers as UTF-8 CSV with BOM, and `manifest.json` (parameters, row counts, checks, SHA-256s).
 
 pub mod checks;
+mod copy;
 pub mod floor;
 pub mod ledgers;
-mod load;
 pub mod package;
 pub mod summary;
+mod workers;
 
 use std::path::{Path, PathBuf};
 
@@ -20,7 +21,8 @@ use sqlx::PgPool;
 
 use crate::checks::Check;
 use crate::ledgers::Filter;
-use crate::package::{FileEntry, Formats, Package};
+use crate::package::FileEntry;
+use crate::workers::{Parse, ToBook};
 
 #[derive(Debug, thiserror::Error)]
 pub enum ExportError {
@@ -38,6 +40,9 @@ pub enum ExportError {
     Io(#[from] std::io::Error),
     #[error("{0}")]
     Invalid(String),
+    /// A part of the export stopped because another failed (that one's error is reported).
+    #[error("the export stopped")]
+    Stopped,
 }
 
 #[derive(Clone, Debug)]
@@ -102,77 +107,114 @@ impl ExportOptions {
     }
 }
 
-/// Build the package. `progress` hears each step's name as it starts.
+/// Build the package. `progress` hears each step's name as it starts. Ledgers stream through
+/// (see `workers`): memory stays flat in the number of rows.
 pub async fn export(
     pool: &PgPool,
     opts: &ExportOptions,
     progress: &(dyn Fn(&str) + Sync),
 ) -> Result<ExportReport, ExportError> {
     let filter = opts.filter()?;
-    let mut frames = Vec::with_capacity(ledgers::ALL.len());
-    for ledger in ledgers::ALL {
-        progress(&format!("reading {}", ledger.file));
-        frames.push(load::ledger(pool, ledger, &filter).await?);
+    let zip_path = opts.out.with_extension("zip.partial");
+    let book_path = opts.out.with_extension("xlsx.partial");
+    let built = build(pool, opts, &filter, &zip_path, &book_path, progress).await;
+    let _ = std::fs::remove_file(&book_path);
+    match built {
+        Ok(manifest) => {
+            std::fs::rename(&zip_path, &opts.out)?;
+            Ok(ExportReport { path: opts.out.clone(), manifest })
+        }
+        Err(e) => {
+            let _ = std::fs::remove_file(&zip_path);
+            Err(e)
+        }
     }
-    let frame =
-        |l: &ledgers::Ledger| &frames[ledgers::ALL.iter().position(|x| x.file == l.file).expect("listed")];
+}
+
+async fn build(
+    pool: &PgPool,
+    opts: &ExportOptions,
+    filter: &Filter,
+    zip_path: &Path,
+    book_path: &Path,
+    progress: &(dyn Fn(&str) + Sync),
+) -> Result<Manifest, ExportError> {
+    use std::sync::mpsc::sync_channel;
+    let (to_read, read_rx) = tokio::sync::mpsc::channel(workers::IN_FLIGHT);
+    let (to_book, book_rx) = sync_channel(workers::IN_FLIGHT);
+    let (to_zip, zip_rx) = sync_channel(workers::IN_FLIGHT);
+    let book = workers::spawn("export-xlsx", {
+        let path = book_path.to_path_buf();
+        move || workers::book(book_rx, path)
+    })?;
+    let zip = workers::spawn("export-csv", {
+        let file = std::fs::File::create(zip_path)?;
+        move || workers::zip(zip_rx, file)
+    })?;
+    let read = workers::spawn("export-read", {
+        let to_book = to_book.clone();
+        move || workers::read(read_rx, to_book, to_zip)
+    })?;
+
+    let streamed = async {
+        for ledger in ledgers::ALL {
+            progress(&format!("reading {}", ledger.file));
+            if to_read.send(Parse::Begin(ledger)).await.is_err()
+                || !copy::stream(pool, ledger, filter, &to_read).await?
+            {
+                return Err(ExportError::Stopped);
+            }
+        }
+        Ok(())
+    }
+    .await;
+    drop(to_read);
+    let tallies = match (streamed, workers::joined(read).await) {
+        (Ok(()), Ok(tallies)) => tallies,
+        (streamed, read) => {
+            drop(to_book);
+            let (zip, book) = (workers::joined(zip).await, workers::joined(book).await);
+            return Err(first_cause([streamed.err(), read.err(), zip.err(), book.err()]));
+        }
+    };
+
     progress("summing");
-    let (summary, daily, red_check, remaining_check) = off_runtime(|| -> Result<_, ExportError> {
-        let summary = summary::summary(
-            frame(&ledgers::ISSUED),
-            frame(&ledgers::FAILURES),
-            frame(&ledgers::POOL),
-            frame(&ledgers::BILLING_UNITS),
-        )?;
+    let (summary, daily) = off_runtime(|| -> Result<_, ExportError> {
+        let summary = summary::summary(summary::Partials {
+            issued: tallies.partials_of(&ledgers::ISSUED),
+            failures: tallies.partials_of(&ledgers::FAILURES),
+            pool: tallies.partials_of(&ledgers::POOL),
+            units: tallies.partials_of(&ledgers::BILLING_UNITS),
+        })?;
         let daily = summary::daily_net(&summary)?;
-        Ok((
-            summary,
-            daily,
-            checks::red_points_to_blue(frame(&ledgers::RED_FLUSHES))?,
-            checks::remaining_agrees(frame(&ledgers::ISSUED))?,
-        ))
+        Ok((summary, daily))
     })?;
     progress("checking");
+    let (red, remaining) = (checks::RED_POINTS_TO_BLUE, checks::REMAINING_AGREES);
     let checks = vec![
-        checks::net_matches_ledger(pool, &filter, &summary).await?,
-        red_check,
-        remaining_check,
-        checks::issued_bills_have_callback(pool, &filter).await?,
+        checks::net_matches_ledger(pool, filter, &summary).await?,
+        tallies.red_points_to_blue.clone().check(red.0, red.1),
+        tallies.remaining_agrees.clone().check(remaining.0, remaining.1),
+        checks::issued_bills_have_callback(pool, filter).await?,
     ];
 
-    // The workbook and the CSVs are independent: build them on two threads.
     progress("writing");
-    let (xlsx, csvs) = std::thread::scope(|s| {
-        let book = s.spawn(|| -> Result<Vec<u8>, ExportError> {
-            let f = Formats::new();
-            let mut book = rust_xlsxwriter::Workbook::new();
-            // Fast deflate: the zip around it does not compress the workbook again.
-            book.set_zip_compression_level(1);
-            package::summary_sheet(&mut book, &summary, &daily, &checks, &f)?;
-            for (ledger, df) in ledgers::ALL.iter().zip(&frames) {
-                package::ledger_sheets(&mut book, df, ledger, &f)?;
-            }
-            Ok(book.save_to_buffer()?)
-        });
-        let csvs: Result<Vec<(String, Vec<u8>)>, ExportError> = ledgers::ALL
-            .iter()
-            .zip(&frames)
-            .map(|(l, df)| Ok((format!("{}.csv", l.file), package::csv(df, l.columns)?)))
-            .collect();
-        (book.join().expect("the workbook thread does not panic"), csvs)
-    });
-    let (xlsx, csvs) = (xlsx?, csvs?);
     let summary_csv = package::csv(&summary, &summary::columns())?;
+    let sent = to_book
+        .send(ToBook::Summary { summary: summary.clone(), daily, checks: checks.clone() })
+        .and_then(|()| to_book.send(ToBook::Save));
+    drop(to_book);
+    let (zip, book) = (workers::joined(zip).await, workers::joined(book).await);
+    let mut zip = match (sent, zip, book) {
+        (Ok(()), Ok(zip), Ok(())) => zip,
+        (sent, zip, book) => {
+            return Err(first_cause([sent.err().map(|_| ExportError::Stopped), zip.err(), book.err()]));
+        }
+    };
 
     progress("zipping");
-    let tmp = opts.out.with_extension("zip.partial");
-    let file = std::fs::File::create(&tmp)?;
-    let mut zip = Package::new(std::io::BufWriter::new(file));
-    zip.add("reconciliation.xlsx", &xlsx, false)?;
     zip.add("summary.csv", &summary_csv, true)?;
-    for (name, bytes) in &csvs {
-        zip.add(name, bytes, true)?;
-    }
+    zip.add_file("reconciliation.xlsx", book_path, false)?;
     let manifest = Manifest {
         kind: "fapiao reconciliation export",
         generated_at: chrono::Utc::now().to_rfc3339(),
@@ -184,8 +226,8 @@ pub async fn export(
         },
         row_counts: ledgers::ALL
             .iter()
-            .zip(&frames)
-            .map(|(l, df)| (l.file.to_string(), df.height()))
+            .zip(&tallies.rows)
+            .map(|(l, rows)| (l.file.to_string(), *rows))
             .chain([("summary".to_string(), summary.height())])
             .collect(),
         all_checks_passed: checks.iter().all(|c| c.ok),
@@ -200,9 +242,16 @@ pub async fn export(
     zip.add("manifest.json", &serde_json::to_vec_pretty(&manifest).expect("serializable"), true)?;
     let mut w = zip.finish()?;
     std::io::Write::flush(&mut w)?;
-    drop(w);
-    std::fs::rename(&tmp, &opts.out)?;
-    Ok(ExportReport { path: opts.out.clone(), manifest })
+    Ok(manifest)
+}
+
+/// Of the errors of an export's parts, the one that caused the others (they only saw `Stopped`).
+fn first_cause<const N: usize>(errors: [Option<ExportError>; N]) -> ExportError {
+    errors
+        .into_iter()
+        .flatten()
+        .reduce(|found, e| if matches!(found, ExportError::Stopped) { e } else { found })
+        .unwrap_or(ExportError::Stopped)
 }
 
 /// Run polars' lazy engine on a thread of its own: inside a tokio runtime it would try to block

@@ -1,5 +1,6 @@
 //! Writing the package: the workbook (summary with a chart first, then a sheet per ledger), one
-//! UTF-8 CSV with BOM per ledger, and the zip with a SHA-256 of every file.
+//! UTF-8 CSV with BOM per ledger, and the zip with a SHA-256 of every file. Ledgers arrive in
+//! chunks and are written as they come, so nothing here holds a whole ledger.
 
 use std::io::Write;
 
@@ -44,29 +45,41 @@ pub fn yuan(cents: i64) -> String {
     format!("{sign}{}.{:02}", cents.unsigned_abs() / 100, cents.unsigned_abs() % 100)
 }
 
-/// A table as CSV: BOM, the Chinese headers, money as yuan with two decimals.
-pub fn csv(df: &DataFrame, columns: &[Column]) -> Result<Vec<u8>, ExportError> {
-    let mut out = Vec::with_capacity(df.height() * 128 + 1024);
-    out.extend_from_slice("\u{feff}".as_bytes());
-    {
-        let mut w = ::csv::Writer::from_writer(&mut out);
-        w.write_record(columns.iter().map(|c| c.header))?;
-        let kinds: Vec<(&str, Kind)> = columns.iter().map(|c| (c.name, c.kind)).collect();
-        let mut columns = cells(df, &kinds)?;
-        let mut record: Vec<String> = Vec::with_capacity(kinds.len());
-        for _ in 0..df.height() {
-            record.clear();
-            for c in columns.iter_mut() {
-                record.push(match c.next().expect("columns of equal length") {
-                    Cell::Text(t) => t.unwrap_or("").to_string(),
-                    Cell::Int(i) => i.map(|i| i.to_string()).unwrap_or_default(),
-                    Cell::Money(m) => m.map(yuan).unwrap_or_default(),
-                });
-            }
-            w.write_record(&record)?;
+/// The start of a CSV: BOM and the Chinese headers.
+pub fn csv_head(columns: &[Column]) -> Result<Vec<u8>, ExportError> {
+    let mut out = "\u{feff}".as_bytes().to_vec();
+    let mut w = ::csv::Writer::from_writer(&mut out);
+    w.write_record(columns.iter().map(|c| c.header))?;
+    w.flush()?;
+    drop(w);
+    Ok(out)
+}
+
+/// Rows of a table as CSV, appended to `out`: money as yuan with two decimals.
+pub fn csv_rows(df: &DataFrame, columns: &[Column], out: &mut Vec<u8>) -> Result<(), ExportError> {
+    let mut w = ::csv::Writer::from_writer(out);
+    let kinds: Vec<(&str, Kind)> = columns.iter().map(|c| (c.name, c.kind)).collect();
+    let mut columns = cells(df, &kinds)?;
+    let mut record: Vec<String> = Vec::with_capacity(kinds.len());
+    for _ in 0..df.height() {
+        record.clear();
+        for c in columns.iter_mut() {
+            record.push(match c.next().expect("columns of equal length") {
+                Cell::Text(t) => t.unwrap_or("").to_string(),
+                Cell::Int(i) => i.map(|i| i.to_string()).unwrap_or_default(),
+                Cell::Money(m) => m.map(yuan).unwrap_or_default(),
+            });
         }
-        w.flush()?;
+        w.write_record(&record)?;
     }
+    w.flush()?;
+    Ok(())
+}
+
+/// A whole table as CSV (the summary).
+pub fn csv(df: &DataFrame, columns: &[Column]) -> Result<Vec<u8>, ExportError> {
+    let mut out = csv_head(columns)?;
+    csv_rows(df, columns, &mut out)?;
     Ok(out)
 }
 
@@ -88,29 +101,32 @@ impl Default for Formats {
     }
 }
 
-/// Write `df` under `headers` from row 0 of `sheet`, money as numbers with two decimals (cents
-/// are exact integers; the cell shows them ÷ 100). Returns rows written; stops at `limit`.
+fn write_header(sheet: &mut Worksheet, headers: &[&str], f: &Formats) -> Result<(), ExportError> {
+    for (c, h) in headers.iter().enumerate() {
+        sheet.write_string_with_format(0, c as u16, *h, &f.header)?;
+    }
+    Ok(())
+}
+
+/// Write `count` rows of `df` from row `skip` on, into `sheet` from row `first` on; money as
+/// numbers with two decimals (cents are exact integers; the cell shows them ÷ 100).
 fn write_rows(
     sheet: &mut Worksheet,
     df: &DataFrame,
     kinds: &[(&str, Kind)],
-    headers: &[&str],
+    first: u32,
     skip: usize,
-    limit: usize,
+    count: usize,
     f: &Formats,
-) -> Result<usize, ExportError> {
-    for (c, h) in headers.iter().enumerate() {
-        sheet.write_string_with_format(0, c as u16, *h, &f.header)?;
-    }
+) -> Result<(), ExportError> {
     let mut columns = cells(df, kinds)?;
     for c in columns.iter_mut() {
         if skip > 0 {
             c.nth(skip - 1);
         }
     }
-    let rows = (df.height() - skip).min(limit);
-    for r in 0..rows {
-        let row = r as u32 + 1;
+    for r in 0..count {
+        let row = first + r as u32;
         for (c, col) in columns.iter_mut().enumerate() {
             let c = c as u16;
             match col.next().expect("columns of equal length") {
@@ -127,33 +143,65 @@ fn write_rows(
             }
         }
     }
-    Ok(rows)
+    Ok(())
 }
 
-/// A ledger as one sheet (or several, past Excel's row limit).
-pub fn ledger_sheets(
-    book: &mut Workbook,
-    df: &DataFrame,
-    ledger: &Ledger,
-    f: &Formats,
-) -> Result<(), ExportError> {
-    let kinds: Vec<(&str, Kind)> = ledger.columns.iter().map(|c| (c.name, c.kind)).collect();
-    let headers: Vec<&str> = ledger.columns.iter().map(|c| c.header).collect();
-    let mut done = 0;
-    let mut part = 1;
-    loop {
-        let sheet = book.add_worksheet_with_constant_memory()?;
-        sheet.set_name(if part == 1 {
-            ledger.sheet.to_string()
-        } else {
-            format!("{} ({part})", ledger.sheet)
-        })?;
-        done += write_rows(sheet, df, &kinds, &headers, done, SHEET_ROWS, f)?;
-        if done >= df.height() {
-            return Ok(());
-        }
-        part += 1;
+/// A ledger going into the workbook chunk by chunk: one sheet in constant-memory mode (rows go
+/// to a temporary file as they are written), continued on "name (2)" past Excel's row limit.
+pub struct LedgerSheets {
+    ledger: &'static Ledger,
+    sheet: usize,
+    part: usize,
+    rows: usize,
+}
+
+impl LedgerSheets {
+    /// Add the ledger's first sheet, with its header, even if no row follows.
+    pub fn begin(book: &mut Workbook, ledger: &'static Ledger, f: &Formats) -> Result<Self, ExportError> {
+        let mut s = LedgerSheets { ledger, sheet: 0, part: 0, rows: 0 };
+        s.next_sheet(book, f)?;
+        Ok(s)
     }
+
+    fn next_sheet(&mut self, book: &mut Workbook, f: &Formats) -> Result<(), ExportError> {
+        self.part += 1;
+        self.rows = 0;
+        let sheet = book.add_worksheet_with_constant_memory()?;
+        sheet.set_name(if self.part == 1 {
+            self.ledger.sheet.to_string()
+        } else {
+            format!("{} ({})", self.ledger.sheet, self.part)
+        })?;
+        let headers: Vec<&str> = self.ledger.columns.iter().map(|c| c.header).collect();
+        write_header(sheet, &headers, f)?;
+        self.sheet = book.worksheets().len() - 1;
+        Ok(())
+    }
+
+    pub fn append(&mut self, book: &mut Workbook, df: &DataFrame, f: &Formats) -> Result<(), ExportError> {
+        let kinds: Vec<(&str, Kind)> = self.ledger.columns.iter().map(|c| (c.name, c.kind)).collect();
+        let mut done = 0;
+        while done < df.height() {
+            if self.rows == SHEET_ROWS {
+                self.next_sheet(book, f)?;
+            }
+            let count = (SHEET_ROWS - self.rows).min(df.height() - done);
+            let sheet = book.worksheet_from_index(self.sheet)?;
+            write_rows(sheet, df, &kinds, self.rows as u32 + 1, done, count, f)?;
+            self.rows += count;
+            done += count;
+        }
+        Ok(())
+    }
+}
+
+/// The summary's sheet, added first so that it is the workbook's first; `summary_sheet` fills it
+/// once every ledger has streamed past.
+pub const SUMMARY_SHEET: &str = "汇总";
+
+pub fn add_summary_sheet(book: &mut Workbook) -> Result<(), ExportError> {
+    book.add_worksheet().set_name(SUMMARY_SHEET)?;
+    Ok(())
 }
 
 /// The summary sheet: the table, the failed checks under it, and a chart of daily net totals.
@@ -164,12 +212,13 @@ pub fn summary_sheet(
     checks: &[crate::checks::Check],
     f: &Formats,
 ) -> Result<(), ExportError> {
-    let sheet = book.add_worksheet();
-    sheet.set_name("汇总")?;
+    let sheet = book.worksheet_from_name(SUMMARY_SHEET)?;
     let columns = crate::summary::columns();
     let kinds: Vec<(&str, Kind)> = columns.iter().map(|c| (c.name, c.kind)).collect();
     let headers: Vec<&str> = columns.iter().map(|c| c.header).collect();
-    let rows = write_rows(sheet, summary, &kinds, &headers, 0, SHEET_ROWS, f)?;
+    write_header(sheet, &headers, f)?;
+    let rows = summary.height().min(SHEET_ROWS);
+    write_rows(sheet, summary, &kinds, 1, 0, rows, f)?;
     // The checks under the table.
     let mut r = rows as u32 + 2;
     sheet.write_string_with_format(r, 0, "核对", &f.header)?;
@@ -211,6 +260,8 @@ pub fn summary_sheet(
 pub struct Package<W: Write + std::io::Seek> {
     zip: ::zip::ZipWriter<W>,
     pub files: Vec<FileEntry>,
+    /// The file being written: its name, its hash so far and its size so far.
+    current: Option<(String, Sha256, u64)>,
 }
 
 #[derive(Clone, Debug, serde::Serialize)]
@@ -222,28 +273,68 @@ pub struct FileEntry {
 
 impl<W: Write + std::io::Seek> Package<W> {
     pub fn new(w: W) -> Package<W> {
-        Package { zip: ::zip::ZipWriter::new(w), files: Vec::new() }
+        Package { zip: ::zip::ZipWriter::new(w), files: Vec::new(), current: None }
     }
 
-    /// Add a file; `compress` false for content that is compressed already (xlsx).
-    pub fn add(&mut self, name: &str, content: &[u8], compress: bool) -> Result<(), ExportError> {
+    /// Start a file; `compress` false for content that is compressed already (xlsx). Its bytes
+    /// follow with `write`, and `end` records its size and SHA-256.
+    pub fn start(&mut self, name: &str, compress: bool, large: bool) -> Result<(), ExportError> {
         let method =
             if compress { ::zip::CompressionMethod::Deflated } else { ::zip::CompressionMethod::Stored };
         let options = ::zip::write::SimpleFileOptions::default()
             .compression_method(method)
             .compression_level(compress.then_some(1))
-            .large_file(content.len() > u32::MAX as usize / 2);
+            .large_file(large);
         self.zip.start_file(name, options)?;
-        self.zip.write_all(content)?;
-        self.files.push(FileEntry {
-            name: name.into(),
-            bytes: content.len() as u64,
-            sha256: format!("{:x}", Sha256::digest(content)),
-        });
+        self.current = Some((name.to_string(), Sha256::new(), 0));
         Ok(())
     }
 
-    pub fn finish(self) -> Result<W, ExportError> {
+    pub fn write(&mut self, bytes: &[u8]) -> Result<(), ExportError> {
+        let (_, sha, size) = self.current.as_mut().expect("a file was started");
+        sha.update(bytes);
+        *size += bytes.len() as u64;
+        self.zip.write_all(bytes)?;
+        Ok(())
+    }
+
+    pub fn end(&mut self) {
+        if let Some((name, sha, bytes)) = self.current.take() {
+            self.files.push(FileEntry { name, bytes, sha256: format!("{:x}", sha.finalize()) });
+        }
+    }
+
+    /// Add a whole file from memory.
+    pub fn add(&mut self, name: &str, content: &[u8], compress: bool) -> Result<(), ExportError> {
+        self.start(name, compress, content.len() > u32::MAX as usize / 2)?;
+        self.write(content)?;
+        self.end();
+        Ok(())
+    }
+
+    /// Add a file from disk, streamed.
+    pub fn add_file(
+        &mut self,
+        name: &str,
+        path: &std::path::Path,
+        compress: bool,
+    ) -> Result<(), ExportError> {
+        let mut file = std::fs::File::open(path)?;
+        self.start(name, compress, file.metadata()?.len() > u64::from(u32::MAX) / 2)?;
+        let mut buf = vec![0; 1 << 20];
+        loop {
+            let n = std::io::Read::read(&mut file, &mut buf)?;
+            if n == 0 {
+                break;
+            }
+            self.write(&buf[..n])?;
+        }
+        self.end();
+        Ok(())
+    }
+
+    pub fn finish(mut self) -> Result<W, ExportError> {
+        self.end();
         Ok(self.zip.finish()?)
     }
 }

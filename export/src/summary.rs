@@ -1,10 +1,11 @@
 //! The summary sheet, shaped and summed in polars: per seller (tax number) and day — blue and
 //! red counts and amounts, net, failures, pool invoices in and their deductible tax, billing
-//! units. All sums over integer cents, so they are exact.
+//! units. All sums over integer cents, so they are exact; each ledger is summed chunk by chunk as
+//! it streams past, and the partial sums are added up at the end.
 
 use polars::prelude::*;
 
-use crate::ledgers::{Column, Kind};
+use crate::ledgers::{self, Column, Kind, Ledger};
 
 /// Columns of the summary, with their headers; all but the first two are integer cents or counts.
 pub const COLUMNS: [(&str, &str, bool); 16] = [
@@ -54,19 +55,14 @@ fn sum_if(cond: Expr, value: Expr) -> Expr {
     when(cond).then(value).otherwise(lit(0i64)).sum()
 }
 
-pub fn summary(
-    issued: &DataFrame,
-    failures: &DataFrame,
-    pool: &DataFrame,
-    units: &DataFrame,
-) -> PolarsResult<DataFrame> {
-    let blue = || col("invoice_property").eq(lit(0i64));
-    let red = || col("invoice_property").eq(lit(1i64));
-    let invoices = issued
-        .clone()
-        .lazy()
-        .group_by([col("seller_tax_no").alias("tax_no"), col("invoice_date").alias("day")])
-        .agg([
+/// One chunk of a ledger summed per seller and day: the partial sums of the ledgers the summary
+/// reads (`None` for the others). Every column but the keys adds up across chunks (`combined`).
+pub fn partial(ledger: &Ledger, chunk: &DataFrame) -> PolarsResult<Option<DataFrame>> {
+    let rows = chunk.clone().lazy();
+    let part = if ledger.file == ledgers::ISSUED.file {
+        let blue = || col("invoice_property").eq(lit(0i64));
+        let red = || col("invoice_property").eq(lit(1i64));
+        rows.group_by([col("seller_tax_no").alias("tax_no"), col("invoice_date").alias("day")]).agg([
             sum_if(blue(), lit(1i64)).alias("blue_count"),
             sum_if(blue(), col("amount")).alias("blue_amount"),
             sum_if(blue(), col("tax")).alias("blue_tax"),
@@ -76,23 +72,52 @@ pub fn summary(
             sum_if(red(), abs("tax")).alias("red_tax"),
             sum_if(red(), abs("total")).alias("red_total"),
         ])
-        .with_column((col("blue_total") - col("red_total")).alias("net_total"));
-    let failed = failures
-        .clone()
-        .lazy()
-        .group_by([col("seller_tax_no").alias("tax_no"), col("day")])
-        .agg([len().cast(DataType::Int64).alias("failures")]);
-    let pooled = pool.clone().lazy().group_by([col("tax_no"), col("invoice_date").alias("day")]).agg([
-        len().cast(DataType::Int64).alias("pool_in"),
-        col("total").sum().alias("pool_total"),
-        col("deductible_tax").sum().alias("pool_deductible_tax"),
-    ]);
-    let charged = units
-        .clone()
-        .lazy()
-        .filter(col("tax_no").is_not_null())
-        .group_by([col("tax_no"), col("day")])
-        .agg([col("units").sum().alias("billing_units")]);
+    } else if ledger.file == ledgers::FAILURES.file {
+        rows.group_by([col("seller_tax_no").alias("tax_no"), col("day")])
+            .agg([len().cast(DataType::Int64).alias("failures")])
+    } else if ledger.file == ledgers::POOL.file {
+        rows.group_by([col("tax_no"), col("invoice_date").alias("day")]).agg([
+            len().cast(DataType::Int64).alias("pool_in"),
+            col("total").sum().alias("pool_total"),
+            col("deductible_tax").sum().alias("pool_deductible_tax"),
+        ])
+    } else if ledger.file == ledgers::BILLING_UNITS.file {
+        rows.filter(col("tax_no").is_not_null())
+            .group_by([col("tax_no"), col("day")])
+            .agg([col("units").sum().alias("billing_units")])
+    } else {
+        return Ok(None);
+    };
+    part.collect().map(Some)
+}
+
+/// The partial sums of one ledger (at least one, perhaps empty) added up per seller and day.
+fn combined(parts: &[DataFrame]) -> PolarsResult<LazyFrame> {
+    let (first, rest) = parts.split_first().expect("every ledger has at least one partial");
+    let mut all = first.clone();
+    for p in rest {
+        all.vstack_mut(p)?;
+    }
+    let sums: Vec<Expr> = all
+        .get_column_names()
+        .into_iter()
+        .filter(|c| c.as_str() != "tax_no" && c.as_str() != "day")
+        .map(|c| col(c.clone()).sum())
+        .collect();
+    Ok(all.lazy().group_by([col("tax_no"), col("day")]).agg(sums))
+}
+
+/// The partial sums of each ledger the summary reads, as `partial` returned them chunk by chunk.
+pub struct Partials<'a> {
+    pub issued: &'a [DataFrame],
+    pub failures: &'a [DataFrame],
+    pub pool: &'a [DataFrame],
+    pub units: &'a [DataFrame],
+}
+
+pub fn summary(parts: Partials<'_>) -> PolarsResult<DataFrame> {
+    let invoices =
+        combined(parts.issued)?.with_column((col("blue_total") - col("red_total")).alias("net_total"));
     let keys = [col("tax_no"), col("day")];
     let full = || JoinArgs::new(JoinType::Full).with_coalesce(JoinCoalesce::CoalesceColumns);
     let numbers: Vec<Expr> = COLUMNS
@@ -101,9 +126,9 @@ pub fn summary(
         .map(|(name, _, _)| col(*name).fill_null(lit(0i64)).cast(DataType::Int64))
         .collect();
     invoices
-        .join(failed, keys.clone(), keys.clone(), full())
-        .join(pooled, keys.clone(), keys.clone(), full())
-        .join(charged, keys.clone(), keys.clone(), full())
+        .join(combined(parts.failures)?, keys.clone(), keys.clone(), full())
+        .join(combined(parts.pool)?, keys.clone(), keys.clone(), full())
+        .join(combined(parts.units)?, keys.clone(), keys.clone(), full())
         .with_columns(numbers)
         .select(COLUMNS.iter().map(|(name, _, _)| col(*name)).collect::<Vec<_>>())
         .sort(["tax_no", "day"], SortMultipleOptions::default())

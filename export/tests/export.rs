@@ -260,3 +260,64 @@ async fn the_period_and_tax_numbers_filter_every_ledger() {
     opts.to = NaiveDate::from_ymd_opt(2026, 10, 1).unwrap();
     assert!(export(&db.pool, &opts, &|_| {}).await.is_err(), "from after to");
 }
+
+/// A pool ledger of several COPY chunks (about 8 MiB of CSV each): every row reaches the CSV
+/// and the sheet once, in order, and the summary adds the chunks' partial sums up exactly.
+#[tokio::test]
+async fn a_ledger_of_several_chunks_streams_whole_and_sums_exactly() {
+    const ROWS: i64 = 120_000;
+    let db = db().await;
+    // Amounts with cents that vary, so that a lost or doubled chunk changes the totals.
+    sqlx::query(
+        "INSERT INTO invoice_pool (tax_no, invoice_code, invoice_num, invoice_kind, invoice_date, seller_name, seller_tax_no,
+                                   buyer_name, amount, tax, total, status, invoice_property, source, verified, deductible, signed)
+         SELECT $2, '', '7' || lpad(n::text, 19, '0'), 'digital_special', DATE '2026-11-03', '供应商, \"引号\"\n换行' || (n % 97),
+                '91110000600037341L', '买方', (n % 1000) + 0.01 * (n % 100), 0.13 * (n % 100), (n % 1000) + 0.14 * (n % 100),
+                'normal', 0, 'tax_bureau', true, n % 3 = 0, false
+           FROM generate_series(1, $1) n",
+    )
+    .bind(ROWS)
+    .bind(BUYER)
+    .execute(&db.pool)
+    .await
+    .unwrap();
+    let (total_cents, deductible_cents): (i64, i64) = sqlx::query_as(
+        "SELECT (sum(total) * 100)::bigint, (sum(CASE WHEN deductible THEN tax ELSE 0 END) * 100)::bigint
+           FROM invoice_pool WHERE invoice_date = DATE '2026-11-03'",
+    )
+    .fetch_one(&db.pool)
+    .await
+    .unwrap();
+
+    let dir = tempfile::tempdir().unwrap();
+    let report = export(&db.pool, &options(dir.path()), &|_| {}).await.unwrap();
+    assert!(report.manifest.all_checks_passed, "{:#?}", report.manifest.checks);
+    assert_eq!(report.manifest.row_counts["pool_invoices"], ROWS as usize + 2);
+    let files = unzip(&report.path);
+
+    // The CSV: every row once, in the ledger's order, the quoted newline and quotes intact.
+    let mut csv = csv::Reader::from_reader(&files["pool_invoices.csv"][3..]);
+    let records: Vec<csv::StringRecord> = csv.records().map(Result::unwrap).collect();
+    let nums: Vec<String> = records.iter().map(|r| r[4].to_string()).collect();
+    assert_eq!(nums.len(), ROWS as usize + 2);
+    assert!(records.iter().filter(|r| r[5].starts_with("供应商, \"引号\"\n换行")).count() == ROWS as usize);
+    let mut sorted = nums.clone();
+    sorted.sort();
+    sorted.dedup();
+    assert_eq!(sorted.len(), nums.len(), "no row twice");
+
+    // The summary row of that day: the chunks' partial sums added up to the database's sums.
+    let summary = String::from_utf8(files["summary.csv"].clone()).unwrap();
+    let day = summary.lines().find(|l| l.contains("2026-11-03")).expect("a summary row for the day");
+    let cells: Vec<&str> = day.split(',').collect();
+    let yuan = |cents: i64| format!("{}.{:02}", cents / 100, cents % 100);
+    assert_eq!(cells[12], ROWS.to_string(), "pool_in: {day}");
+    assert_eq!(cells[13], yuan(total_cents), "pool_total: {day}");
+    assert_eq!(cells[14], yuan(deductible_cents), "pool_deductible_tax: {day}");
+
+    // The sheet: the header and every row.
+    let mut book = calamine::Xlsx::new(Cursor::new(files["reconciliation.xlsx"].clone())).unwrap();
+    let sheet = book.worksheet_range("发票池").unwrap();
+    assert_eq!(sheet.height(), ROWS as usize + 3);
+    assert_eq!(book.sheet_names()[0], "汇总");
+}
