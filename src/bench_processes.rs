@@ -23,6 +23,7 @@ pub async fn issue_processes(
     processes: &[usize],
     lines: usize,
     latency_ms: u64,
+    concurrency: u32,
 ) -> anyhow::Result<Outcome> {
     let dir = std::env::temp_dir().join(format!("fapiao-bench-processes-{}", std::process::id()));
     std::fs::create_dir_all(&dir)?;
@@ -30,7 +31,7 @@ pub async fn issue_processes(
     fapiao_pipelines::import::sample::write_xlsx(&file, "PROC", lines, SELLER, BUYER, &[])?;
     let mut rounds = Vec::new();
     for &p in processes {
-        rounds.push(round(ctx, &file, p, latency_ms).await?);
+        rounds.push(round(ctx, &file, p, latency_ms, concurrency).await?);
     }
     std::fs::remove_dir_all(&dir).ok();
     let one = rounds.iter().find(|r| r.processes == 1).map(|r| r.per_second);
@@ -43,10 +44,12 @@ pub async fn issue_processes(
                         "issued_once": r.issued_once })
             })
             .collect();
-        crate::output::json(&json!({ "latency_ms": latency_ms, "rounds": list }))?;
+        crate::output::json(
+            &json!({ "latency_ms": latency_ms, "concurrency": concurrency, "rounds": list }),
+        )?;
     } else {
         println!(
-            "issuing by processes, {latency_ms} ms channel latency, the same pushed invoices each round:"
+            "issuing by processes, {latency_ms} ms channel latency, {concurrency} invoices driven at once per process, the same pushed invoices each round:"
         );
         for r in &rounds {
             println!(
@@ -76,6 +79,7 @@ async fn round(
     file: &std::path::Path,
     processes: usize,
     latency_ms: u64,
+    concurrency: u32,
 ) -> anyhow::Result<Round> {
     let scratch =
         crate::bench::scratch_with_seller(ctx, &format!("fapiao_bench_procs{processes}"), SELLER).await?;
@@ -116,6 +120,7 @@ async fn round(
             .env("FAPIAO__CHANNEL__BASE_URL", &base)
             .env("FAPIAO__CALLBACKS__URL", format!("{base}/erp/callback/{{system}}"))
             .env("FAPIAO__INVOICING__SETTLE_POLL_MS", "20")
+            .env("FAPIAO__INVOICING__ISSUE_CONCURRENCY", concurrency.to_string())
             .stdout(Stdio::null())
             .stderr(Stdio::piped())
             .spawn()?;

@@ -72,7 +72,12 @@ pub async fn issue(
     progress: &(dyn Fn(&IssueOutcome) + Send + Sync),
 ) -> Result<Vec<IssueOutcome>> {
     let concurrency = inv.settings.invoicing.issue_concurrency as usize;
-    let mut outcomes: Vec<IssueOutcome> = futures_util::stream::iter(ids.iter().copied())
+    // Each pass starts at a place of its own in the list and wraps round: several processes
+    // given the same candidates then work apart, instead of all queueing at the front behind
+    // each other's drive locks. (Outcomes are sorted below; the order of driving is free.)
+    let start = pass_start(ids.len());
+    let order: Vec<i64> = ids[start..].iter().chain(&ids[..start]).copied().collect();
+    let mut outcomes: Vec<IssueOutcome> = futures_util::stream::iter(order)
         .map(|id| async move {
             drive(inv, id).await?;
             let outcome = outcome(inv, id).await?;
@@ -86,6 +91,18 @@ pub async fn issue(
         .collect::<Result<_>>()?;
     outcomes.sort_by_key(|o| o.pending_id);
     Ok(outcomes)
+}
+
+/// Where a pass begins in a list of `len` candidates: anywhere, differently in each process.
+fn pass_start(len: usize) -> usize {
+    use std::hash::{BuildHasher, Hasher};
+    if len == 0 {
+        return 0;
+    }
+    // A randomly keyed hasher: a new key per process and per pass, no extra dependency.
+    let mut h = std::collections::hash_map::RandomState::new().build_hasher();
+    h.write_u32(std::process::id());
+    (h.finish() % len as u64) as usize
 }
 
 #[derive(Debug, sqlx::FromRow)]
@@ -110,6 +127,10 @@ async fn current(inv: &Invoicing, id: i64) -> Result<Current> {
 /// reports it as it stands. Two workers on one invoice would settle each other's call in
 /// flight.
 pub(crate) async fn drive(inv: &Invoicing, id: i64) -> Result<()> {
+    // Done already (by another process walking the same list): one read, no lock.
+    if current(inv, id).await?.status.is_final() {
+        return Ok(());
+    }
     let Some(hold) = inv.hold(id).await? else { return Ok(()) };
     let driven = drive_held(inv, id).await;
     // Ends the transaction, and with it the lock (so does a drop or a dead connection).

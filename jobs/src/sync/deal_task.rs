@@ -87,37 +87,46 @@ async fn unverified_batch(
                                         s.status, s.invoice_date, s.special_business) AS reason) d
              WHERE s.id = ANY (ARRAY (SELECT id FROM claimed))
              ON CONFLICT (tax_no, invoice_code, invoice_num) DO NOTHING
+             RETURNING staging_id
+         ), handled AS (
+             UPDATE download_staging s
+             SET state = 'done_unverified', handle_num = s.handle_num + 1, reason = NULL, handled_by = $3,
+                 claimed_by = NULL, claimed_until = NULL
+             -- = ANY(array) keeps both statements on the primary key (a join would scan the table).
+             WHERE s.id = ANY (ARRAY (SELECT id FROM claimed))
+             RETURNING s.id
          )
-         UPDATE download_staging s
-         SET state = 'done_unverified', handle_num = s.handle_num + 1, reason = NULL, handled_by = $3,
-             claimed_by = NULL, claimed_until = NULL
-         -- = ANY(array) keeps both statements on the primary key (a join would scan the table).
-         WHERE s.id = ANY (ARRAY (SELECT id FROM claimed))
-         RETURNING s.id"
+         SELECT ARRAY (SELECT id FROM handled), ARRAY (SELECT staging_id FROM pooled)"
     );
     let mut tx = ctx.pool.begin().await?;
     // Not a prepared statement: a generic plan for `id > $4` would not know the cursor's selectivity.
-    let ids: Vec<i64> = sqlx::query_scalar(sqlx::AssertSqlSafe(sql))
+    let (ids, pooled): (Vec<i64>, Vec<i64>) = sqlx::query_as(sqlx::AssertSqlSafe(sql))
         .persistent(false)
         .bind(i64::from(ctx.settings.jobs.deal_batch_size))
         .bind(auto_sign)
         .bind(&ctx.worker)
         .bind(cursor)
-        .fetch_all(&mut *tx)
+        .fetch_one(&mut *tx)
         .await?;
     // Invoices already in the pool that the bureau now reports otherwise (voided, red-flushed,
     // …; selected or not, where the download carried deduction data): the news reaches the pool
-    // row, in the same transaction as the batch.
-    let changed: Vec<Reported> = sqlx::query_as(
+    // row, in the same transaction as the batch. Only rows that did not land as new can be such
+    // news: a batch of new invoices asks nothing more of the pool.
+    let known = not_in(&ids, pooled);
+    let changed: Vec<Reported> = if known.is_empty() {
+        Vec::new()
+    } else {
+        sqlx::query_as(
         "SELECT s.tax_no, s.invoice_code, s.invoice_num, s.status, s.select_known, s.select_period
            FROM download_staging s
            JOIN invoice_pool p ON p.tax_no = s.tax_no AND p.invoice_code = s.invoice_code AND p.invoice_num = s.invoice_num
           WHERE s.id = ANY($1)
             AND (p.status <> s.status OR (s.select_known AND p.select_period IS DISTINCT FROM s.select_period))",
-    )
-    .bind(&ids)
-    .fetch_all(&mut *tx)
-    .await?;
+        )
+        .bind(&known)
+        .fetch_all(&mut *tx)
+        .await?
+    };
     let mut status_news = Vec::new();
     for r in &changed {
         let key = (r.tax_no.as_str(), r.invoice_code.as_str(), r.invoice_num.as_str());
@@ -131,6 +140,12 @@ async fn unverified_batch(
     tx.commit().await?;
     verify_changed_again(ctx, run, &status_news).await?;
     Ok((ids.len() as u64, ids.into_iter().max()))
+}
+
+/// The ids of `all` that are not in `some`.
+fn not_in(all: &[i64], some: Vec<i64>) -> Vec<i64> {
+    let some: std::collections::HashSet<i64> = some.into_iter().collect();
+    all.iter().copied().filter(|id| !some.contains(id)).collect()
 }
 
 /// 进项状态更新的发票是否查验入库 (the sync scheme's switch): invoices whose status changed are
