@@ -8,7 +8,7 @@
 
 use std::path::{Path, PathBuf};
 
-use fapiao_usecases::receipts::ReceiptDetail;
+use fapiao_usecases::receipts::{ReceiptDetail, ReceiptPreview};
 use pdf_writer::types::{CidFontType, FontFlags, SystemInfo};
 use pdf_writer::{Content, Name, Pdf, Rect, Ref, Str};
 use qrcode::{Color, EcLevel, QrCode};
@@ -31,6 +31,11 @@ pub fn matrix(link: &str) -> anyhow::Result<(usize, Vec<bool>)> {
 
 /// A grayscale PNG of the QR code with its quiet zone.
 pub fn png(width: usize, dark: &[bool]) -> anyhow::Result<Vec<u8>> {
+    png_inked(width, dark, 0)
+}
+
+/// The PNG with modules of gray level `ink` (0 black).
+fn png_inked(width: usize, dark: &[bool], ink: u8) -> anyhow::Result<Vec<u8>> {
     let side = (width + 2 * QUIET) * SCALE;
     let mut pixels = vec![255u8; side * side];
     for y in 0..width {
@@ -39,7 +44,7 @@ pub fn png(width: usize, dark: &[bool]) -> anyhow::Result<Vec<u8>> {
                 for py in 0..SCALE {
                     let row = (y + QUIET) * SCALE + py;
                     let start = row * side + (x + QUIET) * SCALE;
-                    pixels[start..start + SCALE].fill(0);
+                    pixels[start..start + SCALE].fill(ink);
                 }
             }
         }
@@ -152,6 +157,18 @@ pub fn print(d: &ReceiptDetail, dir: &Path) -> anyhow::Result<Printed> {
     std::fs::write(&png_path, png(width, &dark)?)?;
     std::fs::write(&pdf_path, pdf(d, width, &dark))?;
     Ok(Printed { png: png_path, pdf: pdf_path })
+}
+
+/// 预览: `{dir}/receipt-preview-{serial}.png`, the layout of the code before it is saved. No
+/// link is signed for a preview, so its QR code (in gray) holds a note saying so, not a link.
+pub fn preview_png(p: &ReceiptPreview, dir: &Path) -> anyhow::Result<PathBuf> {
+    std::fs::create_dir_all(dir)?;
+    let r = &p.receipt;
+    let note = format!("预览（未保存，不能开票）{} {} 价税合计{}", r.tax_no, r.serial_no, p.total);
+    let (width, dark) = matrix(&note)?;
+    let path = dir.join(format!("receipt-preview-{}.png", r.serial_no));
+    std::fs::write(&path, png_inked(width, &dark, 128)?)?;
+    Ok(path)
 }
 
 #[cfg(test)]

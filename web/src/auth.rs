@@ -37,6 +37,8 @@ pub enum Perm {
     ViewInvoicing,
     /// Issue chosen pending invoices, return them, delete failed ones.
     Invoicing,
+    /// `/receipts/stats` (小票码统计): finance and auditors read it (admin too).
+    ViewReceiptStats,
 }
 
 impl Perm {
@@ -53,6 +55,7 @@ impl Perm {
             Perm::Export => matches!(role, Admin | Auditor),
             Perm::ViewInvoicing => matches!(role, Admin | Finance | Auditor),
             Perm::Invoicing => matches!(role, Admin | Finance),
+            Perm::ViewReceiptStats => matches!(role, Admin | Finance | Auditor),
         }
     }
 }
@@ -161,6 +164,7 @@ mod tests {
         assert_eq!(table(Perm::Export), vec![Admin, Auditor]);
         assert_eq!(table(Perm::ViewInvoicing), vec![Admin, Finance, Auditor]);
         assert_eq!(table(Perm::Invoicing), vec![Admin, Finance]);
+        assert_eq!(table(Perm::ViewReceiptStats), vec![Admin, Finance, Auditor]);
     }
 
     #[test]
