@@ -371,7 +371,11 @@ pub(crate) struct IssueRound {
 
 /// `count` invoices (serials PREFIX-000000 …) issued at once through `client` (its in-flight
 /// limit bounds them): how long the calls took and how many failed.
-pub(crate) async fn channel_issue_round(client: &Arc<ChannelClient>, count: usize, prefix: &str) -> IssueRound {
+pub(crate) async fn channel_issue_round(
+    client: &Arc<ChannelClient>,
+    count: usize,
+    prefix: &str,
+) -> IssueRound {
     let amount = Money::from_cents(10_000);
     let started = Instant::now();
     let mut issues = tokio::task::JoinSet::new();

@@ -16,7 +16,7 @@ use chrono::Utc;
 use fapiao_channel::sandbox::{FaultPlan, Sandbox, SandboxConfig};
 use fapiao_channel::{ChannelClient, ClientConfig};
 use fapiao_schemas::InvoiceKind;
-use fapiao_usecases::receipts::{self, Delivery, GoodsRequest, LineRequest, ReceiptRequest, SettingsRequest};
+use fapiao_usecases::receipts::{self, Delivery, LineRequest, ReceiptRequest, SettingsRequest};
 use fapiao_usecases::{Actor, App, invoices};
 use serde_json::json;
 use tower::ServiceExt;
@@ -57,8 +57,12 @@ pub async fn receipt(
 
     let staged = Instant::now();
     let links = make_codes(&app, codes).await?;
-    let jobs =
-        fapiao_jobs::JobContext::new(scratch.pool.clone(), app.channel.clone(), settings.clone(), "bench".into());
+    let jobs = fapiao_jobs::JobContext::new(
+        scratch.pool.clone(),
+        app.channel.clone(),
+        settings.clone(),
+        "bench".into(),
+    );
     let registry = fapiao_jobs::Registry::from_settings(&settings)?;
     let router = fapiao_web::router(Arc::new(fapiao_web::Console::new(app.clone(), jobs, registry)));
     let mut opened = Vec::with_capacity(codes);
@@ -178,20 +182,7 @@ async fn make_codes(app: &App, n: usize) -> anyhow::Result<Vec<String>> {
         },
     )
     .await?;
-    let goods = receipts::add_goods(
-        app,
-        &actor,
-        &GoodsRequest {
-            tax_no: SELLER.into(),
-            name: "拿铁咖啡".into(),
-            revenue_code: "3070401000000000000".into(),
-            tax_rate: "0.06".parse()?,
-            specification: None,
-            unit: Some("杯".into()),
-            price: Some("30.00".parse()?),
-        },
-    )
-    .await?;
+    let goods = receipts::add_goods(app, &actor, &crate::demo_receipt::latte(SELLER)).await?;
     let mut links = Vec::with_capacity(n);
     for i in 0..n {
         let req = ReceiptRequest {
@@ -262,7 +253,9 @@ fn form_encoded(pairs: &[(&str, &str)]) -> String {
     let enc = |s: &str| {
         s.bytes()
             .map(|b| match b {
-                b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' => (b as char).to_string(),
+                b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' => {
+                    (b as char).to_string()
+                }
                 _ => format!("%{b:02X}"),
             })
             .collect::<String>()
@@ -291,9 +284,8 @@ async fn check_ledger(app: &App, sandbox: &Sandbox, codes: usize) -> anyhow::Res
     }
     let world = sandbox.world();
     for s in &serials {
-        let succeeded = world
-            .outcome(s)
-            .is_some_and(|r| r.issue_status == fapiao_channel::codes::IssueStatus::Succeeded);
+        let succeeded =
+            world.outcome(s).is_some_and(|r| r.issue_status == fapiao_channel::codes::IssueStatus::Succeeded);
         if world.accepted(s) != 1 || !succeeded {
             problems.push(format!("serial {s}: accepted {} times, succeeded {succeeded}", world.accepted(s)));
         }

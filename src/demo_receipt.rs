@@ -27,20 +27,7 @@ pub async fn stage(app: &App, seller: &fapiao_schemas::TaxNo) -> anyhow::Result<
         kingdee_key: None,
     };
     receipts::set_settings(app, &Actor::Demo, &settings).await?;
-    let goods = receipts::add_goods(
-        app,
-        &Actor::Demo,
-        &GoodsRequest {
-            tax_no: tax_no.clone(),
-            name: "拿铁咖啡".into(),
-            revenue_code: "3070401000000000000".into(),
-            tax_rate: "0.06".parse()?,
-            specification: None,
-            unit: Some("杯".into()),
-            price: Some("30.00".parse()?),
-        },
-    )
-    .await?;
+    let goods = receipts::add_goods(app, &Actor::Demo, &latte(&tax_no)).await?;
     // A serial of its own on every run (a demo may run again on the same database).
     let serial = format!("DEMO-{}", Utc::now().format("%Y%m%d%H%M%S%3f"));
     let request = ReceiptRequest {
@@ -93,6 +80,19 @@ pub async fn stage(app: &App, seller: &fapiao_schemas::TaxNo) -> anyhow::Result<
         "link": detail.link,
         "submitted": outcome,
     }))
+}
+
+/// The demo's goods item (also `bench receipt`'s): 拿铁咖啡, 6 %, ¥30.00 a cup.
+pub(crate) fn latte(tax_no: &str) -> GoodsRequest {
+    GoodsRequest {
+        tax_no: tax_no.to_string(),
+        name: "拿铁咖啡".into(),
+        revenue_code: "3070401000000000000".into(),
+        tax_rate: rust_decimal::Decimal::new(6, 2),
+        specification: None,
+        unit: Some("杯".into()),
+        price: Some(rust_decimal::Decimal::new(3000, 2)),
+    }
 }
 
 pub fn print(r: &Value) {

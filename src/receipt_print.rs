@@ -88,12 +88,18 @@ pub fn pdf(d: &ReceiptDetail, width: usize, dark: &[bool]) -> Vec<u8> {
         .base_font(Name(b"STSong-Light-UniGB-UCS2-H"))
         .encoding_predefined(Name(b"UniGB-UCS2-H"))
         .descendant_font(cid);
-    pdf.cid_font(cid)
-        .subtype(CidFontType::Type0)
-        .base_font(Name(b"STSong-Light"))
-        .system_info(SystemInfo { registry: Str(b"Adobe"), ordering: Str(b"GB1"), supplement: 2 })
-        .font_descriptor(descriptor)
-        .default_width(1000.0);
+    {
+        let mut cid_font = pdf.cid_font(cid);
+        cid_font
+            .subtype(CidFontType::Type0)
+            .base_font(Name(b"STSong-Light"))
+            .system_info(SystemInfo { registry: Str(b"Adobe"), ordering: Str(b"GB1"), supplement: 2 })
+            .font_descriptor(descriptor)
+            .default_width(1000.0);
+        // UniGB-UCS2-H maps ASCII (U+0020–U+007E) to CIDs 1–95: half-width. Without these widths
+        // a reader spaced every digit a full em and the totals line ran off the page.
+        cid_font.widths().same(1, 95, 500.0);
+    }
     pdf.font_descriptor(descriptor)
         .name(Name(b"STSong-Light"))
         .flags(FontFlags::SYMBOLIC)
@@ -190,6 +196,44 @@ mod tests {
         assert_eq!((info.width as usize, info.height as usize), (side, side));
         assert_eq!(buf[0], 255, "quiet zone");
         assert_eq!(buf[(QUIET * SCALE) * side + QUIET * SCALE], 0, "first module");
+    }
+
+    #[test]
+    fn ascii_is_half_width_in_the_pdf_font() {
+        let at = |s: &str| s.parse::<chrono::DateTime<chrono::Utc>>().unwrap();
+        let receipt = fapiao_store::receipts::ReceiptRow {
+            id: 1,
+            tax_no: "91310000MA1FL2AB09".into(),
+            serial_no: "P-1".into(),
+            origin: "manual".into(),
+            device_no: None,
+            etax_account: None,
+            kinds: vec!["digital_ordinary".into()],
+            default_kind: "digital_ordinary".into(),
+            valid_until: at("2026-12-02T00:00:00Z"),
+            bottom_remark: Some("谢谢".into()),
+            drawer: "张三".into(),
+            payee: None,
+            reviewer: None,
+            remark: None,
+            amount: "51.88".parse().unwrap(),
+            tax: "3.12".parse().unwrap(),
+            total: "55.00".parse().unwrap(),
+            disabled_at: None,
+            created_by: "cli".into(),
+            created_at: at("2026-12-01T00:00:00Z"),
+        };
+        let detail = ReceiptDetail {
+            receipt,
+            lines: Vec::new(),
+            link: "http://127.0.0.1/r?s=1".into(),
+            claimed_by: None,
+        };
+        let (width, dark) = matrix(&detail.link).unwrap();
+        let bytes = pdf(&detail, width, &dark);
+        let text = String::from_utf8_lossy(&bytes);
+        assert!(text.contains("/W [1 95 500]"), "{text}");
+        assert!(text.contains("/DW 1000"));
     }
 
     #[test]

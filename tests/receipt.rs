@@ -51,7 +51,13 @@ fn template_headers(path: &Path) -> Vec<String> {
     let mut book: Xlsx<_> = open_workbook(path).unwrap();
     assert_eq!(book.sheet_names()[0], "开票项");
     let range = book.worksheet_range("开票项").unwrap();
-    range.rows().next().unwrap().iter().map(|c| if let Data::String(s) = c { s.clone() } else { String::new() }).collect()
+    range
+        .rows()
+        .next()
+        .unwrap()
+        .iter()
+        .map(|c| if let Data::String(s) = c { s.clone() } else { String::new() })
+        .collect()
 }
 
 async fn goods_count(db: &TestDb) -> i64 {
@@ -117,7 +123,11 @@ async fn the_goods_template_imports_whole_or_names_every_bad_row_and_lands_nothi
         .iter()
         .map(|p| {
             assert!(!p["message"].as_str().unwrap().is_empty());
-            (p["row"].as_u64().unwrap(), p["column"].as_str().unwrap().into(), p["code"].as_str().unwrap().into())
+            (
+                p["row"].as_u64().unwrap(),
+                p["column"].as_str().unwrap().into(),
+                p["code"].as_str().unwrap().into(),
+            )
         })
         .collect();
     let expected: Vec<(u64, String, String)> = [
@@ -138,7 +148,11 @@ async fn the_goods_template_imports_whole_or_names_every_bad_row_and_lands_nothi
     // The table for a person, and the seller column required without --tax-no.
     let out = fapiao_on(&db.url, &["goods", "import", good.to_str().unwrap()]);
     assert_eq!(code(&out), 3);
-    assert!(stdout(&out).contains("nothing imported") && stdout(&out).contains("销方税号"), "{}", stdout(&out));
+    assert!(
+        stdout(&out).contains("nothing imported") && stdout(&out).contains("销方税号"),
+        "{}",
+        stdout(&out)
+    );
     assert_eq!(goods_count(&db).await, before);
 }
 
@@ -148,14 +162,34 @@ async fn a_receipt_code_is_previewed_without_storing_or_signing_anything() {
     let dir = tempfile::tempdir().unwrap();
     let out = fapiao_on(
         &db.url,
-        &["receipt", "settings", "--tax-no", A, "--base-url", "http://127.0.0.1:8080", "--validity-minutes", "90"],
+        &[
+            "receipt",
+            "settings",
+            "--tax-no",
+            A,
+            "--base-url",
+            "http://127.0.0.1:8080",
+            "--validity-minutes",
+            "90",
+        ],
     );
     assert_eq!(code(&out), 0, "{}", stderr(&out));
     let out = fapiao_on(
         &db.url,
         &[
-            "--json", "goods", "add", "--tax-no", A, "--name", "拿铁咖啡", "--revenue-code", CODE, "--tax-rate", "0.06",
-            "--price", "30.00",
+            "--json",
+            "goods",
+            "add",
+            "--tax-no",
+            A,
+            "--name",
+            "拿铁咖啡",
+            "--revenue-code",
+            CODE,
+            "--tax-rate",
+            "0.06",
+            "--price",
+            "30.00",
         ],
     );
     assert_eq!(code(&out), 0, "{}", stderr(&out));
@@ -163,8 +197,20 @@ async fn a_receipt_code_is_previewed_without_storing_or_signing_anything() {
     let line = format!("{goods}:2");
     let add = |extra: &[&str]| {
         let mut args = vec![
-            "receipt", "add", "--tax-no", A, "--serial", "P-1", "--drawer", "张三", "--line", &line, "--line",
-            "discount:-5.00", "--bottom-remark", "谢谢惠顾，扫码开票",
+            "receipt",
+            "add",
+            "--tax-no",
+            A,
+            "--serial",
+            "P-1",
+            "--drawer",
+            "张三",
+            "--line",
+            &line,
+            "--line",
+            "discount:-5.00",
+            "--bottom-remark",
+            "谢谢惠顾，扫码开票",
         ];
         args.extend_from_slice(extra);
         fapiao_on(&db.url, &args)
@@ -173,7 +219,15 @@ async fn a_receipt_code_is_previewed_without_storing_or_signing_anything() {
     let out = add(&["--preview", "--preview-out", preview_dir.to_str().unwrap()]);
     assert_eq!(code(&out), 0, "{}", stderr(&out));
     let text = stdout(&out);
-    for needle in ["预览", "not saved", "discounted", "discount", "total 55.00", "bottom remark: 谢谢惠顾，扫码开票", "valid until"] {
+    for needle in [
+        "预览",
+        "not saved",
+        "discounted",
+        "discount",
+        "total 55.00",
+        "bottom remark: 谢谢惠顾，扫码开票",
+        "valid until",
+    ] {
         assert!(text.contains(needle), "{needle:?} in {text}");
     }
     let png = preview_dir.join("receipt-preview-P-1.png");
@@ -216,7 +270,8 @@ async fn bench_receipt_checks_every_receipt_got_one_invoice() {
     assert_eq!(r["one_invoice_per_receipt"], true);
     assert_eq!(r["problems"].as_array().unwrap().len(), 0);
     assert_eq!(r["channel_issue_failures"], 0);
-    let out = fapiao_on(&db.url, &["bench", "receipt", "--codes", "2", "--latency-ms", "5", "--concurrency", "1"]);
+    let out =
+        fapiao_on(&db.url, &["bench", "receipt", "--codes", "2", "--latency-ms", "5", "--concurrency", "1"]);
     assert_eq!(code(&out), 0, "{}", stderr(&out));
     assert!(stdout(&out).contains("every receipt exactly one invoice"), "{}", stdout(&out));
 }

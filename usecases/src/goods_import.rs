@@ -55,7 +55,8 @@ fn header_of(c: Column) -> &'static str {
 /// Write the empty template: the data sheet with its headers (required ones bold, the revenue
 /// code column as text), and a sheet saying how to fill in each column.
 pub fn write_template(path: &Path) -> Result<()> {
-    let xlsx = |e: rust_xlsxwriter::XlsxError| Error::bad_input("TEMPLATE_WRITE", format!("模板写入失败：{e}"));
+    let xlsx =
+        |e: rust_xlsxwriter::XlsxError| Error::bad_input("TEMPLATE_WRITE", format!("模板写入失败：{e}"));
     let mut book = Workbook::new();
     let required = Format::new().set_bold().set_background_color(0xFFF2CC);
     let optional = Format::new().set_background_color(0xEDEDED);
@@ -63,7 +64,9 @@ pub fn write_template(path: &Path) -> Result<()> {
     let sheet = book.add_worksheet().set_name(SHEET).map_err(xlsx)?;
     for (i, (col, header, req, _)) in COLUMNS.iter().enumerate() {
         let i = i as u16;
-        sheet.write_string_with_format(0, i, *header, if *req { &required } else { &optional }).map_err(xlsx)?;
+        sheet
+            .write_string_with_format(0, i, *header, if *req { &required } else { &optional })
+            .map_err(xlsx)?;
         sheet.set_column_width(i, if *col == Column::Name { 28.0 } else { 16.0 }).map_err(xlsx)?;
         if matches!(col, Column::Seller | Column::RevenueCode) {
             sheet.set_column_format(i, &text).map_err(xlsx)?;
@@ -80,8 +83,12 @@ pub fn write_template(path: &Path) -> Result<()> {
         help.write_string(row, 1, if *req { "必填" } else { "选填" }).map_err(xlsx)?;
         help.write_string(row, 2, *note).map_err(xlsx)?;
     }
-    help.write_string(COLUMNS.len() as u32 + 2, 0, "整个文件全部正确才会导入；有错误的行会逐行列出（行号、列、原因），一行也不会导入。")
-        .map_err(xlsx)?;
+    help.write_string(
+        COLUMNS.len() as u32 + 2,
+        0,
+        "整个文件全部正确才会导入；有错误的行会逐行列出（行号、列、原因），一行也不会导入。",
+    )
+    .map_err(xlsx)?;
     help.set_column_width(0, 14.0).map_err(xlsx)?;
     help.set_column_width(2, 60.0).map_err(xlsx)?;
     book.save(path).map_err(xlsx)?;
@@ -148,7 +155,12 @@ pub async fn import(app: &App, actor: &Actor, path: &Path, tax_no: Option<&str>)
                 s
             }
             (None, s) if s.is_empty() => {
-                problem(*row, Column::Seller, "REQUIRED_FIELD_EMPTY", "必填字段为空，请补充！（销方税号）".into());
+                problem(
+                    *row,
+                    Column::Seller,
+                    "REQUIRED_FIELD_EMPTY",
+                    "必填字段为空，请补充！（销方税号）".into(),
+                );
                 s
             }
             (None, s) => s,
@@ -192,7 +204,8 @@ pub async fn import(app: &App, actor: &Actor, path: &Path, tax_no: Option<&str>)
         }
         requests.push((*row, req));
     }
-    let sellers: BTreeSet<&str> = requests.iter().map(|(_, r)| r.tax_no.as_str()).filter(|t| !t.is_empty()).collect();
+    let sellers: BTreeSet<&str> =
+        requests.iter().map(|(_, r)| r.tax_no.as_str()).filter(|t| !t.is_empty()).collect();
     let mut unknown = BTreeSet::new();
     for s in sellers {
         if !receipts::enterprise_exists(app, s).await? {
@@ -247,7 +260,8 @@ async fn read(path: &Path, limits: ReadLimits) -> Result<Rows> {
         return Err(Error::bad_input("NO_DATA_ROWS", fapiao_schemas::messages::NO_DATA_ROWS));
     }
     let (_, header) = all.remove(0);
-    let names: Vec<String> = header.iter().map(|c| text_of(Some(c)).trim_end_matches('*').trim().to_string()).collect();
+    let names: Vec<String> =
+        header.iter().map(|c| text_of(Some(c)).trim_end_matches('*').trim().to_string()).collect();
     let mut columns = HashMap::new();
     let mut missing = Vec::new();
     for (col, h, required, _) in COLUMNS {

@@ -24,7 +24,9 @@ impl<'de> Deserialize<'de> for Scalar {
         let raw = Box::<RawValue>::deserialize(d)?;
         let text = raw.get().trim();
         match text.as_bytes().first() {
-            Some(b'"') => serde_json::from_str::<String>(text).map(|s| Scalar(Some(s))).map_err(D::Error::custom),
+            Some(b'"') => {
+                serde_json::from_str::<String>(text).map(|s| Scalar(Some(s))).map_err(D::Error::custom)
+            }
             Some(b'n') => Ok(Scalar(None)),
             Some(b'{' | b'[') => Err(D::Error::custom("an object or array where a scalar belongs")),
             _ => Ok(Scalar(Some(text.to_string()))),
@@ -121,9 +123,7 @@ pub struct IncompleteLine(pub usize);
 /// The order's amount and its lines — or a refusal: a cancelled order or a return is no order to
 /// invoice. The lines land tax-included (what the importer checks): net prices (includeTaxFlag 0)
 /// are not that, so such lines carry amounts alone.
-pub fn lines(
-    order: &Order,
-) -> Result<Result<(Decimal, Vec<ReceiptLineRow>), LinkRefusal>, IncompleteLine> {
+pub fn lines(order: &Order) -> Result<Result<(Decimal, Vec<ReceiptLineRow>), LinkRefusal>, IncompleteLine> {
     if order.cancal_state.flag() || order.bill_property.text() == Some("-1") {
         return Ok(Err(LinkRefusal::UnknownOrder));
     }
@@ -237,14 +237,16 @@ mod tests {
         assert_eq!(lines(&parse(cancelled).unwrap()).unwrap(), Err(LinkRefusal::UnknownOrder));
         let ret = r#"{"billProperty": "-1"}"#;
         assert_eq!(lines(&parse(ret).unwrap()).unwrap(), Err(LinkRefusal::UnknownOrder));
-        let missing = r#"{"billDetail": [{"goodsName": "茶", "amount": "x", "taxAmount": 1, "taxRate": 0.06}]}"#;
+        let missing =
+            r#"{"billDetail": [{"goodsName": "茶", "amount": "x", "taxAmount": 1, "taxRate": 0.06}]}"#;
         assert_eq!(lines(&parse(missing).unwrap()).unwrap_err(), IncompleteLine(1));
         assert!(parse(r#"{"billAmount": {"v": 1}}"#).is_err(), "an object where an amount belongs");
     }
 
     #[test]
     fn an_answer_is_an_order_only_with_code_0_and_an_object() {
-        let order = parse_answer(r#"{"code": 0, "data": {"billNo": "A", "billAmount": 0.1}}"#).unwrap().unwrap();
+        let order =
+            parse_answer(r#"{"code": 0, "data": {"billNo": "A", "billAmount": 0.1}}"#).unwrap().unwrap();
         assert_eq!((order.bill_no.text(), order.bill_amount.decimal()), (Some("A"), Some(d("0.1"))));
         assert!(parse_answer(r#"{"code": "0", "data": {"billNo": "A"}}"#).unwrap().is_some());
         assert!(parse_answer(r#"{"code": "1", "data": {"billNo": "A"}}"#).unwrap().is_none());

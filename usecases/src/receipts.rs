@@ -25,8 +25,8 @@ use rust_decimal::Decimal;
 use serde::Serialize;
 
 use crate::invoices::{self, Recipient};
-use crate::receipt_order::{self, IncompleteLine, Order};
 use crate::issuing::{self, Selection};
+use crate::receipt_order::{self, IncompleteLine, Order};
 use crate::{Actor, App, Error, Result, quiet};
 
 fn refused(code: &'static str, message: impl Into<String>) -> Error {
@@ -984,7 +984,11 @@ struct Issuers {
 impl Issuers {
     fn of_order(order: &Order) -> Option<Issuers> {
         let text = |s: &receipt_order::Scalar| s.text().map(str::to_string);
-        Some(Issuers { drawer: text(&order.drawer)?, payee: text(&order.payee), reviewer: text(&order.reviewer) })
+        Some(Issuers {
+            drawer: text(&order.drawer)?,
+            payee: text(&order.payee),
+            reviewer: text(&order.reviewer),
+        })
     }
 }
 
@@ -1023,10 +1027,11 @@ async fn query_order(
 
 /// The lines of an order in the documented GET.ORDER shape (also what mode 2 uploads): the
 /// order's amount and its lines, or a refusal (a cancelled order or a return is no order).
-pub fn order_lines(order: &Order) -> Result<std::result::Result<(Decimal, Vec<ReceiptLineRow>), LinkRefusal>> {
-    receipt_order::lines(order).map_err(|IncompleteLine(n)| {
-        refused("ORDER_INVALID", format!("商家订单第{n}行数据不完整"))
-    })
+pub fn order_lines(
+    order: &Order,
+) -> Result<std::result::Result<(Decimal, Vec<ReceiptLineRow>), LinkRefusal>> {
+    receipt_order::lines(order)
+        .map_err(|IncompleteLine(n)| refused("ORDER_INVALID", format!("商家订单第{n}行数据不完整")))
 }
 
 /// The bill number of a receipt's invoice: unique per seller and order.
@@ -1117,7 +1122,8 @@ pub async fn submit(
     }
     // The code's 开票人 (required), 收款人 and 复核人 go on its invoice, not the enterprise's.
     if let Some(i) = &issuers {
-        store::set_bill_issuers(&mut tx, &bill_no, &i.drawer, i.payee.as_deref(), i.reviewer.as_deref()).await?;
+        store::set_bill_issuers(&mut tx, &bill_no, &i.drawer, i.payee.as_deref(), i.reviewer.as_deref())
+            .await?;
     }
     tx.commit().await?;
     tracing::info!(actor = %actor, tax_no = %seller, order = %receipt_link::redacted(&v.order_no), "receipt claimed");

@@ -84,6 +84,26 @@ impl Viewer {
     pub fn scope(&self) -> Option<&[String]> {
         self.user.scope()
     }
+
+    /// The enterprises a page of per-enterprise figures asks about: the one `named` (if the user
+    /// sees it), else each of the user's scope, else all (`None`). `Err` when the named one is
+    /// outside the user's scope.
+    pub fn enterprises_asked(&self, named: Option<&str>) -> Result<Vec<Option<String>>, OutOfScope> {
+        match (named, self.scope()) {
+            (Some(t), _) if self.user.sees(t) => Ok(vec![Some(t.to_string())]),
+            (Some(_), _) => Err(OutOfScope),
+            (None, Some(scope)) => Ok(scope.iter().cloned().map(Some).collect()),
+            (None, None) => Ok(vec![None]),
+        }
+    }
+}
+
+/// An enterprise named that is not in the user's tenant scope.
+#[derive(Debug)]
+pub struct OutOfScope;
+
+impl OutOfScope {
+    pub const MESSAGE: &'static str = "该企业不在您负责的范围内";
 }
 
 /// The client's address as the server saw it (no forwarded headers: they can be forged).

@@ -18,7 +18,7 @@ use rust_decimal::Decimal;
 use serde::Deserialize;
 
 use crate::Console;
-use crate::auth::{Perm, Viewer};
+use crate::auth::{OutOfScope, Perm, Viewer};
 use crate::pages::{Me, blank, internal};
 
 type St = State<Arc<Console>>;
@@ -79,18 +79,11 @@ pub async fn stats(State(c): St, v: Viewer, Query(q): Query<StatsQuery>) -> Resp
     if error.is_some() {
         status = StatusCode::UNPROCESSABLE_ENTITY;
     }
-    // The enterprises to ask about: the one named (if the user sees it), else each of the
-    // user's scope, else all.
-    let asked: Vec<Option<String>> = match (&tax_no, v.scope()) {
-        (Some(t), _) if v.user.sees(t) => vec![Some(t.clone())],
-        (Some(_), _) => {
-            error = Some("该企业不在您负责的范围内".into());
-            status = StatusCode::FORBIDDEN;
-            Vec::new()
-        }
-        (None, Some(scope)) => scope.iter().cloned().map(Some).collect(),
-        (None, None) => vec![None],
-    };
+    let asked = v.enterprises_asked(tax_no.as_deref()).unwrap_or_else(|_| {
+        error = Some(OutOfScope::MESSAGE.into());
+        status = StatusCode::FORBIDDEN;
+        Vec::new()
+    });
     let mut rows = Vec::new();
     if error.is_none() {
         for t in asked {

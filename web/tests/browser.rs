@@ -81,6 +81,17 @@ async fn wait_text(b: &Client, css: &str, needle: &str) -> String {
     }
 }
 
+/// The console on a free loopback port: its base URL, the token that stops it, the server task.
+async fn serve(
+    w: &common::World,
+) -> (String, CancellationToken, tokio::task::JoinHandle<std::io::Result<()>>) {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let base = format!("http://{}", listener.local_addr().unwrap());
+    let stop = CancellationToken::new();
+    let server = tokio::spawn(fapiao_web::serve(listener, w.console.clone(), stop.clone()));
+    (base, stop, server)
+}
+
 /// A page of another site: a form that posts to the console (the session cookie goes along:
 /// 127.0.0.1 on another port is the same site, another origin).
 async fn evil_site(console: &str) -> String {
@@ -104,10 +115,7 @@ async fn the_console_in_chromium() {
     let w = world().await;
     w.runs("fetch", 12).await;
     w.runs("deal-task", 5).await;
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let base = format!("http://{}", listener.local_addr().unwrap());
-    let stop = CancellationToken::new();
-    let server = tokio::spawn(fapiao_web::serve(listener, w.console.clone(), stop.clone()));
+    let (base, stop, server) = serve(&w).await;
     let driver = chromium::start().await;
     let b = chromium::browser(&driver, Screen::Desktop).await;
 
@@ -187,10 +195,7 @@ async fn finance_imports_and_an_auditor_exports_in_chromium() {
         return;
     }
     let w = world().await;
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let base = format!("http://{}", listener.local_addr().unwrap());
-    let stop = CancellationToken::new();
-    let server = tokio::spawn(fapiao_web::serve(listener, w.console.clone(), stop.clone()));
+    let (base, stop, server) = serve(&w).await;
     let driver = chromium::start().await;
     let b = chromium::browser(&driver, Screen::Desktop).await;
 
@@ -309,10 +314,7 @@ async fn receipt_statistics_in_chromium() {
     ] {
         sqlx::query(sql).bind(common::A).bind(common::B).execute(&w.db.pool).await.unwrap();
     }
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let base = format!("http://{}", listener.local_addr().unwrap());
-    let stop = CancellationToken::new();
-    let server = tokio::spawn(fapiao_web::serve(listener, w.console.clone(), stop.clone()));
+    let (base, stop, server) = serve(&w).await;
     let driver = chromium::start().await;
     let b = chromium::browser(&driver, Screen::Desktop).await;
 
@@ -340,7 +342,8 @@ async fn receipt_statistics_in_chromium() {
     b.goto(&format!("{base}/receipts/stats")).await.unwrap();
     let table = wait_text(&b, "#receipt-stats tbody", common::B).await;
     assert!(!table.contains(common::A) && !table.contains("35.00"), "{table}");
-    std::fs::write(chromium::shot("console-receipt-stats-scoped.png"), b.screenshot().await.unwrap()).unwrap();
+    std::fs::write(chromium::shot("console-receipt-stats-scoped.png"), b.screenshot().await.unwrap())
+        .unwrap();
 
     b.close().await.unwrap();
     stop.cancel();

@@ -332,6 +332,20 @@ async fn every_refusal_has_its_page_and_creates_nothing() {
     assert!(done.body.contains("开票成功"), "{}", done.body);
 }
 
+/// A goods item of A: 便当, 6 %, ¥25.00 a portion.
+async fn bento(w: &World) -> i64 {
+    let item = GoodsRequest {
+        tax_no: A.into(),
+        name: "便当".into(),
+        revenue_code: "3070401000000000000".into(),
+        tax_rate: "0.06".parse().unwrap(),
+        specification: None,
+        unit: Some("份".into()),
+        price: Some("25.00".parse().unwrap()),
+    };
+    receipts::add_goods(&w.app, &Actor::Demo, &item).await.unwrap()
+}
+
 fn receipt(serial: &str, goods: i64, mut extra: Vec<LineRequest>) -> ReceiptRequest {
     let mut lines = vec![LineRequest::Goods { goods_id: goods, quantity: "3".parse().unwrap(), price: None }];
     lines.append(&mut extra);
@@ -355,21 +369,7 @@ fn receipt(serial: &str, goods: i64, mut extra: Vec<LineRequest>) -> ReceiptRequ
 #[tokio::test]
 async fn a_printed_code_with_a_discount_is_checked_by_the_importers_rules_and_invoiced() {
     let w = world(&[]).await;
-    let goods = receipts::add_goods(
-        &w.app,
-        &Actor::Demo,
-        &GoodsRequest {
-            tax_no: A.into(),
-            name: "便当".into(),
-            revenue_code: "3070401000000000000".into(),
-            tax_rate: "0.06".parse().unwrap(),
-            specification: None,
-            unit: Some("份".into()),
-            price: Some("25.00".parse().unwrap()),
-        },
-    )
-    .await
-    .unwrap();
+    let goods = bento(&w).await;
     // A discount before any line, and a positive "discount", are refused by the rules.
     let before = ReceiptRequest {
         lines: vec![LineRequest::Discount { amount: "-5".parse().unwrap() }],
@@ -428,21 +428,7 @@ async fn the_invoice_carries_the_codes_drawer_payee_and_reviewer_not_the_enterpr
     };
     let a = fapiao_schemas::TaxNo::parse(A).unwrap();
     fapiao_store::enterprises::set_issuers(&w.db.pool, &a, &enterprise).await.unwrap();
-    let goods = receipts::add_goods(
-        &w.app,
-        &Actor::Demo,
-        &GoodsRequest {
-            tax_no: A.into(),
-            name: "便当".into(),
-            revenue_code: "3070401000000000000".into(),
-            tax_rate: "0.06".parse().unwrap(),
-            specification: None,
-            unit: None,
-            price: Some("25.00".parse().unwrap()),
-        },
-    )
-    .await
-    .unwrap();
+    let goods = bento(&w).await;
     let code = ReceiptRequest {
         payee: Some("王收款".into()),
         reviewer: Some("赵复核".into()),
