@@ -16,7 +16,7 @@ use chrono::Utc;
 use fapiao_channel::sandbox::{FaultPlan, Sandbox, SandboxConfig};
 use fapiao_channel::{ChannelClient, ClientConfig};
 use fapiao_schemas::InvoiceKind;
-use fapiao_usecases::receipts::{self, Delivery, LineRequest, ReceiptRequest, SettingsRequest};
+use fapiao_usecases::receipts::{self, Delivery, SettingsRequest};
 use fapiao_usecases::{Actor, App, invoices};
 use serde_json::json;
 use tower::ServiceExt;
@@ -185,24 +185,8 @@ async fn make_codes(app: &App, n: usize) -> anyhow::Result<Vec<String>> {
     let goods = receipts::add_goods(app, &actor, &crate::demo_receipt::latte(SELLER)).await?;
     let mut links = Vec::with_capacity(n);
     for i in 0..n {
-        let req = ReceiptRequest {
-            tax_no: SELLER.into(),
-            serial_no: format!("BENCH-{i:06}"),
-            device_no: None,
-            etax_account: None,
-            kinds: Vec::new(),
-            default_kind: None,
-            validity_minutes: None,
-            bottom_remark: None,
-            drawer: "收银员".into(),
-            payee: None,
-            reviewer: None,
-            remark: None,
-            lines: vec![
-                LineRequest::Goods { goods_id: goods, quantity: "2".parse()?, price: None },
-                LineRequest::Discount { amount: "-5.00".parse()? },
-            ],
-        };
+        let req =
+            crate::demo_receipt::two_lattes_less_five(SELLER, &format!("BENCH-{i:06}"), goods, "收银员");
         let id = receipts::add(app, &actor, &req, Utc::now()).await?;
         links.push(receipts::show(app, id).await?.link);
     }
