@@ -86,6 +86,20 @@ pub enum BenchCommand {
         #[arg(long, default_value_t = 200)]
         requests: usize,
     },
+    /// Consumers submitting titles for CODES printed receipt codes through the `/r` pages (the
+    /// console's Router in-process, CSRF and all), CONCURRENCY at once, against an in-process
+    /// sandbox with LATENCY_MS injected latency; submits/s to 开票成功, p50/p95 from submit to
+    /// 开票成功, the ratio to the channel-issue bound (in-flight ÷ latency) and to the raw
+    /// channel-issue rate measured on the same sandbox; exit 1 unless every receipt got exactly
+    /// one invoice by the sandbox's ledger.
+    Receipt {
+        #[arg(long, default_value_t = 500)]
+        codes: usize,
+        #[arg(long, default_value_t = 20)]
+        latency_ms: u64,
+        #[arg(long, default_value_t = 16)]
+        concurrency: usize,
+    },
     /// BILL.PUSH of LINES lines (5 a bill) through the ERP API on a real listener, BILLS_PER_REQUEST
     /// bills a request, IN_FLIGHT at once, in a scratch database; bills/s and p50/p95 per request
     /// against the floor (COPY of the same lines as CSV). Target: ratio ≥ 0.5.
@@ -117,6 +131,9 @@ pub async fn run(command: BenchCommand, ctx: &Context) -> anyhow::Result<Outcome
         BenchCommand::Console { rows, requests } => console(ctx, rows, requests).await,
         BenchCommand::ApiPush { lines, bills_per_request, in_flight } => {
             crate::bench_api::api_push(ctx, lines, bills_per_request, in_flight).await
+        }
+        BenchCommand::Receipt { codes, latency_ms, concurrency } => {
+            crate::bench_receipt::receipt(ctx, codes, latency_ms, concurrency).await
         }
     }
 }
@@ -351,6 +368,39 @@ async fn deal_task(ctx: &Context, rows: i64, batch: Option<u32>) -> anyhow::Resu
     Ok(Outcome::Done)
 }
 
+/// How a round of raw issue calls went.
+pub(crate) struct IssueRound {
+    pub seconds: f64,
+    pub failed: usize,
+}
+
+/// `count` invoices (serials PREFIX-000000 …) issued at once through `client` (its in-flight
+/// limit bounds them): how long the calls took and how many failed.
+pub(crate) async fn channel_issue_round(
+    client: &Arc<ChannelClient>,
+    count: usize,
+    prefix: &str,
+) -> IssueRound {
+    let amount = Money::from_cents(10_000);
+    let started = Instant::now();
+    let mut issues = tokio::task::JoinSet::new();
+    for n in 0..count {
+        let client = client.clone();
+        let serial = format!("{prefix}-{n:06}");
+        issues.spawn(async move {
+            client
+                .issue(&sample_invoice(&serial, "digital_ordinary", SELLER, BUYER, amount))
+                .await
+                .map(|_| ())
+        });
+    }
+    let mut failed = 0;
+    while let Some(r) = issues.join_next().await {
+        failed += usize::from(!matches!(r, Ok(Ok(()))));
+    }
+    IssueRound { seconds: started.elapsed().as_secs_f64(), failed }
+}
+
 async fn channel_issue(
     ctx: &Context,
     count: usize,
@@ -370,24 +420,7 @@ async fn channel_issue(
     let client = Arc::new(ChannelClient::new(config));
     client.access_token().await?; // the token round trip is not part of the figure
 
-    let amount = Money::from_cents(10_000);
-    let started = Instant::now();
-    let mut issues = tokio::task::JoinSet::new();
-    for n in 0..count {
-        let client = client.clone();
-        issues.spawn(async move {
-            let serial = format!("BENCH-{n:06}");
-            client
-                .issue(&sample_invoice(&serial, "digital_ordinary", SELLER, BUYER, amount))
-                .await
-                .map(|_| ())
-        });
-    }
-    let mut failed = 0;
-    while let Some(r) = issues.join_next().await {
-        failed += usize::from(!matches!(r, Ok(Ok(()))));
-    }
-    let issue_secs = started.elapsed().as_secs_f64();
+    let IssueRound { seconds: issue_secs, failed } = channel_issue_round(&client, count, "BENCH").await;
 
     let settle_started = Instant::now();
     let mut queries = tokio::task::JoinSet::new();
@@ -493,7 +526,7 @@ async fn export(ctx: &Context, rows: i64) -> anyhow::Result<Outcome> {
 }
 
 /// p50 and p95 of `samples` (seconds), in milliseconds.
-fn p50_p95(mut samples: Vec<f64>) -> (f64, f64) {
+pub(crate) fn p50_p95(mut samples: Vec<f64>) -> (f64, f64) {
     samples.sort_by(f64::total_cmp);
     let at =
         |q: f64| samples[((samples.len() as f64 * q).ceil() as usize).clamp(1, samples.len()) - 1] * 1000.0;

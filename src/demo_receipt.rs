@@ -27,39 +27,13 @@ pub async fn stage(app: &App, seller: &fapiao_schemas::TaxNo) -> anyhow::Result<
         kingdee_key: None,
     };
     receipts::set_settings(app, &Actor::Demo, &settings).await?;
-    let goods = receipts::add_goods(
-        app,
-        &Actor::Demo,
-        &GoodsRequest {
-            tax_no: tax_no.clone(),
-            name: "拿铁咖啡".into(),
-            revenue_code: "3070401000000000000".into(),
-            tax_rate: "0.06".parse()?,
-            specification: None,
-            unit: Some("杯".into()),
-            price: Some("30.00".parse()?),
-        },
-    )
-    .await?;
+    let goods = receipts::add_goods(app, &Actor::Demo, &latte(&tax_no)).await?;
     // A serial of its own on every run (a demo may run again on the same database).
     let serial = format!("DEMO-{}", Utc::now().format("%Y%m%d%H%M%S%3f"));
     let request = ReceiptRequest {
-        tax_no: tax_no.clone(),
-        serial_no: serial.clone(),
         device_no: Some("POS-01".into()),
-        etax_account: None,
-        kinds: vec![],
-        default_kind: None,
-        validity_minutes: None,
         bottom_remark: Some("扫描二维码自助开具电子发票".into()),
-        drawer: "演示开票人".into(),
-        payee: None,
-        reviewer: None,
-        remark: None,
-        lines: vec![
-            LineRequest::Goods { goods_id: goods, quantity: "2".parse()?, price: None },
-            LineRequest::Discount { amount: "-5.00".parse()? },
-        ],
+        ..two_lattes_less_five(&tax_no, &serial, goods, "演示开票人")
     };
     let id = receipts::add(app, &Actor::Demo, &request, Utc::now()).await?;
     let detail = receipts::show(app, id).await?;
@@ -93,6 +67,41 @@ pub async fn stage(app: &App, seller: &fapiao_schemas::TaxNo) -> anyhow::Result<
         "link": detail.link,
         "submitted": outcome,
     }))
+}
+
+/// The demo's goods item (also `bench receipt`'s): 拿铁咖啡, 6 %, ¥30.00 a cup.
+pub(crate) fn latte(tax_no: &str) -> GoodsRequest {
+    GoodsRequest {
+        tax_no: tax_no.to_string(),
+        name: "拿铁咖啡".into(),
+        revenue_code: "3070401000000000000".into(),
+        tax_rate: rust_decimal::Decimal::new(6, 2),
+        specification: None,
+        unit: Some("杯".into()),
+        price: Some(rust_decimal::Decimal::new(3000, 2)),
+    }
+}
+
+/// A receipt code of two lattes (goods item `goods`) and a discount of ¥5.00 on them: ¥55.00.
+pub(crate) fn two_lattes_less_five(tax_no: &str, serial: &str, goods: i64, drawer: &str) -> ReceiptRequest {
+    ReceiptRequest {
+        tax_no: tax_no.to_string(),
+        serial_no: serial.to_string(),
+        device_no: None,
+        etax_account: None,
+        kinds: Vec::new(),
+        default_kind: None,
+        validity_minutes: None,
+        bottom_remark: None,
+        drawer: drawer.to_string(),
+        payee: None,
+        reviewer: None,
+        remark: None,
+        lines: vec![
+            LineRequest::Goods { goods_id: goods, quantity: rust_decimal::Decimal::TWO, price: None },
+            LineRequest::Discount { amount: rust_decimal::Decimal::new(-500, 2) },
+        ],
+    }
 }
 
 pub fn print(r: &Value) {

@@ -10,6 +10,7 @@ mod apply_cmd;
 mod bench;
 mod bench_api;
 mod bench_processes;
+mod bench_receipt;
 mod callbacks_cmd;
 mod config_cmd;
 mod db;

@@ -5,6 +5,7 @@ use chrono::{NaiveDate, Utc};
 use clap::Subcommand;
 use fapiao_schemas::InvoiceKind;
 use fapiao_schemas::money::parse_plain_decimal;
+use fapiao_usecases::goods_import;
 use fapiao_usecases::receipts::{self, Delivery, GoodsRequest, LineRequest, ReceiptRequest, SettingsRequest};
 use fapiao_usecases::{Actor, App};
 use rust_decimal::Decimal;
@@ -97,6 +98,13 @@ pub enum ReceiptCommand {
         reviewer: Option<String>,
         #[arg(long)]
         remark: Option<String>,
+        /// 预览: print what would be saved (lines, discounts, totals with tax, bottom remark,
+        /// validity) and write a preview PNG to --preview-out; nothing is stored, no link signed.
+        #[arg(long)]
+        preview: bool,
+        /// Where the preview PNG goes (default `$FAPIAO_HOME/receipts`).
+        #[arg(long, requires = "preview")]
+        preview_out: Option<std::path::PathBuf>,
     },
     /// 新增（复制）: the same code under another serial number, with a fresh validity.
     Copy {
@@ -176,6 +184,17 @@ pub enum GoodsCommand {
     },
     /// No new receipt line may pick it.
     Disable { id: i64 },
+    /// Write the import template (开票项导入模板): 销方税号, 商品名称, 税收分类编码, 税率, 规格型号,
+    /// 单位, 单价, and a sheet saying how to fill them in.
+    Template { out: std::path::PathBuf },
+    /// Import a filled-in template: all rows or none; every bad row is listed with its row
+    /// number, column and reason (exit 3).
+    Import {
+        file: std::path::PathBuf,
+        /// The enterprise of every row (the 销方税号 column may then be empty).
+        #[arg(long)]
+        tax_no: Option<String>,
+    },
 }
 
 fn decimal(what: &str, text: &str) -> Result<Decimal, UsageError> {
@@ -286,6 +305,8 @@ pub async fn run(command: ReceiptCommand, ctx: &Context) -> anyhow::Result<Outco
             payee,
             reviewer,
             remark,
+            preview,
+            preview_out,
         } => {
             let req = ReceiptRequest {
                 tax_no,
@@ -302,6 +323,16 @@ pub async fn run(command: ReceiptCommand, ctx: &Context) -> anyhow::Result<Outco
                 remark,
                 lines: lines.iter().map(|l| line(l)).collect::<Result<_, _>>()?,
             };
+            if preview {
+                let p = receipts::preview(&app, &actor, &req, Utc::now()).await?;
+                let dir = match preview_out {
+                    Some(d) => d,
+                    None => crate::demo::demo_home()?.join("receipts"),
+                };
+                let png = crate::receipt_print::preview_png(&p, &dir)?;
+                print_preview(ctx, &p, &png)?;
+                return Ok(Outcome::Done);
+            }
             let id = receipts::add(&app, &actor, &req, Utc::now()).await?;
             print_detail(ctx, &receipts::show(&app, id).await?)?;
         }
@@ -378,6 +409,54 @@ pub async fn run(command: ReceiptCommand, ctx: &Context) -> anyhow::Result<Outco
     Ok(Outcome::Done)
 }
 
+fn print_preview(ctx: &Context, p: &receipts::ReceiptPreview, png: &std::path::Path) -> anyhow::Result<()> {
+    if ctx.json {
+        return output::json(&serde_json::json!({ "preview": p, "png": png, "stored": false }));
+    }
+    let r = &p.receipt;
+    println!("预览 (not saved, no link signed) · {} {} · serial {}", p.seller_name, r.tax_no, r.serial_no);
+    println!(
+        "kinds {} (default {}) · valid until {} · drawer {}{}{}",
+        r.kinds.join(","),
+        r.default_kind,
+        r.valid_until.to_rfc3339(),
+        r.drawer,
+        r.payee.as_deref().map(|x| format!(" · payee {x}")).unwrap_or_default(),
+        r.reviewer.as_deref().map(|x| format!(" · reviewer {x}")).unwrap_or_default()
+    );
+    output::table(&LINE_HEADERS, &line_rows(&r.lines));
+    println!("total {} (amount {} + tax {})", p.total, p.amount, p.tax);
+    if let Some(b) = &r.bottom_remark {
+        println!("bottom remark: {b}");
+    }
+    if p.serial_taken {
+        println!("note: serial {} is taken already: saving it would be refused", r.serial_no);
+    }
+    println!("preview PNG: {}", png.display());
+    Ok(())
+}
+
+const LINE_HEADERS: [&str; 9] = ["#", "GOODS", "PROPERTY", "QTY", "PRICE", "AMOUNT", "RATE", "TAX", "TOTAL"];
+
+fn line_rows(lines: &[fapiao_store::receipts::ReceiptLineRow]) -> Vec<Vec<String>> {
+    lines
+        .iter()
+        .map(|l| {
+            vec![
+                l.line_no.to_string(),
+                l.goods_name.clone(),
+                l.line_property.clone(),
+                l.quantity.map(|q| q.normalize().to_string()).unwrap_or_default(),
+                l.price.map(|p| p.normalize().to_string()).unwrap_or_default(),
+                l.amount.to_string(),
+                l.tax_rate.normalize().to_string(),
+                l.tax.to_string(),
+                l.total.to_string(),
+            ]
+        })
+        .collect()
+}
+
 fn print_detail(ctx: &Context, d: &receipts::ReceiptDetail) -> anyhow::Result<()> {
     if ctx.json {
         return output::json(d);
@@ -397,24 +476,7 @@ fn print_detail(ctx: &Context, d: &receipts::ReceiptDetail) -> anyhow::Result<()
         r.valid_until.to_rfc3339(),
         r.drawer
     );
-    let rows: Vec<Vec<String>> = d
-        .lines
-        .iter()
-        .map(|l| {
-            vec![
-                l.line_no.to_string(),
-                l.goods_name.clone(),
-                l.line_property.clone(),
-                l.quantity.map(|q| q.normalize().to_string()).unwrap_or_default(),
-                l.price.map(|p| p.normalize().to_string()).unwrap_or_default(),
-                l.amount.to_string(),
-                l.tax_rate.normalize().to_string(),
-                l.tax.to_string(),
-                l.total.to_string(),
-            ]
-        })
-        .collect();
-    output::table(&["#", "GOODS", "PROPERTY", "QTY", "PRICE", "AMOUNT", "RATE", "TAX", "TOTAL"], &rows);
+    output::table(&LINE_HEADERS, &line_rows(&d.lines));
     println!("total {} (amount {} + tax {})", r.total, r.amount, r.tax);
     if let Some(b) = &r.bottom_remark {
         println!("bottom remark: {b}");
@@ -467,6 +529,29 @@ pub async fn goods(command: GoodsCommand, ctx: &Context) -> anyhow::Result<Outco
         GoodsCommand::Disable { id } => {
             receipts::disable_goods(&app, &actor, id).await?;
             println!("goods item {id} disabled");
+        }
+        GoodsCommand::Template { out } => {
+            goods_import::write_template(&out)?;
+            println!("goods import template: {}", out.display());
+        }
+        GoodsCommand::Import { file, tax_no } => {
+            let done = goods_import::import(&app, &actor, &file, tax_no.as_deref()).await?;
+            if ctx.json {
+                output::json(&done)?;
+            } else if done.problems.is_empty() {
+                println!("{} goods items imported from {} rows", done.imported.len(), done.rows);
+            } else {
+                println!("nothing imported: {} problems in {} rows", done.problems.len(), done.rows);
+                let rows: Vec<Vec<String>> = done
+                    .problems
+                    .iter()
+                    .map(|p| vec![p.row.to_string(), p.column.clone(), p.code.clone(), p.message.clone()])
+                    .collect();
+                output::table(&["ROW", "COLUMN", "CODE", "MESSAGE"], &rows);
+            }
+            if !done.problems.is_empty() {
+                return Ok(Outcome::SomeRejected);
+            }
         }
     }
     Ok(Outcome::Done)

@@ -8,7 +8,7 @@
 
 use std::path::{Path, PathBuf};
 
-use fapiao_usecases::receipts::ReceiptDetail;
+use fapiao_usecases::receipts::{ReceiptDetail, ReceiptPreview};
 use pdf_writer::types::{CidFontType, FontFlags, SystemInfo};
 use pdf_writer::{Content, Name, Pdf, Rect, Ref, Str};
 use qrcode::{Color, EcLevel, QrCode};
@@ -31,6 +31,11 @@ pub fn matrix(link: &str) -> anyhow::Result<(usize, Vec<bool>)> {
 
 /// A grayscale PNG of the QR code with its quiet zone.
 pub fn png(width: usize, dark: &[bool]) -> anyhow::Result<Vec<u8>> {
+    png_inked(width, dark, 0)
+}
+
+/// The PNG with modules of gray level `ink` (0 black).
+fn png_inked(width: usize, dark: &[bool], ink: u8) -> anyhow::Result<Vec<u8>> {
     let side = (width + 2 * QUIET) * SCALE;
     let mut pixels = vec![255u8; side * side];
     for y in 0..width {
@@ -39,7 +44,7 @@ pub fn png(width: usize, dark: &[bool]) -> anyhow::Result<Vec<u8>> {
                 for py in 0..SCALE {
                     let row = (y + QUIET) * SCALE + py;
                     let start = row * side + (x + QUIET) * SCALE;
-                    pixels[start..start + SCALE].fill(0);
+                    pixels[start..start + SCALE].fill(ink);
                 }
             }
         }
@@ -83,12 +88,18 @@ pub fn pdf(d: &ReceiptDetail, width: usize, dark: &[bool]) -> Vec<u8> {
         .base_font(Name(b"STSong-Light-UniGB-UCS2-H"))
         .encoding_predefined(Name(b"UniGB-UCS2-H"))
         .descendant_font(cid);
-    pdf.cid_font(cid)
-        .subtype(CidFontType::Type0)
-        .base_font(Name(b"STSong-Light"))
-        .system_info(SystemInfo { registry: Str(b"Adobe"), ordering: Str(b"GB1"), supplement: 2 })
-        .font_descriptor(descriptor)
-        .default_width(1000.0);
+    {
+        let mut cid_font = pdf.cid_font(cid);
+        cid_font
+            .subtype(CidFontType::Type0)
+            .base_font(Name(b"STSong-Light"))
+            .system_info(SystemInfo { registry: Str(b"Adobe"), ordering: Str(b"GB1"), supplement: 2 })
+            .font_descriptor(descriptor)
+            .default_width(1000.0);
+        // UniGB-UCS2-H maps ASCII (U+0020–U+007E) to CIDs 1–95: half-width. Without these widths
+        // a reader spaced every digit a full em and the totals line ran off the page.
+        cid_font.widths().same(1, 95, 500.0);
+    }
     pdf.font_descriptor(descriptor)
         .name(Name(b"STSong-Light"))
         .flags(FontFlags::SYMBOLIC)
@@ -154,6 +165,18 @@ pub fn print(d: &ReceiptDetail, dir: &Path) -> anyhow::Result<Printed> {
     Ok(Printed { png: png_path, pdf: pdf_path })
 }
 
+/// 预览: `{dir}/receipt-preview-{serial}.png`, the layout of the code before it is saved. No
+/// link is signed for a preview, so its QR code (in gray) holds a note saying so, not a link.
+pub fn preview_png(p: &ReceiptPreview, dir: &Path) -> anyhow::Result<PathBuf> {
+    std::fs::create_dir_all(dir)?;
+    let r = &p.receipt;
+    let note = format!("预览（未保存，不能开票）{} {} 价税合计{}", r.tax_no, r.serial_no, p.total);
+    let (width, dark) = matrix(&note)?;
+    let path = dir.join(format!("receipt-preview-{}.png", r.serial_no));
+    std::fs::write(&path, png_inked(width, &dark, 128)?)?;
+    Ok(path)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -173,6 +196,44 @@ mod tests {
         assert_eq!((info.width as usize, info.height as usize), (side, side));
         assert_eq!(buf[0], 255, "quiet zone");
         assert_eq!(buf[(QUIET * SCALE) * side + QUIET * SCALE], 0, "first module");
+    }
+
+    #[test]
+    fn ascii_is_half_width_in_the_pdf_font() {
+        let at = |s: &str| s.parse::<chrono::DateTime<chrono::Utc>>().unwrap();
+        let receipt = fapiao_store::receipts::ReceiptRow {
+            id: 1,
+            tax_no: "91310000MA1FL2AB09".into(),
+            serial_no: "P-1".into(),
+            origin: "manual".into(),
+            device_no: None,
+            etax_account: None,
+            kinds: vec!["digital_ordinary".into()],
+            default_kind: "digital_ordinary".into(),
+            valid_until: at("2026-12-02T00:00:00Z"),
+            bottom_remark: Some("谢谢".into()),
+            drawer: "张三".into(),
+            payee: None,
+            reviewer: None,
+            remark: None,
+            amount: "51.88".parse().unwrap(),
+            tax: "3.12".parse().unwrap(),
+            total: "55.00".parse().unwrap(),
+            disabled_at: None,
+            created_by: "cli".into(),
+            created_at: at("2026-12-01T00:00:00Z"),
+        };
+        let detail = ReceiptDetail {
+            receipt,
+            lines: Vec::new(),
+            link: "http://127.0.0.1/r?s=1".into(),
+            claimed_by: None,
+        };
+        let (width, dark) = matrix(&detail.link).unwrap();
+        let bytes = pdf(&detail, width, &dark);
+        let text = String::from_utf8_lossy(&bytes);
+        assert!(text.contains("/W [1 95 500]"), "{text}");
+        assert!(text.contains("/DW 1000"));
     }
 
     #[test]

@@ -30,9 +30,9 @@ use fapiao_channel::codec::Codec;
 use fapiao_channel::codes::error as code;
 use fapiao_channel::envelope;
 use fapiao_usecases::erp::{self, LogEntry, PushedBill};
-use fapiao_usecases::receipts;
 use fapiao_usecases::systems::{self, Caller};
 use fapiao_usecases::{Actor, App};
+use fapiao_usecases::{receipt_order, receipts};
 use serde::Deserialize;
 
 use answer::{Refusal, TOO_LARGE};
@@ -333,11 +333,18 @@ async fn dispatch(
             })
         }
         interface::RECEIPT_UPLOAD => {
-            let value: serde_json::Value = serde_json::from_str(data)
-                .map_err(|e| Refusal::new(code::BAD_REQUEST, format!("data不是JSON：{e}")))?;
-            let orders = match value {
-                serde_json::Value::Array(a) => a,
-                o => vec![o],
+            // Each order read from its JSON text: amounts exact (receipt_order), never an f64.
+            let unreadable =
+                |e: &dyn std::fmt::Display| Refusal::new(code::BAD_REQUEST, format!("data不是订单JSON：{e}"));
+            let orders: Vec<receipt_order::Order> = if data.trim_start().starts_with('[') {
+                let raw: Vec<Box<serde_json::value::RawValue>> =
+                    serde_json::from_str(data).map_err(|e| unreadable(&e))?;
+                raw.iter()
+                    .map(|o| receipt_order::parse(o.get()))
+                    .collect::<Result<_, _>>()
+                    .map_err(|e| unreadable(&e))?
+            } else {
+                vec![receipt_order::parse(data).map_err(|e| unreadable(&e))?]
             };
             let now = chrono::Utc::now();
             let mut answers = Vec::with_capacity(orders.len());

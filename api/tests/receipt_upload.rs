@@ -105,6 +105,13 @@ async fn an_uploaded_order_answers_its_link_and_the_link_gets_the_invoice() {
     bad_tax["billDetail"][0]["taxAmount"] = json!("9.75");
     let bad = erp.upload_receipt_orders(&bad_tax).await.unwrap_err();
     assert!(bad.to_string().contains("TAX_LINE_MISMATCH"), "{bad}");
+    // An object where an amount belongs: the request is refused whole (each order is read from
+    // its JSON text, amounts never through an f64).
+    let mut misshapen = order("SO-6", SELLER, "50.00");
+    misshapen["billDetail"][0]["amount"] = json!({"value": 50});
+    let refused =
+        erp.upload_receipt_orders(&json!([order("SO-7", SELLER, "50.00"), misshapen])).await.unwrap_err();
+    assert!(refused.to_string().contains("data不是订单JSON"), "{refused}");
     let stored: i64 =
         sqlx::query_scalar("SELECT count(*) FROM receipt_code").fetch_one(&db.pool).await.unwrap();
     assert_eq!(stored, 1);

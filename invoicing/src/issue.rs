@@ -356,12 +356,20 @@ pub(crate) struct Issuers {
     pub reviewer: String,
 }
 
-/// The seller's issuers (`enterprise issuers`), else the configured drawer; kept on the pending
+/// The issuers its bills ask for (`bill_issuer`: a receipt code's drawer, payee and reviewer),
+/// else the seller's (`enterprise issuers`), else the configured drawer; kept on the pending
 /// invoice as sent — blue and red alike.
 pub(crate) async fn issuers(inv: &Invoicing, pending_id: i64) -> Result<Issuers> {
     let (drawer, payee, reviewer): (Option<String>, Option<String>, Option<String>) = sqlx::query_as(
-        "UPDATE pending_invoice p SET drawer = coalesce(i.drawer, $2), payee = i.payee, reviewer = i.reviewer
-           FROM pending_invoice q LEFT JOIN enterprise_issuer i ON i.tax_no = q.seller_tax_no
+        "UPDATE pending_invoice p
+            SET drawer = coalesce(b.drawer, i.drawer, $2),
+                payee = CASE WHEN b.drawer IS NULL THEN i.payee ELSE b.payee END,
+                reviewer = CASE WHEN b.drawer IS NULL THEN i.reviewer ELSE b.reviewer END
+           FROM pending_invoice q
+           LEFT JOIN enterprise_issuer i ON i.tax_no = q.seller_tax_no
+           LEFT JOIN LATERAL (SELECT bi.drawer, bi.payee, bi.reviewer
+                                FROM pending_bill pb JOIN bill_issuer bi ON bi.bill_no = pb.bill_no
+                               WHERE pb.pending_id = q.id ORDER BY pb.bill_no LIMIT 1) b ON true
           WHERE p.id = $1 AND q.id = p.id
          RETURNING p.drawer, p.payee, p.reviewer",
     )

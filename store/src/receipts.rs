@@ -151,7 +151,7 @@ pub struct NewGoods {
     pub price: Option<Decimal>,
 }
 
-pub async fn add_goods(pool: &PgPool, g: &NewGoods) -> sqlx::Result<i64> {
+pub async fn add_goods(db: impl sqlx::PgExecutor<'_>, g: &NewGoods) -> sqlx::Result<i64> {
     sqlx::query_scalar(
         "INSERT INTO goods_item (tax_no, name, revenue_code, tax_rate, specification, unit, price)
          VALUES ($1, $2, $3, $4, $5, $6, $7) RETURNING id",
@@ -163,7 +163,7 @@ pub async fn add_goods(pool: &PgPool, g: &NewGoods) -> sqlx::Result<i64> {
     .bind(&g.specification)
     .bind(&g.unit)
     .bind(g.price)
-    .fetch_one(pool)
+    .fetch_one(db)
     .await
 }
 
@@ -233,7 +233,7 @@ pub struct ReceiptLineRow {
 }
 
 /// A receipt code to store (its id comes back).
-#[derive(Clone, Debug)]
+#[derive(Clone, Debug, Serialize)]
 pub struct NewReceipt {
     pub tax_no: String,
     pub serial_no: String,
@@ -392,6 +392,28 @@ pub async fn claim(
         .fetch_one(&mut *tx)
         .await
         .map(Some)
+}
+
+/// The issuers the bill of a receipt's invoice asks for (`bill_issuer`): they go on its invoice
+/// instead of the seller's.
+pub async fn set_bill_issuers(
+    tx: &mut PgConnection,
+    bill_no: &str,
+    drawer: &str,
+    payee: Option<&str>,
+    reviewer: Option<&str>,
+) -> sqlx::Result<()> {
+    sqlx::query(
+        "INSERT INTO bill_issuer (bill_no, drawer, payee, reviewer) VALUES ($1, $2, $3, $4)
+         ON CONFLICT (bill_no) DO UPDATE SET drawer = EXCLUDED.drawer, payee = EXCLUDED.payee, reviewer = EXCLUDED.reviewer",
+    )
+    .bind(bill_no)
+    .bind(drawer)
+    .bind(payee)
+    .bind(reviewer)
+    .execute(&mut *tx)
+    .await?;
+    Ok(())
 }
 
 /// The bill number of the receipt's invoice, once claimed.

@@ -16,8 +16,9 @@ use fapiao_pipelines::import::erp::{self, BillProblem, ErpBill};
 use fapiao_schemas::receipt_link::{self, Link, LinkFields, LinkRefusal};
 use fapiao_schemas::template::Cell;
 use fapiao_schemas::{Coded, DataSource, InvoiceKind, Money, PendingStatus, TaxNo, TaxRate};
+pub use fapiao_store::receipts::StatsRow;
 use fapiao_store::receipts::{
-    self as store, GoodsRow, KeyRow, NewGoods, ReceiptLineRow, ReceiptRow, SettingsRow, StatsRow,
+    self as store, GoodsRow, KeyRow, NewGoods, ReceiptLineRow, ReceiptRow, SettingsRow,
 };
 use rand::RngCore;
 use rust_decimal::Decimal;
@@ -25,6 +26,7 @@ use serde::Serialize;
 
 use crate::invoices::{self, Recipient};
 use crate::issuing::{self, Selection};
+use crate::receipt_order::{self, IncompleteLine, Order};
 use crate::{Actor, App, Error, Result, quiet};
 
 fn refused(code: &'static str, message: impl Into<String>) -> Error {
@@ -169,36 +171,79 @@ pub struct GoodsRequest {
     pub price: Option<Decimal>,
 }
 
-pub async fn add_goods(app: &App, actor: &Actor, req: &GoodsRequest) -> Result<i64> {
-    enterprise_name(app, &req.tax_no).await?;
+/// A goods field a rule is about (the import template names its column).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum GoodsField {
+    Name,
+    RevenueCode,
+    TaxRate,
+    Price,
+}
+
+/// What is wrong with a goods item, field by field (stable code, Chinese message); the same
+/// rules for `goods add` and the import.
+pub fn goods_problems(req: &GoodsRequest) -> Vec<(GoodsField, &'static str, String)> {
+    let mut out = Vec::new();
     if req.name.trim().is_empty() {
-        return Err(Error::bad_input("GOODS_NAME_EMPTY", "开票项名称不能为空"));
+        out.push((GoodsField::Name, "GOODS_NAME_EMPTY", "开票项名称不能为空".to_string()));
+    } else if req.name.trim().chars().count() > 100 {
+        out.push((GoodsField::Name, "GOODS_NAME_TOO_LONG", "开票项名称最长100个字".to_string()));
     }
     if req.revenue_code.len() != 19 || !req.revenue_code.bytes().all(|b| b.is_ascii_digit()) {
-        return Err(Error::bad_input(
-            "REVENUE_CODE_FORMAT",
-            format!("税收分类编码{}应为19位数字", req.revenue_code),
-        ));
+        let message = format!("税收分类编码{}应为19位数字", req.revenue_code);
+        out.push((GoodsField::RevenueCode, "REVENUE_CODE_FORMAT", message));
     }
-    TaxRate::try_from(req.tax_rate).map_err(|e| Error::bad_input(e.code(), e.message_zh()))?;
+    if let Err(e) = TaxRate::try_from(req.tax_rate) {
+        out.push((GoodsField::TaxRate, e.code(), e.message_zh()));
+    }
     if req.price.is_some_and(|p| p <= Decimal::ZERO) {
-        return Err(Error::bad_input("GOODS_PRICE", "单价必须大于0"));
+        out.push((GoodsField::Price, "GOODS_PRICE", "单价必须大于0".to_string()));
     }
-    let id = store::add_goods(
-        &app.pool,
-        &NewGoods {
-            tax_no: req.tax_no.clone(),
-            name: req.name.trim().to_string(),
-            revenue_code: req.revenue_code.clone(),
-            tax_rate: req.tax_rate,
-            specification: req.specification.clone(),
-            unit: req.unit.clone(),
-            price: req.price,
-        },
-    )
-    .await?;
+    out
+}
+
+fn new_goods(req: &GoodsRequest) -> NewGoods {
+    NewGoods {
+        tax_no: req.tax_no.clone(),
+        name: req.name.trim().to_string(),
+        revenue_code: req.revenue_code.clone(),
+        tax_rate: req.tax_rate,
+        specification: req.specification.clone(),
+        unit: req.unit.clone(),
+        price: req.price,
+    }
+}
+
+pub async fn add_goods(app: &App, actor: &Actor, req: &GoodsRequest) -> Result<i64> {
+    enterprise_name(app, &req.tax_no).await?;
+    if let Some((_, code, message)) = goods_problems(req).into_iter().next() {
+        return Err(Error::bad_input(code, message));
+    }
+    let id = store::add_goods(&app.pool, &new_goods(req)).await?;
     tracing::info!(actor = %actor, id, "goods item added");
     Ok(id)
+}
+
+/// Goods items all at once, in one transaction (the import: all or nothing); their ids. The
+/// caller checked each with `goods_problems` and the enterprises exist.
+pub(crate) async fn add_goods_all(app: &App, actor: &Actor, reqs: &[GoodsRequest]) -> Result<Vec<i64>> {
+    let mut tx = app.pool.begin().await?;
+    let mut ids = Vec::with_capacity(reqs.len());
+    for req in reqs {
+        ids.push(store::add_goods(&mut *tx, &new_goods(req)).await?);
+    }
+    tx.commit().await?;
+    tracing::info!(actor = %actor, items = ids.len(), "goods items imported");
+    Ok(ids)
+}
+
+/// Whether an enterprise of this tax number exists.
+pub(crate) async fn enterprise_exists(app: &App, tax_no: &str) -> Result<bool> {
+    match enterprise_name(app, tax_no).await {
+        Ok(_) => Ok(true),
+        Err(Error::BadInput { .. }) => Ok(false),
+        Err(e) => Err(e),
+    }
 }
 
 pub async fn goods(app: &App, tax_no: Option<&str>, with_disabled: bool) -> Result<Vec<GoodsRow>> {
@@ -430,16 +475,56 @@ async fn check_lines(app: &App, seller: &str, kind: InvoiceKind, lines: &[Receip
 /// Add a receipt code (新增): kinds and validity default from the settings, the seller is the
 /// enterprise, lines priced from the catalogue and checked by the importer's rules.
 pub async fn add(app: &App, actor: &Actor, req: &ReceiptRequest, now: DateTime<Utc>) -> Result<i64> {
-    add_with_origin(app, actor, req, "manual", now).await
+    let new = prepare(app, actor, req, now).await?;
+    let id = store::insert_receipt(&app.pool, &new).await?.ok_or_else(|| Error::Conflict {
+        code: "RECEIPT_SERIAL_EXISTS",
+        message: format!("小票流水号{}已存在", req.serial_no),
+    })?;
+    tracing::info!(actor = %actor, id, tax_no = %req.tax_no, "receipt code added");
+    Ok(id)
 }
 
-async fn add_with_origin(
+/// 预览 (seed 003, 新增小票码: preview before saving): what `add` would store — the lines priced
+/// and checked, the totals with tax, the bottom remark, the validity.
+#[derive(Clone, Debug, Serialize)]
+pub struct ReceiptPreview {
+    pub seller_name: String,
+    pub receipt: store::NewReceipt,
+    pub amount: Decimal,
+    pub tax: Decimal,
+    pub total: Decimal,
+    /// Whether the serial number is taken already (saving it would be refused).
+    pub serial_taken: bool,
+}
+
+/// The preview of `req`: the same checks as `add`, nothing stored and no link signed.
+pub async fn preview(
     app: &App,
     actor: &Actor,
     req: &ReceiptRequest,
-    origin: &'static str,
     now: DateTime<Utc>,
-) -> Result<i64> {
+) -> Result<ReceiptPreview> {
+    let receipt = prepare(app, actor, req, now).await?;
+    let sum = |f: fn(&ReceiptLineRow) -> Decimal| receipt.lines.iter().map(f).sum::<Decimal>();
+    let serial_taken = store::receipt_by_serial(&app.pool, &req.tax_no, &req.serial_no).await?.is_some();
+    Ok(ReceiptPreview {
+        seller_name: enterprise_name(app, &req.tax_no).await?,
+        amount: sum(|l| l.amount),
+        tax: sum(|l| l.tax),
+        total: sum(|l| l.total),
+        receipt,
+        serial_taken,
+    })
+}
+
+/// A new code checked against the settings and the importer's rules (in a transaction rolled
+/// back), its lines priced from the catalogue: what `add` stores and `preview` shows.
+async fn prepare(
+    app: &App,
+    actor: &Actor,
+    req: &ReceiptRequest,
+    now: DateTime<Utc>,
+) -> Result<store::NewReceipt> {
     let s = settings(app, &req.tax_no).await?;
     if !receipt_link::valid_order_no(&req.serial_no) {
         return Err(Error::bad_input(
@@ -483,10 +568,10 @@ async fn add_with_origin(
                 .await?
         }
     };
-    let new = store::NewReceipt {
+    Ok(store::NewReceipt {
         tax_no: req.tax_no.clone(),
         serial_no: req.serial_no.clone(),
-        origin,
+        origin: "manual",
         device_no: req.device_no.clone(),
         etax_account,
         kinds: kinds.iter().map(|k| k.as_str().to_string()).collect(),
@@ -499,13 +584,7 @@ async fn add_with_origin(
         remark: req.remark.clone(),
         created_by: actor.to_string(),
         lines,
-    };
-    let id = store::insert_receipt(&app.pool, &new).await?.ok_or_else(|| Error::Conflict {
-        code: "RECEIPT_SERIAL_EXISTS",
-        message: format!("小票流水号{}已存在", req.serial_no),
-    })?;
-    tracing::info!(actor = %actor, id, tax_no = %req.tax_no, "receipt code added");
-    Ok(id)
+    })
 }
 
 /// A receipt code, its lines and its link.
@@ -894,108 +973,65 @@ fn check_title(
     }
 }
 
-/// The merchant's order query (GET.ORDER, 3.1.02): the order's lines, or a refusal. Amounts are
-/// read from the JSON numbers' shortest round-trip text (two decimals: exact).
+/// 开票人, 收款人, 复核人 a receipt's invoice carries: the code's own, or the order's drawer.
+#[derive(Clone, Debug)]
+struct Issuers {
+    drawer: String,
+    payee: Option<String>,
+    reviewer: Option<String>,
+}
+
+impl Issuers {
+    fn of_order(order: &Order) -> Option<Issuers> {
+        let text = |s: &receipt_order::Scalar| s.text().map(str::to_string);
+        Some(Issuers {
+            drawer: text(&order.drawer)?,
+            payee: text(&order.payee),
+            reviewer: text(&order.reviewer),
+        })
+    }
+}
+
+/// What an order query found: the order's amount, its lines, and the drawer it names.
+type Found = (Decimal, Vec<ReceiptLineRow>, Option<Issuers>);
+
+/// The merchant's order query (GET.ORDER, 3.1.02): the order's lines, or a refusal. The answer
+/// is read from its JSON text (`receipt_order`): amounts exact, never through an f64.
 async fn query_order(
     app: &App,
     url: &str,
     seller: &str,
     order_no: &str,
-) -> Result<std::result::Result<(Decimal, Vec<ReceiptLineRow>), LinkRefusal>> {
+) -> Result<std::result::Result<Found, LinkRefusal>> {
+    let failed = |e: &dyn std::fmt::Display| refused("ORDER_QUERY_FAILED", format!("商家订单查询失败：{e}"));
     let client = reqwest::Client::builder()
         .timeout(Duration::from_millis(app.settings.receipt.order_query_timeout_ms))
         .build()
-        .map_err(|e| refused("ORDER_QUERY_FAILED", format!("商家订单查询失败：{e}")))?;
+        .map_err(|e| failed(&e))?;
     let body = serde_json::json!({ "interfaceCode": "GET.ORDER", "data": { "billNo": order_no, "sellerTaxpayerId": seller } });
-    let answer: serde_json::Value = client
+    let text = client
         .post(url)
         .json(&body)
         .send()
         .await
-        .map_err(|e| refused("ORDER_QUERY_FAILED", format!("商家订单查询失败：{e}")))?
-        .json()
+        .map_err(|e| failed(&e))?
+        .text()
         .await
-        .map_err(|e| refused("ORDER_QUERY_FAILED", format!("商家订单查询失败：{e}")))?;
-    let code = match &answer["code"] {
-        serde_json::Value::String(s) => s.clone(),
-        v => v.to_string(),
+        .map_err(|e| failed(&e))?;
+    let order = match receipt_order::parse_answer(&text).map_err(|e| failed(&e))? {
+        Some(o) if o.bill_no.text() == Some(order_no) => o,
+        _ => return Ok(Err(LinkRefusal::UnknownOrder)),
     };
-    let data = &answer["data"];
-    if code != "0" || !data.is_object() || data["billNo"].as_str() != Some(order_no) {
-        return Ok(Err(LinkRefusal::UnknownOrder));
-    }
-    order_lines(data)
+    Ok(order_lines(&order)?.map(|(amount, lines)| (amount, lines, Issuers::of_order(&order))))
 }
 
 /// The lines of an order in the documented GET.ORDER shape (also what mode 2 uploads): the
 /// order's amount and its lines, or a refusal (a cancelled order or a return is no order).
 pub fn order_lines(
-    data: &serde_json::Value,
+    order: &Order,
 ) -> Result<std::result::Result<(Decimal, Vec<ReceiptLineRow>), LinkRefusal>> {
-    let flag = |v: &serde_json::Value| {
-        matches!(v.as_str().map(str::to_string).unwrap_or_else(|| v.to_string()).as_str(), "1")
-    };
-    // A cancelled order (cancalState, sic) or a return (billProperty -1) is no order to invoice.
-    let property =
-        data["billProperty"].as_str().map(str::to_string).unwrap_or_else(|| data["billProperty"].to_string());
-    if flag(&data["cancalState"]) || property == "-1" {
-        return Ok(Err(LinkRefusal::UnknownOrder));
-    }
-    let dec = |v: &serde_json::Value| -> Option<Decimal> {
-        match v {
-            serde_json::Value::String(s) => s.trim().parse().ok(),
-            serde_json::Value::Number(n) => n.to_string().parse().ok(),
-            _ => None,
-        }
-    };
-    let included = flag(&data["includeTaxFlag"]);
-    let mut lines = Vec::new();
-    for (i, l) in data["billDetail"].as_array().into_iter().flatten().enumerate() {
-        let bad = || refused("ORDER_INVALID", format!("商家订单第{}行数据不完整", i + 1));
-        let amount = dec(&l["amount"]).ok_or_else(bad)?;
-        let tax = dec(&l["taxAmount"]).ok_or_else(bad)?;
-        let rate = dec(&l["taxRate"])
-            .map(|r| if r > Decimal::ONE { r / Decimal::ONE_HUNDRED } else { r })
-            .ok_or_else(bad)?;
-        let (net, total) = if included { (amount - tax, amount) } else { (amount, amount + tax) };
-        // In the scan reply 2 is a normal line and 0 a line that carries a discount (domain-facts).
-        let property = match l["lineProperty"]
-            .as_str()
-            .map(str::to_string)
-            .unwrap_or_else(|| l["lineProperty"].to_string())
-            .as_str()
-        {
-            "0" => "discounted",
-            "1" => "discount",
-            _ => "normal",
-        };
-        let s = |k: &str| l[k].as_str().filter(|s| !s.is_empty()).map(str::to_string);
-        lines.push(ReceiptLineRow {
-            line_no: i as i32 + 1,
-            goods_id: None,
-            goods_name: s("goodsName").ok_or_else(bad)?,
-            revenue_code: s("revenueCode").ok_or_else(bad)?,
-            specification: s("specification"),
-            unit: s("units"),
-            quantity: dec(&l["quantity"]),
-            price: dec(&l["price"]),
-            amount: net,
-            tax_rate: rate,
-            tax,
-            total,
-            line_property: property.into(),
-        });
-    }
-    // The bill lands tax-included, where the importer checks quantity × price against the line's
-    // total: net prices (includeTaxFlag 0) are not that, so such lines land by amount alone.
-    if !included {
-        for l in &mut lines {
-            l.quantity = None;
-            l.price = None;
-        }
-    }
-    let bill_amount = dec(&data["billAmount"]).unwrap_or_else(|| lines.iter().map(|l| l.total).sum());
-    Ok(Ok((bill_amount, lines)))
+    receipt_order::lines(order)
+        .map_err(|IncompleteLine(n)| refused("ORDER_INVALID", format!("商家订单第{n}行数据不完整")))
 }
 
 /// The bill number of a receipt's invoice: unique per seller and order.
@@ -1025,11 +1061,15 @@ pub async fn submit(
         Ok(k) => k,
         Err(problems) => return Ok(Err(Refusal::Form(Box::new(view), problems))),
     };
-    let (lines, remark, mode) = match &v.source {
-        Source::Stored(r) => (store::receipt_lines(&app.pool, r.id).await?, r.remark.clone(), "stored"),
+    let (lines, remark, mode, issuers) = match &v.source {
+        Source::Stored(r) => {
+            let issuers =
+                Issuers { drawer: r.drawer.clone(), payee: r.payee.clone(), reviewer: r.reviewer.clone() };
+            (store::receipt_lines(&app.pool, r.id).await?, r.remark.clone(), "stored", Some(issuers))
+        }
         Source::OrderQuery(url) => match query_order(app, url, &seller, &v.order_no).await? {
             Err(r) => return Ok(Err(Refusal::Link(r))),
-            Ok((bill_amount, lines)) => {
+            Ok((bill_amount, lines, issuers)) => {
                 let sum: Decimal = lines.iter().map(|l| l.total).sum();
                 if lines.is_empty() {
                     return Ok(Err(Refusal::Link(LinkRefusal::UnknownOrder)));
@@ -1037,7 +1077,7 @@ pub async fn submit(
                 if bill_amount != v.amount || sum != v.amount {
                     return Ok(Err(Refusal::Link(LinkRefusal::AmountDiffers)));
                 }
-                (lines, None, if v.kingdee { "kingdee" } else { "order_query" })
+                (lines, None, if v.kingdee { "kingdee" } else { "order_query" }, issuers)
             }
         },
     };
@@ -1079,6 +1119,11 @@ pub async fn submit(
             "ORDER_INVALID",
             format!("订单数据有误，无法开票：{}", problems_message(&checked[0].problems)),
         ));
+    }
+    // The code's 开票人 (required), 收款人 and 复核人 go on its invoice, not the enterprise's.
+    if let Some(i) = &issuers {
+        store::set_bill_issuers(&mut tx, &bill_no, &i.drawer, i.payee.as_deref(), i.reviewer.as_deref())
+            .await?;
     }
     tx.commit().await?;
     tracing::info!(actor = %actor, tax_no = %seller, order = %receipt_link::redacted(&v.order_no), "receipt claimed");
@@ -1125,10 +1170,10 @@ pub async fn upload_order(
     app: &App,
     actor: &Actor,
     sellers: &[String],
-    data: &serde_json::Value,
+    order: &Order,
     now: DateTime<Utc>,
 ) -> Result<UploadAnswer> {
-    let bill_no = data["billNo"].as_str().unwrap_or_default().to_string();
+    let bill_no = order.bill_no.text().unwrap_or_default().to_string();
     let answer = |code: &str, message: String| UploadAnswer {
         bill_no: bill_no.clone(),
         success: false,
@@ -1136,7 +1181,7 @@ pub async fn upload_order(
         message,
         qr_link: None,
     };
-    let seller = data["sellerTaxpayerId"].as_str().unwrap_or_default().to_string();
+    let seller = order.seller_taxpayer_id.text().unwrap_or_default().to_string();
     if !sellers.contains(&seller) {
         let tenant = &app.settings.channel.tenant_id;
         return Ok(answer(
@@ -1163,7 +1208,7 @@ pub async fn upload_order(
             qr_link: Some(link),
         });
     }
-    let (amount, lines) = match order_lines(data)? {
+    let (amount, lines) = match order_lines(order)? {
         Ok(x) => x,
         Err(r) => return Ok(answer(r.code(), r.message_zh().into())),
     };
@@ -1175,10 +1220,9 @@ pub async fn upload_order(
     if let Err(e) = check_lines(app, &seller, default_kind, &lines).await {
         return Ok(answer(e.code(), e.to_string()));
     }
-    let drawer = data["drawer"].as_str().unwrap_or_default().trim().to_string();
-    if drawer.is_empty() {
+    let Some(issuers) = Issuers::of_order(order) else {
         return Ok(answer("REQUIRED_FIELD_EMPTY", "必填字段为空，请补充！（开票人）".into()));
-    }
+    };
     let new = store::NewReceipt {
         tax_no: seller.clone(),
         serial_no: bill_no.clone(),
@@ -1189,10 +1233,10 @@ pub async fn upload_order(
         default_kind: s.default_kind.clone(),
         valid_until: now + chrono::Duration::minutes(i64::from(s.validity_minutes)),
         bottom_remark: None,
-        drawer,
-        payee: None,
-        reviewer: None,
-        remark: data["remark"].as_str().map(str::to_string),
+        drawer: issuers.drawer,
+        payee: issuers.payee,
+        reviewer: issuers.reviewer,
+        remark: order.remark.text().map(str::to_string),
         created_by: actor.to_string(),
         lines,
     };

@@ -37,6 +37,8 @@ pub enum Perm {
     ViewInvoicing,
     /// Issue chosen pending invoices, return them, delete failed ones.
     Invoicing,
+    /// `/receipts/stats` (小票码统计): finance and auditors read it (admin too).
+    ViewReceiptStats,
 }
 
 impl Perm {
@@ -53,6 +55,7 @@ impl Perm {
             Perm::Export => matches!(role, Admin | Auditor),
             Perm::ViewInvoicing => matches!(role, Admin | Finance | Auditor),
             Perm::Invoicing => matches!(role, Admin | Finance),
+            Perm::ViewReceiptStats => matches!(role, Admin | Finance | Auditor),
         }
     }
 }
@@ -81,6 +84,26 @@ impl Viewer {
     pub fn scope(&self) -> Option<&[String]> {
         self.user.scope()
     }
+
+    /// The enterprises a page of per-enterprise figures asks about: the one `named` (if the user
+    /// sees it), else each of the user's scope, else all (`None`). `Err` when the named one is
+    /// outside the user's scope.
+    pub fn enterprises_asked(&self, named: Option<&str>) -> Result<Vec<Option<String>>, OutOfScope> {
+        match (named, self.scope()) {
+            (Some(t), _) if self.user.sees(t) => Ok(vec![Some(t.to_string())]),
+            (Some(_), _) => Err(OutOfScope),
+            (None, Some(scope)) => Ok(scope.iter().cloned().map(Some).collect()),
+            (None, None) => Ok(vec![None]),
+        }
+    }
+}
+
+/// An enterprise named that is not in the user's tenant scope.
+#[derive(Debug)]
+pub struct OutOfScope;
+
+impl OutOfScope {
+    pub const MESSAGE: &'static str = "该企业不在您负责的范围内";
 }
 
 /// The client's address as the server saw it (no forwarded headers: they can be forged).
@@ -161,6 +184,7 @@ mod tests {
         assert_eq!(table(Perm::Export), vec![Admin, Auditor]);
         assert_eq!(table(Perm::ViewInvoicing), vec![Admin, Finance, Auditor]);
         assert_eq!(table(Perm::Invoicing), vec![Admin, Finance]);
+        assert_eq!(table(Perm::ViewReceiptStats), vec![Admin, Finance, Auditor]);
     }
 
     #[test]

@@ -31,6 +31,7 @@ mod pages;
 mod pending;
 mod pool;
 mod receipt;
+mod receipt_stats;
 mod red_flush;
 mod view;
 
@@ -95,6 +96,7 @@ pub fn router(console: Arc<Console>) -> Router {
         .merge(pool::routes())
         .merge(applications::routes())
         .merge(red_flush::routes())
+        .merge(receipt_stats::routes())
         .route("/static/htmx.min.js", get(pages::htmx))
         .route("/static/console.css", get(pages::css))
         .merge(receipt::routes(console.app.clone()))

@@ -41,6 +41,7 @@ pub struct Me {
     pub exports: bool,
     pub pending: bool,
     pub red_flush: bool,
+    pub receipt_stats: bool,
 }
 
 impl Me {
@@ -56,6 +57,7 @@ impl Me {
             exports: v.may(Perm::Export),
             pending: v.may(Perm::ViewInvoicing),
             red_flush: v.may(Perm::Invoicing),
+            receipt_stats: v.may(Perm::ViewReceiptStats),
         }
     }
 }

@@ -17,7 +17,7 @@ use fapiao_usecases::pool::{self, PoolFilter, PoolRow};
 use serde::Deserialize;
 
 use crate::Console;
-use crate::auth::{Perm, Viewer};
+use crate::auth::{OutOfScope, Perm, Viewer};
 use crate::pages::{Me, blank, error_page, internal};
 use crate::view::{opt_time, time};
 
@@ -121,17 +121,11 @@ pub async fn list(State(c): St, v: Viewer, Query(q): Query<ListQuery>) -> Respon
         limit: LIMIT,
         ..PoolFilter::default()
     };
-    // The receiving enterprises to ask about: the one named (if the user sees it), else all of
-    // the user's scope one by one, else all.
-    let asked: Vec<Option<String>> = match (&tax_no, v.scope()) {
-        (Some(t), _) if v.user.sees(t) => vec![Some(t.clone())],
-        (Some(_), _) => {
-            bad = Some("该企业不在您负责的范围内".into());
-            Vec::new()
-        }
-        (None, Some(scope)) => scope.iter().cloned().map(Some).collect(),
-        (None, None) => vec![None],
-    };
+    // The receiving enterprises to ask about.
+    let asked = v.enterprises_asked(tax_no.as_deref()).unwrap_or_else(|_| {
+        bad = Some(OutOfScope::MESSAGE.into());
+        Vec::new()
+    });
     let mut rows = Vec::new();
     if bad.is_none() {
         for t in asked {

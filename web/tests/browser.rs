@@ -8,6 +8,10 @@
 //! not see that upload; an auditor builds an export, sees its checks and downloads the zip, whose
 //! SHA-256 is the one listed. Screenshots: target/console-import.png, target/console-export.png.
 //!
+//! Receipt statistics (`receipt_statistics_in_chromium`, issue 20): finance opens 小票码统计 from
+//! the menu, a date range with nothing in it, a scoped user sees their enterprise alone.
+//! Screenshots: target/console-receipt-stats.png, target/console-receipt-stats-scoped.png.
+//!
 //! Without /usr/bin/chromedriver the test says so and passes, unless FAPIAO_REQUIRE_BROWSER=1
 //! (`.ci/run` installs the packages and sets it).
 
@@ -77,6 +81,17 @@ async fn wait_text(b: &Client, css: &str, needle: &str) -> String {
     }
 }
 
+/// The console on a free loopback port: its base URL, the token that stops it, the server task.
+async fn serve(
+    w: &common::World,
+) -> (String, CancellationToken, tokio::task::JoinHandle<std::io::Result<()>>) {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let base = format!("http://{}", listener.local_addr().unwrap());
+    let stop = CancellationToken::new();
+    let server = tokio::spawn(fapiao_web::serve(listener, w.console.clone(), stop.clone()));
+    (base, stop, server)
+}
+
 /// A page of another site: a form that posts to the console (the session cookie goes along:
 /// 127.0.0.1 on another port is the same site, another origin).
 async fn evil_site(console: &str) -> String {
@@ -100,10 +115,7 @@ async fn the_console_in_chromium() {
     let w = world().await;
     w.runs("fetch", 12).await;
     w.runs("deal-task", 5).await;
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let base = format!("http://{}", listener.local_addr().unwrap());
-    let stop = CancellationToken::new();
-    let server = tokio::spawn(fapiao_web::serve(listener, w.console.clone(), stop.clone()));
+    let (base, stop, server) = serve(&w).await;
     let driver = chromium::start().await;
     let b = chromium::browser(&driver, Screen::Desktop).await;
 
@@ -183,10 +195,7 @@ async fn finance_imports_and_an_auditor_exports_in_chromium() {
         return;
     }
     let w = world().await;
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let base = format!("http://{}", listener.local_addr().unwrap());
-    let stop = CancellationToken::new();
-    let server = tokio::spawn(fapiao_web::serve(listener, w.console.clone(), stop.clone()));
+    let (base, stop, server) = serve(&w).await;
     let driver = chromium::start().await;
     let b = chromium::browser(&driver, Screen::Desktop).await;
 
@@ -279,6 +288,62 @@ async fn finance_imports_and_an_auditor_exports_in_chromium() {
     b.goto(&format!("{base}/exports")).await.unwrap();
     let list = text(&b, "#exports").await;
     assert!(list.contains(&listed) && list.contains("auditor"), "{list}");
+
+    b.close().await.unwrap();
+    stop.cancel();
+    server.await.unwrap().unwrap();
+}
+
+/// 小票码统计 (issue 20): finance opens the page from the menu, narrows the date range; a
+/// finance user scoped to the other enterprise sees only theirs. Screenshot:
+/// target/console-receipt-stats.png.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn receipt_statistics_in_chromium() {
+    if !chromium::available() {
+        return;
+    }
+    let w = world().await;
+    // Two receipts of A and one of B, scanned and invoiced yesterday (UTC noon: the same day in
+    // Beijing); one more of A scanned only.
+    for sql in [
+        "INSERT INTO receipt_scan (tax_no, order_no, scanned_at) SELECT t, o, date_trunc('day', now()) - interval '12 hours'
+           FROM (VALUES ($1, 'A-1'), ($1, 'A-2'), ($1, 'A-3'), ($2, 'B-1')) v (t, o)",
+        "INSERT INTO receipt_claim (tax_no, order_no, bill_no, mode, total, created_at)
+         SELECT t, o, 'XP-' || o, 'stored', a, date_trunc('day', now()) - interval '12 hours'
+           FROM (VALUES ($1, 'A-1', 35.00), ($1, 'A-2', 70.00), ($2, 'B-1', 56.78)) v (t, o, a)",
+    ] {
+        sqlx::query(sql).bind(common::A).bind(common::B).execute(&w.db.pool).await.unwrap();
+    }
+    let (base, stop, server) = serve(&w).await;
+    let driver = chromium::start().await;
+    let b = chromium::browser(&driver, Screen::Desktop).await;
+
+    login(&b, &base, "finance", PASSWORD).await;
+    wait_path(&b, "/").await;
+    b.find(Locator::Css("#nav-receipt-stats")).await.unwrap().click().await.unwrap();
+    let total = wait_text(&b, "#stats-total", "161.78").await;
+    assert!(total.contains('4') && total.contains('3'), "{total}");
+    let table = text(&b, "#receipt-stats tbody").await;
+    assert!(table.contains(common::A) && table.contains(common::B), "{table}");
+    std::fs::write(chromium::shot("console-receipt-stats.png"), b.screenshot().await.unwrap()).unwrap();
+
+    // Only today: yesterday's rows go.
+    let today = chrono::Utc::now().with_timezone(&chrono_tz::Asia::Shanghai).date_naive().to_string();
+    b.goto(&format!("{base}/receipts/stats?from={today}&to={today}")).await.unwrap();
+    wait_text(&b, "#receipt-stats tbody", "该范围内没有小票码数据").await;
+    let from = b.find(Locator::Css("#stats-filters input[name=from]")).await.unwrap();
+    assert_eq!(from.prop("value").await.unwrap().as_deref(), Some(today.as_str()));
+
+    // finance_b sees B alone.
+    b.find(Locator::Css("#logout")).await.unwrap().click().await.unwrap();
+    wait_path(&b, "/login").await;
+    login(&b, &base, "finance_b", PASSWORD).await;
+    wait_path(&b, "/").await;
+    b.goto(&format!("{base}/receipts/stats")).await.unwrap();
+    let table = wait_text(&b, "#receipt-stats tbody", common::B).await;
+    assert!(!table.contains(common::A) && !table.contains("35.00"), "{table}");
+    std::fs::write(chromium::shot("console-receipt-stats-scoped.png"), b.screenshot().await.unwrap())
+        .unwrap();
 
     b.close().await.unwrap();
     stop.cancel();

@@ -945,3 +945,57 @@ async fn approval_steps_from_the_pending_list() {
     assert_eq!(a.status, StatusCode::FORBIDDEN);
     assert_eq!(w.scalar("SELECT count(*) FROM audit_log WHERE action IN ('pending.submit', 'pending.approve') AND outcome = 'ok'").await, 2);
 }
+
+#[tokio::test]
+async fn receipt_statistics_by_role_and_scope_with_a_date_range() {
+    let w = world().await;
+    // A receipt of each enterprise scanned and invoiced on 2026-11-02 (Beijing time).
+    for sql in [
+        "INSERT INTO receipt_scan (tax_no, order_no, scanned_at)
+              VALUES ($1, 'O-A', '2026-11-02 03:00Z'), ($2, 'O-B', '2026-11-02 03:00Z')",
+        "INSERT INTO receipt_claim (tax_no, order_no, bill_no, mode, total, created_at)
+              VALUES ($1, 'O-A', 'XP-A', 'stored', 12.34, '2026-11-02 03:00Z'), ($2, 'O-B', 'XP-B', 'stored', 56.78, '2026-11-02 03:00Z')",
+    ] {
+        sqlx::query(sql).bind(A).bind(B).execute(&w.db.pool).await.unwrap();
+    }
+    let range = "/receipts/stats?from=2026-11-01&to=2026-11-30";
+    // (user, status, sees A, sees B)
+    let table = [
+        ("admin", StatusCode::OK, true, true),
+        ("ops", StatusCode::FORBIDDEN, false, false),
+        ("finance", StatusCode::OK, true, true),
+        ("auditor", StatusCode::OK, true, true),
+        ("auditor_a", StatusCode::OK, true, false),
+        ("finance_b", StatusCode::OK, false, true),
+    ];
+    for (name, status, sees_a, sees_b) in table {
+        let cookie = w.login(name).await;
+        let a = w.send("GET", range, Some(&cookie), None).await;
+        assert_eq!(a.status, status, "GET {range} as {name}: {}", a.body);
+        assert_eq!(a.body.contains("12.34"), sees_a, "{name} and A's amount");
+        assert_eq!(a.body.contains("56.78"), sees_b, "{name} and B's amount");
+        let home = w.send("GET", "/", Some(&cookie), None).await;
+        assert_eq!(home.body.contains("href=\"/receipts/stats\""), status == StatusCode::OK, "{name}'s menu");
+    }
+    // The whole tenant: a row per enterprise and the totals.
+    let admin = w.login("admin").await;
+    let a = w.send("GET", range, Some(&admin), None).await;
+    assert!(a.body.contains("2026-11-02") && a.body.contains("69.12"), "{}", a.body);
+    // Another scope's enterprise asked by name: refused, nothing of it shown.
+    let auditor_a = w.login("auditor_a").await;
+    let other = w.send("GET", &format!("{range}&tax_no={B}"), Some(&auditor_a), None).await;
+    assert_eq!(other.status, StatusCode::FORBIDDEN);
+    assert!(!other.body.contains("56.78") && other.body.contains("不在您负责的范围内"), "{}", other.body);
+    let own = w.send("GET", &format!("{range}&tax_no={A}"), Some(&auditor_a), None).await;
+    assert_eq!(own.status, StatusCode::OK);
+    assert!(own.body.contains("12.34"));
+    // The date range filters; a bad date or range is told.
+    let later = w.send("GET", "/receipts/stats?from=2026-11-03&to=2026-11-30", Some(&admin), None).await;
+    assert_eq!(later.status, StatusCode::OK);
+    assert!(!later.body.contains("12.34") && later.body.contains("该范围内没有小票码数据"), "{}", later.body);
+    let bad = w.send("GET", "/receipts/stats?from=2026-13-01", Some(&admin), None).await;
+    assert_eq!(bad.status, StatusCode::UNPROCESSABLE_ENTITY);
+    let backwards = w.send("GET", "/receipts/stats?from=2026-11-30&to=2026-11-01", Some(&admin), None).await;
+    assert_eq!(backwards.status, StatusCode::UNPROCESSABLE_ENTITY);
+    assert_eq!(w.send("GET", "/receipts/stats", None, None).await.location, "/login");
+}

@@ -332,6 +332,20 @@ async fn every_refusal_has_its_page_and_creates_nothing() {
     assert!(done.body.contains("开票成功"), "{}", done.body);
 }
 
+/// A goods item of A: 便当, 6 %, ¥25.00 a portion.
+async fn bento(w: &World) -> i64 {
+    let item = GoodsRequest {
+        tax_no: A.into(),
+        name: "便当".into(),
+        revenue_code: "3070401000000000000".into(),
+        tax_rate: "0.06".parse().unwrap(),
+        specification: None,
+        unit: Some("份".into()),
+        price: Some("25.00".parse().unwrap()),
+    };
+    receipts::add_goods(&w.app, &Actor::Demo, &item).await.unwrap()
+}
+
 fn receipt(serial: &str, goods: i64, mut extra: Vec<LineRequest>) -> ReceiptRequest {
     let mut lines = vec![LineRequest::Goods { goods_id: goods, quantity: "3".parse().unwrap(), price: None }];
     lines.append(&mut extra);
@@ -355,21 +369,7 @@ fn receipt(serial: &str, goods: i64, mut extra: Vec<LineRequest>) -> ReceiptRequ
 #[tokio::test]
 async fn a_printed_code_with_a_discount_is_checked_by_the_importers_rules_and_invoiced() {
     let w = world(&[]).await;
-    let goods = receipts::add_goods(
-        &w.app,
-        &Actor::Demo,
-        &GoodsRequest {
-            tax_no: A.into(),
-            name: "便当".into(),
-            revenue_code: "3070401000000000000".into(),
-            tax_rate: "0.06".parse().unwrap(),
-            specification: None,
-            unit: Some("份".into()),
-            price: Some("25.00".parse().unwrap()),
-        },
-    )
-    .await
-    .unwrap();
+    let goods = bento(&w).await;
     // A discount before any line, and a positive "discount", are refused by the rules.
     let before = ReceiptRequest {
         lines: vec![LineRequest::Discount { amount: "-5".parse().unwrap() }],
@@ -415,6 +415,52 @@ async fn a_printed_code_with_a_discount_is_checked_by_the_importers_rules_and_in
     assert_eq!(w.sandbox.world().calls.get("GET.ORDER"), None, "a stored code asks no merchant");
     let phones: Vec<String> = w.sandbox.world().deliveries.iter().map(|d| d.phone.clone()).collect();
     assert_eq!(phones, ["13800138000"]);
+}
+
+#[tokio::test]
+async fn the_invoice_carries_the_codes_drawer_payee_and_reviewer_not_the_enterprises() {
+    let w = world(&[]).await;
+    // The enterprise's own issuers: what an invoice of another source would carry.
+    let enterprise = fapiao_store::enterprises::Issuers {
+        drawer: "企业开票人".into(),
+        payee: Some("企业收款人".into()),
+        reviewer: Some("企业复核人".into()),
+    };
+    let a = fapiao_schemas::TaxNo::parse(A).unwrap();
+    fapiao_store::enterprises::set_issuers(&w.db.pool, &a, &enterprise).await.unwrap();
+    let goods = bento(&w).await;
+    let code = ReceiptRequest {
+        payee: Some("王收款".into()),
+        reviewer: Some("赵复核".into()),
+        ..receipt("RC-ISS", goods, vec![])
+    };
+    let id = receipts::add(&w.app, &Actor::Demo, &code, Utc::now()).await.unwrap();
+    let link = receipts::show(&w.app, id).await.unwrap().link;
+    let person = [("kind", "digital_ordinary"), ("title_type", "person"), ("name", "王五")];
+    let done = w.submit(&link, &w.get(&link).await.csrf(), &person).await;
+    assert!(done.body.contains("开票成功"), "{}", done.body);
+    let sent = |w: &World| {
+        let world = w.sandbox.world();
+        let mut all: Vec<(String, String, String)> = world
+            .serials()
+            .iter()
+            .map(|s| world.opened(s).unwrap())
+            .map(|o| (o.drawer.clone(), o.payee.clone(), o.reviewer.clone()))
+            .collect();
+        all.sort();
+        all
+    };
+    // By what the channel received: the code's 开票人, 收款人, 复核人.
+    assert_eq!(sent(&w), [("李四".to_string(), "王收款".to_string(), "赵复核".to_string())]);
+
+    // A mode-1 order names its drawer (GET.ORDER `drawer`): that one, no payee or reviewer.
+    w.merchant_knows(order("POS-ISS", "100.00")).await;
+    let link = w.link("POS-ISS", "100.00").await;
+    let done = w.submit(&link, &w.get(&link).await.csrf(), &person).await;
+    assert!(done.body.contains("开票成功"), "{}", done.body);
+    let all = sent(&w);
+    assert!(all.contains(&("收银员1".to_string(), String::new(), String::new())), "{all:?}");
+    assert_eq!(all.len(), 2);
 }
 
 #[tokio::test]

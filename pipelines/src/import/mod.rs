@@ -42,7 +42,7 @@ use rules::KindRules;
 
 pub use fapiao_schemas::ImportKind;
 pub use guard::{MAX_MERGED_REGIONS, MAX_TAG_BYTES, ReadLimits, Refusal};
-pub use read::ReadError;
+pub use read::{ReadError, read as read_rows};
 pub use report::neutralize;
 
 #[derive(Clone)]
