@@ -177,22 +177,26 @@ pub async fn list(State(c): St, v: Viewer) -> Response {
 
 /// What the form sent besides the file.
 #[derive(Default)]
-struct Upload {
+pub(crate) struct Upload {
     kind: String,
     dry_run: bool,
     accept_valid: bool,
     /// Where it was written, the name it came with, its size.
-    file: Option<(PathBuf, String, u64)>,
+    pub(crate) file: Option<(PathBuf, String, u64)>,
 }
 
-enum UploadError {
+pub(crate) enum UploadError {
     TooLarge,
     Bad(String),
     Io(std::io::Error),
 }
 
 /// Read the multipart body field by field; the file goes to `dir` chunk by chunk.
-async fn receive(mut mp: Multipart, dir: &std::path::Path, limit: u64) -> Result<Upload, UploadError> {
+pub(crate) async fn receive(
+    mut mp: Multipart,
+    dir: &std::path::Path,
+    limit: u64,
+) -> Result<Upload, UploadError> {
     let mut up = Upload::default();
     let multipart = |e: axum::extract::multipart::MultipartError| {
         if e.status() == StatusCode::PAYLOAD_TOO_LARGE {

@@ -21,6 +21,7 @@
 
 mod applications;
 mod auth;
+mod bulk;
 mod callbacks;
 mod exports;
 mod files;
@@ -32,6 +33,8 @@ mod pending;
 mod pool;
 mod receipt;
 mod red_flush;
+mod red_flush_docs;
+mod red_flush_lines;
 mod view;
 
 use std::net::SocketAddr;
@@ -46,6 +49,13 @@ use fapiao_usecases::App;
 use tokio_util::sync::CancellationToken;
 
 pub use auth::Perm;
+
+/// Rows per page of the lists `fapiao bench console` measures (their floors ask for as many).
+pub mod page_sizes {
+    pub use crate::invoices::LIMIT as INVOICES;
+    pub use crate::pending::PAGE as PENDING;
+    pub use crate::pool::LIMIT as POOL;
+}
 
 /// What every handler works with.
 pub struct Console {
@@ -94,7 +104,8 @@ pub fn router(console: Arc<Console>) -> Router {
         .merge(invoices::routes())
         .merge(pool::routes())
         .merge(applications::routes())
-        .merge(red_flush::routes())
+        .merge(red_flush::routes(&console))
+        .merge(bulk::routes())
         .route("/static/htmx.min.js", get(pages::htmx))
         .route("/static/console.css", get(pages::css))
         .merge(receipt::routes(console.app.clone()))

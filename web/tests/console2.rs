@@ -807,7 +807,7 @@ async fn a_red_flush_over_the_remaining_amount_shows_the_documented_refusal() {
     let finance_b = w.login("finance_b").await;
     let a =
         w.send("POST", "/red-flush", Some(&finance_b), Some(&format!("num={a_num}&action=preview"))).await;
-    assert_eq!(a.status, StatusCode::UNPROCESSABLE_ENTITY);
+    assert_eq!(a.status, StatusCode::FORBIDDEN);
     assert!(a.body.contains("不在您负责的企业范围内"));
     assert_eq!(w.scalar("SELECT count(*) FROM red_flush").await, 0, "previews change nothing");
 }
