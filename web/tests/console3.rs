@@ -15,7 +15,8 @@ fn task_of(location: &str) -> i64 {
 }
 
 /// An issued blue invoice for each pending invoice of the world (A: 113.00, B: 222.22), numbered
-/// 26310000000000000001 (A's) and 26440000000000000002 (B's); a form entered by each buyer.
+/// 26310000000000000001 (A's) and 26440000000000000002 (B's); a form entered by each one's buyer
+/// (a third enterprise).
 async fn issued(w: &World) {
     sqlx::query(
         "INSERT INTO issued_invoice (pending_id, serial_no, invoice_kind, invoice_property, invoice_num, invoice_date,
@@ -29,8 +30,8 @@ async fn issued(w: &World) {
     .unwrap();
     sqlx::query(
         "INSERT INTO red_document (id, kind, state, number, seller_tax_no, buyer_tax_no, invoice_num, red_reason, amount, tax, entered_by)
-         VALUES ('FORM-A', 'form', '03', 'RA1', $1, $2, '26310000000000000001', '01', -100, -13, 'buyer'),
-                ('FORM-B', 'form', '03', 'RB1', $2, $1, '26440000000000000002', '01', -209.22, -13, 'buyer')",
+         VALUES ('FORM-A', 'form', '03', 'RA1', $1, '91110000600037341L', '26310000000000000001', '01', -100, -13, 'buyer'),
+                ('FORM-B', 'form', '03', 'RB1', $2, '91110000600037341L', '26440000000000000002', '01', -209.22, -13, 'buyer')",
     )
     .bind(A)
     .bind(B)
