@@ -83,7 +83,7 @@ pub(crate) async fn stage_lists(pool: &PgPool, seller: &str, rows: i64) -> anyho
     sqlx::query(
         "INSERT INTO invoice_pool (tax_no, invoice_code, invoice_num, invoice_kind, invoice_date, seller_name, seller_tax_no, buyer_name,
                                    amount, tax, total, status, invoice_property, source, verified, deductible, signed)
-         SELECT $1, '', lpad(n::text, 20, '0'), 'digital_ordinary', DATE '2026-11-30' - (n % 365), '供应商' || (n % 1000),
+         SELECT $1, '', lpad(n::text, 20, '0'), 'digital_ordinary', DATE '2026-11-30' - (n % 365)::int, '供应商' || (n % 1000),
                 '91110000600037341L', '基准企业', 100.00 + (n % 1000), 13.00, 113.00 + (n % 1000), 'normal', 0, 'tax_bureau', true, n % 3 = 0, false
            FROM generate_series(1, $2) n",
     )

@@ -12,7 +12,8 @@
 //! with 3 bad rows accepting the valid bills, pushes and issues every matching application
 //! against the sandbox (the count confirmed first, progress while it runs) and sees 开票成功;
 //! picks an issued invoice on /red-flush (its remaining amount shown) and a red-flush over it
-//! shows the documented refusal verbatim; previews a red-flush by lines; a finance user scoped to
+//! shows the documented refusal verbatim; previews a red-flush by lines, runs it and sees its form
+//! in /red-flush/forms; a finance user scoped to
 //! the other tax number never sees these invoices. Screenshots: target/console-red-flush.png,
 //! target/console-red-flush-lines.png, target/console-red-flush-forms.png,
 //! target/console-issue-all.png.
@@ -365,10 +366,15 @@ async fn finance_issues_then_red_flushes_in_chromium() {
     wait_text(&b, "#red-lines", "1").await;
     assert!(!b.find_all(Locator::Css("#run")).await.unwrap().is_empty());
     std::fs::write(chromium::shot("console-red-flush-lines.png"), b.screenshot().await.unwrap()).unwrap();
-    b.goto(&format!("{base}/red-flush/forms")).await.unwrap();
-    text(&b, "#red-documents").await;
-    std::fs::write(chromium::shot("console-red-flush-forms.png"), b.screenshot().await.unwrap()).unwrap();
     assert_eq!(w.scalar("SELECT count(*) FROM red_flush").await, 0, "previews change nothing");
+    // Run it: a red confirmation form is applied for, and listed with its state.
+    b.find(Locator::Css("#run")).await.unwrap().click().await.unwrap();
+    wait_text(&b, "#red-flush-result", &nums[0]).await;
+    assert_eq!(w.scalar("SELECT count(*) FROM red_flush").await, 1);
+    b.goto(&format!("{base}/red-flush/forms")).await.unwrap();
+    let documents = text(&b, "#red-documents").await;
+    assert!(documents.contains(&nums[0]), "{documents}");
+    std::fs::write(chromium::shot("console-red-flush-forms.png"), b.screenshot().await.unwrap()).unwrap();
 
     // A finance user of the other tax number never sees these invoices.
     b.goto(&format!("{base}/")).await.unwrap();
