@@ -4,6 +4,7 @@
 //! task, counts as it goes (the page's progress) and writes its audit row when it ends.
 
 use std::path::Path;
+use std::sync::atomic::{AtomicU64, Ordering};
 
 use serde::Serialize;
 use serde_json::Value;
@@ -53,6 +54,22 @@ fn issued_line(o: &crate::pending::IssueOutcome) -> ItemLine {
     ItemLine { item: format!("待开发票{}", o.pending_id), ok: o.status.as_str() == "succeeded", message }
 }
 
+/// Tells a task's progress how many items are done, one more at each call.
+struct Counted<'a> {
+    done: AtomicU64,
+    progress: &'a (dyn Fn(u64) + Send + Sync),
+}
+
+impl<'a> Counted<'a> {
+    fn new(progress: &'a (dyn Fn(u64) + Send + Sync)) -> Counted<'a> {
+        Counted { done: AtomicU64::new(0), progress }
+    }
+
+    fn one_more(&self) {
+        (self.progress)(self.done.fetch_add(1, Ordering::Relaxed) + 1);
+    }
+}
+
 /// Record the end of task `id`: its result (or error) on the task, and the audit row (refused
 /// when an item did not succeed).
 async fn end(
@@ -90,10 +107,8 @@ pub async fn run_issue_pending(
     tax_nos: &[String],
     progress: &(dyn Fn(u64) + Send + Sync),
 ) -> Result<()> {
-    let done = std::sync::atomic::AtomicU64::new(0);
-    let tick = |_: &pending::IssueOutcome| {
-        progress(done.fetch_add(1, std::sync::atomic::Ordering::Relaxed) + 1);
-    };
+    let counted = Counted::new(progress);
+    let tick = |_: &pending::IssueOutcome| counted.one_more();
     let outcome = pending::issue(app, actor, ids, &tick).await.map(|r| {
         let mut lines: Vec<ItemLine> = r.report.issued.iter().map(issued_line).collect();
         lines.extend(r.report.refused.iter().map(|x| ItemLine {
@@ -117,10 +132,8 @@ pub async fn run_issue_bills(
     tax_nos: &[String],
     progress: &(dyn Fn(u64) + Send + Sync),
 ) -> Result<()> {
-    let done = std::sync::atomic::AtomicU64::new(0);
-    let tick = |_: &pending::IssueOutcome| {
-        progress(done.fetch_add(1, std::sync::atomic::Ordering::Relaxed) + 1);
-    };
+    let counted = Counted::new(progress);
+    let tick = |_: &pending::IssueOutcome| counted.one_more();
     let outcome = issuing::issue(app, actor, &Selection::Bills(bills.to_vec()), &tick).await.map(|r| {
         let mut lines: Vec<ItemLine> = r.invoices.iter().map(issued_line).collect();
         lines.extend(r.pushed.refused.iter().map(|x| ItemLine {
@@ -146,10 +159,8 @@ pub async fn run_red_flush_list(
     scope: Option<&[String]>,
     progress: &(dyn Fn(u64) + Send + Sync),
 ) -> Result<()> {
-    let done = std::sync::atomic::AtomicU64::new(0);
-    let tick = |_: &red_flush::Outcome| {
-        progress(done.fetch_add(1, std::sync::atomic::Ordering::Relaxed) + 1);
-    };
+    let counted = Counted::new(progress);
+    let tick = |_: &red_flush::Outcome| counted.one_more();
     let outcome = red_flush::list_in_scope(app, actor, file, None, scope, &|_: usize| {}, &tick).await;
     let outcome = outcome.and_then(|r: RedFlushReport| {
         red_flush::write_report(report, &r.results)?;

@@ -207,44 +207,28 @@ async fn start(c: Arc<Console>, v: Viewer, kind: ListKind, fields: Vec<(String, 
             Ok(id) => id,
             Err(e) => return internal(e),
         };
-    let live = c.running.start(id);
-    live.set_step(match kind {
+    let step = match kind {
         ListKind::Pending => "开票",
         ListKind::Applications => "推送并开票",
-    });
-    let (console, actor) = (c.clone(), v.actor.clone());
-    tokio::spawn(async move {
+    };
+    let actor = v.actor.clone();
+    files::spawn(c.clone(), id, step, move |console, live| async move {
         let progress = |n: u64| live.rows.store(n, Ordering::Relaxed);
         let app = &console.app;
-        let done = match kind {
+        match kind {
             ListKind::Pending => {
                 let ids: Vec<i64> = items.iter().filter_map(|i| i.parse().ok()).collect();
                 bulk::run_issue_pending(app, &actor, id, &ids, &tax_nos, &progress).await
             }
-            ListKind::Applications => {
-                bulk::run_issue_bills(app, &actor, id, &items, &tax_nos, &progress).await
-            }
-        };
-        if let Err(e) = done {
-            tracing::error!(task = id, error = %e, "bulk task not recorded");
+            ListKind::Applications => bulk::run_issue_bills(app, &actor, id, &items, &tax_nos, &progress).await,
         }
-        console.running.end(id);
     });
     see_other(&format!("/tasks/{id}"))
 }
 
-/// The task, if `v` may see it; 404 otherwise (another scope's task is not said to exist).
+/// A bulk or red-flush list task, if `v` may see it.
 async fn visible_task(c: &Console, v: &Viewer, id: &str) -> Result<Task, Response> {
-    v.require(Perm::ViewInvoicing)?;
-    let missing = || error_page(StatusCode::NOT_FOUND, "没有这个任务");
-    let id: i64 = id.parse().map_err(|_| missing())?;
-    match tasks::get(&c.app, id).await {
-        Ok(Some(t)) if matches!(t.kind.as_str(), "bulk" | "red_flush_list") && t.visible_to(v.scope()) => {
-            Ok(t)
-        }
-        Ok(_) => Err(missing()),
-        Err(e) => Err(internal(e)),
-    }
+    files::visible_task(c, v, id, Perm::ViewInvoicing, &["bulk", "red_flush_list"], "没有这个任务").await
 }
 
 fn title_of(t: &Task) -> String {
@@ -361,7 +345,7 @@ pub async fn report(State(c): St, v: Viewer, Path(id): Path<String>) -> Response
     files::download(
         std::path::Path::new(path),
         &name,
-        "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
+        files::XLSX,
     )
     .await
 }

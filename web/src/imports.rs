@@ -291,8 +291,6 @@ pub async fn upload(State(c): St, v: Viewer, mp: Multipart) -> Response {
             Ok(id) => id,
             Err(e) => return internal(e),
         };
-    let live = c.running.start(id);
-    live.set_step("读取、校验、入库");
     let request = ImportRequest {
         kind,
         sheet: None,
@@ -301,28 +299,17 @@ pub async fn upload(State(c): St, v: Viewer, mp: Multipart) -> Response {
         report: Some(report),
         scope: v.scope().map(|s| s.to_vec()),
     };
-    let (console, actor) = (c.clone(), v.actor.clone());
-    tokio::spawn(async move {
+    let actor = v.actor.clone();
+    files::spawn(c.clone(), id, "读取、校验、入库", move |console, live| async move {
         let progress = |n: u64| live.rows.store(n, Ordering::Relaxed);
-        let done = tasks::run_import(&console.app, &actor, id, &path, &name, request, &progress).await;
-        if let Err(e) = done {
-            tracing::error!(task = id, error = %e, "import task not recorded");
-        }
-        console.running.end(id);
+        tasks::run_import(&console.app, &actor, id, &path, &name, request, &progress).await
     });
     see_other(&format!("/imports/{id}"))
 }
 
-/// The task, if `v` may see it; 404 otherwise (another scope's task is not said to exist).
+/// The import task, if `v` may see it.
 async fn visible_task(c: &Console, v: &Viewer, id: &str) -> Result<Task, Response> {
-    v.require(Perm::ViewImports)?;
-    let missing = || error_page(StatusCode::NOT_FOUND, "没有这次导入");
-    let id: i64 = id.parse().map_err(|_| missing())?;
-    match tasks::get(&c.app, id).await {
-        Ok(Some(t)) if t.kind == "import" && t.visible_to(v.scope()) => Ok(t),
-        Ok(_) => Err(missing()),
-        Err(e) => Err(internal(e)),
-    }
+    files::visible_task(c, v, id, Perm::ViewImports, &["import"], "没有这次导入").await
 }
 
 pub struct ProblemView {
@@ -498,7 +485,7 @@ pub async fn report(State(c): St, v: Viewer, Path(id): Path<String>) -> Response
     files::download(
         std::path::Path::new(path),
         &name,
-        "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
+        files::XLSX,
     )
     .await
 }

@@ -250,18 +250,10 @@ pub async fn upload_list(State(c): St, v: Viewer, mp: Multipart) -> Response {
         Ok(id) => id,
         Err(e) => return internal(e),
     };
-    let live = c.running.start(id);
-    live.set_step("导入清单、每批十张红冲");
-    let (console, actor, scope) = (c.clone(), v.actor.clone(), v.scope().map(|s| s.to_vec()));
-    tokio::spawn(async move {
+    let (actor, scope) = (v.actor.clone(), v.scope().map(|s| s.to_vec()));
+    files::spawn(c.clone(), id, "导入清单、每批十张红冲", move |console, live| async move {
         let progress = |n: u64| live.rows.store(n, Ordering::Relaxed);
-        let app = &console.app;
-        let done =
-            bulk::run_red_flush_list(app, &actor, id, &path, &report, scope.as_deref(), &progress).await;
-        if let Err(e) = done {
-            tracing::error!(task = id, error = %e, "red-flush list task not recorded");
-        }
-        console.running.end(id);
+        bulk::run_red_flush_list(&console.app, &actor, id, &path, &report, scope.as_deref(), &progress).await
     });
     see_other(&format!("/tasks/{id}"))
 }
