@@ -98,18 +98,20 @@ impl PendingFilter {
 /// Live pending invoices matching `filter`, oldest first; a page of them with `after`/`limit`
 /// (the primary key serves the order; `pending_invoice_status_id` and `pending_invoice_seller_id`
 /// a status or seller filter). Not a prepared statement kept for reuse: PostgreSQL plans an
-/// unnamed one with the values bound, so the filters left out (`$n IS NULL`) fold away and the
-/// index of the one given is used; a cached generic plan kept every `OR` and walked the whole
-/// primary key for `status=failed` (280 ms at 1M rows).
+/// unnamed one with the values bound, so the filters left out (`$n IS NULL`) fold away.
 pub async fn list(inv: &Invoicing, filter: &PendingFilter) -> Result<Vec<PendingRow>> {
     let status = filter.status()?;
     let tz = inv.settings.time_zone().name();
+    // The same order either way (one status); said with the status first, the planner walks
+    // `pending_invoice_status_id` instead of the whole primary key when that status's invoices
+    // are few and all recent (it guessed they were spread evenly: 200 ms at 1M rows).
+    let order = if status.is_some() { "p.status, p.id" } else { "p.id" };
     let sql = format!(
         "SELECT p.*, i.invoice_file_url,
                 ARRAY(SELECT bill_no FROM pending_bill b WHERE b.pending_id = p.id ORDER BY bill_no) AS bills
            FROM pending_invoice p LEFT JOIN issued_invoice i ON i.pending_id = p.id
           WHERE {MATCHING} AND ($9::bigint IS NULL OR p.id > $9)
-          ORDER BY p.id LIMIT $10"
+          ORDER BY {order} LIMIT $10"
     );
     let mut rows: Vec<PendingRow> = filter
         .bind(sqlx::query_as(sqlx::AssertSqlSafe(sql)), status, tz)
