@@ -220,7 +220,9 @@ async fn start(c: Arc<Console>, v: Viewer, kind: ListKind, fields: Vec<(String, 
                 let ids: Vec<i64> = items.iter().filter_map(|i| i.parse().ok()).collect();
                 bulk::run_issue_pending(app, &actor, id, &ids, &tax_nos, &progress).await
             }
-            ListKind::Applications => bulk::run_issue_bills(app, &actor, id, &items, &tax_nos, &progress).await,
+            ListKind::Applications => {
+                bulk::run_issue_bills(app, &actor, id, &items, &tax_nos, &progress).await
+            }
         }
     });
     see_other(&format!("/tasks/{id}"))
@@ -342,10 +344,5 @@ pub async fn report(State(c): St, v: Viewer, Path(id): Path<String>) -> Response
     let stem = t.asked("file_name");
     let stem = stem.rsplit_once('.').map(|(s, _)| s).unwrap_or(&stem);
     let name = format!("红冲结果-{stem}.xlsx");
-    files::download(
-        std::path::Path::new(path),
-        &name,
-        files::XLSX,
-    )
-    .await
+    files::download(std::path::Path::new(path), &name, files::XLSX).await
 }

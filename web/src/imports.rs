@@ -482,12 +482,7 @@ pub async fn report(State(c): St, v: Viewer, Path(id): Path<String>) -> Response
     let stem = t.asked("file_name");
     let stem = stem.rsplit_once('.').map(|(s, _)| s).unwrap_or(&stem);
     let name = format!("错误报告-{stem}.xlsx");
-    files::download(
-        std::path::Path::new(path),
-        &name,
-        files::XLSX,
-    )
-    .await
+    files::download(std::path::Path::new(path), &name, files::XLSX).await
 }
 
 /// `GET /imports/batches/{batch}`: the upload that landed the batch, or the batch in the list.
