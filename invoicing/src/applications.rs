@@ -40,6 +40,17 @@ pub struct ApplicationFilter {
     pub limit: Option<i64>,
 }
 
+impl ApplicationFilter {
+    /// The state asked for: `Some(None)` for any, `None` when the name is no state (none match).
+    fn state(&self) -> Option<Option<BillState>> {
+        match self.state.as_deref().map(BillState::from_db) {
+            None => Some(None),
+            Some(None) => None,
+            Some(known) => Some(known),
+        }
+    }
+}
+
 /// Applications, all or those in `state` (a state's name: one that names no state matches none).
 pub async fn list(inv: &Invoicing, state: Option<&str>) -> Result<Vec<ApplicationRow>> {
     page(inv, &ApplicationFilter { state: state.map(str::to_string), ..ApplicationFilter::default() }).await
@@ -48,11 +59,7 @@ pub async fn list(inv: &Invoicing, state: Option<&str>) -> Result<Vec<Applicatio
 /// Applications matching `filter` in bill number order, a page of them with `after`/`limit`: the
 /// bills are picked first (the primary key serves the order), their lines counted after.
 pub async fn page(inv: &Invoicing, filter: &ApplicationFilter) -> Result<Vec<ApplicationRow>> {
-    let state = match filter.state.as_deref().map(BillState::from_db) {
-        None => None,
-        Some(None) => return Ok(Vec::new()),
-        Some(known) => known,
-    };
+    let Some(state) = filter.state() else { return Ok(Vec::new()) };
     let rows = sqlx::query_as(
         "SELECT a.bill_no, a.state, a.source, a.seller_tax_no, a.buyer_name, a.invoice_kind, a.auto_issue, a.business_system_code,
                 l.lines, l.total, l.open_lines
@@ -85,11 +92,7 @@ pub async fn page(inv: &Invoicing, filter: &ApplicationFilter) -> Result<Vec<App
 /// The bill numbers of every application matching `filter` (its page fields ignored) that still
 /// has lines to push or invoices to issue: what "all matching" acts on.
 pub async fn matching_bills(inv: &Invoicing, filter: &ApplicationFilter) -> Result<Vec<String>> {
-    let state = match filter.state.as_deref().map(BillState::from_db) {
-        None => None,
-        Some(None) => return Ok(Vec::new()),
-        Some(known) => known,
-    };
+    let Some(state) = filter.state() else { return Ok(Vec::new()) };
     Ok(sqlx::query_scalar(
         "SELECT a.bill_no FROM application a
           WHERE ($1::text IS NULL OR a.state = $1::text) AND ($2::text IS NULL OR a.seller_tax_no = $2)

@@ -75,7 +75,11 @@ impl DocumentView {
             invoice: d.invoice_num.clone(),
             total: (d.amount + d.tax).round_dp(2).to_string(),
             reason: d.red_reason.clone(),
-            entered_by: d.entered_by.clone(),
+            entered_by: match d.entered_by.as_str() {
+                "seller" => "销方".into(),
+                "buyer" => "购方".into(),
+                other => other.to_string(),
+            },
             updated: time(&d.updated_at, tz),
             decidable: matches!(d.state, RedDocumentState::Form(AwaitingBuyer | AwaitingSeller)),
             revocable: matches!(

@@ -18,16 +18,7 @@ fn task_of(location: &str) -> i64 {
 /// 26310000000000000001 (A's) and 26440000000000000002 (B's); a form entered by each one's buyer
 /// (a third enterprise).
 async fn issued(w: &World) {
-    sqlx::query(
-        "INSERT INTO issued_invoice (pending_id, serial_no, invoice_kind, invoice_property, invoice_num, invoice_date,
-                                     seller_tax_no, buyer_name, amount, tax, total, remaining)
-         SELECT id, 'SN-' || id, invoice_kind, 0, CASE WHEN total = 113.00 THEN '26310000000000000001' ELSE '26440000000000000002' END,
-                '2026-11-03', seller_tax_no, buyer_name, total - 13, 13, total, total
-           FROM pending_invoice",
-    )
-    .execute(&w.db.pool)
-    .await
-    .unwrap();
+    w.issue_each_pending().await;
     sqlx::query(
         "INSERT INTO red_document (id, kind, state, number, seller_tax_no, buyer_tax_no, invoice_num, red_reason, amount, tax, entered_by)
          VALUES ('FORM-A', 'form', '03', 'RA1', $1, '91110000600037341L', '26310000000000000001', '01', -100, -13, 'buyer'),
