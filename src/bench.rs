@@ -75,16 +75,23 @@ pub enum BenchCommand {
         #[arg(long, default_value_t = 1_000_000)]
         rows: i64,
     },
-    /// The web console with ROWS job_run rows in a scratch database: p50/p95 of `/runs` (first
-    /// page, a filtered page, a page deep in the ledger) and `/`, each request through the whole
-    /// router in-process (session lookup, use case, template); the floor is the same page's use
-    /// cases (its SQL) alone, timed in the same run. Target: p95 ≤ 3 × the floor's p95.
+    /// The web console with ROWS job_run rows, ROWS issued invoices (with their pending invoices,
+    /// and ROWS/50 failed ones besides) and ROWS pool invoices in a scratch database: p50/p95 of
+    /// `/runs` (first page, a filtered page, a page deep in the ledger), `/`, `/pending`,
+    /// `/invoices` and `/pool`, each request through the whole router in-process (session lookup,
+    /// use case, template); the floor is the same page's use cases (its list query, same page
+    /// size) alone, timed in the same run. Target: p95 ≤ 3 × the floor's p95. Then the growth of
+    /// the process's memory while an UPLOAD_MIB MiB workbook streams through `POST /imports`
+    /// (target < 64 MiB).
     Console {
         #[arg(long, default_value_t = 1_000_000)]
         rows: i64,
         /// Requests per page.
         #[arg(long, default_value_t = 200)]
         requests: usize,
+        /// Size of the streamed upload, MiB (0: skip it).
+        #[arg(long, default_value_t = 100)]
+        upload_mib: u64,
     },
     /// Consumers submitting titles for CODES printed receipt codes through the `/r` pages (the
     /// console's Router in-process, CSRF and all), CONCURRENCY at once, against an in-process
@@ -128,7 +135,9 @@ pub async fn run(command: BenchCommand, ctx: &Context) -> anyhow::Result<Outcome
             let concurrency = concurrency.unwrap_or(ctx.settings.invoicing.issue_concurrency);
             crate::bench_processes::issue_processes(ctx, &processes, lines, latency_ms, concurrency).await
         }
-        BenchCommand::Console { rows, requests } => console(ctx, rows, requests).await,
+        BenchCommand::Console { rows, requests, upload_mib } => {
+            console(ctx, rows, requests, upload_mib).await
+        }
         BenchCommand::ApiPush { lines, bills_per_request, in_flight } => {
             crate::bench_api::api_push(ctx, lines, bills_per_request, in_flight).await
         }
@@ -152,7 +161,7 @@ fn peak_mib() -> f64 {
 /// Reset the peak (writing 5 to clear_refs resets VmHWM to the current RSS). First the
 /// allocator hands back what it keeps of freed memory, so what the previous step freed does not
 /// count as the next one's.
-fn reset_peak() {
+pub(crate) fn reset_peak() {
     mi_collect(true);
     let _ = std::fs::write("/proc/self/clear_refs", "5");
 }
@@ -533,15 +542,15 @@ pub(crate) fn p50_p95(mut samples: Vec<f64>) -> (f64, f64) {
     (at(0.50), at(0.95))
 }
 
-async fn console(ctx: &Context, rows: i64, requests: usize) -> anyhow::Result<Outcome> {
-    use axum::body::Body;
-    use axum::http::{Request, StatusCode, header};
+async fn console(ctx: &Context, rows: i64, requests: usize, upload_mib: u64) -> anyhow::Result<Outcome> {
     use fapiao_jobs::ledger::{RunFilter, RunState};
     use fapiao_jobs::{JobContext, Registry, control};
-    use fapiao_usecases::{Actor, App, dashboard, sessions, users};
-    use tower::ServiceExt;
+    use fapiao_usecases::{Actor, App, dashboard, invoices, pending, pool, sessions, users};
+    use fapiao_web::page_sizes;
 
-    let scratch = fapiao_store::Scratch::create(&ctx.settings, "fapiao_bench_console").await?;
+    use crate::bench_console::{measure, stage_lists, upload_memory};
+
+    let scratch = scratch_with_seller(ctx, "fapiao_bench_console", SELLER.1).await?;
     let pool = scratch.pool.clone();
     let staged = Instant::now();
     // Seven jobs, one run a minute each going back; one in five failed, most skipped or idle.
@@ -558,6 +567,7 @@ async fn console(ctx: &Context, rows: i64, requests: usize) -> anyhow::Result<Ou
     .execute(&pool)
     .await?;
     sqlx::query("VACUUM ANALYZE job_run").execute(&pool).await?;
+    stage_lists(&pool, SELLER.1, rows).await?;
     let stage_secs = staged.elapsed().as_secs_f64();
 
     let app = App::on(pool.clone(), &ctx.settings);
@@ -565,8 +575,10 @@ async fn console(ctx: &Context, rows: i64, requests: usize) -> anyhow::Result<Ou
     users::add(&app, &Actor::Demo, "bench", users::Role::Admin, &[], &password).await?;
     let jc = JobContext::new(pool.clone(), app.channel.clone(), ctx.settings.clone(), "bench".into());
     let registry = Registry::from_settings(&ctx.settings)?;
-    let console = Arc::new(fapiao_web::Console::new(app.clone(), jc.clone(), registry.clone()));
-    let router = fapiao_web::router(console);
+    let files = std::env::temp_dir().join(format!("fapiao-bench-console-{}", std::process::id()));
+    let mut console = fapiao_web::Console::new(app.clone(), jc.clone(), registry.clone());
+    console.root = files.clone();
+    let router = fapiao_web::router(Arc::new(console));
     let user = users::login(&app, "bench", &password, "bench").await?;
     let cookie = format!("fapiao_session={}", sessions::create(&app, &user, "bench").await?);
 
@@ -580,7 +592,7 @@ async fn console(ctx: &Context, rows: i64, requests: usize) -> anyhow::Result<Ou
     let deep_query = format!("/runs?before={}_{}", deep.0.timestamp_micros(), deep.1);
     let failed =
         RunFilter { job: Some("fetch".into()), state: Some(RunState::Failed), ..RunFilter::default() };
-    let pages: Vec<(&str, String, RunFilter)> = vec![
+    let runs: Vec<(&str, String, RunFilter)> = vec![
         ("/runs", "/runs".into(), RunFilter::default()),
         ("/runs?job=fetch&state=failed", "/runs?job=fetch&state=failed".into(), failed),
         ("/runs (90% deep)", deep_query, RunFilter { before: Some(deep), ..RunFilter::default() }),
@@ -591,48 +603,59 @@ async fn console(ctx: &Context, rows: i64, requests: usize) -> anyhow::Result<Ou
         ),
     ];
     let mut results = Vec::new();
-    for (name, uri, filter) in
-        pages.iter().map(|(n, u, f)| (*n, u.as_str(), Some(f))).chain([("/", "/", None)])
-    {
-        let mut page = Vec::with_capacity(requests);
-        let mut floor = Vec::with_capacity(requests);
-        for i in 0..requests + 10 {
-            let t = Instant::now();
-            let res = router
-                .clone()
-                .oneshot(Request::get(uri).header(header::COOKIE, &cookie).body(Body::empty())?)
-                .await?;
-            anyhow::ensure!(res.status() == StatusCode::OK, "{uri}: {}", res.status());
-            axum::body::to_bytes(res.into_body(), 64 << 20).await?;
-            let page_secs = t.elapsed().as_secs_f64();
-            let t = Instant::now();
-            match filter {
-                Some(f) => {
-                    control::runs(&jc, f, 51).await?;
-                }
-                None => {
-                    control::overview(&jc, &registry).await?;
-                    dashboard::dashboard(&app, None).await?;
-                }
-            }
-            let floor_secs = t.elapsed().as_secs_f64();
-            if i >= 10 {
-                page.push(page_secs);
-                floor.push(floor_secs);
-            }
-        }
-        let (p50, p95) = p50_p95(page);
-        let (f50, f95) = p50_p95(floor);
-        results.push(json!({ "page": name, "p50_ms": p50, "p95_ms": p95, "floor_p50_ms": f50, "floor_p95_ms": f95, "ratio_p95": p95 / f95 }));
+    let jc = &jc;
+    for (name, uri, filter) in &runs {
+        let floor =
+            move || async move { control::runs(jc, filter, 51).await.map(|_| ()).map_err(Into::into) };
+        results.push(measure(&router, &cookie, name, uri, requests, floor).await?);
     }
+    let (app, registry) = (&app, &registry);
+    let floor = move || async move {
+        control::overview(jc, registry).await?;
+        dashboard::dashboard(app, None).await?;
+        Ok(())
+    };
+    results.push(measure(&router, &cookie, "/", "/", requests, floor).await?);
+    // The lists of part 2, as an admin (all enterprises) sees them: the first page of each, and
+    // the failed pending invoices (one in 51).
+    let pending_page = |status: Option<&str>| pending::PendingFilter {
+        status: status.map(str::to_string),
+        limit: Some(page_sizes::PENDING),
+        ..pending::PendingFilter::default()
+    };
+    let lists: [(&str, pending::PendingFilter); 2] =
+        [("/pending", pending_page(None)), ("/pending?status=failed", pending_page(Some("failed")))];
+    for (uri, filter) in &lists {
+        let floor = move || async move { pending::list(app, filter).await.map(|_| ()).map_err(Into::into) };
+        results.push(measure(&router, &cookie, uri, uri, requests, floor).await?);
+    }
+    let issued = invoices::Filter { limit: page_sizes::INVOICES, ..invoices::Filter::default() };
+    let floor = || async { invoices::list(app, &issued).await.map(|_| ()).map_err(Into::into) };
+    results.push(measure(&router, &cookie, "/invoices", "/invoices", requests, floor).await?);
+    let pooled = pool::PoolFilter { limit: page_sizes::POOL, ..pool::PoolFilter::default() };
+    let floor = || async { pool::list(app, &pooled).await.map(|_| ()).map_err(Into::into) };
+    results.push(measure(&router, &cookie, "/pool", "/pool", requests, floor).await?);
+
+    let upload = if upload_mib > 0 {
+        Some(upload_memory(&router, &cookie, &pool, &files.join("uploads"), upload_mib).await?)
+    } else {
+        None
+    };
+    let _ = std::fs::remove_dir_all(&files);
     scratch.drop().await?;
+    let upload_json = upload.as_ref().map(|u| {
+        json!({ "mib": u.mib, "rss_growth_mib": u.rss_growth_mib, "hwm_growth_mib": u.hwm_growth_mib,
+                "stored_bytes": u.stored_bytes })
+    });
     if ctx.json {
         output::json(
-            &json!({ "rows": rows, "requests": requests, "stage_seconds": stage_secs, "pages": results }),
+            &json!({ "rows": rows, "requests": requests, "stage_seconds": stage_secs, "pages": results,
+            "upload": upload_json }),
         )?;
     } else {
         println!(
-            "console: {rows} job_run rows (inserted in {stage_secs:.1} s, not timed), {requests} requests per page after 10 warm-up"
+            "console: {rows} job_run rows, {rows} issued invoices (+{} failed pending), {rows} pool invoices (inserted in {stage_secs:.1} s, not timed), {requests} requests per page after 10 warm-up",
+            rows / 50
         );
         println!(
             "  {:<32} {:>9} {:>9} {:>11} {:>11} {:>8}",
@@ -651,6 +674,12 @@ async fn console(ctx: &Context, rows: i64, requests: usize) -> anyhow::Result<Ou
             );
         }
         println!("  target: p95 ≤ 3 × the floor's p95 (the same page's SQL through its use cases alone)");
+        if let Some(u) = &upload {
+            println!(
+                "  upload of {} MiB through POST /imports: RSS peak grew {:.1} MiB, VmHWM grew {:.1} MiB ({} bytes on disk; target < 64 MiB)",
+                u.mib, u.rss_growth_mib, u.hwm_growth_mib, u.stored_bytes
+            );
+        }
     }
     Ok(Outcome::Done)
 }

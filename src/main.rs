@@ -9,6 +9,7 @@ static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 mod apply_cmd;
 mod bench;
 mod bench_api;
+mod bench_console;
 mod bench_processes;
 mod bench_receipt;
 mod callbacks_cmd;

@@ -94,6 +94,7 @@ pub async fn run(command: PendingCommand, ctx: &Context) -> anyhow::Result<Outco
                 from,
                 to,
                 error,
+                ..PendingFilter::default()
             };
             let rows = pending::list(&app, &filter).await?;
             output::list(

@@ -551,3 +551,26 @@ async fn unknown_names_and_ids_exit_2_with_a_message() {
     assert_eq!(code(&out), 0, "{}", stderr(&out));
     assert_eq!(json(&out), serde_json::json!({"staged_rows": 0, "applications": 0}));
 }
+
+/// `fapiao bench console` at a tiny size, for correctness only (no figure is asserted): every
+/// page is measured against its floor, and the streamed upload lands whole.
+#[tokio::test]
+async fn bench_console_measures_each_list_and_the_upload_at_a_tiny_size() {
+    let db = TestDb::new().await;
+    let args = ["--json", "bench", "console", "--rows", "300", "--requests", "3", "--upload-mib", "2"];
+    let out = fapiao_on(&db.url, &args);
+    assert_eq!(code(&out), 0, "{}", stderr(&out));
+    let j = json(&out);
+    let pages = j["pages"].as_array().unwrap();
+    let names: Vec<&str> = pages.iter().map(|p| p["page"].as_str().unwrap()).collect();
+    for page in ["/runs", "/", "/pending", "/pending?status=failed", "/invoices", "/pool"] {
+        assert!(names.contains(&page), "{page} in {names:?}");
+    }
+    for p in pages {
+        for k in ["p50_ms", "p95_ms", "floor_p50_ms", "floor_p95_ms", "ratio_p95"] {
+            assert!(p[k].as_f64().is_some_and(|v| v > 0.0), "{k} of {p}");
+        }
+    }
+    assert_eq!(j["upload"]["stored_bytes"], 2 << 20, "{}", j["upload"]);
+    assert!(j["upload"]["rss_growth_mib"].as_f64().is_some());
+}

@@ -22,27 +22,90 @@ pub struct ApplicationRow {
     pub business_system_code: Option<String>,
 }
 
+/// Which applications to list; every field narrows, `None` does not.
+#[derive(Clone, Debug, Default)]
+pub struct ApplicationFilter {
+    /// A state's name (one that names no state matches none).
+    pub state: Option<String>,
+    pub seller_tax_no: Option<String>,
+    /// Part of the bill number.
+    pub bill: Option<String>,
+    /// Exactly these bills.
+    pub bill_nos: Option<Vec<String>>,
+    /// Only these sellers (a console user's tenant scope); `None`: all.
+    pub scope: Option<Vec<String>>,
+    /// Keyset page: bills after this number (the last of the previous page).
+    pub after: Option<String>,
+    /// At most this many; `None`: every match.
+    pub limit: Option<i64>,
+}
+
+impl ApplicationFilter {
+    /// The state asked for: `Some(None)` for any, `None` when the name is no state (none match).
+    fn state(&self) -> Option<Option<BillState>> {
+        match self.state.as_deref().map(BillState::from_db) {
+            None => Some(None),
+            Some(None) => None,
+            Some(known) => Some(known),
+        }
+    }
+}
+
 /// Applications, all or those in `state` (a state's name: one that names no state matches none).
 pub async fn list(inv: &Invoicing, state: Option<&str>) -> Result<Vec<ApplicationRow>> {
-    let state = match state.map(BillState::from_db) {
-        None => None,
-        Some(None) => return Ok(Vec::new()),
-        Some(known) => known,
-    };
+    page(inv, &ApplicationFilter { state: state.map(str::to_string), ..ApplicationFilter::default() }).await
+}
+
+/// Applications matching `filter` in bill number order, a page of them with `after`/`limit`: the
+/// bills are picked first (the primary key serves the order), their lines counted after.
+pub async fn page(inv: &Invoicing, filter: &ApplicationFilter) -> Result<Vec<ApplicationRow>> {
+    let Some(state) = filter.state() else { return Ok(Vec::new()) };
     let rows = sqlx::query_as(
         "SELECT a.bill_no, a.state, a.source, a.seller_tax_no, a.buyer_name, a.invoice_kind, a.auto_issue, a.business_system_code,
-                count(l.line_no) AS lines, coalesce(sum(l.total), 0) AS total,
-                count(l.line_no) FILTER (WHERE NOT EXISTS (
-                    SELECT 1 FROM pending_line pl JOIN pending_invoice p ON p.id = pl.pending_id
-                     WHERE pl.bill_no = l.bill_no AND pl.bill_line_no = l.line_no AND p.deleted_at IS NULL AND p.released_at IS NULL AND p.invoice_property = 0)) AS open_lines
-           FROM application a JOIN application_line l ON l.bill_no = a.bill_no
-          WHERE $1::text IS NULL OR a.state = $1::text
-          GROUP BY a.bill_no ORDER BY a.bill_no",
+                l.lines, l.total, l.open_lines
+           FROM (SELECT * FROM application a
+                  WHERE ($1::text IS NULL OR a.state = $1::text) AND ($2::text IS NULL OR a.seller_tax_no = $2)
+                    AND ($3::text IS NULL OR strpos(a.bill_no, $3) > 0) AND ($4::text[] IS NULL OR a.bill_no = ANY($4))
+                    AND ($5::text[] IS NULL OR a.seller_tax_no = ANY($5)) AND ($6::text IS NULL OR a.bill_no > $6)
+                  ORDER BY a.bill_no LIMIT $7) a,
+         LATERAL (SELECT count(l.line_no) AS lines, coalesce(sum(l.total), 0) AS total,
+                         count(l.line_no) FILTER (WHERE NOT EXISTS (
+                             SELECT 1 FROM pending_line pl JOIN pending_invoice p ON p.id = pl.pending_id
+                              WHERE pl.bill_no = l.bill_no AND pl.bill_line_no = l.line_no AND p.deleted_at IS NULL
+                                AND p.released_at IS NULL AND p.invoice_property = 0)) AS open_lines
+                    FROM application_line l WHERE l.bill_no = a.bill_no) l
+          WHERE l.lines > 0
+          ORDER BY a.bill_no",
     )
     .bind(state)
+    .bind(&filter.seller_tax_no)
+    .bind(&filter.bill)
+    .bind(&filter.bill_nos)
+    .bind(&filter.scope)
+    .bind(&filter.after)
+    .bind(filter.limit)
     .fetch_all(&inv.pool)
     .await?;
     Ok(rows)
+}
+
+/// The bill numbers of every application matching `filter` (its page fields ignored) that still
+/// has lines to push or invoices to issue: what "all matching" acts on.
+pub async fn matching_bills(inv: &Invoicing, filter: &ApplicationFilter) -> Result<Vec<String>> {
+    let Some(state) = filter.state() else { return Ok(Vec::new()) };
+    Ok(sqlx::query_scalar(
+        "SELECT a.bill_no FROM application a
+          WHERE ($1::text IS NULL OR a.state = $1::text) AND ($2::text IS NULL OR a.seller_tax_no = $2)
+            AND ($3::text IS NULL OR strpos(a.bill_no, $3) > 0) AND ($4::text[] IS NULL OR a.seller_tax_no = ANY($4))
+            AND a.state NOT IN ('issued', 'withdrawn')
+          ORDER BY a.bill_no",
+    )
+    .bind(state)
+    .bind(&filter.seller_tax_no)
+    .bind(&filter.bill)
+    .bind(&filter.scope)
+    .fetch_all(&inv.pool)
+    .await?)
 }
 
 /// 撤回: an application never pushed (received) or returned (退回: no live pending invoice holds

@@ -2,7 +2,7 @@
 
 use fapiao_invoicing::applications;
 
-pub use fapiao_invoicing::applications::ApplicationRow;
+pub use fapiao_invoicing::applications::{ApplicationFilter, ApplicationRow};
 
 use crate::{Actor, App, Result};
 
@@ -10,6 +10,16 @@ use crate::{Actor, App, Result};
 /// returned).
 pub async fn list(app: &App, state: Option<&str>) -> Result<Vec<ApplicationRow>> {
     Ok(applications::list(&app.invoicing(), state).await?)
+}
+
+/// A page of applications matching `filter` (in bill number order).
+pub async fn page(app: &App, filter: &ApplicationFilter) -> Result<Vec<ApplicationRow>> {
+    Ok(applications::page(&app.invoicing(), filter).await?)
+}
+
+/// The bills "all matching" the filter would push and issue (not issued, not withdrawn).
+pub async fn matching_bills(app: &App, filter: &ApplicationFilter) -> Result<Vec<String>> {
+    Ok(applications::matching_bills(&app.invoicing(), filter).await?)
 }
 
 /// 撤回: only an application that was never pushed.

@@ -11,6 +11,7 @@
 
 pub mod applications;
 pub mod audit;
+pub mod bulk;
 pub mod callbacks;
 pub mod dashboard;
 pub mod deduct;

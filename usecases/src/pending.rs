@@ -11,9 +11,15 @@ pub use fapiao_invoicing::reissue::ChosenReport;
 
 use crate::{Actor, App, Error, Result};
 
-/// Pending invoices (待开发票) matching the filter (status in English or 未开票 … 开票成功).
+/// Pending invoices (待开发票) matching the filter (status in English or 未开票 … 开票成功), a page
+/// of them with the filter's `after`/`limit`.
 pub async fn list(app: &App, filter: &PendingFilter) -> Result<Vec<PendingRow>> {
     Ok(exceptions::list(&app.invoicing(), filter).await?)
+}
+
+/// The ids of every pending invoice matching the filter (what "all matching" acts on).
+pub async fn matching_ids(app: &App, filter: &PendingFilter) -> Result<Vec<i64>> {
+    Ok(exceptions::matching_ids(&app.invoicing(), filter).await?)
 }
 
 /// 上查: one pending invoice with the application lines it came from, and its history.

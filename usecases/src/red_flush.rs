@@ -121,13 +121,44 @@ pub async fn list(
     requests_known: &(dyn Fn(usize) + Send + Sync),
     progress: Progress<'_, Outcome>,
 ) -> Result<RedFlushReport> {
+    list_in_scope(app, actor, file, sheet, None, requests_known, progress).await
+}
+
+/// [`list`] for a user of `scope` (`None`: all enterprises): a row whose invoice is not one of
+/// the scope's sellers' (or is not known) is refused on its row and stays unprocessed.
+pub async fn list_in_scope(
+    app: &App,
+    actor: &Actor,
+    file: &Path,
+    sheet: Option<String>,
+    scope: Option<&[String]>,
+    requests_known: &(dyn Fn(usize) + Send + Sync),
+    progress: Progress<'_, Outcome>,
+) -> Result<RedFlushReport> {
     let span = tracing::info_span!("red_flush_list", actor = %actor, file = %file.display());
     async {
         let inv = app.invoicing();
         let (batch, mut lines) = import_list(app, file, sheet).await?;
-        let requests = redflush::requests_of_import(&inv, batch).await?;
+        let mut requests = redflush::requests_of_import(&inv, batch).await?;
+        if let Some(scope) = scope {
+            let sellers: Vec<(String, String)> = sqlx::query_as(
+                "SELECT invoice_num, seller_tax_no FROM issued_invoice WHERE invoice_num = ANY($1)",
+            )
+            .bind(requests.iter().map(|r| r.invoice_num.clone()).collect::<Vec<_>>())
+            .fetch_all(&app.pool)
+            .await?;
+            let in_scope =
+                |r: &Request| sellers.iter().any(|(n, s)| n == &r.invoice_num && scope.contains(s));
+            let (kept, refused): (Vec<Request>, Vec<Request>) = requests.into_iter().partition(in_scope);
+            lines.extend(refused.iter().map(out_of_scope));
+            requests = kept;
+        }
         requests_known(requests.len());
-        let outcomes = redflush::red_flush(&inv, Some(batch), &requests, progress).await?;
+        let outcomes = if requests.is_empty() {
+            Vec::new()
+        } else {
+            redflush::red_flush(&inv, Some(batch), &requests, progress).await?
+        };
         lines.extend(
             outcomes.into_iter().zip(&requests).map(|(o, r)| Line::of(o, r.row_no.map(|n| n as u32))),
         );
@@ -136,6 +167,36 @@ pub async fn list(
     }
     .instrument(span)
     .await
+}
+
+/// A list's row about an invoice the user may not red-flush: refused, as if unknown.
+fn out_of_scope(r: &Request) -> Line {
+    let outcome = Outcome {
+        red_flush_id: None,
+        invoice_num: r.invoice_num.clone(),
+        requested: r.amount.map(|m| m.value()),
+        reason: r.reason.clone(),
+        track: None,
+        state: RedFlushRequestState::Refused,
+        code: Some("NOT_IN_SCOPE".into()),
+        message: Some(format!("发票{}不存在或不在您负责的企业范围内", r.invoice_num)),
+        red_invoice_num: None,
+        document_id: None,
+    };
+    Line::of(outcome, r.row_no.map(|n| n as u32))
+}
+
+/// A request's state in the words of the pages (红冲成功, 等待确认单/信息表, …).
+pub fn state_zh(state: RedFlushRequestState) -> &'static str {
+    match state.as_str() {
+        "refused" => "拒绝",
+        "waiting" => "等待确认单/信息表",
+        "issuing" => "红字发票开具中",
+        "succeeded" => "红冲成功",
+        "failed" => "开票失败",
+        "ended" => "已终止",
+        _ => "未知",
+    }
 }
 
 /// Import the list (valid rows land); a list imported before resumes. Its batch, and a line per

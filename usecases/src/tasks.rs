@@ -25,6 +25,10 @@ use crate::{Actor, App, Error, Result};
 pub enum TaskKind {
     Import,
     Export,
+    /// Issue (or push and issue) everything matching a list's filter.
+    Bulk,
+    /// Red-flush an uploaded list.
+    RedFlushList,
 }
 
 impl TaskKind {
@@ -32,6 +36,8 @@ impl TaskKind {
         match self {
             TaskKind::Import => "import",
             TaskKind::Export => "export",
+            TaskKind::Bulk => "bulk",
+            TaskKind::RedFlushList => "red_flush_list",
         }
     }
 }
@@ -271,7 +277,7 @@ pub async fn problem_codes(app: &App, id: i64) -> Result<Vec<(String, i64)>> {
     .await?)
 }
 
-async fn finish(
+pub(crate) async fn finish(
     app: &App,
     id: i64,
     state: &str,

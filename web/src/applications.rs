@@ -12,7 +12,7 @@ use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::{Form, Router};
-use fapiao_usecases::applications;
+use fapiao_usecases::applications::{self, ApplicationFilter};
 use fapiao_usecases::audit::{self, Entry, Outcome};
 use fapiao_usecases::issuing::{self, Selection};
 use fapiao_usecases::{ErrorKind, quiet};
@@ -24,7 +24,8 @@ use crate::pages::{Me, blank, error_page, internal, require_to_change};
 
 type St = State<Arc<Console>>;
 
-const SHOWN: usize = 200;
+/// Applications per page (keyset: the next page starts after the last bill shown).
+const PAGE: i64 = 50;
 
 pub fn routes() -> Router<Arc<Console>> {
     Router::new()
@@ -38,6 +39,33 @@ pub struct ListQuery {
     state: Option<String>,
     seller: Option<String>,
     bill: Option<String>,
+    /// The last bill of the previous page.
+    after: Option<String>,
+}
+
+impl ListQuery {
+    /// The filter (state, seller, part of the bill number) in the viewer's scope.
+    pub fn filter(&self, v: &Viewer) -> ApplicationFilter {
+        ApplicationFilter {
+            state: blank(self.state.clone()),
+            seller_tax_no: blank(self.seller.clone()),
+            bill: blank(self.bill.clone()),
+            scope: v.scope().map(|s| s.to_vec()),
+            ..ApplicationFilter::default()
+        }
+    }
+
+    /// The filter as a query string (for the next page and "all matching").
+    pub fn query(&self) -> String {
+        [("state", &self.state), ("seller", &self.seller), ("bill", &self.bill)]
+            .iter()
+            .filter_map(|(k, v)| blank((*v).clone()).map(|v| (k, v)))
+            .map(|(k, v)| {
+                format!("{k}={}", form_urlencoded::byte_serialize(v.as_bytes()).collect::<String>())
+            })
+            .collect::<Vec<_>>()
+            .join("&")
+    }
 }
 
 pub struct ApplicationView {
@@ -63,6 +91,8 @@ struct ApplicationsPage {
     q_bill: String,
     matched: usize,
     rows: Vec<ApplicationView>,
+    next: Option<String>,
+    query: String,
     message: Option<String>,
 }
 
@@ -73,24 +103,29 @@ async fn page(
     q: ListQuery,
     message: Option<String>,
 ) -> Response {
-    let (state, seller, bill) = (blank(q.state), blank(q.seller), blank(q.bill));
-    let rows = match applications::list(&c.app, state.as_deref()).await {
+    let filter = ApplicationFilter { after: blank(q.after.clone()), limit: Some(PAGE), ..q.filter(v) };
+    let rows = match applications::page(&c.app, &filter).await {
         Ok(r) => r,
         Err(e) => return internal(e),
     };
-    let visible: Vec<_> = rows
-        .iter()
-        .filter(|a| v.user.sees(&a.seller_tax_no))
-        .filter(|a| seller.as_ref().is_none_or(|s| &a.seller_tax_no == s))
-        .filter(|a| bill.as_ref().is_none_or(|b| a.bill_no.contains(b.as_str())))
-        .collect();
+    let query = q.query();
+    let next = match rows.last() {
+        Some(last) if rows.len() as i64 == PAGE => {
+            let sep = if query.is_empty() { "" } else { "&" };
+            let after = form_urlencoded::byte_serialize(last.bill_no.as_bytes()).collect::<String>();
+            Some(format!("/applications?{query}{sep}after={after}"))
+        }
+        _ => None,
+    };
+    let (state, seller, bill) = (filter.state, filter.seller_tax_no, filter.bill);
     let page = ApplicationsPage {
         me: Me::of(v),
         can_withdraw: v.may(Perm::Invoicing),
-        matched: visible.len(),
-        rows: visible
+        matched: rows.len(),
+        next,
+        query,
+        rows: rows
             .iter()
-            .take(SHOWN)
             .map(|a| {
                 let state = a.state.to_string();
                 ApplicationView {
@@ -134,7 +169,7 @@ pub async fn withdraw(State(c): St, v: Viewer, Form(f): Form<WithdrawForm>) -> R
     if let Err(r) = require_to_change(&c, &v, Perm::Invoicing, "application.withdraw", &bill).await {
         return r;
     }
-    let rows = match applications::list(&c.app, None).await {
+    let rows = match applications::page(&c.app, &by_number(std::slice::from_ref(&bill))).await {
         Ok(r) => r,
         Err(e) => return internal(e),
     };
@@ -196,7 +231,7 @@ pub async fn issue(State(c): St, v: Viewer, Form(fields): Form<Vec<(String, Stri
         )
         .await;
     }
-    let rows = match applications::list(&c.app, None).await {
+    let rows = match applications::page(&c.app, &by_number(&bills)).await {
         Ok(r) => r,
         Err(e) => return internal(e),
     };
@@ -256,6 +291,11 @@ pub async fn issue(State(c): St, v: Viewer, Form(fields): Form<Vec<(String, Stri
         }
         Err(e) => internal(e),
     }
+}
+
+/// Exactly these bills (to find their sellers before acting on them).
+fn by_number(bills: &[String]) -> ApplicationFilter {
+    ApplicationFilter { bill_nos: Some(bills.to_vec()), ..ApplicationFilter::default() }
 }
 
 fn status_of(kind: ErrorKind) -> StatusCode {

@@ -196,16 +196,11 @@ pub async fn start(State(c): St, v: Viewer, Form(fields): Form<Vec<(String, Stri
         Ok(id) => id,
         Err(e) => return internal(e),
     };
-    let live = c.running.start(id);
-    live.set_step("排队");
     let request = ReconciliationRequest { from: from_day, to: to_day, tax_nos, out };
-    let (console, actor) = (c.clone(), v.actor.clone());
-    tokio::spawn(async move {
+    let actor = v.actor.clone();
+    files::spawn(c.clone(), id, "排队", move |console, live| async move {
         let progress = |step: &str| live.set_step(&step_words(step));
-        if let Err(e) = tasks::run_export(&console.app, &actor, id, request, &progress).await {
-            tracing::error!(task = id, error = %e, "export task not recorded");
-        }
-        console.running.end(id);
+        tasks::run_export(&console.app, &actor, id, request, &progress).await
     });
     see_other(&format!("/exports/{id}"))
 }
@@ -236,14 +231,7 @@ fn step_words(step: &str) -> String {
 }
 
 async fn visible_task(c: &Console, v: &Viewer, id: &str) -> Result<Task, Response> {
-    v.require(Perm::Export)?;
-    let missing = || error_page(StatusCode::NOT_FOUND, "没有这次导出");
-    let id: i64 = id.parse().map_err(|_| missing())?;
-    match tasks::get(&c.app, id).await {
-        Ok(Some(t)) if t.kind == "export" && t.visible_to(v.scope()) => Ok(t),
-        Ok(_) => Err(missing()),
-        Err(e) => Err(internal(e)),
-    }
+    files::visible_task(c, v, id, Perm::Export, &["export"], "没有这次导出").await
 }
 
 pub struct CheckView {

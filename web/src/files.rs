@@ -10,7 +10,51 @@ use axum::body::Body;
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 
-use crate::pages::error_page;
+use fapiao_usecases::tasks::{self, Task};
+
+use crate::Console;
+use crate::auth::{Perm, Viewer};
+use crate::pages::{error_page, internal};
+
+/// The content type of the xlsx reports.
+pub const XLSX: &str = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet";
+
+/// Task `id` of one of `kinds`, if `v` has `perm` and the task lies in their scope; else 403, or
+/// 404 saying `missing` (another scope's task is not said to exist).
+pub async fn visible_task(
+    c: &Console,
+    v: &Viewer,
+    id: &str,
+    perm: Perm,
+    kinds: &[&str],
+    missing: &str,
+) -> Result<Task, Response> {
+    v.require(perm)?;
+    let missing = || error_page(StatusCode::NOT_FOUND, missing);
+    let id: i64 = id.parse().map_err(|_| missing())?;
+    match tasks::get(&c.app, id).await {
+        Ok(Some(t)) if kinds.contains(&t.kind.as_str()) && t.visible_to(v.scope()) => Ok(t),
+        Ok(_) => Err(missing()),
+        Err(e) => Err(internal(e)),
+    }
+}
+
+/// Run task `id` in the background: its live progress starts at `step` and is handed to `run`;
+/// it ends with the task (`run` records the outcome; a failure to record it is logged).
+pub fn spawn<F, Fut>(console: Arc<Console>, id: i64, step: &str, run: F)
+where
+    F: FnOnce(Arc<Console>, Arc<Live>) -> Fut + Send + 'static,
+    Fut: std::future::Future<Output = fapiao_usecases::Result<()>> + Send + 'static,
+{
+    let live = console.running.start(id);
+    live.set_step(step);
+    tokio::spawn(async move {
+        if let Err(e) = run(console.clone(), live).await {
+            tracing::error!(task = id, error = %e, "console task not recorded");
+        }
+        console.running.end(id);
+    });
+}
 
 /// `$FAPIAO_HOME/console` (default `.fapiao/console`).
 pub fn default_root() -> PathBuf {

@@ -177,22 +177,26 @@ pub async fn list(State(c): St, v: Viewer) -> Response {
 
 /// What the form sent besides the file.
 #[derive(Default)]
-struct Upload {
+pub(crate) struct Upload {
     kind: String,
     dry_run: bool,
     accept_valid: bool,
     /// Where it was written, the name it came with, its size.
-    file: Option<(PathBuf, String, u64)>,
+    pub(crate) file: Option<(PathBuf, String, u64)>,
 }
 
-enum UploadError {
+pub(crate) enum UploadError {
     TooLarge,
     Bad(String),
     Io(std::io::Error),
 }
 
 /// Read the multipart body field by field; the file goes to `dir` chunk by chunk.
-async fn receive(mut mp: Multipart, dir: &std::path::Path, limit: u64) -> Result<Upload, UploadError> {
+pub(crate) async fn receive(
+    mut mp: Multipart,
+    dir: &std::path::Path,
+    limit: u64,
+) -> Result<Upload, UploadError> {
     let mut up = Upload::default();
     let multipart = |e: axum::extract::multipart::MultipartError| {
         if e.status() == StatusCode::PAYLOAD_TOO_LARGE {
@@ -287,8 +291,6 @@ pub async fn upload(State(c): St, v: Viewer, mp: Multipart) -> Response {
             Ok(id) => id,
             Err(e) => return internal(e),
         };
-    let live = c.running.start(id);
-    live.set_step("读取、校验、入库");
     let request = ImportRequest {
         kind,
         sheet: None,
@@ -297,28 +299,17 @@ pub async fn upload(State(c): St, v: Viewer, mp: Multipart) -> Response {
         report: Some(report),
         scope: v.scope().map(|s| s.to_vec()),
     };
-    let (console, actor) = (c.clone(), v.actor.clone());
-    tokio::spawn(async move {
+    let actor = v.actor.clone();
+    files::spawn(c.clone(), id, "读取、校验、入库", move |console, live| async move {
         let progress = |n: u64| live.rows.store(n, Ordering::Relaxed);
-        let done = tasks::run_import(&console.app, &actor, id, &path, &name, request, &progress).await;
-        if let Err(e) = done {
-            tracing::error!(task = id, error = %e, "import task not recorded");
-        }
-        console.running.end(id);
+        tasks::run_import(&console.app, &actor, id, &path, &name, request, &progress).await
     });
     see_other(&format!("/imports/{id}"))
 }
 
-/// The task, if `v` may see it; 404 otherwise (another scope's task is not said to exist).
+/// The import task, if `v` may see it.
 async fn visible_task(c: &Console, v: &Viewer, id: &str) -> Result<Task, Response> {
-    v.require(Perm::ViewImports)?;
-    let missing = || error_page(StatusCode::NOT_FOUND, "没有这次导入");
-    let id: i64 = id.parse().map_err(|_| missing())?;
-    match tasks::get(&c.app, id).await {
-        Ok(Some(t)) if t.kind == "import" && t.visible_to(v.scope()) => Ok(t),
-        Ok(_) => Err(missing()),
-        Err(e) => Err(internal(e)),
-    }
+    files::visible_task(c, v, id, Perm::ViewImports, &["import"], "没有这次导入").await
 }
 
 pub struct ProblemView {
@@ -491,12 +482,7 @@ pub async fn report(State(c): St, v: Viewer, Path(id): Path<String>) -> Response
     let stem = t.asked("file_name");
     let stem = stem.rsplit_once('.').map(|(s, _)| s).unwrap_or(&stem);
     let name = format!("错误报告-{stem}.xlsx");
-    files::download(
-        std::path::Path::new(path),
-        &name,
-        "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
-    )
-    .await
+    files::download(std::path::Path::new(path), &name, files::XLSX).await
 }
 
 /// `GET /imports/batches/{batch}`: the upload that landed the batch, or the batch in the list.

@@ -29,7 +29,7 @@ use crate::view::{opt_time, time};
 type St = State<Arc<Console>>;
 
 /// Invoices shown per search.
-const LIMIT: i64 = 200;
+pub const LIMIT: i64 = 200;
 
 pub fn routes() -> Router<Arc<Console>> {
     Router::new()
@@ -104,6 +104,8 @@ struct InvoicesPage {
     error: Option<String>,
     rows: Vec<InvoiceView>,
     limit: i64,
+    /// The zip's file name template (`{发票号码}_{购方名称}`, as `invoices download --name`).
+    name_template: String,
 }
 
 async fn invoices_page(
@@ -159,6 +161,7 @@ async fn invoices_page(
         error: bad,
         rows: rows.iter().map(InvoiceView::of).collect(),
         limit: LIMIT,
+        name_template: DEFAULT_TEMPLATE.to_string(),
     };
     (status, page).into_response()
 }
@@ -328,8 +331,8 @@ pub async fn send(State(c): St, v: Viewer, Path(num): Path<String>, Form(f): For
     }
 }
 
-/// `POST /invoices/download` (`num` repeated): the chosen invoices' files (the configured format)
-/// as one zip named by the default template, streamed back; an invoice the channel would not
+/// `POST /invoices/download` (`num` repeated, `name` the file name template, default
+/// `{发票号码}`): the chosen invoices' files (the configured format) as one zip, streamed back; an invoice the channel would not
 /// give is left out (the use case reports it). Only invoices in the user's scope are fetched.
 pub async fn download(State(c): St, v: Viewer, Form(fields): Form<Vec<(String, String)>>) -> Response {
     if let Err(r) = v.require(Perm::ViewInvoicing) {
@@ -354,9 +357,25 @@ pub async fn download(State(c): St, v: Viewer, Form(fields): Form<Vec<(String, S
         Ok(d) => d,
         Err(e) => return internal(e),
     };
-    let name = match NameTemplate::parse(DEFAULT_TEMPLATE) {
+    let template = fields
+        .iter()
+        .find(|(f, _)| f == "name")
+        .map(|(_, t)| t.trim())
+        .filter(|t| !t.is_empty())
+        .unwrap_or(DEFAULT_TEMPLATE);
+    let name = match NameTemplate::parse(template) {
         Ok(n) => n,
-        Err(e) => return internal(e),
+        Err(e) => {
+            let message = format!("文件名模板不正确：{e}");
+            return invoices_page(
+                &c,
+                &v,
+                StatusCode::UNPROCESSABLE_ENTITY,
+                ListQuery::default(),
+                Some(message),
+            )
+            .await;
+        }
     };
     let request = DownloadRequest {
         pick: Pick::Numbers(nums.clone()),

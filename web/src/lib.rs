@@ -21,6 +21,7 @@
 
 mod applications;
 mod auth;
+mod bulk;
 mod callbacks;
 mod exports;
 mod files;
@@ -33,6 +34,8 @@ mod pool;
 mod receipt;
 mod receipt_stats;
 mod red_flush;
+mod red_flush_docs;
+mod red_flush_lines;
 mod view;
 
 use std::net::SocketAddr;
@@ -47,6 +50,13 @@ use fapiao_usecases::App;
 use tokio_util::sync::CancellationToken;
 
 pub use auth::Perm;
+
+/// Rows per page of the lists `fapiao bench console` measures (their floors ask for as many).
+pub mod page_sizes {
+    pub use crate::invoices::LIMIT as INVOICES;
+    pub use crate::pending::PAGE as PENDING;
+    pub use crate::pool::LIMIT as POOL;
+}
 
 /// What every handler works with.
 pub struct Console {
@@ -95,7 +105,8 @@ pub fn router(console: Arc<Console>) -> Router {
         .merge(invoices::routes())
         .merge(pool::routes())
         .merge(applications::routes())
-        .merge(red_flush::routes())
+        .merge(red_flush::routes(&console))
+        .merge(bulk::routes())
         .merge(receipt_stats::routes())
         .route("/static/htmx.min.js", get(pages::htmx))
         .route("/static/console.css", get(pages::css))

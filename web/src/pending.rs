@@ -27,8 +27,8 @@ use crate::view::{self, opt_time, time};
 
 type St = State<Arc<Console>>;
 
-/// Rows shown at most (the use case lists every match; the count says how many).
-const SHOWN: usize = 200;
+/// Invoices per page (keyset: the next page starts after the last id shown).
+pub const PAGE: i64 = 50;
 
 pub fn routes() -> Router<Arc<Console>> {
     Router::new()
@@ -47,6 +47,8 @@ pub struct ListQuery {
     from: Option<String>,
     to: Option<String>,
     error: Option<String>,
+    /// The last id of the previous page.
+    after: Option<String>,
 }
 
 pub struct PendingView {
@@ -99,6 +101,8 @@ struct PendingPage {
     error: Option<String>,
     rows: Vec<PendingView>,
     matched: usize,
+    /// The link to the next page (the filter and the last id shown), when there is one.
+    next: Option<String>,
     results: Vec<ItemResult>,
 }
 
@@ -112,6 +116,65 @@ pub struct ListQueryView {
     pub error: String,
 }
 
+impl ListQueryView {
+    /// The filter as a query string (for the next page and "all matching").
+    pub fn query(&self) -> String {
+        let pairs = [
+            ("status", &self.status),
+            ("seller", &self.seller),
+            ("source", &self.source),
+            ("from", &self.from),
+            ("to", &self.to),
+            ("error", &self.error),
+        ];
+        pairs
+            .iter()
+            .filter(|(_, v)| !v.is_empty())
+            .map(|(k, v)| {
+                format!("{k}={}", form_urlencoded::byte_serialize(v.as_bytes()).collect::<String>())
+            })
+            .collect::<Vec<_>>()
+            .join("&")
+    }
+}
+
+/// The filter a query asks for, in the viewer's scope; or why it does not parse.
+pub fn filter_of(q: &ListQueryView, v: &Viewer) -> Result<PendingFilter, String> {
+    let day = |s: &str| -> Result<Option<NaiveDate>, String> {
+        if s.is_empty() {
+            return Ok(None);
+        }
+        NaiveDate::parse_from_str(s, "%Y-%m-%d").map(Some).map_err(|_| "日期格式应为 YYYY-MM-DD".to_string())
+    };
+    let some = |s: &str| (!s.is_empty()).then(|| s.to_string());
+    Ok(PendingFilter {
+        status: some(&q.status),
+        seller_tax_no: some(&q.seller),
+        source: match q.source.as_str() {
+            "" => None,
+            s => Some(s.parse().map_err(|_| "数据来源不正确".to_string())?),
+        },
+        from: day(&q.from)?,
+        to: day(&q.to)?,
+        error: some(&q.error),
+        scope: v.scope().map(|s| s.to_vec()),
+        ..PendingFilter::default()
+    })
+}
+
+impl ListQuery {
+    pub fn view(self) -> ListQueryView {
+        ListQueryView {
+            status: blank(self.status).unwrap_or_default(),
+            seller: blank(self.seller).unwrap_or_default(),
+            source: blank(self.source).unwrap_or_default(),
+            from: blank(self.from).unwrap_or_default(),
+            to: blank(self.to).unwrap_or_default(),
+            error: blank(self.error).unwrap_or_default(),
+        }
+    }
+}
+
 async fn pending_page(
     c: &Console,
     v: &Viewer,
@@ -120,59 +183,42 @@ async fn pending_page(
     error: Option<String>,
     results: Vec<ItemResult>,
 ) -> Response {
-    let q = ListQueryView {
-        status: blank(q.status).unwrap_or_default(),
-        seller: blank(q.seller).unwrap_or_default(),
-        source: blank(q.source).unwrap_or_default(),
-        from: blank(q.from).unwrap_or_default(),
-        to: blank(q.to).unwrap_or_default(),
-        error: blank(q.error).unwrap_or_default(),
-    };
+    let after = blank(q.after.clone()).and_then(|a| a.parse::<i64>().ok());
+    let q = q.view();
     let mut bad = error;
-    let day = |s: &str, bad: &mut Option<String>| {
-        if s.is_empty() {
-            return None;
+    let rows = match filter_of(&q, v) {
+        Err(e) => {
+            bad = Some(e);
+            Vec::new()
         }
-        let d = NaiveDate::parse_from_str(s, "%Y-%m-%d").ok();
-        if d.is_none() {
-            *bad = Some("日期格式应为 YYYY-MM-DD".into());
-        }
-        d
-    };
-    let mut filter = PendingFilter {
-        status: (!q.status.is_empty()).then(|| q.status.clone()),
-        seller_tax_no: (!q.seller.is_empty()).then(|| q.seller.clone()),
-        source: None,
-        from: day(&q.from, &mut bad),
-        to: day(&q.to, &mut bad),
-        error: (!q.error.is_empty()).then(|| q.error.clone()),
-    };
-    if !q.source.is_empty() {
-        match q.source.parse() {
-            Ok(s) => filter.source = Some(s),
-            Err(_) => bad = Some("数据来源不正确".into()),
-        }
-    }
-    let rows = if bad.is_some() {
-        Vec::new()
-    } else {
-        match pending::list(&c.app, &filter).await {
-            Ok(rows) => rows,
-            Err(e) if e.kind() == ErrorKind::BadInput => {
-                bad = Some(e.to_string());
-                Vec::new()
+        Ok(filter) => {
+            let filter = PendingFilter { after, limit: Some(PAGE), ..filter };
+            match pending::list(&c.app, &filter).await {
+                Ok(rows) => rows,
+                Err(e) if e.kind() == ErrorKind::BadInput => {
+                    bad = Some(e.to_string());
+                    Vec::new()
+                }
+                Err(e) => return internal(e),
             }
-            Err(e) => return internal(e),
         }
     };
-    let visible: Vec<&PendingRow> = rows.iter().filter(|p| v.user.sees(&p.seller_tax_no)).collect();
     let status =
         if bad.is_some() && status == StatusCode::OK { StatusCode::UNPROCESSABLE_ENTITY } else { status };
+    let next = match rows.last() {
+        Some(last) if rows.len() as i64 == PAGE => {
+            let filter = q.query();
+            let sep = if filter.is_empty() { "" } else { "&" };
+            Some(format!("/pending?{filter}{sep}after={}", last.id))
+        }
+        _ => None,
+    };
     let page = PendingPage {
         me: Me::of(v),
         can_act: v.may(Perm::Invoicing),
-        matched: visible.len(),
-        rows: visible.iter().take(SHOWN).map(|p| PendingView::of(p, c.tz)).collect(),
+        matched: rows.len(),
+        rows: rows.iter().map(|p| PendingView::of(p, c.tz)).collect(),
+        next,
         q,
         error: bad,
         results,
@@ -540,9 +586,12 @@ async fn reissue_scope(c: &Console, v: &Viewer) -> Result<Option<Vec<i64>>, Resp
     if v.scope().is_none() {
         return Ok(None);
     }
-    let filter = PendingFilter { status: Some("failed".into()), ..PendingFilter::default() };
-    let rows = pending::list(&c.app, &filter).await.map_err(internal)?;
-    Ok(Some(rows.iter().filter(|p| v.user.sees(&p.seller_tax_no)).map(|p| p.id).collect()))
+    let filter = PendingFilter {
+        status: Some("failed".into()),
+        scope: v.scope().map(|s| s.to_vec()),
+        ..PendingFilter::default()
+    };
+    Ok(Some(pending::matching_ids(&c.app, &filter).await.map_err(internal)?))
 }
 
 /// `GET /pending/reissue`: 自动重开 as a dry run — what would go now, what waits and why, what no

@@ -23,7 +23,7 @@ use crate::view::{opt_time, time};
 
 type St = State<Arc<Console>>;
 
-const LIMIT: i64 = 200;
+pub const LIMIT: i64 = 200;
 
 pub fn routes() -> Router<Arc<Console>> {
     Router::new().route("/pool", get(list)).route("/pool/{num}", get(show))

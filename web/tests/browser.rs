@@ -8,6 +8,16 @@
 //! not see that upload; an auditor builds an export, sees its checks and downloads the zip, whose
 //! SHA-256 is the one listed. Screenshots: target/console-import.png, target/console-export.png.
 //!
+//! Part 2, the rest (`finance_issues_then_red_flushes_in_chromium`): finance uploads a workbook
+//! with 3 bad rows accepting the valid bills, pushes and issues every matching application
+//! against the sandbox (the count confirmed first, progress while it runs) and sees 开票成功;
+//! picks an issued invoice on /red-flush (its remaining amount shown) and a red-flush over it
+//! shows the documented refusal verbatim; previews a red-flush by lines, runs it and sees its form
+//! in /red-flush/forms; a finance user scoped to
+//! the other tax number never sees these invoices. Screenshots: target/console-red-flush.png,
+//! target/console-red-flush-lines.png, target/console-red-flush-forms.png,
+//! target/console-issue-all.png.
+//!
 //! Receipt statistics (`receipt_statistics_in_chromium`, issue 20): finance opens 小票码统计 from
 //! the menu, a date range with nothing in it, a scoped user sees their enterprise alone.
 //! Screenshots: target/console-receipt-stats.png, target/console-receipt-stats-scoped.png.
@@ -288,6 +298,105 @@ async fn finance_imports_and_an_auditor_exports_in_chromium() {
     b.goto(&format!("{base}/exports")).await.unwrap();
     let list = text(&b, "#exports").await;
     assert!(list.contains(&listed) && list.contains("auditor"), "{list}");
+
+    b.close().await.unwrap();
+    stop.cancel();
+    server.await.unwrap().unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn finance_issues_then_red_flushes_in_chromium() {
+    if !chromium::available() {
+        return;
+    }
+    use fapiao_channel::sandbox::{Sandbox, SandboxConfig};
+    let sandbox = Sandbox::start(SandboxConfig::default(), "127.0.0.1:0").await.unwrap();
+    let url = sandbox.base_url();
+    let w = common::world_with(move |s| s.channel.base_url = url).await;
+    let (base, stop, server) = serve(&w).await;
+    let driver = chromium::start().await;
+    let b = chromium::browser(&driver, Screen::Desktop).await;
+
+    // 20 lines in 4 bills; lines 2, 3 and 8 carry a wrong tax, so bills 1 and 2 are refused and
+    // the valid bills 3 and 4 are accepted.
+    let book = w.files.path().join("开票申请-红冲.xlsx");
+    fapiao_pipelines::import::sample::write_xlsx(&book, "BRF", 20, common::A, common::B, &[1, 2, 7]).unwrap();
+    login(&b, &base, "finance", PASSWORD).await;
+    wait_path(&b, "/").await;
+    b.goto(&format!("{base}/imports")).await.unwrap();
+    b.find(Locator::Css("#file")).await.unwrap().send_keys(&book.display().to_string()).await.unwrap();
+    b.find(Locator::Css("#accept_valid")).await.unwrap().click().await.unwrap();
+    b.find(Locator::Css("#upload")).await.unwrap().click().await.unwrap();
+    wait_text(&b, "#outcome", "已导入").await;
+    assert_eq!(text(&b, "#accepted").await, "10");
+
+    // Every received application of A, counted and confirmed, issued in the background.
+    b.goto(&format!("{base}/applications?state=received&seller={}", common::A)).await.unwrap();
+    b.find(Locator::Css("#issue-all")).await.unwrap().click().await.unwrap();
+    assert_eq!(text(&b, "#bulk-count").await, "2");
+    b.find(Locator::Css("#bulk-confirm")).await.unwrap().click().await.unwrap();
+    wait_text(&b, "#task-state", "已完成").await;
+    let lines = text(&b, "#task-lines").await;
+    assert_eq!(lines.matches("开票成功").count(), 2, "{lines}");
+    std::fs::write(chromium::shot("console-issue-all.png"), b.screenshot().await.unwrap()).unwrap();
+    let nums: Vec<String> = sqlx::query_scalar("SELECT invoice_num FROM issued_invoice ORDER BY invoice_num")
+        .fetch_all(&w.db.pool)
+        .await
+        .unwrap();
+    assert_eq!(nums.len(), 2);
+
+    // Picked from the issued list with what remains; more than that is refused verbatim.
+    b.goto(&format!("{base}/red-flush?q_num={}", nums[0])).await.unwrap();
+    let picks = text(&b, "#picks").await;
+    assert!(picks.contains(&nums[0]), "{picks}");
+    let remaining = text(&b, "#picks td.remaining").await;
+    b.find(Locator::Css("#picks a.pick-amount")).await.unwrap().click().await.unwrap();
+    wait_path(&b, &format!("/red-flush?num={}", nums[0])).await;
+    b.find(Locator::Css("#amount")).await.unwrap().send_keys("99999.00").await.unwrap();
+    b.find(Locator::Css("#preview")).await.unwrap().click().await.unwrap();
+    let refusal = wait_text(&b, "#preview-message", "剩余可红冲金额不足").await;
+    assert!(
+        refusal
+            .contains("剩余可红冲金额不足。开票管理→待开发票页面中可能存在本发票的未开票的数据，请先处理。"),
+        "{refusal}"
+    );
+    assert_eq!(text(&b, "#before").await, remaining);
+    assert!(b.find_all(Locator::Css("#run")).await.unwrap().is_empty(), "no button to go ahead");
+    b.set_window_size(1400, 1100).await.unwrap();
+    std::fs::write(chromium::shot("console-red-flush.png"), b.screenshot().await.unwrap()).unwrap();
+
+    // By lines: one of the first line, previewed.
+    b.goto(&format!("{base}/red-flush/lines?num={}", nums[0])).await.unwrap();
+    b.find(Locator::Css("input[name='L1']")).await.unwrap().send_keys("1").await.unwrap();
+    b.find(Locator::Css("#preview")).await.unwrap().click().await.unwrap();
+    wait_text(&b, "#red-lines", "1").await;
+    assert!(!b.find_all(Locator::Css("#run")).await.unwrap().is_empty());
+    std::fs::write(chromium::shot("console-red-flush-lines.png"), b.screenshot().await.unwrap()).unwrap();
+    assert_eq!(w.scalar("SELECT count(*) FROM red_flush").await, 0, "previews change nothing");
+    // Run it: a red confirmation form is applied for, and listed with its state.
+    b.find(Locator::Css("#run")).await.unwrap().click().await.unwrap();
+    wait_text(&b, "#red-flush-result", &nums[0]).await;
+    assert_eq!(w.scalar("SELECT count(*) FROM red_flush").await, 1);
+    b.goto(&format!("{base}/red-flush/forms")).await.unwrap();
+    let documents = text(&b, "#red-documents").await;
+    assert!(documents.contains(&nums[0]), "{documents}");
+    std::fs::write(chromium::shot("console-red-flush-forms.png"), b.screenshot().await.unwrap()).unwrap();
+
+    // A finance user of the other tax number never sees these invoices.
+    b.goto(&format!("{base}/")).await.unwrap();
+    b.find(Locator::Css("#logout")).await.unwrap().click().await.unwrap();
+    wait_path(&b, "/login").await;
+    login(&b, &base, "finance_b", PASSWORD).await;
+    wait_path(&b, "/").await;
+    b.goto(&format!("{base}/invoices")).await.unwrap();
+    let list = text(&b, "#invoices").await;
+    for num in &nums {
+        assert!(!list.contains(num.as_str()), "{num} in {list}");
+        b.goto(&format!("{base}/invoices/{num}")).await.unwrap();
+        wait_text(&b, "#message", "没有这张发票").await;
+        b.goto(&format!("{base}/red-flush?q_num={num}")).await.unwrap();
+        assert!(!text(&b, "#picks").await.contains(num.as_str()));
+    }
 
     b.close().await.unwrap();
     stop.cancel();

@@ -491,16 +491,7 @@ async fn failed_callbacks_by_role_and_scope() {
 #[tokio::test]
 async fn issued_invoices_are_searched_and_shown_in_scope() {
     let w = world().await;
-    sqlx::query(
-        "INSERT INTO issued_invoice (pending_id, serial_no, invoice_kind, invoice_property, invoice_num, invoice_date,
-                                     seller_tax_no, buyer_name, amount, tax, total, remaining)
-         SELECT id, 'SN-' || id, invoice_kind, 0, CASE WHEN total = 113.00 THEN '26310000000000000001' ELSE '26440000000000000002' END,
-                '2026-11-03', seller_tax_no, buyer_name, total - 13, 13, total, total
-           FROM pending_invoice",
-    )
-    .execute(&w.db.pool)
-    .await
-    .unwrap();
+    w.issue_each_pending().await;
     let (a_num, b_num) = ("26310000000000000001", "26440000000000000002");
     let may_view = ["admin", "finance", "auditor", "auditor_a", "finance_b"];
     for (name, _, _) in USERS {
@@ -757,16 +748,7 @@ async fn a_100_mib_upload_streams_whole_to_disk() {
 #[tokio::test]
 async fn a_red_flush_over_the_remaining_amount_shows_the_documented_refusal() {
     let w = world().await;
-    sqlx::query(
-        "INSERT INTO issued_invoice (pending_id, serial_no, invoice_kind, invoice_property, invoice_num, invoice_date,
-                                     seller_tax_no, buyer_name, amount, tax, total, remaining)
-         SELECT id, 'SN-' || id, invoice_kind, 0, CASE WHEN total = 113.00 THEN '26310000000000000001' ELSE '26440000000000000002' END,
-                '2026-11-03', seller_tax_no, buyer_name, total - 13, 13, total, total
-           FROM pending_invoice",
-    )
-    .execute(&w.db.pool)
-    .await
-    .unwrap();
+    w.issue_each_pending().await;
     let a_num = "26310000000000000001";
     for (name, allowed) in [("finance", true), ("admin", true), ("auditor", false), ("ops", false)] {
         let cookie = w.login(name).await;
@@ -807,7 +789,7 @@ async fn a_red_flush_over_the_remaining_amount_shows_the_documented_refusal() {
     let finance_b = w.login("finance_b").await;
     let a =
         w.send("POST", "/red-flush", Some(&finance_b), Some(&format!("num={a_num}&action=preview"))).await;
-    assert_eq!(a.status, StatusCode::UNPROCESSABLE_ENTITY);
+    assert_eq!(a.status, StatusCode::FORBIDDEN);
     assert!(a.body.contains("不在您负责的企业范围内"));
     assert_eq!(w.scalar("SELECT count(*) FROM red_flush").await, 0, "previews change nothing");
 }

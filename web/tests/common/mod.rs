@@ -216,6 +216,21 @@ impl World {
         panic!("task {id} still running after a minute");
     }
 
+    /// An issued blue invoice for each pending invoice of the world: 26310000000000000001 for A's
+    /// (113.00), 26440000000000000002 for B's (222.22), issued 2026-11-03, nothing red-flushed.
+    pub async fn issue_each_pending(&self) {
+        sqlx::query(
+            "INSERT INTO issued_invoice (pending_id, serial_no, invoice_kind, invoice_property, invoice_num, invoice_date,
+                                         seller_tax_no, buyer_name, amount, tax, total, remaining)
+             SELECT id, 'SN-' || id, invoice_kind, 0, CASE WHEN total = 113.00 THEN '26310000000000000001' ELSE '26440000000000000002' END,
+                    '2026-11-03', seller_tax_no, buyer_name, total - 13, 13, total, total
+               FROM pending_invoice",
+        )
+        .execute(&self.db.pool)
+        .await
+        .unwrap();
+    }
+
     pub async fn scalar(&self, sql: &'static str) -> i64 {
         sqlx::query_scalar(sql).fetch_one(&self.db.pool).await.unwrap()
     }
