@@ -261,7 +261,7 @@ async fn the_period_and_tax_numbers_filter_every_ledger() {
     assert!(export(&db.pool, &opts, &|_| {}).await.is_err(), "from after to");
 }
 
-/// A pool ledger of several COPY chunks (about 8 MiB of CSV each): every row reaches the CSV
+/// A pool ledger of several COPY chunks (about 4 MiB of CSV each): every row reaches the CSV
 /// and the sheet once, in order, and the summary adds the chunks' partial sums up exactly.
 #[tokio::test]
 async fn a_ledger_of_several_chunks_streams_whole_and_sums_exactly() {
