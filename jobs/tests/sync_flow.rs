@@ -159,6 +159,40 @@ async fn unverified_pooling_and_auto_sign_follow_the_parameters() {
     );
 }
 
+/// Two workers moving the same staged rows at once (as two processes would without the ledger's
+/// one run per job): every row is pooled once and handled once, whoever took it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn two_deal_task_workers_on_the_same_rows_pool_each_once() {
+    let w = world("").await;
+    params::set(&w.db.pool, "rim_config", "key_element_check", "0").await.unwrap();
+    const ROWS: i64 = 30_000;
+    fapiao_jobs::synthetic::stage(&w.db.pool, A, 0, ROWS).await.unwrap();
+    // Small batches, so that the two meet many times.
+    let mut settings = (*w.ctx.settings).clone();
+    settings.jobs.deal_batch_size = 500;
+    let run = fapiao_jobs::RunInfo { run_id: 0, scheduled_for: chrono::Utc::now(), business_date: date(18) };
+    let workers = ["worker-1", "worker-2"].map(|name| {
+        let ctx = JobContext::new(w.db.pool.clone(), w.ctx.channel.clone(), settings.clone(), name.into());
+        let run = run.clone();
+        tokio::spawn(async move { fapiao_jobs::sync::deal_task::run(&ctx, &run).await.unwrap().written })
+    });
+    let mut written = 0;
+    for worker in workers {
+        written += worker.await.unwrap();
+    }
+    assert_eq!(written, ROWS, "each row counted by exactly one worker");
+    assert_eq!(w.count("SELECT count(*) FROM invoice_pool").await, ROWS);
+    assert_eq!(
+        w.count("SELECT count(*) FROM download_staging WHERE state <> 'done_unverified' OR handle_num <> 1")
+            .await,
+        0
+    );
+    assert_eq!(
+        w.count("SELECT count(*) FROM invoice_pool p JOIN download_staging s ON s.id = p.staging_id").await,
+        ROWS
+    );
+}
+
 #[tokio::test]
 async fn on_other_days_download_apply_is_skipped_with_the_reason() {
     let w = world("").await;

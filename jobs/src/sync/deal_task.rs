@@ -1,10 +1,12 @@
 //! deal-task (rim_InputInvoiceDownDealTask_SKDP_S; the manual 批量处理): staged headers →
-//! `invoice_pool`, once per invoice identity. Work is claimed with FOR UPDATE SKIP LOCKED so
-//! several processes share it; every attempt counts in `handle_num` (fhandle_num).
+//! `invoice_pool`, once per invoice identity. Several workers may share the rows (the verified
+//! path claims with FOR UPDATE SKIP LOCKED and a lease; the unverified path's UPDATE waits for
+//! and then leaves out rows another worker handled); every attempt counts in `handle_num`
+//! (fhandle_num).
 //!
-//! * `key_element_check` ≠ 1: one set-based statement per batch moves the rows, deductibility
-//!   from the header (`deductibility_without_lines`), state 处理完成（未自动查验）. Claim, insert
-//!   and state change commit together: a crash leaves the batch pending, never half-moved.
+//! * `key_element_check` ≠ 1: one set-based statement per batch marks the rows 处理完成（未自动查验）
+//!   and pools what it marked, deductibility from the header (`deductibility_without_lines`).
+//!   Both commit together: a crash leaves the batch pending, never half-moved.
 //! * `key_element_check` = 1: a batch is claimed (lease, handle_num + 1) and committed, each
 //!   invoice verified through the channel, then the verified rows (with their lines and the full
 //!   deductibility rule) land and the states change in one transaction fenced by the claim.
@@ -70,11 +72,23 @@ async fn unverified_batch(
     auto_sign: bool,
     cursor: i64,
 ) -> Result<(u64, Option<i64>), JobError> {
+    // The rows are marked handled first and pooled from what the UPDATE returns: one write per
+    // staged row. (Claiming them `FOR UPDATE SKIP LOCKED` first wrote a row lock to every tuple
+    // as well — a third pass over a million rows.) Two workers on the same rows stay apart all
+    // the same: the second waits for the first's row locks, and the state, checked again on
+    // each row it waited for, leaves out what the first handled. Both walk ids upwards, so they
+    // cannot deadlock.
     let sql = format!(
-        "WITH claimed AS (
-             SELECT id FROM download_staging
-             WHERE id > $4 AND state = 'pending' AND (claimed_until IS NULL OR claimed_until < now())
-             ORDER BY id LIMIT $1 FOR UPDATE SKIP LOCKED
+        "WITH handled AS (
+             UPDATE download_staging s
+             SET state = 'done_unverified', handle_num = s.handle_num + 1, reason = NULL, handled_by = $3,
+                 claimed_by = NULL, claimed_until = NULL
+             -- = ANY(array) keeps the statement on the primary key (a join would scan the table).
+             WHERE s.id = ANY (ARRAY (SELECT id FROM download_staging
+                                      WHERE id > $4 AND state = 'pending' AND (claimed_until IS NULL OR claimed_until < now())
+                                      ORDER BY id LIMIT $1))
+               AND s.state = 'pending' AND (s.claimed_until IS NULL OR s.claimed_until < now())
+             RETURNING s.*
          ), pooled AS (
              INSERT INTO invoice_pool ({POOL_COLUMNS})
              SELECT s.tax_no, s.invoice_code, s.invoice_num, s.invoice_kind, s.invoice_date, s.seller_name, s.seller_tax_no,
@@ -82,19 +96,11 @@ async fn unverified_batch(
                     s.special_business, 'tax_bureau', false, d.reason IS NULL, d.reason, $2,
                     CASE WHEN $2 THEN now() END, s.id,
                     CASE WHEN s.select_period IS NULL THEN 'unselected' ELSE 'selected' END, s.select_period
-             FROM download_staging s
+             FROM handled s
              CROSS JOIN LATERAL (SELECT deductibility_without_lines(s.invoice_kind, s.invoice_property, s.blockchain,
                                         s.status, s.invoice_date, s.special_business) AS reason) d
-             WHERE s.id = ANY (ARRAY (SELECT id FROM claimed))
              ON CONFLICT (tax_no, invoice_code, invoice_num) DO NOTHING
              RETURNING staging_id
-         ), handled AS (
-             UPDATE download_staging s
-             SET state = 'done_unverified', handle_num = s.handle_num + 1, reason = NULL, handled_by = $3,
-                 claimed_by = NULL, claimed_until = NULL
-             -- = ANY(array) keeps both statements on the primary key (a join would scan the table).
-             WHERE s.id = ANY (ARRAY (SELECT id FROM claimed))
-             RETURNING s.id
          )
          SELECT ARRAY (SELECT id FROM handled), ARRAY (SELECT staging_id FROM pooled)"
     );
