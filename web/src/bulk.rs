@@ -12,7 +12,7 @@ use std::sync::atomic::Ordering;
 use askama::Template;
 use askama_web::WebTemplate;
 use axum::extract::{Path, Query, State};
-use axum::http::{HeaderValue, StatusCode};
+use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use axum::{Form, Router};
@@ -324,11 +324,7 @@ pub async fn progress(State(c): St, v: Viewer, Path(id): Path<String>) -> Respon
         total: t.asked("count"),
         step: live.as_ref().map(|l| l.step()).unwrap_or_default(),
     };
-    let mut res = fragment.into_response();
-    if t.state != "running" {
-        res.headers_mut().insert("hx-refresh", HeaderValue::from_static("true"));
-    }
-    res
+    crate::files::progress_fragment(fragment, &t)
 }
 
 /// `GET /tasks/{id}/report`: a red-flush list's report (xlsx, one line per row).

@@ -10,7 +10,7 @@ use std::sync::Arc;
 use askama::Template;
 use askama_web::WebTemplate;
 use axum::extract::{Path, State};
-use axum::http::{HeaderValue, StatusCode};
+use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use axum::{Form, Router};
@@ -332,11 +332,7 @@ pub async fn progress(State(c): St, v: Viewer, Path(id): Path<String>) -> Respon
         Err(r) => return r,
     };
     let step = c.running.get(t.id).map(|l| l.step()).unwrap_or_default();
-    let mut res = ProgressFragment { id: t.id, step }.into_response();
-    if t.state != "running" {
-        res.headers_mut().insert("hx-refresh", HeaderValue::from_static("true"));
-    }
-    res
+    crate::files::progress_fragment(ProgressFragment { id: t.id, step }, &t)
 }
 
 /// `GET /exports/{id}/zip`: the zip, streamed from disk.

@@ -19,6 +19,16 @@ use crate::pages::{error_page, internal};
 /// The content type of the xlsx reports.
 pub const XLSX: &str = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet";
 
+/// A task's progress fragment, the part htmx polls; once the task has ended, `HX-Refresh` makes
+/// htmx load the whole page (its outcome).
+pub fn progress_fragment(fragment: impl IntoResponse, task: &Task) -> Response {
+    let mut res = fragment.into_response();
+    if task.state != "running" {
+        res.headers_mut().insert("hx-refresh", HeaderValue::from_static("true"));
+    }
+    res
+}
+
 /// Task `id` of one of `kinds`, if `v` has `perm` and the task lies in their scope; else 403, or
 /// 404 saying `missing` (another scope's task is not said to exist).
 pub async fn visible_task(

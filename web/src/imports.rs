@@ -13,7 +13,7 @@ use askama::Template;
 use askama_web::WebTemplate;
 use axum::Router;
 use axum::extract::{DefaultBodyLimit, Multipart, Path, Query, State};
-use axum::http::{HeaderValue, StatusCode};
+use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use fapiao_usecases::import::{self as uimport, ImportKind, ImportRequest};
@@ -463,11 +463,7 @@ pub async fn progress(State(c): St, v: Viewer, Path(id): Path<String>) -> Respon
         rows: live.as_ref().map(|l| l.rows.load(Ordering::Relaxed)).unwrap_or(0),
         step: live.as_ref().map(|l| l.step()).unwrap_or_default(),
     };
-    let mut res = fragment.into_response();
-    if t.state != "running" {
-        res.headers_mut().insert("hx-refresh", HeaderValue::from_static("true"));
-    }
-    res
+    crate::files::progress_fragment(fragment, &t)
 }
 
 /// `GET /imports/{id}/report`: the xlsx error report (the original columns, 行号, 错误原因).
