@@ -272,6 +272,16 @@ pub async fn forms(app: &App) -> Result<Vec<DocumentRow>> {
     Ok(documents::list(&app.invoicing()).await?)
 }
 
+/// The forms and sheets whose seller or buyer is in `scope` (all when `None`), newest first.
+pub async fn forms_in_scope(app: &App, scope: Option<&[String]>) -> Result<Vec<DocumentRow>> {
+    Ok(documents::list_in_scope(&app.invoicing(), scope).await?)
+}
+
+/// One form or sheet by its ID.
+pub async fn form(app: &App, id: &str) -> Result<Option<DocumentRow>> {
+    Ok(documents::one(&app.invoicing(), id).await?)
+}
+
 /// Confirm (`true`) or reject a form the other party entered: its new state, and for a form the
 /// buyer entered and we confirmed, the red invoice issued on it.
 pub async fn decide_form(app: &App, actor: &Actor, id: &str, confirm: bool) -> Result<Decided> {

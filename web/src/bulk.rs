@@ -317,13 +317,8 @@ pub async fn progress(State(c): St, v: Viewer, Path(id): Path<String>) -> Respon
         Ok(t) => t,
         Err(r) => return r,
     };
-    let live = c.running.get(t.id);
-    let fragment = ProgressFragment {
-        id: t.id,
-        done: live.as_ref().map(|l| l.rows.load(Ordering::Relaxed)).unwrap_or(0),
-        total: t.asked("count"),
-        step: live.as_ref().map(|l| l.step()).unwrap_or_default(),
-    };
+    let (done, step) = c.running.progress(t.id);
+    let fragment = ProgressFragment { id: t.id, done, total: t.asked("count"), step };
     crate::files::progress_fragment(fragment, &t)
 }
 

@@ -331,7 +331,7 @@ pub async fn progress(State(c): St, v: Viewer, Path(id): Path<String>) -> Respon
         Ok(t) => t,
         Err(r) => return r,
     };
-    let step = c.running.get(t.id).map(|l| l.step()).unwrap_or_default();
+    let (_, step) = c.running.progress(t.id);
     crate::files::progress_fragment(ProgressFragment { id: t.id, step }, &t)
 }
 

@@ -133,6 +133,12 @@ impl Running {
         self.0.lock().ok().and_then(|m| m.get(&id).cloned())
     }
 
+    /// How far task `id` is, if it runs in this process: rows (or items) done and its step;
+    /// `(0, "")` otherwise.
+    pub fn progress(&self, id: i64) -> (u64, String) {
+        self.get(id).map(|l| (l.rows.load(Ordering::Relaxed), l.step())).unwrap_or_default()
+    }
+
     pub fn end(&self, id: i64) {
         if let Ok(mut m) = self.0.lock() {
             m.remove(&id);

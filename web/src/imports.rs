@@ -457,12 +457,8 @@ pub async fn progress(State(c): St, v: Viewer, Path(id): Path<String>) -> Respon
         Ok(t) => t,
         Err(r) => return r,
     };
-    let live = c.running.get(t.id);
-    let fragment = ProgressFragment {
-        id: t.id,
-        rows: live.as_ref().map(|l| l.rows.load(Ordering::Relaxed)).unwrap_or(0),
-        step: live.as_ref().map(|l| l.step()).unwrap_or_default(),
-    };
+    let (rows, step) = c.running.progress(t.id);
+    let fragment = ProgressFragment { id: t.id, rows, step };
     crate::files::progress_fragment(fragment, &t)
 }
 

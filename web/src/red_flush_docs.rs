@@ -106,14 +106,14 @@ fn sees(v: &Viewer, d: &DocumentRow) -> bool {
 }
 
 async fn forms_page(c: &Console, v: &Viewer, status: StatusCode, message: Option<String>) -> Response {
-    let rows = match red_flush::forms(&c.app).await {
+    let rows = match red_flush::forms_in_scope(&c.app, v.scope()).await {
         Ok(r) => r,
         Err(e) => return internal(e),
     };
     let page = FormsPage {
         me: Me::of(v),
         can_act: v.may(Perm::Invoicing),
-        rows: rows.iter().rev().filter(|d| sees(v, d)).map(|d| DocumentView::of(d, c.tz)).collect(),
+        rows: rows.iter().map(|d| DocumentView::of(d, c.tz)).collect(),
         message,
     };
     (status, page).into_response()
@@ -139,8 +139,8 @@ pub async fn decide(State(c): St, v: Viewer, Path((id, step)): Path<(String, Str
     if let Err(r) = require_to_change(&c, &v, Perm::Invoicing, action, &id).await {
         return r;
     }
-    let doc = match red_flush::forms(&c.app).await {
-        Ok(rows) => rows.into_iter().find(|d| d.id == id),
+    let doc = match red_flush::form(&c.app, &id).await {
+        Ok(doc) => doc,
         Err(e) => return internal(e),
     };
     let Some(doc) = doc.filter(|d| sees(&v, d)) else {

@@ -331,12 +331,36 @@ pub struct DocumentRow {
 }
 
 pub async fn list(inv: &Invoicing) -> Result<Vec<DocumentRow>> {
-    let mut rows: Vec<DocumentRow> =
+    let rows =
         sqlx::query_as("SELECT * FROM red_document ORDER BY updated_at, id").fetch_all(&inv.pool).await?;
+    Ok(labelled(rows))
+}
+
+/// The documents whose seller or buyer is one of `scope` (all when `None`), newest first.
+pub async fn list_in_scope(inv: &Invoicing, scope: Option<&[String]>) -> Result<Vec<DocumentRow>> {
+    let rows = sqlx::query_as(
+        "SELECT * FROM red_document
+          WHERE $1::text[] IS NULL OR seller_tax_no = ANY($1) OR buyer_tax_no = ANY($1)
+          ORDER BY updated_at DESC, id DESC",
+    )
+    .bind(scope)
+    .fetch_all(&inv.pool)
+    .await?;
+    Ok(labelled(rows))
+}
+
+/// One document by its ID.
+pub async fn one(inv: &Invoicing, id: &str) -> Result<Option<DocumentRow>> {
+    let row =
+        sqlx::query_as("SELECT * FROM red_document WHERE id = $1").bind(id).fetch_optional(&inv.pool).await?;
+    Ok(row.map(|r| labelled(vec![r]).remove(0)))
+}
+
+fn labelled(mut rows: Vec<DocumentRow>) -> Vec<DocumentRow> {
     for r in &mut rows {
         r.state_zh = r.state.label_zh().to_string();
     }
-    Ok(rows)
+    rows
 }
 
 async fn kind_of(inv: &Invoicing, id: &str) -> Result<(RedDocumentKind, Option<i64>, String, String)> {
