@@ -5,6 +5,7 @@
 //! `POST /erp/callback/{system}` (the ERP), and test controls under `/sandbox/…` (see
 //! `schemas/channel.md`).
 
+mod delay;
 pub mod erp_client;
 mod faults;
 mod generate;
@@ -215,7 +216,7 @@ async fn open_api(
     let op = request.interface_code.clone();
     let latency = lock(&world).dice.plan().latency(&op);
     if !latency.is_zero() {
-        tokio::time::sleep(latency).await;
+        delay::wait(latency).await;
     }
     let token =
         headers.get("access_token").and_then(|v| v.to_str().ok()).map(str::to_string).or(q.access_token);

@@ -33,31 +33,45 @@ pub async fn run(ctx: &JobContext, run: &RunInfo) -> Result<RunReport, JobError>
     let auto_sign = params::value(&ctx.pool, RIM_CONFIG, TAX_FILE_AUTO_SIGN).await?.as_deref() == Some("1");
     let mut report = RunReport::default();
     // Batches walk the primary key upwards from a cursor, so no batch rescans rows an earlier
-    // one handled; rows passed over (locked by another worker) are met by one more pass from 0.
+    // one handled. Rows a batch passed over (locked or leased by another worker) are met by one
+    // more pass from 0 — only when there were some: over a million handled rows that pass is a
+    // scan of the whole table. (A row committed late below the cursor waits for the next run.)
     let mut cursor = 0i64;
+    let mut passed_over = verify; // the verified path cannot tell: it skips locked rows unseen
     let mut restarted = false;
     loop {
         if let Some(reason) = ctx.should_stop(JobKind::DealTask).await? {
             report.reason = Some(reason);
             break;
         }
-        let (moved, last_id) = if verify {
+        let batch = if verify {
             verified_batch(ctx, auto_sign, cursor, &mut report).await?
         } else {
             unverified_batch(ctx, run, auto_sign, cursor).await?
         };
-        match last_id {
+        passed_over |= batch.passed_over;
+        match batch.last_id {
             Some(id) => cursor = id,
-            None if cursor > 0 && !restarted => {
+            None if cursor > 0 && passed_over && !restarted => {
                 (cursor, restarted) = (0, true);
                 continue;
             }
             None => break,
         }
-        report.read += moved as i64;
-        report.written += moved as i64;
+        report.read += batch.moved as i64;
+        report.written += batch.moved as i64;
     }
     Ok(report)
+}
+
+/// What one batch did.
+struct Batch {
+    /// Rows handled.
+    moved: u64,
+    /// The highest id the batch reached; `None` when nothing was left after the cursor.
+    last_id: Option<i64>,
+    /// Pending rows in the batch's range that it left (another worker's lock or lease).
+    passed_over: bool,
 }
 
 /// Columns of `invoice_pool` filled from a staged row `s` (shared by both paths).
@@ -65,28 +79,33 @@ const POOL_COLUMNS: &str = "tax_no, invoice_code, invoice_num, invoice_kind, inv
     buyer_name, amount, tax, total, check_code, status, invoice_property, blockchain, special_business, source,
     verified, deductible, deductible_reason, signed, signed_at, staging_id, select_state, select_period";
 
-/// One batch after `cursor`: (rows handled, highest id claimed — `None` when nothing was left).
+/// One batch of the pending rows after `cursor`.
 async fn unverified_batch(
     ctx: &JobContext,
     run: &RunInfo,
     auto_sign: bool,
     cursor: i64,
-) -> Result<(u64, Option<i64>), JobError> {
+) -> Result<Batch, JobError> {
     // The rows are marked handled first and pooled from what the UPDATE returns: one write per
     // staged row. (Claiming them `FOR UPDATE SKIP LOCKED` first wrote a row lock to every tuple
     // as well — a third pass over a million rows.) Two workers on the same rows stay apart all
     // the same: the second waits for the first's row locks, and the state, checked again on
     // each row it waited for, leaves out what the first handled. Both walk ids upwards, so they
     // cannot deadlock.
+    //
+    // The batch is a range of the primary key, (cursor, upper]: its upper end is the batch
+    // size-th pending row after the cursor. One range scan, where `id = ANY(<the ids>)` descended
+    // the index once per row (0.8 s of a million rows).
     let sql = format!(
-        "WITH handled AS (
+        "WITH bounds AS (
+             SELECT max(id) AS upper, count(*) AS pending
+             FROM (SELECT id FROM download_staging WHERE id > $4 AND state = 'pending' ORDER BY id LIMIT $1) c
+         ), handled AS (
              UPDATE download_staging s
              SET state = 'done_unverified', handle_num = s.handle_num + 1, reason = NULL, handled_by = $3,
                  claimed_by = NULL, claimed_until = NULL
-             -- = ANY(array) keeps the statement on the primary key (a join would scan the table).
-             WHERE s.id = ANY (ARRAY (SELECT id FROM download_staging
-                                      WHERE id > $4 AND state = 'pending' AND (claimed_until IS NULL OR claimed_until < now())
-                                      ORDER BY id LIMIT $1))
+             FROM bounds
+             WHERE s.id > $4 AND s.id <= bounds.upper
                AND s.state = 'pending' AND (s.claimed_until IS NULL OR s.claimed_until < now())
              RETURNING s.*
          ), pooled AS (
@@ -102,18 +121,20 @@ async fn unverified_batch(
              ON CONFLICT (tax_no, invoice_code, invoice_num) DO NOTHING
              RETURNING staging_id
          )
-         SELECT ARRAY (SELECT id FROM handled), ARRAY (SELECT staging_id FROM pooled)"
+         SELECT ARRAY (SELECT id FROM handled), ARRAY (SELECT staging_id FROM pooled),
+                (SELECT upper FROM bounds), (SELECT pending FROM bounds)"
     );
     let mut tx = ctx.pool.begin().await?;
     // Not a prepared statement: a generic plan for `id > $4` would not know the cursor's selectivity.
-    let (ids, pooled): (Vec<i64>, Vec<i64>) = sqlx::query_as(sqlx::AssertSqlSafe(sql))
-        .persistent(false)
-        .bind(i64::from(ctx.settings.jobs.deal_batch_size))
-        .bind(auto_sign)
-        .bind(&ctx.worker)
-        .bind(cursor)
-        .fetch_one(&mut *tx)
-        .await?;
+    let (ids, pooled, upper, pending): (Vec<i64>, Vec<i64>, Option<i64>, i64) =
+        sqlx::query_as(sqlx::AssertSqlSafe(sql))
+            .persistent(false)
+            .bind(i64::from(ctx.settings.jobs.deal_batch_size))
+            .bind(auto_sign)
+            .bind(&ctx.worker)
+            .bind(cursor)
+            .fetch_one(&mut *tx)
+            .await?;
     // Invoices already in the pool that the bureau now reports otherwise (voided, red-flushed,
     // …; selected or not, where the download carried deduction data): the news reaches the pool
     // row, in the same transaction as the batch. Only rows that did not land as new can be such
@@ -145,7 +166,7 @@ async fn unverified_batch(
     }
     tx.commit().await?;
     verify_changed_again(ctx, run, &status_news).await?;
-    Ok((ids.len() as u64, ids.into_iter().max()))
+    Ok(Batch { moved: ids.len() as u64, last_id: upper, passed_over: (ids.len() as i64) < pending })
 }
 
 /// The ids of `all` that are not in `some`.
@@ -234,7 +255,7 @@ async fn verified_batch(
     auto_sign: bool,
     cursor: i64,
     report: &mut RunReport,
-) -> Result<(u64, Option<i64>), JobError> {
+) -> Result<Batch, JobError> {
     let jobs = &ctx.settings.jobs;
     // Small batches: each row is a network call, and the lease must outlast the batch.
     let batch = i64::from(jobs.deal_batch_size.min(50));
@@ -253,7 +274,7 @@ async fn verified_batch(
     .fetch_all(&ctx.pool)
     .await?;
     let Some(last_id) = claimed.iter().map(|r| r.id).max() else {
-        return Ok((0, None));
+        return Ok(Batch { moved: 0, last_id: None, passed_over: false });
     };
     let mut fates = Vec::with_capacity(claimed.len());
     for row in &claimed {
@@ -318,7 +339,7 @@ async fn verified_batch(
     tx.commit().await?;
     let retried = fates.iter().filter(|f| matches!(f, Fate::Retry { .. })).count();
     // Rows sent back to pending wait for the next run (the cursor has passed them).
-    Ok(((claimed.len() - retried) as u64, Some(last_id)))
+    Ok(Batch { moved: (claimed.len() - retried) as u64, last_id: Some(last_id), passed_over: false })
 }
 
 async fn release(ctx: &JobContext, rows: &[Staged]) -> Result<(), JobError> {
