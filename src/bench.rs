@@ -331,8 +331,11 @@ async fn deal_task(ctx: &Context, rows: i64, batch: Option<u32>) -> anyhow::Resu
     sqlx::query("VACUUM ANALYZE download_staging").execute(&pool).await?;
     let stage_secs = staged_started.elapsed().as_secs_f64();
 
-    // The floor: the same rows, one statement, into a table shaped like the pool.
+    // The floor: the same rows, one statement, into a table shaped like the pool. Both timed
+    // parts start from the same state: a checkpoint just taken, and the other's table gone (the
+    // floor's table filled the shared buffers the deal-task then had to evict).
     sqlx::query("CREATE TABLE pool_floor (LIKE invoice_pool INCLUDING ALL)").execute(&pool).await?;
+    sqlx::query("CHECKPOINT").execute(&pool).await?;
     let floor_started = Instant::now();
     sqlx::query(
         "INSERT INTO pool_floor (tax_no, invoice_code, invoice_num, invoice_kind, invoice_date, seller_name, seller_tax_no,
@@ -346,6 +349,7 @@ async fn deal_task(ctx: &Context, rows: i64, batch: Option<u32>) -> anyhow::Resu
     .execute(&pool)
     .await?;
     let floor_secs = floor_started.elapsed().as_secs_f64();
+    sqlx::query("DROP TABLE pool_floor").execute(&pool).await?;
     sqlx::query("CHECKPOINT").execute(&pool).await?;
 
     let mut settings = ctx.settings.clone();

@@ -107,7 +107,10 @@ async fn unverified_batch(
              FROM bounds
              WHERE s.id > $4 AND s.id <= bounds.upper
                AND s.state = 'pending' AND (s.claimed_until IS NULL OR s.claimed_until < now())
-             RETURNING s.*
+             -- What the pool takes, not s.*: the batch is held in memory between the two statements.
+             RETURNING s.id, s.tax_no, s.invoice_code, s.invoice_num, s.invoice_kind, s.invoice_date, s.seller_name,
+                       s.seller_tax_no, s.buyer_name, s.amount, s.tax, s.total, s.check_code, s.status,
+                       s.invoice_property, s.blockchain, s.special_business, s.select_period
          ), pooled AS (
              INSERT INTO invoice_pool ({POOL_COLUMNS})
              SELECT s.tax_no, s.invoice_code, s.invoice_num, s.invoice_kind, s.invoice_date, s.seller_name, s.seller_tax_no,

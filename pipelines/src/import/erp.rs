@@ -1,7 +1,7 @@
 //! Bills pushed by an ERP (BILL.PUSH, issue 17) are checked by the importer's own rules — the
 //! same template columns convert each field (`Column::convert`), the same row rules run
 //! (`convert::check_row`), the same checks across lines run in SQL over a staging table of the
-//! same shape (`rules::APPLICATION_CHECKS`) — and land by the same COPY as imported bills, with
+//! same shape (`rules::BILL_MIXED`, `rules::APPLICATION_CHECKS`) — and land by the same COPY as imported bills, with
 //! the source 直接开票接口 and the business system's code. All or nothing per bill: a bill with
 //! any problem lands nothing, the others land.
 //!
@@ -18,7 +18,7 @@ use sqlx::PgConnection;
 use super::convert::{check_row, write_csv_record};
 use super::copy_in;
 use super::land::{BILL_FIELDS, COPY_BILLS, COPY_LINES, LINE_FIELDS, default_of};
-use super::rules::{APPLICATION_CHECKS, KindRules};
+use super::rules::{APPLICATION_CHECKS, BILL_MIXED, KindRules};
 
 /// One bill as the ERP sent it, its fields already named by template field (the wire names are
 /// the API's business): header cells once, and each line's cells.
@@ -231,7 +231,7 @@ async fn check_across_lines(
     .await?;
     copy_in(db, &format!("COPY import_stage (row_no, {}) FROM STDIN (FORMAT csv)", staged.join(", ")), csv)
         .await?;
-    for check in APPLICATION_CHECKS {
+    for check in std::iter::once(&BILL_MIXED).chain(APPLICATION_CHECKS) {
         let found: Vec<(i32, String, String, String)> = sqlx::query_as(*check).fetch_all(&mut *db).await?;
         for (row, field, code, message) in found {
             if let Some(&(b, line)) = rows.get(&row) {

@@ -76,6 +76,42 @@ struct Bill {
     exists: bool,
     /// One of its rows was refused: no more of its lines land.
     refused: bool,
+    /// What every line must share (`BILL_MIXED`), as first seen.
+    identity: Identity,
+    /// Two of its lines disagree on seller, buyer or invoice kind.
+    mixed: bool,
+}
+
+/// The fields one bill's lines must agree on — seller, buyer name, buyer tax number, invoice
+/// kind — each kept as a hash of the first value a line gave (0: none yet). A line that leaves a
+/// field empty agrees with any value, as the SQL form's min/max ignore NULLs; an empty buyer tax
+/// number counts as a value (the SQL form's `coalesce(…, '')`). Checking while landing replaced a
+/// GROUP BY over the whole stage after the read: 1.3 s of a million lines, on one core, with the
+/// other idle. 32 bytes a bill, where the four strings would be a hundred or more.
+#[derive(Default)]
+struct Identity([u64; 4]);
+
+impl Identity {
+    /// Take one line's values; whether they disagree with an earlier line's.
+    fn disagrees(&mut self, values: [Option<&str>; 4]) -> bool {
+        let mut disagree = false;
+        for (seen, value) in self.0.iter_mut().zip(values) {
+            let Some(value) = value else { continue };
+            let hash = hash_of(value);
+            if *seen == 0 {
+                *seen = hash;
+            } else {
+                disagree |= *seen != hash;
+            }
+        }
+        disagree
+    }
+}
+
+/// A value's hash, never 0 (0 marks "none yet").
+fn hash_of(value: &str) -> u64 {
+    use std::hash::{BuildHasher, BuildHasherDefault};
+    BuildHasherDefault::<std::collections::hash_map::DefaultHasher>::default().hash_one(value).max(1)
 }
 
 pub(super) struct Lander {
@@ -93,6 +129,8 @@ pub(super) struct Lander {
     /// Positions of the template fields in a staged row.
     bill_no: usize,
     seller: usize,
+    /// Seller, buyer name, buyer tax number, invoice kind (see [`Identity`]).
+    identity_fields: [usize; 4],
     bill_fields: Vec<usize>,
     line_fields: Vec<usize>,
     /// Sheet headers of 单据编号 and 销方税号, for problems.
@@ -132,6 +170,7 @@ impl Lander {
             bills: HashMap::new(),
             bill_no: at("bill_no"),
             seller: at("seller_tax_no"),
+            identity_fields: ["seller_tax_no", "buyer_name", "buyer_tax_no", "invoice_kind"].map(at),
             bill_fields: BILL_FIELDS.iter().map(|f| at(f)).collect(),
             line_fields: LINE_FIELDS.iter().map(|f| at(f)).collect(),
             bill_header: header("bill_no"),
@@ -142,6 +181,11 @@ impl Lander {
     /// Distinct bill numbers seen.
     pub fn bills(&self) -> u64 {
         self.bills.len() as u64
+    }
+
+    /// The bills whose lines disagree on seller, buyer or invoice kind (`BILL_MIXED`).
+    pub fn mixed(&self) -> Vec<String> {
+        self.bills.iter().filter(|(_, b)| b.mixed).map(|(n, _)| n.clone()).collect()
     }
 
     /// Land one chunk of staged rows; problems found here (unknown seller, bill number taken)
@@ -200,6 +244,14 @@ impl Lander {
                 refused = true;
             }
             let bill = self.bills.get_mut(bill_no).expect("registered above");
+            let value = |i: usize| row.values[i].as_deref().filter(|v| !v.is_empty());
+            let [seller, buyer, buyer_tax_no, kind] = self.identity_fields;
+            bill.mixed |= bill.identity.disagrees([
+                value(seller),
+                value(buyer),
+                Some(value(buyer_tax_no).unwrap_or_default()),
+                value(kind),
+            ]);
             if bill.exists {
                 problems.push(Problem {
                     row: row.row_no,
@@ -259,5 +311,33 @@ impl Lander {
             sqlx::query(statement).bind(self.batch_id).bind(&rejected).execute(&mut *db).await?;
         }
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::Identity;
+
+    #[test]
+    fn a_bill_is_mixed_when_two_lines_give_different_values_and_empty_agrees_with_any() {
+        let mut bill = Identity::default();
+        assert!(!bill.disagrees([Some("S1"), Some("买方"), Some(""), Some("digital_ordinary")]));
+        // Empty fields (refused or left blank) agree with whatever the other lines say.
+        assert!(!bill.disagrees([None, None, Some(""), Some("digital_ordinary")]));
+        assert!(!bill.disagrees([Some("S1"), Some("买方"), Some(""), None]));
+        // A buyer tax number where the first line had none is a different buyer.
+        assert!(bill.disagrees([
+            Some("S1"),
+            Some("买方"),
+            Some("91110000600037341L"),
+            Some("digital_ordinary")
+        ]));
+
+        // The first value a field is given is the one the later lines must repeat.
+        let mut other = Identity::default();
+        assert!(!other.disagrees([None, Some("买方"), Some(""), None]));
+        assert!(!other.disagrees([Some("S1"), Some("买方"), Some(""), Some("digital_special")]));
+        assert!(other.disagrees([Some("S1"), Some("买方"), Some(""), Some("digital_ordinary")]));
+        assert!(other.disagrees([Some("S2"), Some("买方"), Some(""), Some("digital_special")]));
     }
 }

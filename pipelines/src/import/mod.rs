@@ -235,7 +235,8 @@ async fn run(
         return Err(ReadError::NoDataRows.into());
     }
     let mut problems = landed.problems;
-    check_across_rows(&mut db, plan, &mut problems).await?;
+    let mixed = landed.lander.as_ref().map(Lander::mixed).unwrap_or_default();
+    check_across_rows(&mut db, plan, &mixed, &mut problems).await?;
     verify_pool_rows(&mut db, plan, &mut problems).await?;
     let rejected = reject_rows_with_problems(&mut db, plan.kind, &mut problems).await?;
     write_report(path, options, &headers, &problems).await?;
@@ -333,15 +334,19 @@ async fn stream_and_land(
     Ok(Landed { rows_read, problems, lander })
 }
 
-/// The kind's set-based checks over the whole stage: rules across rows and against the data.
+/// The kind's set-based checks over the whole stage: rules across rows and against the data;
+/// then the rows of the bills found `mixed` while landing.
 async fn check_across_rows(
     db: &mut PgConnection,
     plan: &Plan,
+    mixed: &[String],
     problems: &mut Vec<Problem>,
 ) -> Result<(), sqlx::Error> {
     let phase = Instant::now();
-    for check in plan.kind.checks() {
-        let found: Vec<(i32, String, String, String)> = sqlx::query_as(*check).fetch_all(&mut *db).await?;
+    let mixed_rows = (!mixed.is_empty()).then(|| sqlx::query_as(rules::BILL_MIXED_ROWS).bind(mixed));
+    let checks = plan.kind.checks().iter().map(|check| sqlx::query_as(*check));
+    for query in checks.chain(mixed_rows) {
+        let found: Vec<(i32, String, String, String)> = query.fetch_all(&mut *db).await?;
         problems.extend(found.into_iter().map(|(row, column, code, message)| Problem {
             row: row as u32,
             column: plan.header_of(&column),

@@ -192,13 +192,23 @@ fn red_flush_row(v: &Values<'_>) -> Vec<RowProblem> {
 }
 
 /// The seller in the tenant and a bill number not taken are checked as the bills land (`land`).
-pub(super) const APPLICATION_CHECKS: &[&str] = &[
-    // One seller, buyer and invoice kind per bill.
-    "SELECT row_no, 'bill_no', 'BILL_MIXED', format('单据%s的销方、购方或发票种类不一致', bill_no)
+///
+/// One seller, buyer and invoice kind per bill, over the whole stage. A file import finds mixed
+/// bills while it lands them (`land`) and lists their rows with [`BILL_MIXED_ROWS`]; this form
+/// is for the ERP API's stage of a few bills.
+pub(super) const BILL_MIXED: &str = "SELECT row_no, 'bill_no', 'BILL_MIXED', format('单据%s的销方、购方或发票种类不一致', bill_no)
      FROM import_stage WHERE bill_no IN (
          SELECT bill_no FROM import_stage GROUP BY bill_no
          HAVING min(seller_tax_no) <> max(seller_tax_no) OR min(buyer_name) <> max(buyer_name)
-             OR min(coalesce(buyer_tax_no, '')) <> max(coalesce(buyer_tax_no, '')) OR min(invoice_kind) <> max(invoice_kind))",
+             OR min(coalesce(buyer_tax_no, '')) <> max(coalesce(buyer_tax_no, '')) OR min(invoice_kind) <> max(invoice_kind))";
+
+/// The rows of the bills `$1` names, refused as [`BILL_MIXED`] refuses them.
+pub(super) const BILL_MIXED_ROWS: &str =
+    "SELECT row_no, 'bill_no', 'BILL_MIXED', format('单据%s的销方、购方或发票种类不一致', bill_no)
+     FROM import_stage WHERE bill_no = ANY($1)";
+
+/// The checks across an application's lines besides [`BILL_MIXED`].
+pub(super) const APPLICATION_CHECKS: &[&str] = &[
     // A discount line right after its discounted line, negative, not larger, same rate
     // (the window pass is skipped when the file has no discount lines at all).
     "SELECT row_no, 'line_property', 'DISCOUNT_PLACEMENT', '折扣行须紧跟其被折扣行，金额不超过被折扣行且税率相同'
