@@ -2,8 +2,8 @@
 //! merge in one transaction. All or nothing unless `accept_valid`; a file lands once.
 //!
 //! The staging table is a temporary table of the import's own transaction: a crash (or kill -9)
-//! at any point leaves nothing behind, and a re-run imports the file once. Reading and
-//! converting run on a thread of their own, a chunk ahead of the database; applications land
+//! at any point leaves nothing behind, and a re-run imports the file once. Parsing and
+//! converting run on a thread each, a few chunks ahead of the database; applications land
 //! chunk by chunk while the file is read (`land`), pool invoices and red-flush lists are merged
 //! after the checks.
 //!
